@@ -1,0 +1,3 @@
+//! Line-oriented subcommands, one module per crate.
+
+pub(crate) mod candidate;

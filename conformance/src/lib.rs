@@ -1,0 +1,15 @@
+//! The rtc conformance runner: suites of cases checked against RFC vectors and
+//! real third-party peers, plus line-oriented subcommands that expose each crate
+//! to external test drivers.
+//!
+//! A suite is a function returning a list of [`CaseResult`]s; [`suites::ALL`]
+//! lists every suite by name. [`fuzz`] holds the bodies of the cargo-fuzz
+//! targets so that `cargo test` can replay their corpora on stable Rust.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod fuzz;
+pub mod runner;
+pub mod suites;
+
+pub use runner::{CaseResult, Suite};

@@ -1,0 +1,80 @@
+//! `rtc-conformance`: runs the conformance suites and exposes each crate to
+//! external drivers through line-oriented subcommands.
+
+use std::io::{self, BufRead, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rtc_conformance::runner::{self, Context};
+use rtc_conformance::suites;
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "rtc-conformance", about = "rtc conformance runner")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs suites (all when none is named) and prints a table of results.
+    Run {
+        /// Suite names; `list` prints the available ones.
+        suites: Vec<String>,
+    },
+    /// ICE candidate lines and dictionaries.
+    Candidate {
+        #[command(subcommand)]
+        op: cmd::candidate::Op,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { suites: names } => run(&names),
+        Command::Candidate { op } => lines(|line| cmd::candidate::handle(&op, line)),
+    }
+}
+
+fn run(names: &[String]) -> ExitCode {
+    if names.iter().any(|n| n == "list") {
+        for s in suites::ALL {
+            println!("{:<12} {}", s.name, s.about);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let mut chosen = Vec::new();
+    for n in names {
+        match suites::find(n) {
+            Some(s) => chosen.push(s),
+            None => {
+                eprintln!("unknown suite {n:?}; `rtc-conformance run list` lists them");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if chosen.is_empty() {
+        chosen = suites::ALL.iter().collect();
+    }
+    let ctx = Context::from_env();
+    let reports: Vec<_> = chosen.into_iter().map(|s| runner::run_suite(s, &ctx)).collect();
+    print!("{}", runner::render(&reports));
+    if reports.iter().any(|r| r.failed() > 0) { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// Feeds stdin line by line to `f` and writes each answer as one line; a bad
+/// line produces an answer, never stops the loop.
+fn lines(mut f: impl FnMut(&str) -> String) -> ExitCode {
+    let stdin = io::stdin();
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if writeln!(out, "{}", f(&line)).and_then(|_| out.flush()).is_err() {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,13 @@
+//! Every conformance suite, one module each.
+
+use crate::runner::Suite;
+
+pub mod candidate;
+
+/// All suites, in the order `rtc-conformance run` runs them.
+pub const ALL: &[Suite] = &[candidate::SUITE];
+
+/// Looks a suite up by name.
+pub fn find(name: &str) -> Option<&'static Suite> {
+    ALL.iter().find(|s| s.name == name)
+}
