@@ -29,6 +29,8 @@ enum Command {
         #[command(subcommand)]
         op: cmd::candidate::Op,
     },
+    /// One SRTP/SRTCP session: hex packets per line in, hex or `ERR <reason>` out.
+    Srtp(cmd::srtp::SrtpArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { suites: names } => run(&names),
         Command::Candidate { op } => lines(|line| cmd::candidate::handle(&op, line)),
+        Command::Srtp(args) => match cmd::srtp::session(&args) {
+            Ok(f) => lines(f),
+            Err(e) => {
+                eprintln!("srtp: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 

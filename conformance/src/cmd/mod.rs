@@ -1,3 +1,4 @@
 //! Line-oriented subcommands, one module per crate.
 
 pub(crate) mod candidate;
+pub(crate) mod srtp;

@@ -3,9 +3,10 @@
 use crate::runner::Suite;
 
 pub mod candidate;
+pub mod srtp;
 
 /// All suites, in the order `rtc-conformance run` runs them.
-pub const ALL: &[Suite] = &[candidate::SUITE];
+pub const ALL: &[Suite] = &[candidate::SUITE, srtp::SUITE];
 
 /// Looks a suite up by name.
 pub fn find(name: &str) -> Option<&'static Suite> {
