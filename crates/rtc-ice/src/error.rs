@@ -1,0 +1,27 @@
+//! The agent's error type.
+
+/// Why an [`Agent`](crate::Agent) call was refused. Untrusted datagrams never
+/// produce an error: they are dropped and counted (see
+/// [`DropReason`](crate::DropReason)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A ufrag or password is not 4..=256 (ufrag) or 22..=256 (pwd) ice-chars.
+    #[error("invalid ICE credentials: {0}")]
+    InvalidCredentials(&'static str),
+    /// A candidate this agent cannot use (not UDP, not an IP address, …).
+    #[error("unsupported candidate: {0}")]
+    UnsupportedCandidate(&'static str),
+    /// A component other than 1 (or 2 without mux).
+    #[error("component {0} is not used by this agent")]
+    InvalidComponent(u16),
+    /// A configured cap was reached; the input was not taken.
+    #[error("limit reached: {0}")]
+    LimitReached(&'static str),
+    /// The same local address was added twice.
+    #[error("duplicate: {0}")]
+    Duplicate(&'static str),
+    /// The agent was closed.
+    #[error("the agent is closed")]
+    Closed,
+}

@@ -1,0 +1,39 @@
+//! The ICE socket of the RTCConnection object API: a sans-IO RFC 8445 agent
+//! with RFC 7675 consent freshness, and (feature `tokio`) a UDP driver.
+//!
+//! [`Agent`] holds no socket, thread or clock. The driver feeds it datagrams
+//! with [`Agent::handle_receive`] and the passage of time with
+//! [`Agent::handle_timeout`], and drains [`Agent::poll_transmit`],
+//! [`Agent::poll_event`] and [`Agent::poll_timeout`] after each call.
+//!
+//! ```
+//! use std::time::Instant;
+//! use rtc_ice::{Agent, AgentConfig, Event, Role};
+//! use rtc_candidate::Component;
+//!
+//! let now = Instant::now();
+//! let mut agent = Agent::new(AgentConfig { role: Role::Controlling, ..AgentConfig::default() })?;
+//! let host = agent.add_host_candidate(now, Component::RTP, "127.0.0.1:5000".parse().unwrap())?;
+//! agent.end_of_local_candidates(now);
+//! assert!(matches!(agent.poll_event(), Some(Event::Candidate(c)) if c == host));
+//! assert!(matches!(agent.poll_event(), Some(Event::CandidatesDone)));
+//! # Ok::<(), rtc_ice::Error>(())
+//! ```
+//!
+//! Every request and response is authenticated with the short-term
+//! credentials (MESSAGE-INTEGRITY, USERNAME `local:remote`, FINGERPRINT);
+//! anything else is dropped and counted in [`Stats`], never a panic. Remote
+//! candidates, pairs, peer-reflexive candidates and pending transactions are
+//! capped ([`Limits`]), so a hostile peer cannot grow the agent's memory.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod agent;
+mod error;
+mod stun;
+
+pub use agent::{
+    Agent, AgentConfig, Credentials, DropReason, Event, Limits, Nomination, Path, Receive, Reflexive, Role, State,
+    Stats, Timing, Transmit,
+};
+pub use error::Error;

@@ -1,0 +1,411 @@
+//! Two agents over a simulated network (see `sim/mod.rs`).
+
+mod sim;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rtc_candidate::{CandidateKind, Component};
+use rtc_ice::{Agent, AgentConfig, Credentials, DropReason, Event, Limits, Nomination, Receive, Role, State, Timing};
+use sim::{Nat, NetConfig, Pair};
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn cfg(role: Role, seed: u64) -> AgentConfig {
+    AgentConfig { role, seed: Some(seed), ..AgentConfig::default() }
+}
+
+fn fast(role: Role, seed: u64) -> AgentConfig {
+    let timing = Timing { rto: Duration::from_millis(100), max_rto: Duration::from_millis(800), ..Timing::default() };
+    AgentConfig { role, seed: Some(seed), timing, ..AgentConfig::default() }
+}
+
+const A: &str = "10.0.0.1:5000";
+const B: &str = "198.51.100.2:7000";
+
+fn simple(a: AgentConfig, b: AgentConfig, net: NetConfig) -> Pair {
+    Pair::new(a, &[(1, addr(A))], b, &[(1, addr(B))], net)
+}
+
+fn active(events: &[(Instant, Event)]) -> Vec<(rtc_candidate::Candidate, rtc_candidate::Candidate)> {
+    events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::ActiveCandidate { local, remote, .. } => Some((local.clone(), remote.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn connects_and_carries_data() {
+    let mut p = simple(cfg(Role::Controlling, 1), cfg(Role::Controlled, 2), NetConfig::default());
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+    assert_eq!(p.a.agent.state(), State::Connected);
+    assert_eq!(p.b.agent.state(), State::Connected);
+    let pa = p.a.agent.path(Component::RTP).unwrap();
+    let pb = p.b.agent.path(Component::RTP).unwrap();
+    assert_eq!((pa.local, pa.remote), (addr(A), addr(B)));
+    assert_eq!((pb.local, pb.remote), (addr(B), addr(A)));
+    // Seeds' events: candidate, candidatesdone, activecandidate, connected.
+    assert!(p.a.has(|e| matches!(e, Event::Candidate(_))));
+    assert!(p.a.has(|e| *e == Event::CandidatesDone));
+    let act = active(&p.a.events);
+    assert_eq!(act.len(), 1);
+    assert_eq!(act[0].0.port, 5000);
+    assert_eq!(act[0].1.port, 7000);
+    // Data over the selected pairs, recognised as data (RFC 7983).
+    p.send_data(Component::RTP, b"hello from a", b"hello from b");
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.b.data, vec![b"hello from a".to_vec()]);
+    assert_eq!(p.a.data, vec![b"hello from b".to_vec()]);
+    // Connected within a few round trips of a 20 ms network.
+    let t = p.a.connected_at().unwrap().max(p.b.connected_at().unwrap()) - p.start;
+    assert!(t < Duration::from_secs(2), "{t:?}");
+}
+
+#[test]
+fn connects_with_30_percent_loss_reordering_and_nat() {
+    for seed in 0..25u64 {
+        let net = NetConfig {
+            loss: 0.3,
+            latency: Duration::from_millis(30),
+            jitter: Duration::from_millis(40),
+            nat: Some(Nat { inside: addr(A), public: addr("203.0.113.1:6000") }),
+            seed,
+        };
+        let (ra, rb) =
+            if seed % 2 == 0 { (Role::Controlling, Role::Controlled) } else { (Role::Controlled, Role::Controlling) };
+        let mut p = simple(cfg(ra, seed * 2 + 10), cfg(rb, seed * 2 + 11), net);
+        assert!(p.run_until(Duration::from_secs(60), Pair::both_connected), "seed {seed} did not connect");
+        // B only ever saw A's public address: it learned it as peer-reflexive,
+        // and A learned its own mapping as a local peer-reflexive candidate.
+        let b_act = active(&p.b.events);
+        let (_, remote) = b_act.last().unwrap();
+        assert_eq!(remote.kind.kind(), CandidateKind::PeerReflexive, "seed {seed}");
+        assert_eq!(remote.port, 6000);
+        let a_act = active(&p.a.events);
+        let (local, _) = a_act.last().unwrap();
+        assert_eq!(local.kind.kind(), CandidateKind::PeerReflexive, "seed {seed}");
+        assert!(p.a.agent.local_kind_is_prflx(local));
+        assert_eq!(p.b.agent.path(Component::RTP).unwrap().remote, addr("203.0.113.1:6000"));
+        // The controlled side follows the controlling side's nomination.
+        let (ca, cb) = (p.a.agent.path(Component::RTP).unwrap(), p.b.agent.path(Component::RTP).unwrap());
+        assert_eq!(ca.remote, cb.local);
+    }
+}
+
+#[test]
+fn two_components_without_mux() {
+    let a = AgentConfig { components: 2, ..cfg(Role::Controlling, 3) };
+    let b = AgentConfig { components: 2, ..cfg(Role::Controlled, 4) };
+    let mut p = Pair::new(
+        a,
+        &[(1, addr("10.0.0.1:5000")), (2, addr("10.0.0.1:5001"))],
+        b,
+        &[(1, addr("198.51.100.2:7000")), (2, addr("198.51.100.2:7001"))],
+        NetConfig { loss: 0.1, seed: 9, ..NetConfig::default() },
+    );
+    assert!(p.run_until(Duration::from_secs(30), Pair::both_connected));
+    assert_eq!(p.a.agent.path(Component::RTCP).unwrap().remote, addr("198.51.100.2:7001"));
+    assert_eq!(p.b.agent.path(Component::RTP).unwrap().remote, addr("10.0.0.1:5000"));
+    assert_eq!(active(&p.a.events).len(), 2);
+}
+
+#[test]
+fn aggressive_nomination_is_handled_by_the_controlled_side() {
+    let a = AgentConfig { nomination: Nomination::Aggressive, ..cfg(Role::Controlling, 5) };
+    // Two host candidates on A, so the controlled side sees USE-CANDIDATE on
+    // more than one pair and must keep the best.
+    let mut p = Pair::new(
+        a,
+        &[(1, addr("10.0.0.1:5000")), (1, addr("10.0.0.2:5000"))],
+        cfg(Role::Controlled, 6),
+        &[(1, addr(B))],
+        NetConfig::default(),
+    );
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+    p.run_for(Duration::from_secs(2));
+    let (pa, pb) = (p.a.agent.path(Component::RTP).unwrap(), p.b.agent.path(Component::RTP).unwrap());
+    assert_eq!(pb.remote, pa.local, "both ends agree on the pair");
+}
+
+#[test]
+fn role_conflict_is_repaired() {
+    for (ra, rb, seed) in [(Role::Controlling, Role::Controlling, 20), (Role::Controlled, Role::Controlled, 30)] {
+        let mut p = simple(cfg(ra, seed), cfg(rb, seed + 1), NetConfig { seed, ..NetConfig::default() });
+        assert!(p.run_until(Duration::from_secs(20), Pair::both_connected), "{ra:?}/{rb:?}");
+        let (a, b) = (p.a.agent.role(), p.b.agent.role());
+        assert_ne!(a, b, "exactly one side ends up controlling");
+        // The larger tiebreaker wins control (RFC 8445 7.3.1.1).
+        let a_wins = p.a.agent.tiebreaker() >= p.b.agent.tiebreaker();
+        assert_eq!(a == Role::Controlling, a_wins);
+        assert!(p.a.agent.stats().role_conflicts + p.b.agent.stats().role_conflicts > 0);
+    }
+}
+
+#[test]
+fn consent_expires_30_s_after_the_last_response() {
+    let mut p = simple(cfg(Role::Controlling, 40), cfg(Role::Controlled, 41), NetConfig::default());
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+    // Consent is kept while the network works.
+    p.run_for(Duration::from_secs(120));
+    assert_eq!(p.a.agent.state(), State::Connected);
+    assert_eq!(p.b.agent.state(), State::Connected);
+    let checks = p.a.agent.stats().consent_checks;
+    // One check every 4 to 6 s over two minutes.
+    assert!((20..=31).contains(&checks), "{checks} consent checks");
+    // Cut the network: both sides lose consent 30 s after their last response.
+    p.blackhole = true;
+    let cut = p.now;
+    assert!(p.run_until(Duration::from_secs(60), |p| {
+        p.a.agent.state() == State::Disconnected && p.b.agent.state() == State::Disconnected
+    }));
+    for node in [&p.a, &p.b] {
+        let (t, _) = node.events.iter().find(|(_, e)| *e == Event::Disconnected).unwrap();
+        let after = *t - cut;
+        assert!(after >= Duration::from_secs(24) && after <= Duration::from_secs(30), "{after:?}");
+        assert_eq!(node.agent.path(Component::RTP), None, "application data must stop");
+    }
+}
+
+#[test]
+fn keepalives_when_nothing_else_is_sent() {
+    let timing = Timing { consent_interval: Duration::from_secs(20), ..Timing::default() };
+    let a = AgentConfig { timing, ..cfg(Role::Controlling, 50) };
+    let mut p = simple(a, cfg(Role::Controlled, 51), NetConfig::default());
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+    p.run_for(Duration::from_secs(100));
+    assert!(p.a.agent.stats().keepalives >= 1);
+    assert_eq!(p.a.agent.state(), State::Connected);
+    // B keeps its 5 s consent checks, so never needs a keepalive.
+    assert_eq!(p.b.agent.stats().keepalives, 0);
+}
+
+#[test]
+fn fails_when_nothing_is_reachable() {
+    let mut p = simple(fast(Role::Controlling, 60), fast(Role::Controlled, 61), NetConfig::default());
+    p.blackhole = true;
+    assert!(p.run_until(Duration::from_secs(60), |p| p.a.agent.state() == State::Failed));
+    assert!(p.a.has(|e| *e == Event::Failed));
+    assert!(!p.a.has(|e| *e == Event::Connected));
+}
+
+#[test]
+fn server_reflexive_gathering_through_a_nat() {
+    let a = AgentConfig { stun_servers: vec![addr("192.0.2.100:3478")], ..cfg(Role::Controlling, 70) };
+    let net =
+        NetConfig { nat: Some(Nat { inside: addr(A), public: addr("203.0.113.1:6000") }), ..NetConfig::default() };
+    let mut p = sim::Pair::new(a, &[(1, addr(A))], cfg(Role::Controlled, 71), &[(1, addr(B))], net);
+    p.stun = Some(sim::StunServer { addr: addr("192.0.2.100:3478"), requests: 0 });
+    assert!(p.run_until(Duration::from_secs(10), |p| p.a.has(|e| *e == Event::CandidatesDone)));
+    let srflx: Vec<_> =
+        p.a.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Candidate(c) if c.kind.kind() == CandidateKind::ServerReflexive => Some(c.clone()),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(srflx.len(), 1);
+    assert_eq!(srflx[0].to_string().split(' ').nth(4), Some("203.0.113.1"));
+    assert_eq!(srflx[0].port, 6000);
+    assert_eq!(srflx[0].related_port, Some(5000));
+    let m = p.a.agent.reflexive_mappings();
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].mapped, addr("203.0.113.1:6000"));
+    assert!(p.stun.as_ref().unwrap().requests >= 1);
+    // CandidatesDone only after the srflx candidate.
+    let done = p.a.events.iter().position(|(_, e)| *e == Event::CandidatesDone).unwrap();
+    let cand =
+        p.a.events
+            .iter()
+            .position(|(_, e)| matches!(e, Event::Candidate(c) if c.kind.kind() == CandidateKind::ServerReflexive))
+            .unwrap();
+    assert!(cand < done);
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+}
+
+#[test]
+fn gathering_times_out_without_a_server() {
+    let timing = Timing { gather_timeout: Duration::from_secs(3), ..Timing::default() };
+    let a = AgentConfig { stun_servers: vec![addr("192.0.2.100:3478")], timing, ..cfg(Role::Controlling, 80) };
+    let mut p = simple(a, cfg(Role::Controlled, 81), NetConfig::default());
+    assert!(p.run_until(Duration::from_secs(10), |p| p.a.has(|e| *e == Event::CandidatesDone)));
+    let (t, _) = p.a.events.iter().find(|(_, e)| *e == Event::CandidatesDone).unwrap();
+    assert_eq!(*t - p.start, Duration::from_secs(3));
+}
+
+// ----- hostile input -----
+
+fn lone_agent(seed: u64) -> (Agent, Credentials, Instant) {
+    let now = Instant::now();
+    let mut a = Agent::new(cfg(Role::Controlled, seed)).unwrap();
+    let peer = Credentials { ufrag: "peer".into(), pwd: "peerpasswordpeerpassword".into() };
+    a.set_remote_credentials(now, peer.clone()).unwrap();
+    a.add_host_candidate(now, Component::RTP, addr("127.0.0.1:5000")).unwrap();
+    a.end_of_local_candidates(now);
+    (a, peer, now)
+}
+
+/// A check as the peer would send it, built with stun-rs directly.
+fn check(username: &str, pwd: &str, tid: [u8; 12], use_candidate: bool) -> Vec<u8> {
+    use stun_rs::attributes::ice::{IceControlling, Priority, UseCandidate};
+    use stun_rs::attributes::stun::{Fingerprint, MessageIntegrity, UserName};
+    let mut b = stun_rs::StunMessageBuilder::new(stun_rs::methods::BINDING, stun_rs::MessageClass::Request)
+        .with_transaction_id(stun_rs::TransactionId::from(tid))
+        .with_attribute(UserName::new(username).unwrap())
+        .with_attribute(Priority::new(1_845_501_695))
+        .with_attribute(IceControlling::new(u64::MAX));
+    if use_candidate {
+        b = b.with_attribute(UseCandidate::default());
+    }
+    let msg = b
+        .with_attribute(MessageIntegrity::new(stun_rs::HMACKey::new_short_term(pwd).unwrap()))
+        .with_attribute(Fingerprint::default())
+        .build();
+    let mut buf = [0u8; 512];
+    let n = stun_rs::MessageEncoderBuilder::default().build().encode(&mut buf, &msg).unwrap();
+    buf[..n].to_vec()
+}
+
+fn drain(a: &mut Agent) -> (usize, Vec<Event>) {
+    let mut n = 0;
+    while a.poll_transmit().is_some() {
+        n += 1;
+    }
+    (n, std::iter::from_fn(|| a.poll_event()).collect())
+}
+
+#[test]
+fn hostile_input_never_panics_nor_selects_a_pair() {
+    use rand::{Rng, SeedableRng};
+    let (mut a, peer, now) = lone_agent(90);
+    let local = addr("127.0.0.1:5000");
+    let me = a.local_credentials().clone();
+    let evil = addr("127.0.0.1:6666");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(90);
+    let mut sent = 0u64;
+    // Random bytes, many starting like STUN.
+    for i in 0..2000 {
+        let len = rng.random_range(0..200);
+        let mut d: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        if i % 2 == 0 && len > 8 {
+            d[0] &= 0x01;
+            d[4..8].copy_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+        }
+        let r = a.handle_receive(now, local, evil, &d);
+        assert!(matches!(r, Receive::Dropped(_)), "{r:?}");
+        sent += 1;
+    }
+    // Wrong password, wrong username, truncations of a good check.
+    let good_user = format!("{}:{}", me.ufrag, peer.ufrag);
+    let wrong_pwd = check(&good_user, "not-the-password-at-all", [1; 12], true);
+    assert_eq!(a.handle_receive(now, local, evil, &wrong_pwd), Receive::Dropped(DropReason::Unauthenticated));
+    let wrong_user = check(&format!("{}:{}", me.ufrag, "nope"), &me.pwd, [2; 12], true);
+    assert_eq!(a.handle_receive(now, local, evil, &wrong_user), Receive::Dropped(DropReason::BadUsername));
+    let good = check(&good_user, &me.pwd, [3; 12], true);
+    for cut in 0..good.len() {
+        let r = a.handle_receive(now, local, evil, &good[..cut]);
+        assert!(matches!(r, Receive::Dropped(_)), "cut {cut}: {r:?}");
+    }
+    sent += 2 + good.len() as u64;
+    // Responses to transactions we never started.
+    let mut resp = wrong_pwd.clone();
+    resp[1] = 0x01; // success class
+    resp[0] = 0x01;
+    assert_eq!(a.handle_receive(now, local, evil, &resp), Receive::Dropped(DropReason::UnknownTransaction));
+    sent += 1;
+    assert_eq!(a.stats().dropped_total(), sent);
+    let (_, events) = drain(&mut a);
+    assert!(!events.iter().any(|e| matches!(e, Event::Connected | Event::ActiveCandidate { .. })));
+    assert_eq!(a.path(Component::RTP), None);
+    assert_eq!(a.remote_candidate_count(), 0, "nothing learned from unauthenticated input");
+    // Forged responses to our real transactions: the checks the agent is now
+    // sending to a signaled candidate get answers signed with the wrong key.
+    a.add_remote_candidate(
+        now,
+        &rtc_candidate::Candidate::parse("candidate:1 1 udp 2130706431 127.0.0.1 7000 typ host").unwrap(),
+    )
+    .unwrap();
+    let mut forged = 0;
+    for step in 0..50u64 {
+        let t = now + Duration::from_millis(50 * step);
+        a.handle_timeout(t);
+        while let Some(tx) = a.poll_transmit() {
+            let mut f = check(&good_user, "not-the-password-at-all", [0; 12], false);
+            f[0] = 0x01;
+            f[1] = 0x01;
+            f[8..20].copy_from_slice(&tx.contents[8..20]);
+            assert!(matches!(a.handle_receive(t, local, tx.destination, &f), Receive::Dropped(_)));
+            forged += 1;
+        }
+    }
+    assert!(forged > 0);
+    assert_eq!(a.path(Component::RTP), None);
+    assert!(
+        !std::iter::from_fn(|| a.poll_event()).any(|e| matches!(e, Event::Connected | Event::ActiveCandidate { .. }))
+    );
+}
+
+#[test]
+fn memory_stays_bounded_under_a_flood_of_authenticated_checks() {
+    let limits = Limits { peer_reflexive: 4, pairs: 8, transactions: 6, ..Limits::default() };
+    let now = Instant::now();
+    let mut a = Agent::new(AgentConfig { limits, ..cfg(Role::Controlled, 100) }).unwrap();
+    let peer = Credentials { ufrag: "peer".into(), pwd: "peerpasswordpeerpassword".into() };
+    a.set_remote_credentials(now, peer.clone()).unwrap();
+    let local = addr("127.0.0.1:5000");
+    a.add_host_candidate(now, Component::RTP, local).unwrap();
+    let me = a.local_credentials().clone();
+    let user = format!("{}:{}", me.ufrag, peer.ufrag);
+    for i in 0..500u16 {
+        let from = SocketAddr::new("127.0.0.1".parse().unwrap(), 10_000 + i);
+        let mut tid = [7u8; 12];
+        tid[..2].copy_from_slice(&i.to_be_bytes());
+        assert_eq!(
+            a.handle_receive(now + Duration::from_millis(u64::from(i)), local, from, &check(&user, &me.pwd, tid, true)),
+            Receive::Stun
+        );
+        let _ = drain(&mut a);
+    }
+    assert_eq!(a.remote_peer_reflexive_count(), 4);
+    assert!(a.pair_count() <= 8);
+    assert!(a.transaction_count() <= 6);
+    assert!(a.stats().limit_hits > 0);
+}
+
+#[test]
+fn requests_are_answered_only_when_authenticated() {
+    let (mut a, peer, now) = lone_agent(110);
+    let local = addr("127.0.0.1:5000");
+    let me = a.local_credentials().clone();
+    let from = addr("127.0.0.1:7000");
+    let good = check(&format!("{}:{}", me.ufrag, peer.ufrag), &me.pwd, [9; 12], false);
+    let _ = drain(&mut a);
+    assert_eq!(a.handle_receive(now, local, from, &good), Receive::Stun);
+    let resp = a.poll_transmit().expect("a response");
+    assert_eq!((resp.source, resp.destination), (local, from));
+    assert_eq!(&resp.contents[8..20], &[9; 12]);
+    assert_eq!(&resp.contents[..2], &[0x01, 0x01], "Binding success response");
+    // Its XOR-MAPPED-ADDRESS is the source we saw, and it is signed with our pwd.
+    let ctx = stun_rs::DecoderContextBuilder::default()
+        .with_key(stun_rs::HMACKey::new_short_term(&me.pwd).unwrap())
+        .with_validation()
+        .build();
+    let (msg, _) = stun_rs::MessageDecoderBuilder::default().with_context(ctx).build().decode(&resp.contents).unwrap();
+    let x = msg.get::<stun_rs::attributes::stun::XorMappedAddress>().unwrap().as_xor_mapped_address().unwrap();
+    assert_eq!(*x.socket_address(), from);
+    // The source became a peer-reflexive remote candidate, checked at once.
+    assert_eq!(a.remote_peer_reflexive_count(), 1);
+    let trig = a.poll_transmit().expect("a triggered check");
+    assert_eq!(trig.destination, from);
+    // Data from a known path is data, from elsewhere dropped.
+    assert!(matches!(a.handle_receive(now, local, from, b"\x80rtp"), Receive::Data { .. }));
+    assert_eq!(
+        a.handle_receive(now, local, addr("127.0.0.1:1"), b"\x80rtp"),
+        Receive::Dropped(DropReason::UnknownPath)
+    );
+}

@@ -1,0 +1,297 @@
+//! A deterministic two-agent harness: simulated time, a simulated network
+//! with latency, jitter (so reordering), loss, and an optional NAT in front
+//! of agent A. `Pair::run_until` jumps straight to the next wake-up.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rtc_candidate::Component;
+use rtc_ice::{Agent, AgentConfig, Event, Receive};
+
+/// A datagram in flight.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub data: Vec<u8>,
+}
+
+/// A full-cone NAT: one inside address mapped to one public address.
+#[derive(Debug, Clone, Copy)]
+pub struct Nat {
+    pub inside: SocketAddr,
+    pub public: SocketAddr,
+}
+
+/// Network behaviour.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    pub loss: f64,
+    pub latency: Duration,
+    pub jitter: Duration,
+    pub nat: Option<Nat>,
+    pub seed: u64,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self { loss: 0.0, latency: Duration::from_millis(20), jitter: Duration::ZERO, nat: None, seed: 1 }
+    }
+}
+
+pub struct Node {
+    pub agent: Agent,
+    pub addrs: Vec<SocketAddr>,
+    pub events: Vec<(Instant, Event)>,
+    pub data: Vec<Vec<u8>>,
+}
+
+impl Node {
+    pub fn connected_at(&self) -> Option<Instant> {
+        self.events.iter().find(|(_, e)| *e == Event::Connected).map(|(t, _)| *t)
+    }
+    pub fn has(&self, pred: impl Fn(&Event) -> bool) -> bool {
+        self.events.iter().any(|(_, e)| pred(e))
+    }
+}
+
+/// A simulated STUN server answering Binding requests with the source
+/// address it saw.
+pub struct StunServer {
+    pub addr: SocketAddr,
+    pub requests: usize,
+}
+
+pub struct Pair {
+    pub start: Instant,
+    pub now: Instant,
+    pub a: Node,
+    pub b: Node,
+    pub net: NetConfig,
+    rng: StdRng,
+    in_flight: Vec<(Instant, u64, Packet)>,
+    seq: u64,
+    /// Drop every datagram (a cut cable).
+    pub blackhole: bool,
+    pub stun: Option<StunServer>,
+    /// Forward candidates and end-of-candidates between the agents.
+    pub signaling: bool,
+}
+
+impl Pair {
+    /// Two agents with host candidates on `a_addrs` / `b_addrs`
+    /// (component 1 unless given otherwise), credentials exchanged.
+    pub fn new(
+        a_cfg: AgentConfig,
+        a_addrs: &[(u16, SocketAddr)],
+        b_cfg: AgentConfig,
+        b_addrs: &[(u16, SocketAddr)],
+        net: NetConfig,
+    ) -> Self {
+        let start = Instant::now();
+        let mut a = Agent::new(a_cfg).unwrap();
+        let mut b = Agent::new(b_cfg).unwrap();
+        a.set_remote_credentials(start, b.local_credentials().clone()).unwrap();
+        b.set_remote_credentials(start, a.local_credentials().clone()).unwrap();
+        let rng = StdRng::seed_from_u64(net.seed);
+        let mut pair = Pair {
+            start,
+            now: start,
+            a: Node { agent: a, addrs: a_addrs.iter().map(|x| x.1).collect(), events: vec![], data: vec![] },
+            b: Node { agent: b, addrs: b_addrs.iter().map(|x| x.1).collect(), events: vec![], data: vec![] },
+            net,
+            rng,
+            in_flight: vec![],
+            seq: 0,
+            blackhole: false,
+            stun: None,
+            signaling: true,
+        };
+        for &(c, addr) in a_addrs {
+            pair.a.agent.add_host_candidate(start, Component::new(c).unwrap(), addr).unwrap();
+        }
+        pair.a.agent.end_of_local_candidates(start);
+        for &(c, addr) in b_addrs {
+            pair.b.agent.add_host_candidate(start, Component::new(c).unwrap(), addr).unwrap();
+        }
+        pair.b.agent.end_of_local_candidates(start);
+        pair.pump();
+        pair
+    }
+
+    /// Moves transmits into the network and events out of the agents
+    /// (candidates go to the other side over reliable signaling).
+    fn pump(&mut self) {
+        loop {
+            let mut any = false;
+            for side in 0..2 {
+                let (me, other) = if side == 0 { (&mut self.a, &mut self.b) } else { (&mut self.b, &mut self.a) };
+                while let Some(t) = me.agent.poll_transmit() {
+                    any = true;
+                    let mut p = Packet { src: t.source, dst: t.destination, data: t.contents };
+                    if side == 0
+                        && let Some(nat) = self.net.nat
+                        && p.src == nat.inside
+                    {
+                        p.src = nat.public;
+                    }
+                    if self.blackhole || self.rng.random_bool(self.net.loss) {
+                        continue;
+                    }
+                    let jitter = if self.net.jitter.is_zero() {
+                        Duration::ZERO
+                    } else {
+                        self.net.jitter.mul_f64(self.rng.random::<f64>())
+                    };
+                    self.seq += 1;
+                    self.in_flight.push((self.now + self.net.latency + jitter, self.seq, p));
+                }
+                while let Some(e) = me.agent.poll_event() {
+                    any = true;
+                    if self.signaling {
+                        match &e {
+                            Event::Candidate(c) => {
+                                let _ = other.agent.add_remote_candidate(self.now, c);
+                            }
+                            Event::CandidatesDone => other.agent.end_of_remote_candidates(self.now),
+                            _ => {}
+                        }
+                    }
+                    me.events.push((self.now, e));
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+
+    fn deliver(&mut self, mut p: Packet) {
+        if let Some(stun) = &mut self.stun
+            && p.dst == stun.addr
+        {
+            stun.requests += 1;
+            if let Some(resp) = stun_reply(&p.data, p.src) {
+                self.seq += 1;
+                let back = Packet { src: stun.addr, dst: p.src, data: resp };
+                self.in_flight.push((self.now + self.net.latency, self.seq, back));
+            }
+            return;
+        }
+        if let Some(nat) = self.net.nat {
+            if p.dst == nat.public {
+                p.dst = nat.inside;
+            } else if p.dst == nat.inside {
+                // The private address is not routable from outside.
+                return;
+            }
+        }
+        let now = self.now;
+        let node = if self.a.addrs.contains(&p.dst) {
+            &mut self.a
+        } else if self.b.addrs.contains(&p.dst) {
+            &mut self.b
+        } else {
+            return;
+        };
+        if let Receive::Data { .. } = node.agent.handle_receive(now, p.dst, p.src, &p.data) {
+            node.data.push(p.data);
+        }
+    }
+
+    /// One step: deliver what is due, fire due timers, then jump to the next
+    /// wake-up. Returns false when nothing will ever happen again.
+    pub fn step(&mut self) -> bool {
+        self.pump();
+        self.in_flight.sort_by_key(|(t, s, _)| (*t, *s));
+        while self.in_flight.first().is_some_and(|(t, _, _)| *t <= self.now) {
+            let (_, _, p) = self.in_flight.remove(0);
+            self.deliver(p);
+            self.pump();
+            self.in_flight.sort_by_key(|(t, s, _)| (*t, *s));
+        }
+        for node in [&mut self.a, &mut self.b] {
+            if node.agent.poll_timeout().is_some_and(|t| t <= self.now) {
+                node.agent.handle_timeout(self.now);
+            }
+        }
+        self.pump();
+        let next = [self.a.agent.poll_timeout(), self.b.agent.poll_timeout(), self.in_flight.first().map(|x| x.0)]
+            .into_iter()
+            .flatten()
+            .min();
+        match next {
+            Some(t) => {
+                self.now = self.now.max(t);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Steps until `pred` holds or `limit` of simulated time passed.
+    pub fn run_until(&mut self, limit: Duration, mut pred: impl FnMut(&Pair) -> bool) -> bool {
+        let end = self.now + limit;
+        loop {
+            if pred(self) {
+                return true;
+            }
+            if self.now >= end || !self.step() {
+                return pred(self);
+            }
+        }
+    }
+
+    /// Runs for `d` of simulated time.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            if !self.step() {
+                break;
+            }
+        }
+    }
+
+    pub fn both_connected(&self) -> bool {
+        self.a.connected_at().is_some() && self.b.connected_at().is_some()
+    }
+
+    /// Sends one application datagram each way over the selected pairs.
+    pub fn send_data(&mut self, component: Component, a_msg: &[u8], b_msg: &[u8]) {
+        for (node, msg, is_a) in [(&mut self.a, a_msg, true), (&mut self.b, b_msg, false)] {
+            let path = node.agent.path(component).expect("a selected path");
+            let mut p = Packet { src: path.local, dst: path.remote, data: msg.to_vec() };
+            if is_a
+                && let Some(nat) = self.net.nat
+                && p.src == nat.inside
+            {
+                p.src = nat.public;
+            }
+            self.seq += 1;
+            self.in_flight.push((self.now + self.net.latency, self.seq, p));
+        }
+    }
+}
+
+/// Answers a Binding request like a STUN server: a success response with
+/// XOR-MAPPED-ADDRESS and the same transaction id.
+fn stun_reply(req: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+    use stun_rs::attributes::stun::XorMappedAddress;
+    use stun_rs::methods::BINDING;
+    use stun_rs::{MessageClass, MessageDecoderBuilder, MessageEncoderBuilder, StunMessageBuilder};
+    let (msg, _) = MessageDecoderBuilder::default().build().decode(req).ok()?;
+    if msg.class() != MessageClass::Request {
+        return None;
+    }
+    let resp = StunMessageBuilder::new(BINDING, MessageClass::SuccessResponse)
+        .with_transaction_id(*msg.transaction_id())
+        .with_attribute(XorMappedAddress::from(src))
+        .build();
+    let mut buf = [0u8; 256];
+    let n = MessageEncoderBuilder::default().build().encode(&mut buf, &resp).ok()?;
+    Some(buf[..n].to_vec())
+}
