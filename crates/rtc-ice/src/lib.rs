@@ -30,6 +30,8 @@
 
 mod agent;
 mod error;
+#[cfg(feature = "tokio")]
+mod socket;
 mod stun;
 
 pub use agent::{
@@ -37,3 +39,5 @@ pub use agent::{
     Stats, Timing, Transmit,
 };
 pub use error::Error;
+#[cfg(feature = "tokio")]
+pub use socket::{IceSocket, SocketConfig, SocketEvent};

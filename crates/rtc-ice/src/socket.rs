@@ -1,0 +1,285 @@
+//! `IceSocket`: the tokio UDP driver of the agent (feature `tokio`).
+//!
+//! A thin layer: it binds one UDP socket per local address, feeds datagrams
+//! and time to the [`Agent`], sends what it asks, and hands events and
+//! application data to the caller. Application datagrams are sent straight
+//! from the caller's buffer over the selected pair.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use rtc_candidate::{Candidate, Component};
+use tokio::net::UdpSocket;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::agent::{Agent, AgentConfig, Credentials, Event, Receive, State};
+use crate::error::Error;
+
+/// Where an [`IceSocket`] binds.
+#[derive(Debug, Clone)]
+pub struct SocketConfig {
+    /// The agent's configuration.
+    pub agent: AgentConfig,
+    /// Local addresses to bind, one UDP socket each, on an ephemeral port
+    /// (or the given one). Empty: every address of the machine's interfaces
+    /// (link-local IPv6 excepted).
+    pub bind: Vec<SocketAddr>,
+}
+
+impl SocketConfig {
+    /// Binds only 127.0.0.1 and ::1.
+    pub fn loopback(agent: AgentConfig) -> Self {
+        let bind = vec![
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 0),
+        ];
+        Self { agent, bind }
+    }
+}
+
+/// What an [`IceSocket`] reports: the agent's events.
+pub type SocketEvent = Event;
+
+struct Shared {
+    agent: Mutex<Agent>,
+    wake: Notify,
+    sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
+}
+
+impl Shared {
+    fn agent(&self) -> MutexGuard<'_, Agent> {
+        // A panic while holding the lock cannot leave the agent half-updated
+        // in a way worse than dropping it, so a poisoned lock is taken as is.
+        self.agent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// An ICE socket: an [`Agent`] on real UDP sockets.
+pub struct IceSocket {
+    shared: Arc<Shared>,
+    events: mpsc::Receiver<Event>,
+    data: mpsc::Receiver<(Component, Vec<u8>)>,
+    tasks: Vec<JoinHandle<()>>,
+    local_addrs: Vec<SocketAddr>,
+}
+
+impl std::fmt::Debug for IceSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IceSocket").field("local_addrs", &self.local_addrs).finish_non_exhaustive()
+    }
+}
+
+/// Queue depth of received application datagrams before new ones are dropped.
+const DATA_QUEUE: usize = 1024;
+/// Largest datagram read.
+const MAX_DATAGRAM: usize = 65_535;
+
+impl IceSocket {
+    /// Binds the sockets, adds them as host candidates (component 1; with
+    /// two components, each address gets a second socket for component 2),
+    /// and starts the driver on the current tokio runtime.
+    pub async fn bind(config: SocketConfig) -> io::Result<Self> {
+        let components = config.agent.components.clamp(1, 2);
+        let mut agent = Agent::new(config.agent).map_err(to_io)?;
+        let addrs = if config.bind.is_empty() { interface_addrs()? } else { config.bind };
+        let now = Instant::now();
+        let mut sockets = HashMap::new();
+        let mut local_addrs = Vec::new();
+        for addr in addrs {
+            for c in 1..=components {
+                let socket = match UdpSocket::bind(addr).await {
+                    Ok(s) => s,
+                    // An address family the machine lacks (no ::1) is skipped.
+                    Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => continue,
+                    Err(e) => return Err(e),
+                };
+                let local = socket.local_addr()?;
+                let component = Component::new(c).map_err(|_| to_io(Error::InvalidComponent(c)))?;
+                agent.add_host_candidate(now, component, local).map_err(to_io)?;
+                sockets.insert(local, Arc::new(socket));
+                local_addrs.push(local);
+            }
+        }
+        if sockets.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::AddrNotAvailable, "no local address could be bound"));
+        }
+        agent.end_of_local_candidates(now);
+        let shared = Arc::new(Shared { agent: Mutex::new(agent), wake: Notify::new(), sockets });
+        let (event_tx, events) = mpsc::channel(256);
+        let (data_tx, data) = mpsc::channel(DATA_QUEUE);
+        let mut tasks = Vec::new();
+        for (&local, socket) in &shared.sockets {
+            tasks.push(tokio::spawn(read_loop(shared.clone(), local, socket.clone(), data_tx.clone())));
+        }
+        tasks.push(tokio::spawn(drive(shared.clone(), event_tx)));
+        Ok(Self { shared, events, data, tasks, local_addrs })
+    }
+
+    /// The bound local addresses.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// The local credentials to signal.
+    pub fn local_credentials(&self) -> Credentials {
+        self.shared.agent().local_credentials().clone()
+    }
+
+    /// The local candidates gathered so far.
+    pub fn local_candidates(&self) -> Vec<Candidate> {
+        self.shared.agent().local_candidates().cloned().collect()
+    }
+
+    /// Runs `f` on the agent (for statistics and state), then lets the
+    /// driver act on whatever it changed.
+    pub fn with_agent<T>(&self, f: impl FnOnce(&mut Agent) -> T) -> T {
+        let r = f(&mut self.shared.agent());
+        self.shared.wake.notify_one();
+        r
+    }
+
+    /// Sets the peer's credentials.
+    pub fn set_remote_credentials(&self, creds: Credentials) -> Result<(), Error> {
+        self.with_agent(|a| a.set_remote_credentials(Instant::now(), creds))
+    }
+
+    /// Adds a remote candidate.
+    pub fn add_remote_candidate(&self, cand: &Candidate) -> Result<(), Error> {
+        self.with_agent(|a| a.add_remote_candidate(Instant::now(), cand))
+    }
+
+    /// The peer has no more candidates.
+    pub fn end_of_remote_candidates(&self) {
+        self.with_agent(|a| a.end_of_remote_candidates(Instant::now()));
+    }
+
+    /// The next event; `None` once the socket is closed.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// Sends one application datagram over `component`'s selected pair.
+    /// Fails when there is none or consent was lost (RFC 7675).
+    pub async fn send(&self, component: Component, data: &[u8]) -> io::Result<()> {
+        let path = self.shared.agent().path(component);
+        let Some(path) = path else {
+            return Err(io::Error::new(io::ErrorKind::NotConnected, "no selected pair with consent"));
+        };
+        let socket = self.shared.sockets.get(&path.local).ok_or(io::ErrorKind::NotConnected)?;
+        socket.send_to(data, path.remote).await.map(|_| ())
+    }
+
+    /// The next application datagram received over a known pair.
+    pub async fn recv(&mut self) -> Option<(Component, Vec<u8>)> {
+        self.data.recv().await
+    }
+
+    /// The agent's state.
+    pub fn state(&self) -> State {
+        self.shared.agent().state()
+    }
+
+    /// Closes the agent and stops the driver.
+    pub fn close(&mut self) {
+        self.shared.agent().close();
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for IceSocket {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn to_io(e: Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e)
+}
+
+/// The machine's interface addresses, without IPv6 link-local ones (they
+/// need a scope id a candidate line cannot carry).
+fn interface_addrs() -> io::Result<Vec<SocketAddr>> {
+    let mut v: Vec<SocketAddr> = if_addrs::get_if_addrs()?
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| match ip {
+            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V4(_) => true,
+        })
+        .map(|ip| SocketAddr::new(ip, 0))
+        .collect();
+    v.sort();
+    v.dedup();
+    Ok(v)
+}
+
+async fn read_loop(
+    shared: Arc<Shared>,
+    local: SocketAddr,
+    socket: Arc<UdpSocket>,
+    data: mpsc::Sender<(Component, Vec<u8>)>,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (n, from) = match socket.recv_from(&mut buf).await {
+            Ok(x) => x,
+            // ICMP errors surface as recv errors on some systems; keep going.
+            Err(_) => continue,
+        };
+        let r = shared.agent().handle_receive(Instant::now(), local, from, &buf[..n]);
+        match r {
+            Receive::Data { component } => {
+                // A full queue drops the datagram, as a socket buffer would.
+                let _ = data.try_send((component, buf[..n].to_vec()));
+            }
+            Receive::Stun => shared.wake.notify_one(),
+            _ => {}
+        }
+    }
+}
+
+async fn drive(shared: Arc<Shared>, events: mpsc::Sender<Event>) {
+    loop {
+        let mut out = Vec::new();
+        let mut evs = Vec::new();
+        let timeout = {
+            let mut a = shared.agent();
+            if a.poll_timeout().is_some_and(|t| t <= Instant::now()) {
+                a.handle_timeout(Instant::now());
+            }
+            while let Some(t) = a.poll_transmit() {
+                out.push(t);
+            }
+            while let Some(e) = a.poll_event() {
+                evs.push(e);
+            }
+            a.poll_timeout()
+        };
+        for t in out {
+            if let Some(s) = shared.sockets.get(&t.source) {
+                // Loss is the agent's business (retransmissions).
+                let _ = s.send_to(&t.contents, t.destination).await;
+            }
+        }
+        for e in evs {
+            if events.send(e).await.is_err() {
+                return;
+            }
+        }
+        match timeout {
+            Some(t) => {
+                tokio::select! {
+                    _ = shared.wake.notified() => {}
+                    _ = tokio::time::sleep_until(t.into()) => {}
+                }
+            }
+            None => shared.wake.notified().await,
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Two `IceSocket`s over the loopback interface (binds only 127.0.0.1/::1).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rtc_candidate::Component;
+use rtc_ice::{AgentConfig, Event, IceSocket, Role, SocketConfig, State};
+
+async fn pair(bind: &str) -> (IceSocket, IceSocket) {
+    let addr: SocketAddr = bind.parse().unwrap();
+    let mk = |role| SocketConfig { agent: AgentConfig { role, ..AgentConfig::default() }, bind: vec![addr] };
+    let a = IceSocket::bind(mk(Role::Controlling)).await.unwrap();
+    let b = IceSocket::bind(mk(Role::Controlled)).await.unwrap();
+    a.set_remote_credentials(b.local_credentials()).unwrap();
+    b.set_remote_credentials(a.local_credentials()).unwrap();
+    for c in a.local_candidates() {
+        b.add_remote_candidate(&c).unwrap();
+    }
+    for c in b.local_candidates() {
+        a.add_remote_candidate(&c).unwrap();
+    }
+    a.end_of_remote_candidates();
+    b.end_of_remote_candidates();
+    (a, b)
+}
+
+async fn until_connected(s: &mut IceSocket) -> Vec<Event> {
+    let mut seen = Vec::new();
+    while let Some(e) = s.next_event().await {
+        let done = e == Event::Connected;
+        seen.push(e);
+        if done {
+            return seen;
+        }
+    }
+    panic!("events ended before Connected: {seen:?}");
+}
+
+async fn connect_and_echo(bind: &str) {
+    let (mut a, mut b) = pair(bind).await;
+    let (ea, eb) = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(until_connected(&mut a), until_connected(&mut b))
+    })
+    .await
+    .expect("connected within 10 s");
+    assert!(ea.iter().any(|e| matches!(e, Event::ActiveCandidate { .. })));
+    assert!(eb.contains(&Event::CandidatesDone));
+    assert_eq!(a.state(), State::Connected);
+    for i in 0..20u32 {
+        let msg = format!("ping {i}");
+        a.send(Component::RTP, msg.as_bytes()).await.unwrap();
+        let (c, got) = tokio::time::timeout(Duration::from_secs(5), b.recv()).await.unwrap().unwrap();
+        assert_eq!((c, got.as_slice()), (Component::RTP, msg.as_bytes()));
+        b.send(Component::RTP, &got).await.unwrap();
+        let (_, echo) = tokio::time::timeout(Duration::from_secs(5), a.recv()).await.unwrap().unwrap();
+        assert_eq!(echo, msg.as_bytes());
+    }
+    assert_eq!(a.with_agent(|ag| ag.stats().dropped_total()), 0);
+}
+
+#[tokio::test]
+async fn connects_over_ipv4_loopback() {
+    connect_and_echo("127.0.0.1:0").await;
+}
+
+#[tokio::test]
+async fn connects_over_ipv6_loopback() {
+    // Machines without ::1 cannot run this; the bind error says so.
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no ::1 on this machine");
+        return;
+    }
+    connect_and_echo("[::1]:0").await;
+}
+
+#[tokio::test]
+async fn send_before_connected_is_refused() {
+    let cfg = SocketConfig::loopback(AgentConfig::default());
+    let s = IceSocket::bind(cfg).await.unwrap();
+    assert!(!s.local_addrs().is_empty());
+    assert!(s.local_addrs().iter().all(|a| a.ip().is_loopback()));
+    let err = s.send(Component::RTP, b"x").await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
+}
