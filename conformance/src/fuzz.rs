@@ -7,7 +7,13 @@
 pub type Body = fn(&[u8]);
 
 /// Every fuzz target by name, with its body.
-pub const TARGETS: &[(&str, Body)] = &[("candidate_parse", candidate_parse), ("ice_receive", ice_receive)];
+pub const TARGETS: &[(&str, Body)] = &[
+    ("candidate_parse", candidate_parse),
+    ("rtp_parse", rtp_parse),
+    ("rtcp_parse", rtcp_parse),
+    ("srtp_unprotect", srtp_unprotect),
+    ("srtcp_unprotect", srtcp_unprotect),
+];
 
 /// `candidate_parse`: any bytes as a candidate line. Parsing must not panic; a
 /// line that parses must format to a line that parses to the same candidate,
@@ -27,142 +33,116 @@ pub fn candidate_parse(data: &[u8]) {
     Candidate::parse(&back.to_string()).expect("candidate from JSON must format to a valid line");
 }
 
-/// `ice_receive`: arbitrary datagrams into a running ICE agent.
-///
-/// The input is a list of frames `op len payload[len]`. By `op % 5`: a
-/// datagram from the signaled peer address; a datagram from some other
-/// address; time passing (`len` × 10 ms); a check correctly signed with the
-/// peer's credentials (flags from `op`); a correctly signed success response
-/// to the agent's latest request. Nothing may panic, the caps on candidates,
-/// pairs and transactions must hold, and without a correctly signed message
-/// the agent must never select a pair.
-pub fn ice_receive(data: &[u8]) {
-    use rtc_candidate::{Candidate, Component};
-    use rtc_ice::{Agent, AgentConfig, Credentials, Limits, Role};
-    use std::net::SocketAddr;
-    use std::time::{Duration, Instant};
+/// `rtp_parse`: any bytes as an RTP packet. A packet that parses has its
+/// parts within bounds and adding up to its length; writing its fields back
+/// gives a packet that parses to the same fields.
+pub fn rtp_parse(data: &[u8]) {
+    use rtc_srtp::{Extension, RtpHeader, RtpPacket};
+    let Ok(p) = RtpPacket::new_checked(data) else { return };
+    assert_eq!(p.header_len() + p.payload().len() + p.padding_len(), data.len());
+    let csrcs: Vec<u32> = p.csrcs().collect();
+    assert_eq!(csrcs.len(), p.csrc_count());
+    let exts: Result<Vec<Extension<'_>>, _> = p.extensions().collect();
+    let exts = exts.unwrap_or_default();
+    let h = RtpHeader {
+        marker: p.marker(),
+        payload_type: p.payload_type(),
+        sequence_number: p.sequence_number(),
+        timestamp: p.timestamp(),
+        ssrc: p.ssrc(),
+        csrcs: &csrcs,
+        extensions: &exts,
+    };
+    let mut buf = vec![0u8; data.len() + 4 * exts.len() + 64];
+    let Ok(n) = h.write(p.payload(), 0, &mut buf) else { return };
+    let q = RtpPacket::new_checked(&buf[..n]).expect("written packet must parse");
+    assert_eq!((q.sequence_number(), q.timestamp(), q.ssrc()), (p.sequence_number(), p.timestamp(), p.ssrc()));
+    assert_eq!((q.marker(), q.payload_type(), q.payload()), (p.marker(), p.payload_type(), p.payload()));
+    assert!(q.csrcs().eq(csrcs.iter().copied()));
+    assert_eq!(q.extensions().collect::<Result<Vec<_>, _>>().expect("own extensions parse"), exts);
+}
 
-    let Some((&first, mut rest)) = data.split_first() else { return };
-    let limits = Limits::default();
-    let mine = Credentials { ufrag: "fuzz".into(), pwd: "fuzzpasswordfuzzpassword".into() };
-    let peer = Credentials { ufrag: "peer".into(), pwd: "peerpasswordpeerpassword".into() };
-    let role = if first & 1 == 0 { Role::Controlling } else { Role::Controlled };
-    let cfg = AgentConfig { role, credentials: Some(mine), seed: Some(u64::from(first)), limits, ..Default::default() };
-    let mut agent = Agent::new(cfg).expect("valid config");
-    let mut now = Instant::now();
-    let local: SocketAddr = "127.0.0.1:5000".parse().expect("address");
-    let known: SocketAddr = "127.0.0.1:7000".parse().expect("address");
-    agent.set_remote_credentials(now, peer).expect("valid credentials");
-    agent.add_host_candidate(now, Component::RTP, local).expect("host");
-    agent.end_of_local_candidates(now);
-    let remote = Candidate::parse("candidate:1 1 udp 2130706431 127.0.0.1 7000 typ host").expect("candidate");
-    agent.add_remote_candidate(now, &remote).expect("remote");
-    let mut signed = false;
-    let mut last_request: Option<rtc_ice::Transmit> = None;
-    while let [op, len, tail @ ..] = rest {
-        let n = usize::from(*len).min(tail.len());
-        let (payload, next) = tail.split_at(n);
-        rest = next;
-        match op % 5 {
-            0 => {
-                let _ = agent.handle_receive(now, local, known, payload);
-            }
-            1 => {
-                let from = SocketAddr::new(known.ip(), 7001 + u16::from(*op));
-                let _ = agent.handle_receive(now, local, from, payload);
-            }
-            2 => {
-                now += Duration::from_millis(10 * u64::from(*len));
-                agent.handle_timeout(now);
-            }
-            3 => {
-                signed = true;
-                let from = SocketAddr::new(known.ip(), 7000 + u16::from(op >> 5));
-                let msg = fuzz_stun::check(payload, *op);
-                let _ = agent.handle_receive(now, local, from, &msg);
-            }
-            _ => {
-                if let Some(req) = &last_request {
-                    signed = true;
-                    let msg = fuzz_stun::success(&req.contents, req.source);
-                    let _ = agent.handle_receive(now, req.source, req.destination, &msg);
+/// `rtcp_parse`: any bytes as a compound RTCP packet. Iteration ends, every
+/// packet stays within the input, and typed views can be walked fully.
+pub fn rtcp_parse(data: &[u8]) {
+    use rtc_srtp::rtcp::{Compound, Rtcp};
+    let mut seen = 0;
+    for p in Compound::new(data) {
+        let Ok(p) = p else { break };
+        seen += p.raw().len();
+        assert!(seen <= data.len());
+        let Ok(r) = p.parse() else { continue };
+        match r {
+            Rtcp::SenderReport(sr) => assert_eq!(sr.reports.iter().count(), usize::from(p.count())),
+            Rtcp::ReceiverReport(rr) => assert_eq!(rr.reports.iter().count(), usize::from(p.count())),
+            Rtcp::SourceDescription(s) => {
+                assert_eq!(s.chunks().count(), usize::from(p.count()));
+                for c in s.chunks() {
+                    let _ = c.items().count();
+                    let _ = c.cname();
                 }
             }
-        }
-        while let Some(t) = agent.poll_transmit() {
-            if t.contents.first() == Some(&0) && t.contents.get(1) == Some(&1) {
-                last_request = Some(t);
+            Rtcp::Goodbye(b) => assert_eq!(b.ssrcs.iter().count(), usize::from(p.count())),
+            Rtcp::Nack(n) => assert!(n.lost().count() >= n.pairs().count()),
+            Rtcp::Fir(f) => {
+                let _ = f.entries().count();
             }
-        }
-        while agent.poll_event().is_some() {}
-        assert!(agent.remote_candidate_count() <= limits.remote_candidates);
-        assert!(agent.remote_peer_reflexive_count() <= limits.peer_reflexive);
-        assert!(agent.pair_count() <= limits.pairs);
-        assert!(agent.transaction_count() <= limits.transactions);
-        if !signed {
-            assert_eq!(agent.path(Component::RTP), None, "selected a pair without authenticated traffic");
+            Rtcp::Remb(r) => {
+                let _ = r.ssrcs.iter().count();
+            }
+            _ => {}
         }
     }
 }
 
-/// Correctly signed STUN messages for `ice_receive`, built with stun-rs
-/// directly (not through rtc-ice) so the fuzzer reaches the agent's
-/// authenticated paths.
-mod fuzz_stun {
-    use std::net::SocketAddr;
-    use stun_rs::attributes::ice::{IceControlled, IceControlling, Priority, UseCandidate};
-    use stun_rs::attributes::stun::{Fingerprint, MessageIntegrity, UserName, XorMappedAddress};
-    use stun_rs::{HMACKey, MessageClass, MessageEncoderBuilder, StunMessageBuilder, TransactionId, methods::BINDING};
+fn srtp_contexts(selector: u8) -> (rtc_srtp::Context, rtc_srtp::Context) {
+    use rtc_srtp::{Context, Profile};
+    let profile = Profile::ALL[usize::from(selector) % Profile::ALL.len()];
+    let key = vec![0x5a; profile.master_key_len()];
+    let salt = vec![0xa5; profile.master_salt_len()];
+    let tx = Context::new(profile, &key, &salt).expect("valid key");
+    let rx = Context::new(profile, &key, &salt).expect("valid key");
+    (tx, rx)
+}
 
-    fn encode(b: StunMessageBuilder) -> Vec<u8> {
-        let mut buf = [0u8; 512];
-        match MessageEncoderBuilder::default().build().encode(&mut buf, &b.build()) {
-            Ok(n) => buf[..n].to_vec(),
-            Err(_) => Vec::new(),
-        }
+/// `srtp_unprotect`: the first byte picks a profile, the rest is a packet.
+/// Unprotecting it must not panic, and what it returns must fit the input;
+/// protecting it, when it is an RTP packet, must unprotect back to the same
+/// bytes, and a replay of that must be refused. (The seed corpus holds
+/// packets protected with the fixed key, so mutations reach past the tag.)
+pub fn srtp_unprotect(data: &[u8]) {
+    let Some((&sel, pkt)) = data.split_first() else { return };
+    let (_, mut first) = srtp_contexts(sel);
+    let mut buf = pkt.to_vec();
+    if let Ok(n) = first.unprotect_rtp(&mut buf) {
+        assert!(n <= pkt.len());
+        assert!(first.unprotect_rtp(&mut pkt.to_vec()).is_err(), "replay accepted");
     }
+    let (mut tx, mut rx) = srtp_contexts(sel);
+    let mut buf = vec![0u8; pkt.len() + 16];
+    buf[..pkt.len()].copy_from_slice(pkt);
+    let Ok(n) = tx.protect_rtp(&mut buf, pkt.len()) else { return };
+    let mut copy = buf[..n].to_vec();
+    let m = rx.unprotect_rtp(&mut buf[..n]).expect("own packet must unprotect");
+    assert_eq!(&buf[..m], pkt);
+    assert!(rx.unprotect_rtp(&mut copy).is_err(), "replay accepted");
+}
 
-    /// A check from the peer (`peer` → `fuzz`), flags from `op`.
-    pub(super) fn check(payload: &[u8], op: u8) -> Vec<u8> {
-        let mut tid = [0u8; 12];
-        for (t, p) in tid.iter_mut().zip(payload) {
-            *t = *p;
-        }
-        let mut tb = [0u8; 8];
-        for (t, p) in tb.iter_mut().zip(payload.iter().skip(12)) {
-            *t = *p;
-        }
-        let tiebreaker = u64::from_be_bytes(tb);
-        let Ok(user) = UserName::new("fuzz:peer") else { return Vec::new() };
-        let Ok(key) = HMACKey::new_short_term("fuzzpasswordfuzzpassword") else { return Vec::new() };
-        let mut b = StunMessageBuilder::new(BINDING, MessageClass::Request)
-            .with_transaction_id(TransactionId::from(tid))
-            .with_attribute(user)
-            .with_attribute(Priority::new(u32::from_be_bytes([0x6e, op, 0, 0xff])));
-        b = if op & 8 == 0 {
-            b.with_attribute(IceControlling::new(tiebreaker))
-        } else {
-            b.with_attribute(IceControlled::new(tiebreaker))
-        };
-        if op & 16 != 0 {
-            b = b.with_attribute(UseCandidate::default());
-        }
-        encode(b.with_attribute(MessageIntegrity::new(key)).with_attribute(Fingerprint::default()))
+/// `srtcp_unprotect`: as `srtp_unprotect`, for SRTCP.
+pub fn srtcp_unprotect(data: &[u8]) {
+    let Some((&sel, pkt)) = data.split_first() else { return };
+    let (_, mut first) = srtp_contexts(sel);
+    let mut buf = pkt.to_vec();
+    if let Ok(n) = first.unprotect_rtcp(&mut buf) {
+        assert!(n <= pkt.len());
+        assert!(first.unprotect_rtcp(&mut pkt.to_vec()).is_err(), "replay accepted");
     }
-
-    /// A success response, signed with the peer's password, to `request`.
-    pub(super) fn success(request: &[u8], mapped: SocketAddr) -> Vec<u8> {
-        let mut tid = [0u8; 12];
-        if let Some(t) = request.get(8..20) {
-            tid.copy_from_slice(t);
-        }
-        let Ok(key) = HMACKey::new_short_term("peerpasswordpeerpassword") else { return Vec::new() };
-        encode(
-            StunMessageBuilder::new(BINDING, MessageClass::SuccessResponse)
-                .with_transaction_id(TransactionId::from(tid))
-                .with_attribute(XorMappedAddress::from(mapped))
-                .with_attribute(MessageIntegrity::new(key))
-                .with_attribute(Fingerprint::default()),
-        )
-    }
+    let (mut tx, mut rx) = srtp_contexts(sel);
+    let mut buf = vec![0u8; pkt.len() + 20];
+    buf[..pkt.len()].copy_from_slice(pkt);
+    let Ok(n) = tx.protect_rtcp(&mut buf, pkt.len()) else { return };
+    let mut copy = buf[..n].to_vec();
+    let m = rx.unprotect_rtcp(&mut buf[..n]).expect("own packet must unprotect");
+    assert_eq!(&buf[..m], pkt);
+    assert!(rx.unprotect_rtcp(&mut copy).is_err(), "replay accepted");
 }

@@ -7,6 +7,8 @@
 //!   REMB) read by an iterator and written by [`rtcp::Writer`].
 //! - [`Context`]: SRTP/SRTCP (RFC 3711, RFC 6188, RFC 7714) in the six common
 //!   profiles, protecting and unprotecting in place without allocating per packet.
+//! - [`session`]: a sans-IO RTP session: per-stream sequence numbers and
+//!   timestamps, webrtc-stats reception statistics, RTT, SR/RR generation.
 //!
 //! Bad input is an [`Error`], never a panic.
 #![forbid(unsafe_code)]
@@ -20,6 +22,7 @@ mod error;
 mod replay;
 pub mod rtcp;
 pub mod rtp;
+pub mod session;
 mod srtp;
 
 pub use crypto::GcmBackend;

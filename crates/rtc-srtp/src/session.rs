@@ -1,0 +1,630 @@
+//! A sans-IO RTP session (RFC 3550): sequence numbers and timestamps of the
+//! streams it sends, reception statistics of the streams it receives (under
+//! their W3C webrtc-stats names), round-trip times from report blocks, and
+//! SR/RR generation on the RFC 3550 appendix A.7 interval.
+//!
+//! The session never reads a clock or a socket: every call takes `now`, RTCP
+//! to send comes out of [`Session::poll_transmit`], the next deadline out of
+//! [`Session::poll_timeout`] and notifications out of [`Session::poll_event`].
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::rtcp::{Compound, ReportBlock, Rtcp, SenderInfo, Writer};
+use crate::rtp::{RtpHeader, RtpPacket, SequenceUnwrapper};
+use crate::{Error, Extension};
+
+/// Seconds between 1900-01-01 (NTP era 0) and 1970-01-01.
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+/// IP + UDP overhead counted in the average RTCP packet size (RFC 3550 section 6.2).
+const UDP_IP_OVERHEAD: f64 = 28.0;
+/// RFC 3550 appendix A.7: the compensation for timer reconsideration, e - 3/2.
+const COMPENSATION: f64 = std::f64::consts::E - 1.5;
+
+/// Session options.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The SSRC that sends receiver reports when no local stream sends.
+    pub rtcp_ssrc: u32,
+    /// The canonical name put in SDES.
+    pub cname: String,
+    /// Session bandwidth in bits per second; RTCP gets 5% of it (RFC 3550 section 6.2).
+    pub session_bandwidth: u32,
+    /// Clock rate of each payload type received, for jitter.
+    pub clock_rates: Vec<(u8, u32)>,
+    /// The most incoming SSRCs tracked; packets of further ones are refused.
+    pub max_incoming: usize,
+    /// Seed for the randomization of the RTCP interval.
+    pub seed: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            rtcp_ssrc: 1,
+            cname: String::new(),
+            session_bandwidth: 1_000_000,
+            clock_rates: Vec::new(),
+            max_incoming: 64,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// Statistics of a stream this session sends (webrtc-stats `outbound-rtp`
+/// and, from the peer's report blocks, `remote-inbound-rtp`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct OutboundStats {
+    /// `packetsSent`.
+    pub packets_sent: u64,
+    /// `bytesSent`: payload octets, without headers or padding.
+    pub bytes_sent: u64,
+    /// `packetsLost` as last reported by the receiver.
+    pub packets_lost: i64,
+    /// `fractionLost` as last reported by the receiver (0.0 to 1.0).
+    pub fraction_lost: f64,
+    /// `jitter` as last reported by the receiver, in seconds.
+    pub jitter: f64,
+    /// `roundTripTime` from the last report block with an LSR, in seconds.
+    pub round_trip_time: Option<f64>,
+}
+
+/// Statistics of a stream this session receives (webrtc-stats `inbound-rtp`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct InboundStats {
+    /// `packetsReceived`.
+    pub packets_received: u64,
+    /// `bytesReceived`: payload octets, without headers or padding.
+    pub bytes_received: u64,
+    /// `packetsLost` (RFC 3550 appendix A.3; negative with duplicates).
+    pub packets_lost: i64,
+    /// `fractionLost` over the last report interval (0.0 to 1.0).
+    pub fraction_lost: f64,
+    /// `jitter` in seconds (RFC 3550 appendix A.8).
+    pub jitter: f64,
+}
+
+/// Something the application should know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// The first packet of an incoming SSRC arrived.
+    NewStream {
+        /// The SSRC.
+        ssrc: u32,
+    },
+    /// An incoming stream's CSRC list (its contributors) changed.
+    ContributorsChanged {
+        /// The stream.
+        ssrc: u32,
+        /// The new list.
+        csrcs: Vec<u32>,
+    },
+    /// A source said goodbye.
+    Bye {
+        /// The SSRC leaving.
+        ssrc: u32,
+    },
+}
+
+#[derive(Debug)]
+struct Outgoing {
+    clock_rate: u32,
+    seq: u16,
+    timestamp_base: u32,
+    last_rtp_time: u32,
+    last_sent: Option<Instant>,
+    sent_since_report: bool,
+    stats: OutboundStats,
+}
+
+#[derive(Debug)]
+struct Incoming {
+    seq: SequenceUnwrapper,
+    base: u64,
+    received: u64,
+    bytes: u64,
+    expected_prior: u64,
+    received_prior: u64,
+    fraction_lost: u8,
+    /// Jitter in timestamp units, times 16 (RFC 3550 appendix A.8).
+    jitter_q4: u64,
+    last_transit: Option<i64>,
+    clock_rate: u32,
+    csrcs: [u32; 15],
+    csrc_count: u8,
+    /// Middle 32 bits of the NTP time of the last SR, and when it arrived.
+    last_sr: Option<(u32, Instant)>,
+}
+
+impl Incoming {
+    fn expected(&self) -> u64 {
+        self.seq.highest().map_or(0, |h| h - self.base + 1)
+    }
+
+    fn lost(&self) -> i64 {
+        self.expected() as i64 - self.received as i64
+    }
+
+    /// The report block about this source, closing the interval for `fractionLost`.
+    fn report(&mut self, ssrc: u32, now: Instant) -> ReportBlock {
+        let expected = self.expected();
+        let expected_interval = expected - self.expected_prior;
+        let received_interval = self.received - self.received_prior;
+        self.expected_prior = expected;
+        self.received_prior = self.received;
+        let lost_interval = expected_interval as i64 - received_interval as i64;
+        self.fraction_lost = if expected_interval == 0 || lost_interval <= 0 {
+            0
+        } else {
+            ((lost_interval << 8) / expected_interval as i64).min(255) as u8
+        };
+        let (last_sr, delay) = match self.last_sr {
+            Some((lsr, at)) => (lsr, (now.saturating_duration_since(at).as_secs_f64() * 65536.0) as u32),
+            None => (0, 0),
+        };
+        ReportBlock {
+            ssrc,
+            fraction_lost: self.fraction_lost,
+            cumulative_lost: self.lost().clamp(-0x80_0000, 0x7f_ffff) as i32,
+            highest_seq: self.seq.highest().unwrap_or(0) as u32,
+            jitter: (self.jitter_q4 >> 4) as u32,
+            last_sr,
+            delay_since_last_sr: delay,
+        }
+    }
+}
+
+/// The RTP session.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    start: Instant,
+    start_ntp: u64,
+    outgoing: HashMap<u32, Outgoing>,
+    incoming: HashMap<u32, Incoming>,
+    events: VecDeque<SessionEvent>,
+    next_report: Instant,
+    avg_rtcp_size: f64,
+    initial: bool,
+    rng: u64,
+}
+
+/// NTP 64-bit fixed point from a duration since the Unix epoch.
+fn ntp_from_unix(d: Duration) -> u64 {
+    let secs = d.as_secs() + NTP_UNIX_OFFSET;
+    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
+}
+
+impl Session {
+    /// A session starting at `now`, when the wall clock reads `wallclock`
+    /// (for the NTP timestamps of sender reports).
+    pub fn new(config: SessionConfig, now: Instant, wallclock: SystemTime) -> Self {
+        let unix = wallclock.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let mut s = Self {
+            start: now,
+            start_ntp: ntp_from_unix(unix),
+            outgoing: HashMap::new(),
+            incoming: HashMap::new(),
+            events: VecDeque::new(),
+            next_report: now,
+            avg_rtcp_size: 100.0,
+            initial: true,
+            rng: config.seed | 1,
+            config,
+        };
+        s.next_report = now + s.interval();
+        s
+    }
+
+    /// The NTP time at `now`.
+    pub fn ntp_time(&self, now: Instant) -> u64 {
+        let d = now.saturating_duration_since(self.start);
+        let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+        self.start_ntp.wrapping_add((d.as_secs() << 32) + frac)
+    }
+
+    fn random_unit(&mut self) -> f64 {
+        // xorshift64*
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// RFC 3550 appendix A.7: the randomized interval until the next report.
+    fn interval(&mut self) -> Duration {
+        let members = (1 + self.incoming.len()) as f64;
+        let senders = self.incoming.values().filter(|s| s.received > 0).count() as f64
+            + if self.outgoing.values().any(|o| o.sent_since_report) { 1.0 } else { 0.0 };
+        let we_sent = self.outgoing.values().any(|o| o.sent_since_report);
+        let mut rtcp_bw = f64::from(self.config.session_bandwidth) * 0.05 / 8.0;
+        let mut n = members;
+        if senders > 0.0 && senders <= members * 0.25 {
+            if we_sent {
+                rtcp_bw *= 0.25;
+                n = senders;
+            } else {
+                rtcp_bw *= 0.75;
+                n = members - senders;
+            }
+        }
+        let t_min = if self.initial { 2.5 } else { 5.0 };
+        let t = (self.avg_rtcp_size * n / rtcp_bw.max(1.0)).max(t_min);
+        let t = t * (self.random_unit() + 0.5) / COMPENSATION;
+        Duration::from_secs_f64(t)
+    }
+
+    /// Starts sending a stream: its clock rate, first sequence number and
+    /// first timestamp (pick the latter two at random, RFC 3550 section 5.1).
+    pub fn add_outgoing(&mut self, ssrc: u32, clock_rate: u32, first_seq: u16, first_timestamp: u32) {
+        self.outgoing.insert(
+            ssrc,
+            Outgoing {
+                clock_rate,
+                seq: first_seq,
+                timestamp_base: first_timestamp,
+                last_rtp_time: first_timestamp,
+                last_sent: None,
+                sent_since_report: false,
+                stats: OutboundStats::default(),
+            },
+        );
+    }
+
+    /// Writes the next RTP packet of outgoing stream `ssrc` into `out` and
+    /// returns its length. `media_time` is the sample's time in clock-rate
+    /// units since the stream started; the session adds the random base.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_rtp(
+        &mut self,
+        now: Instant,
+        ssrc: u32,
+        payload_type: u8,
+        marker: bool,
+        media_time: u32,
+        csrcs: &[u32],
+        extensions: &[Extension<'_>],
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let s = self.outgoing.get_mut(&ssrc).ok_or(Error::Invalid("no such outgoing SSRC"))?;
+        let timestamp = s.timestamp_base.wrapping_add(media_time);
+        let h = RtpHeader { marker, payload_type, sequence_number: s.seq, timestamp, ssrc, csrcs, extensions };
+        let n = h.write(payload, 0, out)?;
+        s.seq = s.seq.wrapping_add(1);
+        s.last_rtp_time = timestamp;
+        s.last_sent = Some(now);
+        s.sent_since_report = true;
+        s.stats.packets_sent += 1;
+        s.stats.bytes_sent += payload.len() as u64;
+        Ok(n)
+    }
+
+    /// Takes in a received (already unprotected) RTP packet.
+    pub fn handle_rtp(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
+        let p = RtpPacket::new_checked(packet)?;
+        let ssrc = p.ssrc();
+        if !self.incoming.contains_key(&ssrc) {
+            if self.incoming.len() >= self.config.max_incoming {
+                return Err(Error::TooManySsrcs(self.config.max_incoming));
+            }
+            let clock_rate =
+                self.config.clock_rates.iter().find(|(pt, _)| *pt == p.payload_type()).map_or(90_000, |(_, r)| *r);
+            let mut seq = SequenceUnwrapper::new();
+            let base = seq.unwrap(p.sequence_number());
+            self.incoming.insert(
+                ssrc,
+                Incoming {
+                    seq,
+                    base,
+                    received: 0,
+                    bytes: 0,
+                    expected_prior: 0,
+                    received_prior: 0,
+                    fraction_lost: 0,
+                    jitter_q4: 0,
+                    last_transit: None,
+                    clock_rate,
+                    csrcs: [0; 15],
+                    csrc_count: 0,
+                    last_sr: None,
+                },
+            );
+            self.events.push_back(SessionEvent::NewStream { ssrc });
+        }
+        let arrival = now.saturating_duration_since(self.start);
+        let s = self.incoming.get_mut(&ssrc).ok_or(Error::Invalid("stream vanished"))?;
+        let ext = s.seq.unwrap(p.sequence_number());
+        if ext < s.base {
+            s.base = ext;
+        }
+        s.received += 1;
+        s.bytes += p.payload().len() as u64;
+        // RFC 3550 appendix A.8, in timestamp units.
+        let arrival_ts = (arrival.as_secs_f64() * f64::from(s.clock_rate)) as i64;
+        let transit = arrival_ts.wrapping_sub(i64::from(p.timestamp()));
+        if let Some(last) = s.last_transit {
+            let d = (transit - last).unsigned_abs();
+            // J += (|D| - J) / 16, kept scaled by 16.
+            s.jitter_q4 = s.jitter_q4 + d - ((s.jitter_q4 + 8) >> 4);
+        }
+        s.last_transit = Some(transit);
+        let n = p.csrc_count();
+        let mut csrcs = [0u32; 15];
+        for (slot, c) in csrcs.iter_mut().zip(p.csrcs()) {
+            *slot = c;
+        }
+        if n != usize::from(s.csrc_count) || csrcs[..n] != s.csrcs[..n] {
+            s.csrcs = csrcs;
+            s.csrc_count = n as u8;
+            self.events.push_back(SessionEvent::ContributorsChanged { ssrc, csrcs: csrcs[..n].to_vec() });
+        }
+        Ok(())
+    }
+
+    /// Takes in a received (already unprotected) compound RTCP packet.
+    /// Packets of unknown types are skipped.
+    pub fn handle_rtcp(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
+        let ntp_mid = (self.ntp_time(now) >> 16) as u32;
+        self.avg_rtcp_size = (packet.len() as f64 + UDP_IP_OVERHEAD) / 16.0 + self.avg_rtcp_size * 15.0 / 16.0;
+        for p in Compound::new(packet) {
+            let p = p?;
+            let Ok(msg) = p.parse() else { continue };
+            let blocks = match msg {
+                Rtcp::SenderReport(sr) => {
+                    if let Some(s) = self.incoming.get_mut(&sr.ssrc) {
+                        s.last_sr = Some(((sr.info.ntp_time >> 16) as u32, now));
+                    }
+                    Some(sr.reports)
+                }
+                Rtcp::ReceiverReport(rr) => Some(rr.reports),
+                Rtcp::Goodbye(bye) => {
+                    for ssrc in bye.ssrcs.iter() {
+                        self.incoming.remove(&ssrc);
+                        self.events.push_back(SessionEvent::Bye { ssrc });
+                    }
+                    None
+                }
+                _ => None,
+            };
+            for b in blocks.iter().flat_map(|r| r.iter()) {
+                let Some(o) = self.outgoing.get_mut(&b.ssrc) else { continue };
+                o.stats.packets_lost = i64::from(b.cumulative_lost);
+                o.stats.fraction_lost = f64::from(b.fraction_lost) / 256.0;
+                o.stats.jitter = f64::from(b.jitter) / f64::from(o.clock_rate.max(1));
+                if b.last_sr != 0 {
+                    // RFC 3550 section 6.4.1: A - LSR - DLSR, in 1/65536 s.
+                    let rtt = ntp_mid.wrapping_sub(b.last_sr).wrapping_sub(b.delay_since_last_sr);
+                    if rtt < 0x8000_0000 {
+                        o.stats.round_trip_time = Some(f64::from(rtt) / 65536.0);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// When [`Session::poll_transmit`] next has a report to send.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        Some(self.next_report)
+    }
+
+    /// Writes the compound RTCP report due at `now` (an SR per stream that
+    /// sent since the last report, else an RR; then SDES with the CNAME)
+    /// into `out`, and returns its length; `None` when nothing is due.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        if now < self.next_report {
+            return None;
+        }
+        let n = self.write_report(now, out).ok()?;
+        self.avg_rtcp_size = (n as f64 + UDP_IP_OVERHEAD) / 16.0 + self.avg_rtcp_size * 15.0 / 16.0;
+        self.initial = false;
+        self.next_report = now + self.interval();
+        for o in self.outgoing.values_mut() {
+            o.sent_since_report = false;
+        }
+        Some(n)
+    }
+
+    fn write_report(&mut self, now: Instant, out: &mut [u8]) -> Result<usize, Error> {
+        let mut blocks: Vec<ReportBlock> = Vec::with_capacity(self.incoming.len().min(31));
+        let mut sources: Vec<u32> = self.incoming.iter().filter(|(_, s)| s.received > 0).map(|(k, _)| *k).collect();
+        sources.sort_unstable();
+        for ssrc in sources.into_iter().take(31) {
+            if let Some(s) = self.incoming.get_mut(&ssrc) {
+                blocks.push(s.report(ssrc, now));
+            }
+        }
+        let ntp = self.ntp_time(now);
+        let mut w = Writer::new(out);
+        let mut senders: Vec<u32> =
+            self.outgoing.iter().filter(|(_, o)| o.sent_since_report).map(|(k, _)| *k).collect();
+        senders.sort_unstable();
+        let first = senders.first().copied().unwrap_or(self.config.rtcp_ssrc);
+        if senders.is_empty() {
+            w.receiver_report(self.config.rtcp_ssrc, &blocks)?;
+        }
+        for (i, ssrc) in senders.iter().enumerate() {
+            let o = &self.outgoing[ssrc];
+            let since = o.last_sent.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+            let info = SenderInfo {
+                ntp_time: ntp,
+                rtp_time: o.last_rtp_time.wrapping_add((since.as_secs_f64() * f64::from(o.clock_rate)) as u64 as u32),
+                packet_count: o.stats.packets_sent as u32,
+                octet_count: o.stats.bytes_sent as u32,
+            };
+            w.sender_report(*ssrc, &info, if i == 0 { &blocks } else { &[] })?;
+        }
+        w.sdes_cname(first, self.config.cname.as_bytes())?;
+        Ok(w.len())
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// Statistics of an outgoing stream.
+    pub fn outbound_stats(&self, ssrc: u32) -> Option<OutboundStats> {
+        self.outgoing.get(&ssrc).map(|o| o.stats)
+    }
+
+    /// Statistics of an incoming stream.
+    pub fn inbound_stats(&self, ssrc: u32) -> Option<InboundStats> {
+        self.incoming.get(&ssrc).map(|s| InboundStats {
+            packets_received: s.received,
+            bytes_received: s.bytes,
+            packets_lost: s.lost(),
+            fraction_lost: f64::from(s.fraction_lost) / 256.0,
+            jitter: (s.jitter_q4 as f64 / 16.0) / f64::from(s.clock_rate.max(1)),
+        })
+    }
+
+    /// The current CSRC list (contributors) of an incoming stream.
+    pub fn contributors(&self, ssrc: u32) -> Option<&[u32]> {
+        self.incoming.get(&ssrc).map(|s| &s.csrcs[..usize::from(s.csrc_count)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (Session, Session, Instant) {
+        let now = Instant::now();
+        let wall = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let a = Session::new(
+            SessionConfig { rtcp_ssrc: 0xa, cname: "a".into(), clock_rates: vec![(111, 48_000)], ..Default::default() },
+            now,
+            wall,
+        );
+        let b = Session::new(
+            SessionConfig { rtcp_ssrc: 0xb, cname: "b".into(), clock_rates: vec![(111, 48_000)], ..Default::default() },
+            now,
+            wall,
+        );
+        (a, b, now)
+    }
+
+    #[test]
+    fn counts_loss_jitter_and_rtt() {
+        let (mut a, mut b, t0) = pair();
+        a.add_outgoing(100, 48_000, 65530, 12345);
+        let mut buf = [0u8; 1500];
+        let mut delivered = 0;
+        for i in 0..100u32 {
+            let now = t0 + Duration::from_millis(20 * u64::from(i));
+            let n = a.write_rtp(now, 100, 111, false, 960 * i, &[], &[], &[0u8; 50], &mut buf).unwrap();
+            // Drop every tenth packet; delay every other by 5 ms.
+            if i % 10 == 3 {
+                continue;
+            }
+            let arrive = now + Duration::from_millis(if i % 2 == 0 { 0 } else { 5 });
+            b.handle_rtp(arrive, &buf[..n]).unwrap();
+            delivered += 1;
+        }
+        assert_eq!(b.poll_event(), Some(SessionEvent::NewStream { ssrc: 100 }));
+        let out = a.outbound_stats(100).unwrap();
+        assert_eq!((out.packets_sent, out.bytes_sent), (100, 5000));
+        let inb = b.inbound_stats(100).unwrap();
+        assert_eq!(inb.packets_received, delivered);
+        assert_eq!(inb.bytes_received, 50 * delivered);
+        assert_eq!(inb.packets_lost, 10, "RFC 3550 A.3 across the sequence wrap");
+        // Alternating 0/5 ms delays: |D| is 5 ms each time, so J tends to 5 ms.
+        assert!((inb.jitter - 0.005).abs() < 0.001, "jitter {}", inb.jitter);
+
+        // A sends an SR; B answers with an RR carrying LSR/DLSR; A measures RTT.
+        let t1 = t0 + Duration::from_secs(10);
+        let n = a.poll_transmit(t1, &mut buf).expect("report due");
+        let sr = buf[..n].to_vec();
+        let first = Compound::new(&sr).next().unwrap().unwrap().parse().unwrap();
+        assert!(matches!(first, Rtcp::SenderReport(s) if s.ssrc == 100 && s.info.packet_count == 100));
+        b.handle_rtcp(t1 + Duration::from_millis(40), &sr).unwrap();
+        let t2 = t1 + Duration::from_millis(40 + 100);
+        let n = b.poll_transmit(t2, &mut buf).expect("report due");
+        let rr = buf[..n].to_vec();
+        let Rtcp::ReceiverReport(r) = Compound::new(&rr).next().unwrap().unwrap().parse().unwrap() else {
+            panic!("expected an RR")
+        };
+        let block = r.reports.iter().next().unwrap();
+        assert_eq!(block.ssrc, 100);
+        assert_eq!(block.cumulative_lost, 10);
+        assert_eq!(block.fraction_lost, (10 * 256 / 100) as u8);
+        assert_eq!(b.inbound_stats(100).unwrap().fraction_lost, f64::from(block.fraction_lost) / 256.0);
+        a.handle_rtcp(t2 + Duration::from_millis(40), &rr).unwrap();
+        let out = a.outbound_stats(100).unwrap();
+        let rtt = out.round_trip_time.expect("rtt");
+        assert!((rtt - 0.080).abs() < 0.002, "rtt {rtt}");
+        assert_eq!(out.packets_lost, 10);
+    }
+
+    #[test]
+    fn report_interval_and_contributors() {
+        let (mut a, mut b, t0) = pair();
+        let first = a.poll_timeout().unwrap();
+        // RFC 3550 A.7: the initial minimum is 2.5 s, randomized by [0.5, 1.5] / (e - 3/2).
+        let secs = first.duration_since(t0).as_secs_f64();
+        assert!((2.5 * 0.5 / COMPENSATION..=2.5 * 1.5 / COMPENSATION).contains(&secs), "{secs}");
+        let mut buf = [0u8; 1500];
+        assert_eq!(a.poll_transmit(t0, &mut buf), None, "nothing due yet");
+        let n = a.poll_transmit(first, &mut buf).unwrap();
+        let kinds: Vec<_> = Compound::new(&buf[..n]).map(|p| p.unwrap().packet_type()).collect();
+        assert_eq!(kinds, vec![crate::rtcp::PacketType::RR, crate::rtcp::PacketType::SDES]);
+        let next = a.poll_timeout().unwrap().duration_since(first).as_secs_f64();
+        assert!((5.0 * 0.5 / COMPENSATION..=5.0 * 1.5 / COMPENSATION).contains(&next), "{next}");
+
+        b.add_outgoing(7, 48_000, 1, 1);
+        for (i, csrcs) in [&[1u32, 2][..], &[1, 2], &[1, 3], &[]].iter().enumerate() {
+            let n = b.write_rtp(t0, 7, 111, false, 0, csrcs, &[], b"x", &mut buf).unwrap();
+            a.handle_rtp(t0 + Duration::from_millis(i as u64), &buf[..n]).unwrap();
+        }
+        let events: Vec<_> = std::iter::from_fn(|| a.poll_event()).collect();
+        assert_eq!(
+            events,
+            vec![
+                SessionEvent::NewStream { ssrc: 7 },
+                SessionEvent::ContributorsChanged { ssrc: 7, csrcs: vec![1, 2] },
+                SessionEvent::ContributorsChanged { ssrc: 7, csrcs: vec![1, 3] },
+                SessionEvent::ContributorsChanged { ssrc: 7, csrcs: vec![] },
+            ]
+        );
+        assert_eq!(a.contributors(7), Some(&[][..]));
+        let mut w = Writer::new(&mut buf);
+        w.bye(&[7], None).unwrap();
+        let n = w.len();
+        a.handle_rtcp(t0, &buf[..n]).unwrap();
+        assert_eq!(a.poll_event(), Some(SessionEvent::Bye { ssrc: 7 }));
+        assert_eq!(a.inbound_stats(7), None);
+    }
+
+    #[test]
+    fn incoming_cap_and_bad_packets() {
+        let (mut a, _, t0) = pair();
+        a.config.max_incoming = 2;
+        let mut buf = [0u8; 64];
+        for ssrc in 0..3u32 {
+            let h = RtpHeader { ssrc, ..Default::default() };
+            let n = h.write(b"", 0, &mut buf).unwrap();
+            let r = a.handle_rtp(t0, &buf[..n]);
+            assert_eq!(r.is_err(), ssrc == 2);
+        }
+        assert!(a.handle_rtp(t0, &[0x80, 0]).is_err());
+        assert!(a.handle_rtcp(t0, &[0x80, 200, 0, 9]).is_err());
+        assert!(a.write_rtp(t0, 99, 0, false, 0, &[], &[], b"", &mut buf).is_err());
+    }
+
+    #[test]
+    fn ntp_time_follows_the_wall_clock() {
+        let (a, _, t0) = pair();
+        let ntp = a.ntp_time(t0 + Duration::from_millis(1500));
+        assert_eq!(ntp >> 32, 1_700_000_000 + NTP_UNIX_OFFSET + 1);
+        assert_eq!((ntp & 0xffff_ffff) >> 31, 1, "half a second");
+    }
+}
