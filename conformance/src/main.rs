@@ -29,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         op: cmd::candidate::Op,
     },
+    /// A peer implementation driven over stdin/stdout (`peer ice`).
+    Peer {
+        #[command(subcommand)]
+        peer: cmd::ice::PeerCmd,
+    },
     /// One SRTP/SRTCP session: hex packets per line in, hex or `ERR <reason>` out.
     Srtp(cmd::srtp::SrtpArgs),
 }
@@ -38,6 +43,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { suites: names } => run(&names),
         Command::Candidate { op } => lines(|line| cmd::candidate::handle(&op, line)),
+        Command::Peer { peer: cmd::ice::PeerCmd::Ice(args) } => match cmd::ice::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("peer ice: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Srtp(args) => match cmd::srtp::session(&args) {
             Ok(f) => lines(f),
             Err(e) => {

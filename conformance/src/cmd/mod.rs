@@ -1,4 +1,5 @@
 //! Line-oriented subcommands, one module per crate.
 
 pub(crate) mod candidate;
+pub(crate) mod ice;
 pub(crate) mod srtp;

@@ -61,7 +61,7 @@ impl Shared {
 /// An ICE socket: an [`Agent`] on real UDP sockets.
 pub struct IceSocket {
     shared: Arc<Shared>,
-    events: mpsc::Receiver<Event>,
+    events: mpsc::UnboundedReceiver<Event>,
     data: mpsc::Receiver<(Component, Vec<u8>)>,
     tasks: Vec<JoinHandle<()>>,
     local_addrs: Vec<SocketAddr>,
@@ -109,7 +109,9 @@ impl IceSocket {
         }
         agent.end_of_local_candidates(now);
         let shared = Arc::new(Shared { agent: Mutex::new(agent), wake: Notify::new(), sockets });
-        let (event_tx, events) = mpsc::channel(256);
+        // Unbounded: the agent's own queue cap bounds how many events one
+        // wake-up can produce, and the driver must never wait on the caller.
+        let (event_tx, events) = mpsc::unbounded_channel();
         let (data_tx, data) = mpsc::channel(DATA_QUEUE);
         let mut tasks = Vec::new();
         for (&local, socket) in &shared.sockets {
@@ -244,7 +246,7 @@ async fn read_loop(
     }
 }
 
-async fn drive(shared: Arc<Shared>, events: mpsc::Sender<Event>) {
+async fn drive(shared: Arc<Shared>, events: mpsc::UnboundedSender<Event>) {
     loop {
         let mut out = Vec::new();
         let mut evs = Vec::new();
@@ -268,7 +270,7 @@ async fn drive(shared: Arc<Shared>, events: mpsc::Sender<Event>) {
             }
         }
         for e in evs {
-            if events.send(e).await.is_err() {
+            if events.send(e).is_err() {
                 return;
             }
         }

@@ -1,0 +1,188 @@
+//! `rtc-conformance peer ice`: one ICE agent on real UDP sockets, driven over
+//! stdin/stdout by a test harness (see `suites/ice.rs`).
+//!
+//! Protocol: the local description goes out as one JSON line
+//! `{"ufrag":…,"pwd":…,"candidates":["candidate:…",…]}`, the remote one
+//! comes in as one line of the same form, then event lines go out:
+//! `{"event":"activecandidate","local":…,"remote":…}`,
+//! `{"event":"connected","ms":N}` (ms since the remote description arrived),
+//! `{"event":"srflx",…}` for each server-reflexive mapping learned, and at
+//! the end `{"event":"done","count":N}`. Errors go to stderr with a non-zero
+//! exit status.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand, ValueEnum};
+use rtc_candidate::{Candidate, Component};
+use rtc_ice::{AgentConfig, Credentials, Event, IceSocket, Nomination, Role, SocketConfig};
+use serde_json::{Value, json};
+
+/// A peer implementation exposed to external drivers.
+#[derive(Subcommand)]
+pub(crate) enum PeerCmd {
+    /// An ICE agent (rtc-ice) on UDP sockets.
+    Ice(IceArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum RoleArg {
+    Controlling,
+    Controlled,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum NominationArg {
+    Regular,
+    Aggressive,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ModeArg {
+    /// Send `ping <i>` N times, each awaiting its echo.
+    Ping,
+    /// Echo N datagrams back.
+    Echo,
+}
+
+/// Options of `peer ice`.
+#[derive(Args)]
+pub(crate) struct IceArgs {
+    /// The initial ICE role.
+    #[arg(long, value_enum)]
+    role: RoleArg,
+    /// Local addresses to bind (port 0: ephemeral). Default: 127.0.0.1 and ::1.
+    #[arg(long)]
+    bind: Vec<SocketAddr>,
+    /// Nomination when controlling.
+    #[arg(long, value_enum, default_value = "regular")]
+    nomination: NominationArg,
+    /// What to do with application data once connected.
+    #[arg(long, value_enum, default_value = "ping")]
+    mode: ModeArg,
+    /// How many datagrams to ping or echo.
+    #[arg(long, default_value_t = 10)]
+    count: u32,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 20)]
+    timeout: u64,
+    /// STUN servers for server-reflexive candidates (`IP:PORT`, loopback in tests).
+    #[arg(long)]
+    stun: Vec<SocketAddr>,
+}
+
+fn say(v: Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+/// Runs the peer; `Err` carries the reason for stderr.
+pub(crate) fn run(args: &IceArgs) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    rt.block_on(async {
+        match tokio::time::timeout_at(deadline.into(), peer(args)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("timed out after {} s", args.timeout)),
+        }
+    })
+}
+
+async fn peer(args: &IceArgs) -> Result<(), String> {
+    let agent = AgentConfig {
+        role: match args.role {
+            RoleArg::Controlling => Role::Controlling,
+            RoleArg::Controlled => Role::Controlled,
+        },
+        nomination: match args.nomination {
+            NominationArg::Regular => Nomination::Regular,
+            NominationArg::Aggressive => Nomination::Aggressive,
+        },
+        stun_servers: args.stun.clone(),
+        ..AgentConfig::default()
+    };
+    let config = if args.bind.is_empty() {
+        SocketConfig::loopback(agent)
+    } else {
+        SocketConfig { agent, bind: args.bind.clone() }
+    };
+    let mut sock = IceSocket::bind(config).await.map_err(|e| format!("bind: {e}"))?;
+
+    // Gather: host candidates now, srflx ones until CandidatesDone.
+    let mut candidates = Vec::new();
+    loop {
+        match sock.next_event().await {
+            Some(Event::Candidate(c)) => candidates.push(c.to_string()),
+            Some(Event::CandidatesDone) => break,
+            Some(_) => {}
+            None => return Err("agent stopped while gathering".into()),
+        }
+    }
+    for m in sock.with_agent(|a| a.reflexive_mappings().to_vec()) {
+        say(
+            json!({"event": "srflx", "server": m.server.to_string(), "base": m.base.to_string(), "mapped": m.mapped.to_string()}),
+        );
+    }
+    let creds = sock.local_credentials();
+    say(json!({"ufrag": creds.ufrag, "pwd": creds.pwd, "candidates": candidates}));
+
+    // The remote description, read off the runtime thread.
+    let line = tokio::task::spawn_blocking(|| {
+        let mut s = String::new();
+        std::io::stdin().lock().read_line(&mut s).map(|_| s)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("stdin: {e}"))?;
+    let remote: Value = serde_json::from_str(line.trim()).map_err(|e| format!("remote description: {e}"))?;
+    let t0 = Instant::now();
+    let field = |k: &str| remote[k].as_str().map(str::to_owned).ok_or(format!("remote description without {k}"));
+    sock.set_remote_credentials(Credentials { ufrag: field("ufrag")?, pwd: field("pwd")? })
+        .map_err(|e| format!("remote credentials: {e}"))?;
+    for c in remote["candidates"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let line = c.as_str().unwrap_or_default();
+        let cand = Candidate::parse(line).map_err(|e| format!("remote candidate {line:?}: {e}"))?;
+        // Candidates this agent cannot use (TCP, other families) are skipped.
+        let _ = sock.add_remote_candidate(&cand);
+    }
+    sock.end_of_remote_candidates();
+
+    loop {
+        match sock.next_event().await {
+            Some(Event::ActiveCandidate { local, remote, .. }) => {
+                say(json!({"event": "activecandidate", "local": local.to_string(), "remote": remote.to_string()}))
+            }
+            Some(Event::Connected) => {
+                say(json!({"event": "connected", "ms": t0.elapsed().as_millis() as u64}));
+                break;
+            }
+            Some(Event::Failed) => return Err("ICE failed".into()),
+            Some(Event::Disconnected) => return Err("consent lost before connecting".into()),
+            Some(_) => {}
+            None => return Err("agent stopped".into()),
+        }
+    }
+
+    // Application data over the selected pair.
+    for i in 0..args.count {
+        match args.mode {
+            ModeArg::Ping => {
+                let msg = format!("ping {i}");
+                sock.send(Component::RTP, msg.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+                let (_, echo) = sock.recv().await.ok_or("data channel closed")?;
+                if echo != msg.as_bytes() {
+                    return Err(format!("echo of {msg:?} was {:?}", String::from_utf8_lossy(&echo)));
+                }
+            }
+            ModeArg::Echo => {
+                let (c, data) = sock.recv().await.ok_or("data channel closed")?;
+                sock.send(c, &data).await.map_err(|e| format!("send: {e}"))?;
+            }
+        }
+    }
+    let dropped = sock.with_agent(|a| a.stats().dropped_total());
+    say(json!({"event": "done", "count": args.count, "dropped": dropped}));
+    Ok(())
+}
