@@ -1,7 +1,7 @@
 //! The connection address: an IP address or a host name.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::error::{Field, ParseError};
 
@@ -21,6 +21,39 @@ pub enum Address {
     Fqdn(String),
 }
 
+/// Four decimal octets, 0 to 255, without leading zeros (which some stacks
+/// read as octal), exactly as the standard library accepts them; one pass.
+fn dotted_quad(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let (mut i, mut value, mut digits) = (0usize, 0u16, 0u8);
+    for &b in s {
+        match b {
+            b'0'..=b'9' => {
+                if digits == 1 && value == 0 {
+                    return None;
+                }
+                value = value * 10 + u16::from(b - b'0');
+                digits += 1;
+                if value > 255 {
+                    return None;
+                }
+            }
+            b'.' if digits > 0 && i < 3 => {
+                octets[i] = value as u8;
+                i += 1;
+                value = 0;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    if digits == 0 || i != 3 {
+        return None;
+    }
+    octets[3] = value as u8;
+    Some(Ipv4Addr::from(octets))
+}
+
 /// RFC 1035 limit on a domain name's length.
 const MAX_NAME: usize = 253;
 
@@ -31,6 +64,9 @@ impl Address {
         if s.is_empty() {
             return Err(ParseError::new(field, 0, "empty"));
         }
+        if let Some(a) = dotted_quad(s.as_bytes()) {
+            return Ok(Address::Ip(IpAddr::V4(a)));
+        }
         if s.contains(':') {
             return s
                 .parse()
@@ -39,10 +75,11 @@ impl Address {
         }
         if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             // A name whose labels are all digits would be an IPv4 address.
-            return s
-                .parse()
-                .map(|a| Address::Ip(IpAddr::V4(a)))
-                .map_err(|_| ParseError::new(field, 0, "not a valid IPv4 address"));
+            return dotted_quad(s.as_bytes()).map(|a| Address::Ip(IpAddr::V4(a))).ok_or(ParseError::new(
+                field,
+                0,
+                "not a valid IPv4 address",
+            ));
         }
         if s.len() > MAX_NAME {
             return Err(ParseError::new(field, MAX_NAME, "host name longer than 253 characters"));
@@ -125,10 +162,28 @@ mod tests {
         assert!(parse("").is_err());
         assert!(parse("1.2.3.256").is_err());
         assert!(parse("1.2.3").is_err());
+        assert!(parse("1.2.3.4.5").is_err());
+        assert!(parse("01.2.3.4").is_err());
+        assert!(parse("1..3.4").is_err());
+        assert_eq!(parse("0.0.0.0").unwrap(), Address::Ip("0.0.0.0".parse().unwrap()));
+        assert_eq!(parse("255.255.255.255").unwrap(), Address::Ip("255.255.255.255".parse().unwrap()));
         assert!(parse("2001:db8:::1").is_err());
         assert!(parse("a..b").is_err());
         assert!(parse("a b").is_err());
         assert!(parse(&"a".repeat(64)).is_err());
         assert!(parse(&"a.".repeat(130)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod quad_props {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast IPv4 reader agrees with the standard library on dotted text.
+        #[test]
+        fn dotted_quad_matches_std(s in "[0-9.]{0,20}") {
+            prop_assert_eq!(super::dotted_quad(s.as_bytes()), s.parse().ok());
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::fmt::{self, Write as _};
 
 use crate::address::Address;
 use crate::error::{Field, ParseError};
-use crate::token::{CandidateType, Component, Foundation, Transport, is_token_char};
+use crate::token::{CandidateType, Component, Foundation, Transport, is_token_byte};
 
 /// The `tcptype` of a TCP candidate (RFC 6544 section 4.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,7 +56,7 @@ impl OtherExtension {
     /// Checks the name (an RFC 3261 token that is not one of the names this
     /// crate types) and the value (one or more VCHARs).
     pub fn new(name: &str, value: &str) -> Result<Self, ParseError> {
-        if name.is_empty() || !name.chars().all(is_token_char) {
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(ParseError::new(Field::Extension, 0, "name is not a token"));
         }
         if Extension::is_typed_name(name) || name == "raddr" || name == "rport" {

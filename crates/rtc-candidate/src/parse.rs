@@ -6,171 +6,198 @@
 //!                       [SP rel-addr] [SP rel-port] *(SP cand-extension)
 //! ```
 //!
-//! Each field is taken by a nom parser; a failure becomes a [`ParseError`]
-//! naming the field and the byte offset. Every step consumes input or stops,
-//! so the work is linear in the line's length.
+//! Every separator is a single SP, so the line is cut at spaces once (an empty
+//! piece is a doubled space) and each piece is checked by a nom parser over its
+//! bytes. nom's error type here is `()`: a failure is turned into a
+//! [`ParseError`] naming the field and the byte offset where it was found. Each
+//! byte is looked at a bounded number of times, so the work is linear.
 
-use nom::bytes::complete::{tag, take_while, take_while1};
+use nom::Parser;
+use nom::bytes::complete::{tag, take_while1};
+use nom::character::complete::digit1;
 use nom::combinator::opt;
-use nom::{IResult, Parser};
 
 use crate::address::Address;
-use crate::candidate::{Candidate, Extension, is_extension_value};
+use crate::candidate::{Candidate, Extension};
 use crate::error::{Field, ParseError};
-use crate::token::{CandidateType, Component, Foundation, Transport, is_ice_char, is_token_char};
-
-type NomError<'a> = nom::error::Error<&'a str>;
+use crate::token::{
+    CandidateType, Component, DIGIT, Foundation, ICE, TOKEN, Transport, VCHAR, class, is_ice_byte, is_token_byte,
+};
 
 /// A decimal number of at most 10 digits that fits 32 bits.
 pub(crate) fn decimal_u32(s: &str) -> Option<u32> {
-    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    match number(s.as_bytes(), 10)? {
+        (n, v) if n <= 10 => u32::try_from(v).ok(),
+        _ => None,
+    }
+}
+
+/// `1*DIGIT` filling the whole piece: its digit count and value. More than
+/// `max_digits` digits gives the count but no value.
+fn number(piece: &[u8], max_digits: usize) -> Option<(usize, u64)> {
+    let (rest, digits) = digit1::<&[u8], ()>(piece).ok()?;
+    if !rest.is_empty() {
         return None;
     }
-    s.parse().ok()
+    // At most 10 digits are summed, so u64 cannot overflow.
+    let value = digits.iter().take(max_digits).fold(0u64, |v, b| v * 10 + u64::from(b - b'0'));
+    Some((digits.len(), value))
 }
 
-struct Cursor<'a> {
-    len: usize,
-    rest: &'a str,
+/// The length of the longest prefix of `piece` made of bytes accepted by `class`.
+fn run_of(piece: &[u8], class: fn(u8) -> bool) -> usize {
+    take_while1::<_, &[u8], ()>(class).parse(piece).map_or(0, |(_, run)| run.len())
 }
 
-impl<'a> Cursor<'a> {
-    fn offset(&self) -> usize {
-        self.len - self.rest.len()
+/// One field of the line: where it starts, its text, and the character
+/// classes every one of its bytes belongs to (found in the same pass that
+/// looks for the next space).
+#[derive(Clone, Copy)]
+struct Piece<'a> {
+    at: usize,
+    text: &'a str,
+    classes: u8,
+}
+
+impl Piece<'_> {
+    fn all(&self, classes: u8) -> bool {
+        self.classes & classes == classes
     }
 
-    fn err(&self, field: Field, reason: &'static str) -> ParseError {
-        ParseError::new(field, self.offset(), reason)
+    /// The value of an all-digit piece of at most `max` digits.
+    fn small_number(&self, max: usize) -> Option<u64> {
+        if !self.all(DIGIT) || self.text.len() > max {
+            return None;
+        }
+        number(self.text.as_bytes(), max).map(|(_, v)| v)
     }
+}
 
-    /// Runs a nom parser on the rest of the input; on failure reports `field`.
-    fn take<O>(
-        &mut self,
-        field: Field,
-        reason: &'static str,
-        mut parser: impl Parser<&'a str, Output = O, Error = NomError<'a>>,
-    ) -> Result<O, ParseError> {
-        let out: IResult<&'a str, O> = parser.parse(self.rest);
-        match out {
-            Ok((rest, value)) => {
-                self.rest = rest;
-                Ok(value)
+/// The line cut at spaces, with byte offsets.
+struct Pieces<'a> {
+    line: &'a str,
+    at: usize,
+    done: bool,
+}
+
+impl<'a> Pieces<'a> {
+    /// The next piece, or `missing` for `field` at the end.
+    fn next(&mut self, field: Field) -> Result<Piece<'a>, ParseError> {
+        if self.done {
+            return Err(ParseError::new(field, self.line.len(), "missing"));
+        }
+        let start = self.at;
+        let rest = self.line.as_bytes().get(start..).unwrap_or_default();
+        let mut classes = ICE | TOKEN | DIGIT | VCHAR;
+        let mut end = self.line.len();
+        self.done = true;
+        for (i, &b) in rest.iter().enumerate() {
+            if b == b' ' {
+                end = start + i;
+                self.at = end + 1;
+                self.done = false;
+                break;
             }
-            Err(_) => Err(self.err(field, reason)),
+            classes &= class(b);
         }
-    }
-
-    /// One space before `field`.
-    fn space(&mut self, field: Field) -> Result<(), ParseError> {
-        if self.rest.is_empty() {
-            return Err(self.err(field, "missing"));
+        if end == start {
+            return Err(ParseError::new(Field::Separator, start, "expected a single space"));
         }
-        self.take(Field::Separator, "expected a single space", tag(" "))?;
-        if self.rest.starts_with(' ') {
-            return Err(self.err(Field::Separator, "expected a single space"));
-        }
-        Ok(())
-    }
-
-    /// A run of non-space characters (the extent of the next field).
-    fn word(&mut self, field: Field) -> Result<&'a str, ParseError> {
-        self.take(field, "missing", take_while1(|c| c != ' '))
-    }
-
-    fn number(&mut self, field: Field, max_digits: usize, too_many: &'static str) -> Result<(usize, u64), ParseError> {
-        let start = self.offset();
-        let digits = self.take(field, "not a decimal number", take_while1(|c: char| c.is_ascii_digit()))?;
-        if !self.rest.is_empty() && !self.rest.starts_with(' ') {
-            return Err(self.err(field, "not a decimal number"));
-        }
-        if digits.len() > max_digits {
-            return Err(ParseError::new(field, start, too_many));
-        }
-        // At most 10 digits here, so u64 cannot overflow.
-        let value = digits.bytes().fold(0u64, |v, b| v * 10 + u64::from(b - b'0'));
-        Ok((start, value))
+        // Cut at an ASCII space (or the end), so always on a char boundary.
+        let text = self.line.get(start..end).unwrap_or_default();
+        Ok(Piece { at: start, text, classes })
     }
 
     fn port(&mut self, field: Field) -> Result<u16, ParseError> {
-        let (start, v) = self.number(field, 5, "over 65535")?;
-        u16::try_from(v).map_err(|_| ParseError::new(field, start, "over 65535"))
+        let piece = self.next(field)?;
+        match piece.small_number(5) {
+            Some(v) if v <= 65535 => Ok(v as u16),
+            Some(_) => Err(ParseError::new(field, piece.at, "over 65535")),
+            None if piece.all(DIGIT) => Err(ParseError::new(field, piece.at, "over 65535")),
+            None => Err(ParseError::new(field, piece.at, "not a decimal number")),
+        }
     }
 
     fn address(&mut self, field: Field) -> Result<Address, ParseError> {
-        let start = self.offset();
-        let word = self.word(field)?;
-        Address::parse_field(word, field).map_err(|e| ParseError::new(field, start + e.offset, e.reason))
+        let piece = self.next(field)?;
+        Address::parse_field(piece.text, field).map_err(|e| ParseError::new(field, piece.at + e.offset, e.reason))
     }
 }
 
 pub(crate) fn candidate(line: &str) -> Result<Candidate, ParseError> {
     let line = line.trim_end_matches([' ', '\t', '\r', '\n']);
-    let mut c = Cursor { len: line.len(), rest: line };
 
     // Prefix: `a=candidate:`, `candidate:`, or none.
-    let with_a = c.take(Field::Prefix, "", opt(tag("a=")))?.is_some();
-    let with_name = c.take(Field::Prefix, "", opt(tag("candidate:")))?.is_some();
+    let prefix = (opt(tag::<_, &[u8], ()>(&b"a="[..])), opt(tag(&b"candidate:"[..]))).parse(line.as_bytes());
+    let (with_a, with_name) = prefix.map_or((false, false), |(_, (a, n))| (a.is_some(), n.is_some()));
     if with_a && !with_name {
-        return Err(c.err(Field::Prefix, "expected candidate: after a="));
+        return Err(ParseError::new(Field::Prefix, 2, "expected candidate: after a="));
     }
+    let start = usize::from(with_a) * 2 + usize::from(with_name) * 10;
+    let mut p = Pieces { line, at: start, done: false };
 
     // foundation = 1*32ice-char
-    let start = c.offset();
-    let foundation = c.take(Field::Foundation, "empty or not ice-chars", take_while1(is_ice_char))?;
-    if !c.rest.is_empty() && !c.rest.starts_with(' ') {
-        return Err(c.err(Field::Foundation, "not an ice-char"));
+    let f = match p.next(Field::Foundation) {
+        Err(e) if e.field == Field::Separator || e.reason == "missing" => {
+            return Err(ParseError::new(Field::Foundation, e.offset, "empty or not ice-chars"));
+        }
+        other => other?,
+    };
+    if !f.all(ICE) {
+        let run = run_of(f.text.as_bytes(), is_ice_byte);
+        let reason = if run == 0 { "empty or not ice-chars" } else { "not an ice-char" };
+        return Err(ParseError::new(Field::Foundation, f.at + run, reason));
     }
-    if foundation.len() > Foundation::MAX_LEN {
-        return Err(ParseError::new(Field::Foundation, start + Foundation::MAX_LEN, "longer than 32 ice-chars"));
+    if f.text.len() > Foundation::MAX_LEN {
+        return Err(ParseError::new(Field::Foundation, f.at + Foundation::MAX_LEN, "longer than 32 ice-chars"));
     }
-    let foundation = Foundation::new(foundation)?;
+    let foundation = Foundation::new(f.text)?;
 
     // component-id = 1*3DIGIT, and 1..=256 (RFC 8445 section 5.1.1.1)
-    c.space(Field::Component)?;
-    let (start, component) = c.number(Field::Component, 3, "more than 3 digits")?;
-    let component = u16::try_from(component).ok().and_then(|v| Component::new(v).ok()).ok_or(ParseError::new(
-        Field::Component,
-        start,
-        "not in 1..=256",
-    ))?;
+    let piece = p.next(Field::Component)?;
+    let component = match piece.small_number(3) {
+        Some(v) => Component::new(v as u16).map_err(|e| ParseError::new(Field::Component, piece.at, e.reason))?,
+        None if piece.all(DIGIT) => return Err(ParseError::new(Field::Component, piece.at, "more than 3 digits")),
+        None => return Err(ParseError::new(Field::Component, piece.at, "not a decimal number")),
+    };
 
     // transport = "UDP" / token
-    c.space(Field::Transport)?;
-    let start = c.offset();
-    let transport = c.word(Field::Transport)?;
+    let piece = p.next(Field::Transport)?;
     let transport =
-        Transport::new(transport).map_err(|e| ParseError::new(Field::Transport, start + e.offset, e.reason))?;
+        Transport::new(piece.text).map_err(|e| ParseError::new(Field::Transport, piece.at + e.offset, e.reason))?;
 
     // priority = 1*10DIGIT
-    c.space(Field::Priority)?;
-    let (start, priority) = c.number(Field::Priority, 10, "over 32 bits")?;
-    let priority = u32::try_from(priority).map_err(|_| ParseError::new(Field::Priority, start, "over 32 bits"))?;
+    let piece = p.next(Field::Priority)?;
+    let priority = match piece.small_number(10) {
+        Some(v) if v <= u64::from(u32::MAX) => v as u32,
+        Some(_) => return Err(ParseError::new(Field::Priority, piece.at, "over 32 bits")),
+        None if piece.all(DIGIT) => return Err(ParseError::new(Field::Priority, piece.at, "over 32 bits")),
+        None => return Err(ParseError::new(Field::Priority, piece.at, "not a decimal number")),
+    };
 
-    c.space(Field::Address)?;
-    let address = c.address(Field::Address)?;
-    c.space(Field::Port)?;
-    let port = c.port(Field::Port)?;
+    let address = p.address(Field::Address)?;
+    let port = p.port(Field::Port)?;
 
     // cand-type = "typ" SP candidate-types
-    c.space(Field::Typ)?;
-    c.take(Field::Typ, "missing typ", tag("typ"))?;
-    c.space(Field::CandidateType)?;
-    let start = c.offset();
-    let kind = c.word(Field::CandidateType)?;
-    let kind =
-        CandidateType::new(kind).map_err(|e| ParseError::new(Field::CandidateType, start + e.offset, e.reason))?;
+    let piece = p.next(Field::Typ)?;
+    if piece.text != "typ" {
+        return Err(ParseError::new(Field::Typ, piece.at, "missing typ"));
+    }
+    let piece = p.next(Field::CandidateType)?;
+    let kind = CandidateType::new(piece.text)
+        .map_err(|e| ParseError::new(Field::CandidateType, piece.at + e.offset, e.reason))?;
 
     let mut cand = Candidate::new(foundation, component, transport, priority, address, port, kind);
 
     // [SP rel-addr] [SP rel-port] *(SP cand-extension)
     let mut seen_extension = false;
-    while !c.rest.is_empty() {
-        c.space(Field::Extension)?;
-        let name_at = c.offset();
-        let name = c.take(Field::Extension, "name is not a token", take_while1(is_token_char))?;
-        if !c.rest.is_empty() && !c.rest.starts_with(' ') {
-            return Err(c.err(Field::Extension, "name is not a token"));
+    while !p.done {
+        let piece = p.next(Field::Extension)?;
+        if !piece.all(TOKEN) {
+            let run = run_of(piece.text.as_bytes(), is_token_byte);
+            return Err(ParseError::new(Field::Extension, piece.at + run, "name is not a token"));
         }
+        let (name_at, name) = (piece.at, piece.text);
         match name {
             "raddr" | "rport" if seen_extension => {
                 return Err(ParseError::new(Field::Extension, name_at, "raddr and rport must come before extensions"));
@@ -179,25 +206,21 @@ pub(crate) fn candidate(line: &str) -> Result<Candidate, ParseError> {
                 if cand.related_address.is_some() || cand.related_port.is_some() {
                     return Err(ParseError::new(Field::RelatedAddress, name_at, "repeated or after rport"));
                 }
-                c.space(Field::RelatedAddress)?;
-                cand.related_address = Some(c.address(Field::RelatedAddress)?);
+                cand.related_address = Some(p.address(Field::RelatedAddress)?);
             }
             "rport" => {
                 if cand.related_port.is_some() {
                     return Err(ParseError::new(Field::RelatedPort, name_at, "repeated"));
                 }
-                c.space(Field::RelatedPort)?;
-                cand.related_port = Some(c.port(Field::RelatedPort)?);
+                cand.related_port = Some(p.port(Field::RelatedPort)?);
             }
             _ => {
                 seen_extension = true;
-                c.space(Field::Extension)?;
-                let value_at = c.offset();
-                let value = c.take(Field::Extension, "missing value", take_while(|ch| ch != ' '))?;
-                if !is_extension_value(value) {
-                    return Err(ParseError::new(Field::Extension, value_at, "value is not one or more VCHARs"));
+                let value = p.next(Field::Extension)?;
+                if !value.all(VCHAR) {
+                    return Err(ParseError::new(Field::Extension, value.at, "value is not one or more VCHARs"));
                 }
-                cand.extensions.push(Extension::from_pair(name, value, value_at)?);
+                cand.extensions.push(Extension::from_pair(name, value.text, value.at)?);
             }
         }
     }
@@ -245,6 +268,8 @@ mod tests {
         assert_eq!(err("candidate:1 1 udp 1 192.0.2.1 5 typ").field, Field::CandidateType);
         assert_eq!(err("candidate:1 1 udp 1 192.0.2.1 5 typ host generation").reason, "missing");
         assert_eq!(err("candidate:1 1 udp 1 192.0.2.1 5 typ host generation x").field, Field::Generation);
+        assert_eq!(err("candidate:1 1 udp 1 192.0.2.1 5 typ host generation 12345678901").field, Field::Generation);
+        assert_eq!(err("candidate:1 1 udp 1 192.0.2.1 5 typ host generation 4294967296").field, Field::Generation);
         assert_eq!(err("candidate:1 1 tcp 1 192.0.2.1 5 typ host tcptype up").field, Field::TcpType);
         assert_eq!(err("candidate:1 1 udp 1 192.0.2.1  5 typ host").field, Field::Separator);
         assert_eq!(err("candidate:1 1 udp 1 192.0.2.1 5x typ host").field, Field::Port);

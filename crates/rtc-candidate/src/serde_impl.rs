@@ -146,7 +146,7 @@ impl<'de> Deserialize<'de> for Candidate {
             .filter_map(|(name, v)| v.map(|v| (name.to_owned(), v)))
             .chain(dict.extensions.into_iter().map(|p| (p.name, p.value)));
         for (name, value) in pairs {
-            if name.is_empty() || !name.chars().all(crate::token::is_token_char) || name == "raddr" || name == "rport" {
+            if name.is_empty() || !name.bytes().all(crate::token::is_token_byte) || name == "raddr" || name == "rport" {
                 return Err(de::Error::custom(format!("extension: bad name {name:?}")));
             }
             if !crate::candidate::is_extension_value(&value) {

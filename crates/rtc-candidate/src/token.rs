@@ -6,15 +6,54 @@ use std::hash::{Hash, Hasher};
 
 use crate::error::{Field, ParseError};
 
+pub(crate) const ICE: u8 = 1;
+pub(crate) const TOKEN: u8 = 2;
+pub(crate) const DIGIT: u8 = 4;
+/// `VCHAR` (visible ASCII, 0x21-0x7E).
+pub(crate) const VCHAR: u8 = 8;
+
+/// Character classes of the RFC 8839 grammar, one lookup per byte.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() {
+            t[b] = ICE | TOKEN;
+        }
+        if c.is_ascii_digit() {
+            t[b] |= DIGIT;
+        }
+        if c.is_ascii_graphic() {
+            t[b] |= VCHAR;
+        }
+        b += 1;
+    }
+    t[b'+' as usize] |= ICE | TOKEN;
+    t[b'/' as usize] |= ICE;
+    let punct = b"-.!%*_`'~";
+    let mut i = 0;
+    while i < punct.len() {
+        t[punct[i] as usize] |= TOKEN;
+        i += 1;
+    }
+    t
+};
+
+/// The classes of one byte (`ICE | TOKEN | DIGIT | VCHAR` bits).
+pub(crate) fn class(b: u8) -> u8 {
+    CLASS[usize::from(b)]
+}
+
 /// `ice-char = ALPHA / DIGIT / "+" / "/"` (RFC 8839 section 5.1).
-pub(crate) fn is_ice_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '+' || c == '/'
+pub(crate) fn is_ice_byte(b: u8) -> bool {
+    CLASS[usize::from(b)] & ICE != 0
 }
 
 /// `token` characters of RFC 3261 section 25.1, used by RFC 8839 for the
 /// transport, candidate type and extension names.
-pub(crate) fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c)
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    CLASS[usize::from(b)] & TOKEN != 0
 }
 
 /// A candidate foundation: 1 to 32 ice-chars, stored inline (no allocation).
@@ -33,7 +72,7 @@ impl Foundation {
         if s.is_empty() {
             return Err(ParseError::new(Field::Foundation, 0, "empty"));
         }
-        if let Some(pos) = s.find(|c| !is_ice_char(c)) {
+        if let Some(pos) = s.bytes().position(|b| !is_ice_byte(b)) {
             return Err(ParseError::new(Field::Foundation, pos, "not an ice-char"));
         }
         if s.len() > Self::MAX_LEN {
@@ -158,7 +197,7 @@ fn check_token(s: &str, field: Field) -> Result<(), ParseError> {
     if s.is_empty() {
         return Err(ParseError::new(field, 0, "empty"));
     }
-    match s.find(|c| !is_token_char(c)) {
+    match s.bytes().position(|b| !is_token_byte(b)) {
         Some(pos) => Err(ParseError::new(field, pos, "not a token character")),
         None => Ok(()),
     }
@@ -276,6 +315,20 @@ spelled_token!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The class table agrees with the RFC 8839 / RFC 3261 / RFC 5234 definitions.
+    #[test]
+    fn class_table() {
+        for b in 0..=255u8 {
+            let c = b as char;
+            let ice = c.is_ascii_alphanumeric() || c == '+' || c == '/';
+            let token = c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c);
+            assert_eq!(class(b) & ICE != 0, ice, "ice {b}");
+            assert_eq!(class(b) & TOKEN != 0, token, "token {b}");
+            assert_eq!(class(b) & DIGIT != 0, c.is_ascii_digit(), "digit {b}");
+            assert_eq!(class(b) & VCHAR != 0, (0x21..=0x7e).contains(&b), "vchar {b}");
+        }
+    }
 
     #[test]
     fn foundation_limits() {

@@ -1,0 +1,46 @@
+//! Candidate parsing, rtc-candidate side by side with webrtc-ice in one run.
+//!
+//! Run: `cd benches && cargo bench --bench candidate`
+//! Besides criterion's timings it prints the heap allocations per parse of
+//! each implementation (counted, not timed).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const CHROME: &str = "candidate:842163049 1 udp 1677729535 203.0.113.7 46154 typ srflx raddr 10.0.0.2 rport 46154 generation 0 ufrag EEtu network-id 3 network-cost 10";
+
+fn allocations(f: impl FnOnce()) -> u64 {
+    allocation_counter::measure(f).count_total
+}
+
+fn bench(c: &mut Criterion) {
+    // webrtc-ice takes the line without the `candidate:` prefix.
+    let bare = CHROME.strip_prefix("candidate:").unwrap();
+    let ours = rtc_candidate::Candidate::parse(CHROME).unwrap();
+    assert_eq!(ours.to_string(), CHROME, "full fidelity");
+    let theirs = webrtc_ice::candidate::candidate_base::unmarshal_candidate(bare).unwrap();
+    let _ = &theirs;
+
+    let a_ours = allocations(|| {
+        black_box(rtc_candidate::Candidate::parse(black_box(CHROME)).unwrap());
+    });
+    let a_theirs = allocations(|| {
+        black_box(webrtc_ice::candidate::candidate_base::unmarshal_candidate(black_box(bare)).unwrap());
+    });
+    println!("allocations per parse: rtc-candidate {a_ours}, webrtc-ice {a_theirs}");
+
+    let mut g = c.benchmark_group("candidate_parse_chrome_srflx");
+    g.bench_function("rtc-candidate", |b| b.iter(|| rtc_candidate::Candidate::parse(black_box(CHROME)).unwrap()));
+    g.bench_function("webrtc-ice", |b| {
+        b.iter(|| webrtc_ice::candidate::candidate_base::unmarshal_candidate(black_box(bare)).unwrap())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("candidate_format_chrome_srflx");
+    g.bench_function("rtc-candidate", |b| b.iter(|| black_box(&ours).to_string()));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

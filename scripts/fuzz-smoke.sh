@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds every cargo-fuzz target and runs each for a few seconds (default 15)
+# on a copy of its corpus, on the stable toolchain (RUSTC_BOOTSTRAP=1 allows the
+# sanitizer flags cargo-fuzz passes). Installs cargo-fuzz into .tools/ if needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-15}
+tools=$(pwd)/.tools
+export PATH="$tools/bin:$PATH"
+export RUSTC_BOOTSTRAP=1
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "installing cargo-fuzz into .tools/"
+  cargo install --quiet --locked --root "$tools" cargo-fuzz@0.13.2
+fi
+cd fuzz
+targets=$(cargo fuzz list)
+# One build for all targets; no sanitizer keeps it quick (libFuzzer's coverage
+# guidance and the targets' own assertions still run).
+cargo fuzz build --sanitizer none --release
+for t in $targets; do
+  work=$(mktemp -d)
+  cp -r "corpus/$t/." "$work/" 2>/dev/null || true
+  echo "fuzz $t for ${secs}s"
+  log="$work.log"
+  if cargo fuzz run --sanitizer none --release "$t" "$work" -- \
+      -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
+    grep -E '^stat::number_of_executed_units' "$log" || true
+    rm -rf "$work" "$log"
+  else
+    tail -n 40 "$log"
+    echo "fuzz target $t failed (artifacts in fuzz/artifacts/$t)"
+    exit 1
+  fi
+done

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh machine that has only the Rust
+# toolchain and python3: it installs what the suites need (a Python venv with
+# pinned peer packages, Debian packages, cargo-fuzz) and then runs
+#   1. cargo fmt --check
+#   2. cargo clippy --workspace --all-targets -D warnings
+#   3. cargo test --workspace (unit, doc, property tests, fuzz-corpus replay)
+#   4. the conformance runner (RFC vectors and real third-party peers)
+#   5. a short smoke run of every fuzz target.
+# Set RTC_SKIP_FUZZ=1 to skip step 5 while iterating; CI never sets it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step() { printf '\n==> %s\n' "$*"; }
+start=$(date +%s)
+
+step "installing third-party peers (scripts/install-peers.sh)"
+bash scripts/install-peers.sh
+export RTC_PYTHON="$root/.venv/bin/python"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+# One summary line for the whole run, from cargo's per-binary results.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "cargo test: %d passed, %d failed, %d ignored\n", p, f, i }' target/test-output.txt
+
+step "conformance (rtc-conformance run)"
+cargo run --release --locked -q -p rtc-conformance -- run
+
+if [ "${RTC_SKIP_FUZZ:-0}" != 1 ]; then
+  step "fuzz smoke runs"
+  bash scripts/fuzz-smoke.sh "${RTC_FUZZ_SECONDS:-15}"
+fi
+
+echo
+echo "all tests passed in $(( $(date +%s) - start )) s"
