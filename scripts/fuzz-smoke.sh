@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Builds every cargo-fuzz target and runs each for a few seconds (default 15)
 # on a copy of its corpus, on the stable toolchain (RUSTC_BOOTSTRAP=1 allows the
-# sanitizer flags cargo-fuzz passes). Installs cargo-fuzz into .tools/ if needed.
+# sanitizer flags cargo-fuzz passes). Installs cargo-fuzz (pinned) with
+# `cargo install` when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-15}
-tools=$(pwd)/.tools
-export PATH="$tools/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
-if ! command -v cargo-fuzz >/dev/null 2>&1; then
-  echo "installing cargo-fuzz into .tools/"
-  cargo install --quiet --locked --root "$tools" cargo-fuzz@0.13.2
+if ! cargo fuzz --version 2>/dev/null | grep -q '0\.13\.2'; then
+  echo "installing cargo-fuzz 0.13.2"
+  cargo install --quiet --locked cargo-fuzz@0.13.2
 fi
 cd fuzz
 targets=$(cargo fuzz list)
