@@ -9,6 +9,8 @@ pub type Body = fn(&[u8]);
 /// Every fuzz target by name, with its body.
 pub const TARGETS: &[(&str, Body)] = &[
     ("candidate_parse", candidate_parse),
+    ("options_from_sdp", options_from_sdp),
+    ("options_from_json", options_from_json),
     ("ice_receive", ice_receive),
     ("rtp_parse", rtp_parse),
     ("rtcp_parse", rtcp_parse),
@@ -285,5 +287,50 @@ mod fuzz_stun {
                 .with_attribute(MessageIntegrity::new(key))
                 .with_attribute(Fingerprint::default()),
         )
+    }
+}
+
+/// `options_from_sdp`: any bytes as an SDP description. Reading must not
+/// panic. Options read from SDP write `m=` sections (when their names are SDP
+/// tokens) that read back to the same codecs, header extensions and required
+/// limits; and options that negotiate with themselves give an agreement that
+/// negotiates to itself.
+pub fn options_from_sdp(data: &[u8]) {
+    use rtc_codecs::{Kind, Options, negotiate};
+    let Ok(o) = Options::from_sdp(data) else { return };
+    if let Ok(sdp) = o.to_sdp() {
+        let back = Options::from_sdp(sdp.as_bytes()).expect("our SDP must read back");
+        for k in Kind::ALL {
+            if o.codecs_of(k).next().is_none() {
+                continue;
+            }
+            assert!(o.codecs_of(k).eq(back.codecs_of(k)), "{k} codecs changed through {sdp:?}");
+            let exts = |x: &Options| x.header_extensions.iter().filter(|h| h.kind == k).cloned().collect::<Vec<_>>();
+            assert_eq!(exts(&o), exts(&back), "{k} header extensions");
+            assert_eq!(o.required.get(k), back.required.get(k), "{k} required limits");
+        }
+    }
+    if let Ok(r) = negotiate(&o, &o) {
+        let again = negotiate(&r.to_options(), &r.to_options()).expect("an agreement negotiates with itself");
+        assert_eq!(again, r, "negotiating an agreement again changed it");
+    }
+}
+
+/// `options_from_json`: any bytes as a JSON options dictionary. Reading must
+/// not panic; a dictionary writes JSON that reads back to itself, writes SDP
+/// (when it can) that parses, and negotiates with itself to an agreement that
+/// negotiates to itself.
+pub fn options_from_json(data: &[u8]) {
+    use rtc_codecs::{Options, negotiate};
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(o) = Options::from_json(text) else { return };
+    let back = Options::from_json(&o.to_json()).expect("own JSON must read back");
+    assert_eq!(back, o, "JSON round trip");
+    if let Ok(sdp) = o.to_sdp() {
+        Options::from_sdp(sdp.as_bytes()).expect("our SDP must read back");
+    }
+    if let Ok(r) = negotiate(&o, &o) {
+        let again = negotiate(&r.to_options(), &r.to_options()).expect("an agreement negotiates with itself");
+        assert_eq!(again, r, "negotiating an agreement again changed it");
     }
 }

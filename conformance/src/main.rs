@@ -29,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         op: cmd::candidate::Op,
     },
+    /// Codec options: negotiate two options files (JSON or SDP), read or write them.
+    Codecs {
+        #[command(subcommand)]
+        op: cmd::codecs::Op,
+    },
     /// A peer implementation driven over stdin/stdout (`peer ice`).
     Peer {
         #[command(subcommand)]
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { suites: names } => run(&names),
         Command::Candidate { op } => lines(|line| cmd::candidate::handle(&op, line)),
+        Command::Codecs { op } => cmd::codecs::run(&op),
         Command::Peer { peer: cmd::ice::PeerCmd::Ice(args) } => match cmd::ice::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -86,7 +86,8 @@ fn merged(x: &Codec, y: &Codec) -> Codec {
         kind: x.kind,
         name: x.name.clone(),
         hz_rate: x.hz_rate,
-        channels: (x.kind == Kind::Audio).then(|| x.channel_count()),
+        // Canonical: audio states its channel count only when it is not 1.
+        channels: (x.kind == Kind::Audio && x.channel_count() != 1).then(|| x.channel_count()),
         parameters: merge_parameters(x, y),
         rtcp_feedback: merge_feedback(x, y),
     }

@@ -76,7 +76,13 @@ impl Options {
         let kind: Kind = m.media.parse().map_err(|()| SdpError::NotAudioOrVideo)?;
         let rtpmaps: Vec<RtpMap> = typed(m)?;
         let fmtps: Vec<Fmtp> = typed(m)?;
-        let feedback: Vec<RtcpFb> = typed(m)?;
+        // RFC 4585 section 4.2 spells its values in ABNF literals, which ignore
+        // case; sdp-types matches lower case, so the values are lowered first.
+        let feedback = m
+            .get_attribute_values(RtcpFb::NAME)
+            .map(|v| v.unwrap_or_default().to_ascii_lowercase().parse::<RtcpFb>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| SdpError::Attribute { attribute: RtcpFb::NAME, source })?;
         let extmaps: Vec<sdp_types::ExtMap> = typed(m)?;
         let mut out = Options::default();
         for token in m.fmt.split_ascii_whitespace() {
@@ -199,15 +205,26 @@ impl Options {
                 return Err(SdpError::Field { field: "a=rtpmap encoding name", reason: "not an RFC 8866 token" });
             }
             let mut r = RtpMap::new(c.payload_id.get(), &c.name, c.hz_rate);
-            if kind == Kind::Audio && c.channel_count() != 1 {
-                r.set_encoding_params(c.channel_count());
+            // RFC 8866 section 6.6: the channel count may be left out when it is 1;
+            // a count the dictionary states is written.
+            if let (Kind::Audio, Some(n)) = (kind, c.channels) {
+                r.set_encoding_params(n);
             }
             m.add_attribute(r);
             for f in &c.rtcp_feedback {
                 if !is_token(&f.kind) || f.parameter.as_deref().is_some_and(|p| !p.split(' ').all(is_token)) {
                     return Err(SdpError::Field { field: "a=rtcp-fb", reason: "not RFC 4585 tokens" });
                 }
-                m.add_attribute(Attribute::with_value("rtcp-fb", format!("{} {f}", c.payload_id)));
+                let value = format!("{} {f}", c.payload_id);
+                // Write only what reads back as the same feedback.
+                let again = value.parse::<RtcpFb>().map(|fb| fb.val.to_string());
+                if again.as_deref() != Ok(&value[value.find(' ').map_or(0, |i| i + 1)..]) {
+                    return Err(SdpError::Field {
+                        field: "a=rtcp-fb",
+                        reason: "not a feedback value RFC 4585 can carry",
+                    });
+                }
+                m.add_attribute(Attribute::with_value("rtcp-fb", value));
             }
             if !c.parameters.is_empty() {
                 let mut f = Fmtp::new(c.payload_id.get());

@@ -543,11 +543,16 @@ impl MediaConstraints {
 #[serde(deny_unknown_fields)]
 pub struct Constraints {
     /// Audio limits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_empty")]
     pub audio: Option<MediaConstraints>,
     /// Video limits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_empty")]
     pub video: Option<MediaConstraints>,
+}
+
+/// An empty set of limits (`"video": {}`) is the same as none.
+fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MediaConstraints>, D::Error> {
+    Ok(Option::<MediaConstraints>::deserialize(d)?.filter(|c| !c.is_empty()))
 }
 
 impl Constraints {
