@@ -188,6 +188,10 @@ pub fn ice_receive(data: &[u8]) {
         rest = next;
         match op % 5 {
             0 => {
+                // The shared-socket router reads the same untrusted bytes.
+                if let Some(u) = rtc_ice::request_ufrag(payload) {
+                    assert!(u.len() < payload.len());
+                }
                 let _ = agent.handle_receive(now, local, known, payload);
             }
             1 => {

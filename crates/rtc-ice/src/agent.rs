@@ -4,8 +4,8 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::rngs::{OsRng, StdRng};
+use rand::{Rng, RngCore, SeedableRng, TryRngCore};
 use rtc_candidate::{
     Address, Candidate, CandidateType, Component, Foundation, Transport, TransportKind, TypePreference,
     candidate_priority, pair_priority,
@@ -416,6 +416,37 @@ struct Tx {
     next_at: Instant,
 }
 
+/// The agent's CSPRNG: the operating system's, or (tests) a seeded ChaCha
+/// kept on the heap so the common case costs no memory per agent.
+#[derive(Debug)]
+enum Csprng {
+    Os,
+    Seeded(Box<StdRng>),
+}
+
+impl RngCore for Csprng {
+    fn next_u32(&mut self) -> u32 {
+        match self {
+            Csprng::Os => OsRng.unwrap_err().next_u32(),
+            Csprng::Seeded(r) => r.next_u32(),
+        }
+    }
+    fn next_u64(&mut self) -> u64 {
+        match self {
+            Csprng::Os => OsRng.unwrap_err().next_u64(),
+            Csprng::Seeded(r) => r.next_u64(),
+        }
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        match self {
+            Csprng::Os => OsRng.unwrap_err().fill_bytes(dst),
+            Csprng::Seeded(r) => r.fill_bytes(dst),
+        }
+    }
+}
+
+impl rand::CryptoRng for Csprng {}
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Comp {
     selected: Option<usize>,
@@ -430,7 +461,7 @@ struct Comp {
 #[derive(Debug)]
 pub struct Agent {
     cfg: AgentConfig,
-    rng: StdRng,
+    rng: Csprng,
     local_creds: Credentials,
     local_key: HMACKey,
     remote_creds: Option<Credentials>,
@@ -464,13 +495,14 @@ impl Agent {
     /// `config.credentials` are not valid ICE credentials.
     pub fn new(config: AgentConfig) -> Result<Self, Error> {
         let mut rng = match config.seed {
-            Some(s) => StdRng::seed_from_u64(s),
-            None => StdRng::from_os_rng(),
+            Some(s) => Csprng::Seeded(Box::new(StdRng::seed_from_u64(s))),
+            None => Csprng::Os,
         };
-        let local_creds = match &config.credentials {
+        let mut config = config;
+        let local_creds = match config.credentials.take() {
             Some(c) => {
                 c.validate()?;
-                c.clone()
+                c
             }
             None => Credentials::random(&mut rng),
         };
@@ -479,7 +511,7 @@ impl Agent {
         Ok(Self::build(config, rng, local_creds, local_key))
     }
 
-    fn build(mut config: AgentConfig, mut rng: StdRng, local_creds: Credentials, local_key: HMACKey) -> Self {
+    fn build(mut config: AgentConfig, mut rng: Csprng, local_creds: Credentials, local_key: HMACKey) -> Self {
         config.components = config.components.clamp(1, 2);
         config.timing.max_transmits = config.timing.max_transmits.max(1);
         let tiebreaker = rng.random();
@@ -698,13 +730,22 @@ impl Agent {
     /// The next datagram to send.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let t = self.transmits.pop_front();
+        if t.is_none() && self.transmits.capacity() > 0 {
+            // An idle agent holds no queue memory.
+            self.transmits = VecDeque::new();
+        }
+        t
     }
 
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if e.is_none() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        e
     }
 
     /// When [`Agent::handle_timeout`] must be called next, if ever.
@@ -1284,6 +1325,8 @@ impl Agent {
         };
         self.note_sent(now, source, destination);
         self.push_transmit(Transmit { source, destination, contents: contents.clone() });
+        // Exact growth: a connected agent holds one or two transactions.
+        self.txs.reserve_exact(1);
         self.txs.push(Tx { id, kind, source, destination, contents, sends: 1, max_sends, next_at: now + wait });
     }
 
@@ -1409,7 +1452,20 @@ impl Agent {
         if self.state == State::Checking && self.comps.iter().all(|c| c.selected.is_some()) {
             self.state = State::Connected;
             self.push_event(Event::Connected);
+            self.compact();
         }
+    }
+
+    /// Releases spare capacity once connected: the lists stop growing then
+    /// (short of a late candidate), and thousands of agents may be held.
+    fn compact(&mut self) {
+        self.locals.shrink_to_fit();
+        self.remotes.shrink_to_fit();
+        self.pairs.shrink_to_fit();
+        self.txs.shrink_to_fit();
+        self.triggered.shrink_to_fit();
+        self.reflexive.shrink_to_fit();
+        self.cfg.stun_servers.shrink_to_fit();
     }
 
     fn consent_interval(&mut self) -> Duration {

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod agent;
+mod demux;
 mod error;
 #[cfg(feature = "tokio")]
 mod socket;
@@ -38,6 +39,7 @@ pub use agent::{
     Agent, AgentConfig, Credentials, DropReason, Event, Limits, Nomination, Path, Receive, Reflexive, Role, State,
     Stats, Timing, Transmit,
 };
+pub use demux::{Demux, request_ufrag};
 pub use error::Error;
 #[cfg(feature = "tokio")]
 pub use socket::{IceSocket, SocketConfig, SocketEvent};
