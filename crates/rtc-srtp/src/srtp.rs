@@ -2,6 +2,8 @@
 //! place on a caller's buffer.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::crypto::{AesKey, GCM_TAG, GcmBackend, GcmKey, HmacSha1, Label, derive, tags_equal};
 use crate::replay::ReplayWindow;
@@ -192,8 +194,10 @@ pub const MAX_SRTCP_PACKETS: u64 = 1 << 31;
 
 /// The session keys of one direction (RTP or RTCP).
 enum Transform {
-    Cm { enc: AesKey, salt: [u8; 14], auth: HmacSha1 },
-    Gcm { key: GcmKey, salt: [u8; 12] },
+    /// `salt` is the 14-octet session salt times 2^16, as an integer.
+    Cm { enc: AesKey, salt: u128, auth: HmacSha1 },
+    /// `salt` is the 12-octet session salt as an integer.
+    Gcm { key: GcmKey, salt: u128 },
 }
 
 impl Transform {
@@ -201,17 +205,41 @@ impl Transform {
         if profile.is_aead() {
             Ok(Self::Gcm {
                 key: GcmKey::new(backend, key)?,
-                salt: salt.try_into().map_err(|_| Error::BadKey("AES-GCM session salt is 12 bytes"))?,
+                salt: salt_int(salt, 12).ok_or(Error::BadKey("AES-GCM session salt is 12 bytes"))?,
             })
         } else {
             Ok(Self::Cm {
                 enc: AesKey::new(key)?,
-                salt: salt.try_into().map_err(|_| Error::BadKey("AES-CM session salt is 14 bytes"))?,
+                salt: salt_int(salt, 14).ok_or(Error::BadKey("AES-CM session salt is 14 bytes"))? << 16,
                 auth: HmacSha1::new(auth),
             })
         }
     }
 }
+
+/// A multiplicative hash for SSRC keys: one multiply instead of SipHash on
+/// every packet. Flooding is not a concern: a received SSRC enters a map
+/// only after its packet authenticates, and the maps are capped.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct SsrcHasher(u64);
+
+impl Hasher for SsrcHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0 ^ u64::from(i)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type SsrcMap<V> = HashMap<u32, V, BuildHasherDefault<SsrcHasher>>;
 
 /// Outgoing SRTP state of one SSRC: the highest index sent.
 #[derive(Clone, Copy, Debug)]
@@ -271,10 +299,10 @@ pub struct Context {
     config: Config,
     rtp: Transform,
     rtcp: Transform,
-    tx_rtp: HashMap<u32, TxRtp>,
-    rx_rtp: HashMap<u32, ReplayWindow>,
-    pub(crate) tx_rtcp: HashMap<u32, TxRtcp>,
-    rx_rtcp: HashMap<u32, ReplayWindow>,
+    tx_rtp: SsrcMap<TxRtp>,
+    rx_rtp: SsrcMap<ReplayWindow>,
+    pub(crate) tx_rtcp: SsrcMap<TxRtcp>,
+    rx_rtcp: SsrcMap<ReplayWindow>,
     srtp_packets: u64,
     srtcp_packets: u64,
 }
@@ -317,10 +345,10 @@ impl Context {
             config,
             rtp,
             rtcp,
-            tx_rtp: HashMap::new(),
-            rx_rtp: HashMap::new(),
-            tx_rtcp: HashMap::new(),
-            rx_rtcp: HashMap::new(),
+            tx_rtp: SsrcMap::default(),
+            rx_rtp: SsrcMap::default(),
+            tx_rtcp: SsrcMap::default(),
+            rx_rtcp: SsrcMap::default(),
             srtp_packets: 0,
             srtcp_packets: 0,
         })
@@ -345,18 +373,11 @@ impl Context {
     /// stream that started before this session): its next packet's index is
     /// estimated as if `roc`/`seq` had just been sent.
     pub fn set_tx_roc(&mut self, ssrc: u32, roc: u32, seq: u16) -> Result<(), Error> {
-        self.room(ssrc, false)?;
+        if !self.tx_rtp.contains_key(&ssrc) && self.tx_rtp.len() >= self.config.max_ssrcs {
+            return Err(Error::TooManySsrcs(self.config.max_ssrcs));
+        }
         self.tx_rtp.insert(ssrc, TxRtp { top: Some((u64::from(roc) << 16) | u64::from(seq)) });
         Ok(())
-    }
-
-    fn room(&self, ssrc: u32, rx: bool) -> Result<(), Error> {
-        let (n, has) = if rx {
-            (self.rx_rtp.len(), self.rx_rtp.contains_key(&ssrc))
-        } else {
-            (self.tx_rtp.len(), self.tx_rtp.contains_key(&ssrc))
-        };
-        if !has && n >= self.config.max_ssrcs { Err(Error::TooManySsrcs(self.config.max_ssrcs)) } else { Ok(()) }
     }
 
     /// Protects the RTP packet in `buf[..len]` in place and returns the SRTP
@@ -375,14 +396,16 @@ impl Context {
         }
         let seq = u16::from_be_bytes([buf[2], buf[3]]);
         let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
-        let top = match self.tx_rtp.get(&ssrc) {
-            Some(s) => s.top,
-            None => {
-                self.room(ssrc, false)?;
-                None
-            }
+        let (count, max) = (self.tx_rtp.len(), self.config.max_ssrcs);
+        let state = match self.tx_rtp.entry(ssrc) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(_) if count >= max => return Err(Error::TooManySsrcs(max)),
+            Entry::Vacant(v) => v.insert(TxRtp { top: None }),
         };
-        let index = estimate_index(top, seq)?;
+        let index = estimate_index(state.top, seq)?;
+        if state.top.is_none_or(|t| index > t) {
+            state.top = Some(index);
+        }
         let roc = (index >> 16) as u32;
         match &self.rtp {
             Transform::Cm { enc, salt, auth } => {
@@ -405,10 +428,6 @@ impl Context {
             }
         }
         self.srtp_packets += 1;
-        let state = self.tx_rtp.entry(ssrc).or_insert(TxRtp { top: None });
-        if state.top.is_none_or(|t| index > t) {
-            state.top = Some(index);
-        }
         Ok(out_len)
     }
 
@@ -429,12 +448,13 @@ impl Context {
         let body_end = len - tag_len;
         let seq = u16::from_be_bytes([buf[2], buf[3]]);
         let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
-        let window = self.rx_rtp.get(&ssrc);
-        if window.is_none() {
-            self.room(ssrc, true)?;
+        let (count, max) = (self.rx_rtp.len(), self.config.max_ssrcs);
+        let window = self.rx_rtp.get_mut(&ssrc);
+        if window.is_none() && count >= max {
+            return Err(Error::TooManySsrcs(max));
         }
-        let index = estimate_index(window.and_then(ReplayWindow::top), seq)?;
-        if let Some(w) = window {
+        let index = estimate_index(window.as_deref().and_then(ReplayWindow::top), seq)?;
+        if let Some(w) = window.as_deref() {
             w.check(index)?;
         }
         let roc = (index >> 16) as u32;
@@ -462,8 +482,14 @@ impl Context {
             }
         }
         self.srtp_packets += 1;
-        let window = self.config.replay_window;
-        self.rx_rtp.entry(ssrc).or_insert_with(|| ReplayWindow::new(window)).accept(index);
+        match window {
+            Some(w) => w.accept(index),
+            None => {
+                let mut w = ReplayWindow::new(self.config.replay_window);
+                w.accept(index);
+                self.rx_rtp.insert(ssrc, w);
+            }
+        }
         Ok(body_end)
     }
 
@@ -482,19 +508,18 @@ impl Context {
             return Err(Error::KeyExhausted("2^31 SRTCP packets under one master key"));
         }
         let ssrc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        let index = match self.tx_rtcp.get(&ssrc) {
-            Some(s) => s.next,
-            None => {
-                if self.tx_rtcp.len() >= self.config.max_ssrcs {
-                    return Err(Error::TooManySsrcs(self.config.max_ssrcs));
-                }
-                // libsrtp numbers a stream's first SRTCP packet 1.
-                1
-            }
+        let (count, max) = (self.tx_rtcp.len(), self.config.max_ssrcs);
+        let state = match self.tx_rtcp.entry(ssrc) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(_) if count >= max => return Err(Error::TooManySsrcs(max)),
+            // libsrtp numbers a stream's first SRTCP packet 1.
+            Entry::Vacant(v) => v.insert(TxRtcp { next: 1 }),
         };
+        let index = state.next;
         if u64::from(index) >= MAX_SRTCP_PACKETS {
             return Err(Error::KeyExhausted("SRTCP index would wrap"));
         }
+        state.next = index + 1;
         let encrypt = self.config.rtcp_encryption;
         let e_index = if encrypt { index | 0x8000_0000 } else { index };
         match &self.rtcp {
@@ -524,7 +549,6 @@ impl Context {
             }
         }
         self.srtcp_packets += 1;
-        self.tx_rtcp.insert(ssrc, TxRtcp { next: index + 1 });
         Ok(out_len)
     }
 
@@ -549,14 +573,12 @@ impl Context {
         let e_index = u32::from_be_bytes([buf[e_at], buf[e_at + 1], buf[e_at + 2], buf[e_at + 3]]);
         let encrypted = e_index & 0x8000_0000 != 0;
         let index = e_index & 0x7fff_ffff;
-        let window = self.rx_rtcp.get(&ssrc);
-        match window {
+        let (count, max) = (self.rx_rtcp.len(), self.config.max_ssrcs);
+        let window = self.rx_rtcp.get_mut(&ssrc);
+        match window.as_deref() {
             Some(w) => w.check(u64::from(index))?,
-            None => {
-                if self.rx_rtcp.len() >= self.config.max_ssrcs {
-                    return Err(Error::TooManySsrcs(self.config.max_ssrcs));
-                }
-            }
+            None if count >= max => return Err(Error::TooManySsrcs(max)),
+            None => {}
         }
         match &self.rtcp {
             Transform::Cm { enc, salt, auth } => {
@@ -590,8 +612,14 @@ impl Context {
             }
         }
         self.srtcp_packets += 1;
-        let size = self.config.replay_window;
-        self.rx_rtcp.entry(ssrc).or_insert_with(|| ReplayWindow::new(size)).accept(u64::from(index));
+        match window {
+            Some(w) => w.accept(u64::from(index)),
+            None => {
+                let mut w = ReplayWindow::new(self.config.replay_window);
+                w.accept(u64::from(index));
+                self.rx_rtcp.insert(ssrc, w);
+            }
+        }
         Ok(body_end)
     }
 }
@@ -606,50 +634,44 @@ fn check_rtcp_header(pkt: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// A salt of `len` octets as a big-endian integer.
+fn salt_int(salt: &[u8], len: usize) -> Option<u128> {
+    if salt.len() != len {
+        return None;
+    }
+    Some(salt.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b)))
+}
+
 /// The AES-CM counter block of RFC 3711 section 4.1.1:
-/// `(k_s * 2^16) XOR (SSRC * 2^64) XOR (i * 2^16)`.
+/// `(k_s * 2^16) XOR (SSRC * 2^64) XOR (i * 2^16)`; `salt` is `k_s * 2^16`.
 #[inline]
-fn cm_iv(salt: &[u8; 14], ssrc: u32, index: u64) -> [u8; 16] {
-    let mut iv = [0u8; 16];
-    iv[..14].copy_from_slice(salt);
-    for (a, b) in iv[4..8].iter_mut().zip(ssrc.to_be_bytes()) {
-        *a ^= b;
-    }
-    for (a, b) in iv[8..14].iter_mut().zip(&index.to_be_bytes()[2..]) {
-        *a ^= b;
-    }
-    iv
+fn cm_iv(salt: &u128, ssrc: u32, index: u64) -> [u8; 16] {
+    (salt ^ (u128::from(ssrc) << 64) ^ (u128::from(index) << 16)).to_be_bytes()
 }
 
 /// The SRTCP counter block: as for SRTP with the 31-bit SRTCP index.
 #[inline]
-fn cm_iv_rtcp(salt: &[u8; 14], ssrc: u32, index: u32) -> [u8; 16] {
+fn cm_iv_rtcp(salt: &u128, ssrc: u32, index: u32) -> [u8; 16] {
     cm_iv(salt, ssrc, u64::from(index))
+}
+
+/// The low 12 octets of a 96-bit value.
+#[inline]
+fn low96(v: u128) -> [u8; 12] {
+    let b = v.to_be_bytes();
+    [b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]
 }
 
 /// RFC 7714 section 8.1: `00 00 || SSRC || ROC || SEQ` XOR the salt.
 #[inline]
-fn gcm_rtp_nonce(salt: &[u8; 12], ssrc: u32, roc: u32, seq: u16) -> [u8; 12] {
-    let mut n = [0u8; 12];
-    n[2..6].copy_from_slice(&ssrc.to_be_bytes());
-    n[6..10].copy_from_slice(&roc.to_be_bytes());
-    n[10..12].copy_from_slice(&seq.to_be_bytes());
-    for (a, b) in n.iter_mut().zip(salt) {
-        *a ^= b;
-    }
-    n
+fn gcm_rtp_nonce(salt: &u128, ssrc: u32, roc: u32, seq: u16) -> [u8; 12] {
+    low96(salt ^ (u128::from(ssrc) << 48) ^ (u128::from(roc) << 16) ^ u128::from(seq))
 }
 
 /// RFC 7714 section 9.1: `00 00 || SSRC || 00 00 || 0 + SRTCP index` XOR the salt.
 #[inline]
-fn gcm_rtcp_nonce(salt: &[u8; 12], ssrc: u32, index: u32) -> [u8; 12] {
-    let mut n = [0u8; 12];
-    n[2..6].copy_from_slice(&ssrc.to_be_bytes());
-    n[8..12].copy_from_slice(&(index & 0x7fff_ffff).to_be_bytes());
-    for (a, b) in n.iter_mut().zip(salt) {
-        *a ^= b;
-    }
-    n
+fn gcm_rtcp_nonce(salt: &u128, ssrc: u32, index: u32) -> [u8; 12] {
+    low96(salt ^ (u128::from(ssrc) << 48) ^ u128::from(index & 0x7fff_ffff))
 }
 
 #[cfg(test)]
@@ -769,6 +791,18 @@ mod tests {
         assert_eq!(estimate_index(Some(100), 65000).unwrap(), 65000);
         // The ROC cannot wrap.
         assert!(estimate_index(Some((u64::from(u32::MAX) << 16) | 65000), 1).is_err());
+    }
+
+    #[test]
+    fn rollover_counter_can_be_set_and_is_authenticated() {
+        let (mut tx, mut rx) = pair(Profile::Aes128CmHmacSha1_80, Config::default());
+        tx.set_tx_roc(3, 5, 100).unwrap();
+        let mut buf = [0u8; 100];
+        let n = rtp(101, 3, b"late joiner", &mut buf);
+        let m = tx.protect_rtp(&mut buf, n).unwrap();
+        assert_eq!(tx.tx_roc(3), Some(5));
+        // A receiver that assumes ROC 0 computes another tag (RFC 3711 section 4.2).
+        assert_eq!(rx.unprotect_rtp(&mut buf[..m]), Err(Error::AuthFailed));
     }
 
     #[test]
