@@ -1,0 +1,287 @@
+//! A call between two peers in one process over 127.0.0.1: descriptions,
+//! options and candidates exchanged as JSON (printed as they go), an audio
+//! track (Opus-sized frames, 50 per second) and a video track (VP8 frames,
+//! 30 per second) both ways over SRTP, every event printed as it fires, and
+//! a summary table at the end.
+//!
+//! ```sh
+//! cargo run --release -p rtc-api --example call [seconds]
+//! ```
+
+use std::error::Error;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rtc_api::{
+    ConnectionDescription, ConnectionEvent, Direction, Events, RtcConnection, RtcMediaStream, RtcMediaStreamTrack,
+    RtcSocket, SocketEvent, SocketOptions, SocketServers, StreamDescription,
+};
+use rtc_candidate::Candidate;
+use rtc_codecs::{Kind, Options};
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+struct Peer {
+    name: &'static str,
+    conn: RtcConnection,
+    socket: RtcSocket,
+    audio: RtcMediaStreamTrack,
+    video: RtcMediaStreamTrack,
+}
+
+async fn peer(name: &'static str, t0: Instant) -> Result<(Peer, Events<SocketEvent>), BoxError> {
+    let conn = RtcConnection::new(None, None)?;
+    conn.set_report_interval(Duration::from_secs(2));
+    let socket = RtcSocket::new(SocketServers::loopback_v4(), SocketOptions::default()).await?;
+    // Subscribe before the socket is added so every candidate is seen.
+    print_events(name, t0, conn.events());
+    let socket_events = socket.events();
+    let stream = RtcMediaStream::new(StreamDescription::default());
+    let audio = RtcMediaStreamTrack::of_kind(Kind::Audio);
+    let video = RtcMediaStreamTrack::of_kind(Kind::Video);
+    stream.add_track(audio.clone())?;
+    stream.add_track(video.clone())?;
+    conn.send_stream(&stream, true)?;
+    Ok((Peer { name, conn, socket, audio, video }, socket_events))
+}
+
+fn stamp(t0: Instant) -> String {
+    format!("[{:6.3}s]", t0.elapsed().as_secs_f64())
+}
+
+fn print_events(name: &'static str, t0: Instant, mut events: Events<ConnectionEvent>) {
+    tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            println!("{} {name:5} connection event {}", stamp(t0), serde_json::to_string(&e).unwrap_or_default());
+        }
+    });
+}
+
+/// Prints a socket's events and signals its candidates to the other peer
+/// as JSON text (the "signaling channel" is this task).
+fn signal_candidates(mut events: Events<SocketEvent>, name: &'static str, to: RtcSocket, t0: Instant) {
+    tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            println!("{} {name:5} socket event {}", stamp(t0), serde_json::to_string(&e).unwrap_or_default());
+            if let SocketEvent::Candidate { candidate } = e {
+                let json = serde_json::to_string(&candidate).unwrap_or_default();
+                println!("{} {name:5} -> candidate {json}", stamp(t0));
+                match serde_json::from_str::<Candidate>(&json) {
+                    Ok(c) => {
+                        if let Err(e) = to.set_remote_candidate(&c) {
+                            println!("{} candidate refused: {e}", stamp(t0));
+                        }
+                    }
+                    Err(e) => println!("{} bad candidate JSON: {e}", stamp(t0)),
+                }
+            }
+        }
+    });
+}
+
+/// An Opus-sized frame: 20 ms at about 64 kbit/s (160 octets), its index in
+/// the first four octets so the receiver can check it.
+fn audio_frame(i: u32) -> Vec<u8> {
+    let mut f = vec![0u8; 160];
+    f[..4].copy_from_slice(&i.to_be_bytes());
+    for (k, b) in f.iter_mut().enumerate().skip(4) {
+        *b = (k as u32).wrapping_mul(31).wrapping_add(i) as u8;
+    }
+    f
+}
+
+/// A VP8-shaped frame (RFC 6386 section 9.1 frame tag; a key frame every
+/// 2 s with the start code and 640x480), about 1 Mbit/s overall.
+fn video_frame(i: u32) -> Vec<u8> {
+    let key = i.is_multiple_of(60);
+    let len = if key { 12_000 } else { 3_000 + (i as usize % 7) * 200 };
+    let mut f = vec![0u8; len];
+    let first_part = (len as u32 / 2) & 0x7_ffff;
+    let tag = (u32::from(!key)) | (1 << 4) | (first_part << 5); // P, show_frame, size
+    f[..3].copy_from_slice(&tag.to_le_bytes()[..3]);
+    let mut at = 3;
+    if key {
+        f[3..6].copy_from_slice(&[0x9d, 0x01, 0x2a]);
+        f[6..8].copy_from_slice(&640u16.to_le_bytes());
+        f[8..10].copy_from_slice(&480u16.to_le_bytes());
+        at = 10;
+    }
+    f[at..at + 4].copy_from_slice(&i.to_be_bytes());
+    for (k, b) in f.iter_mut().enumerate().skip(at + 4) {
+        *b = (k as u32 ^ i) as u8;
+    }
+    f
+}
+
+#[derive(Default)]
+struct Counts {
+    frames: AtomicU64,
+    bad: AtomicU64,
+    key_frames: AtomicU64,
+}
+
+fn receive(track: RtcMediaStreamTrack, kind: Kind, counts: Arc<Counts>) {
+    tokio::spawn(async move {
+        while let Some(f) = track.read_frame().await {
+            let ok = match kind {
+                Kind::Audio => {
+                    f.data.len() >= 4 && {
+                        let i = u32::from_be_bytes([f.data[0], f.data[1], f.data[2], f.data[3]]);
+                        f.data == audio_frame(i)
+                    }
+                }
+                _ => {
+                    let at = if f.key_frame { 10 } else { 3 };
+                    f.data.len() >= at + 4 && {
+                        let i = u32::from_be_bytes([f.data[at], f.data[at + 1], f.data[at + 2], f.data[at + 3]]);
+                        f.data == video_frame(i)
+                    }
+                }
+            };
+            counts.frames.fetch_add(1, Ordering::Relaxed);
+            if !ok {
+                counts.bad.fetch_add(1, Ordering::Relaxed);
+            }
+            if f.key_frame && kind == Kind::Video {
+                counts.key_frames.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+}
+
+fn send(track: RtcMediaStreamTrack, kind: Kind, until: Instant) {
+    tokio::spawn(async move {
+        let (period, mut i) = match kind {
+            Kind::Audio => (Duration::from_millis(20), 0u32),
+            _ => (Duration::from_nanos(1_000_000_000 / 30), 0u32),
+        };
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while Instant::now() < until {
+            tick.tick().await;
+            let frame = if kind == Kind::Audio { audio_frame(i) } else { video_frame(i) };
+            if let Err(e) = track.write_frame(&frame, period) {
+                println!("write_frame: {e}");
+            }
+            i += 1;
+        }
+    });
+}
+
+async fn exchange(a: &Peer, b: &Peer, t0: Instant) -> Result<(), BoxError> {
+    for (from, to) in [(a, b), (b, a)] {
+        let opts = from.conn.options(Direction::Local).unwrap_or_default().to_json();
+        println!("{} {:5} -> options {opts}", stamp(t0), from.name);
+        to.conn.set_options(Options::from_json(&opts)?, Direction::Remote)?;
+    }
+    for (from, to) in [(a, b), (b, a)] {
+        let desc = from.conn.description(Direction::Local).ok_or("no local description")?.to_json();
+        println!("{} {:5} -> description {desc}", stamp(t0), from.name);
+        to.conn.set_description(ConnectionDescription::from_json(&desc)?, Direction::Remote)?;
+    }
+    Ok(())
+}
+
+fn ms(v: f64) -> String {
+    format!("{:.2}", v * 1000.0)
+}
+
+fn summary(peers: [&Peer; 2], counts: &[(&str, &str, Arc<Counts>)]) {
+    println!();
+    println!(
+        "{:6} {:6} {:4} {:>8} {:>10} {:>6} {:>8} {:>11} {:>8} {:>8}",
+        "peer", "track", "dir", "packets", "bytes", "lost", "fraction", "jitter(ms)", "rtt(ms)", "frames"
+    );
+    for p in peers {
+        for r in p.conn.stats() {
+            let kind = r.kind.as_str();
+            let (dir, packets, bytes) = match r.direction {
+                Direction::Local => ("sent", r.stats.packets_sent, r.stats.bytes_sent),
+                Direction::Remote => ("recv", r.stats.packets_received, r.stats.bytes_received),
+            };
+            let frames = match r.direction {
+                Direction::Remote => counts
+                    .iter()
+                    .find(|(n, k, _)| *n == p.name && *k == kind)
+                    .map(|(_, _, c)| {
+                        let bad = c.bad.load(Ordering::Relaxed);
+                        let f = c.frames.load(Ordering::Relaxed);
+                        if bad == 0 { f.to_string() } else { format!("{f} ({bad} bad)") }
+                    })
+                    .unwrap_or_default(),
+                Direction::Local => String::new(),
+            };
+            println!(
+                "{:6} {:6} {:4} {:>8} {:>10} {:>6} {:>8.3} {:>11} {:>8} {:>8}",
+                p.name,
+                kind,
+                dir,
+                packets.unwrap_or(0),
+                bytes.unwrap_or(0),
+                r.stats.packets_lost,
+                r.stats.fraction_lost,
+                ms(r.stats.jitter),
+                r.stats.round_trip_time.map(ms).unwrap_or_else(|| "-".into()),
+                frames
+            );
+        }
+    }
+    for p in peers {
+        println!(
+            "{:6} time to connected: {}  dropped datagrams: socket {} srtp {}",
+            p.name,
+            p.conn.time_to_connected().map(|d| format!("{:.1} ms", d.as_secs_f64() * 1000.0)).unwrap_or("never".into()),
+            p.socket.dropped(),
+            p.conn.dropped()
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let seconds: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(6.0);
+    let t0 = Instant::now();
+    let (alice, alice_socket_events) = peer("alice", t0).await?;
+    let (bob, bob_socket_events) = peer("bob", t0).await?;
+    let (a_ev, b_ev) = (alice.conn.events(), bob.conn.events());
+    alice.conn.add_socket(&alice.socket)?;
+    bob.conn.add_socket(&bob.socket)?;
+    // Both sockets exist: their candidates (already queued) can be signaled.
+    signal_candidates(alice_socket_events, "alice", bob.socket.clone(), t0);
+    signal_candidates(bob_socket_events, "bob", alice.socket.clone(), t0);
+    exchange(&alice, &bob, t0).await?;
+    let connected = |mut ev: Events<ConnectionEvent>| async move {
+        while let Some(e) = ev.next().await {
+            if e == ConnectionEvent::Connected {
+                return true;
+            }
+        }
+        false
+    };
+    let both = async { connected(a_ev).await && connected(b_ev).await };
+    if !tokio::time::timeout(Duration::from_secs(5), both).await.unwrap_or(false) {
+        return Err("the peers did not connect within 5 s".into());
+    }
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut counts = Vec::new();
+    for p in [&alice, &bob] {
+        send(p.audio.clone(), Kind::Audio, until);
+        send(p.video.clone(), Kind::Video, until);
+    }
+    // Received tracks appear as the remote description announced them.
+    for p in [&alice, &bob] {
+        for s in p.conn.remote_streams() {
+            for t in s.tracks() {
+                let c = Arc::new(Counts::default());
+                counts.push((p.name, t.kind().as_str(), c.clone()));
+                receive(t.clone(), t.kind(), c);
+            }
+        }
+    }
+    tokio::time::sleep_until((until + Duration::from_millis(300)).into()).await;
+    summary([&alice, &bob], &counts);
+    alice.conn.close();
+    bob.conn.close();
+    Ok(())
+}

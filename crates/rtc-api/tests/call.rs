@@ -1,0 +1,259 @@
+//! Whole calls over real UDP on 127.0.0.1: signaling by JSON, ICE, SRTP,
+//! media both ways, events, statistics, close, bad input, fork.
+
+use std::net::UdpSocket as StdUdp;
+use std::time::Duration;
+
+use rtc_api::{
+    ConnectionDescription, ConnectionEvent, CryptoKey, Direction, Error, Events, RtcConnection, RtcMediaStream,
+    RtcMediaStreamTrack, RtcSocket, SocketOptions, SocketServers, StreamDescription,
+};
+use rtc_candidate::Candidate;
+use rtc_codecs::Kind;
+
+struct Peer {
+    conn: RtcConnection,
+    socket: RtcSocket,
+    audio: RtcMediaStreamTrack,
+    video: RtcMediaStreamTrack,
+    events: Events<ConnectionEvent>,
+}
+
+async fn peer_with(options: SocketOptions) -> Peer {
+    let conn = RtcConnection::new(None, None).unwrap();
+    let socket = RtcSocket::new(SocketServers::loopback_v4(), options).await.unwrap();
+    let events = conn.events();
+    let stream = RtcMediaStream::new(StreamDescription::default());
+    let audio = RtcMediaStreamTrack::of_kind(Kind::Audio);
+    let video = RtcMediaStreamTrack::of_kind(Kind::Video);
+    stream.add_track(audio.clone()).unwrap();
+    stream.add_track(video.clone()).unwrap();
+    conn.send_stream(&stream, true).unwrap();
+    conn.add_socket(&socket).unwrap();
+    Peer { conn, socket, audio, video, events }
+}
+
+async fn peer() -> Peer {
+    peer_with(SocketOptions::default()).await
+}
+
+/// Exchanges descriptions (with their candidates) as JSON text.
+fn signal(a: &RtcConnection, b: &RtcConnection) {
+    for (from, to) in [(a, b), (b, a)] {
+        let json = from.description(Direction::Local).unwrap().to_json();
+        to.set_description(ConnectionDescription::from_json(&json).unwrap(), Direction::Remote).unwrap();
+    }
+}
+
+async fn wait_for(events: &mut Events<ConnectionEvent>, want: impl Fn(&ConnectionEvent) -> bool) -> ConnectionEvent {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let e = events.next().await.expect("event stream ended");
+            if want(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("event did not fire within 5 s")
+}
+
+fn vp8_frame(i: u32, len: usize) -> Vec<u8> {
+    let mut f: Vec<u8> = (0..len).map(|k| (k as u32 ^ i) as u8).collect();
+    f[0] = u8::from(!i.is_multiple_of(10)); // P bit: key frame every 10
+    f
+}
+
+/// Sends `n` frames of each kind from `p` at 50/s (audio) and every other tick (video).
+async fn send_media(p: &Peer, n: u32) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for i in 0..n {
+        tick.tick().await;
+        assert_eq!(p.audio.write_frame(&[i as u8; 160], Duration::from_millis(20)).unwrap(), 1);
+        if i.is_multiple_of(2) {
+            // 5000 octets: five RTP packets (RFC 7741 fragmentation).
+            assert_eq!(p.video.write_frame(&vp8_frame(i, 5000), Duration::from_millis(40)).unwrap(), 5);
+        }
+    }
+}
+
+fn remote_track(p: &Peer, kind: Kind) -> RtcMediaStreamTrack {
+    p.conn.remote_streams().iter().flat_map(|s| s.tracks()).find(|t| t.kind() == kind).expect("remote track")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_end_to_end_over_udp_loopback() {
+    let (mut a, mut b) = (peer().await, peer().await);
+    signal(&a.conn, &b.conn);
+    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    assert!(a.conn.time_to_connected().is_some());
+    a.conn.set_report_interval(Duration::from_millis(300));
+    let (a_audio, a_video) = (remote_track(&a, Kind::Audio), remote_track(&a, Kind::Video));
+    let (b_audio, b_video) = (remote_track(&b, Kind::Audio), remote_track(&b, Kind::Video));
+    assert_eq!(b_audio.ssrc(), a.audio.ssrc());
+    tokio::join!(send_media(&a, 50), send_media(&b, 50));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every frame arrives intact both ways: audio whole, VP8 reassembled.
+    for (audio, video) in [(&a_audio, &a_video), (&b_audio, &b_video)] {
+        for i in 0..50u32 {
+            let f = audio.try_read_frame().expect("audio frame");
+            assert_eq!(f.data, vec![i as u8; 160]);
+        }
+        for i in (0..50u32).step_by(2) {
+            let f = video.try_read_frame().expect("video frame");
+            assert_eq!(f.data, vp8_frame(i, 5000));
+            assert_eq!(f.key_frame, i.is_multiple_of(10));
+        }
+        assert!(audio.try_read_frame().is_none());
+    }
+    // Statistics: what one side sent, the other received.
+    let stats_a = a.conn.stats();
+    let stats_b = b.conn.stats();
+    let find = |v: &[rtc_api::TrackReport], kind, dir| v.iter().find(|r| r.kind == kind && r.direction == dir).cloned();
+    let sent = find(&stats_a, Kind::Video, Direction::Local).unwrap().stats;
+    let recv = find(&stats_b, Kind::Video, Direction::Remote).unwrap().stats;
+    assert_eq!(sent.packets_sent, Some(125));
+    assert_eq!(recv.packets_received, Some(125));
+    assert_eq!(sent.bytes_sent, recv.bytes_received);
+    assert_eq!(recv.packets_lost, 0);
+    let audio_in = find(&stats_b, Kind::Audio, Direction::Remote).unwrap().stats;
+    assert_eq!(audio_in.packets_received, Some(50));
+    assert_eq!(audio_in.bytes_received, Some(50 * 160));
+    // Reports fire with the same figures.
+    let r = wait_for(&mut a.events, |e| matches!(e, ConnectionEvent::StreamReport { .. })).await;
+    let ConnectionEvent::StreamReport { tracks, .. } = r else { unreachable!() };
+    assert!(!tracks.is_empty());
+    assert_eq!(a.conn.dropped() + b.conn.dropped(), 0);
+    // close() stops the tasks and frees the UDP ports.
+    let ports: Vec<_> = a.socket.local_addrs();
+    a.conn.close();
+    assert!(a.audio.write_frame(&[0; 10], Duration::from_millis(20)).is_err());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for addr in ports {
+        StdUdp::bind(addr).expect("port freed by close()");
+    }
+    // The peer notices consent loss only after its timeout; close it too.
+    b.conn.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_remote_input_is_refused_and_the_connection_stays_usable() {
+    let (mut a, mut b) = (peer().await, peer().await);
+    let good = b.conn.description(Direction::Local).unwrap();
+    let refuse = |d: ConnectionDescription, what: &str| {
+        let e = a.conn.set_description(d, Direction::Remote).expect_err(what);
+        let text = e.to_string();
+        assert!(!text.is_empty());
+        text
+    };
+    let mut d = good.clone();
+    d.keys.clear();
+    assert!(refuse(d, "no keys").contains("unprotected"));
+    let mut d = good.clone();
+    d.keys = vec![CryptoKey::parse("1 AES_CM_128_HMAC_SHA1_80 inline:AAAA").unwrap()];
+    assert!(refuse(d, "short key").contains("wrong length"));
+    let mut d = good.clone();
+    d.secret = Some("short".into());
+    assert!(refuse(d, "bad secret").contains("secret"));
+    let mut d = good.clone();
+    d.streams[0].tracks[0].ssrc = None;
+    assert!(refuse(d, "no ssrc").contains("ssrc"));
+    let mut d = good.clone();
+    d.keys = vec![CryptoKey::parse("1 NULL_CIPHER inline:AAAA").unwrap()];
+    assert!(refuse(d, "unknown suite").contains("in common"));
+    assert!(ConnectionDescription::from_json(r#"{"context-id": 5}"#).is_err());
+    assert!(a.conn.description(Direction::Remote).is_none(), "a refused description changed nothing");
+    // A bad candidate is refused with its reason.
+    let tcp = Candidate::parse("candidate:1 1 tcp 2130706431 127.0.0.1 9 typ host tcptype active").unwrap();
+    let e = a.socket.set_remote_candidate(&tcp).unwrap_err();
+    assert!(matches!(e, Error::InvalidCandidate(_)), "{e}");
+    // DTLS-SRTP is refused, never a plaintext fallback.
+    let fp = SocketOptions { fingerprints: vec!["sha-256 AB:CD".into()], ..SocketOptions::default() };
+    assert!(matches!(RtcSocket::new(SocketServers::loopback_v4(), fp).await, Err(Error::NotSupported(_))));
+    // Still usable: the good description connects and media flows.
+    signal(&a.conn, &b.conn);
+    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    a.audio.write_frame(b"hello", Duration::from_millis(20)).unwrap();
+    let f = tokio::time::timeout(Duration::from_secs(2), remote_track(&b, Kind::Audio).read_frame()).await.unwrap();
+    assert_eq!(f.unwrap().data, b"hello");
+    a.conn.close();
+    b.conn.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_mux_two_components_connect_and_each_direction_uses_the_senders_suite() {
+    let cm80 = SocketOptions {
+        mux: false,
+        keys: vec![CryptoKey::suite(1, "AES_CM_128_HMAC_SHA1_80"), CryptoKey::suite(2, "AEAD_AES_128_GCM")],
+        ..SocketOptions::default()
+    };
+    // a sends AES-CM (its first suite b lists), b sends AES-GCM.
+    let gcm = SocketOptions {
+        keys: vec![CryptoKey::suite(1, "AEAD_AES_128_GCM"), CryptoKey::suite(2, "AES_CM_128_HMAC_SHA1_80")],
+        ..cm80.clone()
+    };
+    let (mut a, mut b) = (peer_with(cm80).await, peer_with(gcm).await);
+    assert_eq!(a.socket.local_addrs().len(), 2);
+    let da = a.conn.description(Direction::Local).unwrap();
+    assert_eq!(da.keys.len(), 2);
+    assert!(da.keys.iter().all(|k| k.key_params.as_deref().is_some_and(|p| p.starts_with("inline:"))));
+    signal(&a.conn, &b.conn);
+    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    a.audio.write_frame(b"x", Duration::from_millis(20)).unwrap();
+    b.audio.write_frame(b"y", Duration::from_millis(20)).unwrap();
+    let fa = tokio::time::timeout(Duration::from_secs(2), remote_track(&a, Kind::Audio).read_frame()).await.unwrap();
+    let fb = tokio::time::timeout(Duration::from_secs(2), remote_track(&b, Kind::Audio).read_frame()).await.unwrap();
+    assert_eq!((fa.unwrap().data, fb.unwrap().data), (b"y".to_vec(), b"x".to_vec()));
+    a.conn.close();
+    b.conn.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_reaches_two_callees_over_the_same_sockets() {
+    let caller = peer().await;
+    let fork = caller.conn.fork().unwrap();
+    let mut fork_events = fork.events();
+    // The fork shares the context and the sockets, not the streams or keys.
+    let (dc, df) = (caller.conn.description(Direction::Local).unwrap(), fork.description(Direction::Local).unwrap());
+    assert_eq!((&dc.cname, &dc.context_id, &dc.secret), (&df.cname, &df.context_id, &df.secret));
+    assert_eq!(fork.sockets()[0].id(), caller.socket.id());
+    assert_ne!(dc.keys, df.keys);
+    assert!(fork.local_streams().is_empty());
+    let fork_stream = RtcMediaStream::new(StreamDescription::default());
+    let fork_audio = RtcMediaStreamTrack::of_kind(Kind::Audio);
+    fork_stream.add_track(fork_audio.clone()).unwrap();
+    fork.send_stream(&fork_stream, true).unwrap();
+    let (mut b, mut c) = (peer().await, peer().await);
+    let mut caller_events = caller.events;
+    signal(&caller.conn, &b.conn);
+    signal(&fork, &c.conn);
+    for ev in [&mut caller_events, &mut fork_events, &mut b.events, &mut c.events] {
+        wait_for(ev, |e| *e == ConnectionEvent::Connected).await;
+    }
+    caller.audio.write_frame(b"to b", Duration::from_millis(20)).unwrap();
+    fork_audio.write_frame(b"to c", Duration::from_millis(20)).unwrap();
+    b.audio.write_frame(b"from b", Duration::from_millis(20)).unwrap();
+    c.audio.write_frame(b"from c", Duration::from_millis(20)).unwrap();
+    let read = |t: RtcMediaStreamTrack| async move {
+        tokio::time::timeout(Duration::from_secs(2), t.read_frame()).await.unwrap().unwrap().data
+    };
+    assert_eq!(read(remote_track(&b, Kind::Audio)).await, b"to b");
+    assert_eq!(read(remote_track(&c, Kind::Audio)).await, b"to c");
+    let from = |conn: &RtcConnection| conn.remote_streams()[0].tracks()[0].clone();
+    assert_eq!(read(from(&caller.conn)).await, b"from b");
+    assert_eq!(read(from(&fork)).await, b"from c");
+    // Each side received only its own peer's media.
+    assert_eq!(caller.conn.remote_streams().len(), 1);
+    assert_eq!(fork.remote_streams().len(), 1);
+    assert_eq!(caller.conn.dropped() + fork.dropped(), 0);
+    // Closing the fork keeps the shared socket open for the caller.
+    fork.close();
+    caller.audio.write_frame(b"still", Duration::from_millis(20)).unwrap();
+    assert_eq!(read(remote_track(&b, Kind::Audio)).await, b"still");
+    for p in [&caller.conn, &b.conn, &c.conn] {
+        p.close();
+    }
+}
