@@ -1,11 +1,14 @@
-//! Suite `codecs`: real Chrome, Firefox and aiortc offers (fixtures under
+//! Suite `codecs`: Chrome, Firefox and aiortc offers (fixtures under
 //! `conformance/fixtures/sdp/`) read into options dictionaries, written back
 //! as SDP, and negotiated with each other and with our own dictionaries as a
-//! browser answering them would; plus the `codecs negotiate` subcommand end to end.
+//! browser answering them would; live exchanges with aiortc
+//! (`conformance/peers/aiortc_codecs.py`) in both roles; and the
+//! `codecs negotiate` subcommand end to end.
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use rtc_codecs::{Agreement, Codec, Kind, Options, negotiate};
 use serde_json::{Value, json};
@@ -213,7 +216,146 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
         Err(e) => out.push(CaseResult::fail("negotiations", e)),
     }
     out.push(CaseResult::from_result("cli codecs negotiate", check_cli(ctx)));
+    out.push(CaseResult::from_result("aiortc answers our offer", check_aiortc_answers(ctx)));
+    out.push(CaseResult::from_result("aiortc offers, takes our answer", check_aiortc_offers(ctx)));
     out
+}
+
+/// Our `m=` sections with the transport attributes a WebRTC peer needs to
+/// accept them (RFC 8829 section 5.2.1): BUNDLE, `a=mid`, ICE credentials, a
+/// DTLS fingerprint, `a=setup`, `a=rtcp-mux`, `a=sendrecv`. Nothing is sent,
+/// so the credentials and fingerprint are placeholders of the right form.
+fn with_transport(sdp: &str, setup: &str) -> String {
+    let fingerprint = format!("a=fingerprint:sha-256 {}", ["AB"; 32].join(":"));
+    let mut out = Vec::new();
+    let mut mid = 0;
+    for line in sdp.lines() {
+        if line.starts_with("m=") && mid == 0 {
+            out.push("a=group:BUNDLE 0 1".to_owned());
+        }
+        out.push(line.to_owned());
+        if line.starts_with("c=") {
+            out.push(format!("a=mid:{mid}"));
+            out.extend(["a=ice-ufrag:rtcc", "a=ice-pwd:rtccodecsrtccodecsrtccod"].map(str::to_owned));
+            out.push(fingerprint.clone());
+            out.extend([format!("a=setup:{setup}"), "a=rtcp-mux".into(), "a=sendrecv".into()]);
+            mid += 1;
+        }
+    }
+    out.join("\r\n") + "\r\n"
+}
+
+fn aiortc(ctx: &Context, mode: &str) -> Result<std::process::Child, String> {
+    let py = ctx.require_python()?;
+    Command::new(py)
+        .arg(ctx.root.join("conformance/peers/aiortc_codecs.py"))
+        .arg(mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", py.display()))
+}
+
+fn finish(child: std::process::Child, what: &str) -> Result<String, String> {
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("aiortc {what}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    String::from_utf8(out.stdout).map_err(|e| e.to_string())
+}
+
+/// `PT name/clock[/ch] [feedback]` per codec, and `kind id uri` per extension:
+/// what an answer commits to (parameters are each side's own receive preferences).
+fn commitments(codecs: &[Codec], exts: &[rtc_codecs::HeaderExtension]) -> (Vec<String>, BTreeSet<String>) {
+    let c = codecs
+        .iter()
+        .map(|c| {
+            let fb: Vec<String> = c.rtcp_feedback.iter().map(ToString::to_string).collect();
+            format!("{} {} {fb:?}", c.kind, summary(c))
+        })
+        .collect();
+    (c, exts.iter().map(|h| format!("{} {} {}", h.kind, h.id, h.uri)).collect())
+}
+
+/// We offer `rtc-options.json`; aiortc answers. The answer must list exactly
+/// the codecs, feedback and header extensions our negotiation predicts from
+/// aiortc's own offer (its capabilities), in our order with our numbers.
+fn check_aiortc_answers(ctx: &Context) -> Result<(), String> {
+    let ours = load(&ctx.fixture("sdp/rtc-options.json"))?;
+    let mut child = aiortc(ctx, "offer")?;
+    drop(child.stdin.take());
+    let caps = Options::from_sdp(finish(child, "offer")?.as_bytes()).map_err(|e| format!("aiortc offer: {e}"))?;
+    let predicted = negotiate(&ours, &caps).map_err(|e| e.to_string())?;
+    let offer = with_transport(&ours.to_sdp().map_err(|e| e.to_string())?, "actpass");
+    let mut child = aiortc(ctx, "answer")?;
+    child.stdin.take().ok_or("stdin")?.write_all(offer.as_bytes()).map_err(|e| e.to_string())?;
+    let answer = finish(child, "answer")?;
+    let answer = Options::from_sdp(answer.as_bytes()).map_err(|e| format!("aiortc answer: {e}"))?;
+    let got = commitments(&answer.codecs, &answer.header_extensions);
+    let want = commitments(&predicted.codecs, &predicted.header_extensions);
+    if got != want {
+        return Err(format!("aiortc answered {got:?}, we predicted {want:?}"));
+    }
+    if predicted.codecs.is_empty() {
+        return Err("nothing agreed: the case checks nothing".into());
+    }
+    // Negotiating with its answer agrees on the same codecs.
+    let again = negotiate(&ours, &answer).map_err(|e| e.to_string())?;
+    if summaries(again.codecs.iter()) != summaries(predicted.codecs.iter()) {
+        return Err(format!("with aiortc's answer we agree {:?}", summaries(again.codecs.iter())));
+    }
+    Ok(())
+}
+
+/// aiortc offers; we answer with our agreement's `m=` sections. aiortc must
+/// accept the answer and end up with the agreement's codecs per transceiver.
+fn check_aiortc_offers(ctx: &Context) -> Result<(), String> {
+    let ours = load(&ctx.fixture("sdp/rtc-options.json"))?;
+    let mut child = aiortc(ctx, "offerer")?;
+    let mut stdout = BufReader::new(child.stdout.take().ok_or("stdout")?);
+    let mut offer = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            return Err(format!("aiortc offerer stopped: {}", finish(child, "offerer").err().unwrap_or_default()));
+        }
+        if line.trim_end() == "--" {
+            break;
+        }
+        offer.push_str(&line);
+    }
+    let theirs = Options::from_sdp(offer.as_bytes()).map_err(|e| format!("aiortc offer: {e}"))?;
+    let agreed = negotiate(&theirs, &ours).map_err(|e| e.to_string())?;
+    let answer = with_transport(&agreed.to_options().to_sdp().map_err(|e| e.to_string())?, "active");
+    {
+        let mut stdin = child.stdin.take().ok_or("stdin")?;
+        stdin.write_all(answer.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).map_err(|e| e.to_string())?;
+    finish(child, "offerer")?;
+    let report: Value = serde_json::from_str(rest.trim()).map_err(|e| format!("aiortc report {rest:?}: {e}"))?;
+    let mut checked = 0;
+    for t in report.as_array().ok_or("report is not a list")? {
+        let kind = if t["kind"] == "audio" { Kind::Audio } else { Kind::Video };
+        let got: Vec<String> = t["codecs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| format!("{} {}/{}", c["pt"], c["name"].as_str().unwrap_or("?"), c["hz"]))
+            .collect();
+        let want: Vec<String> =
+            agreed.codecs_of(kind).map(|c| format!("{} {}/{}", c.payload_id, c.name, c.hz_rate)).collect();
+        if got != want {
+            return Err(format!("aiortc {kind} transceiver uses {got:?}, we agreed {want:?}"));
+        }
+        checked += want.len();
+    }
+    if checked == 0 {
+        return Err("nothing agreed: the case checks nothing".into());
+    }
+    Ok(())
 }
 
 /// The JSON `codecs negotiate` prints for an error.

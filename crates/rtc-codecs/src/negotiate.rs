@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{NegotiateError, Side};
 use crate::rules::{self, Family, family, is_helper, merge_feedback, merge_parameters, same_format};
@@ -54,12 +54,11 @@ impl Agreement {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct AgreementJson {
     #[serde(flatten)]
     options: Options,
-    #[serde(default)]
     effective: Constraints,
 }
 
