@@ -368,13 +368,37 @@ struct RemoteCand {
     peer_reflexive: bool,
 }
 
+/// The state of a candidate pair (RFC 8445 section 6.1.2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PairState {
+#[non_exhaustive]
+pub enum PairState {
+    /// Not checked until a pair with its foundation succeeds.
     Frozen,
+    /// To be checked.
     Waiting,
+    /// A check is outstanding.
     InProgress,
+    /// A check succeeded.
     Succeeded,
+    /// Checks failed (or the pair was pruned after nomination).
     Failed,
+}
+
+/// A view of one candidate pair, for statistics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairInfo {
+    /// The local base address.
+    pub local: SocketAddr,
+    /// The remote address.
+    pub remote: SocketAddr,
+    /// The component.
+    pub component: u16,
+    /// The state.
+    pub state: PairState,
+    /// The pair priority (RFC 8445 section 6.1.2.3).
+    pub priority: u64,
+    /// Nominated.
+    pub nominated: bool,
 }
 
 #[derive(Debug)]
@@ -1643,6 +1667,18 @@ impl Agent {
     /// How many STUN transactions are outstanding.
     pub fn transaction_count(&self) -> usize {
         self.txs.len()
+    }
+
+    /// The candidate pairs, in the order they were formed.
+    pub fn candidate_pairs(&self) -> impl Iterator<Item = PairInfo> + '_ {
+        self.pairs.iter().map(|p| PairInfo {
+            local: p.base,
+            remote: p.remote_addr,
+            component: p.component,
+            state: p.state,
+            priority: p.priority,
+            nominated: p.nominated,
+        })
     }
 }
 

@@ -36,8 +36,8 @@ mod socket;
 mod stun;
 
 pub use agent::{
-    Agent, AgentConfig, Credentials, DropReason, Event, Limits, Nomination, Path, Receive, Reflexive, Role, State,
-    Stats, Timing, Transmit,
+    Agent, AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairInfo, PairState, Path, Receive,
+    Reflexive, Role, State, Stats, Timing, Transmit,
 };
 pub use demux::{Demux, request_ufrag};
 pub use error::Error;

@@ -409,3 +409,84 @@ fn requests_are_answered_only_when_authenticated() {
         Receive::Dropped(DropReason::UnknownPath)
     );
 }
+
+/// A success response from the peer, signed with the peer's password.
+fn success(tid: &[u8], mapped: SocketAddr, pwd: &str) -> Vec<u8> {
+    use stun_rs::attributes::stun::{Fingerprint, MessageIntegrity, XorMappedAddress};
+    let mut id = [0u8; 12];
+    id.copy_from_slice(tid);
+    let msg = stun_rs::StunMessageBuilder::new(stun_rs::methods::BINDING, stun_rs::MessageClass::SuccessResponse)
+        .with_transaction_id(stun_rs::TransactionId::from(id))
+        .with_attribute(XorMappedAddress::from(mapped))
+        .with_attribute(MessageIntegrity::new(stun_rs::HMACKey::new_short_term(pwd).unwrap()))
+        .with_attribute(Fingerprint::default())
+        .build();
+    let mut buf = [0u8; 512];
+    let n = stun_rs::MessageEncoderBuilder::default().build().encode(&mut buf, &msg).unwrap();
+    buf[..n].to_vec()
+}
+
+#[test]
+fn checks_retransmit_with_rto_back_off_then_fail() {
+    // RFC 8489 6.2.1 with this agent's defaults: RTO 500 ms doubling, capped
+    // at 3.2 s, 7 transmissions, then the transaction (and the pair) fails.
+    let (mut a, _, t0) = lone_agent(120);
+    let _ = drain(&mut a);
+    let c = rtc_candidate::Candidate::parse("candidate:1 1 udp 2130706431 127.0.0.1 7000 typ host").unwrap();
+    a.add_remote_candidate(t0, &c).unwrap();
+    a.end_of_remote_candidates(t0);
+    let mut sends = Vec::new();
+    while let Some(tx) = a.poll_transmit() {
+        sends.push((0, tx.contents[8..20].to_vec()));
+    }
+    let mut now = t0;
+    while let Some(t) = a.poll_timeout() {
+        if t > t0 + Duration::from_secs(60) {
+            break;
+        }
+        now = t;
+        a.handle_timeout(now);
+        while let Some(tx) = a.poll_transmit() {
+            sends.push(((now - t0).as_millis(), tx.contents[8..20].to_vec()));
+        }
+        if a.state() == State::Failed {
+            break;
+        }
+    }
+    let at: Vec<u128> = sends.iter().map(|s| s.0).collect();
+    assert_eq!(at, vec![0, 500, 1500, 3500, 6700, 9900, 13100]);
+    assert!(sends.iter().all(|s| s.1 == sends[0].1), "retransmissions reuse the transaction id");
+    assert_eq!((now - t0).as_millis(), 16300);
+    assert_eq!(a.state(), State::Failed);
+    assert_eq!(a.candidate_pairs().next().unwrap().state, rtc_ice::PairState::Failed);
+}
+
+#[test]
+fn frozen_pairs_thaw_when_their_foundation_succeeds() {
+    // Two components on one IP: both pairs share a foundation, so only the
+    // component-1 pair starts Waiting (RFC 8445 6.1.2.6).
+    let now = Instant::now();
+    let mut a = Agent::new(AgentConfig { components: 2, ..cfg(Role::Controlling, 130) }).unwrap();
+    let peer = Credentials { ufrag: "peer".into(), pwd: "peerpasswordpeerpassword".into() };
+    a.add_host_candidate(now, Component::RTP, addr("127.0.0.1:5000")).unwrap();
+    a.add_host_candidate(now, Component::RTCP, addr("127.0.0.1:5001")).unwrap();
+    for line in
+        ["candidate:9 1 udp 2130706431 127.0.0.1 7000 typ host", "candidate:9 2 udp 2130706430 127.0.0.1 7001 typ host"]
+    {
+        a.add_remote_candidate(now, &rtc_candidate::Candidate::parse(line).unwrap()).unwrap();
+    }
+    let states = |a: &Agent| a.candidate_pairs().map(|p| (p.component, p.state)).collect::<Vec<_>>();
+    assert_eq!(states(&a), vec![(1, rtc_ice::PairState::Waiting), (2, rtc_ice::PairState::Frozen)]);
+    a.set_remote_credentials(now, peer.clone()).unwrap();
+    let check = a.poll_transmit().unwrap();
+    assert_eq!(check.destination, addr("127.0.0.1:7000"));
+    assert!(a.poll_transmit().is_none(), "one check per Ta");
+    let r = a.handle_receive(
+        now,
+        check.source,
+        check.destination,
+        &success(&check.contents[8..20], check.source, &peer.pwd),
+    );
+    assert_eq!(r, Receive::Stun);
+    assert_eq!(states(&a), vec![(1, rtc_ice::PairState::Succeeded), (2, rtc_ice::PairState::Waiting)]);
+}
