@@ -14,6 +14,32 @@ fn allocations(f: impl FnOnce()) -> u64 {
     allocation_counter::measure(f).count_total
 }
 
+/// Times `a` and `b` in alternating rounds of `n` calls and returns the
+/// median of the per-round ratios time(a)/time(b): on a shared, noisy machine
+/// both see the same load, so the ratio is steadier than either time.
+fn interleaved_ratio(rounds: usize, n: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64, f64) {
+    let mut ratios = Vec::with_capacity(rounds);
+    let (mut ta, mut tb) = (0.0, 0.0);
+    for _ in 0..rounds {
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            a();
+        }
+        let da = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            b();
+        }
+        let db = t.elapsed().as_secs_f64();
+        ratios.push(da / db);
+        ta += da;
+        tb += db;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let per_call = |t: f64| t / (rounds * n) as f64 * 1e9;
+    (ratios[rounds / 2], per_call(ta), per_call(tb))
+}
+
 fn bench(c: &mut Criterion) {
     // webrtc-ice takes the line without the `candidate:` prefix.
     let bare = CHROME.strip_prefix("candidate:").unwrap();
@@ -29,6 +55,15 @@ fn bench(c: &mut Criterion) {
         black_box(webrtc_ice::candidate::candidate_base::unmarshal_candidate(black_box(bare)).unwrap());
     });
     println!("allocations per parse: rtc-candidate {a_ours}, webrtc-ice {a_theirs}");
+    let (ratio, ns_ours, ns_theirs) = interleaved_ratio(
+        201,
+        2000,
+        || drop(black_box(rtc_candidate::Candidate::parse(black_box(CHROME)))),
+        || drop(black_box(webrtc_ice::candidate::candidate_base::unmarshal_candidate(black_box(bare)))),
+    );
+    println!(
+        "interleaved: rtc-candidate {ns_ours:.0} ns, webrtc-ice {ns_theirs:.0} ns per parse; median ratio {ratio:.3}"
+    );
 
     let mut g = c.benchmark_group("candidate_parse_chrome_srflx");
     g.bench_function("rtc-candidate", |b| b.iter(|| rtc_candidate::Candidate::parse(black_box(CHROME)).unwrap()));

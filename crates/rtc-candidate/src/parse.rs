@@ -1,4 +1,4 @@
-//! The RFC 8839 section 5.1 grammar, with nom:
+//! The RFC 8839 section 5.1 grammar:
 //!
 //! ```text
 //! candidate-attribute = "candidate" ":" foundation SP component-id SP transport SP
@@ -6,221 +6,213 @@
 //!                       [SP rel-addr] [SP rel-port] *(SP cand-extension)
 //! ```
 //!
-//! Every separator is a single SP, so the line is cut at spaces once (an empty
-//! piece is a doubled space) and each piece is checked by a nom parser over its
-//! bytes. nom's error type here is `()`: a failure is turned into a
-//! [`ParseError`] naming the field and the byte offset where it was found. Each
-//! byte is looked at a bounded number of times, so the work is linear.
+//! One pass over the line's bytes with an index: each field is a run of bytes
+//! of one character class (a table lookup per byte), numbers are nom `digit1`
+//! runs (with nom's zero-size error type), and every separator is exactly one
+//! SP. A failure is a [`ParseError`] naming the field and the byte offset where
+//! it was found; it is only built on the failing path. Each byte is looked at a
+//! bounded number of times, so the work is linear in the line's length.
 
-use nom::Parser;
-use nom::bytes::complete::{tag, take_while1};
+use nom::bytes::complete::tag;
 use nom::character::complete::digit1;
 use nom::combinator::opt;
+use nom::{IResult, Parser};
 
 use crate::address::Address;
 use crate::candidate::{Candidate, Extension};
 use crate::error::{Field, ParseError};
-use crate::token::{
-    CandidateType, Component, DIGIT, Foundation, ICE, TOKEN, Transport, VCHAR, class, is_ice_byte, is_token_byte,
-};
+use crate::token::{CandidateType, Component, Foundation, ICE, TOKEN, Transport, VCHAR, class};
 
 /// A decimal number of at most 10 digits that fits 32 bits.
 pub(crate) fn decimal_u32(s: &str) -> Option<u32> {
-    match number(s.as_bytes(), 10)? {
-        (n, v) if n <= 10 => u32::try_from(v).ok(),
+    match number(s.as_bytes()) {
+        Some((n, v)) if n == s.len() && n <= 10 => u32::try_from(v).ok(),
         _ => None,
     }
 }
 
-/// `1*DIGIT` filling the whole piece: its digit count and value. More than
-/// `max_digits` digits gives the count but no value.
-fn number(piece: &[u8], max_digits: usize) -> Option<(usize, u64)> {
-    let (rest, digits) = digit1::<&[u8], ()>(piece).ok()?;
-    if !rest.is_empty() {
-        return None;
-    }
-    // At most 10 digits are summed, so u64 cannot overflow.
-    let value = digits.iter().take(max_digits).fold(0u64, |v, b| v * 10 + u64::from(b - b'0'));
+/// A `1*DIGIT` run at the start of `bytes`: its length and the value of its
+/// first ten digits (the callers reject longer runs by length).
+#[inline]
+fn number(bytes: &[u8]) -> Option<(usize, u64)> {
+    let found: IResult<&[u8], &[u8], ()> = digit1(bytes);
+    let (_, digits) = found.ok()?;
+    let value = digits.iter().take(10).fold(0u64, |v, b| v * 10 + u64::from(b - b'0'));
     Some((digits.len(), value))
 }
 
-/// The length of the longest prefix of `piece` made of bytes accepted by `class`.
-fn run_of(piece: &[u8], class: fn(u8) -> bool) -> usize {
-    take_while1::<_, &[u8], ()>(class).parse(piece).map_or(0, |(_, run)| run.len())
-}
-
-/// One field of the line: where it starts, its text, and the character
-/// classes every one of its bytes belongs to (found in the same pass that
-/// looks for the next space).
-#[derive(Clone, Copy)]
-struct Piece<'a> {
-    at: usize,
-    text: &'a str,
-    classes: u8,
-}
-
-impl Piece<'_> {
-    fn all(&self, classes: u8) -> bool {
-        self.classes & classes == classes
-    }
-
-    /// The value of an all-digit piece of at most `max` digits.
-    fn small_number(&self, max: usize) -> Option<u64> {
-        if !self.all(DIGIT) || self.text.len() > max {
-            return None;
-        }
-        number(self.text.as_bytes(), max).map(|(_, v)| v)
-    }
-}
-
-/// The line cut at spaces, with byte offsets.
-struct Pieces<'a> {
+/// The line and a position in it.
+struct Scan<'a> {
     line: &'a str,
-    at: usize,
-    done: bool,
+    bytes: &'a [u8],
+    i: usize,
 }
 
-impl<'a> Pieces<'a> {
-    /// The next piece, or `missing` for `field` at the end.
-    fn next(&mut self, field: Field) -> Result<Piece<'a>, ParseError> {
-        if self.done {
-            return Err(ParseError::new(field, self.line.len(), "missing"));
+impl<'a> Scan<'a> {
+    fn err(&self, field: Field, at: usize, reason: &'static str) -> ParseError {
+        ParseError::new(field, at.min(self.bytes.len()), reason)
+    }
+
+    /// True at the end of the line or at a space (where a field ends).
+    #[inline]
+    fn at_boundary(&self) -> bool {
+        matches!(self.bytes.get(self.i), None | Some(b' '))
+    }
+
+    /// Exactly one space, then something: the start of `field`.
+    #[inline]
+    fn space(&mut self, field: Field) -> Result<(), ParseError> {
+        match (self.bytes.get(self.i), self.bytes.get(self.i + 1)) {
+            (Some(b' '), Some(b' ')) => Err(self.err(Field::Separator, self.i + 1, "expected a single space")),
+            (Some(b' '), Some(_)) => {
+                self.i += 1;
+                Ok(())
+            }
+            (None, _) | (Some(b' '), None) => Err(self.err(field, self.bytes.len(), "missing")),
+            (Some(_), _) => Err(self.err(Field::Separator, self.i, "expected a single space")),
         }
-        let start = self.at;
-        let rest = self.line.as_bytes().get(start..).unwrap_or_default();
-        let mut classes = ICE | TOKEN | DIGIT | VCHAR;
-        let mut end = self.line.len();
-        self.done = true;
-        for (i, &b) in rest.iter().enumerate() {
-            if b == b' ' {
-                end = start + i;
-                self.at = end + 1;
-                self.done = false;
+    }
+
+    /// Advances over bytes that are all in `classes`; returns where it started.
+    #[inline]
+    fn run(&mut self, classes: u8) -> usize {
+        let start = self.i;
+        while let Some(&b) = self.bytes.get(self.i) {
+            if class(b) & classes != classes {
                 break;
             }
-            classes &= class(b);
+            self.i += 1;
         }
-        if end == start {
-            return Err(ParseError::new(Field::Separator, start, "expected a single space"));
+        start
+    }
+
+    /// The text from `start` to here (both at ASCII bytes or the ends).
+    #[inline]
+    fn text(&self, start: usize) -> &'a str {
+        self.line.get(start..self.i).unwrap_or_default()
+    }
+
+    /// A field of `classes` bytes that must end at a boundary.
+    fn field(&mut self, field: Field, classes: u8, bad: &'static str) -> Result<&'a str, ParseError> {
+        let start = self.run(classes);
+        if self.i == start || !self.at_boundary() {
+            return Err(self.err(field, self.i, bad));
         }
-        // Cut at an ASCII space (or the end), so always on a char boundary.
-        let text = self.line.get(start..end).unwrap_or_default();
-        Ok(Piece { at: start, text, classes })
+        Ok(self.text(start))
+    }
+
+    /// A number of at most `max` digits (and at most `limit`) ending at a boundary.
+    fn number(&mut self, field: Field, max: usize, limit: u64, too_big: &'static str) -> Result<u64, ParseError> {
+        let start = self.i;
+        let Some((n, v)) = number(&self.bytes[start.min(self.bytes.len())..]) else {
+            return Err(self.err(field, start, "not a decimal number"));
+        };
+        self.i += n;
+        if !self.at_boundary() {
+            return Err(self.err(field, start, "not a decimal number"));
+        }
+        if n > max || v > limit {
+            return Err(self.err(field, start, too_big));
+        }
+        Ok(v)
     }
 
     fn port(&mut self, field: Field) -> Result<u16, ParseError> {
-        let piece = self.next(field)?;
-        match piece.small_number(5) {
-            Some(v) if v <= 65535 => Ok(v as u16),
-            Some(_) => Err(ParseError::new(field, piece.at, "over 65535")),
-            None if piece.all(DIGIT) => Err(ParseError::new(field, piece.at, "over 65535")),
-            None => Err(ParseError::new(field, piece.at, "not a decimal number")),
-        }
+        self.number(field, 5, 65535, "over 65535").map(|v| v as u16)
     }
 
+    /// Everything up to the next space, read as an address.
     fn address(&mut self, field: Field) -> Result<Address, ParseError> {
-        let piece = self.next(field)?;
-        Address::parse_field(piece.text, field).map_err(|e| ParseError::new(field, piece.at + e.offset, e.reason))
+        let start = self.i;
+        let rest = &self.bytes[start.min(self.bytes.len())..];
+        self.i += rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        Address::parse_field(self.text(start), field).map_err(|e| self.err(field, start + e.offset, e.reason))
     }
 }
 
 pub(crate) fn candidate(line: &str) -> Result<Candidate, ParseError> {
     let line = line.trim_end_matches([' ', '\t', '\r', '\n']);
+    let bytes = line.as_bytes();
 
     // Prefix: `a=candidate:`, `candidate:`, or none.
-    let prefix = (opt(tag::<_, &[u8], ()>(&b"a="[..])), opt(tag(&b"candidate:"[..]))).parse(line.as_bytes());
+    let prefix: IResult<&[u8], _, ()> = (opt(tag(&b"a="[..])), opt(tag(&b"candidate:"[..]))).parse(bytes);
     let (with_a, with_name) = prefix.map_or((false, false), |(_, (a, n))| (a.is_some(), n.is_some()));
     if with_a && !with_name {
         return Err(ParseError::new(Field::Prefix, 2, "expected candidate: after a="));
     }
-    let start = usize::from(with_a) * 2 + usize::from(with_name) * 10;
-    let mut p = Pieces { line, at: start, done: false };
+    let mut s = Scan { line, bytes, i: usize::from(with_a) * 2 + usize::from(with_name) * 10 };
 
     // foundation = 1*32ice-char
-    let f = match p.next(Field::Foundation) {
-        Err(e) if e.field == Field::Separator || e.reason == "missing" => {
-            return Err(ParseError::new(Field::Foundation, e.offset, "empty or not ice-chars"));
-        }
-        other => other?,
-    };
-    if !f.all(ICE) {
-        let run = run_of(f.text.as_bytes(), is_ice_byte);
-        let reason = if run == 0 { "empty or not ice-chars" } else { "not an ice-char" };
-        return Err(ParseError::new(Field::Foundation, f.at + run, reason));
+    let start = s.run(ICE);
+    if !s.at_boundary() || s.i == start {
+        let reason = if s.i == start { "empty or not ice-chars" } else { "not an ice-char" };
+        return Err(s.err(Field::Foundation, s.i, reason));
     }
-    if f.text.len() > Foundation::MAX_LEN {
-        return Err(ParseError::new(Field::Foundation, f.at + Foundation::MAX_LEN, "longer than 32 ice-chars"));
+    if s.i - start > Foundation::MAX_LEN {
+        return Err(s.err(Field::Foundation, start + Foundation::MAX_LEN, "longer than 32 ice-chars"));
     }
-    let foundation = Foundation::new(f.text)?;
+    let foundation = Foundation::from_checked(s.text(start));
 
     // component-id = 1*3DIGIT, and 1..=256 (RFC 8445 section 5.1.1.1)
-    let piece = p.next(Field::Component)?;
-    let component = match piece.small_number(3) {
-        Some(v) => Component::new(v as u16).map_err(|e| ParseError::new(Field::Component, piece.at, e.reason))?,
-        None if piece.all(DIGIT) => return Err(ParseError::new(Field::Component, piece.at, "more than 3 digits")),
-        None => return Err(ParseError::new(Field::Component, piece.at, "not a decimal number")),
-    };
+    s.space(Field::Component)?;
+    let at = s.i;
+    let component = s.number(Field::Component, 3, 999, "more than 3 digits")?;
+    let component = Component::new(component as u16).map_err(|e| s.err(Field::Component, at, e.reason))?;
 
     // transport = "UDP" / token
-    let piece = p.next(Field::Transport)?;
-    let transport =
-        Transport::new(piece.text).map_err(|e| ParseError::new(Field::Transport, piece.at + e.offset, e.reason))?;
+    s.space(Field::Transport)?;
+    let transport = Transport::from_checked(s.field(Field::Transport, TOKEN, "not a token character")?);
 
     // priority = 1*10DIGIT
-    let piece = p.next(Field::Priority)?;
-    let priority = match piece.small_number(10) {
-        Some(v) if v <= u64::from(u32::MAX) => v as u32,
-        Some(_) => return Err(ParseError::new(Field::Priority, piece.at, "over 32 bits")),
-        None if piece.all(DIGIT) => return Err(ParseError::new(Field::Priority, piece.at, "over 32 bits")),
-        None => return Err(ParseError::new(Field::Priority, piece.at, "not a decimal number")),
-    };
+    s.space(Field::Priority)?;
+    let priority = s.number(Field::Priority, 10, u64::from(u32::MAX), "over 32 bits")? as u32;
 
-    let address = p.address(Field::Address)?;
-    let port = p.port(Field::Port)?;
+    s.space(Field::Address)?;
+    let address = s.address(Field::Address)?;
+    s.space(Field::Port)?;
+    let port = s.port(Field::Port)?;
 
     // cand-type = "typ" SP candidate-types
-    let piece = p.next(Field::Typ)?;
-    if piece.text != "typ" {
-        return Err(ParseError::new(Field::Typ, piece.at, "missing typ"));
+    s.space(Field::Typ)?;
+    let at = s.i;
+    if s.field(Field::Typ, TOKEN, "missing typ").ok() != Some("typ") {
+        return Err(s.err(Field::Typ, at, "missing typ"));
     }
-    let piece = p.next(Field::CandidateType)?;
-    let kind = CandidateType::new(piece.text)
-        .map_err(|e| ParseError::new(Field::CandidateType, piece.at + e.offset, e.reason))?;
+    s.space(Field::CandidateType)?;
+    let kind = CandidateType::from_checked(s.field(Field::CandidateType, TOKEN, "not a token character")?);
 
     let mut cand = Candidate::new(foundation, component, transport, priority, address, port, kind);
 
     // [SP rel-addr] [SP rel-port] *(SP cand-extension)
     let mut seen_extension = false;
-    while !p.done {
-        let piece = p.next(Field::Extension)?;
-        if !piece.all(TOKEN) {
-            let run = run_of(piece.text.as_bytes(), is_token_byte);
-            return Err(ParseError::new(Field::Extension, piece.at + run, "name is not a token"));
-        }
-        let (name_at, name) = (piece.at, piece.text);
+    while s.i < bytes.len() {
+        s.space(Field::Extension)?;
+        let name_at = s.i;
+        let name = s.field(Field::Extension, TOKEN, "name is not a token")?;
         match name {
             "raddr" | "rport" if seen_extension => {
-                return Err(ParseError::new(Field::Extension, name_at, "raddr and rport must come before extensions"));
+                return Err(s.err(Field::Extension, name_at, "raddr and rport must come before extensions"));
             }
             "raddr" => {
                 if cand.related_address.is_some() || cand.related_port.is_some() {
-                    return Err(ParseError::new(Field::RelatedAddress, name_at, "repeated or after rport"));
+                    return Err(s.err(Field::RelatedAddress, name_at, "repeated or after rport"));
                 }
-                cand.related_address = Some(p.address(Field::RelatedAddress)?);
+                s.space(Field::RelatedAddress)?;
+                cand.related_address = Some(s.address(Field::RelatedAddress)?);
             }
             "rport" => {
                 if cand.related_port.is_some() {
-                    return Err(ParseError::new(Field::RelatedPort, name_at, "repeated"));
+                    return Err(s.err(Field::RelatedPort, name_at, "repeated"));
                 }
-                cand.related_port = Some(p.port(Field::RelatedPort)?);
+                s.space(Field::RelatedPort)?;
+                cand.related_port = Some(s.port(Field::RelatedPort)?);
             }
             _ => {
                 seen_extension = true;
-                let value = p.next(Field::Extension)?;
-                if !value.all(VCHAR) {
-                    return Err(ParseError::new(Field::Extension, value.at, "value is not one or more VCHARs"));
-                }
-                cand.extensions.push(Extension::from_pair(name, value.text, value.at)?);
+                s.space(Field::Extension)?;
+                let value_at = s.i;
+                let value = s.field(Field::Extension, VCHAR, "value is not one or more VCHARs")?;
+                cand.extensions.push(Extension::from_pair(name, value, value_at)?);
             }
         }
     }

@@ -83,6 +83,15 @@ impl Foundation {
         Ok(Self { len: s.len() as u8, bytes })
     }
 
+    /// A foundation from text the parser has already checked (1 to 32
+    /// ice-chars); longer text is cut, never a panic.
+    pub(crate) fn from_checked(s: &str) -> Self {
+        let mut bytes = [0; Self::MAX_LEN];
+        let len = s.len().min(Self::MAX_LEN);
+        bytes[..len].copy_from_slice(&s.as_bytes()[..len]);
+        Self { len: len as u8, bytes }
+    }
+
     /// A foundation made from a number, written in decimal (as browsers do).
     pub fn from_u32(n: u32) -> Self {
         let mut buf = [0u8; 10];
@@ -241,7 +250,12 @@ macro_rules! spelled_token {
             /// Checks that `token` is an RFC 3261 token and keeps its spelling.
             pub fn new(token: &str) -> Result<Self, ParseError> {
                 check_token(token, $field)?;
-                Ok(Self(Spelled::from_token(token, Self::LOWER, Self::UPPER)))
+                Ok(Self::from_checked(token))
+            }
+
+            /// From text the parser has already checked to be a token.
+            pub(crate) fn from_checked(token: &str) -> Self {
+                Self(Spelled::from_token(token, Self::LOWER, Self::UPPER))
             }
 
             /// The token as written.
