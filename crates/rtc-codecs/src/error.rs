@@ -123,4 +123,7 @@ pub enum NegotiateError {
     /// More codecs agreed than there are payload types to give them.
     #[error("no free payload type left to resolve a payload type conflict")]
     PayloadTypesExhausted,
+    /// More header extensions agreed than there are IDs to give them.
+    #[error("no free header extension ID left to resolve an ID conflict")]
+    ExtensionIdsExhausted,
 }

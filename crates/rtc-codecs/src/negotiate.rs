@@ -249,7 +249,34 @@ pub fn negotiate(offer: &Options, answer: &Options) -> Result<Agreement, Negotia
             header_extensions.push(x.clone());
         }
     }
+    resolve_extension_id_conflicts(&mut header_extensions)?;
     Ok(Agreement { codecs, header_extensions, required, optional })
+}
+
+/// In the one RTP session of a BUNDLE group (RFC 8843 section 9.1) the ID in
+/// a packet's header extension (RFC 8285 section 4) must name one URI
+/// whichever `m=` section the packet belongs to. An extension whose ID an
+/// earlier one (offerer's order) uses for another URI takes the ID that URI
+/// already has in another kind, else the lowest free one-byte ID (1-14), else
+/// a free two-byte ID (16-255).
+fn resolve_extension_id_conflicts(exts: &mut [HeaderExtension]) -> Result<(), NegotiateError> {
+    let used: BTreeSet<u8> = exts.iter().map(|e| e.id).collect();
+    let mut owner: BTreeMap<u8, String> = BTreeMap::new();
+    for e in exts.iter_mut() {
+        match owner.get(&e.id) {
+            None => {
+                owner.insert(e.id, e.uri.clone());
+            }
+            Some(uri) if *uri == e.uri => {}
+            Some(_) => {
+                let same_uri = owner.iter().find(|(_, u)| **u == e.uri).map(|(id, _)| *id);
+                let free = || (1..=14u8).chain(16..=255).find(|v| !used.contains(v) && !owner.contains_key(v));
+                e.id = same_uri.or_else(free).ok_or(NegotiateError::ExtensionIdsExhausted)?;
+                owner.insert(e.id, e.uri.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Moves codecs whose payload type an earlier codec of another kind already

@@ -377,3 +377,28 @@ fn options_write_a_valid_m_section() {
     let seed = opts(&js_to_json(SEED_EXAMPLE));
     assert!(matches!(seed.to_sdp(), Err(SdpError::Field { field: "a=rtpmap encoding name", .. })));
 }
+
+#[test]
+fn one_extension_id_names_one_uri_across_kinds() {
+    let offer = opts(
+        r#"{"codecs":[{"payloadId":111,"kind":"audio","name":"opus","hzRate":48000,"channels":2},
+        {"payloadId":96,"kind":"video","name":"VP8","hzRate":90000}],
+        "headerExtensions":[{"kind":"audio","id":1,"uri":"urn:ietf:params:rtp-hdrext:ssrc-audio-level"},
+        {"kind":"audio","id":2,"uri":"urn:ietf:params:rtp-hdrext:sdes:mid"},
+        {"kind":"video","id":1,"uri":"urn:ietf:params:rtp-hdrext:sdes:mid"},
+        {"kind":"video","id":2,"uri":"urn:ietf:params:rtp-hdrext:toffset"}]}"#,
+    );
+    let r = negotiate(&offer, &offer).expect("negotiates");
+    let exts: Vec<String> = r.header_extensions.iter().map(|h| format!("{} {} {}", h.kind, h.id, h.uri)).collect();
+    // Video's mid takes the ID audio gave it; toffset moves to the lowest free one-byte ID.
+    assert_eq!(
+        exts,
+        [
+            "audio 1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+            "audio 2 urn:ietf:params:rtp-hdrext:sdes:mid",
+            "video 2 urn:ietf:params:rtp-hdrext:sdes:mid",
+            "video 3 urn:ietf:params:rtp-hdrext:toffset",
+        ]
+    );
+    assert_eq!(negotiate(&r.to_options(), &r.to_options()).expect("again"), r);
+}
