@@ -67,9 +67,10 @@ pub(crate) struct IceArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 20)]
     timeout: u64,
-    /// STUN servers for server-reflexive candidates (`IP:PORT`, loopback in tests).
+    /// STUN servers for server-reflexive candidates, as `stun:` URLs
+    /// (RFC 7064; loopback in tests).
     #[arg(long)]
-    stun: Vec<SocketAddr>,
+    stun: Vec<String>,
 }
 
 fn say(v: Value) {
@@ -100,14 +101,13 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
             NominationArg::Regular => Nomination::Regular,
             NominationArg::Aggressive => Nomination::Aggressive,
         },
-        stun_servers: args.stun.clone(),
         ..AgentConfig::default()
     };
-    let config = if args.bind.is_empty() {
-        SocketConfig::loopback(agent)
-    } else {
-        SocketConfig { agent, bind: args.bind.clone() }
-    };
+    let mut config = SocketConfig::loopback(agent);
+    if !args.bind.is_empty() {
+        config.bind = args.bind.clone();
+    }
+    config.stun_urls = args.stun.clone();
     let mut sock = IceSocket::bind(config).await.map_err(|e| format!("bind: {e}"))?;
 
     // Gather: host candidates now, srflx ones until CandidatesDone.

@@ -326,7 +326,8 @@ fn coturn_srflx(ctx: &Context) -> Result<(), String> {
         .map_err(|e| format!("turnserver: {e} (install coturn: scripts/install-peers.sh)"))?;
     let server_addr = format!("127.0.0.1:{port}");
     let r = (|| {
-        let a = rtc(ctx, "controlling", "127.0.0.1:0", "ping", &["--stun", &server_addr])?;
+        let url = format!("stun:{server_addr}");
+        let a = rtc(ctx, "controlling", "127.0.0.1:0", "ping", &["--stun", &url])?;
         let (ra, rb) = run_pair(("rtc-srflx", a), ("rtc-b", rtc(ctx, "controlled", "127.0.0.1:0", "echo", &[])?))?;
         same_pair(&ra, &rb)?;
         let m = ra.srflx.first().ok_or("no server-reflexive mapping learned from coturn")?;

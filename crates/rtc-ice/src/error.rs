@@ -21,6 +21,9 @@ pub enum Error {
     /// The same local address was added twice.
     #[error("duplicate: {0}")]
     Duplicate(&'static str),
+    /// A `stun:` URL that does not parse (RFC 7064).
+    #[error("invalid STUN URL: {0}")]
+    InvalidUrl(&'static str),
     /// The agent was closed.
     #[error("the agent is closed")]
     Closed,

@@ -34,6 +34,7 @@ mod error;
 #[cfg(feature = "tokio")]
 mod socket;
 mod stun;
+mod url;
 
 pub use agent::{
     Agent, AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairInfo, PairState, Path, Receive,
@@ -43,3 +44,4 @@ pub use demux::{Demux, request_ufrag};
 pub use error::Error;
 #[cfg(feature = "tokio")]
 pub use socket::{IceSocket, SocketConfig, SocketEvent};
+pub use url::{STUN_DEFAULT_PORT, StunUrl};

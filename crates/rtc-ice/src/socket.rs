@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::agent::{Agent, AgentConfig, Credentials, Event, Receive, State};
 use crate::error::Error;
+use crate::url::StunUrl;
 
 /// Where an [`IceSocket`] binds.
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ pub struct SocketConfig {
     /// (or the given one). Empty: every address of the machine's interfaces
     /// (link-local IPv6 excepted).
     pub bind: Vec<SocketAddr>,
+    /// STUN servers as `stun:` URLs (the seeds' RTCSocketServers), resolved
+    /// when binding and added to `agent.stun_servers`.
+    pub stun_urls: Vec<String>,
 }
 
 impl SocketConfig {
@@ -37,7 +41,7 @@ impl SocketConfig {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 0),
         ];
-        Self { agent, bind }
+        Self { agent, bind, stun_urls: Vec::new() }
     }
 }
 
@@ -84,7 +88,12 @@ impl IceSocket {
     /// and starts the driver on the current tokio runtime.
     pub async fn bind(config: SocketConfig) -> io::Result<Self> {
         let components = config.agent.components.clamp(1, 2);
-        let mut agent = Agent::new(config.agent).map_err(to_io)?;
+        let mut agent_config = config.agent;
+        for url in &config.stun_urls {
+            let u = StunUrl::parse(url).map_err(to_io)?;
+            agent_config.stun_servers.extend(tokio::net::lookup_host((u.host.as_str(), u.port)).await?);
+        }
+        let mut agent = Agent::new(agent_config).map_err(to_io)?;
         let addrs = if config.bind.is_empty() { interface_addrs()? } else { config.bind };
         let now = Instant::now();
         let mut sockets = HashMap::new();

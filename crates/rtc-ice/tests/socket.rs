@@ -8,7 +8,11 @@ use rtc_ice::{AgentConfig, Event, IceSocket, Role, SocketConfig, State};
 
 async fn pair(bind: &str) -> (IceSocket, IceSocket) {
     let addr: SocketAddr = bind.parse().unwrap();
-    let mk = |role| SocketConfig { agent: AgentConfig { role, ..AgentConfig::default() }, bind: vec![addr] };
+    let mk = |role| SocketConfig {
+        agent: AgentConfig { role, ..AgentConfig::default() },
+        bind: vec![addr],
+        stun_urls: vec![],
+    };
     let a = IceSocket::bind(mk(Role::Controlling)).await.unwrap();
     let b = IceSocket::bind(mk(Role::Controlled)).await.unwrap();
     a.set_remote_credentials(b.local_credentials()).unwrap();
