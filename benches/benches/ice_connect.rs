@@ -3,6 +3,9 @@
 //! a child process; the clock starts when both descriptions are exchanged
 //! and stops when the rtc side reports Connected).
 //!
+//! It also prints the heap allocations per application datagram through
+//! `IceSocket` once warm (allocation-counter).
+//!
 //! Run: `cd benches && cargo bench --bench ice_connect`
 //! (aioice from `../.venv` as installed by scripts/install-peers.sh, or
 //! `RTC_PYTHON`).
@@ -94,8 +97,49 @@ async fn rtc_aioice(py: &PathBuf, ours: Role) -> Duration {
     t
 }
 
+/// Heap allocations per application datagram once warm: `a` sends, `b`
+/// receives and echoes, `a` receives. Everything runs on this thread (a
+/// current-thread runtime), so the count covers the sockets' tasks too.
+fn allocations_per_datagram(rt: &tokio::runtime::Runtime) -> f64 {
+    let (mut a, mut b) = rt.block_on(async {
+        let mut a = IceSocket::bind(bind(Role::Controlling, Nomination::Aggressive)).await.expect("bind");
+        let mut b = IceSocket::bind(bind(Role::Controlled, Nomination::Aggressive)).await.expect("bind");
+        a.set_remote_credentials(b.local_credentials()).expect("creds");
+        b.set_remote_credentials(a.local_credentials()).expect("creds");
+        for c in b.local_candidates() {
+            a.add_remote_candidate(&c).expect("cand");
+        }
+        for c in a.local_candidates() {
+            b.add_remote_candidate(&c).expect("cand");
+        }
+        tokio::join!(connected(&mut a), connected(&mut b));
+        (a, b)
+    });
+    let payload = [0x80u8; 1200];
+    let mut echoes = |n: u32| {
+        rt.block_on(async {
+            for _ in 0..n {
+                a.send(rtc_candidate::Component::RTP, &payload).await.expect("send");
+                let d = b.recv().await.expect("recv");
+                b.send(d.component(), &d).await.expect("echo");
+                drop(d);
+                let back = a.recv().await.expect("recv");
+                assert_eq!(back.len(), payload.len());
+            }
+        })
+    };
+    echoes(200);
+    const N: u32 = 2000;
+    let info = allocation_counter::measure(|| echoes(N));
+    info.count_total as f64 / f64::from(2 * N)
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    println!(
+        "ice: heap allocations per application datagram through IceSocket (send + receive, warm): {:.3}",
+        allocations_per_datagram(&rt)
+    );
     let mut g = c.benchmark_group("ice_connect_loopback");
     g.sample_size(20).sampling_mode(criterion::SamplingMode::Flat).measurement_time(Duration::from_secs(3));
     g.bench_function("rtc-rtc/regular", |b| {

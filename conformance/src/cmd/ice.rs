@@ -171,14 +171,14 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
             ModeArg::Ping => {
                 let msg = format!("ping {i}");
                 sock.send(Component::RTP, msg.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
-                let (_, echo) = sock.recv().await.ok_or("data channel closed")?;
-                if echo != msg.as_bytes() {
+                let echo = sock.recv().await.ok_or("data channel closed")?;
+                if &*echo != msg.as_bytes() {
                     return Err(format!("echo of {msg:?} was {:?}", String::from_utf8_lossy(&echo)));
                 }
             }
             ModeArg::Echo => {
-                let (c, data) = sock.recv().await.ok_or("data channel closed")?;
-                sock.send(c, &data).await.map_err(|e| format!("send: {e}"))?;
+                let data = sock.recv().await.ok_or("data channel closed")?;
+                sock.send(data.component(), &data).await.map_err(|e| format!("send: {e}"))?;
             }
         }
     }

@@ -43,5 +43,5 @@ pub use agent::{
 pub use demux::{Demux, request_ufrag};
 pub use error::Error;
 #[cfg(feature = "tokio")]
-pub use socket::{IceSocket, SocketConfig, SocketEvent};
+pub use socket::{Datagram, IceSocket, SocketConfig, SocketEvent};
 pub use url::{STUN_DEFAULT_PORT, StunUrl};

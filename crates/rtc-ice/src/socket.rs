@@ -48,6 +48,59 @@ impl SocketConfig {
 /// What an [`IceSocket`] reports: the agent's events.
 pub type SocketEvent = Event;
 
+/// Buffers of received application datagrams, recycled so that a steady
+/// stream of datagrams allocates nothing.
+#[derive(Default)]
+struct Pool(Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default()
+    }
+
+    fn put(&self, mut v: Vec<u8>) {
+        let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < DATA_QUEUE {
+            v.clear();
+            pool.push(v);
+        }
+    }
+}
+
+/// An application datagram received over a selected or valid pair. Its
+/// buffer returns to the socket's pool when dropped.
+pub struct Datagram {
+    component: Component,
+    buf: Vec<u8>,
+    pool: Arc<Pool>,
+}
+
+impl Datagram {
+    /// The component whose path it arrived on.
+    pub fn component(&self) -> Component {
+        self.component
+    }
+}
+
+impl std::ops::Deref for Datagram {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl std::fmt::Debug for Datagram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Datagram").field("component", &self.component).field("len", &self.buf.len()).finish()
+    }
+}
+
+impl Drop for Datagram {
+    fn drop(&mut self) {
+        self.pool.put(std::mem::take(&mut self.buf));
+    }
+}
+
 struct Shared {
     agent: Mutex<Agent>,
     wake: Notify,
@@ -66,7 +119,7 @@ impl Shared {
 pub struct IceSocket {
     shared: Arc<Shared>,
     events: mpsc::UnboundedReceiver<Event>,
-    data: mpsc::Receiver<(Component, Vec<u8>)>,
+    data: mpsc::Receiver<Datagram>,
     tasks: Vec<JoinHandle<()>>,
     local_addrs: Vec<SocketAddr>,
 }
@@ -185,7 +238,7 @@ impl IceSocket {
     }
 
     /// The next application datagram received over a known pair.
-    pub async fn recv(&mut self) -> Option<(Component, Vec<u8>)> {
+    pub async fn recv(&mut self) -> Option<Datagram> {
         self.data.recv().await
     }
 
@@ -230,13 +283,9 @@ fn interface_addrs() -> io::Result<Vec<SocketAddr>> {
     Ok(v)
 }
 
-async fn read_loop(
-    shared: Arc<Shared>,
-    local: SocketAddr,
-    socket: Arc<UdpSocket>,
-    data: mpsc::Sender<(Component, Vec<u8>)>,
-) {
+async fn read_loop(shared: Arc<Shared>, local: SocketAddr, socket: Arc<UdpSocket>, data: mpsc::Sender<Datagram>) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let pool = Arc::new(Pool::default());
     loop {
         let (n, from) = match socket.recv_from(&mut buf).await {
             Ok(x) => x,
@@ -247,7 +296,9 @@ async fn read_loop(
         match r {
             Receive::Data { component } => {
                 // A full queue drops the datagram, as a socket buffer would.
-                let _ = data.try_send((component, buf[..n].to_vec()));
+                let mut v = pool.take();
+                v.extend_from_slice(&buf[..n]);
+                let _ = data.try_send(Datagram { component, buf: v, pool: pool.clone() });
             }
             Receive::Stun => shared.wake.notify_one(),
             _ => {}

@@ -53,11 +53,11 @@ async fn connect_and_echo(bind: &str) {
     for i in 0..20u32 {
         let msg = format!("ping {i}");
         a.send(Component::RTP, msg.as_bytes()).await.unwrap();
-        let (c, got) = tokio::time::timeout(Duration::from_secs(5), b.recv()).await.unwrap().unwrap();
-        assert_eq!((c, got.as_slice()), (Component::RTP, msg.as_bytes()));
+        let got = tokio::time::timeout(Duration::from_secs(5), b.recv()).await.unwrap().unwrap();
+        assert_eq!((got.component(), &*got), (Component::RTP, msg.as_bytes()));
         b.send(Component::RTP, &got).await.unwrap();
-        let (_, echo) = tokio::time::timeout(Duration::from_secs(5), a.recv()).await.unwrap().unwrap();
-        assert_eq!(echo, msg.as_bytes());
+        let echo = tokio::time::timeout(Duration::from_secs(5), a.recv()).await.unwrap().unwrap();
+        assert_eq!(&*echo, msg.as_bytes());
     }
     assert_eq!(a.with_agent(|ag| ag.stats().dropped_total()), 0);
 }
