@@ -490,3 +490,51 @@ fn frozen_pairs_thaw_when_their_foundation_succeeds() {
     assert_eq!(r, Receive::Stun);
     assert_eq!(states(&a), vec![(1, rtc_ice::PairState::Succeeded), (2, rtc_ice::PairState::Waiting)]);
 }
+
+#[test]
+fn trickled_candidates_arrive_late() {
+    // A learns B only from B's checks (peer-reflexive), connects, and B's
+    // host candidate trickles in 2 s later and replaces the learned one.
+    let mut p = Pair::without_signaling(
+        cfg(Role::Controlling, 140),
+        &[(1, addr(A))],
+        cfg(Role::Controlled, 141),
+        &[(1, addr(B))],
+        NetConfig::default(),
+    );
+    let a_cands: Vec<_> =
+        p.a.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Candidate(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect();
+    let b_cands: Vec<_> =
+        p.b.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Candidate(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect();
+    let now = p.now;
+    for c in &a_cands {
+        p.b.agent.add_remote_candidate(now, c).unwrap();
+    }
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+    assert_eq!(p.a.agent.remote_peer_reflexive_count(), 1);
+    let (_, remote) = active(&p.a.events).pop().unwrap();
+    assert_eq!(remote.kind.kind(), CandidateKind::PeerReflexive);
+    p.run_for(Duration::from_secs(2));
+    let now = p.now;
+    for c in &b_cands {
+        p.a.agent.add_remote_candidate(now, c).unwrap();
+    }
+    p.a.agent.end_of_remote_candidates(now);
+    p.run_for(Duration::from_secs(10));
+    assert_eq!(p.a.agent.remote_peer_reflexive_count(), 0, "the signaled candidate replaced the learned one");
+    assert_eq!(p.a.agent.remote_candidate_count(), 1);
+    assert_eq!(p.a.agent.state(), State::Connected);
+    assert_eq!(p.a.agent.path(Component::RTP).unwrap().remote, addr(B));
+}

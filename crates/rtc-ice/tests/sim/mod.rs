@@ -92,6 +92,28 @@ impl Pair {
         b_addrs: &[(u16, SocketAddr)],
         net: NetConfig,
     ) -> Self {
+        Self::build(a_cfg, a_addrs, b_cfg, b_addrs, net, true)
+    }
+
+    /// As `new`, but candidates are not forwarded: the test signals them.
+    pub fn without_signaling(
+        a_cfg: AgentConfig,
+        a_addrs: &[(u16, SocketAddr)],
+        b_cfg: AgentConfig,
+        b_addrs: &[(u16, SocketAddr)],
+        net: NetConfig,
+    ) -> Self {
+        Self::build(a_cfg, a_addrs, b_cfg, b_addrs, net, false)
+    }
+
+    fn build(
+        a_cfg: AgentConfig,
+        a_addrs: &[(u16, SocketAddr)],
+        b_cfg: AgentConfig,
+        b_addrs: &[(u16, SocketAddr)],
+        net: NetConfig,
+        signaling: bool,
+    ) -> Self {
         let start = Instant::now();
         let mut a = Agent::new(a_cfg).unwrap();
         let mut b = Agent::new(b_cfg).unwrap();
@@ -109,7 +131,7 @@ impl Pair {
             seq: 0,
             blackhole: false,
             stun: None,
-            signaling: true,
+            signaling,
         };
         for &(c, addr) in a_addrs {
             pair.a.agent.add_host_candidate(start, Component::new(c).unwrap(), addr).unwrap();
