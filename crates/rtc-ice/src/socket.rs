@@ -286,11 +286,23 @@ fn interface_addrs() -> io::Result<Vec<SocketAddr>> {
 async fn read_loop(shared: Arc<Shared>, local: SocketAddr, socket: Arc<UdpSocket>, data: mpsc::Sender<Datagram>) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let pool = Arc::new(Pool::default());
+    let mut errors = 0u32;
     loop {
         let (n, from) = match socket.recv_from(&mut buf).await {
-            Ok(x) => x,
-            // ICMP errors surface as recv errors on some systems; keep going.
-            Err(_) => continue,
+            Ok(x) => {
+                errors = 0;
+                x
+            }
+            // ICMP errors surface as recv errors (ECONNREFUSED after a
+            // datagram to a closed port); keep going, but never spin on a
+            // socket that keeps failing.
+            Err(_) => {
+                errors = errors.saturating_add(1);
+                if errors > 8 {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                continue;
+            }
         };
         let r = shared.agent().handle_receive(Instant::now(), local, from, &buf[..n]);
         match r {
