@@ -408,7 +408,8 @@ impl RtcConnection {
 
     /// Closes the connection: its agents stop, its driver task ends, it
     /// leaves its sockets, and sockets no other fork uses are closed (their
-    /// UDP ports freed).
+    /// UDP ports are free once the runtime has dropped the aborted read
+    /// tasks).
     pub fn close(&self) {
         self.shared.close();
     }
@@ -540,6 +541,7 @@ impl ConnShared {
         duration: Duration,
     ) -> Result<usize, Error> {
         let desc = track.description();
+        let (csrcs, ncsrc) = *lock(&track.inner.contributors);
         let ssrc = desc.ssrc.unwrap_or_default();
         let mut st = self.state();
         if st.closed {
@@ -557,7 +559,7 @@ impl ConnShared {
             out_tracks.entry(ssrc).or_insert(OutTrack { media_time: 0, picture_id: rand::random::<u16>() & 0x7fff });
         let mut sent = 0;
         let mut send = |payload: &[u8], marker: bool, buf: &mut Vec<u8>| -> Result<(), Error> {
-            let n = session.write_rtp(now, ssrc, pt, marker, out.media_time, &[], &[], payload, buf)?;
+            let n = session.write_rtp(now, ssrc, pt, marker, out.media_time, &csrcs[..ncsrc], &[], payload, buf)?;
             let n = tx.protect_rtp(buf, n)?;
             t.socket.send(path.local, path.remote, &buf[..n]);
             sent += 1;

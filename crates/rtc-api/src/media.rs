@@ -34,6 +34,8 @@ pub(crate) struct TrackInner {
     pub(crate) desc: Mutex<TrackDescription>,
     playing: AtomicBool,
     pub(crate) conn: Mutex<Weak<ConnShared>>,
+    /// The CSRC list of the packets written next, and its length.
+    pub(crate) contributors: Mutex<([u32; 15], usize)>,
     pub(crate) frames_tx: mpsc::Sender<Frame>,
     frames_rx: tokio::sync::Mutex<mpsc::Receiver<Frame>>,
 }
@@ -63,6 +65,7 @@ impl RtcMediaStreamTrack {
                 desc: Mutex::new(description),
                 playing: AtomicBool::new(true),
                 conn: Mutex::new(Weak::new()),
+                contributors: Mutex::new(([0; 15], 0)),
                 frames_tx,
                 frames_rx: tokio::sync::Mutex::new(frames_rx),
             }),
@@ -124,6 +127,19 @@ impl RtcMediaStreamTrack {
     /// Whether the track plays.
     pub fn is_playing(&self) -> bool {
         self.inner.playing.load(Ordering::Acquire)
+    }
+
+    /// Sets the contributing sources (the CSRC list, RFC 3550 section 5.1)
+    /// of the frames written next, as a mixer does; at most 15. The
+    /// receiver's TrackContributors event fires when the list changes.
+    pub fn set_contributors(&self, csrcs: &[u32]) -> Result<(), Error> {
+        if csrcs.len() > 15 {
+            return Err(Error::InvalidOptions(format!("{} contributors: RTP carries at most 15", csrcs.len())));
+        }
+        let mut c = lock(&self.inner.contributors);
+        c.0[..csrcs.len()].copy_from_slice(csrcs);
+        c.1 = csrcs.len();
+        Ok(())
     }
 
     /// Sends one encoded frame lasting `duration` as RTP with the negotiated
@@ -206,7 +222,8 @@ impl RtcMediaStream {
             }
             tracks.push(track.clone());
         }
-        if let Some(conn) = lock(&self.inner.conn).upgrade() {
+        let conn = lock(&self.inner.conn).upgrade();
+        if let Some(conn) = conn {
             conn.track_added(self, &track);
         }
         Ok(())
@@ -220,7 +237,8 @@ impl RtcMediaStream {
             tracks.retain(|t| !Arc::ptr_eq(&t.inner, &track.inner));
             before != tracks.len()
         };
-        if removed && let Some(conn) = lock(&self.inner.conn).upgrade() {
+        let conn = lock(&self.inner.conn).upgrade();
+        if removed && let Some(conn) = conn {
             conn.track_removed(self, track);
         }
     }
@@ -258,7 +276,9 @@ impl RtcMediaStream {
 
     /// Stops the stream: it is no longer sent, and its tracks pause.
     pub fn stop(&self) {
-        if let Some(conn) = lock(&self.inner.conn).upgrade() {
+        // The guard must be gone before the connection takes the lock.
+        let conn = lock(&self.inner.conn).upgrade();
+        if let Some(conn) = conn {
             conn.stream_stopped(self);
         }
         for t in self.tracks() {

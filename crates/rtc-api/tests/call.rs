@@ -257,3 +257,36 @@ async fn fork_reaches_two_callees_over_the_same_sockets() {
         p.close();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contributors_and_stream_events() {
+    let (mut a, b) = (peer().await, peer().await);
+    signal(&a.conn, &b.conn);
+    let mut b_stream_events = b.conn.remote_streams()[0].events();
+    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
+    assert!(a.audio.set_contributors(&[0; 16]).is_err());
+    a.audio.set_contributors(&[11, 22]).unwrap();
+    a.audio.write_frame(b"mixed", Duration::from_millis(20)).unwrap();
+    // Seed 000: the stream fires its track events too.
+    let e = wait_for(&mut b_stream_events, |e| matches!(e, ConnectionEvent::TrackContributors { .. })).await;
+    let ConnectionEvent::TrackContributors { contributors, track_id, .. } = e else { unreachable!() };
+    assert_eq!(contributors, vec![11, 22]);
+    assert_eq!(track_id, a.audio.id());
+    a.audio.set_contributors(&[]).unwrap();
+    a.audio.write_frame(b"solo", Duration::from_millis(20)).unwrap();
+    let e = wait_for(&mut b_stream_events, |e| matches!(e, ConnectionEvent::TrackContributors { .. })).await;
+    assert!(matches!(e, ConnectionEvent::TrackContributors { contributors, .. } if contributors.is_empty()));
+    // Pausing a received track stops delivery; stopping a sent stream fires its events.
+    let t = remote_track(&b, Kind::Audio);
+    while t.try_read_frame().is_some() {}
+    t.pause();
+    a.audio.write_frame(b"unheard", Duration::from_millis(20)).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(t.try_read_frame().is_none());
+    a.conn.local_streams()[0].stop();
+    wait_for(&mut a.events, |e| matches!(e, ConnectionEvent::StreamDisconnected { direction: Direction::Local, .. }))
+        .await;
+    assert!(a.audio.write_frame(b"x", Duration::from_millis(20)).is_ok_and(|n| n == 0), "paused by stop()");
+    a.conn.close();
+    b.conn.close();
+}
