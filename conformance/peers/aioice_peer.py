@@ -25,6 +25,18 @@ def say(obj):
     sys.stdout.flush()
 
 
+def report_pair(conn):
+    pair = conn._nominated.get(1)
+    if pair is not None:
+        say(
+            {
+                "event": "activecandidate",
+                "local": "candidate:" + pair.local_candidate.to_sdp(),
+                "remote": "candidate:" + pair.remote_candidate.to_sdp(),
+            }
+        )
+
+
 async def main(args):
     binds = args.bind or ["127.0.0.1"]
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(binds)
@@ -52,15 +64,7 @@ async def main(args):
     await conn.add_remote_candidate(None)
     await conn.connect()
     say({"event": "connected", "ms": int((time.monotonic() - t0) * 1000)})
-    pair = conn._nominated.get(1)
-    if pair is not None:
-        say(
-            {
-                "event": "activecandidate",
-                "local": "candidate:" + pair.local_candidate.to_sdp(),
-                "remote": "candidate:" + pair.remote_candidate.to_sdp(),
-            }
-        )
+    report_pair(conn)
     for i in range(args.count):
         if args.mode == "ping":
             msg = f"ping {i}".encode()
@@ -71,6 +75,8 @@ async def main(args):
         else:
             data = await conn.recv()
             await conn.send(data)
+    # The nominated pair may have changed while data flowed: report the last.
+    report_pair(conn)
     say({"event": "done", "count": args.count})
     await conn.close()
 

@@ -139,8 +139,9 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
     let remote: Value = serde_json::from_str(line.trim()).map_err(|e| format!("remote description: {e}"))?;
     let t0 = Instant::now();
     let field = |k: &str| remote[k].as_str().map(str::to_owned).ok_or(format!("remote description without {k}"));
-    sock.set_remote_credentials(Credentials { ufrag: field("ufrag")?, pwd: field("pwd")? })
-        .map_err(|e| format!("remote credentials: {e}"))?;
+    let creds = Credentials { ufrag: field("ufrag")?, pwd: field("pwd")? };
+    // The whole description is here: form every pair first, so that the
+    // first check (sent once the credentials are known) goes to the best.
     for c in remote["candidates"].as_array().map(Vec::as_slice).unwrap_or_default() {
         let line = c.as_str().unwrap_or_default();
         let cand = Candidate::parse(line).map_err(|e| format!("remote candidate {line:?}: {e}"))?;
@@ -148,6 +149,7 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
         let _ = sock.add_remote_candidate(&cand);
     }
     sock.end_of_remote_candidates();
+    sock.set_remote_credentials(creds).map_err(|e| format!("remote credentials: {e}"))?;
 
     loop {
         match sock.next_event().await {
@@ -180,6 +182,13 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
                 let data = sock.recv().await.ok_or("data channel closed")?;
                 sock.send(data.component(), &data).await.map_err(|e| format!("send: {e}"))?;
             }
+        }
+    }
+    // A controlling peer may nominate a better pair after Connected (aioice
+    // nominates on every check): report every later change of the pair.
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::ZERO, sock.next_event()).await {
+        if let Event::ActiveCandidate { local, remote, .. } = e {
+            say(json!({"event": "activecandidate", "local": local.to_string(), "remote": remote.to_string()}));
         }
     }
     let dropped = sock.with_agent(|a| a.stats().dropped_total());

@@ -187,7 +187,10 @@ fn aioice(ctx: &Context, role: &str, ip: &str, mode: &str) -> Result<Command, St
     let py = ctx.require_python()?;
     let script: PathBuf = ctx.root.join("conformance/peers/aioice_peer.py");
     let mut c = Command::new(py);
-    c.arg(script).args(["--role", role, "--bind", ip, "--mode", mode, "--count", COUNT, "--timeout", PEER_TIMEOUT]);
+    c.arg(script).args(["--mode", mode, "--count", COUNT, "--timeout", PEER_TIMEOUT, "--role", role]);
+    for ip in ip.split(',') {
+        c.args(["--bind", ip]);
+    }
     Ok(c)
 }
 
@@ -211,8 +214,8 @@ fn case(
     cases.push(CaseResult::from_result(name, r));
 }
 
-/// Both ends must agree on the pair: each side's local address is the
-/// other's remote one.
+/// Both ends must agree on the pair (the last one each reported): each
+/// side's local address is the other's remote one.
 fn same_pair(a: &Report, b: &Report) -> Result<(), String> {
     let addr = |line: &str| {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -267,6 +270,26 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
             same_pair,
         );
     }
+    // Both families at once: pairs form within a family only, and both ends
+    // must still settle on one pair.
+    case(
+        &mut cases,
+        "rtc-controlling/aioice-controlled/dual-stack",
+        || {
+            let a = rtc(ctx, "controlling", "127.0.0.1:0", "ping", &["--bind", "[::1]:0"])?;
+            run_pair(("rtc", a), ("aioice", aioice(ctx, "controlled", "127.0.0.1,::1", "echo")?))
+        },
+        same_pair,
+    );
+    case(
+        &mut cases,
+        "aioice-controlling/rtc-controlled/dual-stack",
+        || {
+            let b = rtc(ctx, "controlled", "127.0.0.1:0", "echo", &["--bind", "[::1]:0"])?;
+            run_pair(("aioice", aioice(ctx, "controlling", "127.0.0.1,::1", "ping")?), ("rtc", b))
+        },
+        same_pair,
+    );
     case(
         &mut cases,
         "rtc-aggressive/rtc-controlled/ipv4",
