@@ -5,6 +5,7 @@
 //! `cargo bench --bench srtp` in `benches/`; figures in docs/performance.md.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use aes::cipher::{InnerIvInit, KeyInit, StreamCipher, StreamCipherCoreWrapper};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -176,5 +177,80 @@ fn rtp_parse(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, protect_gcm, protect_cm80, rtp_parse);
+fn packet_seq(payload_len: usize, seq: u16) -> Vec<u8> {
+    let mut p = packet(payload_len);
+    p[2..4].copy_from_slice(&seq.to_be_bytes());
+    p
+}
+
+/// Unprotect: a pool of 4096 packets protected with consecutive sequence
+/// numbers, each unprotected once by a fresh receiver (a second time would be
+/// a replay). rtc-srtp works in place, so its loop includes copying each
+/// packet into a work buffer; webrtc-srtp reads the packet and returns a new
+/// buffer. Receiver creation is outside the timed loop.
+fn unprotect(c: &mut Criterion) {
+    let cases = [
+        ("gcm128", Profile::AeadAes128Gcm, webrtc_srtp::protection_profile::ProtectionProfile::AeadAes128Gcm),
+        ("cm80", Profile::Aes128CmHmacSha1_80, webrtc_srtp::protection_profile::ProtectionProfile::Aes128CmHmacSha1_80),
+    ];
+    for (name, profile, peer_profile) in cases {
+        let salt = &[0x22u8; 14][..profile.master_salt_len()];
+        for len in [1200usize, 160] {
+            let mut tx = Context::new(profile, &KEY16, salt).unwrap();
+            let pool: Vec<Vec<u8>> = (0..4096u16)
+                .map(|seq| {
+                    let mut p = packet_seq(len, seq);
+                    let n = p.len();
+                    p.resize(n + 16, 0);
+                    let m = tx.protect_rtp(&mut p, n).unwrap();
+                    p.truncate(m);
+                    p
+                })
+                .collect();
+            let mut g = c.benchmark_group(format!("unprotect_{name}/{len}"));
+            g.throughput(Throughput::Bytes(len as u64));
+            g.bench_function("rtc-srtp", |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    let mut done = 0u64;
+                    let mut work = vec![0u8; 1500];
+                    while done < iters {
+                        let mut rx = Context::new(profile, &KEY16, salt).unwrap();
+                        let chunk = (iters - done).min(pool.len() as u64) as usize;
+                        let t = Instant::now();
+                        for p in &pool[..chunk] {
+                            let w = &mut work[..p.len()];
+                            w.copy_from_slice(p);
+                            black_box(rx.unprotect_rtp(w).unwrap());
+                        }
+                        total += t.elapsed();
+                        done += chunk as u64;
+                    }
+                    total
+                })
+            });
+            g.bench_function("webrtc-srtp", |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    let mut done = 0u64;
+                    while done < iters {
+                        let mut rx =
+                            webrtc_srtp::context::Context::new(&KEY16, salt, peer_profile, None, None).unwrap();
+                        let chunk = (iters - done).min(pool.len() as u64) as usize;
+                        let t = Instant::now();
+                        for p in &pool[..chunk] {
+                            black_box(rx.decrypt_rtp(p).unwrap());
+                        }
+                        total += t.elapsed();
+                        done += chunk as u64;
+                    }
+                    total
+                })
+            });
+            g.finish();
+        }
+    }
+}
+
+criterion_group!(benches, protect_gcm, protect_cm80, unprotect, rtp_parse);
 criterion_main!(benches);
