@@ -2,8 +2,9 @@
 //! `conformance/fixtures/sdp/`) read into options dictionaries, written back
 //! as SDP, and negotiated with each other and with our own dictionaries as a
 //! browser answering them would; live exchanges with aiortc
-//! (`conformance/peers/aiortc_codecs.py`) in both roles; and the
-//! `codecs negotiate` subcommand end to end.
+//! (`conformance/peers/aiortc_codecs.py`) in both roles and with headless
+//! Chromium (`conformance/peers/chromium_codecs.html`) answering our offer;
+//! and the `codecs negotiate` subcommand end to end.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -218,6 +219,7 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
     out.push(CaseResult::from_result("cli codecs negotiate", check_cli(ctx)));
     out.push(CaseResult::from_result("aiortc answers our offer", check_aiortc_answers(ctx)));
     out.push(CaseResult::from_result("aiortc offers, takes our answer", check_aiortc_offers(ctx)));
+    out.push(CaseResult::from_result("chromium answers our offer", check_chromium_answers(ctx)));
     out
 }
 
@@ -265,37 +267,112 @@ fn finish(child: std::process::Child, what: &str) -> Result<String, String> {
     String::from_utf8(out.stdout).map_err(|e| e.to_string())
 }
 
-/// `PT name/clock[/ch] [feedback]` per codec, and `kind id uri` per extension:
-/// what an answer commits to (parameters are each side's own receive preferences).
+/// `PT name/clock[/ch] {feedback}` per codec in order, and `kind id uri` per
+/// extension: what an answer commits to (parameters are each side's own
+/// receive preferences, so they are not compared).
 fn commitments(codecs: &[Codec], exts: &[rtc_codecs::HeaderExtension]) -> (Vec<String>, BTreeSet<String>) {
     let c = codecs
         .iter()
         .map(|c| {
-            let fb: Vec<String> = c.rtcp_feedback.iter().map(ToString::to_string).collect();
+            // The order of a=rtcp-fb lines carries no meaning.
+            let fb: BTreeSet<String> = c.rtcp_feedback.iter().map(ToString::to_string).collect();
             format!("{} {} {fb:?}", c.kind, summary(c))
         })
         .collect();
     (c, exts.iter().map(|h| format!("{} {} {}", h.kind, h.id, h.uri)).collect())
 }
 
-/// We offer `rtc-options.json`; aiortc answers. The answer must list exactly
-/// the codecs, feedback and header extensions our negotiation predicts from
-/// aiortc's own offer (its capabilities), in our order with our numbers.
+/// We offer `rtc-options.json`; aiortc answers. See [`check_peer_answers`].
 fn check_aiortc_answers(ctx: &Context) -> Result<(), String> {
+    check_peer_answers(
+        ctx,
+        "aiortc",
+        || {
+            let mut child = aiortc(ctx, "offer")?;
+            drop(child.stdin.take());
+            finish(child, "offer")
+        },
+        |offer| {
+            let mut child = aiortc(ctx, "answer")?;
+            child.stdin.take().ok_or("stdin")?.write_all(offer.as_bytes()).map_err(|e| e.to_string())?;
+            finish(child, "answer")
+        },
+    )
+}
+
+/// We offer `rtc-options.json`; headless Chromium answers. See [`check_peer_answers`].
+fn check_chromium_answers(ctx: &Context) -> Result<(), String> {
+    check_peer_answers(
+        ctx,
+        "chromium",
+        || chromium(ctx, "offer"),
+        |offer| chromium(ctx, &format!("answer:{}", url_encode(offer))),
+    )
+}
+
+/// Runs `conformance/peers/chromium_codecs.html#<mode>` in headless Chromium
+/// (`RTC_CHROMIUM`, else `chromium` on the PATH) and returns the SDP it wrote.
+fn chromium(ctx: &Context, mode: &str) -> Result<String, String> {
+    let exe = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+    let page = ctx.root.join("conformance/peers/chromium_codecs.html");
+    let out = Command::new(&exe)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=5000"])
+        .args(["--no-first-run", "--dump-dom"])
+        .arg(format!("file://{}#{mode}", page.display()))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!("run {:?}: {e} (scripts/install-peers.sh installs Debian's chromium; or set RTC_CHROMIUM)", exe)
+        })?;
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let start = dom.find("<pre id=\"out\">").ok_or("chromium wrote no result")? + "<pre id=\"out\">".len();
+    let end = dom[start..].find("</pre>").ok_or("chromium result unterminated")? + start;
+    let text = dom[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    if text.starts_with("ERROR") || text == "pending" {
+        return Err(format!("chromium {mode:.6}: {text}"));
+    }
+    // Chromium writes CRLF; the DOM keeps it. Normalize for the SDP parser.
+    Ok(text.replace("\r\n", "\n").replace('\n', "\r\n"))
+}
+
+/// Percent-encodes all but RFC 3986 unreserved characters.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// We offer `rtc-options.json` to a live peer. Its answer must list exactly
+/// the codecs (numbers and order), feedback and header extensions that our
+/// negotiation predicts from the peer's own offer (its capabilities).
+fn check_peer_answers(
+    ctx: &Context,
+    peer: &str,
+    peer_offer: impl FnOnce() -> Result<String, String>,
+    peer_answer: impl FnOnce(&str) -> Result<String, String>,
+) -> Result<(), String> {
     let ours = load(&ctx.fixture("sdp/rtc-options.json"))?;
-    let mut child = aiortc(ctx, "offer")?;
-    drop(child.stdin.take());
-    let caps = Options::from_sdp(finish(child, "offer")?.as_bytes()).map_err(|e| format!("aiortc offer: {e}"))?;
+    let caps = Options::from_sdp(peer_offer()?.as_bytes()).map_err(|e| format!("{peer} offer: {e}"))?;
     let predicted = negotiate(&ours, &caps).map_err(|e| e.to_string())?;
     let offer = with_transport(&ours.to_sdp().map_err(|e| e.to_string())?, "actpass");
-    let mut child = aiortc(ctx, "answer")?;
-    child.stdin.take().ok_or("stdin")?.write_all(offer.as_bytes()).map_err(|e| e.to_string())?;
-    let answer = finish(child, "answer")?;
-    let answer = Options::from_sdp(answer.as_bytes()).map_err(|e| format!("aiortc answer: {e}"))?;
+    let answer = peer_answer(&offer)?;
+    let answer = Options::from_sdp(answer.as_bytes()).map_err(|e| format!("{peer} answer: {e}"))?;
     let got = commitments(&answer.codecs, &answer.header_extensions);
     let want = commitments(&predicted.codecs, &predicted.header_extensions);
     if got != want {
-        return Err(format!("aiortc answered {got:?}, we predicted {want:?}"));
+        return Err(format!("{peer} answered {got:?}, we predicted {want:?}"));
     }
     if predicted.codecs.is_empty() {
         return Err("nothing agreed: the case checks nothing".into());
@@ -303,7 +380,7 @@ fn check_aiortc_answers(ctx: &Context) -> Result<(), String> {
     // Negotiating with its answer agrees on the same codecs.
     let again = negotiate(&ours, &answer).map_err(|e| e.to_string())?;
     if summaries(again.codecs.iter()) != summaries(predicted.codecs.iter()) {
-        return Err(format!("with aiortc's answer we agree {:?}", summaries(again.codecs.iter())));
+        return Err(format!("with {peer}'s answer we agree {:?}", summaries(again.codecs.iter())));
     }
     Ok(())
 }
