@@ -174,6 +174,17 @@ fn rtp_parse(c: &mut Criterion) {
         black_box(peer(&buf));
     });
     g.bench_function(BenchmarkId::new("rtp crate", n), |b| b.iter(|| black_box(peer(black_box(&buf)))));
+    // A plain packet: 12-byte header, no CSRC, no extension.
+    let plain = packet(160);
+    allocations("rtp crate parse, plain header", || {
+        black_box(peer(&plain));
+    });
+    g.bench_function(BenchmarkId::new("rtc-srtp plain", plain.len()), |b| {
+        b.iter(|| black_box(ours(black_box(&plain))))
+    });
+    g.bench_function(BenchmarkId::new("rtp crate plain", plain.len()), |b| {
+        b.iter(|| black_box(peer(black_box(&plain))))
+    });
     g.finish();
 }
 
