@@ -728,6 +728,36 @@ mod tests {
     }
 
     #[test]
+    fn authentication_only_every_profile() {
+        let config = Config { rtp_encryption: false, rtcp_encryption: false, ..Config::default() };
+        for profile in Profile::ALL {
+            let (mut tx, mut rx) = pair(profile, config);
+            let mut buf = [0u8; 200];
+            let n = rtp(1, 2, b"visible payload", &mut buf);
+            let m = tx.protect_rtp(&mut buf, n).unwrap();
+            assert_eq!(&buf[12..n], b"visible payload", "{profile}: payload changed");
+            let mut forged = buf[..m].to_vec();
+            forged[13] ^= 1;
+            assert_eq!(rx.unprotect_rtp(&mut forged), Err(Error::AuthFailed), "{profile}");
+            assert_eq!(rx.unprotect_rtp(&mut buf[..m]), Ok(n));
+            let mut w = crate::rtcp::Writer::new(&mut buf);
+            w.receiver_report(2, &[]).unwrap();
+            let n = w.len();
+            let plain = buf[..n].to_vec();
+            let m = tx.protect_rtcp(&mut buf, n).unwrap();
+            assert_eq!(&buf[..n], &plain[..], "{profile}: RTCP changed");
+            // The E flag is clear.
+            let e_at = if profile.is_aead() { m - 4 } else { m - 4 - profile.rtcp_tag_len() };
+            assert_eq!(buf[e_at] & 0x80, 0, "{profile}");
+            let mut forged = buf[..m].to_vec();
+            forged[5] ^= 1;
+            assert_eq!(rx.unprotect_rtcp(&mut forged), Err(Error::AuthFailed), "{profile}");
+            assert_eq!(rx.unprotect_rtcp(&mut buf[..m]), Ok(n));
+            assert_eq!(&buf[..n], &plain[..]);
+        }
+    }
+
+    #[test]
     fn tampering_is_refused_and_leaves_no_state() {
         for profile in Profile::ALL {
             let (mut tx, mut rx) = pair(profile, Config::default());
