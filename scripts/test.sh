@@ -31,6 +31,13 @@ cargo test --workspace --locked 2>&1 | tee target/test-output.txt
 # One summary line for the whole run, from cargo's per-binary results.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "cargo test: %d passed, %d failed, %d ignored\n", p, f, i }' target/test-output.txt
 
+step "cargo test -p rtc-srtp, pure-Rust crypto (no ring)"
+if ! cargo test --locked -p rtc-srtp --no-default-features --features rustcrypto >target/test-output-rustcrypto.txt 2>&1; then
+  tail -n 60 target/test-output-rustcrypto.txt
+  exit 1
+fi
+grep -E '^test result' target/test-output-rustcrypto.txt
+
 step "conformance (rtc-conformance run)"
 # The dev profile: cargo test has just built it, so this links and runs.
 cargo run --locked -q -p rtc-conformance -- run
