@@ -37,6 +37,7 @@ mod events;
 mod keys;
 mod media;
 mod packetize;
+mod sdp;
 mod socket;
 
 pub use connection::{RtcConnection, default_options};

@@ -290,3 +290,25 @@ async fn contributors_and_stream_events() {
     a.conn.close();
     b.conn.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_signaled_in_sdp() {
+    let (mut a, mut b) = (peer().await, peer().await);
+    for (from, to) in [(&a.conn, &b.conn), (&b.conn, &a.conn)] {
+        let local = from.description(Direction::Local).unwrap();
+        let sdp = local.to_sdp(&from.options(Direction::Local).unwrap()).unwrap();
+        assert!(sdp.contains("a=crypto:"), "{sdp}");
+        let (d, options) = ConnectionDescription::from_sdp(&sdp).unwrap();
+        to.set_options(options, Direction::Remote).unwrap();
+        to.set_description(d, Direction::Remote).unwrap();
+    }
+    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    a.video.write_frame(&vp8_frame(0, 3000), Duration::from_millis(33)).unwrap();
+    let t = remote_track(&b, Kind::Video);
+    assert_eq!(t.ssrc(), a.video.ssrc());
+    let f = tokio::time::timeout(Duration::from_secs(2), t.read_frame()).await.unwrap().unwrap();
+    assert_eq!(f.data, vp8_frame(0, 3000));
+    a.conn.close();
+    b.conn.close();
+}
