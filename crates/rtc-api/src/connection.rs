@@ -55,6 +55,19 @@ struct Transport {
 struct OutTrack {
     media_time: u32,
     picture_id: u16,
+    /// How this track's frames are sent, until the agreement, the sockets
+    /// or the track's description change.
+    plan: Option<Plan>,
+}
+
+#[derive(Clone, Copy)]
+struct Plan {
+    pt: u8,
+    clock: u32,
+    pack: Packetization,
+    transport: usize,
+    conn_gen: u64,
+    track_gen: u64,
 }
 
 struct InTrack {
@@ -88,6 +101,8 @@ pub(crate) struct ConnState {
     next_report: Option<Instant>,
     buf: Vec<u8>,
     scratch: Vec<u8>,
+    /// Bumped when the agreement or the transports change (send plans are stale).
+    plan_gen: u64,
     closed: bool,
 }
 
@@ -154,6 +169,7 @@ impl RtcConnection {
             next_report: None,
             buf: vec![0; BUF],
             scratch: Vec::with_capacity(MAX_PAYLOAD + VP8_DESCRIPTOR),
+            plan_gen: 0,
             closed: false,
         };
         Ok(Self::start(state))
@@ -229,6 +245,7 @@ impl RtcConnection {
         st.remote_options = remote;
         if agreement.is_some() {
             st.agreement = agreement;
+            st.plan_gen += 1;
         }
         Ok(())
     }
@@ -357,6 +374,7 @@ impl RtcConnection {
                 next_report: None,
                 buf: vec![0; BUF],
                 scratch: Vec::with_capacity(MAX_PAYLOAD + VP8_DESCRIPTOR),
+                plan_gen: 0,
                 closed: false,
             };
             (state, sockets)
@@ -486,6 +504,7 @@ impl ConnShared {
                 t.rx = Some(rx);
             }
             st.transports.push(t);
+            st.plan_gen += 1;
         }
         lock(&socket.conns).push(self.clone());
         self.wake.notify_one();
@@ -540,23 +559,36 @@ impl ConnShared {
         frame: &[u8],
         duration: Duration,
     ) -> Result<usize, Error> {
-        let desc = track.description();
+        let (ssrc, track_gen) = {
+            let d = lock(&track.inner.desc);
+            (d.ssrc.unwrap_or_default(), track.inner.generation.load(Ordering::Acquire))
+        };
         let (csrcs, ncsrc) = *lock(&track.inner.contributors);
-        let ssrc = desc.ssrc.unwrap_or_default();
         let mut st = self.state();
         if st.closed {
             return Err(Error::Closed);
         }
-        let (pt, clock, pack) = st.send_codec(&desc)?;
-        let ti = st.transport_for(&desc).ok_or(Error::NotConnected("no socket carries this track"))?;
+        let conn_gen = st.plan_gen;
+        let cached = st.out_tracks.get(&ssrc).and_then(|o| o.plan);
+        let plan = match cached.filter(|p| p.conn_gen == conn_gen && p.track_gen == track_gen) {
+            Some(p) => p,
+            None => {
+                let desc = track.description();
+                let (pt, clock, pack) = st.send_codec(&desc)?;
+                let transport = st.transport_for(&desc).ok_or(Error::NotConnected("no socket carries this track"))?;
+                let p = Plan { pt, clock, pack, transport, conn_gen, track_gen };
+                st.out_track(ssrc).plan = Some(p);
+                p
+            }
+        };
+        let Plan { pt, clock, pack, transport: ti, .. } = plan;
         let now = Instant::now();
         let ConnState { session, transports, out_tracks, buf, scratch, .. } = &mut *st;
         let session = session.as_mut().ok_or(Error::NotConnected("no remote description yet"))?;
         let t = &mut transports[ti];
         let path = t.agent.path(Component::RTP).ok_or(Error::NotConnected("no selected ICE pair with consent"))?;
         let tx = t.tx.as_mut().ok_or(Error::NotConnected("SRTP is not keyed"))?;
-        let out =
-            out_tracks.entry(ssrc).or_insert(OutTrack { media_time: 0, picture_id: rand::random::<u16>() & 0x7fff });
+        let out = out_tracks.get_mut(&ssrc).ok_or(Error::NotConnected("the track is not attached"))?;
         let mut sent = 0;
         let mut send = |payload: &[u8], marker: bool, buf: &mut Vec<u8>| -> Result<(), Error> {
             let n = session.write_rtp(now, ssrc, pt, marker, out.media_time, &csrcs[..ncsrc], &[], payload, buf)?;
@@ -649,6 +681,7 @@ impl ConnShared {
     pub(crate) fn socket_closed(&self, socket_id: &str) {
         let mut st = self.state();
         st.transports.retain(|t| t.socket.id != socket_id);
+        st.plan_gen += 1;
         if st.connected {
             st.connected = false;
             st.all_down(self);
@@ -698,6 +731,14 @@ fn remote_credentials(remote: &ConnectionDescription) -> Result<Credentials, Err
 }
 
 impl ConnState {
+    fn out_track(&mut self, ssrc: u32) -> &mut OutTrack {
+        self.out_tracks.entry(ssrc).or_insert_with(|| OutTrack {
+            media_time: 0,
+            picture_id: rand::random::<u16>() & 0x7fff,
+            plan: None,
+        })
+    }
+
     fn remote_context(&self) -> &str {
         self.remote.as_ref().and_then(|r| r.context_id.as_deref()).unwrap_or_default()
     }
@@ -858,6 +899,7 @@ impl ConnState {
         self.remote_keys = remote_keys;
         self.remote = Some(d.clone());
         self.agreement = Some(agreement);
+        self.plan_gen += 1;
         let now = Instant::now();
         if first {
             for i in 0..self.transports.len() {

@@ -1,6 +1,6 @@
 //! `RtcMediaStream` and `RtcMediaStreamTrack`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ pub(crate) struct TrackInner {
     pub(crate) desc: Mutex<TrackDescription>,
     playing: AtomicBool,
     pub(crate) conn: Mutex<Weak<ConnShared>>,
+    /// Bumped by `set_description` (the connection's send plan is stale).
+    pub(crate) generation: AtomicU64,
     /// The CSRC list of the packets written next, and its length.
     pub(crate) contributors: Mutex<([u32; 15], usize)>,
     pub(crate) frames_tx: mpsc::Sender<Frame>,
@@ -65,6 +67,7 @@ impl RtcMediaStreamTrack {
                 desc: Mutex::new(description),
                 playing: AtomicBool::new(true),
                 conn: Mutex::new(Weak::new()),
+                generation: AtomicU64::new(0),
                 contributors: Mutex::new(([0; 15], 0)),
                 frames_tx,
                 frames_rx: tokio::sync::Mutex::new(frames_rx),
@@ -95,6 +98,7 @@ impl RtcMediaStreamTrack {
         if d.track_id.is_empty() {
             d.track_id = crate::random_id(16);
         }
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
