@@ -11,6 +11,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("candidate_parse", candidate_parse),
     ("options_from_sdp", options_from_sdp),
     ("options_from_json", options_from_json),
+    ("description_parse", description_parse),
     ("ice_receive", ice_receive),
     ("rtp_parse", rtp_parse),
     ("rtcp_parse", rtcp_parse),
@@ -336,5 +337,26 @@ pub fn options_from_json(data: &[u8]) {
     if let Ok(r) = negotiate(&o, &o) {
         let again = negotiate(&r.to_options(), &r.to_options()).expect("an agreement negotiates with itself");
         assert_eq!(again, r, "negotiating an agreement again changed it");
+    }
+}
+
+/// `description_parse`: any bytes as a connection description, in JSON and in
+/// SDP (rtc-api's signaling input). Reading must not panic; a JSON
+/// description writes JSON that reads back to itself, and a description read
+/// from SDP writes SDP (when it can) that reads back with the same ICE
+/// credentials, keys and candidates.
+pub fn description_parse(data: &[u8]) {
+    use rtc_api::ConnectionDescription;
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(d) = ConnectionDescription::from_json(text) {
+        let back = ConnectionDescription::from_json(&d.to_json()).expect("own JSON must read back");
+        assert_eq!(back, d, "JSON round trip");
+    }
+    if let Ok((d, o)) = ConnectionDescription::from_sdp(text)
+        && let Ok(sdp) = d.to_sdp(&o)
+    {
+        let (back, _) = ConnectionDescription::from_sdp(&sdp).expect("own SDP must read back");
+        assert_eq!((&back.context_id, &back.secret, &back.keys), (&d.context_id, &d.secret, &d.keys));
+        assert_eq!(back.sockets[0].candidates, d.sockets[0].candidates, "candidates through {sdp:?}");
     }
 }

@@ -38,6 +38,9 @@ impl ConnectionDescription {
             return Err(Error::InvalidDescription("an SDP description needs keys with key-params".into()));
         }
         let mut s = options.to_session().map_err(|e| Error::InvalidOptions(e.to_string()))?;
+        if s.medias.is_empty() {
+            return Err(Error::InvalidOptions("no audio or video codec: SDP needs an m= section".into()));
+        }
         let mids: Vec<String> = (0..s.medias.len()).map(|i| i.to_string()).collect();
         s.add_attribute_with_value("group", format!("BUNDLE {}", mids.join(" ")));
         s.add_attribute_with_value("ice-options", "trickle");
@@ -81,15 +84,20 @@ impl ConnectionDescription {
     pub fn from_sdp(sdp: &str) -> Result<(Self, Options), Error> {
         let s = Session::parse(sdp.as_bytes()).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
         let options = Options::from_session(&s).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
+        // The sections rtc-codecs reads: audio or video over RTP, not rejected.
+        let media: Vec<&Media> = s
+            .medias
+            .iter()
+            .filter(|m| m.port != 0 && m.media.parse::<Kind>().is_ok() && m.parse_transport_proto().is_rtp())
+            .collect();
         let find = |name: &str| {
-            s.medias.iter().find_map(|m| attr(&m.attributes, name).next()).or_else(|| attr(&s.attributes, name).next())
+            media.iter().find_map(|m| attr(&m.attributes, name).next()).or_else(|| attr(&s.attributes, name).next())
         };
         let mut d = ConnectionDescription {
             context_id: find("ice-ufrag").map(str::to_owned),
             secret: find("ice-pwd").map(str::to_owned),
             ..Self::default()
         };
-        let media: Vec<&Media> = s.medias.iter().filter(|m| m.port != 0).collect();
         for m in &media {
             for line in attr(&m.attributes, "crypto") {
                 let k = CryptoKey::parse(line)?;
