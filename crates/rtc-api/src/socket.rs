@@ -229,12 +229,21 @@ impl SocketInner {
 
 async fn read_loop(inner: std::sync::Weak<SocketInner>, local: SocketAddr, socket: Arc<UdpSocket>) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut errors = 0u32;
     loop {
         let (n, from) = match socket.recv_from(&mut buf).await {
             Ok(x) => x,
-            // ICMP errors surface as receive errors on some systems.
-            Err(_) => continue,
+            // ICMP errors surface as receive errors on some systems; a socket
+            // that keeps failing is retried at a slower pace, not spun on.
+            Err(_) => {
+                errors = errors.saturating_add(1);
+                if errors > 8 {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                continue;
+            }
         };
+        errors = 0;
         let Some(inner) = inner.upgrade() else { return };
         inner.dispatch(local, from, &mut buf[..n]);
     }
