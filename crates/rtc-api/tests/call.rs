@@ -312,3 +312,30 @@ async fn a_call_signaled_in_sdp() {
     a.conn.close();
     b.conn.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_stream_off_and_on_and_remove_track() {
+    let (mut a, mut b) = (peer().await, peer().await);
+    signal(&a.conn, &b.conn);
+    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    let remote = b.conn.remote_streams()[0].description();
+    let t = remote_track(&b, Kind::Audio);
+    b.conn.receive_stream(&remote, false).unwrap();
+    a.audio.write_frame(b"dropped", Duration::from_millis(20)).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(t.try_read_frame().is_none(), "a stream not received delivers nothing");
+    b.conn.receive_stream(&remote, true).unwrap();
+    a.audio.write_frame(b"delivered", Duration::from_millis(20)).unwrap();
+    let f = tokio::time::timeout(Duration::from_secs(2), t.read_frame()).await.unwrap().unwrap();
+    assert_eq!(f.data, b"delivered");
+    // Removing a sent track stops it and says so.
+    let stream = a.conn.local_streams()[0].clone();
+    stream.remove_track(&a.video);
+    let e = wait_for(&mut a.events, |e| matches!(e, ConnectionEvent::TrackDisconnected { .. })).await;
+    assert!(matches!(e, ConnectionEvent::TrackDisconnected { ssrc, .. } if ssrc == a.video.ssrc()));
+    assert!(matches!(a.video.write_frame(b"x", Duration::from_millis(20)), Err(Error::NotConnected(_))));
+    assert_eq!(stream.tracks().len(), 1);
+    a.conn.close();
+    b.conn.close();
+}
