@@ -121,10 +121,25 @@ impl std::fmt::Debug for ConnShared {
 }
 
 /// The seeds' RTCConnection. Cloning gives another handle to the same
-/// connection.
+/// connection; dropping the last handle closes it (as [`close`](Self::close)).
 #[derive(Debug, Clone)]
 pub struct RtcConnection {
     shared: Arc<ConnShared>,
+    _handles: Arc<Handles>,
+}
+
+/// Shared by a connection's handles: the last one dropped closes it (its
+/// sockets and tracks hold the connection too, so a count of `shared`
+/// cannot tell).
+#[derive(Debug)]
+struct Handles(std::sync::Weak<ConnShared>);
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.upgrade() {
+            s.close();
+        }
+    }
 }
 
 impl RtcConnection {
@@ -185,7 +200,8 @@ impl RtcConnection {
         });
         let task = tokio::spawn(drive(Arc::downgrade(&shared), shared.wake.clone()));
         *lock(&shared.task) = Some(task);
-        Self { shared }
+        let handles = Arc::new(Handles(Arc::downgrade(&shared)));
+        Self { shared, _handles: handles }
     }
 
     /// The connection's events (the union of both seeds' events).

@@ -339,3 +339,18 @@ async fn receive_stream_off_and_on_and_remove_track() {
     a.conn.close();
     b.conn.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_handle_closes_the_connection() {
+    let a = peer().await;
+    let addrs = a.socket.local_addrs();
+    let (conn, socket) = (a.conn, a.socket);
+    let again = conn.clone();
+    drop(conn);
+    assert!(!again.sockets().is_empty(), "another handle keeps it open");
+    drop((again, socket));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for addr in addrs {
+        StdUdp::bind(addr).expect("port freed when the last handle went");
+    }
+}
