@@ -161,32 +161,8 @@ impl RtcConnection {
         for k in &d.keys {
             local_keys.push(Keying::from_crypto(k)?);
         }
-        let state = ConnState {
-            cname: d.cname.clone().unwrap_or_else(|| crate::random_id(16)),
-            context_id: creds.ufrag,
-            secret: creds.pwd,
-            local_keys,
-            remote: None,
-            remote_keys: Vec::new(),
-            local_options: options,
-            remote_options: None,
-            agreement: None,
-            transports: Vec::new(),
-            session: None,
-            send_streams: Vec::new(),
-            out_tracks: HashMap::new(),
-            remote_streams: Vec::new(),
-            in_tracks: HashMap::new(),
-            connected: false,
-            created: Instant::now(),
-            connected_after: None,
-            report_interval: Duration::from_secs(1),
-            next_report: None,
-            buf: vec![0; BUF],
-            scratch: Vec::with_capacity(MAX_PAYLOAD + VP8_DESCRIPTOR),
-            plan_gen: 0,
-            closed: false,
-        };
+        let cname = d.cname.clone().unwrap_or_else(|| crate::random_id(16));
+        let state = ConnState::fresh(cname, creds.ufrag, creds.pwd, local_keys, options, Duration::from_secs(1));
         Ok(Self::start(state))
     }
 
@@ -367,32 +343,14 @@ impl RtcConnection {
             }
             let local_keys = st.local_keys.iter().map(|k| Keying::random(k.tag, k.profile)).collect();
             let sockets: Vec<Arc<SocketInner>> = st.transports.iter().map(|t| t.socket.clone()).collect();
-            let state = ConnState {
-                cname: st.cname.clone(),
-                context_id: st.context_id.clone(),
-                secret: st.secret.clone(),
+            let state = ConnState::fresh(
+                st.cname.clone(),
+                st.context_id.clone(),
+                st.secret.clone(),
                 local_keys,
-                remote: None,
-                remote_keys: Vec::new(),
-                local_options: st.local_options.clone(),
-                remote_options: None,
-                agreement: None,
-                transports: Vec::new(),
-                session: None,
-                send_streams: Vec::new(),
-                out_tracks: HashMap::new(),
-                remote_streams: Vec::new(),
-                in_tracks: HashMap::new(),
-                connected: false,
-                created: Instant::now(),
-                connected_after: None,
-                report_interval: st.report_interval,
-                next_report: None,
-                buf: vec![0; BUF],
-                scratch: Vec::with_capacity(MAX_PAYLOAD + VP8_DESCRIPTOR),
-                plan_gen: 0,
-                closed: false,
-            };
+                st.local_options.clone(),
+                st.report_interval,
+            );
             (state, sockets)
         };
         let fork = Self::start(state);
@@ -747,6 +705,44 @@ fn remote_credentials(remote: &ConnectionDescription) -> Result<Credentials, Err
 }
 
 impl ConnState {
+    /// A connection's state before any remote description, stream or socket:
+    /// what `new` and `fork` share.
+    fn fresh(
+        cname: String,
+        context_id: String,
+        secret: String,
+        local_keys: Vec<Keying>,
+        local_options: Options,
+        report_interval: Duration,
+    ) -> Self {
+        ConnState {
+            cname,
+            context_id,
+            secret,
+            local_keys,
+            remote: None,
+            remote_keys: Vec::new(),
+            local_options,
+            remote_options: None,
+            agreement: None,
+            transports: Vec::new(),
+            session: None,
+            send_streams: Vec::new(),
+            out_tracks: HashMap::new(),
+            remote_streams: Vec::new(),
+            in_tracks: HashMap::new(),
+            connected: false,
+            created: Instant::now(),
+            connected_after: None,
+            report_interval,
+            next_report: None,
+            buf: vec![0; BUF],
+            scratch: Vec::with_capacity(MAX_PAYLOAD + VP8_DESCRIPTOR),
+            plan_gen: 0,
+            closed: false,
+        }
+    }
+
     fn out_track(&mut self, ssrc: u32) -> &mut OutTrack {
         self.out_tracks.entry(ssrc).or_insert_with(|| OutTrack {
             media_time: 0,
