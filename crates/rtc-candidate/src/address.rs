@@ -21,37 +21,47 @@ pub enum Address {
     Fqdn(String),
 }
 
-/// Four decimal octets, 0 to 255, without leading zeros (which some stacks
-/// read as octal), exactly as the standard library accepts them; one pass.
-fn dotted_quad(s: &[u8]) -> Option<Ipv4Addr> {
+/// An IPv4 address in dotted-quad form at the start of `s`: four decimal
+/// octets, 0 to 255, without leading zeros (which some stacks read as octal),
+/// exactly as the standard library accepts them. Returns its length and the
+/// address, or `None` when `s` does not start with one or the digits and dots
+/// go on after it.
+#[inline(always)]
+pub(crate) fn dotted_quad_prefix(s: &[u8]) -> Option<(usize, Ipv4Addr)> {
     let mut octets = [0u8; 4];
-    let (mut i, mut value, mut digits) = (0usize, 0u16, 0u8);
-    for &b in s {
-        match b {
-            b'0'..=b'9' => {
-                if digits == 1 && value == 0 {
-                    return None;
-                }
-                value = value * 10 + u16::from(b - b'0');
-                digits += 1;
-                if value > 255 {
-                    return None;
-                }
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if s.get(i) != Some(&b'.') {
+                return None;
             }
-            b'.' if digits > 0 && i < 3 => {
-                octets[i] = value as u8;
-                i += 1;
-                value = 0;
-                digits = 0;
-            }
-            _ => return None,
+            i += 1;
         }
+        let first = s.get(i)?.wrapping_sub(b'0');
+        if first > 9 {
+            return None;
+        }
+        i += 1;
+        let mut value = u16::from(first);
+        for _ in 0..2 {
+            let Some(d) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9) else { break };
+            if first == 0 {
+                return None;
+            }
+            value = value * 10 + u16::from(d);
+            i += 1;
+        }
+        *octet = u8::try_from(value).ok()?;
     }
-    if digits == 0 || i != 3 {
-        return None;
+    match s.get(i) {
+        Some(b) if b.is_ascii_digit() || *b == b'.' => None,
+        _ => Some((i, Ipv4Addr::from(octets))),
     }
-    octets[3] = value as u8;
-    Some(Ipv4Addr::from(octets))
+}
+
+/// `s` is exactly an IPv4 address in dotted-quad form.
+fn dotted_quad(s: &[u8]) -> Option<Ipv4Addr> {
+    dotted_quad_prefix(s).and_then(|(n, ip)| (n == s.len()).then_some(ip))
 }
 
 /// RFC 1035 limit on a domain name's length.
@@ -184,6 +194,15 @@ mod quad_props {
         #[test]
         fn dotted_quad_matches_std(s in "[0-9.]{0,20}") {
             prop_assert_eq!(super::dotted_quad(s.as_bytes()), s.parse().ok());
+        }
+
+        /// A dotted quad followed by anything but a digit or a dot is found
+        /// with its length; the standard library agrees on the address.
+        #[test]
+        fn dotted_quad_prefix_stops_at_the_end(s in "[0-9.]{0,20}", tail in "([ :a-z/][ -~]{0,5})?") {
+            let line = format!("{s}{tail}");
+            let want = s.parse::<std::net::Ipv4Addr>().ok().map(|ip| (s.len(), ip));
+            prop_assert_eq!(super::dotted_quad_prefix(line.as_bytes()), want);
         }
     }
 }

@@ -23,6 +23,7 @@
 mod address;
 mod candidate;
 mod error;
+mod extension;
 mod parse;
 mod priority;
 #[cfg(feature = "serde")]
@@ -30,7 +31,8 @@ mod serde_impl;
 mod token;
 
 pub use address::Address;
-pub use candidate::{Candidate, Extension, OtherExtension, TcpType};
+pub use candidate::Candidate;
 pub use error::{Field, ParseError};
+pub use extension::{Extension, Extensions, OtherExtension, TcpType, Ufrag};
 pub use priority::{TypePreference, candidate_priority, pair_priority};
 pub use token::{CandidateKind, CandidateType, Component, Foundation, Transport, TransportKind};

@@ -13,8 +13,9 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::address::Address;
-use crate::candidate::{Candidate, Extension};
+use crate::candidate::Candidate;
 use crate::error::Field;
+use crate::extension::Extension;
 use crate::token::{CandidateType, Component, Foundation, Transport};
 
 #[derive(Serialize, Deserialize)]
@@ -104,7 +105,7 @@ impl Serialize for Candidate {
                     true
                 }
                 Extension::Generation(n) if dict.generation.is_none() => dict.generation.replace(*n).is_none(),
-                Extension::Ufrag(u) if dict.ufrag.is_none() => dict.ufrag.replace(u.clone()).is_none(),
+                Extension::Ufrag(u) if dict.ufrag.is_none() => dict.ufrag.replace(u.to_string()).is_none(),
                 Extension::NetworkId(n) if dict.network_id.is_none() => dict.network_id.replace(*n).is_none(),
                 Extension::NetworkCost(n) if dict.network_cost.is_none() => dict.network_cost.replace(*n).is_none(),
                 _ => false,
@@ -149,7 +150,7 @@ impl<'de> Deserialize<'de> for Candidate {
             if name.is_empty() || !name.bytes().all(crate::token::is_token_byte) || name == "raddr" || name == "rport" {
                 return Err(de::Error::custom(format!("extension: bad name {name:?}")));
             }
-            if !crate::candidate::is_extension_value(&value) {
+            if !crate::extension::is_extension_value(&value) {
                 return Err(de::Error::custom(format!("{name}: value is not one or more VCHARs")));
             }
             c.extensions.push(Extension::from_pair(&name, &value, 0).map_err(e)?);

@@ -28,7 +28,7 @@ fn extension() -> impl Strategy<Value = Extension> {
     prop_oneof![
         prop_oneof![Just(TcpType::Active), Just(TcpType::Passive), Just(TcpType::So)].prop_map(Extension::TcpType),
         any::<u32>().prop_map(Extension::Generation),
-        "[A-Za-z0-9+/]{4,32}".prop_map(Extension::Ufrag),
+        "[A-Za-z0-9+/]{4,32}".prop_map(|u| Extension::Ufrag(u.as_str().into())),
         any::<u32>().prop_map(Extension::NetworkId),
         any::<u32>().prop_map(Extension::NetworkCost),
         (token(), "[!-~]{1,16}").prop_filter_map("typed or related name", |(n, v)| {
@@ -48,7 +48,7 @@ prop_compose! {
         kind in prop_oneof![Just("host".to_string()), Just("srflx".to_string()), Just("relay".to_string()), token()],
         related_address in proptest::option::of(address()),
         related_port in proptest::option::of(any::<u16>()),
-        extensions in proptest::collection::vec(extension(), 0..6),
+        extensions in proptest::collection::vec(extension(), 0..8),
     ) -> Candidate {
         let mut c = Candidate::new(
             Foundation::new(&foundation).unwrap(),
@@ -61,7 +61,7 @@ prop_compose! {
         );
         c.related_address = related_address;
         c.related_port = related_port;
-        c.extensions = extensions;
+        c.extensions = extensions.into();
         c
     }
 }
