@@ -1,10 +1,11 @@
 //! The candidate itself and its extension attributes.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use crate::address::Address;
 use crate::error::ParseError;
 use crate::extension::{Extension, Extensions, TcpType};
+use crate::line::Line;
 use crate::token::{CandidateType, Component, Foundation, Transport};
 
 /// An ICE candidate (RFC 8445 section 5.1, RFC 8839 section 5.1).
@@ -128,24 +129,39 @@ impl Candidate {
 
 impl fmt::Display for Candidate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "candidate:{} {} {} {} {} {} typ {}",
-            self.foundation, self.component, self.transport, self.priority, self.address, self.port, self.kind
-        )?;
+        let mut line = Line::new(f);
+        line.push("candidate:")?;
+        line.push(self.foundation.as_str())?;
+        line.push(" ")?;
+        line.number(self.component.get().into())?;
+        line.push(" ")?;
+        line.push(self.transport.as_str())?;
+        line.push(" ")?;
+        line.number(self.priority)?;
+        line.push(" ")?;
+        line.address(&self.address)?;
+        line.push(" ")?;
+        line.number(self.port.into())?;
+        line.push(" typ ")?;
+        line.push(self.kind.as_str())?;
         if let Some(a) = &self.related_address {
-            write!(f, " raddr {a}")?;
+            line.push(" raddr ")?;
+            line.address(a)?;
         }
         if let Some(p) = self.related_port {
-            write!(f, " rport {p}")?;
+            line.push(" rport ")?;
+            line.number(p.into())?;
         }
         for e in &self.extensions {
-            f.write_char(' ')?;
-            f.write_str(e.name())?;
-            f.write_char(' ')?;
-            e.write_value_to(f)?;
+            line.push(" ")?;
+            line.push(e.name())?;
+            line.push(" ")?;
+            match e {
+                Extension::Generation(n) | Extension::NetworkId(n) | Extension::NetworkCost(n) => line.number(*n)?,
+                other => other.write_value_to(&mut line)?,
+            }
         }
-        Ok(())
+        line.flush()
     }
 }
 

@@ -24,6 +24,7 @@ mod address;
 mod candidate;
 mod error;
 mod extension;
+mod line;
 mod parse;
 mod priority;
 #[cfg(feature = "serde")]
