@@ -93,6 +93,8 @@ impl<'a> Scan<'a> {
     /// common tokens are compared a few bytes at a time instead of being
     /// scanned byte by byte and then matched. Callers fall back to
     /// [`Scan::token`] when it is not, so this never changes what is accepted.
+    /// (nom's `tag` here cost 500 more instructions per line: it compares
+    /// byte by byte.)
     #[inline(always)]
     fn word(&mut self, word: &[u8]) -> bool {
         let end = self.i + word.len();
