@@ -36,6 +36,13 @@ pub struct SessionConfig {
     pub max_incoming: usize,
     /// Seed for the randomization of the RTCP interval.
     pub seed: u64,
+    /// Use the reduced minimum RTCP interval of RFC 3550 section 6.2, 360 s
+    /// divided by the session bandwidth in kbit/s (0.36 s at 1 Mbit/s, never
+    /// more than the fixed 5 s), with half of it before the first report.
+    /// RFC 8834 section 4.1 requires WebRTC endpoints to support it; on by
+    /// default. Off, the fixed minimum of 5 s (2.5 s before the first
+    /// report) applies.
+    pub reduced_minimum: bool,
 }
 
 impl Default for SessionConfig {
@@ -47,6 +54,7 @@ impl Default for SessionConfig {
             clock_rates: Vec::new(),
             max_incoming: 64,
             seed: 0x5eed,
+            reduced_minimum: true,
         }
     }
 }
@@ -252,7 +260,14 @@ impl Session {
                 n = members - senders;
             }
         }
-        let t_min = if self.initial { 2.5 } else { 5.0 };
+        let mut t_min = 5.0;
+        if self.config.reduced_minimum {
+            let kbps = f64::from(self.config.session_bandwidth) / 1000.0;
+            t_min = (360.0 / kbps.max(1e-3)).min(t_min);
+        }
+        if self.initial {
+            t_min /= 2.0;
+        }
         let t = (self.avg_rtcp_size * n / rtcp_bw.max(1.0)).max(t_min);
         let t = t * (self.random_unit() + 0.5) / COMPENSATION;
         Duration::from_secs_f64(t)
@@ -565,9 +580,42 @@ mod tests {
         assert_eq!(out.packets_lost, 10);
     }
 
+    /// The reduced minimum (RFC 3550 section 6.2, RFC 8834 section 4.1):
+    /// 360 / 1000 kbit/s = 0.36 s, half of it before the first report, and
+    /// the same randomization.
+    #[test]
+    fn reduced_minimum_interval() {
+        let (mut a, _, t0) = pair();
+        assert!(a.config.reduced_minimum, "on by default");
+        let first = a.poll_timeout().unwrap();
+        let secs = first.duration_since(t0).as_secs_f64();
+        assert!((0.18 * 0.5 / COMPENSATION..=0.18 * 1.5 / COMPENSATION).contains(&secs), "{secs}");
+        let mut buf = [0u8; 1500];
+        let mut at = first;
+        for _ in 0..20 {
+            assert!(a.poll_transmit(at, &mut buf).is_some());
+            let next = a.poll_timeout().unwrap();
+            let gap = next.duration_since(at).as_secs_f64();
+            assert!((0.36 * 0.5 / COMPENSATION..=0.36 * 1.5 / COMPENSATION).contains(&gap), "{gap}");
+            at = next;
+        }
+        // Below 72 kbit/s the fixed 5 s is the smaller.
+        let mut slow = Session::new(
+            SessionConfig { session_bandwidth: 64_000, ..Default::default() },
+            t0,
+            std::time::SystemTime::now(),
+        );
+        let first = slow.poll_timeout().unwrap();
+        assert!(slow.poll_transmit(first, &mut buf).is_some());
+        let gap = slow.poll_timeout().unwrap().duration_since(first).as_secs_f64();
+        assert!((5.0 * 0.5 / COMPENSATION..=5.0 * 1.5 / COMPENSATION).contains(&gap), "{gap}");
+    }
+
     #[test]
     fn report_interval_and_contributors() {
         let (mut a, mut b, t0) = pair();
+        a.config.reduced_minimum = false;
+        a.next_report = t0 + a.interval();
         let first = a.poll_timeout().unwrap();
         // RFC 3550 A.7: the initial minimum is 2.5 s, randomized by [0.5, 1.5] / (e - 3/2).
         let secs = first.duration_since(t0).as_secs_f64();
