@@ -1,13 +1,10 @@
 //! The send path does not allocate per packet: once a track's first frame
 //! has set up its send plan, `write_frame` packs, protects and sends from
-//! the connection's buffers. Counted with a global allocator on a
+//! the connection's buffers. Counted by `allocation-counter` (this thread's
+//! allocations only) on a
 //! current-thread runtime, where no other task runs during the synchronous
 //! `write_frame` calls.
-#![allow(unsafe_code, reason = "a counting global allocator needs `unsafe impl GlobalAlloc`")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rtc_api::{
@@ -15,43 +12,6 @@ use rtc_api::{
     SocketOptions, SocketServers, StreamDescription,
 };
 use rtc_codecs::Kind;
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-std::thread_local! {
-    /// Set on the test's thread while it measures: allocations by the test
-    /// harness's other threads are not the send path's.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn count() {
-    if COUNTING.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[tokio::test(flavor = "current_thread")]
 async fn write_frame_does_not_allocate_per_packet() {
@@ -85,14 +45,13 @@ async fn write_frame_does_not_allocate_per_packet() {
     audio.write_frame(&frame[..160], Duration::from_millis(20)).unwrap();
     video.write_frame(&frame, Duration::from_millis(33)).unwrap();
     let mut packets = 0;
-    COUNTING.with(|c| c.set(true));
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    for _ in 0..200 {
-        packets += audio.write_frame(&frame[..160], Duration::from_millis(20)).unwrap();
-        packets += video.write_frame(&frame, Duration::from_millis(33)).unwrap();
-    }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
-    COUNTING.with(|c| c.set(false));
+    let allocations = allocation_counter::measure(|| {
+        for _ in 0..200 {
+            packets += audio.write_frame(&frame[..160], Duration::from_millis(20)).unwrap();
+            packets += video.write_frame(&frame, Duration::from_millis(33)).unwrap();
+        }
+    })
+    .count_total;
     assert_eq!(packets, 200 + 200 * 4);
     assert_eq!(allocations, 0, "{allocations} allocations for {packets} packets");
     for p in &peers {

@@ -1,57 +1,21 @@
 //! Protecting and unprotecting allocate nothing per packet once a stream's
-//! state exists: a counting global allocator proves it for every profile,
+//! state exists: `allocation-counter` proves it for every profile,
 //! RTP and RTCP, both directions, and the packet parsers.
-#![allow(unsafe_code, reason = "a GlobalAlloc implementation is unsafe by definition")]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 use rtc_srtp::rtcp::{Compound, Writer};
 use rtc_srtp::{Context, Profile, RtpHeader, RtpPacket};
 
-struct Counting;
-
-std::thread_local! {
-    // Per thread, so the test harness's own threads (which may allocate while
-    // this test runs, e.g. for slow-test reports) are not counted.
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+/// Allocations made by this thread while `f` runs: the test harness's own
+/// threads (which may allocate meanwhile, e.g. for slow-test reports) are
+/// not counted.
+fn allocations(f: impl FnOnce()) -> u64 {
+    allocation_counter::measure(f).count_total
 }
-
-fn count() {
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn allocs() -> usize {
-    ALLOCS.with(Cell::get)
-}
-
-// SAFETY: defers every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[test]
 fn no_allocation_per_packet() {
     // The counter does count.
-    let before = allocs();
-    let v = std::hint::black_box(vec![1u8; 64]);
-    assert!(allocs() > before && v.len() == 64);
+    assert_eq!(allocations(|| drop(std::hint::black_box(vec![1u8; 64]))), 1);
     for profile in Profile::ALL {
         let key = vec![3u8; profile.master_key_len()];
         let salt = vec![4u8; profile.master_salt_len()];
@@ -78,11 +42,11 @@ fn no_allocation_per_packet() {
         };
         // The first packet of an SSRC creates its state (allowed to allocate).
         run(65000, &mut buf);
-        let before = allocs();
-        for i in 1..2000u16 {
-            run(65000u16.wrapping_add(i), &mut buf);
-        }
-        let after = allocs();
-        assert_eq!(after - before, 0, "{profile}: {} allocations in 1999 packets", after - before);
+        let n = allocations(|| {
+            for i in 1..2000u16 {
+                run(65000u16.wrapping_add(i), &mut buf);
+            }
+        });
+        assert_eq!(n, 0, "{profile}: {n} allocations in 1999 packets");
     }
 }
