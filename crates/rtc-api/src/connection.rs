@@ -23,7 +23,10 @@ use crate::error::Error;
 use crate::events::{ConnectionEvent, Emitter, Events, RtpStats, SocketEvent, TrackReport};
 use crate::keys::{DEFAULT_SUITES, Keying, select};
 use crate::media::{Frame, RtcMediaStream, RtcMediaStreamTrack};
-use crate::packetize::{Packetization, VP8_DESCRIPTOR, Vp8Assembler, fragments, vp8_descriptor, vp8_is_key_frame};
+use crate::packetize::{
+    H264Assembler, Packetization, VP8_DESCRIPTOR, Vp8Assembler, fragments, fu_a_header, nal_units, vp8_descriptor,
+    vp8_is_key_frame,
+};
 use crate::socket::{RtcSocket, SocketInner, lock};
 
 /// The most media octets per RTP packet: RTP header, descriptor and SRTP tag
@@ -74,6 +77,7 @@ struct InTrack {
     stream: RtcMediaStream,
     track: RtcMediaStreamTrack,
     vp8: Vp8Assembler,
+    h264: H264Assembler,
     receiving: bool,
     connected: bool,
 }
@@ -586,6 +590,35 @@ impl ConnShared {
                     send(scratch, i + 1 == count, buf)?;
                 }
             }
+            Packetization::H264 { fragment } => {
+                // RFC 6184: a NAL unit that fits goes alone (section 5.6),
+                // a longer one in FU-A fragments (section 5.8); the marker
+                // is on the last packet of the access unit.
+                let mut units = nal_units(frame).peekable();
+                while let Some(unit) = units.next() {
+                    let last_unit = units.peek().is_none();
+                    if unit.len() <= MAX_PAYLOAD {
+                        send(unit, last_unit, buf)?;
+                        continue;
+                    }
+                    if !fragment {
+                        return Err(Error::NotSupported(
+                            "an H.264 NAL unit longer than a packet with packetization-mode 0",
+                        ));
+                    }
+                    let body = &unit[1..];
+                    let count = fragments(body.len(), MAX_PAYLOAD - 2).count();
+                    let mut at = 0;
+                    for (i, len) in fragments(body.len(), MAX_PAYLOAD - 2).enumerate() {
+                        let end = i + 1 == count;
+                        scratch.clear();
+                        scratch.extend_from_slice(&fu_a_header(unit[0], i == 0, end));
+                        scratch.extend_from_slice(&body[at..at + len]);
+                        at += len;
+                        send(scratch, last_unit && end, buf)?;
+                    }
+                }
+            }
         }
         out.picture_id = (out.picture_id + 1) & 0x7fff;
         let ticks = (duration.as_secs_f64() * f64::from(clock)).round() as u64;
@@ -982,6 +1015,7 @@ impl ConnState {
                     stream: stream.clone(),
                     track,
                     vp8: Vp8Assembler::default(),
+                    h264: H264Assembler::default(),
                     receiving: true,
                     connected: false,
                 },
@@ -1004,8 +1038,8 @@ impl ConnState {
             .codecs_of(d.kind)
             .find(|c| d.options.as_ref().is_none_or(|o| o.codecs.iter().any(|t| t.is(&c.name))))
             .ok_or_else(|| Error::InvalidOptions(format!("no agreed {} codec for track {:?}", d.kind, d.track_id)))?;
-        let pack = Packetization::for_codec(&codec.name, d.kind == Kind::Audio)
-            .ok_or(Error::NotSupported("RTP packetization of this video codec (VP8 only)"))?;
+        let pack = Packetization::for_codec(codec)
+            .ok_or(Error::NotSupported("RTP packetization of this video codec (VP8 and H.264 only)"))?;
         Ok((codec.payload_id.get(), codec.hz_rate, pack))
     }
 
@@ -1069,8 +1103,7 @@ impl ConnState {
             }
         }
         self.session_events(shared);
-        let pack =
-            self.codec_by_pt(p.payload_type()).and_then(|c| Packetization::for_codec(&c.name, c.kind == Kind::Audio));
+        let pack = self.codec_by_pt(p.payload_type()).and_then(Packetization::for_codec);
         let Some(it) = self.in_tracks.get_mut(&ssrc) else { return false };
         if !it.receiving || !it.track.is_playing() {
             return true;
@@ -1083,6 +1116,10 @@ impl ConnState {
                 .vp8
                 .push(p.sequence_number(), p.timestamp(), p.marker(), p.payload())
                 .map(|f| Frame { data: f.to_vec(), timestamp: p.timestamp(), ssrc, key_frame: vp8_is_key_frame(f) }),
+            Some(Packetization::H264 { .. }) => it
+                .h264
+                .push(p.sequence_number(), p.timestamp(), p.marker(), p.payload())
+                .map(|(f, key_frame)| Frame { data: f.to_vec(), timestamp: p.timestamp(), ssrc, key_frame }),
             None => return false,
         };
         if let Some(f) = frame {

@@ -1,5 +1,9 @@
 //! Frames to RTP payloads and back: one frame per packet (Opus, RFC 7587,
-//! and other audio), VP8 with its payload descriptor (RFC 7741).
+//! and other audio), VP8 with its payload descriptor (RFC 7741), and H.264
+//! access units in Annex B form (RFC 6184: single NAL unit packets, FU-A
+//! fragments, and STAP-A aggregates on receipt).
+
+use rtc_codecs::{Codec, Kind};
 
 /// How a codec's frames map to RTP payloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -8,17 +12,203 @@ pub(crate) enum Packetization {
     Whole,
     /// RFC 7741.
     Vp8,
+    /// RFC 6184. `fragment` when packetization-mode 1 was agreed (FU-A
+    /// allowed); in mode 0 every NAL unit must fit one packet.
+    H264 {
+        /// FU-A fragmentation allowed.
+        fragment: bool,
+    },
 }
 
 impl Packetization {
-    pub(crate) fn for_codec(name: &str, audio: bool) -> Option<Self> {
-        if name.eq_ignore_ascii_case("vp8") {
+    pub(crate) fn for_codec(codec: &Codec) -> Option<Self> {
+        if codec.name.eq_ignore_ascii_case("vp8") {
             Some(Self::Vp8)
-        } else if audio {
+        } else if codec.name.eq_ignore_ascii_case("h264") {
+            // RFC 6184 section 8.1: packetization-mode absent means 0.
+            let mode = codec.parameters.get("packetization-mode").map(str::trim);
+            Some(Self::H264 { fragment: mode == Some("1") })
+        } else if codec.kind == Kind::Audio {
             Some(Self::Whole)
         } else {
             None
         }
+    }
+}
+
+/// RFC 6184 section 5.4 NAL unit types used by the payload format.
+const STAP_A: u8 = 24;
+const FU_A: u8 = 28;
+/// The NAL unit type of an IDR picture's slice (H.264 table 7-1).
+const IDR: u8 = 5;
+/// The start code written before each NAL unit of a reassembled frame.
+const START_CODE: [u8; 4] = [0, 0, 0, 1];
+
+/// The NAL units of an H.264 access unit in Annex B form: each starts after
+/// a `00 00 01` start code (a zero byte just before it belongs to a 4-byte
+/// start code). Bytes before the first start code, such as a frame with no
+/// start code at all, count as one NAL unit. Empty units are skipped.
+pub(crate) fn nal_units(frame: &[u8]) -> NalUnits<'_> {
+    NalUnits { rest: frame }
+}
+
+/// Iterator of [`nal_units`].
+pub(crate) struct NalUnits<'a> {
+    rest: &'a [u8],
+}
+
+/// Where the first `00 00 01` in `b` starts.
+fn find_start_code(b: &[u8]) -> Option<usize> {
+    b.windows(3).position(|w| w == [0, 0, 1])
+}
+
+impl<'a> Iterator for NalUnits<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        while !self.rest.is_empty() {
+            let (unit, rest) = match find_start_code(self.rest) {
+                Some(at) => {
+                    // Up to the start code, without the zero of a 4-byte one.
+                    let end = if at > 0 && self.rest[at - 1] == 0 { at - 1 } else { at };
+                    (&self.rest[..end], &self.rest[at + 3..])
+                }
+                None => (self.rest, &[][..]),
+            };
+            self.rest = rest;
+            if !unit.is_empty() {
+                return Some(unit);
+            }
+        }
+        None
+    }
+}
+
+/// The FU-A indicator and header of one fragment of a NAL unit whose header
+/// byte is `nal_header` (RFC 6184 section 5.8).
+pub(crate) fn fu_a_header(nal_header: u8, start: bool, end: bool) -> [u8; 2] {
+    let indicator = (nal_header & 0xe0) | FU_A;
+    let header = (u8::from(start) << 7) | (u8::from(end) << 6) | (nal_header & 0x1f);
+    [indicator, header]
+}
+
+/// Reassembles H.264 access units from packets in arrival order: every
+/// packet of a timestamp, over consecutive sequence numbers, up to the one
+/// with the marker bit. Single NAL unit packets, STAP-A and FU-A are
+/// accepted; the frame comes out in Annex B form (`00 00 00 01` before each
+/// NAL unit). A gap, a malformed packet or another packet type drops the
+/// access unit it belongs to.
+#[derive(Debug, Default)]
+pub(crate) struct H264Assembler {
+    buf: Vec<u8>,
+    /// The timestamp of the access unit being built.
+    timestamp: Option<u32>,
+    /// The sequence number of the last packet taken, across access units.
+    last_seq: Option<u16>,
+    /// Inside a fragmented NAL unit.
+    in_fu: bool,
+    /// The access unit holds an IDR slice.
+    key: bool,
+    /// The access unit lost a packet or had a malformed one.
+    broken: bool,
+    /// Access units dropped for a gap or a malformed packet.
+    pub(crate) discarded: u64,
+}
+
+impl H264Assembler {
+    /// Takes one packet's payload; returns a complete access unit, and
+    /// whether it holds an IDR picture, when the packet ends one.
+    pub(crate) fn push(&mut self, seq: u16, timestamp: u32, marker: bool, payload: &[u8]) -> Option<(&[u8], bool)> {
+        let follows = self.last_seq.is_none_or(|last| last.wrapping_add(1) == seq);
+        self.last_seq = Some(seq);
+        if self.timestamp.is_some_and(|t| t != timestamp) {
+            // The previous access unit never saw its marker.
+            self.drop_unit();
+        }
+        if self.timestamp.is_none() {
+            self.timestamp = Some(timestamp);
+            self.buf.clear();
+            self.in_fu = false;
+            self.key = false;
+            self.broken = false;
+        }
+        if !follows || self.take(payload).is_none() || self.buf.len() > MAX_FRAME {
+            self.broken = true;
+        }
+        if !marker {
+            return None;
+        }
+        if self.broken || self.in_fu || self.buf.is_empty() {
+            self.drop_unit();
+            return None;
+        }
+        self.timestamp = None;
+        Some((&self.buf, self.key))
+    }
+
+    /// Appends the NAL units of one payload; `None` when it is malformed.
+    fn take(&mut self, payload: &[u8]) -> Option<()> {
+        if self.broken {
+            return Some(());
+        }
+        let first = *payload.first()?;
+        if first & 0x80 != 0 {
+            return None; // forbidden_zero_bit
+        }
+        match first & 0x1f {
+            1..=23 => {
+                if self.in_fu {
+                    return None;
+                }
+                self.nal(payload);
+            }
+            STAP_A => {
+                if self.in_fu {
+                    return None;
+                }
+                let mut rest = &payload[1..];
+                while !rest.is_empty() {
+                    let size = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+                    let unit = rest.get(2..2 + size).filter(|u| !u.is_empty())?;
+                    self.nal(unit);
+                    rest = &rest[2 + size..];
+                }
+            }
+            FU_A => {
+                let fu = *payload.get(1)?;
+                let (start, end) = (fu & 0x80 != 0, fu & 0x40 != 0);
+                if start == self.in_fu || (start && end) {
+                    return None;
+                }
+                if start {
+                    self.nal(&[(first & 0xe0) | (fu & 0x1f)]);
+                    self.in_fu = true;
+                }
+                self.buf.extend_from_slice(&payload[2..]);
+                if end {
+                    self.in_fu = false;
+                }
+            }
+            _ => return None, // STAP-B, MTAP, FU-B: interleaved mode only; 0, 30, 31: reserved
+        }
+        Some(())
+    }
+
+    /// Appends a start code and the NAL unit (or its first bytes).
+    fn nal(&mut self, unit: &[u8]) {
+        if unit.first().is_some_and(|h| h & 0x1f == IDR) {
+            self.key = true;
+        }
+        self.buf.extend_from_slice(&START_CODE);
+        self.buf.extend_from_slice(unit);
+    }
+
+    fn drop_unit(&mut self) {
+        if self.timestamp.take().is_some() {
+            self.discarded += 1;
+        }
+        self.buf.clear();
+        self.in_fu = false;
     }
 }
 
@@ -136,6 +326,8 @@ pub(crate) fn vp8_is_key_frame(frame: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn packetize(frame: &[u8], max: usize, pid: u16) -> Vec<Vec<u8>> {
@@ -190,6 +382,145 @@ mod tests {
         for p in [&[][..], &[0x80], &[0x80, 0x80], &[0x80, 0x80, 0x80]] {
             assert!(parse_vp8(p).is_none());
             assert!(a.push(1, 1, true, p).is_none());
+        }
+    }
+
+    /// Packetizes an access unit as the send path does: single NAL unit
+    /// packets, FU-A for units longer than `max`; the marker on the last.
+    fn h264_packets(frame: &[u8], max: usize) -> Vec<(Vec<u8>, bool)> {
+        let mut out = Vec::new();
+        for unit in nal_units(frame) {
+            if unit.len() <= max {
+                out.push((unit.to_vec(), false));
+                continue;
+            }
+            let body = &unit[1..];
+            let n = fragments(body.len(), max - 2).count();
+            let mut at = 0;
+            for (i, len) in fragments(body.len(), max - 2).enumerate() {
+                let mut p = fu_a_header(unit[0], i == 0, i + 1 == n).to_vec();
+                p.extend_from_slice(&body[at..at + len]);
+                at += len;
+                out.push((p, false));
+            }
+        }
+        if let Some(last) = out.last_mut() {
+            last.1 = true;
+        }
+        out
+    }
+
+    /// The same units, each after a 4-byte start code.
+    fn annex_b(units: &[Vec<u8>]) -> Vec<u8> {
+        units.iter().flat_map(|u| START_CODE.iter().chain(u)).copied().collect()
+    }
+
+    #[test]
+    fn nal_units_split_at_both_start_codes() {
+        let frame = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5, 6];
+        let units: Vec<&[u8]> = nal_units(&frame).collect();
+        assert_eq!(units, vec![&[0x67, 1, 2][..], &[0x68, 3], &[0x65, 4, 5, 6]]);
+        assert_eq!(nal_units(&[0x65, 9, 9]).collect::<Vec<_>>(), vec![&[0x65, 9, 9][..]]);
+        assert_eq!(nal_units(&[0, 0, 1, 0, 0, 1]).count(), 0);
+        assert_eq!(nal_units(&[]).count(), 0);
+    }
+
+    #[test]
+    fn h264_stap_a_single_and_fu_a() {
+        let mut a = H264Assembler::default();
+        // STAP-A with SPS and PPS, then an IDR slice in three FU-A fragments.
+        let stap = [STAP_A | 0x60, 0, 3, 0x67, 1, 2, 0, 2, 0x68, 3];
+        assert!(a.push(10, 900, false, &stap).is_none());
+        let idr_header = 0x65;
+        assert!(a.push(11, 900, false, &[0x7c, 0x80 | 5, 7, 7]).is_none());
+        assert!(a.push(12, 900, false, &[0x7c, 5, 8]).is_none());
+        let (frame, key) = a.push(13, 900, true, &[0x7c, 0x40 | 5, 9]).unwrap();
+        assert!(key);
+        assert_eq!(frame, annex_b(&[vec![0x67, 1, 2], vec![0x68, 3], vec![idr_header, 7, 7, 8, 9]]).as_slice());
+        // A single non-IDR slice is not a key frame.
+        let (frame, key) = a.push(14, 1800, true, &[0x41, 1]).unwrap();
+        assert_eq!((frame, key), (&[0, 0, 0, 1, 0x41, 1][..], false));
+        assert_eq!(a.discarded, 0);
+    }
+
+    #[test]
+    fn h264_loss_and_malformed_packets_drop_the_unit() {
+        let frame = annex_b(&[vec![0x65; 3000], vec![0x41, 2]]);
+        let pkts = h264_packets(&frame, 1000);
+        assert_eq!(pkts.len(), 5);
+        let mut a = H264Assembler::default();
+        // The third packet is lost: the unit is dropped, the next one comes.
+        for (i, (p, m)) in pkts.iter().enumerate().filter(|(i, _)| *i != 2) {
+            assert!(a.push(i as u16, 1, *m, p).is_none());
+        }
+        assert_eq!(a.discarded, 1);
+        // The next unit follows on in sequence and comes out whole.
+        for (i, (p, m)) in pkts.iter().enumerate() {
+            let got = a.push(5 + i as u16, 2, *m, p);
+            assert_eq!(got.map(|(f, k)| (f.to_vec(), k)), m.then(|| (frame.clone(), true)));
+        }
+        // The marker lost: the next timestamp drops the unfinished unit.
+        assert!(a.push(10, 3, false, &pkts[0].0).is_none());
+        assert!(a.push(11, 4, true, &[0x41, 1]).is_some());
+        assert_eq!(a.discarded, 2);
+        // A gap before a unit's first packet (its start may be lost) drops it.
+        assert!(a.push(13, 5, true, &[0x41, 1]).is_none());
+        assert_eq!(a.discarded, 3);
+        for bad in [
+            &[][..],
+            &[0x80 | 1, 1],       // forbidden bit
+            &[STAP_A, 0, 5, 1],   // STAP-A unit runs past the payload
+            &[STAP_A, 0, 0],      // empty STAP-A unit
+            &[FU_A],              // FU-A without its header
+            &[FU_A, 0xc0 | 5, 1], // S and E both set
+            &[FU_A, 5, 1],        // middle fragment with no start
+            &[25, 0, 1, 1],       // STAP-B
+            &[0, 1],              // type 0
+        ] {
+            a.last_seq = None;
+            let before = a.discarded;
+            assert!(a.push(300, 5, true, bad).is_none(), "{bad:?}");
+            assert_eq!(a.discarded, before + 1, "{bad:?}");
+        }
+    }
+
+    proptest! {
+        /// Any access unit survives packetization at any packet size.
+        #[test]
+        fn h264_round_trip(
+            units in prop::collection::vec(
+                (0u8..32, prop::collection::vec(1u8..=255, 0..3000)).prop_map(|(t, mut body)| {
+                    let nal_type = [1u8, 5, 6, 7, 8][usize::from(t) % 5];
+                    body.insert(0, 0x60 | nal_type);
+                    body
+                }),
+                1..6,
+            ),
+            max in 3usize..1500,
+            seq in any::<u16>(),
+        ) {
+            let frame = annex_b(&units);
+            let mut a = H264Assembler::default();
+            let mut got = None;
+            for (i, (p, m)) in h264_packets(&frame, max).iter().enumerate() {
+                prop_assert!(p.len() <= max.max(1));
+                if let Some((f, key)) = a.push(seq.wrapping_add(i as u16), 77, *m, p) {
+                    got = Some((f.to_vec(), key));
+                }
+            }
+            let key = units.iter().any(|u| u[0] & 0x1f == IDR);
+            prop_assert_eq!(got, Some((frame, key)));
+        }
+
+        /// Arbitrary payloads never panic and never leave a unit half built.
+        #[test]
+        fn h264_arbitrary_payloads(packets in prop::collection::vec((any::<u16>(), any::<bool>(), prop::collection::vec(any::<u8>(), 0..64)), 0..40)) {
+            let mut a = H264Assembler::default();
+            for (seq, marker, p) in &packets {
+                if let Some((f, _)) = a.push(*seq, 1, *marker, p) {
+                    prop_assert!(f.starts_with(&START_CODE));
+                }
+            }
         }
     }
 }

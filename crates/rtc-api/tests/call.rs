@@ -20,7 +20,11 @@ struct Peer {
 }
 
 async fn peer_with(options: SocketOptions) -> Peer {
-    let conn = RtcConnection::new(None, None).unwrap();
+    peer_with_codecs(options, None).await
+}
+
+async fn peer_with_codecs(options: SocketOptions, codecs: Option<rtc_codecs::Options>) -> Peer {
+    let conn = RtcConnection::new(None, codecs).unwrap();
     let socket = RtcSocket::new(SocketServers::loopback_v4(), options).await.unwrap();
     let events = conn.events();
     let stream = RtcMediaStream::new(StreamDescription::default());
@@ -134,6 +138,70 @@ async fn call_end_to_end_over_udp_loopback() {
         StdUdp::bind(addr).expect("port freed by close()");
     }
     // The peer notices consent loss only after its timeout; close it too.
+    b.conn.close();
+}
+
+/// Opus and H.264 (constrained baseline, packetization-mode 1) only.
+fn h264_options() -> rtc_codecs::Options {
+    let mut options = rtc_api::default_options();
+    options.codecs.retain(|c| c.kind == Kind::Audio);
+    let pt = rtc_codecs::PayloadType::new(102).unwrap();
+    let mut h264 = rtc_codecs::Codec::new(pt, Kind::Video, "H264", 90_000, None);
+    h264.parameters.insert("level-asymmetry-allowed", "1");
+    h264.parameters.insert("packetization-mode", "1");
+    h264.parameters.insert("profile-level-id", "42e01f");
+    options.codecs.push(h264);
+    options
+}
+
+/// A NAL unit of `len` octets with header `header`; no zero octets, so no
+/// start code can appear inside it.
+fn nal(header: u8, len: usize, seed: u32) -> Vec<u8> {
+    let mut unit: Vec<u8> = (0..len as u32).map(|k| ((k * 31 + seed) % 255 + 1) as u8).collect();
+    unit[0] = header;
+    unit
+}
+
+/// NAL units after 4-byte start codes (Annex B).
+fn annex_b(units: &[Vec<u8>]) -> Vec<u8> {
+    units.iter().flat_map(|u| [0, 0, 0, 1].iter().chain(u)).copied().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_access_units_cross_in_rfc_6184_packets() {
+    let a = peer_with_codecs(SocketOptions::default(), Some(h264_options())).await;
+    let mut b = peer_with_codecs(SocketOptions::default(), Some(h264_options())).await;
+    signal(&a.conn, &b.conn);
+    let mut a_events = a.conn.events();
+    wait_for(&mut a_events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    let agreed = a.conn.agreement().unwrap();
+    assert!(agreed.codecs.iter().any(|c| c.name == "H264"), "{agreed:?}");
+    let video = remote_track(&b, Kind::Video);
+    let mut sent = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(33));
+    for i in 0..12u32 {
+        tick.tick().await;
+        // Every fourth unit a key frame: SPS and PPS (single NAL unit
+        // packets) and a 5000-octet IDR slice (five FU-A fragments); the
+        // others one 1500-octet slice (two fragments) and a 40-octet SEI.
+        let (units, packets) = if i % 4 == 0 {
+            (vec![nal(0x67, 12, i), nal(0x68, 4, i), nal(0x65, 5000, i)], 7)
+        } else {
+            (vec![nal(0x06, 40, i), nal(0x41, 1500, i)], 3)
+        };
+        let frame = annex_b(&units);
+        assert_eq!(a.video.write_frame(&frame, Duration::from_millis(33)).unwrap(), packets, "unit {i}");
+        sent.push((frame, i % 4 == 0));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (i, (frame, key)) in sent.iter().enumerate() {
+        let f = video.try_read_frame().unwrap_or_else(|| panic!("access unit {i}"));
+        assert_eq!((&f.data, f.key_frame), (frame, *key), "access unit {i}");
+    }
+    assert!(video.try_read_frame().is_none());
+    assert_eq!(a.conn.dropped() + b.conn.dropped(), 0);
+    a.conn.close();
     b.conn.close();
 }
 
