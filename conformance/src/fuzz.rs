@@ -12,6 +12,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("options_from_sdp", options_from_sdp),
     ("options_from_json", options_from_json),
     ("description_parse", description_parse),
+    ("depacketize", depacketize),
     ("ice_receive", ice_receive),
     ("rtp_parse", rtp_parse),
     ("rtcp_parse", rtcp_parse),
@@ -35,6 +36,13 @@ pub fn candidate_parse(data: &[u8]) {
     assert_eq!(serde_json::to_value(&back).expect("serialize"), json, "JSON round trip");
     assert_eq!(back.extensions.len(), c.extensions.len());
     Candidate::parse(&back.to_string()).expect("candidate from JSON must format to a valid line");
+}
+
+/// `depacketize`: any bytes as a run of RTP payloads for rtc-api's VP8 and
+/// H.264 depacketizers (which must not panic, and whose frames must be well
+/// formed), and as an H.264 access unit that must survive packetization.
+pub fn depacketize(data: &[u8]) {
+    rtc_api::fuzz_depacketize(data);
 }
 
 /// `rtp_parse`: any bytes as an RTP packet. A packet that parses has its

@@ -24,8 +24,8 @@ use crate::events::{ConnectionEvent, Emitter, Events, RtpStats, SocketEvent, Tra
 use crate::keys::{DEFAULT_SUITES, Keying, select};
 use crate::media::{Frame, RtcMediaStream, RtcMediaStreamTrack};
 use crate::packetize::{
-    H264Assembler, Packetization, VP8_DESCRIPTOR, Vp8Assembler, fragments, fu_a_header, nal_units, vp8_descriptor,
-    vp8_is_key_frame,
+    H264Assembler, Packetization, VP8_DESCRIPTOR, Vp8Assembler, fragments, fu_a_header, is_sendable_nal, nal_units,
+    vp8_descriptor, vp8_is_key_frame,
 };
 use crate::socket::{RtcSocket, SocketInner, lock};
 
@@ -594,6 +594,11 @@ impl ConnShared {
                 // RFC 6184: a NAL unit that fits goes alone (section 5.6),
                 // a longer one in FU-A fragments (section 5.8); the marker
                 // is on the last packet of the access unit.
+                if !nal_units(frame).all(|u| is_sendable_nal(u[0])) {
+                    return Err(Error::InvalidFrame(
+                        "not H.264 NAL units in Annex B form (forbidden bit set, or type 0 or 24 to 31)",
+                    ));
+                }
                 let mut units = nal_units(frame).peekable();
                 while let Some(unit) = units.next() {
                     let last_unit = units.peek().is_none();

@@ -40,4 +40,7 @@ pub enum Error {
     /// The object was closed or stopped.
     #[error("closed")]
     Closed,
+    /// A frame given to `write_frame` that its codec cannot carry.
+    #[error("invalid frame: {0}")]
+    InvalidFrame(&'static str),
 }

@@ -48,6 +48,8 @@ pub use desc::{
 pub use error::Error;
 pub use events::{ConnectionEvent, Events, RtpStats, SocketEvent, TrackReport};
 pub use media::{Frame, RtcMediaStream, RtcMediaStreamTrack};
+#[doc(hidden)]
+pub use packetize::fuzz_depacketize;
 pub use socket::RtcSocket;
 
 /// `n` random alphanumeric characters from the thread-local CSPRNG.

@@ -194,6 +194,10 @@ async fn h264_access_units_cross_in_rfc_6184_packets() {
         assert_eq!(a.video.write_frame(&frame, Duration::from_millis(33)).unwrap(), packets, "unit {i}");
         sent.push((frame, i % 4 == 0));
     }
+    // Length-prefixed (AVCC) data is not Annex B: its first "NAL unit" has
+    // type 0, and it is refused rather than sent as something else.
+    let avcc = [0, 0, 0x0f, 0xa0, 0x65, 1, 2];
+    assert!(matches!(a.video.write_frame(&avcc, Duration::from_millis(33)), Err(Error::InvalidFrame(_))));
     tokio::time::sleep(Duration::from_millis(200)).await;
     for (i, (frame, key)) in sent.iter().enumerate() {
         let f = video.try_read_frame().unwrap_or_else(|| panic!("access unit {i}"));
