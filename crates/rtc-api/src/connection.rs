@@ -86,6 +86,9 @@ pub(crate) struct ConnState {
     cname: String,
     context_id: String,
     secret: String,
+    /// The local ICE credentials changed (an ICE restart) since the remote
+    /// description was set: the peer's new ones are awaited.
+    restart_pending: bool,
     local_keys: Vec<Keying>,
     remote: Option<ConnectionDescription>,
     remote_keys: Vec<Keying>,
@@ -757,6 +760,7 @@ impl ConnState {
             cname,
             context_id,
             secret,
+            restart_pending: false,
             local_keys,
             remote: None,
             remote_keys: Vec::new(),
@@ -857,9 +861,6 @@ impl ConnState {
     fn set_local(&mut self, d: ConnectionDescription) -> Result<(), Error> {
         let changes_ice = d.context_id.as_ref().is_some_and(|c| *c != self.context_id)
             || d.secret.as_ref().is_some_and(|s| *s != self.secret);
-        if changes_ice && !self.transports.is_empty() {
-            return Err(Error::NotSupported("changing context-id or secret once a socket is added (ICE restart)"));
-        }
         let creds = Credentials {
             ufrag: d.context_id.clone().unwrap_or_else(|| self.context_id.clone()),
             pwd: d.secret.clone().unwrap_or_else(|| self.secret.clone()),
@@ -869,11 +870,17 @@ impl ConnState {
         for k in &d.keys {
             keys.push(Keying::from_crypto(k)?);
         }
-        if !keys.is_empty() && self.remote.is_some() {
+        if !keys.is_empty() && self.remote.is_some() && keys != self.local_keys {
             return Err(Error::NotSupported("changing SRTP keys once the remote description is set (rekeying)"));
         }
-        if d.cname.is_some() && self.session.is_some() {
+        if d.cname.as_ref().is_some_and(|c| *c != self.cname) && self.session.is_some() {
             return Err(Error::NotSupported("changing the cname once media started"));
+        }
+        if changes_ice && !self.transports.is_empty() {
+            // An ICE restart (RFC 8445 section 9) on every socket; media
+            // keeps the old path until the new checks select a pair.
+            self.restart_ice(creds.clone())?;
+            self.restart_pending = self.remote.is_some();
         }
         self.context_id = creds.ufrag;
         self.secret = creds.pwd;
@@ -882,6 +889,15 @@ impl ConnState {
         }
         if !keys.is_empty() {
             self.local_keys = keys;
+        }
+        Ok(())
+    }
+
+    /// Restarts ICE on every socket with new local credentials.
+    fn restart_ice(&mut self, creds: Credentials) -> Result<(), Error> {
+        let now = Instant::now();
+        for t in &mut self.transports {
+            t.agent.restart(now, Some(creds.clone()))?;
         }
         Ok(())
     }
@@ -928,15 +944,10 @@ impl ConnState {
                 }
             }
         }
-        if let Some(old) = &self.remote {
-            if old.context_id != d.context_id || old.secret != d.secret {
-                return Err(Error::NotSupported(
-                    "changing the remote context-id or secret (ICE restart); fork() reaches another peer",
-                ));
-            }
-            if old.keys != d.keys {
-                return Err(Error::NotSupported("changing the remote SRTP keys (rekeying)"));
-            }
+        let remote_restart =
+            self.remote.as_ref().is_some_and(|old| old.context_id != d.context_id || old.secret != d.secret);
+        if self.remote.as_ref().is_some_and(|old| old.keys != d.keys) {
+            return Err(Error::NotSupported("changing the remote SRTP keys (rekeying)"));
         }
         let agreement = agree(
             &self.context_id,
@@ -945,6 +956,22 @@ impl ConnState {
             self.remote_options.as_ref(),
         )?;
         // Everything is checked: apply.
+        if remote_restart {
+            // The peer restarted ICE. Unless this side restarted first and
+            // awaits exactly this, it restarts too, with new credentials
+            // that its next local description carries (RFC 8445 section 9).
+            if !self.restart_pending {
+                let fresh = Credentials::random(&mut rand::rng());
+                self.restart_ice(fresh.clone())?;
+                self.context_id = fresh.ufrag;
+                self.secret = fresh.pwd;
+            }
+            self.restart_pending = false;
+            let now = Instant::now();
+            for t in &mut self.transports {
+                t.agent.set_remote_credentials(now, creds.clone())?;
+            }
+        }
         let first = self.remote.is_none();
         self.remote_keys = remote_keys;
         self.remote = Some(d.clone());

@@ -209,6 +209,43 @@ async fn h264_access_units_cross_in_rfc_6184_packets() {
     b.conn.close();
 }
 
+/// An ICE restart (RFC 8445 section 9) through descriptions: A sets new
+/// credentials in its local description; B, seeing them, restarts too; media
+/// keeps flowing over the old path and then over the newly selected one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_restart_through_descriptions_keeps_media_flowing() {
+    let (mut a, mut b) = (peer().await, peer().await);
+    signal(&a.conn, &b.conn);
+    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    let video = remote_track(&b, Kind::Video);
+    let old_b = b.conn.description(Direction::Local).unwrap().context_id;
+    let mut d = a.conn.description(Direction::Local).unwrap();
+    d.context_id = Some("restart1".into());
+    d.secret = Some("aNewSecretOf26CharsAbcdef".into());
+    a.conn.set_description(d, Direction::Local).unwrap();
+    assert_eq!(a.conn.description(Direction::Local).unwrap().context_id.as_deref(), Some("restart1"));
+    // The peer does not know yet: media goes over the old path meanwhile.
+    assert_eq!(a.video.write_frame(&vp8_frame(0, 3000), Duration::from_millis(40)).unwrap(), 3);
+    // A's description reaches B, which restarts too; B's new one comes back.
+    signal(&a.conn, &b.conn);
+    let new_b = b.conn.description(Direction::Local).unwrap().context_id;
+    assert_ne!(new_b, old_b, "the peer restarted with new credentials");
+    // The new checks select a pair again.
+    wait_for(&mut a.events, |e| matches!(e, ConnectionEvent::ActiveConnectionCandidate { .. })).await;
+    wait_for(&mut b.events, |e| matches!(e, ConnectionEvent::ActiveConnectionCandidate { .. })).await;
+    assert_eq!(a.video.write_frame(&vp8_frame(1, 3000), Duration::from_millis(40)).unwrap(), 3);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..2 {
+        let f = video.try_read_frame().unwrap_or_else(|| panic!("frame {i}"));
+        assert_eq!(f.data, vp8_frame(i, 3000));
+    }
+    assert!(a.conn.is_connected() && b.conn.is_connected());
+    assert_eq!(a.conn.dropped() + b.conn.dropped(), 0);
+    a.conn.close();
+    b.conn.close();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_remote_input_is_refused_and_the_connection_stays_usable() {
     let (mut a, mut b) = (peer().await, peer().await);

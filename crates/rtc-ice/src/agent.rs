@@ -511,6 +511,10 @@ pub struct Agent {
     reflexive: Vec<Reflexive>,
     last_now: Option<Instant>,
     stats: Stats,
+    /// After an ICE restart, the previously selected path of each component
+    /// that had one, used for application data until a new pair is selected
+    /// or its consent runs out. Empty otherwise (no memory held).
+    previous: Vec<(u16, Path)>,
 }
 
 impl Agent {
@@ -566,6 +570,7 @@ impl Agent {
             reflexive: Vec::new(),
             last_now: None,
             stats: Stats::default(),
+            previous: Vec::new(),
         }
     }
 
@@ -606,14 +611,81 @@ impl Agent {
     }
 
     /// The path application data may take for `component`: the selected
-    /// pair, while the agent is connected with consent. `None` otherwise:
-    /// the driver must not send application data then.
+    /// pair, while the agent is connected with consent; during an ICE restart
+    /// ([`Agent::restart`]), the pair selected before it, until a new one is
+    /// selected or the old one's consent runs out. `None` otherwise: the
+    /// driver must not send application data then.
     pub fn path(&self, component: Component) -> Option<Path> {
+        if self.state == State::Checking {
+            return self.previous.iter().find(|(c, _)| *c == component.get()).map(|(_, p)| *p);
+        }
         if self.state != State::Connected {
             return None;
         }
         let p = &self.pairs[self.comps.get(usize::from(component.get()).checked_sub(1)?)?.selected?];
         Some(Path { local: p.base, remote: p.remote_addr })
+    }
+
+    /// An ICE restart (RFC 8445 section 9): new local credentials (random
+    /// when `credentials` is `None`), to be signaled with the local
+    /// candidates again, which are re-announced as [`Event::Candidate`]s
+    /// (then [`Event::CandidatesDone`] if gathering had finished). The peer's
+    /// credentials and candidates are forgotten: set its new ones with
+    /// [`Agent::set_remote_credentials`] and [`Agent::add_remote_candidate`],
+    /// and checks start over. Until a new pair is selected for a component,
+    /// [`Agent::path`] keeps giving the pair selected before, while that
+    /// pair's consent (RFC 7675) lasts (then [`Event::Disconnected`] fires and
+    /// the checks go on); data arriving over it is still accepted. Checks and responses that use the old credentials are
+    /// dropped. This also recovers from [`State::Disconnected`] or
+    /// [`State::Failed`]. When the peer restarts (its credentials change),
+    /// call this before setting its new credentials. The role and the
+    /// tiebreaker stay.
+    pub fn restart(&mut self, now: Instant, credentials: Option<Credentials>) -> Result<(), Error> {
+        self.check_open()?;
+        let creds = match credentials {
+            Some(c) => {
+                c.validate()?;
+                c
+            }
+            None => Credentials::random(&mut self.rng),
+        };
+        let key = stun::short_term_key(&creds.pwd).ok_or(Error::InvalidCredentials("pwd refused by PRECIS"))?;
+        self.previous.clear();
+        if self.state == State::Connected {
+            for (ci, c) in self.comps.iter().enumerate() {
+                if let (Some(pi), Ok(comp)) = (c.selected, u16::try_from(ci + 1)) {
+                    let p = &self.pairs[pi];
+                    self.previous.push((comp, Path { local: p.base, remote: p.remote_addr }));
+                }
+            }
+        }
+        self.local_creds = creds;
+        self.local_key = key;
+        self.remote_creds = None;
+        self.remote_key = None;
+        self.username_out.clear();
+        // Peer-reflexive local candidates belonged to the old checks.
+        self.locals.retain(|l| l.kind != LocalKind::PeerReflexive);
+        self.remotes.clear();
+        self.pairs.clear();
+        self.triggered.clear();
+        self.txs.retain(|t| matches!(t.kind, TxKind::Gather { .. }));
+        for c in &mut self.comps {
+            // The old path's consent clock keeps running.
+            *c = Comp { consent_last: c.consent_last, last_sent: c.last_sent, ..Comp::default() };
+        }
+        self.next_check = None;
+        self.remote_done = false;
+        self.state = State::Checking;
+        let again: Vec<Candidate> = self.locals.iter().map(|l| l.cand.clone()).collect();
+        for cand in again {
+            self.push_event(Event::Candidate(cand));
+        }
+        if self.candidates_done {
+            self.push_event(Event::CandidatesDone);
+        }
+        self.handle_timeout(now);
+        Ok(())
     }
 
     /// Sets the peer's credentials; checks start once they are known.
@@ -798,6 +870,12 @@ impl Agent {
                 }
             }
         }
+        if self.state == State::Checking {
+            for (comp, _) in &self.previous {
+                let c = self.comps.get(usize::from(*comp).saturating_sub(1));
+                at(c.and_then(|c| c.consent_last).map(|l| l + self.cfg.timing.consent_timeout));
+            }
+        }
         if self.state == State::Connected {
             for c in &self.comps {
                 at(c.consent_next);
@@ -816,6 +894,19 @@ impl Agent {
             return;
         }
         self.retransmit(now);
+        if !self.previous.is_empty() {
+            let (comps, timeout) = (&self.comps, self.cfg.timing.consent_timeout);
+            let before = self.previous.len();
+            self.previous.retain(|(comp, _)| {
+                let last = comps.get(usize::from(*comp).saturating_sub(1)).and_then(|c| c.consent_last);
+                last.is_some_and(|l| now < l + timeout)
+            });
+            if self.previous.len() < before {
+                // Application data must stop (RFC 7675); checks go on.
+                self.previous = Vec::new();
+                self.push_event(Event::Disconnected);
+            }
+        }
         if self.gather_deadline.is_some_and(|d| now >= d) {
             self.gather_deadline = None;
             self.txs.retain(|t| !matches!(t.kind, TxKind::Gather { .. }));
@@ -848,12 +939,11 @@ impl Agent {
             return self.drop_with(DropReason::Closed);
         }
         if !stun::is_stun(data) {
-            return match self.pairs.iter().find(|p| p.base == local && p.remote_addr == remote) {
-                Some(p) => match Component::new(p.component) {
-                    Ok(component) => Receive::Data { component },
-                    Err(_) => self.drop_with(DropReason::UnknownPath),
-                },
-                None => self.drop_with(DropReason::UnknownPath),
+            let pair = self.pairs.iter().find(|p| p.base == local && p.remote_addr == remote).map(|p| p.component);
+            let old = || self.previous.iter().find(|(_, p)| p.local == local && p.remote == remote).map(|(c, _)| *c);
+            return match pair.or_else(old).map(Component::new) {
+                Some(Ok(component)) => Receive::Data { component },
+                _ => self.drop_with(DropReason::UnknownPath),
             };
         }
         let Some((class, tid)) = stun::peek(data) else {
@@ -1475,6 +1565,7 @@ impl Agent {
         }
         if self.state == State::Checking && self.comps.iter().all(|c| c.selected.is_some()) {
             self.state = State::Connected;
+            self.previous = Vec::new();
             self.push_event(Event::Connected);
             self.compact();
         }

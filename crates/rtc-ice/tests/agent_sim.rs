@@ -538,3 +538,104 @@ fn trickled_candidates_arrive_late() {
     assert_eq!(p.a.agent.state(), State::Connected);
     assert_eq!(p.a.agent.path(Component::RTP).unwrap().remote, addr(B));
 }
+
+fn connected_events(node: &sim::Node) -> usize {
+    node.events.iter().filter(|(_, e)| *e == Event::Connected).count()
+}
+
+/// Both sides restart and trade their new credentials (candidates follow by
+/// signaling, as the agents re-announce them).
+fn restart_both(p: &mut Pair) -> (Credentials, Credentials) {
+    let now = p.now;
+    p.a.agent.restart(now, None).unwrap();
+    p.b.agent.restart(now, None).unwrap();
+    let (ca, cb) = (p.a.agent.local_credentials().clone(), p.b.agent.local_credentials().clone());
+    p.a.agent.set_remote_credentials(now, cb.clone()).unwrap();
+    p.b.agent.set_remote_credentials(now, ca.clone()).unwrap();
+    (ca, cb)
+}
+
+/// RFC 8445 section 9: after a restart, application data keeps the old
+/// path until the new checks select a pair; the old credentials stop
+/// working; the candidates are announced again.
+#[test]
+fn ice_restart_keeps_the_old_path_until_a_new_pair_is_selected() {
+    let mut p = simple(cfg(Role::Controlling, 60), cfg(Role::Controlled, 61), NetConfig::default());
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+    let (old_a, old_b) = (p.a.agent.local_credentials().clone(), p.b.agent.local_credentials().clone());
+    let old_path = p.a.agent.path(Component::RTP).unwrap();
+    let candidates_before = p.a.events.iter().filter(|(_, e)| matches!(e, Event::Candidate(_))).count();
+    let (new_a, new_b) = restart_both(&mut p);
+    assert_ne!(new_a, old_a);
+    assert_ne!(new_b, old_b);
+    assert_eq!(p.a.agent.state(), State::Checking);
+    assert_eq!(p.a.agent.pair_count(), 0, "the old check list is gone");
+    // Media continues over the old path, both ways, while checks run.
+    assert_eq!(p.a.agent.path(Component::RTP), Some(old_path));
+    p.send_data(Component::RTP, b"during a", b"during b");
+    assert!(p.run_until(Duration::from_secs(10), |p| connected_events(&p.a) == 2 && connected_events(&p.b) == 2));
+    assert_eq!(p.b.data, vec![b"during a".to_vec()]);
+    assert_eq!(p.a.data, vec![b"during b".to_vec()]);
+    assert_eq!(p.a.agent.state(), State::Connected);
+    assert_eq!(p.a.agent.path(Component::RTP), Some(old_path), "same candidates, same pair");
+    let candidates_after = p.a.events.iter().filter(|(_, e)| matches!(e, Event::Candidate(_))).count();
+    assert_eq!(candidates_after, 2 * candidates_before, "candidates announced again");
+    // A check signed with the old password is dropped, unanswered.
+    let (local, from) = (addr(A), addr(B));
+    let stale = check(&format!("{}:{}", old_a.ufrag, old_b.ufrag), &old_a.pwd, [7; 12], false);
+    let _ = drain(&mut p.a.agent);
+    assert!(matches!(p.a.agent.handle_receive(p.now, local, from, &stale), Receive::Dropped(_)));
+    assert!(p.a.agent.poll_transmit().is_none());
+    let fresh = check(&format!("{}:{}", new_a.ufrag, new_b.ufrag), &new_a.pwd, [8; 12], false);
+    assert_eq!(p.a.agent.handle_receive(p.now, local, from, &fresh), Receive::Stun);
+    assert!(p.a.agent.poll_transmit().is_some(), "answered with the new credentials");
+}
+
+/// Consent lost, then the network comes back: a restart connects again.
+/// Without it the old path stays closed; with it and no network, the old
+/// path is not offered either (its consent is gone).
+#[test]
+fn ice_restart_recovers_after_consent_is_lost() {
+    let mut p = simple(cfg(Role::Controlling, 62), cfg(Role::Controlled, 63), NetConfig::default());
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+    p.blackhole = true;
+    assert!(p.run_until(Duration::from_secs(60), |p| {
+        p.a.agent.state() == State::Disconnected && p.b.agent.state() == State::Disconnected
+    }));
+    p.blackhole = false;
+    p.run_for(Duration::from_secs(5));
+    assert_eq!(p.a.agent.state(), State::Disconnected, "consent is not regained by itself");
+    restart_both(&mut p);
+    assert_eq!(p.a.agent.path(Component::RTP), None, "no path with consent to fall back on");
+    assert!(p.run_until(Duration::from_secs(10), |p| connected_events(&p.a) == 2 && connected_events(&p.b) == 2));
+    p.send_data(Component::RTP, b"back a", b"back b");
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.b.data, vec![b"back a".to_vec()]);
+    assert_eq!(p.a.data, vec![b"back b".to_vec()]);
+}
+
+/// During a restart that never completes, the old path is given up when its
+/// consent would have expired (30 s after the last response).
+#[test]
+fn ice_restart_old_path_ends_with_its_consent() {
+    let mut p = simple(cfg(Role::Controlling, 64), cfg(Role::Controlled, 65), NetConfig::default());
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+    let now = p.now;
+    // Only A restarts and B never learns A's new credentials: no new pair.
+    p.signaling = false;
+    p.a.agent.restart(now, None).unwrap();
+    assert!(p.a.agent.path(Component::RTP).is_some());
+    // A has no check list now; data over the old path is still taken.
+    p.send_data(Component::RTP, b"old path a", b"old path b");
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.a.data, vec![b"old path b".to_vec()]);
+    assert_eq!(p.b.data, vec![b"old path a".to_vec()]);
+    p.run_for(Duration::from_secs(20));
+    assert!(p.a.agent.path(Component::RTP).is_some(), "within 30 s of the last consent response");
+    let before = p.a.events.iter().filter(|(_, e)| *e == Event::Disconnected).count();
+    p.run_for(Duration::from_secs(15));
+    assert_eq!(p.a.agent.path(Component::RTP), None);
+    assert_eq!(p.a.agent.state(), State::Checking);
+    let after = p.a.events.iter().filter(|(_, e)| *e == Event::Disconnected).count();
+    assert_eq!(after, before + 1, "application data must stop: Disconnected fires once");
+}
