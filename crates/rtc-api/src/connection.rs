@@ -602,17 +602,19 @@ impl ConnShared {
                         "not H.264 NAL units in Annex B form (forbidden bit set, or type 0 or 24 to 31)",
                     ));
                 }
+                // Checked before anything is sent: a refusal half-way would
+                // leave units of this frame under the next frame's timestamp.
+                if !fragment && nal_units(frame).any(|u| u.len() > MAX_PAYLOAD) {
+                    return Err(Error::NotSupported(
+                        "an H.264 NAL unit longer than a packet with packetization-mode 0",
+                    ));
+                }
                 let mut units = nal_units(frame).peekable();
                 while let Some(unit) = units.next() {
                     let last_unit = units.peek().is_none();
                     if unit.len() <= MAX_PAYLOAD {
                         send(unit, last_unit, buf)?;
                         continue;
-                    }
-                    if !fragment {
-                        return Err(Error::NotSupported(
-                            "an H.264 NAL unit longer than a packet with packetization-mode 0",
-                        ));
                     }
                     let body = &unit[1..];
                     let count = fragments(body.len(), MAX_PAYLOAD - 2).count();
@@ -1148,10 +1150,13 @@ impl ConnState {
                 .vp8
                 .push(p.sequence_number(), p.timestamp(), p.marker(), p.payload())
                 .map(|f| Frame { data: f.to_vec(), timestamp: p.timestamp(), ssrc, key_frame: vp8_is_key_frame(f) }),
-            Some(Packetization::H264 { .. }) => it
-                .h264
-                .push(p.sequence_number(), p.timestamp(), p.marker(), p.payload())
-                .map(|(f, key_frame)| Frame { data: f.to_vec(), timestamp: p.timestamp(), ssrc, key_frame }),
+            Some(Packetization::H264 { .. }) => {
+                let frames = &it.track.inner.frames_tx;
+                it.h264.push(p.sequence_number(), p.timestamp(), p.marker(), p.payload(), &mut |f, key_frame, ts| {
+                    let _ = frames.try_send(Frame { data: f.to_vec(), timestamp: ts, ssrc, key_frame });
+                });
+                None
+            }
             None => return false,
         };
         if let Some(f) = frame {

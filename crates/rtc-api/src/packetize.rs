@@ -45,9 +45,11 @@ const IDR: u8 = 5;
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 /// The NAL units of an H.264 access unit in Annex B form: each starts after
-/// a `00 00 01` start code (a zero byte just before it belongs to a 4-byte
-/// start code). Bytes before the first start code, such as a frame with no
-/// start code at all, count as one NAL unit. Empty units are skipped.
+/// a `00 00 01` start code and ends before the next one, without trailing
+/// zero bytes (the zero of a 4-byte start code, `trailing_zero_8bits`; a NAL
+/// unit never ends in zero). Bytes before the first start code, such as a
+/// frame with no start code at all, count as one NAL unit. Units of zeros
+/// only are skipped.
 pub(crate) fn nal_units(frame: &[u8]) -> NalUnits<'_> {
     NalUnits { rest: frame }
 }
@@ -68,16 +70,15 @@ impl<'a> Iterator for NalUnits<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         while !self.rest.is_empty() {
             let (unit, rest) = match find_start_code(self.rest) {
-                Some(at) => {
-                    // Up to the start code, without the zero of a 4-byte one.
-                    let end = if at > 0 && self.rest[at - 1] == 0 { at - 1 } else { at };
-                    (&self.rest[..end], &self.rest[at + 3..])
-                }
+                Some(at) => (&self.rest[..at], &self.rest[at + 3..]),
                 None => (self.rest, &[][..]),
             };
             self.rest = rest;
-            if !unit.is_empty() {
-                return Some(unit);
+            // Zero bytes before a start code are the first byte of a 4-byte
+            // one or trailing_zero_8bits (H.264 Annex B), not the unit's.
+            let end = unit.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            if end > 0 {
+                return Some(&unit[..end]);
             }
         }
         None
@@ -115,6 +116,8 @@ pub(crate) struct H264Assembler {
     last_seq: Option<u16>,
     /// Inside a fragmented NAL unit.
     in_fu: bool,
+    /// The NAL unit type of that fragmented unit.
+    fu_type: u8,
     /// The access unit holds an IDR slice.
     key: bool,
     /// The access unit lost a packet or had a malformed one.
@@ -124,19 +127,36 @@ pub(crate) struct H264Assembler {
 }
 
 impl H264Assembler {
-    /// Takes one packet's payload; returns a complete access unit, and
-    /// whether it holds an IDR picture, when the packet ends one.
-    pub(crate) fn push(&mut self, seq: u16, timestamp: u32, marker: bool, payload: &[u8]) -> Option<(&[u8], bool)> {
+    /// Takes one packet's payload and hands each access unit it completes to
+    /// `done` (the frame, whether it holds an IDR picture, and its RTP
+    /// timestamp): the unit the
+    /// packet ends with its marker bit, or the previous one, complete and in
+    /// sequence, when the packet starts a new timestamp without that unit
+    /// having seen a marker (RFC 6184 section 5.1: receivers must not rely
+    /// on the marker).
+    pub(crate) fn push(
+        &mut self,
+        seq: u16,
+        timestamp: u32,
+        marker: bool,
+        payload: &[u8],
+        done: &mut impl FnMut(&[u8], bool, u32),
+    ) {
         let follows = self.last_seq.is_none_or(|last| last.wrapping_add(1) == seq);
         self.last_seq = Some(seq);
-        if self.timestamp.is_some_and(|t| t != timestamp) {
-            // The previous access unit never saw its marker.
-            self.drop_unit();
+        if let Some(t) = self.timestamp.filter(|t| *t != timestamp) {
+            if follows && self.complete() {
+                done(&self.buf, self.key, t);
+                self.timestamp = None;
+            } else {
+                self.drop_unit();
+            }
         }
         if self.timestamp.is_none() {
             self.timestamp = Some(timestamp);
             self.buf.clear();
             self.in_fu = false;
+            self.fu_type = 0;
             self.key = false;
             self.broken = false;
         }
@@ -144,17 +164,26 @@ impl H264Assembler {
             self.broken = true;
         }
         if !marker {
-            return None;
+            return;
         }
-        if self.broken || self.in_fu || self.buf.is_empty() {
+        if self.complete() {
+            done(&self.buf, self.key, timestamp);
+            self.timestamp = None;
+        } else {
             self.drop_unit();
-            return None;
         }
-        self.timestamp = None;
-        Some((&self.buf, self.key))
     }
 
-    /// Appends the NAL units of one payload; `None` when it is malformed.
+    /// The unit being built is whole: nothing lost or malformed, no
+    /// fragment left open, something in it.
+    fn complete(&self) -> bool {
+        !self.broken && !self.in_fu && !self.buf.is_empty()
+    }
+
+    /// Appends the NAL units of one payload; `None` when it is malformed:
+    /// a bad header, a unit type the payload format does not carry inside
+    /// (RFC 6184 sections 5.7 and 5.8), an empty aggregate, or a fragment
+    /// out of place.
     fn take(&mut self, payload: &[u8]) -> Option<()> {
         if self.broken {
             return Some(());
@@ -171,26 +200,30 @@ impl H264Assembler {
                 self.nal(payload);
             }
             STAP_A => {
-                if self.in_fu {
+                if self.in_fu || payload.len() < 4 {
                     return None;
                 }
                 let mut rest = &payload[1..];
                 while !rest.is_empty() {
                     let size = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
-                    let unit = rest.get(2..2 + size).filter(|u| !u.is_empty())?;
+                    let unit = rest.get(2..2 + size).filter(|u| u.first().is_some_and(|&h| is_sendable_nal(h)))?;
                     self.nal(unit);
                     rest = &rest[2 + size..];
                 }
             }
             FU_A => {
                 let fu = *payload.get(1)?;
-                let (start, end) = (fu & 0x80 != 0, fu & 0x40 != 0);
-                if start == self.in_fu || (start && end) {
+                let (start, end, nal_type) = (fu & 0x80 != 0, fu & 0x40 != 0, fu & 0x1f);
+                let header = (first & 0xe0) | nal_type;
+                if start == self.in_fu || (start && end) || !is_sendable_nal(header) {
                     return None;
                 }
                 if start {
-                    self.nal(&[(first & 0xe0) | (fu & 0x1f)]);
+                    self.nal(&[header]);
                     self.in_fu = true;
+                    self.fu_type = nal_type;
+                } else if nal_type != self.fu_type {
+                    return None;
                 }
                 self.buf.extend_from_slice(&payload[2..]);
                 if end {
@@ -346,10 +379,10 @@ pub fn fuzz_depacketize(data: &[u8]) {
     while let [s0, s1, ts, flags, len, tail @ ..] = rest {
         let (payload, next) = tail.split_at(usize::from(*len).min(tail.len()));
         let (seq, ts, marker) = (u16::from_be_bytes([*s0, *s1]), u32::from(*ts), flags & 1 != 0);
-        if let Some((frame, key)) = h264.push(seq, ts, marker, payload) {
+        h264.push(seq, ts, marker, payload, &mut |frame, key, _| {
             assert!(frame.starts_with(&START_CODE) && frame.len() <= MAX_FRAME);
             assert!(!key || nal_units(frame).any(|u| u[0] & 0x1f == IDR));
-        }
+        });
         if let Some(frame) = vp8.push(seq, ts, marker, payload) {
             assert!(frame.len() <= MAX_FRAME);
         }
@@ -379,9 +412,7 @@ pub fn fuzz_depacketize(data: &[u8]) {
     let mut got = None;
     for (i, p) in packets.iter().enumerate() {
         assert!(p.len() <= max);
-        if let Some((frame, _)) = a.push(i as u16, 1, i + 1 == packets.len(), p) {
-            got = Some(frame.to_vec());
-        }
+        a.push(i as u16, 1, i + 1 == packets.len(), p, &mut |frame, _, _| got = Some(frame.to_vec()));
     }
     assert_eq!(got, (!units.is_empty()).then_some(want));
 }
@@ -494,7 +525,17 @@ mod tests {
         assert_eq!(units, vec![&[0x67, 1, 2][..], &[0x68, 3], &[0x65, 4, 5, 6]]);
         assert_eq!(nal_units(&[0x65, 9, 9]).collect::<Vec<_>>(), vec![&[0x65, 9, 9][..]]);
         assert_eq!(nal_units(&[0, 0, 1, 0, 0, 1]).count(), 0);
+        // leading_zero_8bits and trailing_zero_8bits are not part of a unit.
+        let padded = [0, 0, 0, 0, 1, 0x67, 1, 0, 0, 0, 0, 1, 0x65, 2, 0, 0];
+        assert_eq!(nal_units(&padded).collect::<Vec<_>>(), vec![&[0x67, 1][..], &[0x65, 2]]);
         assert_eq!(nal_units(&[]).count(), 0);
+    }
+
+    /// The access units one packet completes.
+    fn h(a: &mut H264Assembler, seq: u16, ts: u32, marker: bool, payload: &[u8]) -> Vec<(Vec<u8>, bool)> {
+        let mut out = Vec::new();
+        a.push(seq, ts, marker, payload, &mut |f, k, _| out.push((f.to_vec(), k)));
+        out
     }
 
     #[test]
@@ -502,17 +543,27 @@ mod tests {
         let mut a = H264Assembler::default();
         // STAP-A with SPS and PPS, then an IDR slice in three FU-A fragments.
         let stap = [STAP_A | 0x60, 0, 3, 0x67, 1, 2, 0, 2, 0x68, 3];
-        assert!(a.push(10, 900, false, &stap).is_none());
+        assert!(h(&mut a, 10, 900, false, &stap).is_empty());
         let idr_header = 0x65;
-        assert!(a.push(11, 900, false, &[0x7c, 0x80 | 5, 7, 7]).is_none());
-        assert!(a.push(12, 900, false, &[0x7c, 5, 8]).is_none());
-        let (frame, key) = a.push(13, 900, true, &[0x7c, 0x40 | 5, 9]).unwrap();
-        assert!(key);
-        assert_eq!(frame, annex_b(&[vec![0x67, 1, 2], vec![0x68, 3], vec![idr_header, 7, 7, 8, 9]]).as_slice());
+        assert!(h(&mut a, 11, 900, false, &[0x7c, 0x80 | 5, 7, 7]).is_empty());
+        assert!(h(&mut a, 12, 900, false, &[0x7c, 5, 8]).is_empty());
+        let want = annex_b(&[vec![0x67, 1, 2], vec![0x68, 3], vec![idr_header, 7, 7, 8, 9]]);
+        assert_eq!(h(&mut a, 13, 900, true, &[0x7c, 0x40 | 5, 9]), vec![(want, true)]);
         // A single non-IDR slice is not a key frame.
-        let (frame, key) = a.push(14, 1800, true, &[0x41, 1]).unwrap();
-        assert_eq!((frame, key), (&[0, 0, 0, 1, 0x41, 1][..], false));
+        assert_eq!(h(&mut a, 14, 1800, true, &[0x41, 1]), vec![(vec![0, 0, 0, 1, 0x41, 1], false)]);
         assert_eq!(a.discarded, 0);
+        // Without markers, a unit comes out when the next timestamp starts
+        // in sequence (RFC 6184 section 5.1).
+        assert!(h(&mut a, 15, 2700, false, &[0x41, 2]).is_empty());
+        assert_eq!(h(&mut a, 16, 3600, false, &[0x41, 3]), vec![(vec![0, 0, 0, 1, 0x41, 2], false)]);
+        assert_eq!(
+            h(&mut a, 17, 4500, true, &[0x41, 4]),
+            vec![(vec![0, 0, 0, 1, 0x41, 3], false), (vec![0, 0, 0, 1, 0x41, 4], false)]
+        );
+        // ... but not across a gap.
+        assert!(h(&mut a, 18, 5400, false, &[0x41, 5]).is_empty());
+        assert!(h(&mut a, 20, 6300, true, &[0x41, 6]).is_empty());
+        assert_eq!(a.discarded, 2);
     }
 
     #[test]
@@ -523,35 +574,38 @@ mod tests {
         let mut a = H264Assembler::default();
         // The third packet is lost: the unit is dropped, the next one comes.
         for (i, (p, m)) in pkts.iter().enumerate().filter(|(i, _)| *i != 2) {
-            assert!(a.push(i as u16, 1, *m, p).is_none());
+            assert!(h(&mut a, i as u16, 1, *m, p).is_empty());
         }
         assert_eq!(a.discarded, 1);
         // The next unit follows on in sequence and comes out whole.
         for (i, (p, m)) in pkts.iter().enumerate() {
-            let got = a.push(5 + i as u16, 2, *m, p);
-            assert_eq!(got.map(|(f, k)| (f.to_vec(), k)), m.then(|| (frame.clone(), true)));
+            let got = h(&mut a, 5 + i as u16, 2, *m, p);
+            assert_eq!(got, if *m { vec![(frame.clone(), true)] } else { vec![] });
         }
         // The marker lost: the next timestamp drops the unfinished unit.
-        assert!(a.push(10, 3, false, &pkts[0].0).is_none());
-        assert!(a.push(11, 4, true, &[0x41, 1]).is_some());
+        assert!(h(&mut a, 10, 3, false, &pkts[0].0).is_empty());
+        assert_eq!(h(&mut a, 11, 4, true, &[0x41, 1]).len(), 1);
         assert_eq!(a.discarded, 2);
         // A gap before a unit's first packet (its start may be lost) drops it.
-        assert!(a.push(13, 5, true, &[0x41, 1]).is_none());
+        assert!(h(&mut a, 13, 5, true, &[0x41, 1]).is_empty());
         assert_eq!(a.discarded, 3);
         for bad in [
             &[][..],
-            &[0x80 | 1, 1],       // forbidden bit
-            &[STAP_A, 0, 5, 1],   // STAP-A unit runs past the payload
-            &[STAP_A, 0, 0],      // empty STAP-A unit
-            &[FU_A],              // FU-A without its header
-            &[FU_A, 0xc0 | 5, 1], // S and E both set
-            &[FU_A, 5, 1],        // middle fragment with no start
-            &[25, 0, 1, 1],       // STAP-B
-            &[0, 1],              // type 0
+            &[0x80 | 1, 1],           // forbidden bit
+            &[STAP_A, 0, 5, 1],       // STAP-A unit runs past the payload
+            &[STAP_A, 0, 0],          // empty STAP-A unit
+            &[FU_A],                  // FU-A without its header
+            &[FU_A, 0xc0 | 5, 1],     // S and E both set
+            &[FU_A, 5, 1],            // middle fragment with no start
+            &[25, 0, 1, 1],           // STAP-B
+            &[0, 1],                  // type 0
+            &[STAP_A],                // STAP-A with no unit
+            &[STAP_A, 0, 2, 0x7c, 1], // an FU inside a STAP-A
+            &[FU_A, 0x80 | 24, 1],    // an FU of type 24
         ] {
             a.last_seq = None;
             let before = a.discarded;
-            assert!(a.push(300, 5, true, bad).is_none(), "{bad:?}");
+            assert!(h(&mut a, 300, 5, true, bad).is_empty(), "{bad:?}");
             assert_eq!(a.discarded, before + 1, "{bad:?}");
         }
     }
@@ -573,15 +627,13 @@ mod tests {
         ) {
             let frame = annex_b(&units);
             let mut a = H264Assembler::default();
-            let mut got = None;
+            let mut got = Vec::new();
             for (i, (p, m)) in h264_packets(&frame, max).iter().enumerate() {
                 prop_assert!(p.len() <= max.max(1));
-                if let Some((f, key)) = a.push(seq.wrapping_add(i as u16), 77, *m, p) {
-                    got = Some((f.to_vec(), key));
-                }
+                got.extend(h(&mut a, seq.wrapping_add(i as u16), 77, *m, p));
             }
             let key = units.iter().any(|u| u[0] & 0x1f == IDR);
-            prop_assert_eq!(got, Some((frame, key)));
+            prop_assert_eq!(got, vec![(frame, key)]);
         }
 
         /// Arbitrary payloads never panic and never leave a unit half built.
@@ -589,7 +641,7 @@ mod tests {
         fn h264_arbitrary_payloads(packets in prop::collection::vec((any::<u16>(), any::<bool>(), prop::collection::vec(any::<u8>(), 0..64)), 0..40)) {
             let mut a = H264Assembler::default();
             for (seq, marker, p) in &packets {
-                if let Some((f, _)) = a.push(*seq, 1, *marker, p) {
+                for (f, _) in h(&mut a, *seq, 1, *marker, p) {
                     prop_assert!(f.starts_with(&START_CODE));
                 }
             }

@@ -143,12 +143,17 @@ async fn call_end_to_end_over_udp_loopback() {
 
 /// Opus and H.264 (constrained baseline, packetization-mode 1) only.
 fn h264_options() -> rtc_codecs::Options {
+    h264_options_mode("1")
+}
+
+/// Opus and H.264 with the given packetization-mode.
+fn h264_options_mode(mode: &str) -> rtc_codecs::Options {
     let mut options = rtc_api::default_options();
     options.codecs.retain(|c| c.kind == Kind::Audio);
     let pt = rtc_codecs::PayloadType::new(102).unwrap();
     let mut h264 = rtc_codecs::Codec::new(pt, Kind::Video, "H264", 90_000, None);
     h264.parameters.insert("level-asymmetry-allowed", "1");
-    h264.parameters.insert("packetization-mode", "1");
+    h264.parameters.insert("packetization-mode", mode);
     h264.parameters.insert("profile-level-id", "42e01f");
     options.codecs.push(h264);
     options
@@ -242,6 +247,30 @@ async fn ice_restart_through_descriptions_keeps_media_flowing() {
     }
     assert!(a.conn.is_connected() && b.conn.is_connected());
     assert_eq!(a.conn.dropped() + b.conn.dropped(), 0);
+    a.conn.close();
+    b.conn.close();
+}
+
+/// With packetization-mode 0 a NAL unit must fit one packet: a frame with a
+/// longer one is refused before any of its units is sent, so nothing of it
+/// reaches the peer under the next frame's timestamp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_mode_0_refuses_long_units_before_sending() {
+    let a = peer_with_codecs(SocketOptions::default(), Some(h264_options_mode("0"))).await;
+    let mut b = peer_with_codecs(SocketOptions::default(), Some(h264_options_mode("0"))).await;
+    signal(&a.conn, &b.conn);
+    let mut a_events = a.conn.events();
+    wait_for(&mut a_events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    let video = remote_track(&b, Kind::Video);
+    let key = annex_b(&[nal(0x67, 12, 0), nal(0x68, 4, 0), nal(0x65, 5000, 0)]);
+    let refused = a.video.write_frame(&key, Duration::from_millis(33));
+    assert!(matches!(refused, Err(Error::NotSupported(_))), "{refused:?}");
+    let small = annex_b(&[nal(0x67, 12, 1), nal(0x68, 4, 1), nal(0x65, 900, 1)]);
+    assert_eq!(a.video.write_frame(&small, Duration::from_millis(33)).unwrap(), 3);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(video.try_read_frame().expect("the small frame").data, small);
+    assert!(video.try_read_frame().is_none());
     a.conn.close();
     b.conn.close();
 }

@@ -65,8 +65,18 @@ impl Ufrag {
     /// The longest text kept without an allocation.
     pub const INLINE: usize = 22;
 
-    /// Stores `s`.
-    pub fn new(s: &str) -> Self {
+    /// Checks and stores `s`: one or more visible ASCII characters (the
+    /// extension value rule of RFC 8839), so that the line it goes into
+    /// parses back.
+    pub fn new(s: &str) -> Result<Self, ParseError> {
+        if !is_extension_value(s) {
+            return Err(ParseError::new(Field::Ufrag, 0, "not one or more VCHARs"));
+        }
+        Ok(Self::from_checked(s))
+    }
+
+    /// Stores text the caller has checked.
+    pub(crate) fn from_checked(s: &str) -> Self {
         if s.len() <= Self::INLINE {
             let mut bytes = [0; Self::INLINE];
             bytes[..s.len()].copy_from_slice(s.as_bytes());
@@ -99,15 +109,10 @@ impl AsRef<str> for Ufrag {
     }
 }
 
-impl From<&str> for Ufrag {
-    fn from(s: &str) -> Self {
+impl TryFrom<&str> for Ufrag {
+    type Error = ParseError;
+    fn try_from(s: &str) -> Result<Self, ParseError> {
         Self::new(s)
-    }
-}
-
-impl From<String> for Ufrag {
-    fn from(s: String) -> Self {
-        Self::new(&s)
     }
 }
 
@@ -276,7 +281,7 @@ impl Extension {
             |field| decimal_u32(value).ok_or_else(|| ParseError::new(field, offset, "not a 32-bit decimal number"));
         Ok(match name.as_bytes() {
             b"generation" => Extension::Generation(number(Field::Generation)?),
-            b"ufrag" => Extension::Ufrag(Ufrag::new(value)),
+            b"ufrag" => Extension::Ufrag(Ufrag::from_checked(value)),
             b"network-id" => Extension::NetworkId(number(Field::NetworkId)?),
             b"network-cost" => Extension::NetworkCost(number(Field::NetworkCost)?),
             b"tcptype" => Extension::TcpType(
@@ -480,11 +485,15 @@ mod tests {
 
     #[test]
     fn ufrag_inline_and_heap() {
-        let short = Ufrag::new("EEtu");
+        let short = Ufrag::new("EEtu").unwrap();
         assert_eq!(short, "EEtu");
         let long = "x".repeat(Ufrag::INLINE + 1);
-        assert_eq!(Ufrag::new(&long).as_str(), long);
-        assert_eq!(Ufrag::new(&long[..Ufrag::INLINE]).len(), Ufrag::INLINE);
+        assert_eq!(Ufrag::new(&long).unwrap().as_str(), long);
+        assert_eq!(Ufrag::new(&long[..Ufrag::INLINE]).unwrap().len(), Ufrag::INLINE);
+        // Text that would not parse back is refused.
+        for bad in ["", "a b", "\u{e9}", "\t"] {
+            assert!(Ufrag::new(bad).is_err(), "{bad:?}");
+        }
         assert_eq!(format!("{short:?}"), "\"EEtu\"");
     }
 

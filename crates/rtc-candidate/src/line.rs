@@ -92,7 +92,11 @@ impl fmt::Write for Line<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Candidate, Extension, OtherExtension};
+    use crate::{Candidate, Extension, OtherExtension, Ufrag};
+
+    fn checked_ufrag(s: &str) -> Ufrag {
+        Ufrag::new(s).unwrap()
+    }
 
     /// Lines longer than the buffer, and single pieces longer than it, come
     /// out whole and in order.
@@ -107,7 +111,7 @@ mod tests {
         }
         let long_ufrag = "u".repeat(700);
         want.push_str(&format!(" ufrag {long_ufrag} generation 4294967295 network-cost 0"));
-        c.extensions.push(Extension::Ufrag(long_ufrag.as_str().into()));
+        c.extensions.push(Extension::Ufrag(checked_ufrag(&long_ufrag)));
         c.extensions.push(Extension::Generation(u32::MAX));
         c.extensions.push(Extension::NetworkCost(0));
         assert_eq!(c.to_string(), want);

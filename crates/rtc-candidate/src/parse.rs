@@ -16,10 +16,11 @@
 //! Each byte is looked at a bounded number of times, so the work is linear
 //! in the line's length.
 //!
-//! Nothing is allocated for a line whose extensions fit
-//! [`Extensions::INLINE`](crate::Extensions::INLINE) and whose `ufrag` fits
-//! [`Ufrag::INLINE`](crate::Ufrag::INLINE) (every browser's line does), with
-//! IP addresses and the usual transport and type tokens.
+//! Nothing is allocated for a line with IP addresses, the usual transport
+//! and type tokens, and only typed extensions (an unknown one is stored on
+//! the heap), no more than [`Extensions::INLINE`](crate::Extensions::INLINE)
+//! of them, with a `ufrag` of at most [`Ufrag::INLINE`](crate::Ufrag::INLINE)
+//! bytes: every browser's line.
 
 use std::net::IpAddr;
 
@@ -356,7 +357,7 @@ pub(crate) fn candidate(line: &str) -> Result<Candidate, ParseError> {
             Name::Ufrag => {
                 s.space(Field::Extension)?;
                 let value = s.value()?;
-                extensions.push(Extension::Ufrag(Ufrag::new(value)));
+                extensions.push(Extension::Ufrag(Ufrag::from_checked(value)));
             }
             Name::Other(name) => {
                 s.space(Field::Extension)?;

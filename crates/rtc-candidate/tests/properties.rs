@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 use rtc_candidate::{
-    Address, Candidate, CandidateType, Component, Extension, Foundation, OtherExtension, TcpType, Transport,
+    Address, Candidate, CandidateType, Component, Extension, Foundation, OtherExtension, TcpType, Transport, Ufrag,
 };
 
 fn token() -> impl Strategy<Value = String> {
@@ -28,7 +28,7 @@ fn extension() -> impl Strategy<Value = Extension> {
     prop_oneof![
         prop_oneof![Just(TcpType::Active), Just(TcpType::Passive), Just(TcpType::So)].prop_map(Extension::TcpType),
         any::<u32>().prop_map(Extension::Generation),
-        "[A-Za-z0-9+/]{4,32}".prop_map(|u| Extension::Ufrag(u.as_str().into())),
+        "[A-Za-z0-9+/]{4,32}".prop_map(|u| Extension::Ufrag(Ufrag::new(&u).unwrap())),
         any::<u32>().prop_map(Extension::NetworkId),
         any::<u32>().prop_map(Extension::NetworkCost),
         (token(), "[!-~]{1,16}").prop_filter_map("typed or related name", |(n, v)| {
