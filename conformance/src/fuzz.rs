@@ -13,6 +13,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("options_from_json", options_from_json),
     ("description_parse", description_parse),
     ("depacketize", depacketize),
+    ("dtls_receive", dtls_receive),
     ("ice_receive", ice_receive),
     ("rtp_parse", rtp_parse),
     ("rtcp_parse", rtcp_parse),
@@ -43,6 +44,13 @@ pub fn candidate_parse(data: &[u8]) {
 /// formed), and as an H.264 access unit that must survive packetization.
 pub fn depacketize(data: &[u8]) {
     rtc_api::fuzz_depacketize(data);
+}
+
+/// `dtls_receive`: any bytes as datagrams into rtc-api's DTLS-SRTP server
+/// and client (dimpl underneath): nothing panics, and no SRTP keys come out
+/// of a handshake nobody with the certificate's key took part in.
+pub fn dtls_receive(data: &[u8]) {
+    rtc_api::fuzz_dtls(data);
 }
 
 /// `rtp_parse`: any bytes as an RTP packet. A packet that parses has its

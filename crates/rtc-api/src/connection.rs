@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::desc::{ConnectionDescription, Direction, StreamDescription, TrackDescription};
+use crate::dtls::{DtlsSrtp, is_dtls};
 use crate::error::Error;
 use crate::events::{ConnectionEvent, Emitter, Events, RtpStats, SocketEvent, TrackReport};
 use crate::keys::{DEFAULT_SUITES, Keying, select};
@@ -51,6 +52,8 @@ struct Transport {
     /// connection on it (forks share its candidates).
     primary: bool,
     ice_connected: bool,
+    /// DTLS-SRTP keying, when the remote description has no `keys`.
+    dtls: Option<DtlsSrtp>,
     tx: Option<Context>,
     rx: Option<Context>,
 }
@@ -89,6 +92,8 @@ pub(crate) struct ConnState {
     /// The local ICE credentials changed (an ICE restart) since the remote
     /// description was set: the peer's new ones are awaited.
     restart_pending: bool,
+    /// The remote sockets' DTLS fingerprints (DTLS-SRTP keying).
+    remote_fingerprints: Vec<String>,
     local_keys: Vec<Keying>,
     remote: Option<ConnectionDescription>,
     remote_keys: Vec<Keying>,
@@ -476,13 +481,19 @@ impl ConnShared {
             }
             agent.end_of_local_candidates(now);
             st.merge_local_keys(&socket)?;
-            let mut t = Transport { socket: socket.clone(), agent, primary, ice_connected: false, tx: None, rx: None };
+            let mut t = Transport {
+                socket: socket.clone(),
+                agent,
+                primary,
+                ice_connected: false,
+                dtls: None,
+                tx: None,
+                rx: None,
+            };
             if let Some(remote) = &st.remote {
                 let creds = remote_credentials(remote)?;
                 t.agent.set_remote_credentials(now, creds)?;
-                let (tx, rx) = st.srtp_contexts()?;
-                t.tx = Some(tx);
-                t.rx = Some(rx);
+                st.key_transport(&mut t, now)?;
             }
             st.transports.push(t);
             st.plan_gen += 1;
@@ -521,6 +532,25 @@ impl ConnShared {
             Receive::Stun => {
                 drop(st);
                 self.wake.notify_one();
+                true
+            }
+            Receive::Data { component } if is_dtls(data) => {
+                // RFC 7983: DTLS, for the association keying SRTP.
+                let t = &mut st.transports[ti];
+                match t.dtls.as_mut() {
+                    Some(dtls) if component == Component::RTP => {
+                        let socket = &t.socket;
+                        dtls.handle_packet(now, data, &mut |p| {
+                            socket.send(local, from, p);
+                        });
+                        st.take_dtls_keys(self, ti);
+                        drop(st);
+                        self.wake.notify_one();
+                    }
+                    _ => {
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 true
             }
             Receive::Data { component } => {
@@ -763,6 +793,7 @@ impl ConnState {
             context_id,
             secret,
             restart_pending: false,
+            remote_fingerprints: Vec::new(),
             local_keys,
             remote: None,
             remote_keys: Vec::new(),
@@ -811,11 +842,9 @@ impl ConnState {
                     c
                 })
                 .collect();
-            sockets.push(crate::desc::SocketDescription {
-                socket_id: t.socket.id.clone(),
-                candidates,
-                options: t.socket.options.clone(),
-            });
+            let mut options = t.socket.options.clone();
+            options.setup = self.dtls_client().map(|client| if client { "active" } else { "passive" }.to_owned());
+            sockets.push(crate::desc::SocketDescription { socket_id: t.socket.id.clone(), candidates, options });
         }
         let keys = if self.local_keys.is_empty() {
             DEFAULT_SUITES.iter().enumerate().map(|(i, p)| Keying::random(i as u32 + 1, *p).to_crypto()).collect()
@@ -909,13 +938,20 @@ impl ConnState {
             return Err(Error::Closed);
         }
         let creds = remote_credentials(&d)?;
-        if d.keys.is_empty() {
-            if d.sockets.iter().any(|s| !s.options.fingerprints.is_empty()) {
-                return Err(Error::NotSupported("DTLS-SRTP keying (the remote lists `fingerprints`)"));
+        let fingerprints: Vec<String> = d.sockets.iter().flat_map(|s| s.options.fingerprints.iter().cloned()).collect();
+        let dtls = d.keys.is_empty();
+        if dtls {
+            // RFC 5763: keyed by a DTLS handshake against these.
+            if !fingerprints.iter().any(|f| crate::dtls::parse_sha256_fingerprint(f).is_some()) {
+                return Err(Error::InvalidDescription(
+                    "the remote description has neither SRTP keys nor a sha-256 fingerprint; media is never sent \
+                     unprotected"
+                        .into(),
+                ));
             }
-            return Err(Error::InvalidDescription(
-                "the remote description has no SRTP keys; media is never sent unprotected".into(),
-            ));
+            if self.transports.iter().any(|t| !t.socket.options.mux) {
+                return Err(Error::NotSupported("DTLS-SRTP on a socket without mux"));
+            }
         }
         let mut remote_keys = Vec::new();
         for k in &d.keys {
@@ -931,7 +967,7 @@ impl ConnState {
             self.local_keys =
                 DEFAULT_SUITES.iter().enumerate().map(|(i, p)| Keying::random(i as u32 + 1, *p)).collect();
         }
-        if select(&self.local_keys, &remote_keys).is_none() {
+        if !dtls && select(&self.local_keys, &remote_keys).is_none() {
             let names = |v: &[Keying]| v.iter().map(|k| k.profile.name()).collect::<Vec<_>>().join(", ");
             return Err(Error::InvalidDescription(format!(
                 "no SRTP crypto-suite in common: local lists [{}], remote lists [{}]",
@@ -981,13 +1017,14 @@ impl ConnState {
         self.plan_gen += 1;
         let now = Instant::now();
         if first {
-            for i in 0..self.transports.len() {
-                let (tx, rx) = self.srtp_contexts()?;
-                let t = &mut self.transports[i];
+            self.remote_fingerprints = fingerprints;
+            let mut transports = std::mem::take(&mut self.transports);
+            let keyed = transports.iter_mut().try_for_each(|t| {
                 t.agent.set_remote_credentials(now, creds.clone())?;
-                t.tx = Some(tx);
-                t.rx = Some(rx);
-            }
+                self.key_transport(t, now)
+            });
+            self.transports = transports;
+            keyed?;
             let mut clock_rates: Vec<(u8, u32)> = Vec::new();
             if let Some(a) = &self.agreement {
                 clock_rates.extend(a.codecs.iter().map(|c| (c.payload_id.get(), c.hz_rate)));
@@ -1027,6 +1064,75 @@ impl ConnState {
         }
         self.check_connected(shared);
         Ok(())
+    }
+
+    /// Keys a transport once the remote description is known: SRTP
+    /// contexts from the signaled `keys`, or a DTLS-SRTP association when
+    /// the remote sent none (its role from [`ConnState::dtls_client`]).
+    fn key_transport(&self, t: &mut Transport, now: Instant) -> Result<(), Error> {
+        if let Some(client) = self.dtls_client() {
+            t.dtls = Some(DtlsSrtp::new(&t.socket.certificate, client, &self.remote_fingerprints, now));
+        } else {
+            let (tx, rx) = self.srtp_contexts()?;
+            t.tx = Some(tx);
+            t.rx = Some(rx);
+        }
+        Ok(())
+    }
+
+    /// With DTLS-SRTP keying (a remote description without `keys`), whether
+    /// this side is the DTLS client: the peer's `setup` decides (RFC 8842:
+    /// `active` makes us the server, `passive` the client, `actpass` is an
+    /// offer we answer as `active`); without one, the larger `context-id`
+    /// is the client.
+    fn dtls_client(&self) -> Option<bool> {
+        let remote = self.remote.as_ref().filter(|r| r.keys.is_empty())?;
+        let setup = remote.sockets.iter().find_map(|s| s.options.setup.as_deref());
+        Some(match setup {
+            Some(s) if s.eq_ignore_ascii_case("active") => false,
+            Some(s) if s.eq_ignore_ascii_case("passive") => true,
+            Some(_) => true,
+            None => self.context_id.as_str() > self.remote_context(),
+        })
+    }
+
+    /// Drives a transport's DTLS association: the client starts once ICE
+    /// gives a path, timers fire, and SRTP is keyed when it completes.
+    fn drive_dtls(&mut self, shared: &ConnShared, ti: usize, now: Instant) -> Option<Instant> {
+        let t = &mut self.transports[ti];
+        let dtls = t.dtls.as_mut()?;
+        let path = t.agent.path(Component::RTP);
+        let socket = &t.socket;
+        let mut send = |p: &[u8]| {
+            if let Some(path) = path {
+                let _ = socket.send(path.local, path.remote, p);
+            }
+        };
+        if dtls.is_client() && !dtls.started() && path.is_some() {
+            dtls.start(now, &mut send);
+        }
+        if dtls.poll_timeout().is_some_and(|at| at <= now) {
+            dtls.handle_timeout(now, &mut send);
+        }
+        let next = dtls.poll_timeout();
+        self.take_dtls_keys(shared, ti);
+        next
+    }
+
+    /// Installs the SRTP contexts of a completed DTLS association; a failed
+    /// one (a certificate that does not match the fingerprint, a handshake
+    /// error) is dropped, its socket reports `Disconnected`, and the
+    /// connection stays unkeyed: nothing is ever sent unprotected.
+    fn take_dtls_keys(&mut self, shared: &ConnShared, ti: usize) {
+        let t = &mut self.transports[ti];
+        if let Some((tx, rx)) = t.dtls.as_mut().and_then(DtlsSrtp::take_keys) {
+            t.tx = Some(tx);
+            t.rx = Some(rx);
+            self.check_connected(shared);
+        } else if t.dtls.as_ref().and_then(DtlsSrtp::failure).is_some() {
+            t.dtls = None;
+            t.socket.events.emit(SocketEvent::Disconnected);
+        }
     }
 
     fn srtp_contexts(&self) -> Result<(Context, Context), Error> {
@@ -1402,6 +1508,9 @@ impl ConnState {
                 self.on_ice_event(shared, ti, e);
             }
             if let Some(t) = self.transports[ti].agent.poll_timeout() {
+                next = next.min(t);
+            }
+            if let Some(t) = self.drive_dtls(shared, ti, now) {
                 next = next.min(t);
             }
         }

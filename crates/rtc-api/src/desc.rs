@@ -131,8 +131,10 @@ impl TryFrom<KeyForm> for CryptoKey {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SocketOptions {
-    /// DTLS certificate fingerprints (DTLS-SRTP keying). Not supported yet:
-    /// a non-empty list is refused with [`Error::NotSupported`].
+    /// DTLS certificate fingerprints (`sha-256 AB:CD:…`, RFC 8122) for
+    /// DTLS-SRTP keying. A local socket fills in its own certificate's; a
+    /// remote description without `keys` is keyed by DTLS-SRTP against
+    /// these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fingerprints: Vec<String>,
     /// RTP and RTCP on one ICE component (RFC 5761), the default; `false`
@@ -146,6 +148,14 @@ pub struct SocketOptions {
     /// semantics). Empty means every suite rtc-srtp implements, AES-GCM first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<CryptoKey>,
+    /// The DTLS role as SDP's `a=setup` says it (RFC 8842): `actpass`,
+    /// `active` (DTLS client) or `passive` (server). Not in the seeds: it
+    /// carries the role across SDP. A local description has it once the
+    /// remote one is known and DTLS keys the call; a remote description
+    /// read from SDP has the peer's. Without it, the side with the larger
+    /// `context-id` is the DTLS client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<String>,
     /// ICE timers (not signaled): tests shorten the consent timeout with it.
     #[serde(skip)]
     pub ice_timing: Option<rtc_ice::Timing>,
@@ -154,7 +164,8 @@ pub struct SocketOptions {
 impl PartialEq for SocketOptions {
     /// Compares the signaled fields (not `ice_timing`).
     fn eq(&self, o: &Self) -> bool {
-        (&self.fingerprints, self.mux, &self.kind, &self.keys) == (&o.fingerprints, o.mux, &o.kind, &o.keys)
+        (&self.fingerprints, self.mux, &self.kind, &self.keys, &self.setup)
+            == (&o.fingerprints, o.mux, &o.kind, &o.keys, &o.setup)
     }
 }
 
@@ -164,7 +175,7 @@ fn yes() -> bool {
 
 impl Default for SocketOptions {
     fn default() -> Self {
-        Self { fingerprints: Vec::new(), mux: true, kind: Vec::new(), keys: Vec::new(), ice_timing: None }
+        Self { fingerprints: Vec::new(), mux: true, kind: Vec::new(), keys: Vec::new(), setup: None, ice_timing: None }
     }
 }
 

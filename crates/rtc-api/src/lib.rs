@@ -23,15 +23,21 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Media is always SRTP: each side's master key and salt travel in its own
-//! description (`keys`, RFC 4568 inline form), and each direction uses the
-//! sender's first suite the receiver also lists. DTLS-SRTP
-//! (`fingerprints`) is refused as not supported yet.
+//! Media is always SRTP, keyed one of two ways. With `keys` in both
+//! descriptions, each side's master key and salt travel in its own
+//! description (RFC 4568 inline form) and each direction uses the sender's
+//! first suite the receiver also lists. When the remote description has no
+//! `keys`, as a browser's has none, the call is keyed by DTLS-SRTP (RFC
+//! 5763/5764): each socket's self-signed certificate fingerprint is in its
+//! `fingerprints`, a DTLS 1.2 handshake runs over the ICE path, the peer's
+//! certificate must match its signaled fingerprint, and SRTP is keyed from
+//! the exported material. No media leaves before an SRTP context exists.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod connection;
 mod desc;
+mod dtls;
 mod error;
 mod events;
 mod keys;
@@ -45,6 +51,8 @@ pub use desc::{
     ConnectionDescription, CryptoKey, Direction, SocketDescription, SocketOptions, SocketServers, StreamDescription,
     TrackDescription,
 };
+#[doc(hidden)]
+pub use dtls::fuzz_dtls;
 pub use error::Error;
 pub use events::{ConnectionEvent, Events, RtpStats, SocketEvent, TrackReport};
 pub use media::{Frame, RtcMediaStream, RtcMediaStreamTrack};

@@ -15,8 +15,10 @@ use crate::desc::{
 };
 use crate::error::Error;
 
-/// RFC 4568 keying: SRTP with keys in the description, not DTLS.
+/// RFC 4568 keying: SRTP with keys in the description.
 const PROTO: &str = "RTP/SAVPF";
+/// DTLS-SRTP keying (RFC 5764), what browsers use.
+const DTLS_PROTO: &str = "UDP/TLS/RTP/SAVPF";
 
 fn attr<'a, 'n>(attrs: &'a [Attribute], name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
     attrs.iter().filter(move |a| a.attribute.eq_ignore_ascii_case(name)).filter_map(|a| a.value.as_deref())
@@ -29,12 +31,22 @@ fn has(attrs: &[Attribute], name: &str) -> bool {
 impl ConnectionDescription {
     /// Writes this description and `options` as an SDP offer or answer (the
     /// seeds have no offerer: the same text serves both). One `m=` section
-    /// per kind with codecs, bundled; candidates of the first socket.
+    /// per kind with codecs, bundled; candidates of the first socket. With
+    /// `keys`, RFC 4568 `a=crypto` over `RTP/SAVPF`; without, DTLS-SRTP over
+    /// `UDP/TLS/RTP/SAVPF` with the first socket's `a=fingerprint` and
+    /// `a=setup` (its `setup`, else `actpass`).
     pub fn to_sdp(&self, options: &Options) -> Result<String, Error> {
         let (Some(ufrag), Some(pwd)) = (&self.context_id, &self.secret) else {
             return Err(Error::InvalidDescription("an SDP description needs context-id and secret".into()));
         };
-        if self.keys.iter().any(|k| k.key_params.is_none()) || self.keys.is_empty() {
+        let socket = self.sockets.first();
+        let fingerprints = socket.map(|s| s.options.fingerprints.as_slice()).unwrap_or_default();
+        // No keys: DTLS-SRTP (RFC 5763) against the socket's certificate.
+        let dtls = self.keys.is_empty();
+        if dtls && fingerprints.is_empty() {
+            return Err(Error::InvalidDescription("an SDP description needs keys or a socket fingerprint".into()));
+        }
+        if self.keys.iter().any(|k| k.key_params.is_none()) {
             return Err(Error::InvalidDescription("an SDP description needs keys with key-params".into()));
         }
         let mut s = options.to_session().map_err(|e| Error::InvalidOptions(e.to_string()))?;
@@ -44,17 +56,23 @@ impl ConnectionDescription {
         let mids: Vec<String> = (0..s.medias.len()).map(|i| i.to_string()).collect();
         s.add_attribute_with_value("group", format!("BUNDLE {}", mids.join(" ")));
         s.add_attribute_with_value("ice-options", "trickle");
-        let socket = self.sockets.first();
         let mux = socket.is_none_or(|s| s.options.mux);
+        let setup = socket.and_then(|s| s.options.setup.as_deref()).unwrap_or("actpass");
         let cname = self.cname.as_deref().unwrap_or("-");
         for (m, mid) in s.medias.iter_mut().zip(&mids) {
             let kind: Kind = m.media.parse().map_err(|()| Error::InvalidOptions("not audio or video".into()))?;
-            m.proto = PROTO.into();
+            m.proto = if dtls { DTLS_PROTO.into() } else { PROTO.into() };
             m.add_attribute_with_value("mid", mid);
             m.add_attribute_with_value("ice-ufrag", ufrag);
             m.add_attribute_with_value("ice-pwd", pwd);
             for k in &self.keys {
                 m.add_attribute_with_value("crypto", k);
+            }
+            if dtls {
+                for f in fingerprints {
+                    m.add_attribute_with_value("fingerprint", f);
+                }
+                m.add_attribute_with_value("setup", setup);
             }
             if mux {
                 m.add_attribute(Attribute::new("rtcp-mux"));
@@ -77,10 +95,10 @@ impl ConnectionDescription {
     }
 
     /// Reads an SDP offer or answer: ICE credentials as `context-id` and
-    /// `secret`, `a=crypto` lines as `keys`, candidates as one socket's,
-    /// tracks from `a=msid` / `a=ssrc` (one SSRC per section: its first),
-    /// and the codec options. A description keyed only by DTLS
-    /// (`a=fingerprint`, no `a=crypto`) is refused as not supported yet.
+    /// `secret`, `a=crypto` lines as `keys`, candidates, `a=fingerprint`
+    /// and `a=setup` as one socket's, tracks from `a=msid` / `a=ssrc` (one
+    /// SSRC per section: its first), and the codec options. Without
+    /// `a=crypto` the call is keyed by DTLS-SRTP.
     pub fn from_sdp(sdp: &str) -> Result<(Self, Options), Error> {
         let s = Session::parse(sdp.as_bytes()).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
         let options = Options::from_session(&s).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
@@ -106,9 +124,14 @@ impl ConnectionDescription {
                 }
             }
         }
-        if d.keys.is_empty() && (find("fingerprint").is_some()) {
-            return Err(Error::NotSupported("DTLS-SRTP keying (the SDP has a=fingerprint and no a=crypto)"));
+        let mut fingerprints: Vec<String> = Vec::new();
+        for f in media.iter().flat_map(|m| attr(&m.attributes, "fingerprint")).chain(attr(&s.attributes, "fingerprint"))
+        {
+            if !fingerprints.iter().any(|o| o == f) {
+                fingerprints.push(f.to_owned());
+            }
         }
+        let setup = find("setup").map(|v| v.trim().to_ascii_lowercase());
         let mut candidates: Vec<Candidate> = Vec::new();
         for m in &media {
             for line in attr(&m.attributes, "candidate") {
@@ -122,7 +145,7 @@ impl ConnectionDescription {
         d.sockets.push(SocketDescription {
             socket_id: "sdp".into(),
             candidates,
-            options: SocketOptions { mux, ..SocketOptions::default() },
+            options: SocketOptions { mux, fingerprints, setup, ..SocketOptions::default() },
         });
         for m in &media {
             let Ok(kind) = m.media.parse::<Kind>() else { continue };
@@ -193,11 +216,24 @@ mod tests {
     }
 
     #[test]
-    fn dtls_only_sdp_is_refused_and_bad_sdp_is_an_error() {
+    fn dtls_sdp_round_trips_and_bad_sdp_is_an_error() {
         let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
                    a=rtpmap:111 opus/48000/2\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijklmn\r\n\
-                   a=fingerprint:sha-256 AB:CD\r\n";
-        assert!(matches!(ConnectionDescription::from_sdp(sdp), Err(Error::NotSupported(_))));
+                   a=fingerprint:sha-256 AB:CD\r\na=setup:actpass\r\na=rtcp-mux\r\n";
+        let (d, o) = ConnectionDescription::from_sdp(sdp).unwrap();
+        assert!(d.keys.is_empty());
+        assert_eq!(d.sockets[0].options.fingerprints, vec!["sha-256 AB:CD".to_owned()]);
+        assert_eq!(d.sockets[0].options.setup.as_deref(), Some("actpass"));
+        let mut answer = d.clone();
+        answer.sockets[0].options.setup = Some("active".into());
+        let back = answer.to_sdp(&o).unwrap();
+        for line in ["m=audio 9 UDP/TLS/RTP/SAVPF 111", "a=fingerprint:sha-256 AB:CD", "a=setup:active"] {
+            assert!(back.contains(line), "{line} missing from\n{back}");
+        }
+        assert!(!back.contains("a=crypto"));
+        let mut bare = d.clone();
+        bare.sockets[0].options.fingerprints.clear();
+        assert!(bare.to_sdp(&o).is_err(), "neither keys nor a fingerprint");
         assert!(ConnectionDescription::from_sdp("not sdp").is_err());
         let bad_candidate = sdp.replace("a=fingerprint:sha-256 AB:CD", "a=candidate:x");
         assert!(ConnectionDescription::from_sdp(&bad_candidate).is_err());

@@ -34,6 +34,8 @@ pub(crate) struct Udp {
 pub(crate) struct SocketInner {
     pub(crate) id: String,
     pub(crate) options: SocketOptions,
+    /// The DTLS certificate whose fingerprint `options.fingerprints` lists.
+    pub(crate) certificate: crate::dtls::Certificate,
     pub(crate) stun_servers: Vec<SocketAddr>,
     pub(crate) udp: Mutex<Vec<Udp>>,
     pub(crate) conns: Mutex<Vec<Arc<ConnShared>>>,
@@ -58,13 +60,20 @@ const MAX_DATAGRAM: usize = 65_535;
 impl RtcSocket {
     /// Binds one UDP socket per address of `servers.bind` (two without
     /// `mux`) on an ephemeral port; 127.0.0.1 and ::1 when the list is
-    /// empty. STUN URLs (`stun:host:port`) are resolved here. `fingerprints`
-    /// (DTLS-SRTP) is refused with [`Error::NotSupported`]: media is only
-    /// keyed by `keys`, never sent in the clear.
+    /// empty. STUN URLs (`stun:host:port`) are resolved here. The socket
+    /// makes a self-signed DTLS certificate and lists its SHA-256
+    /// fingerprint in its options' `fingerprints` (so `fingerprints` given
+    /// here are refused): a peer that signals no `keys` is keyed by
+    /// DTLS-SRTP against it.
     pub async fn new(servers: SocketServers, options: SocketOptions) -> Result<Self, Error> {
         if !options.fingerprints.is_empty() {
-            return Err(Error::NotSupported("DTLS-SRTP keying (the `fingerprints` option)"));
+            return Err(Error::InvalidOptions(
+                "`fingerprints` are the socket's own certificate's and are filled in; leave them empty".into(),
+            ));
         }
+        let certificate = crate::dtls::Certificate::generate()?;
+        let mut options = options;
+        options.fingerprints = vec![certificate.fingerprint.clone()];
         for k in &options.keys {
             crate::keys::profile(&k.crypto_suite).map_err(|e| Error::InvalidOptions(e.to_string()))?;
             if k.key_params.is_some() {
@@ -101,6 +110,7 @@ impl RtcSocket {
         let inner = Arc::new(SocketInner {
             id: crate::random_id(12),
             options,
+            certificate,
             stun_servers,
             udp: Mutex::new(Vec::new()),
             conns: Mutex::new(Vec::new()),

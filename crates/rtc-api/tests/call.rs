@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rtc_api::{
     ConnectionDescription, ConnectionEvent, CryptoKey, Direction, Error, Events, RtcConnection, RtcMediaStream,
-    RtcMediaStreamTrack, RtcSocket, SocketOptions, SocketServers, StreamDescription,
+    RtcMediaStreamTrack, RtcSocket, SocketEvent, SocketOptions, SocketServers, StreamDescription,
 };
 use rtc_candidate::Candidate;
 use rtc_codecs::Kind;
@@ -275,6 +275,70 @@ async fn h264_mode_0_refuses_long_units_before_sending() {
     b.conn.close();
 }
 
+/// Exchanges descriptions without `keys`, as a DTLS-SRTP peer (a browser)
+/// signals them: `fingerprints` only.
+fn signal_dtls(a: &RtcConnection, b: &RtcConnection, tamper: impl Fn(&mut ConnectionDescription)) {
+    for (from, to) in [(a, b), (b, a)] {
+        let mut d = from.description(Direction::Local).unwrap();
+        d.keys.clear();
+        tamper(&mut d);
+        let json = d.to_json();
+        to.set_description(ConnectionDescription::from_json(&json).unwrap(), Direction::Remote).unwrap();
+    }
+}
+
+/// RFC 5763/5764: with no `keys` signaled, each socket runs a DTLS
+/// handshake over the ICE path, checks the peer's certificate against its
+/// fingerprint, and keys SRTP from the exported material.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtls_srtp_keys_media_when_no_keys_are_signaled() {
+    let (mut a, mut b) = (peer().await, peer().await);
+    let fp = &a.socket.description().options.fingerprints;
+    assert!(fp.len() == 1 && fp[0].starts_with("sha-256 ") && fp[0].len() == 8 + 32 * 3 - 1, "{fp:?}");
+    signal_dtls(&a.conn, &b.conn, |_| {});
+    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    let (a_video, b_video) = (remote_track(&a, Kind::Video), remote_track(&b, Kind::Video));
+    tokio::join!(send_media(&a, 10), send_media(&b, 10));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for video in [&a_video, &b_video] {
+        for i in (0..10u32).step_by(2) {
+            assert_eq!(video.try_read_frame().expect("video frame").data, vp8_frame(i, 5000));
+        }
+    }
+    assert_eq!(a.conn.dropped() + b.conn.dropped(), 0);
+    a.conn.close();
+    b.conn.close();
+}
+
+/// A certificate that does not match the signaled fingerprint: no SRTP
+/// keys, no Connected, and nothing sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtls_with_a_wrong_fingerprint_never_keys_srtp() {
+    let (a, b) = (peer().await, peer().await);
+    let (mut a_socket, mut b_socket) = (a.socket.events(), b.socket.events());
+    let wrong = format!("sha-256 {}", ["AB"; 32].join(":"));
+    signal_dtls(&a.conn, &b.conn, |d| {
+        for s in &mut d.sockets {
+            s.options.fingerprints = vec![wrong.clone()];
+        }
+    });
+    // The side that sees the other's certificate first gives up at once.
+    let failed = tokio::time::timeout(Duration::from_secs(3), async {
+        tokio::select! {
+            _ = async { while a_socket.next().await != Some(SocketEvent::Disconnected) {} } => {}
+            _ = async { while b_socket.next().await != Some(SocketEvent::Disconnected) {} } => {}
+        }
+    });
+    assert!(failed.await.is_ok(), "a socket reports the failed DTLS handshake");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!a.conn.is_connected() && !b.conn.is_connected());
+    let e = a.audio.write_frame(b"secret", Duration::from_millis(20)).unwrap_err();
+    assert!(matches!(e, Error::NotConnected(_)), "{e}");
+    a.conn.close();
+    b.conn.close();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_remote_input_is_refused_and_the_connection_stays_usable() {
     let (mut a, mut b) = (peer().await, peer().await);
@@ -287,7 +351,10 @@ async fn bad_remote_input_is_refused_and_the_connection_stays_usable() {
     };
     let mut d = good.clone();
     d.keys.clear();
-    assert!(refuse(d, "no keys").contains("unprotected"));
+    for s in &mut d.sockets {
+        s.options.fingerprints.clear();
+    }
+    assert!(refuse(d, "neither keys nor fingerprints").contains("unprotected"));
     let mut d = good.clone();
     d.keys = vec![CryptoKey::parse("1 AES_CM_128_HMAC_SHA1_80 inline:AAAA").unwrap()];
     assert!(refuse(d, "short key").contains("wrong length"));
@@ -306,9 +373,9 @@ async fn bad_remote_input_is_refused_and_the_connection_stays_usable() {
     let tcp = Candidate::parse("candidate:1 1 tcp 2130706431 127.0.0.1 9 typ host tcptype active").unwrap();
     let e = a.socket.set_remote_candidate(&tcp).unwrap_err();
     assert!(matches!(e, Error::InvalidCandidate(_)), "{e}");
-    // DTLS-SRTP is refused, never a plaintext fallback.
+    // A socket's fingerprints are its own certificate's, not given.
     let fp = SocketOptions { fingerprints: vec!["sha-256 AB:CD".into()], ..SocketOptions::default() };
-    assert!(matches!(RtcSocket::new(SocketServers::loopback_v4(), fp).await, Err(Error::NotSupported(_))));
+    assert!(matches!(RtcSocket::new(SocketServers::loopback_v4(), fp).await, Err(Error::InvalidOptions(_))));
     // Still usable: the good description connects and media flows.
     signal(&a.conn, &b.conn);
     wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
@@ -447,6 +514,39 @@ async fn a_call_signaled_in_sdp() {
     assert_eq!(t.ssrc(), a.video.ssrc());
     let f = tokio::time::timeout(Duration::from_secs(2), t.read_frame()).await.unwrap().unwrap();
     assert_eq!(f.data, vp8_frame(0, 3000));
+    a.conn.close();
+    b.conn.close();
+}
+
+/// Offer and answer in SDP keyed by DTLS-SRTP, as with a browser: the
+/// offer says `a=setup:actpass`, the answerer takes `active` (the DTLS
+/// client), and media flows once the handshake keys SRTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dtls_srtp_call_signaled_in_sdp() {
+    let (mut a, mut b) = (peer().await, peer().await);
+    let mut setups = Vec::new();
+    for (from, to) in [(&a.conn, &b.conn), (&b.conn, &a.conn)] {
+        let mut local = from.description(Direction::Local).unwrap();
+        local.keys.clear();
+        let sdp = local.to_sdp(&from.options(Direction::Local).unwrap()).unwrap();
+        assert!(
+            sdp.contains("UDP/TLS/RTP/SAVPF") && sdp.contains("a=fingerprint:sha-256 ") && !sdp.contains("a=crypto")
+        );
+        setups.push(sdp.lines().find(|l| l.starts_with("a=setup:")).unwrap().to_owned());
+        let (d, options) = ConnectionDescription::from_sdp(&sdp).unwrap();
+        to.set_options(options, Direction::Remote).unwrap();
+        to.set_description(d, Direction::Remote).unwrap();
+    }
+    assert_eq!(setups, ["a=setup:actpass", "a=setup:active"]);
+    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    a.video.write_frame(&vp8_frame(0, 3000), Duration::from_millis(33)).unwrap();
+    b.video.write_frame(&vp8_frame(1, 3000), Duration::from_millis(33)).unwrap();
+    for (p, i) in [(&b, 0), (&a, 1)] {
+        let t = remote_track(p, Kind::Video);
+        let f = tokio::time::timeout(Duration::from_secs(2), t.read_frame()).await.unwrap().unwrap();
+        assert_eq!(f.data, vp8_frame(i, 3000));
+    }
     a.conn.close();
     b.conn.close();
 }
