@@ -41,6 +41,10 @@ enum Command {
     },
     /// One SRTP/SRTCP session: hex packets per line in, hex or `ERR <reason>` out.
     Srtp(cmd::srtp::SrtpArgs),
+    /// A DTLS-SRTP call with headless Chromium (`RTC_CHROMIUM`, else
+    /// `chromium`); run it in a network namespace with only loopback, as the
+    /// `api` suite does. Prints one summary line; exit status 1 on failure.
+    BrowserCall,
 }
 
 fn main() -> ExitCode {
@@ -56,6 +60,19 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::BrowserCall => {
+            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+            match rtc_conformance::browser::chromium_call(&Context::from_env().root, chromium) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("browser-call: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Srtp(args) => match cmd::srtp::session(&args) {
             Ok(f) => lines(f),
             Err(e) => {

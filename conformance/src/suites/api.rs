@@ -2,8 +2,10 @@
 //! (descriptions exchanged as JSON): the seeds' events in order, media
 //! intact both ways over SRTP, statistics that agree between the two ends,
 //! RTT, consent loss, fork to two callees, refused input, close; and a call
-//! with aiortc (`conformance/peers/aiortc_call.py`) signaled in SDP and
-//! keyed by DTLS-SRTP, Opus audio both ways.
+//! with aiortc (`conformance/peers/aiortc_call.py`) and one with headless
+//! Chromium (`conformance/peers/chromium_call.html`, in a loopback-only
+//! network namespace), both signaled in SDP and keyed by DTLS-SRTP, with Opus
+//! audio both ways.
 
 use std::net::UdpSocket as StdUdp;
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,7 @@ use crate::runner::{CaseResult, Context, Suite};
 /// The suite.
 pub const SUITE: Suite = Suite {
     name: "api",
-    about: "rtc-api: a call on 127.0.0.1 (events, media, statistics), consent loss, fork, bad input, close",
+    about: "rtc-api: calls on 127.0.0.1 (events, media, statistics), consent loss, fork, bad input, close; aiortc and Chromium over DTLS-SRTP",
     run,
 };
 
@@ -399,6 +401,35 @@ async fn aiortc_call(ctx: &Context, t0: Instant) -> Result<String, String> {
     ))
 }
 
+/// A call with headless Chromium (see `rtc_conformance::browser`), run as
+/// `rtc-conformance browser-call` in a new network namespace that has only
+/// loopback (`unshare -rn`), so Chromium can gather nothing but 127.0.0.1
+/// and no traffic can leave the machine.
+fn chromium_call(ctx: &Context) -> Result<String, String> {
+    let exe = ctx.runner_exe.as_ref().ok_or("no runner executable")?;
+    // A user namespace first (no privilege needed where they are enabled),
+    // then a plain network namespace (as root).
+    let mut why = String::new();
+    for flags in ["-rn", "-n"] {
+        let out = std::process::Command::new("unshare")
+            .args([flags, "sh", "-c", "ip link set lo up && exec \"$0\" browser-call"])
+            .arg(exe)
+            .current_dir(&ctx.root)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("unshare (util-linux) to make a loopback-only network namespace: {e}"))?;
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        }
+        if !err.starts_with("unshare:") {
+            return Err(err);
+        }
+        why = err;
+    }
+    Err(format!("no loopback-only network namespace for Chromium: {why}"))
+}
+
 fn run(ctx: &Context) -> Vec<CaseResult> {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -429,6 +460,14 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
                 out.push(CaseResult::pass("aiortc 1.16.0: SDP, ICE, DTLS-SRTP, Opus both ways"));
             }
             Err(e) => out.push(CaseResult::fail("aiortc 1.16.0: SDP, ICE, DTLS-SRTP, Opus both ways", e)),
+        }
+        let name = "Chromium (headless): SDP, ICE, DTLS-SRTP, Opus both ways";
+        match chromium_call(ctx) {
+            Ok(what) => {
+                println!("api: Chromium call: {what}");
+                out.push(CaseResult::pass(name));
+            }
+            Err(e) => out.push(CaseResult::fail(name, e)),
         }
         out
     })

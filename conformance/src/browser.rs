@@ -1,0 +1,181 @@
+//! A call with headless Chromium: our SDP offer (DTLS-SRTP), Chromium's
+//! answer, ICE, DTLS, and Opus audio both ways.
+//!
+//! Run inside a network namespace that has only loopback (the `api` suite
+//! starts `rtc-conformance browser-call` under `unshare -rn`), so Chromium
+//! can only gather 127.0.0.1 and nothing leaves the machine. A small HTTP
+//! listener on 127.0.0.1 serves the page (`conformance/peers/chromium_call.html`)
+//! and our offer, and takes Chromium's answer and its final statistics.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rtc_api::{
+    ConnectionDescription, Direction, RtcConnection, RtcMediaStream, RtcMediaStreamTrack, RtcSocket, SocketOptions,
+    SocketServers, StreamDescription,
+};
+use rtc_codecs::Kind;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// Silence as one 20 ms Opus frame (TOC 0xf8: CELT fullband, one frame).
+const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
+
+/// One HTTP request: method, path, body.
+async fn read_request(stream: &mut TcpStream) -> Option<(String, String, String)> {
+    let mut reader = BufReader::new(stream);
+    let mut first = String::new();
+    reader.read_line(&mut first).await.ok()?;
+    let mut parts = first.split_whitespace();
+    let (method, path) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await.ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0u8; length.min(1 << 20)];
+    reader.read_exact(&mut body).await.ok()?;
+    Some((method, path, String::from_utf8_lossy(&body).into_owned()))
+}
+
+async fn respond(stream: &mut TcpStream, content_type: &str, body: &str) {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+}
+
+/// Serves the page and the offer; sends each POSTed body (`/answer`,
+/// `/result`) on `posted`.
+async fn serve(listener: TcpListener, page: String, offer: String, posted: mpsc::Sender<(String, String)>) {
+    while let Ok((mut stream, _)) = listener.accept().await {
+        let Some((method, path, body)) = read_request(&mut stream).await else { continue };
+        match (method.as_str(), path.as_str()) {
+            ("GET", "/call.html") => respond(&mut stream, "text/html", &page).await,
+            ("GET", "/offer") => respond(&mut stream, "text/plain", &offer).await,
+            ("POST", p) => {
+                respond(&mut stream, "text/plain", "").await;
+                let _ = posted.send((p.to_owned(), body)).await;
+            }
+            _ => respond(&mut stream, "text/plain", "").await,
+        }
+    }
+}
+
+/// Runs the call; returns a one-line summary of what both ends saw.
+pub fn chromium_call(root: &Path, chromium: OsString) -> Result<String, String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(call(root, chromium))
+}
+
+async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
+    let page = std::fs::read_to_string(root.join("conformance/peers/chromium_call.html")).map_err(|e| e.to_string())?;
+    let conn = RtcConnection::new(None, None).map_err(|e| e.to_string())?;
+    let socket =
+        RtcSocket::new(SocketServers::loopback_v4(), SocketOptions::default()).await.map_err(|e| e.to_string())?;
+    let stream = RtcMediaStream::new(StreamDescription::default());
+    let audio = RtcMediaStreamTrack::of_kind(Kind::Audio);
+    stream.add_track(audio.clone()).map_err(|e| e.to_string())?;
+    conn.send_stream(&stream, true).map_err(|e| e.to_string())?;
+    conn.add_socket(&socket).map_err(|e| e.to_string())?;
+    let mut offer = conn.description(Direction::Local).ok_or("no local description")?;
+    offer.keys.clear();
+    let offer = offer.to_sdp(&conn.options(Direction::Local).ok_or("no options")?).map_err(|e| e.to_string())?;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let (tx, mut posted) = mpsc::channel(4);
+    tokio::spawn(serve(listener, page, offer, tx));
+    let profile = std::env::temp_dir().join(format!("rtc-chromium-{}", std::process::id()));
+    let mut browser = tokio::process::Command::new(&chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
+        .args(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+        .args(["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("http://127.0.0.1:{port}/call.html"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("run {chromium:?}: {e}"))?;
+    let result = async {
+        let mut next = async |want: &str| -> Result<String, String> {
+            let (path, body) = tokio::time::timeout(Duration::from_secs(30), posted.recv())
+                .await
+                .map_err(|_| format!("Chromium posted nothing to {want} in 30 s"))?
+                .ok_or("the HTTP listener stopped")?;
+            if body.starts_with("ERROR") || path != want {
+                return Err(format!("Chromium at {path}: {body}"));
+            }
+            Ok(body)
+        };
+        let answer = next("/answer").await?;
+        if !answer.contains("a=setup:active") || !answer.contains("a=fingerprint:sha-256") {
+            return Err(format!("Chromium's answer is not a DTLS-SRTP answer taking the client role:\n{answer}"));
+        }
+        let (d, options) = ConnectionDescription::from_sdp(&answer).map_err(|e| e.to_string())?;
+        conn.set_options(options, Direction::Remote).map_err(|e| e.to_string())?;
+        conn.set_description(d, Direction::Remote).map_err(|e| e.to_string())?;
+        let asked = Instant::now();
+        while !conn.is_connected() {
+            if asked.elapsed() > Duration::from_secs(10) {
+                return Err("not connected to Chromium (ICE and DTLS) within 10 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let connected = asked.elapsed();
+        let theirs = conn
+            .remote_streams()
+            .iter()
+            .flat_map(|s| s.tracks())
+            .find(|t| t.kind() == Kind::Audio)
+            .ok_or("no remote audio track")?;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let (mut sent, mut got) = (0u32, 0u32);
+        let report = loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    audio.write_frame(&OPUS_SILENCE, Duration::from_millis(20)).map_err(|e| e.to_string())?;
+                    sent += 1;
+                    while theirs.try_read_frame().is_some() {
+                        got += 1;
+                    }
+                }
+                r = next("/result") => break r?,
+            }
+        };
+        let report: serde_json::Value = serde_json::from_str(&report).map_err(|e| format!("{e}: {report}"))?;
+        let received = report["inbound"]["packetsReceived"].as_u64().unwrap_or(0);
+        if received < 25 || got < 25 {
+            return Err(format!(
+                "Chromium received {received} of our {sent} packets, we {got} of its frames: {report}"
+            ));
+        }
+        Ok(format!(
+            "connected (ICE and DTLS) {:.0} ms after the answer; Chromium received {received} of our {sent} Opus \
+             packets, we received {got} of its frames; Chromium's transport: {}",
+            connected.as_secs_f64() * 1000.0,
+            report["transport"]
+        ))
+    }
+    .await;
+    conn.close();
+    let _ = browser.kill().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    result
+}
