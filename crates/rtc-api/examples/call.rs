@@ -1,8 +1,8 @@
 //! A call between two peers in one process over 127.0.0.1: descriptions,
 //! options and candidates exchanged as JSON (printed as they go), an audio
 //! track (Opus-sized frames, 50 per second) and a video track (VP8 frames,
-//! 30 per second) both ways over SRTP, every event printed as it fires, and
-//! a summary table at the end.
+//! 30 per second) both ways over SRTP keyed by DTLS-SRTP, every event
+//! printed as it fires, and a summary table at the end.
 //!
 //! ```sh
 //! cargo run --release -p rtc-api --example call [seconds]
@@ -176,7 +176,11 @@ async fn exchange(a: &Peer, b: &Peer, t0: Instant) -> Result<(), BoxError> {
         to.conn.set_options(Options::from_json(&opts)?, Direction::Remote)?;
     }
     for (from, to) in [(a, b), (b, a)] {
-        let desc = from.conn.description(Direction::Local).ok_or("no local description")?.to_json();
+        // Without `keys`, as browsers signal, SRTP is keyed by DTLS-SRTP
+        // against the sockets' certificate fingerprints.
+        let mut desc = from.conn.description(Direction::Local).ok_or("no local description")?;
+        desc.keys.clear();
+        let desc = desc.to_json();
         println!("{} {:5} -> description {desc}", stamp(t0), from.name);
         to.conn.set_description(ConnectionDescription::from_json(&desc)?, Direction::Remote)?;
     }
