@@ -418,6 +418,24 @@ async fn without_mux_two_components_connect_and_each_direction_uses_the_senders_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fork_reaches_two_callees_over_the_same_sockets() {
+    fork_case(false).await;
+}
+
+/// The same with DTLS-SRTP: each fork runs its own handshake with its own
+/// peer over the shared socket (and its one certificate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_with_dtls_srtp_keys_each_callee_separately() {
+    fork_case(true).await;
+}
+
+async fn fork_case(dtls: bool) {
+    let signal = |a: &RtcConnection, b: &RtcConnection| {
+        if dtls {
+            signal_dtls(a, b, |_| {});
+        } else {
+            signal(a, b);
+        }
+    };
     let caller = peer().await;
     let fork = caller.conn.fork().unwrap();
     let mut fork_events = fork.events();
