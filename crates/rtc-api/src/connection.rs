@@ -92,8 +92,6 @@ pub(crate) struct ConnState {
     /// The local ICE credentials changed (an ICE restart) since the remote
     /// description was set: the peer's new ones are awaited.
     restart_pending: bool,
-    /// The remote sockets' DTLS fingerprints (DTLS-SRTP keying).
-    remote_fingerprints: Vec<String>,
     local_keys: Vec<Keying>,
     remote: Option<ConnectionDescription>,
     remote_keys: Vec<Keying>,
@@ -768,6 +766,11 @@ impl ConnShared {
     }
 }
 
+/// The DTLS certificate fingerprints a description's sockets list.
+fn fingerprints(d: &ConnectionDescription) -> impl Iterator<Item = &String> {
+    d.sockets.iter().flat_map(|s| &s.options.fingerprints)
+}
+
 fn remote_credentials(remote: &ConnectionDescription) -> Result<Credentials, Error> {
     let creds = Credentials {
         ufrag: remote.context_id.clone().unwrap_or_default(),
@@ -793,7 +796,6 @@ impl ConnState {
             context_id,
             secret,
             restart_pending: false,
-            remote_fingerprints: Vec::new(),
             local_keys,
             remote: None,
             remote_keys: Vec::new(),
@@ -938,11 +940,10 @@ impl ConnState {
             return Err(Error::Closed);
         }
         let creds = remote_credentials(&d)?;
-        let fingerprints: Vec<String> = d.sockets.iter().flat_map(|s| s.options.fingerprints.iter().cloned()).collect();
         let dtls = d.keys.is_empty();
         if dtls {
             // RFC 5763: keyed by a DTLS handshake against these.
-            if !fingerprints.iter().any(|f| crate::dtls::parse_sha256_fingerprint(f).is_some()) {
+            if !fingerprints(&d).any(|f| crate::dtls::parse_sha256_fingerprint(f).is_some()) {
                 return Err(Error::InvalidDescription(
                     "the remote description has neither SRTP keys nor a sha-256 fingerprint; media is never sent \
                      unprotected"
@@ -1017,7 +1018,6 @@ impl ConnState {
         self.plan_gen += 1;
         let now = Instant::now();
         if first {
-            self.remote_fingerprints = fingerprints;
             let mut transports = std::mem::take(&mut self.transports);
             let keyed = transports.iter_mut().try_for_each(|t| {
                 t.agent.set_remote_credentials(now, creds.clone())?;
@@ -1070,8 +1070,8 @@ impl ConnState {
     /// contexts from the signaled `keys`, or a DTLS-SRTP association when
     /// the remote sent none (its role from [`ConnState::dtls_client`]).
     fn key_transport(&self, t: &mut Transport, now: Instant) -> Result<(), Error> {
-        if let Some(client) = self.dtls_client() {
-            t.dtls = Some(DtlsSrtp::new(&t.socket.certificate, client, &self.remote_fingerprints, now));
+        if let (Some(client), Some(remote)) = (self.dtls_client(), &self.remote) {
+            t.dtls = Some(DtlsSrtp::new(&t.socket.certificate, client, fingerprints(remote), now));
         } else {
             let (tx, rx) = self.srtp_contexts()?;
             t.tx = Some(tx);

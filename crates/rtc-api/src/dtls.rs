@@ -107,8 +107,13 @@ pub(crate) struct DtlsSrtp {
 impl DtlsSrtp {
     /// An association with our `certificate`, as the DTLS client or server,
     /// accepting a peer certificate with one of `fingerprints`.
-    pub(crate) fn new(certificate: &Certificate, client: bool, fingerprints: &[String], now: Instant) -> Self {
-        let remote = fingerprints.iter().filter_map(|f| parse_sha256_fingerprint(f)).collect();
+    pub(crate) fn new<'f>(
+        certificate: &Certificate,
+        client: bool,
+        fingerprints: impl IntoIterator<Item = &'f String>,
+        now: Instant,
+    ) -> Self {
+        let remote = fingerprints.into_iter().filter_map(|f| parse_sha256_fingerprint(f)).collect();
         let mut dtls = Dtls::new_12(Arc::new(Config::default()), certificate.der.clone(), now);
         dtls.set_active(client);
         Self {

@@ -62,6 +62,15 @@ async fn wait_for(events: &mut Events<ConnectionEvent>, want: impl Fn(&Connectio
     .expect("event did not fire within 5 s")
 }
 
+/// Two default peers, signaled as JSON, once both fired `Connected`.
+async fn connected_pair() -> (Peer, Peer) {
+    let (mut a, mut b) = (peer().await, peer().await);
+    signal(&a.conn, &b.conn);
+    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    (a, b)
+}
+
 fn vp8_frame(i: u32, len: usize) -> Vec<u8> {
     let mut f: Vec<u8> = (0..len).map(|k| (k as u32 ^ i) as u8).collect();
     f[0] = u8::from(!i.is_multiple_of(10)); // P bit: key frame every 10
@@ -87,10 +96,7 @@ fn remote_track(p: &Peer, kind: Kind) -> RtcMediaStreamTrack {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_end_to_end_over_udp_loopback() {
-    let (mut a, mut b) = (peer().await, peer().await);
-    signal(&a.conn, &b.conn);
-    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
-    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    let (mut a, b) = connected_pair().await;
     assert!(a.conn.time_to_connected().is_some());
     a.conn.set_report_interval(Duration::from_millis(300));
     let (a_audio, a_video) = (remote_track(&a, Kind::Audio), remote_track(&a, Kind::Video));
@@ -219,10 +225,7 @@ async fn h264_access_units_cross_in_rfc_6184_packets() {
 /// keeps flowing over the old path and then over the newly selected one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ice_restart_through_descriptions_keeps_media_flowing() {
-    let (mut a, mut b) = (peer().await, peer().await);
-    signal(&a.conn, &b.conn);
-    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
-    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    let (mut a, mut b) = connected_pair().await;
     let video = remote_track(&b, Kind::Video);
     let old_b = b.conn.description(Direction::Local).unwrap().context_id;
     let mut d = a.conn.description(Direction::Local).unwrap();
@@ -571,10 +574,7 @@ async fn a_dtls_srtp_call_signaled_in_sdp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receive_stream_off_and_on_and_remove_track() {
-    let (mut a, mut b) = (peer().await, peer().await);
-    signal(&a.conn, &b.conn);
-    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
-    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    let (mut a, b) = connected_pair().await;
     let remote = b.conn.remote_streams()[0].description();
     let t = remote_track(&b, Kind::Audio);
     b.conn.receive_stream(&remote, false).unwrap();
