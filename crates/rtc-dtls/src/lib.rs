@@ -1,0 +1,2 @@
+//! rtc-dtls (in progress).
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! rtc-payload (in progress).
+#![forbid(unsafe_code)]

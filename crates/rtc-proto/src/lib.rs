@@ -1,0 +1,2 @@
+//! rtc-proto (in progress).
+#![forbid(unsafe_code)]
