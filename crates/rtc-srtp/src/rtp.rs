@@ -245,11 +245,14 @@ pub struct RtpHeader<'a> {
 }
 
 impl RtpHeader<'_> {
-    /// Writes the header, `payload` and `padding` padding octets (0 for
-    /// none) into `out` and returns the packet's length. Extension elements
-    /// use the one-byte form when every ID is 1-14 and every length 1-16,
-    /// the two-byte form otherwise.
-    pub fn write(&self, payload: &[u8], padding: u8, out: &mut [u8]) -> Result<usize, Error> {
+    /// The length of the header these fields make: 12 octets, the CSRCs,
+    /// and the extension block. Errors as [`RtpHeader::write`] would.
+    pub fn header_len(&self) -> Result<usize, Error> {
+        Ok(self.layout()?.0)
+    }
+
+    /// Checks the fields and returns (header length, one-byte form, extension words).
+    fn layout(&self) -> Result<(usize, bool, usize), Error> {
         if self.csrcs.len() > 15 {
             return Err(Error::Invalid("more than 15 CSRCs"));
         }
@@ -269,13 +272,36 @@ impl RtpHeader<'_> {
             return Err(Error::Invalid("header extension too long"));
         }
         let ext_total = if self.extensions.is_empty() { 0 } else { 4 + 4 * ext_words };
-        let hlen = HEADER_LEN + 4 * self.csrcs.len() + ext_total;
+        Ok((HEADER_LEN + 4 * self.csrcs.len() + ext_total, one_byte, ext_words))
+    }
+
+    /// Writes the header, `payload` and `padding` padding octets (0 for
+    /// none) into `out` and returns the packet's length. Extension elements
+    /// use the one-byte form when every ID is 1-14 and every length 1-16,
+    /// the two-byte form otherwise.
+    pub fn write(&self, payload: &[u8], padding: u8, out: &mut [u8]) -> Result<usize, Error> {
+        let hlen = self.header_len()?;
         let total = hlen + payload.len() + usize::from(padding);
         if out.len() < total {
             return Err(Error::NoTailRoom(total - out.len()));
         }
-        out[0] =
-            0x80 | if padding > 0 { 0x20 } else { 0 } | if ext_total > 0 { 0x10 } else { 0 } | self.csrcs.len() as u8;
+        out[hlen..hlen + payload.len()].copy_from_slice(payload);
+        self.write_before(payload.len(), padding, out)
+    }
+
+    /// Writes the header into `out` in front of a payload of `payload_len`
+    /// octets that is already in place right after it (at
+    /// `out[self.header_len()?..]`), then `padding` padding octets, and returns the
+    /// packet's length: a packetizer writes straight into the datagram
+    /// buffer, with no copy.
+    pub fn write_before(&self, payload_len: usize, padding: u8, out: &mut [u8]) -> Result<usize, Error> {
+        let (hlen, one_byte, ext_words) = self.layout()?;
+        let total = hlen + payload_len + usize::from(padding);
+        if out.len() < total {
+            return Err(Error::NoTailRoom(total - out.len()));
+        }
+        let has_ext = !self.extensions.is_empty();
+        out[0] = 0x80 | if padding > 0 { 0x20 } else { 0 } | if has_ext { 0x10 } else { 0 } | self.csrcs.len() as u8;
         out[1] = if self.marker { 0x80 } else { 0 } | self.payload_type;
         out[2..4].copy_from_slice(&self.sequence_number.to_be_bytes());
         out[4..8].copy_from_slice(&self.timestamp.to_be_bytes());
@@ -285,7 +311,7 @@ impl RtpHeader<'_> {
             out[at..at + 4].copy_from_slice(&c.to_be_bytes());
             at += 4;
         }
-        if ext_total > 0 {
+        if has_ext {
             let profile = if one_byte { ONE_BYTE_PROFILE } else { TWO_BYTE_PROFILE };
             out[at..at + 2].copy_from_slice(&profile.to_be_bytes());
             out[at + 2..at + 4].copy_from_slice(&(ext_words as u16).to_be_bytes());
@@ -306,8 +332,7 @@ impl RtpHeader<'_> {
             out[at..end].fill(0);
             at = end;
         }
-        out[at..at + payload.len()].copy_from_slice(payload);
-        at += payload.len();
+        at += payload_len;
         if padding > 0 {
             let p = usize::from(padding);
             out[at..at + p - 1].fill(0);
@@ -438,6 +463,29 @@ mod tests {
         assert!(RtpPacket::new_checked(&r[..]).is_err(), "zero padding count");
         r[13] = 2;
         assert_eq!(RtpPacket::new_checked(&r[..]).unwrap().payload(), &[] as &[u8]);
+    }
+
+    #[test]
+    fn write_before_matches_write() {
+        let ext = [Extension { id: 3, data: &[1, 2, 3] }];
+        let h = RtpHeader {
+            marker: true,
+            payload_type: 96,
+            sequence_number: 9,
+            timestamp: 77,
+            ssrc: 5,
+            csrcs: &[1, 2],
+            extensions: &ext,
+        };
+        let mut a = [0u8; 100];
+        let n = h.write(b"payload", 2, &mut a).unwrap();
+        let mut b = [0u8; 100];
+        let hlen = h.header_len().unwrap();
+        assert_eq!(hlen, 12 + 8 + 8);
+        b[hlen..hlen + 7].copy_from_slice(b"payload");
+        assert_eq!(h.write_before(7, 2, &mut b), Ok(n));
+        assert_eq!(a[..n], b[..n]);
+        assert_eq!(h.write_before(7, 0, &mut b[..hlen + 6]), Err(Error::NoTailRoom(1)));
     }
 
     #[test]

@@ -128,6 +128,17 @@ struct Outgoing {
     stats: OutboundStats,
 }
 
+impl Outgoing {
+    fn sent(&mut self, now: Instant, timestamp: u32, payload_len: usize) {
+        self.seq = self.seq.wrapping_add(1);
+        self.last_rtp_time = timestamp;
+        self.last_sent = Some(now);
+        self.sent_since_report = true;
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += payload_len as u64;
+    }
+}
+
 #[derive(Debug)]
 struct Incoming {
     seq: SequenceUnwrapper,
@@ -310,13 +321,43 @@ impl Session {
         let timestamp = s.timestamp_base.wrapping_add(media_time);
         let h = RtpHeader { marker, payload_type, sequence_number: s.seq, timestamp, ssrc, csrcs, extensions };
         let n = h.write(payload, 0, out)?;
-        s.seq = s.seq.wrapping_add(1);
-        s.last_rtp_time = timestamp;
-        s.last_sent = Some(now);
-        s.sent_since_report = true;
-        s.stats.packets_sent += 1;
-        s.stats.bytes_sent += payload.len() as u64;
+        s.sent(now, timestamp, payload.len());
         Ok(n)
+    }
+
+    /// As [`Session::write_rtp`], for a payload of `payload_len` octets that
+    /// is already in `out` where the header ends (at
+    /// [`RtpHeader::header_len`] of these fields): writes only the header, so a
+    /// packetizer can write the payload straight into the datagram buffer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_rtp_header(
+        &mut self,
+        now: Instant,
+        ssrc: u32,
+        payload_type: u8,
+        marker: bool,
+        media_time: u32,
+        csrcs: &[u32],
+        extensions: &[Extension<'_>],
+        payload_len: usize,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let s = self.outgoing.get_mut(&ssrc).ok_or(Error::Invalid("no such outgoing SSRC"))?;
+        let timestamp = s.timestamp_base.wrapping_add(media_time);
+        let h = RtpHeader { marker, payload_type, sequence_number: s.seq, timestamp, ssrc, csrcs, extensions };
+        let n = h.write_before(payload_len, 0, out)?;
+        s.sent(now, timestamp, payload_len);
+        Ok(n)
+    }
+
+    /// Whether an outgoing stream is registered.
+    pub fn has_outgoing(&self, ssrc: u32) -> bool {
+        self.outgoing.contains_key(&ssrc)
+    }
+
+    /// Stops sending a stream: it leaves the reports.
+    pub fn remove_outgoing(&mut self, ssrc: u32) {
+        self.outgoing.remove(&ssrc);
     }
 
     /// Takes in a received (already unprotected) RTP packet.
