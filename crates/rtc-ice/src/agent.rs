@@ -515,6 +515,8 @@ pub struct Agent {
     /// that had one, used for application data until a new pair is selected
     /// or its consent runs out. Empty otherwise (no memory held).
     previous: Vec<(u16, Path)>,
+    /// Moves whenever the set of [`Agent::data_paths`] changes.
+    paths_generation: u64,
 }
 
 impl Agent {
@@ -571,6 +573,7 @@ impl Agent {
             last_now: None,
             stats: Stats::default(),
             previous: Vec::new(),
+            paths_generation: 0,
         }
     }
 
@@ -668,6 +671,7 @@ impl Agent {
         self.locals.retain(|l| l.kind != LocalKind::PeerReflexive);
         self.remotes.clear();
         self.pairs.clear();
+        self.paths_generation += 1;
         self.triggered.clear();
         self.txs.retain(|t| matches!(t.kind, TxKind::Gather { .. }));
         for c in &mut self.comps {
@@ -817,6 +821,10 @@ impl Agent {
 
     /// Stops the agent: no more transmits, timers or events.
     pub fn close(&mut self) {
+        if self.state != State::Closed {
+            // A closed agent takes no datagram: its data paths are gone.
+            self.paths_generation += 1;
+        }
         self.state = State::Closed;
         self.txs.clear();
         self.triggered.clear();
@@ -904,6 +912,7 @@ impl Agent {
             if self.previous.len() < before {
                 // Application data must stop (RFC 7675); checks go on.
                 self.previous = Vec::new();
+                self.paths_generation += 1;
                 self.push_event(Event::Disconnected);
             }
         }
@@ -961,6 +970,80 @@ impl Agent {
             self.handle_timeout(now);
         }
         r
+    }
+
+    /// Would [`Agent::handle_receive`] take this datagram, which arrived on
+    /// the local socket `local` from `remote`? A cheap routing test for a
+    /// driver that holds many agents on one socket: it reads the agent and
+    /// changes nothing (no statistics, no state).
+    ///
+    /// - A STUN request: its USERNAME is `<local ufrag>:<sender>` and, once
+    ///   the peer's credentials are known, the sender is the peer's ufrag;
+    ///   `local` is one of the agent's host bases. During an ICE restart the
+    ///   old credentials are refused, as `handle_receive` refuses them.
+    /// - A STUN success or error response: its transaction id is one of the
+    ///   agent's outstanding transactions.
+    /// - A STUN indication, or a datagram that is not STUN (RFC 7983): it
+    ///   came over one of [`Agent::data_paths`].
+    ///
+    /// MESSAGE-INTEGRITY and FINGERPRINT are *not* checked, nor is the rest
+    /// of the message decoded: `true` says whose datagram it is, not that it
+    /// is genuine. [`Agent::handle_receive`] authenticates, and drops and
+    /// counts what fails. A closed agent takes nothing.
+    pub fn accepts(&self, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> bool {
+        if self.state == State::Closed {
+            return false;
+        }
+        if !stun::is_stun(data) {
+            return self.is_data_path(local, remote);
+        }
+        let Some((class, tid)) = stun::peek(data) else { return false };
+        match class {
+            Class::Request => {
+                let Some((ours, sender)) = stun::request_username(data).and_then(split_username) else {
+                    return false;
+                };
+                ours == self.local_creds.ufrag.as_bytes()
+                    && self.remote_creds.as_ref().is_none_or(|rc| sender == rc.ufrag.as_bytes())
+                    && self.locals.iter().any(|l| l.kind == LocalKind::Host && l.base == local)
+            }
+            Class::Success | Class::Error => self.txs.iter().any(|t| t.id == tid),
+            Class::Indication => self.is_data_path(local, remote),
+        }
+    }
+
+    /// The `(local base, remote)` address pairs over which
+    /// [`Agent::handle_receive`] takes application data (datagrams that are
+    /// not STUN): every candidate pair, whatever its state, and during an ICE
+    /// restart the paths selected before it (see [`Agent::restart`]). Each
+    /// appears once. Empty once the agent is closed. A router keeps a table
+    /// of these and refreshes it when [`Agent::paths_generation`] moves.
+    pub fn data_paths(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
+        let open = self.state != State::Closed;
+        let pairs = self.pairs.iter().map(|p| (p.base, p.remote_addr));
+        let old = self
+            .previous
+            .iter()
+            .map(|(_, p)| (p.local, p.remote))
+            .filter(|&(l, r)| !self.pairs.iter().any(|p| p.base == l && p.remote_addr == r));
+        pairs.chain(old).filter(move |_| open)
+    }
+
+    /// A counter that changes whenever the set given by
+    /// [`Agent::data_paths`] may have changed: a pair formed (pairs are
+    /// never removed one by one), an ICE restart, the pre-restart paths
+    /// given up (a new pair selected, or their consent expired), the agent
+    /// closed. A router compares it with the value it last saw and re-reads
+    /// the paths only when it moved.
+    pub fn paths_generation(&self) -> u64 {
+        self.paths_generation
+    }
+
+    /// The rule of `handle_receive` for data: a known pair or a
+    /// pre-restart path.
+    fn is_data_path(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.pairs.iter().any(|p| p.base == local && p.remote_addr == remote)
+            || self.previous.iter().any(|(_, p)| p.local == local && p.remote == remote)
     }
 
     // ----- receiving -----
@@ -1286,6 +1369,7 @@ impl Agent {
         });
         let pi = self.pairs.len() - 1;
         self.pairs[pi].priority = self.priority_of(pi);
+        self.paths_generation += 1;
         Some(pi)
     }
 
@@ -1565,7 +1649,10 @@ impl Agent {
         }
         if self.state == State::Checking && self.comps.iter().all(|c| c.selected.is_some()) {
             self.state = State::Connected;
-            self.previous = Vec::new();
+            if !self.previous.is_empty() {
+                self.previous = Vec::new();
+                self.paths_generation += 1;
+            }
             self.push_event(Event::Connected);
             self.compact();
         }
@@ -1771,6 +1858,12 @@ impl Agent {
             nominated: p.nominated,
         })
     }
+}
+
+/// Splits a USERNAME value `local:remote` at its first colon.
+pub(crate) fn split_username(username: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = username.iter().position(|&b| b == b':')?;
+    Some((&username[..at], &username[at + 1..]))
 }
 
 fn same_family(a: SocketAddr, b: SocketAddr) -> bool {

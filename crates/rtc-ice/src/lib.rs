@@ -40,7 +40,7 @@ pub use agent::{
     Agent, AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairInfo, PairState, Path, Receive,
     Reflexive, Role, State, Stats, Timing, Transmit,
 };
-pub use demux::{Demux, request_ufrag};
+pub use demux::{Demux, DemuxStats, request_ufrag, request_usernames};
 pub use error::Error;
 #[cfg(feature = "tokio")]
 pub use socket::{Datagram, IceSocket, SocketConfig, SocketEvent};

@@ -62,6 +62,34 @@ pub(crate) fn peek(data: &[u8]) -> Option<(Class, [u8; 12])> {
     Some((class, tid))
 }
 
+/// Attribute type of USERNAME.
+const ATTR_USERNAME: u16 = 0x0006;
+
+/// The value of the first USERNAME attribute of a STUN request, read in
+/// place: the attributes are walked within the header's message length and
+/// the datagram, with every length checked. `None` for anything that is not
+/// a well-framed request with a USERNAME. Never panics.
+pub(crate) fn request_username(data: &[u8]) -> Option<&[u8]> {
+    if peek(data)?.0 != Class::Request {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([*data.get(2)?, *data.get(3)?]));
+    let body = data.get(HEADER_LEN..HEADER_LEN.checked_add(len)?)?;
+    let mut at = 0usize;
+    while let Some(head) = body.get(at..at.checked_add(4)?) {
+        let t = u16::from_be_bytes([head[0], head[1]]);
+        let l = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let start = at.checked_add(4)?;
+        let value = body.get(start..start.checked_add(l)?)?;
+        if t == ATTR_USERNAME {
+            return Some(value);
+        }
+        // Attributes are padded to 4 bytes (RFC 8489 section 14).
+        at = start.checked_add(l.div_ceil(4).checked_mul(4)?)?;
+    }
+    None
+}
+
 /// Why a STUN datagram was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DecodeError {

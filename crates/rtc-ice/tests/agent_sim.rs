@@ -639,3 +639,110 @@ fn ice_restart_old_path_ends_with_its_consent() {
     let after = p.a.events.iter().filter(|(_, e)| *e == Event::Disconnected).count();
     assert_eq!(after, before + 1, "application data must stop: Disconnected fires once");
 }
+
+// ----- routing promises: accepts, data_paths, paths_generation -----
+
+/// A Binding indication (a keepalive), built with stun-rs directly.
+fn indication(tid: [u8; 12]) -> Vec<u8> {
+    use stun_rs::attributes::stun::Fingerprint;
+    let msg = stun_rs::StunMessageBuilder::new(stun_rs::methods::BINDING, stun_rs::MessageClass::Indication)
+        .with_transaction_id(stun_rs::TransactionId::from(tid))
+        .with_attribute(Fingerprint::default())
+        .build();
+    let mut buf = [0u8; 64];
+    let n = stun_rs::MessageEncoderBuilder::default().build().encode(&mut buf, &msg).unwrap();
+    buf[..n].to_vec()
+}
+
+#[test]
+fn accepts_is_a_routing_test_without_side_effects() {
+    let (mut a, peer, now) = lone_agent(120);
+    let local = addr("127.0.0.1:5000");
+    let me = a.local_credentials().clone();
+    let from = addr("127.0.0.1:7000");
+    let generation = a.paths_generation();
+    assert_eq!(a.data_paths().count(), 0);
+    let cand = rtc_candidate::Candidate::parse("candidate:1 1 udp 2130706431 127.0.0.1 7000 typ host").unwrap();
+    a.add_remote_candidate(now, &cand).unwrap();
+    assert_ne!(a.paths_generation(), generation, "a pair formed");
+    assert_eq!(a.data_paths().collect::<Vec<_>>(), vec![(local, from)]);
+    let request = a.poll_transmit().expect("a check");
+    let _ = drain(&mut a);
+    let stats = format!("{:?}", a.stats());
+    let user = format!("{}:{}", me.ufrag, peer.ufrag);
+    // Requests: USERNAME ours and the peer's, to a host base.
+    assert!(a.accepts(local, from, &check(&user, &me.pwd, [1; 12], false)));
+    assert!(a.accepts(local, addr("192.0.2.9:1"), &check(&user, &me.pwd, [1; 12], false)));
+    // Routing reads no key: a wrong password is still this agent's to drop.
+    assert!(a.accepts(local, from, &check(&user, "wrongpasswordwrongpassword", [1; 12], false)));
+    assert!(!a.accepts(local, from, &check(&format!("{}:other", me.ufrag), &me.pwd, [1; 12], false)));
+    assert!(!a.accepts(local, from, &check(&format!("other:{}", peer.ufrag), &me.pwd, [1; 12], false)));
+    assert!(!a.accepts(addr("127.0.0.1:5001"), from, &check(&user, &me.pwd, [1; 12], false)));
+    // Responses: by our outstanding transactions.
+    let tid = &request.contents[8..20];
+    assert!(a.accepts(local, from, &success(tid, local, &peer.pwd)));
+    assert!(!a.accepts(local, from, &success(&[3; 12], local, &peer.pwd)));
+    // Indications and data: over a known path.
+    assert!(a.accepts(local, from, &indication([4; 12])));
+    assert!(!a.accepts(local, addr("127.0.0.1:1"), &indication([4; 12])));
+    assert!(a.accepts(local, from, b"\x80rtp"));
+    assert!(a.accepts(local, from, b""));
+    assert!(!a.accepts(local, addr("127.0.0.1:1"), b"\x80rtp"));
+    assert!(!a.accepts(local, from, &[0, 1, 0, 0]), "STUN's first byte, no STUN header");
+    assert_eq!(format!("{:?}", a.stats()), stats, "accepts changes nothing");
+    assert!(a.poll_transmit().is_none() && a.poll_event().is_none());
+    // Each promise is kept by handle_receive.
+    assert_eq!(a.handle_receive(now, local, from, &check(&user, &me.pwd, [1; 12], false)), Receive::Stun);
+    assert!(matches!(a.handle_receive(now, local, from, b"\x80rtp"), Receive::Data { .. }));
+    assert_eq!(a.handle_receive(now, local, from, &success(tid, local, &peer.pwd)), Receive::Stun);
+    assert!(!a.accepts(local, from, &success(tid, local, &peer.pwd)), "used once");
+    // A closed agent takes nothing and has no paths.
+    let generation = a.paths_generation();
+    a.close();
+    assert_ne!(a.paths_generation(), generation);
+    assert_eq!(a.data_paths().count(), 0);
+    assert!(!a.accepts(local, from, b"\x80rtp"));
+    assert!(!a.accepts(local, from, &check(&user, &me.pwd, [1; 12], false)));
+}
+
+#[test]
+fn accepts_any_sender_until_the_peer_is_known() {
+    let now = Instant::now();
+    let mut a = Agent::new(cfg(Role::Controlled, 121)).unwrap();
+    let local = addr("127.0.0.1:5000");
+    a.add_host_candidate(now, Component::RTP, local).unwrap();
+    let me = a.local_credentials().clone();
+    let from = addr("127.0.0.1:7000");
+    assert!(a.accepts(local, from, &check(&format!("{}:anyone", me.ufrag), &me.pwd, [1; 12], false)));
+    assert!(!a.accepts(local, from, &check(&format!("{}anyone", me.ufrag), &me.pwd, [1; 12], false)));
+    let peer = Credentials { ufrag: "peer".into(), pwd: "peerpasswordpeerpassword".into() };
+    a.set_remote_credentials(now, peer).unwrap();
+    assert!(!a.accepts(local, from, &check(&format!("{}:anyone", me.ufrag), &me.pwd, [1; 12], false)));
+    assert!(a.accepts(local, from, &check(&format!("{}:peer", me.ufrag), &me.pwd, [1; 12], false)));
+}
+
+/// During an ICE restart the old credentials are refused and data still
+/// routes over the old path; the generation moves at the restart and when
+/// the new pairs come.
+#[test]
+fn accepts_and_data_paths_across_an_ice_restart() {
+    let mut p = simple(cfg(Role::Controlling, 66), cfg(Role::Controlled, 67), NetConfig::default());
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+    let (local, from) = (addr(A), addr(B));
+    let (old_a, old_b) = (p.a.agent.local_credentials().clone(), p.b.agent.local_credentials().clone());
+    let g0 = p.a.agent.paths_generation();
+    assert_eq!(p.a.agent.data_paths().collect::<Vec<_>>(), vec![(local, from)]);
+    let (new_a, new_b) = restart_both(&mut p);
+    let g1 = p.a.agent.paths_generation();
+    assert_ne!(g0, g1);
+    assert_eq!(p.a.agent.pair_count(), 0);
+    assert_eq!(p.a.agent.data_paths().collect::<Vec<_>>(), vec![(local, from)], "the old path");
+    let stale = check(&format!("{}:{}", old_a.ufrag, old_b.ufrag), &old_a.pwd, [7; 12], false);
+    assert!(!p.a.agent.accepts(local, from, &stale));
+    let fresh = check(&format!("{}:{}", new_a.ufrag, new_b.ufrag), &new_a.pwd, [8; 12], false);
+    assert!(p.a.agent.accepts(local, from, &fresh));
+    assert!(p.a.agent.accepts(local, from, b"\x80rtp"));
+    assert!(p.run_until(Duration::from_secs(10), |p| connected_events(&p.a) == 2));
+    assert_ne!(p.a.agent.paths_generation(), g1);
+    assert_eq!(p.a.agent.data_paths().collect::<Vec<_>>(), vec![(local, from)], "once, as a pair");
+}

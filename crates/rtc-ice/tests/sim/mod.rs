@@ -48,6 +48,31 @@ pub struct Node {
     pub addrs: Vec<SocketAddr>,
     pub events: Vec<(Instant, Event)>,
     pub data: Vec<Vec<u8>>,
+    /// The data paths and their generation when last looked at.
+    paths_seen: (u64, Vec<(SocketAddr, SocketAddr)>),
+}
+
+impl Node {
+    fn new(agent: Agent, addrs: Vec<SocketAddr>) -> Self {
+        Self { agent, addrs, events: vec![], data: vec![], paths_seen: (0, vec![]) }
+    }
+
+    /// Records a broken promise of `data_paths`/`paths_generation`: the
+    /// set changed while the generation stayed.
+    fn check_paths(&mut self, who: &str, broken: &mut Vec<String>) {
+        let mut now: Vec<_> = self.agent.data_paths().collect();
+        now.sort();
+        let n = now.len();
+        now.dedup();
+        if n != now.len() {
+            broken.push(format!("{who}: data_paths repeats a path"));
+        }
+        let generation = self.agent.paths_generation();
+        if now != self.paths_seen.1 && generation == self.paths_seen.0 {
+            broken.push(format!("{who}: data_paths changed, generation {generation} did not"));
+        }
+        self.paths_seen = (generation, now);
+    }
 }
 
 impl Node {
@@ -80,6 +105,9 @@ pub struct Pair {
     pub stun: Option<StunServer>,
     /// Forward candidates and end-of-candidates between the agents.
     pub signaling: bool,
+    /// Where `Agent::accepts`, `data_paths` or `paths_generation` disagreed
+    /// with what `handle_receive` did (checked on every delivery).
+    pub broken_promises: Vec<String>,
 }
 
 impl Pair {
@@ -123,8 +151,8 @@ impl Pair {
         let mut pair = Pair {
             start,
             now: start,
-            a: Node { agent: a, addrs: a_addrs.iter().map(|x| x.1).collect(), events: vec![], data: vec![] },
-            b: Node { agent: b, addrs: b_addrs.iter().map(|x| x.1).collect(), events: vec![], data: vec![] },
+            a: Node::new(a, a_addrs.iter().map(|x| x.1).collect()),
+            b: Node::new(b, b_addrs.iter().map(|x| x.1).collect()),
             net,
             rng,
             in_flight: vec![],
@@ -132,6 +160,7 @@ impl Pair {
             blackhole: false,
             stun: None,
             signaling,
+            broken_promises: vec![],
         };
         for &(c, addr) in a_addrs {
             pair.a.agent.add_host_candidate(start, Component::new(c).unwrap(), addr).unwrap();
@@ -213,16 +242,32 @@ impl Pair {
             }
         }
         let now = self.now;
-        let node = if self.a.addrs.contains(&p.dst) {
-            &mut self.a
+        let (node, who) = if self.a.addrs.contains(&p.dst) {
+            (&mut self.a, "a")
         } else if self.b.addrs.contains(&p.dst) {
-            &mut self.b
+            (&mut self.b, "b")
         } else {
             return;
         };
-        if let Receive::Data { .. } = node.agent.handle_receive(now, p.dst, p.src, &p.data) {
+        // `accepts` is side-effect free and, with nobody forging traffic,
+        // says exactly what `handle_receive` will take.
+        let before = format!("{:?}", node.agent.stats());
+        let accepts = node.agent.accepts(p.dst, p.src, &p.data);
+        if format!("{:?}", node.agent.stats()) != before {
+            self.broken_promises.push(format!("{who}: accepts changed the statistics"));
+        }
+        let on_path = node.agent.data_paths().any(|x| x == (p.dst, p.src));
+        let r = node.agent.handle_receive(now, p.dst, p.src, &p.data);
+        if accepts == matches!(r, Receive::Dropped(_)) {
+            self.broken_promises.push(format!("{who}: accepts said {accepts}, handle_receive {r:?}"));
+        }
+        if let Receive::Data { .. } = r {
+            if !on_path {
+                self.broken_promises.push(format!("{who}: data over a path not in data_paths"));
+            }
             node.data.push(p.data);
         }
+        node.check_paths(who, &mut self.broken_promises);
     }
 
     /// One step: deliver what is due, fire due timers, then jump to the next
@@ -242,6 +287,8 @@ impl Pair {
             }
         }
         self.pump();
+        self.a.check_paths("a", &mut self.broken_promises);
+        self.b.check_paths("b", &mut self.broken_promises);
         let next = [self.a.agent.poll_timeout(), self.b.agent.poll_timeout(), self.in_flight.first().map(|x| x.0)]
             .into_iter()
             .flatten()
@@ -316,4 +363,13 @@ fn stun_reply(req: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
     let mut buf = [0u8; 256];
     let n = MessageEncoderBuilder::default().build().encode(&mut buf, &resp).ok()?;
     Some(buf[..n].to_vec())
+}
+
+impl Drop for Pair {
+    /// Every simulation also checks the routing promises of the agents.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert!(self.broken_promises.is_empty(), "broken promises: {:#?}", self.broken_promises);
+        }
+    }
 }
