@@ -1,30 +1,4 @@
-//! Many agents behind shared UDP sockets: the router.
-//!
-//! [`Demux`] maps each datagram arriving on a shared socket to the agent
-//! (or connection) it belongs to, identified by a caller-chosen key `K`, in
-//! constant time:
-//!
-//! - A STUN request carries USERNAME `<receiver's ufrag>:<sender's ufrag>`
-//!   (RFC 8445 section 7.2.2). It routes by both halves first
-//!   ([`Demux::register_from`]: several forks of one connection share a
-//!   local ufrag and differ by their peer's), then by the receiver's ufrag
-//!   alone ([`Demux::register`]: a peer whose ufrag is not known yet).
-//! - A STUN success or error response carries no USERNAME. It routes by the
-//!   transaction id of the request the agent sent, recorded by
-//!   [`Demux::note_request`] and used once.
-//! - A STUN indication, and any datagram that is not STUN (RFC 7983: DTLS,
-//!   SRTP), route by their 4-tuple `(local, remote)` among the paths each
-//!   key declared with [`Demux::set_paths`] (for an [`Agent`], its
-//!   [`Agent::data_paths`], refreshed when [`Agent::paths_generation`]
-//!   moves).
-//!
-//! Routing reads no key material: a routed datagram still has to be
-//! authenticated by the agent it reaches ([`Agent::handle_receive`]).
-//!
-//! [`Agent`]: crate::Agent
-//! [`Agent::data_paths`]: crate::Agent::data_paths
-//! [`Agent::paths_generation`]: crate::Agent::paths_generation
-//! [`Agent::handle_receive`]: crate::Agent::handle_receive
+//! Many agents behind shared UDP sockets: the router ([`Demux`]).
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -95,8 +69,26 @@ struct PendingTx<K> {
     seq: u64,
 }
 
-/// Routes datagrams arriving on shared sockets to one of many agents,
-/// identified by `K` (see the [module documentation](self)).
+/// Routes datagrams arriving on shared sockets to one of many agents (or
+/// connections), identified by a caller-chosen key `K`:
+///
+/// - A STUN request carries USERNAME `<receiver's ufrag>:<sender's ufrag>`
+///   (RFC 8445 section 7.2.2). It routes by both halves first
+///   ([`Demux::register_from`]: several forks of one connection share a
+///   local ufrag and differ by their peer's), then by the receiver's ufrag
+///   alone ([`Demux::register`]: a peer whose ufrag is not known yet).
+/// - A STUN success or error response carries no USERNAME. It routes by the
+///   transaction id of the request the agent sent, recorded by
+///   [`Demux::note_request`] and used once.
+/// - A STUN indication, and any datagram that is not STUN (RFC 7983: DTLS,
+///   SRTP), route by their 4-tuple `(local, remote)` among the paths each
+///   key declared with [`Demux::set_paths`] (for an [`Agent`], its
+///   [`Agent::data_paths`], refreshed when [`Agent::paths_generation`]
+///   moves).
+///
+/// Routing reads no key material: a routed datagram still has to be
+/// authenticated by the agent it reaches ([`Agent::handle_receive`]), and
+/// [`Agent::accepts`] answers the same question for one agent.
 ///
 /// Lookups are hash-map reads: a request costs one or two (its USERNAME is
 /// read in place), a response one, anything else one, whatever the number
@@ -104,6 +96,12 @@ struct PendingTx<K> {
 /// and expire ([`Demux::transaction_lifetime`]), so a flood of requests
 /// cannot grow the router without bound; routes and paths are added only
 /// by the caller.
+///
+/// [`Agent`]: crate::Agent
+/// [`Agent::data_paths`]: crate::Agent::data_paths
+/// [`Agent::paths_generation`]: crate::Agent::paths_generation
+/// [`Agent::handle_receive`]: crate::Agent::handle_receive
+/// [`Agent::accepts`]: crate::Agent::accepts
 #[derive(Debug)]
 pub struct Demux<K> {
     by_ufrag: HashMap<Box<[u8]>, K>,

@@ -24,6 +24,9 @@ pub enum Error {
     /// A `stun:` URL that does not parse (RFC 7064).
     #[error("invalid STUN URL: {0}")]
     InvalidUrl(&'static str),
+    /// A `stun:` URL whose host name did not resolve to any address.
+    #[error("cannot resolve STUN server: {0}")]
+    Resolve(&'static str),
     /// The agent was closed.
     #[error("the agent is closed")]
     Closed,

@@ -25,6 +25,15 @@
 //! anything else is dropped and counted in [`Stats`], never a panic. Remote
 //! candidates, pairs, peer-reflexive candidates and pending transactions are
 //! capped ([`Limits`]), so a hostile peer cannot grow the agent's memory.
+//!
+//! Many agents can share UDP sockets: [`Demux`] routes each datagram to its
+//! agent in constant time (requests by USERNAME, including forks that share
+//! a local ufrag, responses by transaction id, everything else by 4-tuple
+//! from [`Agent::data_paths`]), and [`Agent::accepts`] answers the same
+//! question for one agent without side effects. With feature `tokio`,
+//! `udp` is the UDP layer (binding, batched receive into one caller-owned
+//! buffer, sending without waiting, `stun:` resolution) and `IceSocket`
+//! drives one agent on it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -34,6 +43,8 @@ mod error;
 #[cfg(feature = "tokio")]
 mod socket;
 mod stun;
+#[cfg(feature = "tokio")]
+pub mod udp;
 mod url;
 
 pub use agent::{

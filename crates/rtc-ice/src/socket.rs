@@ -1,24 +1,24 @@
 //! `IceSocket`: the tokio UDP driver of the agent (feature `tokio`).
 //!
-//! A thin layer: it binds one UDP socket per local address, feeds datagrams
-//! and time to the [`Agent`], sends what it asks, and hands events and
-//! application data to the caller. Application datagrams are sent straight
-//! from the caller's buffer over the selected pair.
+//! A thin layer on [`crate::udp`]: it binds one UDP socket per local
+//! address, and one driver task receives every ready datagram of all of
+//! them in a batch, locks the [`Agent`] once for the batch, feeds it the
+//! datagrams and the time, drains what it wants sent and its events,
+//! unlocks, and sends. Application datagrams are sent straight from the
+//! caller's buffer over the selected pair.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use rtc_candidate::{Candidate, Component};
-use tokio::net::UdpSocket;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::agent::{Agent, AgentConfig, Credentials, Event, Receive, State};
+use crate::agent::{Agent, AgentConfig, Credentials, Event, Receive, State, Transmit};
 use crate::error::Error;
-use crate::url::StunUrl;
+use crate::udp::{RecvBatch, UdpSocketSet, interface_addrs, resolve_stun_all};
 
 /// Where an [`IceSocket`] binds.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ impl Drop for Datagram {
 struct Shared {
     agent: Mutex<Agent>,
     wake: Notify,
-    sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
+    udp: UdpSocketSet,
 }
 
 impl Shared {
@@ -132,8 +132,6 @@ impl std::fmt::Debug for IceSocket {
 
 /// Queue depth of received application datagrams before new ones are dropped.
 const DATA_QUEUE: usize = 1024;
-/// Largest datagram read.
-const MAX_DATAGRAM: usize = 65_535;
 
 impl IceSocket {
     /// Binds the sockets, adds them as host candidates (component 1; with
@@ -143,43 +141,30 @@ impl IceSocket {
         let components = config.agent.components.clamp(1, 2);
         let mut agent_config = config.agent;
         for url in &config.stun_urls {
-            let u = StunUrl::parse(url).map_err(to_io)?;
-            agent_config.stun_servers.extend(tokio::net::lookup_host((u.host.as_str(), u.port)).await?);
+            agent_config.stun_servers.extend(resolve_stun_all(url).await.map_err(to_io)?);
         }
         let mut agent = Agent::new(agent_config).map_err(to_io)?;
-        let addrs = if config.bind.is_empty() { interface_addrs()? } else { config.bind };
+        let addrs = if config.bind.is_empty() {
+            interface_addrs()?.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect()
+        } else {
+            config.bind
+        };
+        // An address family the machine lacks (no ::1) is skipped.
+        let bound = UdpSocketSet::bind_addrs(&addrs, components, true).await?;
         let now = Instant::now();
-        let mut sockets = HashMap::new();
         let mut local_addrs = Vec::new();
-        for addr in addrs {
-            for c in 1..=components {
-                let socket = match UdpSocket::bind(addr).await {
-                    Ok(s) => s,
-                    // An address family the machine lacks (no ::1) is skipped.
-                    Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => continue,
-                    Err(e) => return Err(e),
-                };
-                let local = socket.local_addr()?;
-                let component = Component::new(c).map_err(|_| to_io(Error::InvalidComponent(c)))?;
-                agent.add_host_candidate(now, component, local).map_err(to_io)?;
-                sockets.insert(local, Arc::new(socket));
-                local_addrs.push(local);
-            }
-        }
-        if sockets.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::AddrNotAvailable, "no local address could be bound"));
+        for b in &bound {
+            agent.add_host_candidate(now, b.component, b.local).map_err(to_io)?;
+            local_addrs.push(b.local);
         }
         agent.end_of_local_candidates(now);
-        let shared = Arc::new(Shared { agent: Mutex::new(agent), wake: Notify::new(), sockets });
+        let udp = bound.into_iter().collect();
+        let shared = Arc::new(Shared { agent: Mutex::new(agent), wake: Notify::new(), udp });
         // Unbounded: the agent's own queue cap bounds how many events one
         // wake-up can produce, and the driver must never wait on the caller.
         let (event_tx, events) = mpsc::unbounded_channel();
         let (data_tx, data) = mpsc::channel(DATA_QUEUE);
-        let mut tasks = Vec::new();
-        for (&local, socket) in &shared.sockets {
-            tasks.push(tokio::spawn(read_loop(shared.clone(), local, socket.clone(), data_tx.clone())));
-        }
-        tasks.push(tokio::spawn(drive(shared.clone(), event_tx)));
+        let tasks = vec![tokio::spawn(drive(shared.clone(), event_tx, data_tx))];
         Ok(Self { shared, events, data, tasks, local_addrs })
     }
 
@@ -233,8 +218,8 @@ impl IceSocket {
         let Some(path) = path else {
             return Err(io::Error::new(io::ErrorKind::NotConnected, "no selected pair with consent"));
         };
-        let socket = self.shared.sockets.get(&path.local).ok_or(io::ErrorKind::NotConnected)?;
-        socket.send_to(data, path.remote).await.map(|_| ())
+        let bound = self.shared.udp.get(path.local).ok_or(io::ErrorKind::NotConnected)?;
+        bound.socket.send_to(data, path.remote).await.map(|_| ())
     }
 
     /// The next application datagram received over a known pair.
@@ -263,69 +248,56 @@ impl Drop for IceSocket {
 }
 
 fn to_io(e: Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, e)
+    let kind = match e {
+        Error::Resolve(_) => io::ErrorKind::NotFound,
+        _ => io::ErrorKind::InvalidInput,
+    };
+    io::Error::new(kind, e)
 }
 
-/// The machine's interface addresses, without IPv6 link-local ones (they
-/// need a scope id a candidate line cannot carry).
-fn interface_addrs() -> io::Result<Vec<SocketAddr>> {
-    let mut v: Vec<SocketAddr> = if_addrs::get_if_addrs()?
-        .into_iter()
-        .map(|i| i.ip())
-        .filter(|ip| match ip {
-            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) != 0xfe80,
-            IpAddr::V4(_) => true,
-        })
-        .map(|ip| SocketAddr::new(ip, 0))
-        .collect();
-    v.sort();
-    v.dedup();
-    Ok(v)
-}
-
-async fn read_loop(shared: Arc<Shared>, local: SocketAddr, socket: Arc<UdpSocket>, data: mpsc::Sender<Datagram>) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+/// The one task of an [`IceSocket`]: waits for datagrams, a wake-up (the
+/// caller changed the agent) or the agent's timer; then, under one lock,
+/// hands the agent the whole batch and its time, and takes what it wants
+/// sent and its events; then sends and delivers without the lock. Once
+/// warm, nothing here allocates per datagram.
+async fn drive(shared: Arc<Shared>, events: mpsc::UnboundedSender<Event>, data: mpsc::Sender<Datagram>) {
     let pool = Arc::new(Pool::default());
-    let mut errors = 0u32;
+    let mut batch = RecvBatch::new();
+    let mut out: Vec<Transmit> = Vec::new();
+    let mut evs: Vec<Event> = Vec::new();
+    let mut received: Vec<Datagram> = Vec::new();
+    let mut timeout: Option<Instant> = None;
+    let mut first = true;
     loop {
-        let (n, from) = match socket.recv_from(&mut buf).await {
-            Ok(x) => {
-                errors = 0;
-                x
+        if !first {
+            // Whatever ends the wait, the batch holds only what this round
+            // read.
+            batch.clear();
+            let deadline = timeout.map(tokio::time::Instant::from_std);
+            tokio::select! {
+                _ = shared.udp.recv_batch(&mut batch) => {}
+                _ = shared.wake.notified() => {}
+                _ = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
             }
-            // ICMP errors surface as recv errors (ECONNREFUSED after a
-            // datagram to a closed port); keep going, but never spin on a
-            // socket that keeps failing.
-            Err(_) => {
-                errors = errors.saturating_add(1);
-                if errors > 8 {
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-                continue;
-            }
-        };
-        let r = shared.agent().handle_receive(Instant::now(), local, from, &buf[..n]);
-        match r {
-            Receive::Data { component } => {
-                // A full queue drops the datagram, as a socket buffer would.
-                let mut v = pool.take();
-                v.extend_from_slice(&buf[..n]);
-                let _ = data.try_send(Datagram { component, buf: v, pool: pool.clone() });
-            }
-            Receive::Stun => shared.wake.notify_one(),
-            _ => {}
         }
-    }
-}
-
-async fn drive(shared: Arc<Shared>, events: mpsc::UnboundedSender<Event>) {
-    loop {
-        let mut out = Vec::new();
-        let mut evs = Vec::new();
-        let timeout = {
+        first = false;
+        {
             let mut a = shared.agent();
-            if a.poll_timeout().is_some_and(|t| t <= Instant::now()) {
-                a.handle_timeout(Instant::now());
+            let now = Instant::now();
+            for (local, remote, d) in batch.iter_mut() {
+                if let Receive::Data { component } = a.handle_receive(now, local, remote, d) {
+                    let mut buf = pool.take();
+                    buf.extend_from_slice(d);
+                    received.push(Datagram { component, buf, pool: pool.clone() });
+                }
+            }
+            if a.poll_timeout().is_some_and(|t| t <= now) {
+                a.handle_timeout(now);
             }
             while let Some(t) = a.poll_transmit() {
                 out.push(t);
@@ -333,27 +305,20 @@ async fn drive(shared: Arc<Shared>, events: mpsc::UnboundedSender<Event>) {
             while let Some(e) = a.poll_event() {
                 evs.push(e);
             }
-            a.poll_timeout()
-        };
-        for t in out {
-            if let Some(s) = shared.sockets.get(&t.source) {
-                // Loss is the agent's business (retransmissions).
-                let _ = s.send_to(&t.contents, t.destination).await;
-            }
+            timeout = a.poll_timeout();
         }
-        for e in evs {
+        for t in out.drain(..) {
+            // Loss is the agent's business (retransmissions).
+            let _ = shared.udp.try_send_to(t.source, t.destination, &t.contents);
+        }
+        for d in received.drain(..) {
+            // A full queue drops the datagram, as a socket buffer would.
+            let _ = data.try_send(d);
+        }
+        for e in evs.drain(..) {
             if events.send(e).is_err() {
                 return;
             }
-        }
-        match timeout {
-            Some(t) => {
-                tokio::select! {
-                    _ = shared.wake.notified() => {}
-                    _ = tokio::time::sleep_until(t.into()) => {}
-                }
-            }
-            None => shared.wake.notified().await,
         }
     }
 }
