@@ -198,10 +198,12 @@ impl UdpSocketSet {
     ///   ([`RecvStats::truncated`]). Reading stops while less than
     ///   [`RecvBatch::min_room`] is left, so with the default 64 KiB batch
     ///   only a datagram larger than 2 KiB can meet that end.
-    /// - Receive errors (ICMP errors such as `ConnectionRefused` surface
-    ///   here) are counted ([`RecvStats::errors`]) and skipped. When more than
-    ///   8 come in a row with no datagram, the call pauses 10 ms before
-    ///   reading again instead of spinning.
+    /// - Receive errors (ICMP errors such as `ConnectionRefused`, where the
+    ///   platform reports them on receive; Linux reports them on the next
+    ///   send of a connected socket instead) are counted
+    ///   ([`RecvStats::errors`]) and skipped. When more than 8 come in a row
+    ///   with no datagram, the call pauses 10 ms before reading again
+    ///   instead of spinning.
     ///
     /// Allocates nothing. Cancel safe: a datagram is never read by a call
     /// that does not return it. An empty set never becomes readable: the

@@ -135,6 +135,44 @@ async fn try_send_to_never_waits_and_needs_a_known_source() {
     }
 }
 
+/// A socket that draws ICMP errors (port unreachable, on a connected
+/// socket) does not stop the set: whether the platform reports them on
+/// receive (counted and skipped) or, as Linux does through tokio, on the
+/// next send, the other sockets keep receiving.
+#[tokio::test]
+async fn icmp_errors_do_not_stop_the_set() {
+    let mut set = set_of(1).await;
+    let good = set.iter().next().unwrap().local;
+    // A port nothing listens on.
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let refused = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    refused.connect(closed_addr).await.unwrap();
+    refused.writable().await.unwrap();
+    let refused_addr = refused.local_addr().unwrap();
+    set.add(rtc_ice::udp::Bound {
+        local: refused_addr,
+        component: Component::RTP,
+        socket: std::sync::Arc::new(refused),
+    });
+    let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut batch = RecvBatch::new();
+    let mut refusals = 0;
+    for round in 0..12u8 {
+        if let Err(e) = set.try_send_to(refused_addr, closed_addr, b"x") {
+            refusals += usize::from(e.kind() == ErrorKind::ConnectionRefused);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        if round % 4 == 3 {
+            peer.send_to(&[0x80, round], good).await.unwrap();
+            let got = recv_n(&set, &mut batch, 1).await;
+            assert_eq!(got[0].2, vec![0x80, round]);
+        }
+    }
+    assert!(refusals as u64 + batch.stats().errors > 0, "the ICMP errors were seen somewhere");
+}
+
 #[tokio::test]
 async fn stun_urls_resolve_through_the_one_parser() {
     assert_eq!(resolve_stun("stun:127.0.0.1:19302").await, Ok("127.0.0.1:19302".parse().unwrap()));
