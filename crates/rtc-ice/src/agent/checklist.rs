@@ -1,0 +1,169 @@
+//! The check list: forming pairs, their priorities and states, pacing
+//! checks (Ta), the triggered-check queue, role switches, and failure.
+
+use std::time::Instant;
+
+use rtc_candidate::{Component, TypePreference, candidate_priority, pair_priority};
+
+use crate::stun::{self, CheckAttrs};
+
+use super::{Agent, CheckPair, Comp, Event, Nomination, PairState, State, TxKind};
+
+impl Agent {
+    pub(super) fn add_pair(&mut self, li: usize, ri: usize) -> Option<usize> {
+        let (base, remote_addr) = (self.locals[li].base, self.remotes[ri].addr);
+        if let Some(pi) = self.pairs.iter().position(|p| p.base == base && p.remote_addr == remote_addr) {
+            return Some(pi);
+        }
+        if self.pairs.len() >= self.cfg.limits.pairs {
+            self.stats.limit_hits += 1;
+            return None;
+        }
+        let foundation = (self.locals[li].cand.foundation, self.remotes[ri].cand.foundation);
+        // RFC 8445 6.1.2.6 and RFC 8838: a pair starts Waiting unless a pair
+        // with its foundation is already being checked.
+        let busy = self
+            .pairs
+            .iter()
+            .any(|p| p.foundation == foundation && matches!(p.state, PairState::Waiting | PairState::InProgress));
+        self.pairs.push(CheckPair {
+            local: li,
+            remote: ri,
+            base,
+            remote_addr,
+            component: self.locals[li].component,
+            foundation,
+            priority: 0,
+            state: if busy { PairState::Frozen } else { PairState::Waiting },
+            valid_local: None,
+            nominated: false,
+            nominate_on_success: false,
+            use_candidate_pending: false,
+        });
+        let pi = self.pairs.len() - 1;
+        self.pairs[pi].priority = self.priority_of(pi);
+        self.paths_generation += 1;
+        Some(pi)
+    }
+
+    pub(super) fn priority_of(&self, pi: usize) -> u64 {
+        let p = &self.pairs[pi];
+        let l = self.locals[p.valid_local.unwrap_or(p.local)].cand.priority;
+        let r = self.remotes[p.remote].cand.priority;
+        if self.controlling { pair_priority(l, r) } else { pair_priority(r, l) }
+    }
+
+    pub(super) fn recompute_priorities(&mut self) {
+        for pi in 0..self.pairs.len() {
+            self.pairs[pi].priority = self.priority_of(pi);
+        }
+    }
+
+    pub(super) fn switch_role(&mut self, controlling: bool) {
+        self.controlling = controlling;
+        self.recompute_priorities();
+        for c in &mut self.comps {
+            c.nominating = None;
+        }
+        for p in &mut self.pairs {
+            p.use_candidate_pending = false;
+        }
+    }
+
+    pub(super) fn enqueue_triggered(&mut self, pi: usize) {
+        if !self.triggered.contains(&pi) && self.triggered.len() < self.cfg.limits.pairs {
+            self.triggered.push_back(pi);
+        }
+    }
+
+    pub(super) fn has_check_work(&self) -> bool {
+        self.remote_key.is_some()
+            && (!self.triggered.is_empty()
+                || self.pairs.iter().any(|p| {
+                    matches!(p.state, PairState::Waiting | PairState::Frozen)
+                        && self.comps[usize::from(p.component - 1)].selected.is_none()
+                }))
+    }
+
+    /// The pair to check next: the triggered queue first, then the
+    /// highest-priority Waiting pair, then (none Waiting) the highest-priority
+    /// Frozen one, of components not yet selected.
+    pub(super) fn next_pair(&mut self) -> Option<usize> {
+        while let Some(pi) = self.triggered.pop_front() {
+            let p = &self.pairs[pi];
+            if p.state == PairState::Waiting || p.use_candidate_pending {
+                return Some(pi);
+            }
+        }
+        let open = |p: &CheckPair, comps: &[Comp]| comps[usize::from(p.component - 1)].selected.is_none();
+        let best = |state: PairState| {
+            self.pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.state == state && open(p, &self.comps))
+                .max_by_key(|(_, p)| p.priority)
+                .map(|(i, _)| i)
+        };
+        best(PairState::Waiting).or_else(|| best(PairState::Frozen))
+    }
+
+    pub(super) fn send_check(&mut self, now: Instant, pi: usize) -> bool {
+        if self.txs.len() >= self.cfg.limits.transactions {
+            self.stats.limit_hits += 1;
+            // Try again after Ta.
+            if !self.triggered.contains(&pi) {
+                self.triggered.push_front(pi);
+            }
+            return true;
+        }
+        let Some(key) = self.remote_key.clone() else { return false };
+        let p = &self.pairs[pi];
+        let l = &self.locals[p.local];
+        let Ok(comp) = Component::new(p.component) else { return false };
+        let priority = candidate_priority(TypePreference::PEER_REFLEXIVE, l.local_pref, comp);
+        let use_candidate =
+            self.controlling && (self.cfg.nomination == Nomination::Aggressive || p.use_candidate_pending);
+        let attrs = CheckAttrs { priority, controlling: self.controlling, tiebreaker: self.tiebreaker, use_candidate };
+        let (source, destination) = (p.base, p.remote_addr);
+        let id = self.new_tid();
+        let mut contents = Vec::new();
+        if stun::binding_request(&mut contents, id, Some((&self.username_out, &key)), Some(attrs)).is_err() {
+            return false;
+        }
+        let p = &mut self.pairs[pi];
+        p.use_candidate_pending = false;
+        if p.state != PairState::Succeeded {
+            p.state = PairState::InProgress;
+        }
+        self.stats.checks_sent += 1;
+        let kind = TxKind::Check { pair: pi, use_candidate, controlling: self.controlling, priority };
+        self.start_tx(now, kind, source, destination, contents, self.cfg.timing.max_transmits);
+        true
+    }
+
+    pub(super) fn check_failed(&mut self) {
+        if self.state != State::Checking || !self.remote_done || !self.candidates_done || self.remote_key.is_none() {
+            return;
+        }
+        let pending = !self.triggered.is_empty()
+            || self.txs.iter().any(|t| matches!(t.kind, TxKind::Check { .. }))
+            || self
+                .pairs
+                .iter()
+                .any(|p| matches!(p.state, PairState::Frozen | PairState::Waiting | PairState::InProgress));
+        if pending {
+            return;
+        }
+        let hopeless = (1..=self.cfg.components).any(|comp| {
+            !self
+                .pairs
+                .iter()
+                .any(|p| p.component == comp && p.valid_local.is_some() && p.state == PairState::Succeeded)
+        });
+        if hopeless {
+            self.state = State::Failed;
+            self.txs.clear();
+            self.push_event(Event::Failed);
+        }
+    }
+}

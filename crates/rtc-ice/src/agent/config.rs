@@ -1,0 +1,372 @@
+//! The agent's public types: roles, credentials, configuration (timers and
+//! caps), what goes out (transmits, events, paths), what came of a
+//! datagram, statistics, and views of pairs.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand::Rng;
+use rtc_candidate::{Candidate, Component};
+
+use crate::error::Error;
+
+/// The ICE role (RFC 8445 section 6.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Nominates the pairs.
+    Controlling,
+    /// Follows the controlling agent's nominations.
+    Controlled,
+}
+
+/// How the controlling agent nominates (RFC 8445 section 8.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Nomination {
+    /// Check first, then repeat a check with USE-CANDIDATE on the chosen pair.
+    #[default]
+    Regular,
+    /// USE-CANDIDATE on every check (RFC 5245 aggressive nomination).
+    Aggressive,
+}
+
+/// Short-term credentials: `ice-ufrag` and `ice-pwd` (RFC 8445 section 5.3).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The username fragment, 4 to 256 ice-chars.
+    pub ufrag: String,
+    /// The password, 22 to 256 ice-chars.
+    pub pwd: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("ufrag", &self.ufrag).field("pwd", &"…").finish()
+    }
+}
+
+const ICE_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+impl Credentials {
+    /// Fresh random credentials (8-character ufrag, 24-character password)
+    /// from `rng`, which must be a CSPRNG.
+    pub fn random(rng: &mut impl rand::CryptoRng) -> Self {
+        let mut word = |n: usize| (0..n).map(|_| ICE_CHARS[rng.random_range(0..ICE_CHARS.len())] as char).collect();
+        Self { ufrag: word(8), pwd: word(24) }
+    }
+
+    /// Checks the lengths and characters RFC 8839 section 5.4 allows.
+    pub fn validate(&self) -> Result<(), Error> {
+        let ice = |s: &str| s.bytes().all(|b| ICE_CHARS.contains(&b));
+        if !(4..=256).contains(&self.ufrag.len()) || !ice(&self.ufrag) {
+            return Err(Error::InvalidCredentials("ufrag must be 4 to 256 ice-chars"));
+        }
+        if !(22..=256).contains(&self.pwd.len()) || !ice(&self.pwd) {
+            return Err(Error::InvalidCredentials("pwd must be 22 to 256 ice-chars"));
+        }
+        Ok(())
+    }
+}
+
+/// Timers of the agent. The defaults follow RFC 8445 section 14 and RFC 7675.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Ta: the pacing between two new checks (RFC 8445 section 14.2).
+    pub ta: Duration,
+    /// The initial retransmission timeout of a check or gathering request.
+    pub rto: Duration,
+    /// The cap on the doubled retransmission timeout.
+    pub max_rto: Duration,
+    /// How many times a request is sent before its transaction fails (Rc).
+    pub max_transmits: u32,
+    /// The controlling agent's longest wait, after its first valid pair, for
+    /// a better pair before it nominates (regular nomination).
+    pub nomination_delay: Duration,
+    /// The basic consent-check period; each interval is randomized between
+    /// 0.8 and 1.2 times it, and never below 4 s (RFC 7675 section 5.1).
+    pub consent_interval: Duration,
+    /// Consent expires when no response arrived for this long (30 s).
+    pub consent_timeout: Duration,
+    /// Tr: a Binding indication is sent on the selected pair when the agent
+    /// sent nothing on it for this long (RFC 8445 section 11).
+    pub keepalive: Duration,
+    /// Server-reflexive gathering ends by this time after it starts.
+    pub gather_timeout: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            ta: Duration::from_millis(50),
+            rto: Duration::from_millis(500),
+            max_rto: Duration::from_millis(3200),
+            max_transmits: 7,
+            nomination_delay: Duration::from_millis(500),
+            consent_interval: Duration::from_secs(5),
+            consent_timeout: Duration::from_secs(30),
+            keepalive: Duration::from_secs(15),
+            gather_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Caps that bound the agent's memory whatever a peer sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Local candidates (host, server- and peer-reflexive).
+    pub local_candidates: usize,
+    /// Remote candidates, signaled and peer-reflexive.
+    pub remote_candidates: usize,
+    /// Remote peer-reflexive candidates learned from checks.
+    pub peer_reflexive: usize,
+    /// Candidate pairs.
+    pub pairs: usize,
+    /// Outstanding STUN transactions.
+    pub transactions: usize,
+    /// Queued outgoing datagrams and events.
+    pub queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            local_candidates: 16,
+            remote_candidates: 32,
+            peer_reflexive: 8,
+            pairs: 128,
+            transactions: 32,
+            queue: 256,
+        }
+    }
+}
+
+/// How to build an [`Agent`](super::Agent).
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The initial role; a role conflict may change it (RFC 8445 7.3.1.1).
+    pub role: Role,
+    /// Components: 1 with mux (RTP and RTCP on one), 2 without.
+    pub components: u16,
+    /// Nomination when controlling.
+    pub nomination: Nomination,
+    /// Local credentials; fresh random ones when `None`.
+    pub credentials: Option<Credentials>,
+    /// STUN servers for server-reflexive candidates (the seeds' `stun:` URLs,
+    /// resolved by the driver).
+    pub stun_servers: Vec<SocketAddr>,
+    /// Timers.
+    pub timing: Timing,
+    /// Memory caps.
+    pub limits: Limits,
+    /// Seeds the agent's CSPRNG (credentials, tiebreaker, transaction ids,
+    /// consent jitter) for reproducible tests; from the OS when `None`.
+    pub seed: Option<u64>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            role: Role::Controlling,
+            components: 1,
+            nomination: Nomination::Regular,
+            credentials: None,
+            stun_servers: Vec::new(),
+            timing: Timing::default(),
+            limits: Limits::default(),
+            seed: None,
+        }
+    }
+}
+
+/// A datagram the driver must send from the local `source` address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The local address (a host candidate's base) to send from.
+    pub source: SocketAddr,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The datagram.
+    pub contents: Vec<u8>,
+}
+
+/// What the agent tells its driver (the seeds' RTCSocket events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant, reason = "events are rare; boxing would cost more than it saves")]
+pub enum Event {
+    /// A local candidate to signal to the peer.
+    Candidate(Candidate),
+    /// Local gathering finished (or timed out): no more `Candidate` events.
+    CandidatesDone,
+    /// The selected pair of a component changed.
+    ActiveCandidate {
+        /// The component.
+        component: Component,
+        /// The local candidate of the pair.
+        local: Candidate,
+        /// The remote candidate of the pair.
+        remote: Candidate,
+    },
+    /// Every component has a selected pair with consent.
+    Connected,
+    /// Consent was lost (RFC 7675): application data must stop.
+    Disconnected,
+    /// Every pair failed and no candidate can come: ICE failed.
+    Failed,
+}
+
+/// The agent's overall state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum State {
+    /// Not connected yet (gathering and checking).
+    Checking,
+    /// Every component has a selected pair with consent.
+    Connected,
+    /// Consent was lost.
+    Disconnected,
+    /// ICE failed.
+    Failed,
+    /// [`Agent::close`](super::Agent::close) was called.
+    Closed,
+}
+
+/// The path application data takes for a component: the selected pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Path {
+    /// The local base address to send from.
+    pub local: SocketAddr,
+    /// The remote address to send to.
+    pub remote: SocketAddr,
+}
+
+/// What [`Agent::handle_receive`](super::Agent::handle_receive) did with a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Receive {
+    /// A STUN message the agent consumed.
+    Stun,
+    /// Not STUN (RFC 7983): application data from a known path, for the
+    /// driver to pass on.
+    Data {
+        /// The component whose path it arrived on.
+        component: Component,
+    },
+    /// Dropped and counted.
+    Dropped(DropReason),
+}
+
+/// Why a datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Not a well-formed STUN Binding message.
+    Malformed,
+    /// MESSAGE-INTEGRITY missing or wrong.
+    Unauthenticated,
+    /// FINGERPRINT missing or wrong.
+    BadFingerprint,
+    /// USERNAME missing or not `local:remote`.
+    BadUsername,
+    /// A response to no transaction of ours.
+    UnknownTransaction,
+    /// A response whose credentials are not known yet, or a request missing
+    /// an ICE attribute.
+    Unexpected,
+    /// From or to an address pair the agent does not know.
+    UnknownPath,
+    /// The agent is closed.
+    Closed,
+}
+
+impl DropReason {
+    const ALL: [DropReason; 8] = [
+        DropReason::Malformed,
+        DropReason::Unauthenticated,
+        DropReason::BadFingerprint,
+        DropReason::BadUsername,
+        DropReason::UnknownTransaction,
+        DropReason::Unexpected,
+        DropReason::UnknownPath,
+        DropReason::Closed,
+    ];
+
+    pub(super) fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+/// Counters of what the agent saw and did.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub(super) dropped: [u64; 8],
+    /// Connectivity checks sent (first transmissions).
+    pub checks_sent: u64,
+    /// Retransmissions of checks and gathering requests.
+    pub retransmits: u64,
+    /// Requests answered with a success response.
+    pub responses_sent: u64,
+    /// Role conflicts seen (487 sent or received, or a role switch).
+    pub role_conflicts: u64,
+    /// Inputs refused because a cap in [`Limits`] was reached.
+    pub limit_hits: u64,
+    /// Consent checks sent.
+    pub consent_checks: u64,
+    /// Keepalive indications sent.
+    pub keepalives: u64,
+}
+
+impl Stats {
+    /// Datagrams dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()]
+    }
+
+    /// All dropped datagrams.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+}
+
+/// A server-reflexive mapping learned from a STUN server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reflexive {
+    /// The STUN server.
+    pub server: SocketAddr,
+    /// The local base the request went from.
+    pub base: SocketAddr,
+    /// The XOR-MAPPED-ADDRESS the server saw.
+    pub mapped: SocketAddr,
+}
+
+/// The state of a candidate pair (RFC 8445 section 6.1.2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PairState {
+    /// Not checked until a pair with its foundation succeeds.
+    Frozen,
+    /// To be checked.
+    Waiting,
+    /// A check is outstanding.
+    InProgress,
+    /// A check succeeded.
+    Succeeded,
+    /// Checks failed (or the pair was pruned after nomination).
+    Failed,
+}
+
+/// A view of one candidate pair, for statistics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairInfo {
+    /// The local base address.
+    pub local: SocketAddr,
+    /// The remote address.
+    pub remote: SocketAddr,
+    /// The component.
+    pub component: u16,
+    /// The state.
+    pub state: PairState,
+    /// The pair priority (RFC 8445 section 6.1.2.3).
+    pub priority: u64,
+    /// Nominated.
+    pub nominated: bool,
+}

@@ -1,0 +1,79 @@
+//! Consent freshness (RFC 7675) on the selected pairs, and keepalives
+//! (RFC 8445 section 11).
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use rtc_candidate::{Component, TypePreference, candidate_priority};
+
+use crate::stun::{self, CheckAttrs};
+
+use super::{Agent, Event, State, Transmit, TxKind};
+
+impl Agent {
+    pub(super) fn consent_interval(&mut self) -> Duration {
+        let base = self.cfg.timing.consent_interval.max(Duration::from_secs(4));
+        // 0.8 to 1.2 times the period, never below 4 s (RFC 7675 5.1).
+        base.mul_f64(self.rng.random_range(0.8..1.2)).max(Duration::from_secs(4))
+    }
+
+    pub(super) fn consent(&mut self, now: Instant) {
+        if self.state != State::Connected {
+            return;
+        }
+        for ci in 0..self.comps.len() {
+            let c = self.comps[ci];
+            let Some(pi) = c.selected else { continue };
+            if c.consent_last.is_some_and(|l| now >= l + self.cfg.timing.consent_timeout) {
+                self.state = State::Disconnected;
+                self.txs.retain(|t| !matches!(t.kind, TxKind::Consent { .. }));
+                self.push_event(Event::Disconnected);
+                return;
+            }
+            if c.consent_next.is_some_and(|n| now >= n) {
+                let interval = self.consent_interval();
+                self.comps[ci].consent_next = Some(now + interval);
+                self.send_consent(now, pi);
+            }
+            if self.comps[ci].last_sent.is_some_and(|l| now >= l + self.cfg.timing.keepalive) {
+                let p = &self.pairs[pi];
+                let (source, destination) = (p.base, p.remote_addr);
+                let id = self.new_tid();
+                let mut contents = Vec::new();
+                if stun::binding_indication(&mut contents, id).is_ok() {
+                    self.stats.keepalives += 1;
+                    self.note_sent(now, source, destination);
+                    self.push_transmit(Transmit { source, destination, contents });
+                }
+            }
+        }
+    }
+
+    pub(super) fn send_consent(&mut self, now: Instant, pi: usize) {
+        // Old consent transactions make room: each is sent once only.
+        while self.txs.len() >= self.cfg.limits.transactions {
+            match self.txs.iter().position(|t| matches!(t.kind, TxKind::Consent { .. })) {
+                Some(i) => {
+                    self.txs.swap_remove(i);
+                }
+                None => {
+                    self.stats.limit_hits += 1;
+                    return;
+                }
+            }
+        }
+        let Some(key) = self.remote_key.clone() else { return };
+        let p = &self.pairs[pi];
+        let Ok(comp) = Component::new(p.component) else { return };
+        let priority = candidate_priority(TypePreference::PEER_REFLEXIVE, self.locals[p.local].local_pref, comp);
+        let attrs =
+            CheckAttrs { priority, controlling: self.controlling, tiebreaker: self.tiebreaker, use_candidate: false };
+        let (source, destination) = (p.base, p.remote_addr);
+        let id = self.new_tid();
+        let mut contents = Vec::new();
+        if stun::binding_request(&mut contents, id, Some((&self.username_out, &key)), Some(attrs)).is_ok() {
+            self.stats.consent_checks += 1;
+            self.start_tx(now, TxKind::Consent { pair: pi }, source, destination, contents, 1);
+        }
+    }
+}

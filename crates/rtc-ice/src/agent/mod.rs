@@ -1,0 +1,772 @@
+//! The sans-IO ICE agent (RFC 8445) with consent freshness (RFC 7675).
+//!
+//! This file holds the agent's state and its public API; the rest is split
+//! by concern: `config` (the public types: configuration, events,
+//! statistics), `receive` (requests, responses, and the routing test),
+//! `checklist` (pairs, priorities, pacing, failure), `transactions`
+//! (requests in flight and their retransmission), `nomination` and
+//! `consent` (RFC 7675 checks and keepalives).
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use rand::rngs::{OsRng, StdRng};
+use rand::{Rng, RngCore, SeedableRng, TryRngCore};
+use rtc_candidate::{
+    Address, Candidate, CandidateType, Component, Foundation, Transport, TransportKind, TypePreference,
+    candidate_priority,
+};
+use stun_rs::HMACKey;
+
+use crate::error::Error;
+use crate::stun::{self, Class, DecodeError};
+
+mod checklist;
+mod config;
+mod consent;
+mod nomination;
+mod receive;
+mod transactions;
+
+pub use config::{
+    AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairInfo, PairState, Path, Receive, Reflexive,
+    Role, State, Stats, Timing, Transmit,
+};
+use transactions::{Tx, TxKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LocalKind {
+    Host,
+    ServerReflexive,
+    PeerReflexive,
+}
+
+#[derive(Debug)]
+struct LocalCand {
+    cand: Candidate,
+    kind: LocalKind,
+    addr: SocketAddr,
+    base: SocketAddr,
+    component: u16,
+    local_pref: u16,
+}
+
+#[derive(Debug)]
+struct RemoteCand {
+    cand: Candidate,
+    addr: SocketAddr,
+    component: u16,
+    peer_reflexive: bool,
+}
+
+#[derive(Debug)]
+struct CheckPair {
+    local: usize,
+    remote: usize,
+    base: SocketAddr,
+    remote_addr: SocketAddr,
+    component: u16,
+    foundation: (Foundation, Foundation),
+    priority: u64,
+    state: PairState,
+    /// The local candidate of the valid pair (RFC 8445 7.2.5.3.2): the one
+    /// whose address the peer saw, peer-reflexive when it differs.
+    valid_local: Option<usize>,
+    nominated: bool,
+    /// Controlled: USE-CANDIDATE arrived before our check succeeded.
+    nominate_on_success: bool,
+    /// Controlling: the next check carries USE-CANDIDATE.
+    use_candidate_pending: bool,
+}
+
+/// The agent's CSPRNG: the operating system's, or (tests) a seeded ChaCha
+/// kept on the heap so the common case costs no memory per agent.
+#[derive(Debug)]
+enum Csprng {
+    Os,
+    Seeded(Box<StdRng>),
+}
+
+impl RngCore for Csprng {
+    fn next_u32(&mut self) -> u32 {
+        match self {
+            Csprng::Os => OsRng.unwrap_err().next_u32(),
+            Csprng::Seeded(r) => r.next_u32(),
+        }
+    }
+    fn next_u64(&mut self) -> u64 {
+        match self {
+            Csprng::Os => OsRng.unwrap_err().next_u64(),
+            Csprng::Seeded(r) => r.next_u64(),
+        }
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        match self {
+            Csprng::Os => OsRng.unwrap_err().fill_bytes(dst),
+            Csprng::Seeded(r) => r.fill_bytes(dst),
+        }
+    }
+}
+
+impl rand::CryptoRng for Csprng {}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Comp {
+    selected: Option<usize>,
+    first_valid: Option<Instant>,
+    nominating: Option<usize>,
+    consent_last: Option<Instant>,
+    consent_next: Option<Instant>,
+    last_sent: Option<Instant>,
+}
+
+/// A sans-IO ICE agent for one data stream with one or two components.
+#[derive(Debug)]
+pub struct Agent {
+    cfg: AgentConfig,
+    rng: Csprng,
+    local_creds: Credentials,
+    local_key: HMACKey,
+    remote_creds: Option<Credentials>,
+    remote_key: Option<HMACKey>,
+    /// `remote:local`, the USERNAME of our requests.
+    username_out: String,
+    controlling: bool,
+    tiebreaker: u64,
+    state: State,
+    locals: Vec<LocalCand>,
+    remotes: Vec<RemoteCand>,
+    pairs: Vec<CheckPair>,
+    triggered: VecDeque<usize>,
+    txs: Vec<Tx>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    comps: Vec<Comp>,
+    next_check: Option<Instant>,
+    gather_deadline: Option<Instant>,
+    local_done: bool,
+    remote_done: bool,
+    candidates_done: bool,
+    reflexive: Vec<Reflexive>,
+    last_now: Option<Instant>,
+    stats: Stats,
+    /// After an ICE restart, the previously selected path of each component
+    /// that had one, used for application data until a new pair is selected
+    /// or its consent runs out. Empty otherwise (no memory held).
+    previous: Vec<(u16, Path)>,
+    /// Moves whenever the set of [`Agent::data_paths`] changes.
+    paths_generation: u64,
+}
+
+impl Agent {
+    /// A new agent. Credentials, tiebreaker and transaction ids come from a
+    /// CSPRNG seeded by the OS (or by `config.seed` in tests). Fails when
+    /// `config.credentials` are not valid ICE credentials.
+    pub fn new(config: AgentConfig) -> Result<Self, Error> {
+        let mut rng = match config.seed {
+            Some(s) => Csprng::Seeded(Box::new(StdRng::seed_from_u64(s))),
+            None => Csprng::Os,
+        };
+        let mut config = config;
+        let local_creds = match config.credentials.take() {
+            Some(c) => {
+                c.validate()?;
+                c
+            }
+            None => Credentials::random(&mut rng),
+        };
+        let local_key =
+            stun::short_term_key(&local_creds.pwd).ok_or(Error::InvalidCredentials("pwd refused by PRECIS"))?;
+        Ok(Self::build(config, rng, local_creds, local_key))
+    }
+
+    fn build(mut config: AgentConfig, mut rng: Csprng, local_creds: Credentials, local_key: HMACKey) -> Self {
+        config.components = config.components.clamp(1, 2);
+        config.timing.max_transmits = config.timing.max_transmits.max(1);
+        let tiebreaker = rng.random();
+        Self {
+            controlling: config.role == Role::Controlling,
+            comps: vec![Comp::default(); usize::from(config.components)],
+            cfg: config,
+            rng,
+            local_creds,
+            local_key,
+            remote_creds: None,
+            remote_key: None,
+            username_out: String::new(),
+            tiebreaker,
+            state: State::Checking,
+            locals: Vec::new(),
+            remotes: Vec::new(),
+            pairs: Vec::new(),
+            triggered: VecDeque::new(),
+            txs: Vec::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            next_check: None,
+            gather_deadline: None,
+            local_done: false,
+            remote_done: false,
+            candidates_done: false,
+            reflexive: Vec::new(),
+            last_now: None,
+            stats: Stats::default(),
+            previous: Vec::new(),
+            paths_generation: 0,
+        }
+    }
+
+    /// The local credentials to signal.
+    pub fn local_credentials(&self) -> &Credentials {
+        &self.local_creds
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        if self.controlling { Role::Controlling } else { Role::Controlled }
+    }
+
+    /// The 64-bit tiebreaker used in role conflicts.
+    pub fn tiebreaker(&self) -> u64 {
+        self.tiebreaker
+    }
+
+    /// The overall state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Server-reflexive mappings learned so far, including ones equal to
+    /// their base (redundant, so not signaled as candidates).
+    pub fn reflexive_mappings(&self) -> &[Reflexive] {
+        &self.reflexive
+    }
+
+    /// The local candidates (host, server- and peer-reflexive).
+    pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> {
+        self.locals.iter().map(|l| &l.cand)
+    }
+
+    /// The path application data may take for `component`: the selected
+    /// pair, while the agent is connected with consent; during an ICE restart
+    /// ([`Agent::restart`]), the pair selected before it, until a new one is
+    /// selected or the old one's consent runs out. `None` otherwise: the
+    /// driver must not send application data then.
+    pub fn path(&self, component: Component) -> Option<Path> {
+        if self.state == State::Checking {
+            return self.previous.iter().find(|(c, _)| *c == component.get()).map(|(_, p)| *p);
+        }
+        if self.state != State::Connected {
+            return None;
+        }
+        let p = &self.pairs[self.comps.get(usize::from(component.get()).checked_sub(1)?)?.selected?];
+        Some(Path { local: p.base, remote: p.remote_addr })
+    }
+
+    /// An ICE restart (RFC 8445 section 9): new local credentials (random
+    /// when `credentials` is `None`), to be signaled with the local
+    /// candidates again, which are re-announced as [`Event::Candidate`]s
+    /// (then [`Event::CandidatesDone`] if gathering had finished). The peer's
+    /// credentials and candidates are forgotten: set its new ones with
+    /// [`Agent::set_remote_credentials`] and [`Agent::add_remote_candidate`],
+    /// and checks start over. Until a new pair is selected for a component,
+    /// [`Agent::path`] keeps giving the pair selected before, while that
+    /// pair's consent (RFC 7675) lasts (then [`Event::Disconnected`] fires and
+    /// the checks go on); data arriving over it is still accepted. Checks and responses that use the old credentials are
+    /// dropped. This also recovers from [`State::Disconnected`] or
+    /// [`State::Failed`]. When the peer restarts (its credentials change),
+    /// call this before setting its new credentials. The role and the
+    /// tiebreaker stay.
+    pub fn restart(&mut self, now: Instant, credentials: Option<Credentials>) -> Result<(), Error> {
+        self.check_open()?;
+        let creds = match credentials {
+            Some(c) => {
+                c.validate()?;
+                c
+            }
+            None => Credentials::random(&mut self.rng),
+        };
+        let key = stun::short_term_key(&creds.pwd).ok_or(Error::InvalidCredentials("pwd refused by PRECIS"))?;
+        self.previous.clear();
+        if self.state == State::Connected {
+            for (ci, c) in self.comps.iter().enumerate() {
+                if let (Some(pi), Ok(comp)) = (c.selected, u16::try_from(ci + 1)) {
+                    let p = &self.pairs[pi];
+                    self.previous.push((comp, Path { local: p.base, remote: p.remote_addr }));
+                }
+            }
+        }
+        self.local_creds = creds;
+        self.local_key = key;
+        self.remote_creds = None;
+        self.remote_key = None;
+        self.username_out.clear();
+        // Peer-reflexive local candidates belonged to the old checks.
+        self.locals.retain(|l| l.kind != LocalKind::PeerReflexive);
+        self.remotes.clear();
+        self.pairs.clear();
+        self.paths_generation += 1;
+        self.triggered.clear();
+        self.txs.retain(|t| matches!(t.kind, TxKind::Gather { .. }));
+        for c in &mut self.comps {
+            // The old path's consent clock keeps running.
+            *c = Comp { consent_last: c.consent_last, last_sent: c.last_sent, ..Comp::default() };
+        }
+        self.next_check = None;
+        self.remote_done = false;
+        self.state = State::Checking;
+        let again: Vec<Candidate> = self.locals.iter().map(|l| l.cand.clone()).collect();
+        for cand in again {
+            self.push_event(Event::Candidate(cand));
+        }
+        if self.candidates_done {
+            self.push_event(Event::CandidatesDone);
+        }
+        self.handle_timeout(now);
+        Ok(())
+    }
+
+    /// Sets the peer's credentials; checks start once they are known.
+    pub fn set_remote_credentials(&mut self, now: Instant, creds: Credentials) -> Result<(), Error> {
+        creds.validate()?;
+        let key = stun::short_term_key(&creds.pwd).ok_or(Error::InvalidCredentials("pwd refused by PRECIS"))?;
+        self.username_out = format!("{}:{}", creds.ufrag, self.local_creds.ufrag);
+        self.remote_key = Some(key);
+        self.remote_creds = Some(creds);
+        self.handle_timeout(now);
+        Ok(())
+    }
+
+    /// Adds a host candidate on a socket the driver bound at `addr`, signals
+    /// it as an [`Event::Candidate`], and starts server-reflexive gathering
+    /// from it towards the configured STUN servers of the same family.
+    pub fn add_host_candidate(
+        &mut self,
+        now: Instant,
+        component: Component,
+        addr: SocketAddr,
+    ) -> Result<Candidate, Error> {
+        self.check_open()?;
+        let c = component.get();
+        if c == 0 || c > self.cfg.components {
+            return Err(Error::InvalidComponent(c));
+        }
+        if self.locals.iter().any(|l| l.kind == LocalKind::Host && l.base == addr) {
+            return Err(Error::Duplicate("host candidate address"));
+        }
+        if self.locals.len() >= self.cfg.limits.local_candidates {
+            self.stats.limit_hits += 1;
+            return Err(Error::LimitReached("local candidates"));
+        }
+        let hosts = self.locals.iter().filter(|l| l.kind == LocalKind::Host && l.component == c).count();
+        // Later interfaces get lower local preferences; IPv6 first (RFC 8421).
+        let base_pref: u16 = if addr.is_ipv6() { 65535 } else { 65279 };
+        let local_pref = base_pref.saturating_sub(u16::try_from(hosts).unwrap_or(u16::MAX));
+        let priority = candidate_priority(TypePreference::HOST, local_pref, component);
+        let foundation = Foundation::compute(&CandidateType::HOST, addr.ip(), None, &Transport::UDP);
+        let cand = Candidate::new(
+            foundation,
+            component,
+            Transport::UDP,
+            priority,
+            Address::Ip(addr.ip()),
+            addr.port(),
+            CandidateType::HOST,
+        );
+        self.locals.push(LocalCand {
+            cand: cand.clone(),
+            kind: LocalKind::Host,
+            addr,
+            base: addr,
+            component: c,
+            local_pref,
+        });
+        let li = self.locals.len() - 1;
+        self.push_event(Event::Candidate(cand.clone()));
+        for ri in 0..self.remotes.len() {
+            if self.remotes[ri].component == c && same_family(self.remotes[ri].addr, addr) {
+                self.add_pair(li, ri);
+            }
+        }
+        let servers: Vec<SocketAddr> =
+            self.cfg.stun_servers.iter().copied().filter(|s| same_family(*s, addr)).collect();
+        for server in servers {
+            self.send_gather(now, addr, server);
+        }
+        self.handle_timeout(now);
+        Ok(cand)
+    }
+
+    /// Says that every host candidate has been added. `CandidatesDone`
+    /// follows once server-reflexive gathering ends or times out.
+    pub fn end_of_local_candidates(&mut self, now: Instant) {
+        self.local_done = true;
+        self.handle_timeout(now);
+    }
+
+    /// Adds a remote candidate (at any time: trickle ICE, RFC 8838). Only UDP
+    /// candidates with an IP address are used.
+    pub fn add_remote_candidate(&mut self, now: Instant, cand: &Candidate) -> Result<(), Error> {
+        self.check_open()?;
+        if cand.transport.kind() != TransportKind::Udp {
+            return Err(Error::UnsupportedCandidate("transport is not UDP"));
+        }
+        let Some(ip) = cand.address.ip() else {
+            return Err(Error::UnsupportedCandidate("address is not an IP address"));
+        };
+        if cand.port == 0 {
+            return Err(Error::UnsupportedCandidate("port 0"));
+        }
+        let c = cand.component.get();
+        if c == 0 || c > self.cfg.components {
+            return Err(Error::InvalidComponent(c));
+        }
+        let addr = SocketAddr::new(ip, cand.port);
+        if let Some(r) = self.remotes.iter_mut().find(|r| r.addr == addr && r.component == c) {
+            // A signaled candidate replaces what a check taught us.
+            if r.peer_reflexive {
+                r.cand = cand.clone();
+                r.peer_reflexive = false;
+                self.recompute_priorities();
+            }
+            return Ok(());
+        }
+        if self.remotes.len() >= self.cfg.limits.remote_candidates {
+            self.stats.limit_hits += 1;
+            return Err(Error::LimitReached("remote candidates"));
+        }
+        self.remotes.push(RemoteCand { cand: cand.clone(), addr, component: c, peer_reflexive: false });
+        let ri = self.remotes.len() - 1;
+        for li in 0..self.locals.len() {
+            let l = &self.locals[li];
+            if l.kind == LocalKind::Host && l.component == c && same_family(l.base, addr) {
+                self.add_pair(li, ri);
+            }
+        }
+        self.handle_timeout(now);
+        Ok(())
+    }
+
+    /// The peer signaled end-of-candidates.
+    pub fn end_of_remote_candidates(&mut self, now: Instant) {
+        self.remote_done = true;
+        self.handle_timeout(now);
+    }
+
+    /// Stops the agent: no more transmits, timers or events.
+    pub fn close(&mut self) {
+        if self.state != State::Closed {
+            // A closed agent takes no datagram: its data paths are gone.
+            self.paths_generation += 1;
+        }
+        self.state = State::Closed;
+        self.txs.clear();
+        self.triggered.clear();
+        self.transmits.clear();
+    }
+
+    /// The next datagram to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let t = self.transmits.pop_front();
+        if t.is_none() && self.transmits.capacity() > 0 {
+            // An idle agent holds no queue memory.
+            self.transmits = VecDeque::new();
+        }
+        t
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let e = self.events.pop_front();
+        if e.is_none() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        e
+    }
+
+    /// When [`Agent::handle_timeout`] must be called next, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if matches!(self.state, State::Closed | State::Failed) {
+            return None;
+        }
+        let mut t: Option<Instant> = None;
+        let mut at = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        for tx in &self.txs {
+            at(Some(tx.next_at));
+        }
+        if self.has_check_work() {
+            at(self.next_check.or(self.last_now));
+        }
+        at(self.gather_deadline);
+        if self.controlling && self.cfg.nomination == Nomination::Regular {
+            for c in &self.comps {
+                if c.selected.is_none() && c.nominating.is_none() {
+                    at(c.first_valid.map(|f| f + self.cfg.timing.nomination_delay));
+                }
+            }
+        }
+        if self.state == State::Checking {
+            for (comp, _) in &self.previous {
+                let c = self.comps.get(usize::from(*comp).saturating_sub(1));
+                at(c.and_then(|c| c.consent_last).map(|l| l + self.cfg.timing.consent_timeout));
+            }
+        }
+        if self.state == State::Connected {
+            for c in &self.comps {
+                at(c.consent_next);
+                at(c.consent_last.map(|l| l + self.cfg.timing.consent_timeout));
+                at(c.last_sent.map(|l| l + self.cfg.timing.keepalive));
+            }
+        }
+        t
+    }
+
+    /// Advances timers: retransmissions, paced checks, nomination, consent
+    /// checks and expiry, keepalives, end of gathering and failure.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(now);
+        if matches!(self.state, State::Closed | State::Failed) {
+            return;
+        }
+        self.retransmit(now);
+        if !self.previous.is_empty() {
+            let (comps, timeout) = (&self.comps, self.cfg.timing.consent_timeout);
+            let before = self.previous.len();
+            self.previous.retain(|(comp, _)| {
+                let last = comps.get(usize::from(*comp).saturating_sub(1)).and_then(|c| c.consent_last);
+                last.is_some_and(|l| now < l + timeout)
+            });
+            if self.previous.len() < before {
+                // Application data must stop (RFC 7675); checks go on.
+                self.previous = Vec::new();
+                self.paths_generation += 1;
+                self.push_event(Event::Disconnected);
+            }
+        }
+        if self.gather_deadline.is_some_and(|d| now >= d) {
+            self.gather_deadline = None;
+            self.txs.retain(|t| !matches!(t.kind, TxKind::Gather { .. }));
+        }
+        self.maybe_nominate(now);
+        if self.next_check.is_none_or(|t| now >= t)
+            && self.remote_key.is_some()
+            && let Some(p) = self.next_pair()
+            && self.send_check(now, p)
+        {
+            self.next_check = Some(now + self.cfg.timing.ta);
+        }
+        self.consent(now);
+        if !self.candidates_done && self.local_done && !self.txs.iter().any(|t| matches!(t.kind, TxKind::Gather { .. }))
+        {
+            self.candidates_done = true;
+            self.gather_deadline = None;
+            self.push_event(Event::CandidatesDone);
+        }
+        self.check_failed();
+    }
+
+    /// Takes one datagram that arrived on the local socket `local` from
+    /// `remote`. STUN is consumed; anything else is application data when it
+    /// comes over a known pair. Nothing here panics or errors: bad input is
+    /// dropped and counted.
+    pub fn handle_receive(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> Receive {
+        self.last_now = Some(now);
+        if self.state == State::Closed {
+            return self.drop_with(DropReason::Closed);
+        }
+        if !stun::is_stun(data) {
+            let pair = self.pairs.iter().find(|p| p.base == local && p.remote_addr == remote).map(|p| p.component);
+            let old = || self.previous.iter().find(|(_, p)| p.local == local && p.remote == remote).map(|(c, _)| *c);
+            return match pair.or_else(old).map(Component::new) {
+                Some(Ok(component)) => Receive::Data { component },
+                _ => self.drop_with(DropReason::UnknownPath),
+            };
+        }
+        let Some((class, tid)) = stun::peek(data) else {
+            return self.drop_with(DropReason::Malformed);
+        };
+        let r = match class {
+            Class::Request => self.on_request(now, local, remote, data, tid),
+            Class::Success | Class::Error => self.on_response(now, local, remote, data, class, tid),
+            Class::Indication => match stun::decode(data, None) {
+                Ok(_) => Receive::Stun,
+                Err(e) => self.drop_decode(e),
+            },
+        };
+        if r == Receive::Stun {
+            self.handle_timeout(now);
+        }
+        r
+    }
+
+    // ----- helpers -----
+
+    fn note_sent(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr) {
+        for c in &mut self.comps {
+            if let Some(pi) = c.selected {
+                let p = &self.pairs[pi];
+                if p.base == source && p.remote_addr == destination {
+                    c.last_sent = Some(now);
+                }
+            }
+        }
+    }
+
+    fn respond_error(&mut self, local: SocketAddr, src: SocketAddr, tid: [u8; 12], code: u16, reason: &str) {
+        let mut out = Vec::new();
+        if stun::binding_error(&mut out, tid, code, reason, &self.local_key).is_ok() {
+            self.push_transmit(Transmit { source: local, destination: src, contents: out });
+        }
+    }
+
+    fn push_transmit(&mut self, t: Transmit) {
+        if self.transmits.len() < self.cfg.limits.queue {
+            self.transmits.push_back(t);
+        } else {
+            self.stats.limit_hits += 1;
+        }
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.len() < self.cfg.limits.queue {
+            self.events.push_back(e);
+        } else {
+            self.stats.limit_hits += 1;
+        }
+    }
+
+    fn new_tid(&mut self) -> [u8; 12] {
+        let mut id = [0u8; 12];
+        self.rng.fill(&mut id);
+        id
+    }
+
+    fn drop_with(&mut self, reason: DropReason) -> Receive {
+        self.stats.dropped[reason.index()] += 1;
+        Receive::Dropped(reason)
+    }
+
+    fn drop_decode(&mut self, e: DecodeError) -> Receive {
+        self.drop_with(match e {
+            DecodeError::Malformed => DropReason::Malformed,
+            DecodeError::Integrity => DropReason::Unauthenticated,
+            DecodeError::Fingerprint => DropReason::BadFingerprint,
+        })
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.state == State::Closed { Err(Error::Closed) } else { Ok(()) }
+    }
+
+    /// The kind of a local candidate, for tests and drivers.
+    #[doc(hidden)]
+    pub fn local_kind_is_prflx(&self, c: &Candidate) -> bool {
+        self.locals.iter().any(|l| l.kind == LocalKind::PeerReflexive && &l.cand == c)
+    }
+
+    /// How many remote candidates the agent holds (signaled and learned).
+    pub fn remote_candidate_count(&self) -> usize {
+        self.remotes.len()
+    }
+
+    /// How many remote peer-reflexive candidates the agent learned.
+    pub fn remote_peer_reflexive_count(&self) -> usize {
+        self.remotes.iter().filter(|r| r.peer_reflexive).count()
+    }
+
+    /// How many candidate pairs the agent holds.
+    pub fn pair_count(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// How many STUN transactions are outstanding.
+    pub fn transaction_count(&self) -> usize {
+        self.txs.len()
+    }
+
+    /// The candidate pairs, in the order they were formed.
+    pub fn candidate_pairs(&self) -> impl Iterator<Item = PairInfo> + '_ {
+        self.pairs.iter().map(|p| PairInfo {
+            local: p.base,
+            remote: p.remote_addr,
+            component: p.component,
+            state: p.state,
+            priority: p.priority,
+            nominated: p.nominated,
+        })
+    }
+}
+
+/// Splits a USERNAME value `local:remote` at its first colon.
+pub(crate) fn split_username(username: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = username.iter().position(|&b| b == b':')?;
+    Some((&username[..at], &username[at + 1..]))
+}
+
+fn same_family(a: SocketAddr, b: SocketAddr) -> bool {
+    matches!((a.ip(), b.ip()), (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_ice_chars_of_the_right_length() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let c = Credentials::random(&mut rng);
+        assert!(c.validate().is_ok());
+        assert_eq!((c.ufrag.len(), c.pwd.len()), (8, 24));
+        assert!(Credentials { ufrag: "abc".into(), pwd: "x".repeat(22) }.validate().is_err());
+        assert!(Credentials { ufrag: "abcd".into(), pwd: "x".repeat(21) }.validate().is_err());
+        assert!(Credentials { ufrag: "ab:d".into(), pwd: "x".repeat(22) }.validate().is_err());
+        assert!(Credentials { ufrag: "abcd".into(), pwd: "x".repeat(22) }.validate().is_ok());
+        let a = Agent::new(AgentConfig::default()).unwrap();
+        let b = Agent::new(AgentConfig::default()).unwrap();
+        assert_ne!(a.local_credentials(), b.local_credentials());
+        assert_ne!(a.tiebreaker(), b.tiebreaker());
+    }
+
+    #[test]
+    fn bad_candidates_are_refused() {
+        let now = Instant::now();
+        let mut a = Agent::new(AgentConfig::default()).unwrap();
+        let tcp = Candidate::parse("candidate:1 1 tcp 1 127.0.0.1 9 typ host tcptype active").unwrap();
+        assert_eq!(a.add_remote_candidate(now, &tcp), Err(Error::UnsupportedCandidate("transport is not UDP")));
+        let mdns = Candidate::parse("candidate:1 1 udp 1 abc.local 9 typ host").unwrap();
+        assert!(a.add_remote_candidate(now, &mdns).is_err());
+        let rtcp = Candidate::parse("candidate:1 2 udp 1 127.0.0.1 9 typ host").unwrap();
+        assert_eq!(a.add_remote_candidate(now, &rtcp), Err(Error::InvalidComponent(2)));
+        let addr: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        a.add_host_candidate(now, Component::RTP, addr).unwrap();
+        assert!(a.add_host_candidate(now, Component::RTP, addr).is_err());
+    }
+
+    #[test]
+    fn remote_candidates_are_capped() {
+        let now = Instant::now();
+        let cfg =
+            AgentConfig { limits: Limits { remote_candidates: 3, ..Limits::default() }, ..AgentConfig::default() };
+        let mut a = Agent::new(cfg).unwrap();
+        for port in 1..=3 {
+            let c = Candidate::parse(&format!("candidate:1 1 udp 1 127.0.0.1 {port} typ host")).unwrap();
+            a.add_remote_candidate(now, &c).unwrap();
+        }
+        let c = Candidate::parse("candidate:1 1 udp 1 127.0.0.1 4 typ host").unwrap();
+        assert_eq!(a.add_remote_candidate(now, &c), Err(Error::LimitReached("remote candidates")));
+        assert_eq!(a.remote_candidate_count(), 3);
+    }
+}

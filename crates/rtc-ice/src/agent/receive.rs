@@ -1,0 +1,396 @@
+//! Receiving: connectivity-check requests (answered, learning
+//! peer-reflexive candidates, triggering checks, repairing role conflicts),
+//! responses (checks, consent, server-reflexive gathering), and the
+//! side-effect-free routing test `accepts` with the data paths it uses.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand::Rng;
+use rtc_candidate::{
+    Address, Candidate, CandidateType, Component, Foundation, Transport, TypePreference, candidate_priority,
+};
+
+use crate::stun::{self, Class};
+
+use super::{
+    Agent, DropReason, Event, LocalCand, LocalKind, PairState, Receive, Reflexive, RemoteCand, State, Transmit, TxKind,
+    split_username,
+};
+
+impl Agent {
+    /// Would [`Agent::handle_receive`] take this datagram, which arrived on
+    /// the local socket `local` from `remote`? A cheap routing test for a
+    /// driver that holds many agents on one socket: it reads the agent and
+    /// changes nothing (no statistics, no state).
+    ///
+    /// - A STUN request: its USERNAME is `<local ufrag>:<sender>` and, once
+    ///   the peer's credentials are known, the sender is the peer's ufrag;
+    ///   `local` is one of the agent's host bases. During an ICE restart the
+    ///   old credentials are refused, as `handle_receive` refuses them.
+    /// - A STUN success or error response: its transaction id is one of the
+    ///   agent's outstanding transactions.
+    /// - A STUN indication, or a datagram that is not STUN (RFC 7983): it
+    ///   came over one of [`Agent::data_paths`].
+    ///
+    /// MESSAGE-INTEGRITY and FINGERPRINT are *not* checked, nor is the rest
+    /// of the message decoded: `true` says whose datagram it is, not that it
+    /// is genuine. [`Agent::handle_receive`] authenticates, and drops and
+    /// counts what fails. A closed agent takes nothing.
+    pub fn accepts(&self, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> bool {
+        if self.state == State::Closed {
+            return false;
+        }
+        if !stun::is_stun(data) {
+            return self.is_data_path(local, remote);
+        }
+        let Some((class, tid)) = stun::peek(data) else { return false };
+        match class {
+            Class::Request => {
+                let Some((ours, sender)) = stun::request_username(data).and_then(split_username) else {
+                    return false;
+                };
+                ours == self.local_creds.ufrag.as_bytes()
+                    && self.remote_creds.as_ref().is_none_or(|rc| sender == rc.ufrag.as_bytes())
+                    && self.locals.iter().any(|l| l.kind == LocalKind::Host && l.base == local)
+            }
+            Class::Success | Class::Error => self.txs.iter().any(|t| t.id == tid),
+            Class::Indication => self.is_data_path(local, remote),
+        }
+    }
+
+    /// The `(local base, remote)` address pairs over which
+    /// [`Agent::handle_receive`] takes application data (datagrams that are
+    /// not STUN): every candidate pair, whatever its state, and during an ICE
+    /// restart the paths selected before it (see [`Agent::restart`]). Each
+    /// appears once. Empty once the agent is closed. A router keeps a table
+    /// of these and refreshes it when [`Agent::paths_generation`] moves.
+    pub fn data_paths(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
+        let open = self.state != State::Closed;
+        let pairs = self.pairs.iter().map(|p| (p.base, p.remote_addr));
+        let old = self
+            .previous
+            .iter()
+            .map(|(_, p)| (p.local, p.remote))
+            .filter(|&(l, r)| !self.pairs.iter().any(|p| p.base == l && p.remote_addr == r));
+        pairs.chain(old).filter(move |_| open)
+    }
+
+    /// A counter that changes whenever the set given by
+    /// [`Agent::data_paths`] may have changed: a pair formed (pairs are
+    /// never removed one by one), an ICE restart, the pre-restart paths
+    /// given up (a new pair selected, or their consent expired), the agent
+    /// closed. A router compares it with the value it last saw and re-reads
+    /// the paths only when it moved.
+    pub fn paths_generation(&self) -> u64 {
+        self.paths_generation
+    }
+
+    /// The rule of `handle_receive` for data: a known pair or a
+    /// pre-restart path.
+    pub(super) fn is_data_path(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.pairs.iter().any(|p| p.base == local && p.remote_addr == remote)
+            || self.previous.iter().any(|(_, p)| p.local == local && p.remote == remote)
+    }
+
+    pub(super) fn on_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        src: SocketAddr,
+        data: &[u8],
+        tid: [u8; 12],
+    ) -> Receive {
+        let d = match stun::decode(data, Some(&self.local_key)) {
+            Ok(d) => d,
+            Err(e) => return self.drop_decode(e),
+        };
+        if !d.integrity {
+            return self.drop_with(DropReason::Unauthenticated);
+        }
+        if !d.fingerprint {
+            return self.drop_with(DropReason::BadFingerprint);
+        }
+        let user_ok = match (d.username.as_deref().and_then(|u| u.split_once(':')), &self.remote_creds) {
+            (Some((l, r)), Some(rc)) => l == self.local_creds.ufrag && r == rc.ufrag,
+            (Some((l, _)), None) => l == self.local_creds.ufrag,
+            (None, _) => false,
+        };
+        if !user_ok {
+            return self.drop_with(DropReason::BadUsername);
+        }
+        let Some(prio) = d.priority else {
+            return self.drop_with(DropReason::Unexpected);
+        };
+        if d.controlling.is_none() && d.controlled.is_none() {
+            return self.drop_with(DropReason::Unexpected);
+        }
+        let Some(li) = self.locals.iter().position(|l| l.kind == LocalKind::Host && l.base == local) else {
+            return self.drop_with(DropReason::UnknownPath);
+        };
+        // Role conflict, RFC 8445 section 7.3.1.1.
+        if self.controlling {
+            if let Some(theirs) = d.controlling {
+                self.stats.role_conflicts += 1;
+                if self.tiebreaker >= theirs {
+                    self.respond_error(local, src, tid, 487, "Role Conflict");
+                    return Receive::Stun;
+                }
+                self.switch_role(false);
+            }
+        } else if let Some(theirs) = d.controlled {
+            self.stats.role_conflicts += 1;
+            if self.tiebreaker >= theirs {
+                self.switch_role(true);
+            } else {
+                self.respond_error(local, src, tid, 487, "Role Conflict");
+                return Receive::Stun;
+            }
+        }
+        let mut out = Vec::new();
+        if stun::binding_success(&mut out, tid, src, &self.local_key).is_ok() {
+            self.stats.responses_sent += 1;
+            self.push_transmit(Transmit { source: local, destination: src, contents: out });
+        }
+        let component = self.locals[li].component;
+        // RFC 8445 7.3.1.3: learn a peer-reflexive remote candidate.
+        let ri = match self.remotes.iter().position(|r| r.addr == src && r.component == component) {
+            Some(ri) => ri,
+            None => {
+                let prflx = self.remotes.iter().filter(|r| r.peer_reflexive).count();
+                if prflx >= self.cfg.limits.peer_reflexive || self.remotes.len() >= self.cfg.limits.remote_candidates {
+                    self.stats.limit_hits += 1;
+                    return Receive::Stun;
+                }
+                let Ok(comp) = Component::new(component) else { return Receive::Stun };
+                let mut cand = Candidate::new(
+                    Foundation::from_u32(self.rng.random()),
+                    comp,
+                    Transport::UDP,
+                    prio,
+                    Address::Ip(src.ip()),
+                    src.port(),
+                    CandidateType::PRFLX,
+                );
+                cand.socket_id = None;
+                self.remotes.push(RemoteCand { cand, addr: src, component, peer_reflexive: true });
+                self.remotes.len() - 1
+            }
+        };
+        // RFC 8445 7.3.1.4: triggered checks.
+        let pi = match self.pairs.iter().position(|p| p.base == local && p.remote_addr == src) {
+            Some(pi) => pi,
+            None => match self.add_pair(li, ri) {
+                Some(pi) => pi,
+                None => return Receive::Stun,
+            },
+        };
+        let ci = usize::from(component - 1);
+        let done = self.comps[ci].selected.is_some();
+        let nominate = d.use_candidate && !self.controlling;
+        match self.pairs[pi].state {
+            PairState::Succeeded | PairState::InProgress => {}
+            PairState::Waiting | PairState::Frozen | PairState::Failed => {
+                if !done || nominate {
+                    self.pairs[pi].state = PairState::Waiting;
+                    self.enqueue_triggered(pi);
+                }
+            }
+        }
+        if nominate {
+            if self.pairs[pi].state == PairState::Succeeded && self.pairs[pi].valid_local.is_some() {
+                self.nominate(now, pi);
+            } else {
+                self.pairs[pi].nominate_on_success = true;
+            }
+        }
+        Receive::Stun
+    }
+
+    pub(super) fn on_response(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        src: SocketAddr,
+        data: &[u8],
+        class: Class,
+        tid: [u8; 12],
+    ) -> Receive {
+        let Some(ti) = self.txs.iter().position(|t| t.id == tid) else {
+            return self.drop_with(DropReason::UnknownTransaction);
+        };
+        let gather = matches!(self.txs[ti].kind, TxKind::Gather { .. });
+        let key = if gather {
+            None
+        } else {
+            match &self.remote_key {
+                Some(k) => Some(k.clone()),
+                None => return self.drop_with(DropReason::Unexpected),
+            }
+        };
+        let d = match stun::decode(data, key.as_ref()) {
+            Ok(d) => d,
+            Err(e) => return self.drop_decode(e),
+        };
+        if !gather && !d.integrity {
+            return self.drop_with(DropReason::Unauthenticated);
+        }
+        if !gather && !d.fingerprint {
+            return self.drop_with(DropReason::BadFingerprint);
+        }
+        let tx = self.txs.swap_remove(ti);
+        // RFC 8445 7.2.5.2.1: the response must come back on the same path.
+        if src != tx.destination || local != tx.source {
+            if let TxKind::Check { pair, .. } = tx.kind {
+                self.pairs[pair].state = PairState::Failed;
+            }
+            return self.drop_with(DropReason::UnknownPath);
+        }
+        match tx.kind {
+            TxKind::Gather { server } => {
+                if class == Class::Success
+                    && let Some(mapped) = d.mapped
+                {
+                    self.on_reflexive(server, tx.source, mapped);
+                }
+            }
+            TxKind::Consent { pair } => {
+                if class == Class::Success {
+                    let ci = usize::from(self.pairs[pair].component - 1);
+                    if self.comps[ci].selected == Some(pair) && self.state == State::Connected {
+                        self.comps[ci].consent_last = Some(now);
+                    }
+                }
+            }
+            TxKind::Check { pair, use_candidate, controlling, priority } => {
+                if class == Class::Error {
+                    if d.error_code == Some(487) {
+                        self.stats.role_conflicts += 1;
+                        if controlling == self.controlling {
+                            self.switch_role(!controlling);
+                        }
+                        self.pairs[pair].state = PairState::Waiting;
+                        self.enqueue_triggered(pair);
+                    } else {
+                        self.pairs[pair].state = PairState::Failed;
+                    }
+                    return Receive::Stun;
+                }
+                let Some(mapped) = d.mapped else {
+                    self.pairs[pair].state = PairState::Failed;
+                    return self.drop_with(DropReason::Malformed);
+                };
+                self.on_check_success(now, pair, mapped, priority, use_candidate && controlling && self.controlling);
+            }
+        }
+        Receive::Stun
+    }
+
+    pub(super) fn on_check_success(
+        &mut self,
+        now: Instant,
+        pi: usize,
+        mapped: SocketAddr,
+        prflx_priority: u32,
+        nominated: bool,
+    ) {
+        let base = self.pairs[pi].base;
+        let component = self.pairs[pi].component;
+        // RFC 8445 7.2.5.3.1: a mapped address we do not know is a local
+        // peer-reflexive candidate.
+        let vl = match self.locals.iter().position(|l| l.addr == mapped && l.base == base) {
+            Some(vl) => vl,
+            None if self.locals.len() < self.cfg.limits.local_candidates => {
+                let (Ok(comp), local_pref) = (Component::new(component), self.locals[self.pairs[pi].local].local_pref)
+                else {
+                    return;
+                };
+                let mut cand = Candidate::new(
+                    Foundation::compute(&CandidateType::PRFLX, base.ip(), None, &Transport::UDP),
+                    comp,
+                    Transport::UDP,
+                    prflx_priority,
+                    Address::Ip(mapped.ip()),
+                    mapped.port(),
+                    CandidateType::PRFLX,
+                );
+                cand.related_address = Some(Address::Ip(base.ip()));
+                cand.related_port = Some(base.port());
+                self.locals.push(LocalCand {
+                    cand,
+                    kind: LocalKind::PeerReflexive,
+                    addr: mapped,
+                    base,
+                    component,
+                    local_pref,
+                });
+                self.locals.len() - 1
+            }
+            None => {
+                self.stats.limit_hits += 1;
+                self.pairs[pi].local
+            }
+        };
+        let fnd = self.pairs[pi].foundation;
+        {
+            let p = &mut self.pairs[pi];
+            p.state = PairState::Succeeded;
+            p.valid_local = Some(vl);
+        }
+        self.pairs[pi].priority = self.priority_of(pi);
+        // RFC 8445 7.2.5.3.3: unfreeze pairs with the same foundation.
+        for p in &mut self.pairs {
+            if p.state == PairState::Frozen && p.foundation == fnd {
+                p.state = PairState::Waiting;
+            }
+        }
+        let ci = usize::from(component - 1);
+        if self.comps[ci].first_valid.is_none() {
+            self.comps[ci].first_valid = Some(now);
+        }
+        if self.comps[ci].selected == Some(pi) && self.state == State::Connected {
+            self.comps[ci].consent_last = Some(now);
+        }
+        if nominated || (!self.controlling && self.pairs[pi].nominate_on_success) {
+            self.nominate(now, pi);
+        }
+    }
+
+    pub(super) fn on_reflexive(&mut self, server: SocketAddr, base: SocketAddr, mapped: SocketAddr) {
+        if self.reflexive.len() < self.cfg.limits.local_candidates {
+            self.reflexive.push(Reflexive { server, base, mapped });
+        }
+        // RFC 8445 5.1.3: a candidate with the address and base of another
+        // is redundant.
+        if self.locals.iter().any(|l| l.addr == mapped && l.base == base) {
+            return;
+        }
+        if self.locals.len() >= self.cfg.limits.local_candidates {
+            self.stats.limit_hits += 1;
+            return;
+        }
+        let Some(host) = self.locals.iter().find(|l| l.kind == LocalKind::Host && l.base == base) else { return };
+        let (component, local_pref) = (host.component, host.local_pref);
+        let Ok(comp) = Component::new(component) else { return };
+        let mut cand = Candidate::new(
+            Foundation::compute(&CandidateType::SRFLX, base.ip(), Some(server.ip()), &Transport::UDP),
+            comp,
+            Transport::UDP,
+            candidate_priority(TypePreference::SERVER_REFLEXIVE, local_pref, comp),
+            Address::Ip(mapped.ip()),
+            mapped.port(),
+            CandidateType::SRFLX,
+        );
+        cand.related_address = Some(Address::Ip(base.ip()));
+        cand.related_port = Some(base.port());
+        self.locals.push(LocalCand {
+            cand: cand.clone(),
+            kind: LocalKind::ServerReflexive,
+            addr: mapped,
+            base,
+            component,
+            local_pref,
+        });
+        self.push_event(Event::Candidate(cand));
+    }
+}
