@@ -1,0 +1,607 @@
+//! The DTLS-SRTP association: a sans-IO machine over dimpl's DTLS 1.2 engine.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use dimpl::{Config, Output};
+
+use crate::keys::profile_of;
+use crate::{Certificate, Error, Fingerprint, SrtpKeys};
+
+/// The largest datagram the handshake produces (dimpl fragments flights to
+/// it), as browsers use.
+pub const MTU: usize = 1200;
+
+/// The longest application data [`Dtls::send_application_data`] takes in
+/// one call: an SCTP packet (RFC 8261) of up to this size goes out as one
+/// record in one datagram of at most [`MAX_TRANSMIT`] octets.
+pub const MAX_APPLICATION_DATA: usize = 1200;
+
+/// DTLS 1.2 record overhead with the engine's AEAD suites: 13 octets of
+/// header, an explicit nonce of up to 8 and a tag of 16.
+const RECORD_OVERHEAD: usize = 13 + 8 + 16;
+
+/// The largest datagram [`Dtls::poll_transmit`] returns: [`MTU`] during the
+/// handshake, a record of [`MAX_APPLICATION_DATA`] afterwards.
+pub const MAX_TRANSMIT: usize = MAX_APPLICATION_DATA + RECORD_OVERHEAD;
+
+/// At most this many octets of received application data wait for
+/// [`Dtls::poll_application_data`]; more is dropped and counted.
+pub const MAX_RECEIVED_APPLICATION_DATA: usize = 1 << 20;
+
+/// At most this many received application data records wait.
+const MAX_RECEIVED_RECORDS: usize = 4096;
+
+/// The largest datagram taken in: one record of the largest ciphertext
+/// DTLS 1.2 allows (RFC 6347 section 4.1: 2^14 + 2048) with its header.
+const MAX_DATAGRAM: usize = 13 + (1 << 14) + 2048;
+
+/// At most this many datagrams wait for [`Dtls::poll_transmit`]; beyond it
+/// the oldest is dropped (a stale retransmission).
+const MAX_TRANSMITS: usize = 64;
+
+/// At most this many events wait (only a few can ever happen).
+const MAX_EVENTS: usize = 8;
+
+/// Spare buffers kept for reuse, and the largest one kept.
+const MAX_FREE: usize = 64;
+const MAX_FREE_CAPACITY: usize = 4096;
+
+/// The engine's output buffer grows on demand up to this.
+const MAX_OUTPUT: usize = 1 << 16;
+
+/// Polls of the engine per call; every poll cycle ends in a timeout well
+/// before this, the bound only guards against a misbehaving engine.
+const MAX_POLLS: usize = 4096;
+
+/// Engine timers further out than this mean "nothing scheduled".
+const IDLE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The engine configuration every association shares: defaults (DTLS 1.2,
+/// ECDHE-ECDSA AES-GCM and ChaCha20 suites, a cookie exchange, client
+/// certificates required, 1 s initial retransmission timeout, 4 retries,
+/// a 40 s handshake deadline) with the [`MTU`].
+pub(crate) fn config() -> Option<Arc<Config>> {
+    static CONFIG: OnceLock<Option<Arc<Config>>> = OnceLock::new();
+    CONFIG.get_or_init(|| Config::builder().mtu(MTU).build().ok().map(Arc::new)).clone()
+}
+
+/// Which end of the DTLS handshake this side is (from SDP `a=setup`,
+/// RFC 5763 section 5: `active` is the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Sends the ClientHello.
+    Client,
+    /// Answers it.
+    Server,
+}
+
+/// Where an association is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum State {
+    /// Created; a client waits for [`Dtls::start`], a server for the
+    /// ClientHello.
+    New,
+    /// The handshake runs.
+    Handshaking,
+    /// The handshake completed with a verified peer certificate and SRTP is
+    /// keyed; application data flows.
+    Connected,
+    /// Closed by [`Dtls::close`] or by the peer's close_notify.
+    Closed,
+    /// The handshake or the association failed.
+    Failed,
+}
+
+/// What an association reports through [`Dtls::poll_event`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// Handshake done, the peer's certificate matched one of the
+    /// fingerprints: SRTP keys.
+    Connected(SrtpKeys),
+    /// The peer sent close_notify (the association is over; keys stay valid
+    /// for media already keyed).
+    Closed,
+    /// The handshake or the association failed; nothing more happens. The
+    /// reason.
+    ///
+    /// After [`Event::Connected`] this ends only the DTLS association
+    /// (application data): the SRTP keys already delivered stay valid.
+    Failed(&'static str),
+}
+
+/// RFC 7983 demultiplexing: whether a datagram is DTLS (first octet 20 to
+/// 63), as opposed to STUN, RTP/RTCP or TURN channel data.
+pub fn is_dtls(datagram: &[u8]) -> bool {
+    matches!(datagram.first(), Some(20..=63))
+}
+
+/// Whether a datagram is a run of whole DTLS 1.2 records (RFC 6347 section
+/// 4.1) of the content types DTLS-SRTP uses: change_cipher_spec, alert,
+/// handshake, application_data.
+fn well_formed(mut datagram: &[u8]) -> bool {
+    if datagram.is_empty() || datagram.len() > MAX_DATAGRAM {
+        return false;
+    }
+    while !datagram.is_empty() {
+        let [content_type, major, _minor, _, _, _, _, _, _, _, _, hi, lo, body @ ..] = datagram else {
+            return false;
+        };
+        if !(20..=23).contains(content_type) || *major != 0xFE {
+            return false;
+        }
+        let Some(rest) = body.get(usize::from(u16::from_be_bytes([*hi, *lo]))..) else {
+            return false;
+        };
+        datagram = rest;
+    }
+    true
+}
+
+/// A fixed text for a fatal engine error.
+fn reason(e: &dimpl::Error) -> &'static str {
+    match e {
+        dimpl::Error::Timeout(_) => "the DTLS handshake timed out",
+        dimpl::Error::SecurityError(dimpl::SecurityError::FatalAlert { .. }) => "the DTLS peer sent a fatal alert",
+        dimpl::Error::SecurityError(_) => "the DTLS peer broke a security requirement",
+        dimpl::Error::CertificateError(_) => "the peer's DTLS certificate is unusable",
+        dimpl::Error::CryptoError(_) => "a DTLS cryptographic operation failed",
+        dimpl::Error::UnexpectedMessage(_) => "an unexpected DTLS handshake message",
+        dimpl::Error::ReceiveQueueFull => "too many DTLS datagrams waiting",
+        dimpl::Error::TransmitQueueFull => "too many DTLS datagrams to send",
+        dimpl::Error::RenegotiationAttempt => "the DTLS peer attempted renegotiation",
+        dimpl::Error::ConnectionClosed => "the DTLS association is closed",
+        _ => "the DTLS engine failed",
+    }
+}
+
+/// One DTLS-SRTP association (RFC 5763, RFC 5764) as a sans-IO machine.
+///
+/// Datagrams and time go in through [`Dtls::handle_datagram`],
+/// [`Dtls::handle_timeout`] and [`Dtls::start`]; datagrams to send, events
+/// and the next timer come out through [`Dtls::poll_transmit`],
+/// [`Dtls::poll_event`] and [`Dtls::poll_timeout`]. The handshake is
+/// DTLS 1.2 (dimpl), both sides present certificates, and the peer's must
+/// match one of the fingerprints given to [`Dtls::new`] before any SRTP key
+/// comes out.
+pub struct Dtls {
+    /// `None` once the association ended (or if the engine could not be
+    /// configured).
+    engine: Option<dimpl::Dtls>,
+    role: Role,
+    state: State,
+    started: bool,
+    /// Fingerprints the peer's certificate may match.
+    remote: Vec<Fingerprint>,
+    /// The peer's certificate matched.
+    verified: bool,
+    keys: Option<SrtpKeys>,
+    /// The engine's clock: the latest `now` seen.
+    now: Instant,
+    timeout: Option<Instant>,
+    /// The engine's output buffer.
+    scratch: Vec<u8>,
+    transmits: VecDeque<Vec<u8>>,
+    received: VecDeque<Vec<u8>>,
+    received_bytes: usize,
+    free: Vec<Vec<u8>>,
+    events: VecDeque<Event>,
+    dropped: u64,
+}
+
+impl Dtls {
+    /// An association with our certificate, as client or server, accepting
+    /// a peer certificate matching one of `remote`.
+    ///
+    /// With no fingerprint in `remote`, no peer can be accepted and the
+    /// handshake fails when the peer's certificate arrives.
+    pub fn new(certificate: &Certificate, role: Role, remote: Vec<Fingerprint>, now: Instant) -> Self {
+        let mut engine = config().map(|c| dimpl::Dtls::new_12(c, certificate.dtls().clone(), now));
+        if let Some(e) = engine.as_mut() {
+            e.set_active(role == Role::Client);
+        }
+        let mut dtls = Self {
+            engine,
+            role,
+            state: State::New,
+            started: false,
+            remote,
+            verified: false,
+            keys: None,
+            now,
+            timeout: None,
+            scratch: vec![0; 2048],
+            transmits: VecDeque::new(),
+            received: VecDeque::new(),
+            received_bytes: 0,
+            free: Vec::new(),
+            events: VecDeque::new(),
+            dropped: 0,
+        };
+        if dtls.engine.is_none() {
+            dtls.fail("the DTLS engine configuration is invalid");
+        }
+        dtls
+    }
+
+    /// This side's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Where the association is.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The SRTP keys, once [`State::Connected`] was reached (they stay
+    /// after a later close or failure).
+    pub fn srtp_keys(&self) -> Option<&SrtpKeys> {
+        self.keys.as_ref()
+    }
+
+    /// The client sends its first flight (no-op for a server or once
+    /// started). The caller calls it once the ICE path exists.
+    pub fn start(&mut self, now: Instant) {
+        if self.role != Role::Client || self.started || self.state != State::New {
+            return;
+        }
+        self.started = true;
+        self.state = State::Handshaking;
+        let now = self.clock(now);
+        self.step(|e| e.handle_timeout(now));
+    }
+
+    /// A DTLS datagram from the peer (RFC 7983 first byte 20..=63).
+    ///
+    /// Datagrams that are not whole DTLS 1.2 records, that arrive before a
+    /// client started or after the association ended, are dropped and
+    /// counted (see [`Dtls::dropped`]); records the engine finds bad
+    /// (authentication, replay, malformed handshake fragments) it drops
+    /// itself, silently. A fatal engine error (a fatal alert, a failed
+    /// handshake check) gives [`Event::Failed`]. Never panics.
+    pub fn handle_datagram(&mut self, now: Instant, data: &[u8]) {
+        let now = self.clock(now);
+        let accepting = match self.state {
+            State::New => self.role == Role::Server,
+            State::Handshaking | State::Connected => true,
+            State::Closed | State::Failed => false,
+        };
+        if !accepting || !well_formed(data) {
+            self.dropped = self.dropped.saturating_add(1);
+            return;
+        }
+        if self.state == State::New {
+            self.started = true;
+            self.state = State::Handshaking;
+        }
+        // The engine wants its clock refreshed before each datagram; a
+        // dimpl 0.9 server that never saw `handle_timeout` even panics on a
+        // ClientHello, so this order is load-bearing.
+        self.step(|e| e.handle_timeout(now).and_then(|()| e.handle_packet(data)));
+    }
+
+    /// Time passes: retransmissions when the engine's timer is due, and the
+    /// handshake deadline (40 s, or 4 unanswered retransmissions).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.clock(now);
+        if !self.started {
+            return;
+        }
+        self.step(|e| e.handle_timeout(now));
+    }
+
+    /// Next datagram to send, copied into `buf` (returns its length); `None`
+    /// when nothing is queued.
+    ///
+    /// If `buf` is shorter than the datagram ([`Dtls::next_transmit_len`]),
+    /// the datagram stays queued and `None` is returned: pass at least
+    /// [`MAX_TRANSMIT`] octets (1500 always suffices).
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let len = self.transmits.front()?.len();
+        let out = buf.get_mut(..len)?;
+        let datagram = self.transmits.pop_front()?;
+        out.copy_from_slice(&datagram);
+        recycle(&mut self.free, datagram);
+        Some(len)
+    }
+
+    /// The length of the datagram [`Dtls::poll_transmit`] would return next.
+    pub fn next_transmit_len(&self) -> Option<usize> {
+        self.transmits.front().map(Vec::len)
+    }
+
+    /// Next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Dtls::handle_timeout`] is due next; `None` before the
+    /// handshake starts, after the association ended, or when the engine
+    /// has nothing scheduled.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.started || self.engine.is_none() {
+            return None;
+        }
+        self.timeout.filter(|&t| t.saturating_duration_since(self.now) < IDLE)
+    }
+
+    /// Application data out (once Connected), for SCTP data channels
+    /// (RFC 8261): one record of at most [`MAX_APPLICATION_DATA`] octets,
+    /// queued as one datagram. Empty data sends nothing.
+    ///
+    /// Refused with [`Error::NotConnected`] before the handshake completes
+    /// or after the association ended, [`Error::TooLarge`], or
+    /// [`Error::QueueFull`] while the transmit queue is full. An engine
+    /// error ([`Error::Engine`]) also fails the association.
+    pub fn send_application_data(&mut self, data: &[u8]) -> Result<(), Error> {
+        match self.state {
+            State::Connected => {}
+            State::New | State::Handshaking => return Err(Error::NotConnected("the handshake has not completed")),
+            State::Closed => return Err(Error::NotConnected("the association is closed")),
+            State::Failed => return Err(Error::NotConnected("the association failed")),
+        }
+        if data.len() > MAX_APPLICATION_DATA {
+            return Err(Error::TooLarge(data.len()));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        if self.transmits.len() >= MAX_TRANSMITS {
+            return Err(Error::QueueFull);
+        }
+        let mut failure = None;
+        self.step(|e| e.send_application_data(data).map(|_| ()).inspect_err(|err| failure = Some(reason(err))));
+        failure.map_or(Ok(()), |r| Err(Error::Engine(r)))
+    }
+
+    /// Application data received, copied into `out`; `None` when none is
+    /// queued.
+    ///
+    /// If `out` is shorter than the record ([`Dtls::next_application_data_len`]),
+    /// it stays queued and `None` is returned. At most
+    /// [`MAX_RECEIVED_APPLICATION_DATA`] octets wait; records past that are
+    /// dropped and counted in [`Dtls::dropped`].
+    #[must_use]
+    pub fn poll_application_data(&mut self, out: &mut [u8]) -> Option<usize> {
+        let len = self.received.front()?.len();
+        let dst = out.get_mut(..len)?;
+        let data = self.received.pop_front()?;
+        dst.copy_from_slice(&data);
+        self.received_bytes = self.received_bytes.saturating_sub(len);
+        recycle(&mut self.free, data);
+        Some(len)
+    }
+
+    /// The length of the record [`Dtls::poll_application_data`] would
+    /// return next.
+    pub fn next_application_data_len(&self) -> Option<usize> {
+        self.received.front().map(Vec::len)
+    }
+
+    /// Sends close_notify (RFC 5246 section 7.2.1) and stops; idempotent.
+    ///
+    /// During the handshake nothing is sent (there is no authenticated
+    /// channel yet). The state becomes [`State::Closed`]; no event is
+    /// reported for a local close. Received application data not yet
+    /// polled stays available.
+    pub fn close(&mut self, now: Instant) {
+        if matches!(self.state, State::Closed | State::Failed) {
+            return;
+        }
+        let now = self.clock(now);
+        if self.started {
+            // Errors do not matter: the association ends either way.
+            self.step(|e| {
+                let _ = e.handle_timeout(now);
+                let _ = e.close();
+                Ok(())
+            });
+        }
+        if self.state != State::Failed {
+            self.state = State::Closed;
+        }
+        self.engine = None;
+        self.timeout = None;
+    }
+
+    /// Datagrams dropped without reaching the engine (not whole DTLS
+    /// records, before a client started, after the association ended) and
+    /// received application data dropped over the cap.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    fn clock(&mut self, now: Instant) -> Instant {
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    /// Runs one engine operation, then collects what it produced; a fatal
+    /// engine error fails the association.
+    fn step(&mut self, op: impl FnOnce(&mut dimpl::Dtls) -> Result<(), dimpl::Error>) {
+        let Some(engine) = self.engine.as_mut() else { return };
+        if let Err(e) = op(engine) {
+            self.fail(reason(&e));
+            return;
+        }
+        if let Err(why) = self.drain() {
+            self.fail(why);
+        } else if self.state == State::Closed {
+            self.engine = None;
+            self.timeout = None;
+        }
+    }
+
+    /// Polls the engine until its next timeout, queueing datagrams, events
+    /// and application data.
+    fn drain(&mut self) -> Result<(), &'static str> {
+        let Some(engine) = self.engine.as_mut() else { return Ok(()) };
+        let mut engine_connected = false;
+        for _ in 0..MAX_POLLS {
+            match engine.poll_output(&mut self.scratch) {
+                Output::Packet(p) => {
+                    if self.transmits.len() >= MAX_TRANSMITS
+                        && let Some(old) = self.transmits.pop_front()
+                    {
+                        recycle(&mut self.free, old);
+                    }
+                    self.transmits.push_back(filled(&mut self.free, p));
+                }
+                Output::BufferTooSmall { needed } => {
+                    if needed > MAX_OUTPUT || needed <= self.scratch.len() {
+                        return Err("the DTLS engine produced an oversized datagram");
+                    }
+                    self.scratch.resize(needed, 0);
+                }
+                Output::Timeout(t) => {
+                    self.timeout = Some(t);
+                    break;
+                }
+                Output::PeerCert(der) => {
+                    if !matches_any(&self.remote, der) {
+                        return Err("the peer's DTLS certificate matches none of its fingerprints");
+                    }
+                    self.verified = true;
+                }
+                Output::Connected => engine_connected = true,
+                Output::KeyingMaterial(material, profile) => {
+                    if !self.verified {
+                        return Err("DTLS keys before a verified peer certificate");
+                    }
+                    let profile = profile_of(profile).ok_or("the DTLS peer agreed an SRTP profile rtc-srtp lacks")?;
+                    let keys = SrtpKeys::from_keying_material(profile, &material, self.role)
+                        .map_err(|_| "the DTLS keying material does not fit the SRTP profile")?;
+                    if self.state == State::Handshaking {
+                        self.state = State::Connected;
+                        self.keys = Some(keys.clone());
+                        push_event(&mut self.events, Event::Connected(keys));
+                    }
+                }
+                Output::ApplicationData(data) => {
+                    let fits = self.received.len() < MAX_RECEIVED_RECORDS
+                        && self.received_bytes.saturating_add(data.len()) <= MAX_RECEIVED_APPLICATION_DATA;
+                    if self.state == State::Connected && fits {
+                        self.received_bytes += data.len();
+                        self.received.push_back(filled(&mut self.free, data));
+                    } else {
+                        self.dropped = self.dropped.saturating_add(1);
+                    }
+                }
+                Output::CloseNotify => {
+                    if matches!(self.state, State::Handshaking | State::Connected) {
+                        self.state = State::Closed;
+                        push_event(&mut self.events, Event::Closed);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if engine_connected && self.state == State::Handshaking {
+            return Err("the DTLS peer agreed no SRTP profile (use_srtp)");
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, why: &'static str) {
+        if matches!(self.state, State::Closed | State::Failed) {
+            return;
+        }
+        self.state = State::Failed;
+        self.engine = None;
+        self.timeout = None;
+        while let Some(d) = self.transmits.pop_front() {
+            recycle(&mut self.free, d);
+        }
+        push_event(&mut self.events, Event::Failed(why));
+    }
+}
+
+impl fmt::Debug for Dtls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dtls")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("remote", &self.remote)
+            .field("transmits", &self.transmits.len())
+            .field("received", &self.received.len())
+            .field("events", &self.events)
+            .field("dropped", &self.dropped)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `der` matches one of `remote`, hashing it at most once per hash
+/// function however many fingerprints the peer signaled.
+fn matches_any(remote: &[Fingerprint], der: &[u8]) -> bool {
+    let mut hashed: Vec<Fingerprint> = Vec::new();
+    remote.iter().any(|f| {
+        let own = match hashed.iter().find(|h| h.algorithm() == f.algorithm()) {
+            Some(h) => h,
+            None => {
+                hashed.push(Fingerprint::of(f.algorithm(), der));
+                &hashed[hashed.len() - 1]
+            }
+        };
+        own == f
+    })
+}
+
+/// A spare buffer (or a new one) holding `data`.
+fn filled(free: &mut Vec<Vec<u8>>, data: &[u8]) -> Vec<u8> {
+    let mut buf = free.pop().unwrap_or_default();
+    buf.clear();
+    buf.extend_from_slice(data);
+    buf
+}
+
+fn recycle(free: &mut Vec<Vec<u8>>, buf: Vec<u8>) {
+    if free.len() < MAX_FREE && buf.capacity() <= MAX_FREE_CAPACITY {
+        free.push(buf);
+    }
+}
+
+fn push_event(events: &mut VecDeque<Event>, event: Event) {
+    if events.len() < MAX_EVENTS {
+        events.push_back(event);
+    }
+}
+
+/// Feeds arbitrary datagrams to a DTLS server and a started DTLS client,
+/// for a fuzz target; not part of the API. `data` is a run of datagrams,
+/// each 2 octets of length then its bytes, with the clock moved on by the
+/// length's low octet in milliseconds before each. Nothing may panic and no
+/// keys may come out: without the private key of a certificate matching
+/// the fingerprint, no handshake can complete.
+#[doc(hidden)]
+pub fn fuzz_datagrams(data: &[u8]) {
+    static CERT: OnceLock<Option<Certificate>> = OnceLock::new();
+    let Some(cert) = CERT.get_or_init(|| Certificate::generate().ok()) else { return };
+    let mut now = Instant::now();
+    let remote = vec![cert.fingerprint().clone()];
+    let mut sides = [Dtls::new(cert, Role::Server, remote.clone(), now), Dtls::new(cert, Role::Client, remote, now)];
+    sides[1].start(now);
+    let mut buf = [0u8; MAX_TRANSMIT];
+    let mut rest = data;
+    while let [hi, lo, tail @ ..] = rest {
+        let (datagram, next) = tail.split_at(usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len()));
+        now += Duration::from_millis(u64::from(*lo));
+        for side in &mut sides {
+            side.handle_timeout(now);
+            side.handle_datagram(now, datagram);
+            while side.poll_transmit(&mut buf).is_some() {}
+            while let Some(event) = side.poll_event() {
+                assert!(!matches!(event, Event::Connected(_)), "SRTP keys from a forged handshake");
+            }
+            assert!(side.srtp_keys().is_none(), "SRTP keys from a forged handshake");
+        }
+        rest = next;
+    }
+}
