@@ -1,0 +1,139 @@
+//! What a connection and its sockets are built from, and its budgets.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rtc_candidate::Component;
+use rtc_codecs::{Codec, Kind, Options, PayloadType};
+
+use crate::desc::{ConnectionDescription, SocketOptions};
+
+/// The default codec options: Opus (RFC 7587) and VP8 (RFC 7741).
+pub fn default_options() -> Options {
+    let mut opus = Codec::new(PayloadType::new(111).unwrap_or(PayloadType::PCMU), Kind::Audio, "opus", 48_000, Some(2));
+    opus.parameters.insert("minptime", "10");
+    opus.parameters.insert("useinbandfec", "1");
+    let vp8 = Codec::new(PayloadType::new(96).unwrap_or(PayloadType::PCMU), Kind::Video, "VP8", 90_000, None);
+    Options { codecs: vec![opus, vp8], ..Options::default() }
+}
+
+/// How to build a [`Connection`](crate::Connection).
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// Local overrides (the seeds' constructor argument): `cname`,
+    /// `context-id` (the ICE ufrag), `secret` (the ICE password) and `keys`
+    /// (SRTP master keys). What is absent is drawn from the connection's
+    /// CSPRNG.
+    pub description: ConnectionDescription,
+    /// The local codec options.
+    pub options: Options,
+    /// Seeds the connection's CSPRNG (ids, SSRCs, keys, ICE credentials and
+    /// transactions) for reproducible tests; from the OS when `None`.
+    pub seed: Option<u64>,
+    /// How often StreamReport and TrackReport fire (at least 10 ms).
+    pub report_interval: Duration,
+    /// Budgets.
+    pub limits: Limits,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self {
+            description: ConnectionDescription::default(),
+            options: default_options(),
+            seed: None,
+            report_interval: Duration::from_secs(1),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// The seeds' constructor: an optional description and options.
+    pub fn new(description: Option<ConnectionDescription>, options: Option<Options>) -> Self {
+        Self {
+            description: description.unwrap_or_default(),
+            options: options.unwrap_or_else(default_options),
+            ..Self::default()
+        }
+    }
+}
+
+/// What a peer or a slow caller can make a connection hold, capped. Input
+/// beyond a cap is refused or dropped and counted, never allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Remote streams (announced or unsignaled).
+    pub remote_streams: usize,
+    /// Remote tracks (announced or unsignaled SSRCs).
+    pub remote_tracks: usize,
+    /// Local tracks.
+    pub local_tracks: usize,
+    /// Sockets.
+    pub sockets: usize,
+    /// The longest frame reassembled from received packets.
+    pub max_frame: usize,
+    /// Received frames waiting for [`Connection::poll_frame`](crate::Connection::poll_frame).
+    pub frames_queued: usize,
+    /// Their octets.
+    pub frame_bytes: usize,
+    /// Octets of written frames waiting to be packetized.
+    pub send_bytes: usize,
+    /// Events waiting for [`Connection::poll_event`](crate::Connection::poll_event)
+    /// (the oldest are dropped beyond it).
+    pub events: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            remote_streams: 64,
+            remote_tracks: 64,
+            local_tracks: 64,
+            sockets: 8,
+            max_frame: 4 << 20,
+            frames_queued: 512,
+            frame_bytes: 8 << 20,
+            send_bytes: 16 << 20,
+            events: 4096,
+        }
+    }
+}
+
+/// One socket as a connection sees it: its bound addresses, its options and
+/// its DTLS certificate.
+#[derive(Debug, Clone)]
+pub struct SocketConfig {
+    /// The seeds' `socket-id`, as descriptions carry it.
+    pub socket_id: String,
+    /// The bound local addresses, each with the ICE component it serves (1
+    /// for RTP, 2 for RTCP when `options.mux` is off).
+    pub locals: Vec<(Component, SocketAddr)>,
+    /// The socket's options. `fingerprints` are the certificate's, filled
+    /// in by the connection.
+    pub options: SocketOptions,
+    /// Resolved STUN servers, for server-reflexive candidates.
+    pub stun_servers: Vec<SocketAddr>,
+    /// The DTLS certificate the socket's associations use.
+    pub certificate: rtc_dtls::Certificate,
+}
+
+impl SocketConfig {
+    /// A socket without STUN servers.
+    pub fn new(
+        socket_id: impl Into<String>,
+        locals: Vec<(Component, SocketAddr)>,
+        options: SocketOptions,
+        certificate: rtc_dtls::Certificate,
+    ) -> Self {
+        Self { socket_id: socket_id.into(), locals, options, stun_servers: Vec::new(), certificate }
+    }
+
+    /// The options as the socket's description shows them: with the
+    /// certificate's fingerprint.
+    pub fn described_options(&self) -> SocketOptions {
+        let mut o = self.options.clone();
+        o.fingerprints = vec![self.certificate.fingerprint().to_string()];
+        o
+    }
+}

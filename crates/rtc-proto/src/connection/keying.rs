@@ -1,0 +1,337 @@
+//! Descriptions: the local one (credentials, keys, ICE restart) and the
+//! remote one, which keys each socket's SRTP either from the signaled
+//! `keys` (RFC 4568 inline form) or by a DTLS-SRTP handshake (RFC
+//! 5763/5764) against the signaled fingerprints.
+
+use std::time::Instant;
+
+use rtc_dtls::{Dtls, Fingerprint, Role as DtlsRole};
+use rtc_ice::Credentials;
+use rtc_srtp::Context;
+use rtc_srtp::session::{Session, SessionConfig};
+
+use super::Connection;
+use super::negotiation::agree;
+use super::transport::Transport;
+use crate::desc::{ConnectionDescription, Direction, SocketDescription};
+use crate::error::Error;
+use crate::keys::{Keying, profile, select};
+use crate::{SocketConfig, random_ssrc};
+
+/// The DTLS certificate fingerprints a description's sockets list, parsed;
+/// ones that do not parse (an unknown hash) are skipped.
+fn fingerprints(d: &ConnectionDescription) -> Vec<Fingerprint> {
+    d.sockets.iter().flat_map(|s| &s.options.fingerprints).filter_map(|f| Fingerprint::parse(f).ok()).collect()
+}
+
+pub(crate) fn remote_credentials(remote: &ConnectionDescription) -> Result<Credentials, Error> {
+    let creds = Credentials {
+        ufrag: remote.context_id.clone().unwrap_or_default(),
+        pwd: remote.secret.clone().unwrap_or_default(),
+    };
+    creds.validate().map_err(|e| Error::InvalidDescription(format!("remote context-id/secret: {e}")))?;
+    Ok(creds)
+}
+
+impl Connection {
+    /// The local description: credentials, keys, every socket with its
+    /// candidates, options (with its certificate's fingerprint and, once
+    /// DTLS keys the call, its `setup`), and the streams sent.
+    pub(crate) fn local_description(&self) -> ConnectionDescription {
+        let setup = self.dtls_client().map(|client| if client { "active" } else { "passive" }.to_owned());
+        let sockets = self
+            .transports
+            .iter()
+            .map(|t| {
+                let candidates = t
+                    .agent
+                    .local_candidates()
+                    .cloned()
+                    .map(|mut c| {
+                        c.socket_id = Some(t.socket_id.clone());
+                        c
+                    })
+                    .collect();
+                let mut options = t.options.clone();
+                options.fingerprints = vec![t.certificate.fingerprint().to_string()];
+                options.setup = setup.clone();
+                SocketDescription { socket_id: t.socket_id.clone(), candidates, options }
+            })
+            .collect();
+        let keys = if self.local_keys.is_empty() { &self.fallback_keys } else { &self.local_keys };
+        ConnectionDescription {
+            cname: Some(self.cname.clone()),
+            context_id: Some(self.context_id.clone()),
+            secret: Some(self.secret.clone()),
+            keys: keys.iter().map(Keying::to_crypto).collect(),
+            sockets,
+            streams: self
+                .tracks
+                .stream_ids(Direction::Local)
+                .into_iter()
+                .filter_map(|s| self.tracks.describe(s))
+                .collect(),
+        }
+    }
+
+    /// Adds a socket's suites (or the default ones) to the local keys,
+    /// keeping the material of suites already there. Once the remote
+    /// description is known, the keys stay as they are.
+    pub(crate) fn merge_local_keys(&mut self, socket: &SocketConfig) -> Result<(), Error> {
+        if self.remote.is_some() {
+            return Ok(());
+        }
+        let wanted: Vec<Keying> = if socket.options.keys.is_empty() {
+            self.fallback_keys.clone()
+        } else {
+            let mut v = Vec::new();
+            for k in &socket.options.keys {
+                v.push(match k.key_params {
+                    Some(_) => Keying::from_crypto(k)?,
+                    None => Keying::random(0, profile(&k.crypto_suite)?, &mut self.rng),
+                });
+            }
+            v
+        };
+        for mut k in wanted {
+            if !self.local_keys.iter().any(|l| l.profile == k.profile) {
+                k.tag = self.local_keys.len() as u32 + 1;
+                self.local_keys.push(k);
+            }
+        }
+        Ok(())
+    }
+
+    /// Local overrides: `cname`, `context-id`, `secret`, `keys`. New ICE
+    /// credentials once sockets are added are an ICE restart (RFC 8445
+    /// section 9) on every socket.
+    pub(crate) fn set_local(&mut self, now: Instant, d: ConnectionDescription) -> Result<(), Error> {
+        let changes_ice = d.context_id.as_ref().is_some_and(|c| *c != self.context_id)
+            || d.secret.as_ref().is_some_and(|s| *s != self.secret);
+        let creds = Credentials {
+            ufrag: d.context_id.clone().unwrap_or_else(|| self.context_id.clone()),
+            pwd: d.secret.clone().unwrap_or_else(|| self.secret.clone()),
+        };
+        creds.validate().map_err(|e| Error::InvalidDescription(format!("context-id/secret: {e}")))?;
+        let mut keys = Vec::new();
+        for k in &d.keys {
+            keys.push(Keying::from_crypto(k)?);
+        }
+        if !keys.is_empty() && self.remote.is_some() && keys != self.local_keys {
+            return Err(Error::NotSupported("changing SRTP keys once the remote description is set (rekeying)"));
+        }
+        if d.cname.as_ref().is_some_and(|c| *c != self.cname) && self.session.is_some() {
+            return Err(Error::NotSupported("changing the cname once media started"));
+        }
+        if changes_ice && !self.transports.is_empty() {
+            // Media keeps the old path until the new checks select a pair.
+            self.restart_ice(now, &creds)?;
+            self.restart_pending = self.remote.is_some();
+        }
+        self.context_id = creds.ufrag;
+        self.secret = creds.pwd;
+        if let Some(c) = d.cname {
+            self.cname = c;
+        }
+        if !keys.is_empty() {
+            self.local_keys = keys;
+        }
+        Ok(())
+    }
+
+    fn restart_ice(&mut self, now: Instant, creds: &Credentials) -> Result<(), Error> {
+        for t in &mut self.transports {
+            t.agent.restart(now, Some(creds.clone()))?;
+        }
+        Ok(())
+    }
+
+    /// The peer's description: its credentials, keys or fingerprints,
+    /// candidates and streams. Everything is checked before anything
+    /// changes.
+    pub(crate) fn set_remote(&mut self, now: Instant, d: ConnectionDescription) -> Result<(), Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let creds = remote_credentials(&d)?;
+        let dtls = d.keys.is_empty();
+        if dtls {
+            if fingerprints(&d).is_empty() {
+                return Err(Error::InvalidDescription(
+                    "the remote description has neither SRTP keys nor a certificate fingerprint; media is never sent \
+                     unprotected"
+                        .into(),
+                ));
+            }
+            if self.transports.iter().any(|t| !t.options.mux) {
+                return Err(Error::NotSupported("DTLS-SRTP on a socket without mux"));
+            }
+        }
+        let mut remote_keys = Vec::new();
+        for k in &d.keys {
+            // Suites this side does not implement are skipped, as RFC 4568
+            // answerers skip unknown crypto attributes.
+            match Keying::from_crypto(k) {
+                Ok(k) => remote_keys.push(k),
+                Err(e) if profile(&k.crypto_suite).is_ok() => return Err(e),
+                Err(_) => {}
+            }
+        }
+        let local_keys = if self.local_keys.is_empty() { self.fallback_keys.clone() } else { self.local_keys.clone() };
+        if !dtls && select(&local_keys, &remote_keys).is_none() {
+            let names = |v: &[Keying]| v.iter().map(|k| k.profile.name()).collect::<Vec<_>>().join(", ");
+            return Err(Error::InvalidDescription(format!(
+                "no SRTP crypto-suite in common: local lists [{}], remote lists [{}]",
+                names(&local_keys),
+                names(&remote_keys)
+            )));
+        }
+        let mut new_tracks = 0;
+        for s in &d.streams {
+            for t in &s.tracks {
+                let Some(ssrc) = t.ssrc else {
+                    return Err(Error::InvalidDescription(format!("remote track {:?} has no ssrc", t.track_id)));
+                };
+                if !self.tracks.remote_by_ssrc.contains_key(&ssrc) {
+                    new_tracks += 1;
+                }
+            }
+        }
+        if d.streams.len() > self.limits.remote_streams
+            || self.tracks.count(Direction::Remote) + new_tracks > self.limits.remote_tracks
+        {
+            return Err(Error::InvalidDescription(format!(
+                "more remote streams or tracks than this connection takes ({} streams, {} tracks)",
+                self.limits.remote_streams, self.limits.remote_tracks
+            )));
+        }
+        let remote_restart =
+            self.remote.as_ref().is_some_and(|old| old.context_id != d.context_id || old.secret != d.secret);
+        if self.remote.as_ref().is_some_and(|old| old.keys != d.keys) {
+            return Err(Error::NotSupported("changing the remote SRTP keys (rekeying)"));
+        }
+        let agreement = agree(
+            &self.context_id,
+            d.context_id.as_deref().unwrap_or_default(),
+            &self.local_options,
+            self.remote_options.as_ref(),
+        )?;
+        // Everything is checked: apply.
+        if remote_restart {
+            // The peer restarted ICE. Unless this side restarted first and
+            // awaits exactly this, it restarts too, with new credentials
+            // that its next local description carries (RFC 8445 section 9).
+            if !self.restart_pending {
+                let fresh = Credentials::random(&mut self.rng);
+                self.restart_ice(now, &fresh)?;
+                self.context_id = fresh.ufrag;
+                self.secret = fresh.pwd;
+            }
+            self.restart_pending = false;
+            for t in &mut self.transports {
+                t.agent.set_remote_credentials(now, creds.clone())?;
+            }
+        }
+        let first = self.remote.is_none();
+        self.local_keys = local_keys;
+        self.remote_keys = remote_keys;
+        self.remote = Some(d.clone());
+        self.agreement = Some(agreement);
+        self.plan_gen += 1;
+        if first {
+            let mut transports = std::mem::take(&mut self.transports);
+            let keyed = transports.iter_mut().try_for_each(|t| {
+                t.agent.set_remote_credentials(now, creds.clone())?;
+                self.key_transport(t, now)
+            });
+            self.transports = transports;
+            keyed?;
+            self.start_session(now);
+        }
+        // Candidates listed in the description go to the socket at the same
+        // position; ones the agent cannot use (TCP, mDNS names) are skipped.
+        for (i, s) in d.sockets.iter().enumerate() {
+            if let Some(t) = self.transports.get_mut(i) {
+                for c in &s.candidates {
+                    let _ = t.agent.add_remote_candidate(now, c);
+                }
+            }
+        }
+        for s in &d.streams {
+            if !self.tracks.streams.iter().any(|r| r.direction == Direction::Remote && r.stream_id == s.stream_id) {
+                self.add_remote_stream(s)?;
+            }
+        }
+        self.check_connected();
+        Ok(())
+    }
+
+    /// The RTP session, once the remote description is known.
+    fn start_session(&mut self, now: Instant) {
+        let clock_rates: Vec<(u8, u32)> = self
+            .agreement
+            .as_ref()
+            .map(|a| a.codecs.iter().map(|c| (c.payload_id.get(), c.hz_rate)).collect())
+            .unwrap_or_default();
+        let wallclock = self.wallclock + now.saturating_duration_since(self.created);
+        let mut session = Session::new(
+            SessionConfig {
+                rtcp_ssrc: random_ssrc(&mut self.rng),
+                cname: self.cname.clone(),
+                clock_rates,
+                seed: rand::Rng::random(&mut self.rng),
+                max_incoming: self.limits.remote_tracks,
+                ..SessionConfig::default()
+            },
+            now,
+            wallclock,
+        );
+        let ids: Vec<_> = self.tracks.local_by_ssrc.iter().map(|(s, id)| (*s, *id)).collect();
+        for (ssrc, id) in ids {
+            let kind = self.tracks.tracks.get(&id).map_or(rtc_codecs::Kind::Audio, |t| t.desc.kind);
+            let clock = self.clock_of(kind);
+            session.add_outgoing(ssrc, clock, rand::Rng::random(&mut self.rng), rand::Rng::random(&mut self.rng));
+        }
+        self.session = Some(session);
+    }
+
+    /// Keys a transport once the remote description is known: SRTP
+    /// contexts from the signaled `keys`, or a DTLS-SRTP association when
+    /// the remote sent none (its role from [`Connection::dtls_client`]).
+    pub(crate) fn key_transport(&self, t: &mut Transport, now: Instant) -> Result<(), Error> {
+        if let (Some(client), Some(remote)) = (self.dtls_client(), &self.remote) {
+            let role = if client { DtlsRole::Client } else { DtlsRole::Server };
+            t.dtls = Some(Dtls::new(&t.certificate, role, fingerprints(remote), now));
+        } else {
+            let (tx, rx) = self.srtp_contexts()?;
+            t.tx = Some(tx);
+            t.rx = Some(rx);
+        }
+        Ok(())
+    }
+
+    /// With DTLS-SRTP keying (a remote description without `keys`), whether
+    /// this side is the DTLS client: the peer's `setup` decides (RFC 8842:
+    /// `active` makes us the server, `passive` the client, `actpass` is an
+    /// offer we answer as `active`); without one, the larger `context-id`
+    /// is the client.
+    pub(crate) fn dtls_client(&self) -> Option<bool> {
+        let remote = self.remote.as_ref().filter(|r| r.keys.is_empty())?;
+        let setup = remote.sockets.iter().find_map(|s| s.options.setup.as_deref());
+        Some(match setup {
+            Some(s) if s.eq_ignore_ascii_case("active") => false,
+            Some(s) if s.eq_ignore_ascii_case("passive") => true,
+            Some(_) => true,
+            None => self.context_id.as_str() > self.remote_context(),
+        })
+    }
+
+    /// Each direction uses the sender's first suite the receiver also lists.
+    fn srtp_contexts(&self) -> Result<(Context, Context), Error> {
+        let (li, _) = select(&self.local_keys, &self.remote_keys).ok_or(Error::NotConnected("no SRTP suite"))?;
+        let (ri, _) = select(&self.remote_keys, &self.local_keys).ok_or(Error::NotConnected("no SRTP suite"))?;
+        let l = &self.local_keys[li];
+        let r = &self.remote_keys[ri];
+        Ok((Context::new(l.profile, &l.key, &l.salt)?, Context::new(r.profile, &r.key, &r.salt)?))
+    }
+}

@@ -1,0 +1,405 @@
+//! Media: frames written are queued once and packetized and protected
+//! straight into the caller's transmit buffer; received SRTP is
+//! unprotected in place, depacketized, and complete frames wait in a
+//! bounded queue for [`Connection::poll_frame`].
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rtc_candidate::Component;
+use rtc_codecs::Kind;
+use rtc_payload::{Depacketizer, Format, PacketInfo, Packetizer};
+use rtc_srtp::RtpPacket;
+use rtc_srtp::session::SessionEvent;
+
+use super::tracks::State;
+use super::{Connection, DropReason, FrameInfo, Receive, Transmit};
+use crate::desc::{Direction, StreamDescription, TrackDescription};
+use crate::error::Error;
+use crate::events::{ConnectionEvent, Event};
+use crate::{StreamId, TrackId};
+
+/// The most media octets per RTP packet: with the RTP header, 15 CSRCs, a
+/// payload descriptor and the SRTP tag a packet stays within 1200 octets.
+pub(crate) const MAX_PAYLOAD: usize = 1100;
+
+/// How a local track's frames go out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub(crate) pt: u8,
+    pub(crate) clock: u32,
+    pub(crate) format: Format,
+    /// Index into the connection's transports.
+    pub(crate) transport: usize,
+    /// The connection's plan generation it was made in.
+    pub(crate) generation: u64,
+}
+
+/// A frame written and not yet fully packetized.
+#[derive(Debug)]
+struct Outgoing {
+    track: TrackId,
+    ssrc: u32,
+    plan: Plan,
+    media_time: u32,
+    csrcs: [u32; 15],
+    ncsrc: u8,
+    frame: Vec<u8>,
+    begun: bool,
+}
+
+/// Frames waiting to be sent, and buffers to reuse.
+#[derive(Debug, Default)]
+pub(crate) struct SendQueue {
+    queue: VecDeque<Outgoing>,
+    spare: Vec<Vec<u8>>,
+    bytes: usize,
+    /// Frames dropped because the path or keys went away before they left.
+    pub(crate) dropped: u64,
+}
+
+impl SendQueue {
+    fn recycle(&mut self, mut frame: Vec<u8>) {
+        self.bytes = self.bytes.saturating_sub(frame.len());
+        if self.spare.len() < SPARE_BUFFERS {
+            frame.clear();
+            self.spare.push(frame);
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Drops every queued frame (the connection closed).
+    pub(crate) fn clear(&mut self) {
+        while let Some(o) = self.queue.pop_front() {
+            self.recycle(o.frame);
+        }
+    }
+}
+
+/// Buffers kept for reuse by each queue.
+const SPARE_BUFFERS: usize = 8;
+
+/// Received frames waiting for [`Connection::poll_frame`], and buffers to
+/// swap in.
+#[derive(Debug, Default)]
+pub(crate) struct FrameQueue {
+    queue: VecDeque<(FrameInfo, Vec<u8>)>,
+    spare: Vec<Vec<u8>>,
+    bytes: usize,
+    /// Frames dropped because the queue was full.
+    pub(crate) dropped: u64,
+}
+
+impl FrameQueue {
+    /// Takes a completed frame out of the depacketizer's buffer by swapping
+    /// a spare one in: no copy, and no allocation once buffers circulate.
+    fn push(&mut self, info: FrameInfo, data: &mut Vec<u8>, frames: usize, bytes: usize) {
+        if self.queue.len() >= frames || self.bytes + data.len() > bytes {
+            self.dropped += 1;
+            return;
+        }
+        let mut buf = self.spare.pop().unwrap_or_default();
+        std::mem::swap(&mut buf, data);
+        self.bytes += buf.len();
+        self.queue.push_back((info, buf));
+    }
+
+    pub(crate) fn pop(&mut self, out: &mut Vec<u8>) -> Option<FrameInfo> {
+        let (info, mut buf) = self.queue.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(buf.len());
+        std::mem::swap(out, &mut buf);
+        if self.spare.len() < SPARE_BUFFERS {
+            buf.clear();
+            self.spare.push(buf);
+        }
+        Some(info)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+/// Media-clock ticks of `d` at `clock` Hz.
+fn ticks(d: Duration, clock: u32) -> u32 {
+    ((d.as_secs_f64() * f64::from(clock)).round() as u64) as u32
+}
+
+impl Connection {
+    /// The packetization of a codec.
+    pub(crate) fn format_of(codec: &rtc_codecs::Codec) -> Option<Format> {
+        Format::for_codec(&codec.name, codec.kind == Kind::Audio, |k| codec.parameters.get(k))
+    }
+
+    /// Queues one encoded frame of a local track, to go out of
+    /// [`Connection::poll_transmit`] as RTP packets; returns how many.
+    pub(crate) fn queue_frame(&mut self, track: TrackId, frame: &[u8], duration: Duration) -> Result<usize, Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let generation = self.plan_gen;
+        let t = self.tracks.tracks.get(&track).ok_or(Error::Unknown("track"))?;
+        let State::Send(s) = &t.state else {
+            return Err(Error::InvalidOptions("frames are written to sent tracks only".into()));
+        };
+        let plan = match s.plan.filter(|p| p.generation == generation) {
+            Some(p) => p,
+            None => {
+                let desc = t.desc.clone();
+                let (pt, clock, format) = self.send_codec(&desc)?;
+                let transport = self.transport_for(&desc).ok_or(Error::NotConnected("no socket carries this track"))?;
+                Plan { pt, clock, format, transport, generation }
+            }
+        };
+        if self.session.is_none() {
+            return Err(Error::NotConnected("no remote description yet"));
+        }
+        let tr = &self.transports[plan.transport];
+        if tr.agent.path(Component::RTP).is_none() {
+            return Err(Error::NotConnected("no selected ICE pair with consent"));
+        }
+        if tr.tx.is_none() {
+            return Err(Error::NotConnected("SRTP is not keyed"));
+        }
+        // Checked before anything is queued: a refusal half-way would leave
+        // packets of this frame under the next frame's timestamp.
+        let count = Packetizer::new(plan.format, MAX_PAYLOAD, 0).begin(frame)?;
+        if self.send.bytes + frame.len() > self.limits.send_bytes {
+            return Err(Error::LimitReached("octets of frames queued for sending"));
+        }
+        let Some(t) = self.tracks.tracks.get_mut(&track) else { return Err(Error::Unknown("track")) };
+        let ssrc = t.ssrc();
+        let State::Send(s) = &mut t.state else { return Err(Error::Unknown("track")) };
+        if s.packetizer.as_ref().is_none_or(|p| p.format() != plan.format) {
+            s.packetizer = Some(Packetizer::new(plan.format, MAX_PAYLOAD, s.picture_id));
+        }
+        s.plan = Some(plan);
+        let mut buf = self.send.spare.pop().unwrap_or_default();
+        buf.extend_from_slice(frame);
+        self.send.bytes += buf.len();
+        self.send.queue.push_back(Outgoing {
+            track,
+            ssrc,
+            plan,
+            media_time: s.media_time,
+            csrcs: s.csrcs,
+            ncsrc: s.ncsrc,
+            frame: buf,
+            begun: false,
+        });
+        s.media_time = s.media_time.wrapping_add(ticks(duration, plan.clock));
+        Ok(count)
+    }
+
+    /// The next RTP packet of the queued frames, written and protected in
+    /// `buf`.
+    pub(crate) fn poll_media(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        loop {
+            let Connection { send, tracks, transports, session, .. } = self;
+            let out = send.queue.front_mut()?;
+            let usable = tracks.tracks.get_mut(&out.track).and_then(|t| match &mut t.state {
+                State::Send(s) => Some(s),
+                State::Receive(_) => None,
+            });
+            let transport = transports.get_mut(out.plan.transport);
+            let (Some(s), Some(t), Some(session)) = (usable, transport, session.as_mut()) else {
+                self.drop_front_frame();
+                continue;
+            };
+            let (Some(path), Some(tx)) = (t.agent.path(Component::RTP), t.tx.as_mut()) else {
+                self.drop_front_frame();
+                continue;
+            };
+            let Some(p) = s.packetizer.as_mut() else {
+                self.drop_front_frame();
+                continue;
+            };
+            if !out.begun {
+                if p.format() != out.plan.format || p.begin(&out.frame).is_err() {
+                    self.drop_front_frame();
+                    continue;
+                }
+                out.begun = true;
+                s.picture_id = s.picture_id.wrapping_add(1) & 0x7fff;
+            }
+            let csrcs = &out.csrcs[..usize::from(out.ncsrc)];
+            let hlen = 12 + 4 * csrcs.len();
+            let end = buf.len().saturating_sub(tx.profile().rtp_tag_len());
+            let Some(payload) = buf.get_mut(hlen..end).and_then(|room| p.next(&out.frame, room)) else {
+                let done = send.queue.pop_front();
+                if let Some(o) = done {
+                    send.recycle(o.frame);
+                }
+                continue;
+            };
+            let written = session.write_rtp_header(
+                now,
+                out.ssrc,
+                out.plan.pt,
+                payload.marker,
+                out.media_time,
+                csrcs,
+                &[],
+                payload.len,
+                buf,
+            );
+            let Ok(n) = written.and_then(|n| tx.protect_rtp(buf, n)) else {
+                self.drop_front_frame();
+                continue;
+            };
+            if payload.marker {
+                // The frame's last packet: its buffer can be reused now.
+                if let Some(o) = send.queue.pop_front() {
+                    send.recycle(o.frame);
+                }
+            }
+            return Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len: n });
+        }
+    }
+
+    fn drop_front_frame(&mut self) {
+        if let Some(o) = self.send.queue.pop_front() {
+            self.send.dropped += 1;
+            self.send.recycle(o.frame);
+        }
+    }
+
+    /// One SRTP or SRTCP datagram that came over transport `ti`, unprotected
+    /// in place.
+    pub(crate) fn receive_media(&mut self, now: Instant, ti: usize, component: Component, data: &mut [u8]) -> Receive {
+        // RFC 5761 section 4: with mux, payload types 64-95 (with the
+        // marker bit, 192-223 in the second octet) are RTCP.
+        let rtcp = component == Component::RTCP || data.get(1).is_some_and(|b| (192..=223).contains(b));
+        let Connection { transports, session, .. } = self;
+        let (Some(rx), Some(session)) = (transports[ti].rx.as_mut(), session.as_mut()) else {
+            return self.drop_with(DropReason::NotKeyed);
+        };
+        if rtcp {
+            let Ok(n) = rx.unprotect_rtcp(data) else { return self.drop_with(DropReason::Srtp) };
+            let ok = session.handle_rtcp(now, &data[..n]).is_ok();
+            self.session_events();
+            return if ok { Receive::Rtcp } else { self.drop_with(DropReason::Rtcp) };
+        }
+        let Ok(n) = rx.unprotect_rtp(data) else { return self.drop_with(DropReason::Srtp) };
+        let packet = &data[..n];
+        let Ok(p) = RtpPacket::new_checked(packet) else { return self.drop_with(DropReason::Rtp) };
+        let ssrc = p.ssrc();
+        if !self.tracks.remote_by_ssrc.contains_key(&ssrc) && self.add_unsignaled(ssrc, p.payload_type()).is_err() {
+            return self.drop_with(DropReason::TooManyTracks);
+        }
+        let Some(session) = self.session.as_mut() else { return self.drop_with(DropReason::NotKeyed) };
+        if session.handle_rtp(now, packet).is_err() {
+            return self.drop_with(DropReason::Rtp);
+        }
+        self.session_events();
+        let Some(&track) = self.tracks.remote_by_ssrc.get(&ssrc) else { return Receive::Rtp { track: None } };
+        let pt = p.payload_type();
+        let format = self.codec_by_pt(pt).and_then(Self::format_of);
+        let Connection { tracks, frames, limits, .. } = self;
+        let Some(State::Receive(r)) = tracks.tracks.get_mut(&track).map(|t| &mut t.state) else {
+            return Receive::Rtp { track: Some(track) };
+        };
+        if !r.receiving {
+            return Receive::Rtp { track: Some(track) };
+        }
+        if r.depacketizer.as_ref().is_none_or(|(p, _)| *p != pt) {
+            let Some(format) = format else { return self.drop_with(DropReason::PayloadType) };
+            r.depacketizer = Some((pt, Depacketizer::new(format, limits.max_frame)));
+        }
+        let Some((_, d)) = r.depacketizer.as_mut() else { return Receive::Rtp { track: Some(track) } };
+        let info = PacketInfo { sequence_number: p.sequence_number(), timestamp: p.timestamp(), marker: p.marker() };
+        let (max_frames, max_bytes) = (limits.frames_queued, limits.frame_bytes);
+        d.push(info, p.payload(), &mut |f, data| {
+            let info = FrameInfo { track, ssrc, timestamp: f.timestamp, key_frame: f.key_frame };
+            frames.push(info, data, max_frames, max_bytes);
+        });
+        Receive::Rtp { track: Some(track) }
+    }
+
+    /// A stream the remote description did not announce: one track per
+    /// SSRC, named after it, within [`Limits`](crate::Limits).
+    fn add_unsignaled(&mut self, ssrc: u32, pt: u8) -> Result<StreamId, Error> {
+        let kind = self.codec_by_pt(pt).map_or(Kind::Video, |c| c.kind);
+        let desc = TrackDescription {
+            track_id: format!("ssrc-{ssrc}"),
+            socket_id: None,
+            ssrc: Some(ssrc),
+            kind,
+            options: None,
+        };
+        self.add_remote_stream(&StreamDescription { stream_id: format!("ssrc-{ssrc}"), tracks: vec![desc] })
+    }
+
+    /// The RTP session's news: a remote track's first packet, a CSRC change,
+    /// a BYE.
+    pub(crate) fn session_events(&mut self) {
+        while let Some(e) = self.session.as_mut().and_then(rtc_srtp::session::Session::poll_event) {
+            match e {
+                SessionEvent::NewStream { ssrc } => {
+                    if let Some(&t) = self.tracks.remote_by_ssrc.get(&ssrc) {
+                        self.remote_track_up(t);
+                    }
+                }
+                SessionEvent::ContributorsChanged { ssrc, csrcs } => {
+                    let Some(t) = self.tracks.remote_by_ssrc.get(&ssrc).and_then(|t| self.tracks.tracks.get(t)) else {
+                        continue;
+                    };
+                    let Some(s) = self.tracks.stream(t.stream) else { continue };
+                    let e = ConnectionEvent::TrackContributors {
+                        stream_id: s.stream_id.clone(),
+                        track_id: t.desc.track_id.clone(),
+                        contributors: csrcs,
+                    };
+                    self.push_event(Event::Connection(e));
+                }
+                SessionEvent::Bye { ssrc } => {
+                    let Some(&id) = self.tracks.remote_by_ssrc.get(&ssrc) else { continue };
+                    if let Some(State::Receive(r)) = self.tracks.tracks.get_mut(&id).map(|t| &mut t.state)
+                        && r.connected
+                    {
+                        r.connected = false;
+                        self.track_event(id, false);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Turns delivery of a remote stream's tracks on or off; a stream the
+    /// remote description did not list is registered by its tracks' SSRCs.
+    pub(crate) fn set_receiving(&mut self, stream: &StreamDescription, receive: bool) -> Result<(), Error> {
+        let known =
+            self.tracks.streams.iter().any(|s| s.direction == Direction::Remote && s.stream_id == stream.stream_id);
+        if !known {
+            if !receive {
+                return Ok(());
+            }
+            self.add_remote_stream(stream)?;
+        }
+        let ids: Vec<TrackId> = if stream.tracks.is_empty() {
+            self.tracks
+                .streams
+                .iter()
+                .filter(|s| s.direction == Direction::Remote && s.stream_id == stream.stream_id)
+                .flat_map(|s| s.tracks.iter().copied())
+                .collect()
+        } else {
+            stream
+                .tracks
+                .iter()
+                .filter_map(|t| t.ssrc)
+                .filter_map(|s| self.tracks.remote_by_ssrc.get(&s).copied())
+                .collect()
+        };
+        for id in ids {
+            if let Some(State::Receive(r)) = self.tracks.tracks.get_mut(&id).map(|t| &mut t.state) {
+                r.receiving = receive;
+            }
+        }
+        Ok(())
+    }
+}

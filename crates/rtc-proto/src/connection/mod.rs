@@ -1,0 +1,955 @@
+//! [`Connection`]: one RTCConnection, sans-IO.
+
+mod config;
+mod keying;
+mod media;
+mod negotiation;
+mod stats;
+mod tracks;
+mod transport;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rtc_candidate::{Candidate, Component};
+use rtc_codecs::{Agreement, Options};
+use rtc_ice::{Agent, AgentConfig, Credentials, Role};
+use rtc_srtp::session::Session;
+
+pub use config::{ConnectionConfig, Limits, SocketConfig, default_options};
+use media::{FrameQueue, SendQueue};
+use tracks::{Sending, State, Tracks};
+use transport::{Kind as DatagramKind, Transport, classify};
+
+use crate::desc::{ConnectionDescription, Direction, StreamDescription, TrackDescription};
+use crate::error::Error;
+use crate::events::{Event, TrackReport};
+use crate::keys::Keying;
+use crate::{SocketId, StreamId, TrackId, random_id, random_ssrc};
+
+/// The smallest buffer [`Connection::poll_transmit`] writes into: room for
+/// the largest datagram it makes (an RTP packet of 1100 media octets with
+/// its header, 15 CSRCs, descriptor and SRTP tag; DTLS records of at most
+/// 1200 octets). A shorter buffer gets nothing out.
+pub const MIN_TRANSMIT_BUFFER: usize = 1500;
+
+/// A datagram [`Connection::poll_transmit`] wrote into the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// The socket to send from.
+    pub socket: SocketId,
+    /// The local address (of that socket) to send from.
+    pub source: SocketAddr,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// Its length: the datagram is `buf[..len]`.
+    pub len: usize,
+}
+
+/// A frame [`Connection::poll_frame`] handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// The remote track it was received on.
+    pub track: TrackId,
+    /// The SSRC it came from.
+    pub ssrc: u32,
+    /// Its RTP timestamp.
+    pub timestamp: u32,
+    /// A key frame (VP8 with the P bit clear, H.264 with an IDR slice);
+    /// always for audio.
+    pub key_frame: bool,
+}
+
+/// What [`Connection::handle_datagram`] did with a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Receive {
+    /// STUN, taken by the socket's ICE agent.
+    Stun,
+    /// DTLS, taken by the socket's association.
+    Dtls,
+    /// SRTP, authenticated; the track it belongs to.
+    Rtp {
+        /// The remote track (none once it was removed).
+        track: Option<TrackId>,
+    },
+    /// SRTCP, authenticated.
+    Rtcp,
+    /// Dropped and counted.
+    Dropped(DropReason),
+}
+
+/// Why a received datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// A socket this connection does not have.
+    UnknownSocket,
+    /// The ICE agent dropped it (counted in its own statistics too).
+    Ice(rtc_ice::DropReason),
+    /// Media before SRTP is keyed.
+    NotKeyed,
+    /// SRTP or SRTCP authentication or replay check failed.
+    Srtp,
+    /// Malformed RTP, or an SSRC the session refuses.
+    Rtp,
+    /// Malformed RTCP.
+    Rtcp,
+    /// DTLS with no association to take it (SRTP keyed from `keys`, or an
+    /// RTCP component).
+    Dtls,
+    /// An RTP payload type not agreed, or of a codec without a payload
+    /// format.
+    PayloadType,
+    /// A new SSRC beyond [`Limits::remote_tracks`].
+    TooManyTracks,
+    /// Neither STUN, DTLS nor RTP/RTCP by its first octet (RFC 7983).
+    Unknown,
+    /// The connection is closed.
+    Closed,
+}
+
+impl DropReason {
+    const COUNTED: usize = 11;
+
+    fn index(self) -> usize {
+        match self {
+            DropReason::UnknownSocket => 0,
+            DropReason::Ice(_) => 1,
+            DropReason::NotKeyed => 2,
+            DropReason::Srtp => 3,
+            DropReason::Rtp => 4,
+            DropReason::Rtcp => 5,
+            DropReason::Dtls => 6,
+            DropReason::PayloadType => 7,
+            DropReason::TooManyTracks => 8,
+            DropReason::Unknown => 9,
+            DropReason::Closed => 10,
+        }
+    }
+}
+
+/// One RTCConnection of the seeds as a sans-IO state machine.
+///
+/// # Contract
+///
+/// Like quinn-proto's connection, in four groups:
+///
+/// - **Getters** ([`Connection::description`], [`Connection::stats`], …)
+///   change nothing.
+/// - **Inputs**: [`Connection::handle_datagram`] for every datagram that
+///   arrives on one of the connection's sockets, and
+///   [`Connection::handle_timeout`] once the instant
+///   [`Connection::poll_timeout`] named has come.
+/// - **Commands** (`set_description`, `add_socket`, `add_remote_candidate`,
+///   `send_stream`, `receive_stream`, `write_frame`, `set_contributors`,
+///   `close`, …) change state and may queue output.
+/// - **Outputs**, to drain after every input or command, in any order:
+///   [`Connection::poll_transmit`] until `None` (each datagram is written
+///   into the caller's buffer; send it from [`Transmit::source`]),
+///   [`Connection::poll_event`] and [`Connection::poll_frame`] until
+///   `None`, then [`Connection::poll_timeout`] for the next wake-up.
+///
+/// Every `now` must not go backwards. Nothing here blocks, reads a clock or
+/// does I/O.
+pub struct Connection {
+    rng: StdRng,
+    seeded: bool,
+    cname: String,
+    context_id: String,
+    secret: String,
+    /// The local ICE credentials changed (an ICE restart) since the remote
+    /// description was set: the peer's new ones are awaited.
+    restart_pending: bool,
+    local_keys: Vec<Keying>,
+    /// Keys for the default suites, drawn once: what the description
+    /// carries, and what is used, when no socket or override named suites.
+    fallback_keys: Vec<Keying>,
+    remote: Option<ConnectionDescription>,
+    remote_keys: Vec<Keying>,
+    local_options: Options,
+    remote_options: Option<Options>,
+    agreement: Option<Agreement>,
+    transports: Vec<Transport>,
+    session: Option<Session>,
+    tracks: Tracks,
+    send: SendQueue,
+    frames: FrameQueue,
+    events: VecDeque<Event>,
+    events_dropped: u64,
+    connected: bool,
+    created: Instant,
+    /// The wall clock at `created` (for RTCP sender reports).
+    wallclock: SystemTime,
+    last_now: Instant,
+    connected_after: Option<Duration>,
+    report_interval: Duration,
+    next_report: Option<Instant>,
+    /// Bumped when the agreement or the transports change: send plans are
+    /// stale.
+    plan_gen: u64,
+    closed: bool,
+    limits: Limits,
+    dropped: [u64; DropReason::COUNTED],
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("context_id", &self.context_id)
+            .field("transports", &self.transports)
+            .field("connected", &self.connected)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A connection created at `now`, when the wall clock reads `wallclock`
+    /// (for the NTP time in RTCP sender reports). `cname`, `context-id` and
+    /// `secret` not in `config.description` are drawn from the connection's
+    /// CSPRNG. Fails on invalid credentials, keys or options.
+    pub fn new(config: ConnectionConfig, now: Instant, wallclock: SystemTime) -> Result<Self, Error> {
+        let mut rng = match config.seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => StdRng::from_os_rng(),
+        };
+        let d = config.description;
+        let generated = Credentials::random(&mut rng);
+        let creds = Credentials {
+            ufrag: d.context_id.clone().unwrap_or(generated.ufrag),
+            pwd: d.secret.clone().unwrap_or(generated.pwd),
+        };
+        creds.validate().map_err(|e| Error::InvalidDescription(format!("context-id/secret: {e}")))?;
+        config.options.validate().map_err(|e| Error::InvalidOptions(e.to_string()))?;
+        let mut local_keys = Vec::new();
+        for k in &d.keys {
+            local_keys.push(Keying::from_crypto(k)?);
+        }
+        let cname = d.cname.clone().unwrap_or_else(|| random_id(&mut rng, 16));
+        let fallback_keys = Keying::defaults(&mut rng);
+        Ok(Self {
+            rng,
+            seeded: config.seed.is_some(),
+            cname,
+            context_id: creds.ufrag,
+            secret: creds.pwd,
+            restart_pending: false,
+            local_keys,
+            fallback_keys,
+            remote: None,
+            remote_keys: Vec::new(),
+            local_options: config.options,
+            remote_options: None,
+            agreement: None,
+            transports: Vec::new(),
+            session: None,
+            tracks: Tracks::default(),
+            send: SendQueue::default(),
+            frames: FrameQueue::default(),
+            events: VecDeque::new(),
+            events_dropped: 0,
+            connected: false,
+            created: now,
+            wallclock,
+            last_now: now,
+            connected_after: None,
+            report_interval: config.report_interval.max(Duration::from_millis(10)),
+            next_report: None,
+            plan_gen: 0,
+            closed: false,
+            limits: config.limits,
+            dropped: [0; DropReason::COUNTED],
+        })
+    }
+
+    /// A connection to another peer sharing this one's context (`cname`,
+    /// `context-id`, `secret`), options, report interval and limits, with
+    /// fresh SRTP keys for the same suites, and no socket, stream or remote
+    /// description yet: add this connection's sockets to it (an
+    /// [`Endpoint`](crate::Endpoint) does, and routes STUN requests to it by
+    /// the sender's ufrag).
+    pub fn fork(&mut self, now: Instant) -> Result<Connection, Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let seed = self.seeded.then(|| rand::Rng::random(&mut self.rng));
+        let config = ConnectionConfig {
+            description: ConnectionDescription {
+                cname: Some(self.cname.clone()),
+                context_id: Some(self.context_id.clone()),
+                secret: Some(self.secret.clone()),
+                ..ConnectionDescription::default()
+            },
+            options: self.local_options.clone(),
+            seed,
+            report_interval: self.report_interval,
+            limits: self.limits,
+        };
+        let wallclock = self.wallclock + now.saturating_duration_since(self.created);
+        let mut fork = Connection::new(config, now, wallclock)?;
+        fork.local_keys = self.local_keys.iter().map(|k| Keying::random(k.tag, k.profile, &mut fork.rng)).collect();
+        Ok(fork)
+    }
+
+    // ----- getters -----
+
+    /// The local description (credentials, keys, sockets with candidates,
+    /// streams sent), or the remote one once set.
+    pub fn description(&self, direction: Direction) -> Option<ConnectionDescription> {
+        match direction {
+            Direction::Local => Some(self.local_description()),
+            Direction::Remote => self.remote.clone(),
+        }
+    }
+
+    /// The local or remote codec options.
+    pub fn options(&self, direction: Direction) -> Option<&Options> {
+        match direction {
+            Direction::Local => Some(&self.local_options),
+            Direction::Remote => self.remote_options.as_ref(),
+        }
+    }
+
+    /// The agreed codecs, once the remote description is known.
+    pub fn agreement(&self) -> Option<&Agreement> {
+        self.agreement.as_ref()
+    }
+
+    /// The local ICE ufrag (`context-id`).
+    pub fn context_id(&self) -> &str {
+        &self.context_id
+    }
+
+    /// The peer's ICE ufrag, once its description is set.
+    pub fn remote_context_id(&self) -> Option<&str> {
+        self.remote.as_ref().and_then(|r| r.context_id.as_deref())
+    }
+
+    /// The sockets, in the order they were added.
+    pub fn sockets(&self) -> impl Iterator<Item = SocketId> + '_ {
+        self.transports.iter().map(|t| t.id)
+    }
+
+    /// A socket's local candidates gathered so far, with its `socket-id`.
+    pub fn local_candidates(&self, socket: SocketId) -> Vec<Candidate> {
+        let Some(t) = self.transports.iter().find(|t| t.id == socket) else { return Vec::new() };
+        t.agent
+            .local_candidates()
+            .cloned()
+            .map(|mut c| {
+                c.socket_id = Some(t.socket_id.clone());
+                c
+            })
+            .collect()
+    }
+
+    /// A socket's ICE agent (statistics, pairs, state).
+    pub fn ice_agent(&self, socket: SocketId) -> Option<&Agent> {
+        self.transports.iter().find(|t| t.id == socket).map(|t| &t.agent)
+    }
+
+    /// The streams sent (`Local`) or received (`Remote`), in order.
+    pub fn streams(&self, direction: Direction) -> Vec<StreamId> {
+        self.tracks.stream_ids(direction)
+    }
+
+    /// A stream's description: its id and its tracks'.
+    pub fn stream_description(&self, stream: StreamId) -> Option<StreamDescription> {
+        self.tracks.describe(stream)
+    }
+
+    /// A stream's tracks.
+    pub fn stream_tracks(&self, stream: StreamId) -> &[TrackId] {
+        self.tracks.stream(stream).map(|s| s.tracks.as_slice()).unwrap_or_default()
+    }
+
+    /// The stream a track belongs to.
+    pub fn stream_of(&self, track: TrackId) -> Option<StreamId> {
+        self.tracks.tracks.get(&track).map(|t| t.stream)
+    }
+
+    /// A track's description.
+    pub fn track_description(&self, track: TrackId) -> Option<&TrackDescription> {
+        self.tracks.tracks.get(&track).map(|t| &t.desc)
+    }
+
+    /// The statistics of every sent, then every received, track.
+    pub fn stats(&self) -> Vec<TrackReport> {
+        let mut out = Vec::new();
+        for d in [Direction::Local, Direction::Remote] {
+            for s in self.tracks.stream_ids(d) {
+                out.extend(self.stream_reports(s));
+            }
+        }
+        out
+    }
+
+    /// Whether media can flow: every socket has ICE with consent and SRTP
+    /// keys.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Whether [`Connection::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// How long after its creation the connection first fired Connected.
+    pub fn connected_after(&self) -> Option<Duration> {
+        self.connected_after
+    }
+
+    /// Received datagrams dropped by the connection (all reasons but ICE's,
+    /// which its agents count).
+    pub fn dropped(&self) -> u64 {
+        let ice = self.dropped[DropReason::Ice(rtc_ice::DropReason::Closed).index()];
+        self.dropped.iter().sum::<u64>() - ice
+    }
+
+    /// Received datagrams dropped for `reason` (any ICE reason for
+    /// [`DropReason::Ice`]).
+    pub fn dropped_for(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()]
+    }
+
+    /// Frames lost inside the connection: received ones dropped because
+    /// [`Connection::poll_frame`] fell behind its budget, written ones
+    /// dropped because their path or keys went away before they left, and
+    /// events dropped because [`Connection::poll_event`] fell behind.
+    pub fn lost(&self) -> (u64, u64, u64) {
+        (self.frames.dropped, self.send.dropped, self.events_dropped)
+    }
+
+    /// Whether a datagram is this connection's, without taking it (no state
+    /// changes): a STUN request to its ufrag from its peer's, a response to
+    /// one of its transactions, or other data over one of its socket's
+    /// candidate pairs. A cheap routing test, not an authentication.
+    pub fn accepts(&self, socket: SocketId, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> bool {
+        !self.closed
+            && self
+                .transports
+                .iter()
+                .any(|t| t.id == socket && t.has_local(local) && t.agent.accepts(local, remote, data))
+    }
+
+    // ----- commands -----
+
+    /// Adds a socket: an ICE agent with this connection's credentials starts
+    /// on its addresses, and its candidates come out as socket events (when
+    /// `primary`: forks sharing a socket leave that to its first
+    /// connection).
+    pub fn add_socket(
+        &mut self,
+        now: Instant,
+        id: SocketId,
+        socket: &SocketConfig,
+        primary: bool,
+    ) -> Result<(), Error> {
+        self.last_now = now;
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        if self.transports.iter().any(|t| t.id == id || t.socket_id == socket.socket_id) {
+            return Err(Error::InvalidOptions("the socket is already added".into()));
+        }
+        if self.transports.len() >= self.limits.sockets {
+            return Err(Error::LimitReached("sockets"));
+        }
+        if socket.locals.is_empty() {
+            return Err(Error::InvalidOptions("a socket needs at least one local address".into()));
+        }
+        let components = if socket.options.mux { 1 } else { 2 };
+        let mut cfg = AgentConfig {
+            role: Role::Controlling,
+            components,
+            credentials: Some(Credentials { ufrag: self.context_id.clone(), pwd: self.secret.clone() }),
+            stun_servers: socket.stun_servers.clone(),
+            seed: self.seeded.then(|| rand::Rng::random(&mut self.rng)),
+            ..AgentConfig::default()
+        };
+        if let Some(t) = socket.options.ice_timing {
+            cfg.timing = t;
+        }
+        let mut agent = Agent::new(cfg)?;
+        for (component, addr) in &socket.locals {
+            agent.add_host_candidate(now, *component, *addr)?;
+        }
+        agent.end_of_local_candidates(now);
+        self.merge_local_keys(socket)?;
+        let mut t = Transport {
+            id,
+            socket_id: socket.socket_id.clone(),
+            locals: socket.locals.clone(),
+            options: socket.options.clone(),
+            certificate: socket.certificate.clone(),
+            agent,
+            primary,
+            ice_connected: false,
+            dtls: None,
+            tx: None,
+            rx: None,
+            final_path: None,
+        };
+        if let Some(remote) = &self.remote {
+            let creds = keying::remote_credentials(remote)?;
+            t.agent.set_remote_credentials(now, creds)?;
+            self.key_transport(&mut t, now)?;
+        }
+        self.transports.push(t);
+        self.plan_gen += 1;
+        self.drive_transports(now);
+        Ok(())
+    }
+
+    /// Removes a socket (it was closed): media over it stops.
+    pub fn remove_socket(&mut self, now: Instant, id: SocketId) {
+        self.last_now = now;
+        let before = self.transports.len();
+        self.transports.retain(|t| t.id != id);
+        if self.transports.len() != before {
+            self.plan_gen += 1;
+            self.go_down();
+        }
+    }
+
+    /// Adds a remote candidate (trickle ICE) to a socket.
+    pub fn add_remote_candidate(&mut self, now: Instant, socket: SocketId, candidate: &Candidate) -> Result<(), Error> {
+        self.last_now = now;
+        let t = self
+            .transports
+            .iter_mut()
+            .find(|t| t.id == socket)
+            .ok_or_else(|| Error::InvalidCandidate(format!("no socket {socket:?} on this connection")))?;
+        t.agent.add_remote_candidate(now, candidate).map_err(|e| Error::InvalidCandidate(e.to_string()))?;
+        self.drive_transports(now);
+        Ok(())
+    }
+
+    /// Sets the remote description (the peer's `context-id`, `secret`,
+    /// `keys` or fingerprints, `sockets` and `streams`): ICE checks start
+    /// and SRTP is keyed. Or, locally, overrides `cname`, `context-id`,
+    /// `secret` or `keys` (new credentials once sockets are added restart
+    /// ICE). A refused description changes nothing.
+    pub fn set_description(
+        &mut self,
+        now: Instant,
+        description: ConnectionDescription,
+        direction: Direction,
+    ) -> Result<(), Error> {
+        self.last_now = now;
+        let r = match direction {
+            Direction::Remote => self.set_remote(now, description),
+            Direction::Local => self.set_local(now, description),
+        };
+        self.drive_transports(now);
+        r
+    }
+
+    /// Sets the local or remote codec options (`codecs`, `required`,
+    /// `optional`); with both sides known they are negotiated at once. A
+    /// refused dictionary changes nothing.
+    pub fn set_options(&mut self, options: Options, direction: Direction) -> Result<(), Error> {
+        self.apply_options(options, direction)
+    }
+
+    /// Starts sending a stream: its tracks (ids and SSRCs drawn where
+    /// absent; each SSRC must be new to this connection) are attached to
+    /// the socket their description names, else the first that carries
+    /// their kind. Returns the stream and its tracks, in order.
+    pub fn send_stream(&mut self, now: Instant, stream: StreamDescription) -> Result<(StreamId, Vec<TrackId>), Error> {
+        self.last_now = now;
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let mut descs = stream.tracks;
+        for d in &mut descs {
+            self.fill_track(d);
+        }
+        for (i, d) in descs.iter().enumerate() {
+            let ssrc = d.ssrc.unwrap_or_default();
+            if self.tracks.local_by_ssrc.contains_key(&ssrc) || descs[..i].iter().any(|o| o.ssrc == d.ssrc) {
+                return Err(Error::InvalidDescription(format!("ssrc {ssrc} is already sent on this connection")));
+            }
+        }
+        if self.tracks.count(Direction::Local) + descs.len() > self.limits.local_tracks {
+            return Err(Error::LimitReached("local tracks"));
+        }
+        let stream_id = if stream.stream_id.is_empty() { random_id(&mut self.rng, 16) } else { stream.stream_id };
+        let id = self.tracks.new_stream(stream_id, Direction::Local);
+        let tracks = descs.into_iter().map(|d| self.attach_local(id, d)).collect();
+        if self.connected {
+            self.stream_up(id);
+        }
+        Ok((id, tracks))
+    }
+
+    /// Stops sending a stream: its tracks leave, their queued frames are
+    /// dropped.
+    pub fn stop_stream(&mut self, now: Instant, stream: StreamId) {
+        self.last_now = now;
+        let Some(s) = self.tracks.stream(stream).filter(|s| s.direction == Direction::Local) else { return };
+        let tracks = s.tracks.clone();
+        if self.connected {
+            self.stream_down(stream);
+        }
+        for t in tracks {
+            self.tracks.remove(t);
+        }
+        self.tracks.streams.retain(|s| s.id != stream);
+    }
+
+    /// Adds a track to a sent stream.
+    pub fn add_track(&mut self, now: Instant, stream: StreamId, mut track: TrackDescription) -> Result<TrackId, Error> {
+        self.last_now = now;
+        if self.tracks.stream(stream).is_none_or(|s| s.direction != Direction::Local) {
+            return Err(Error::Unknown("sent stream"));
+        }
+        self.fill_track(&mut track);
+        let ssrc = track.ssrc.unwrap_or_default();
+        if self.tracks.local_by_ssrc.contains_key(&ssrc) {
+            return Err(Error::InvalidDescription(format!("ssrc {ssrc} is already sent on this connection")));
+        }
+        if self.tracks.count(Direction::Local) >= self.limits.local_tracks {
+            return Err(Error::LimitReached("local tracks"));
+        }
+        let id = self.attach_local(stream, track);
+        if self.connected {
+            self.track_event(id, true);
+        }
+        Ok(id)
+    }
+
+    /// Removes a sent track: TrackDisconnected while connected.
+    pub fn remove_track(&mut self, now: Instant, track: TrackId) {
+        self.last_now = now;
+        if !matches!(self.tracks.tracks.get(&track), Some(t) if matches!(t.state, State::Send(_))) {
+            return;
+        }
+        if self.connected {
+            self.track_event(track, false);
+        }
+        self.tracks.remove(track);
+    }
+
+    /// Replaces a sent track's description; its `kind` and `ssrc` cannot
+    /// change.
+    pub fn set_track_description(&mut self, track: TrackId, mut description: TrackDescription) -> Result<(), Error> {
+        if description.track_id.is_empty() {
+            description.track_id = random_id(&mut self.rng, 16);
+        }
+        let t = self.tracks.tracks.get_mut(&track).ok_or(Error::Unknown("track"))?;
+        if description.kind != t.desc.kind || description.ssrc.is_some_and(|s| Some(s) != t.desc.ssrc) {
+            return Err(Error::InvalidDescription("kind and ssrc cannot change while the track is sent".into()));
+        }
+        description.ssrc = t.desc.ssrc;
+        t.desc = description;
+        if let State::Send(s) = &mut t.state {
+            s.plan = None;
+        }
+        Ok(())
+    }
+
+    /// Receives a remote stream (`true`), or stops delivering its frames
+    /// (`false`). A stream the remote description does not list is
+    /// registered by its tracks' SSRCs.
+    pub fn receive_stream(&mut self, stream: &StreamDescription, receive: bool) -> Result<(), Error> {
+        self.set_receiving(stream, receive)
+    }
+
+    /// Writes one encoded frame lasting `duration` on a sent track: it is
+    /// copied once and goes out of [`Connection::poll_transmit`] as RTP with
+    /// the negotiated payload type (Opus and other audio one frame per
+    /// packet, VP8 per RFC 7741, H.264 access units in Annex B form per RFC
+    /// 6184). Returns how many packets it makes. Refused before anything is
+    /// queued when the frame does not fit its format, or the connection
+    /// cannot send yet.
+    pub fn write_frame(
+        &mut self,
+        now: Instant,
+        track: TrackId,
+        frame: &[u8],
+        duration: Duration,
+    ) -> Result<usize, Error> {
+        self.last_now = now;
+        self.queue_frame(track, frame, duration)
+    }
+
+    /// Sets the contributing sources (the CSRC list, RFC 3550 section 5.1)
+    /// of a sent track's next frames, as a mixer does; at most 15.
+    pub fn set_contributors(&mut self, track: TrackId, csrcs: &[u32]) -> Result<(), Error> {
+        if csrcs.len() > 15 {
+            return Err(Error::InvalidOptions(format!("{} contributors: RTP carries at most 15", csrcs.len())));
+        }
+        let Some(State::Send(s)) = self.tracks.tracks.get_mut(&track).map(|t| &mut t.state) else {
+            return Err(Error::Unknown("sent track"));
+        };
+        s.csrcs[..csrcs.len()].copy_from_slice(csrcs);
+        s.ncsrc = csrcs.len() as u8;
+        Ok(())
+    }
+
+    /// Sets how often StreamReport and TrackReport fire (at least 10 ms).
+    pub fn set_report_interval(&mut self, interval: Duration) {
+        self.report_interval = interval.max(Duration::from_millis(10));
+        self.next_report = None;
+    }
+
+    /// Closes the connection: Disconnected and the streams' events (while
+    /// connected), DTLS close_notify on each association (still to drain
+    /// from [`Connection::poll_transmit`]), and the agents stop. Idempotent.
+    pub fn close(&mut self, now: Instant) {
+        self.last_now = now;
+        if self.closed {
+            return;
+        }
+        self.go_down();
+        self.closed = true;
+        for t in &mut self.transports {
+            t.final_path = t.agent.path(Component::RTP);
+            if let Some(d) = t.dtls.as_mut() {
+                d.close(now);
+            }
+            t.agent.close();
+        }
+        self.send.clear();
+        self.next_report = None;
+    }
+
+    // ----- inputs -----
+
+    /// Takes one datagram that arrived on `socket` at its local address
+    /// `local` from `remote`: STUN to the socket's ICE agent, DTLS to its
+    /// association, SRTP and SRTCP unprotected in place (RFC 7983, RFC
+    /// 5761). Bad input is dropped and counted, never an error or a panic.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        socket: SocketId,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &mut [u8],
+    ) -> Receive {
+        self.last_now = now;
+        if self.closed {
+            return self.drop_with(DropReason::Closed);
+        }
+        let Some(ti) = self.transports.iter().position(|t| t.id == socket) else {
+            return self.drop_with(DropReason::UnknownSocket);
+        };
+        let r = match self.transports[ti].agent.handle_receive(now, local, remote, data) {
+            rtc_ice::Receive::Stun => Receive::Stun,
+            rtc_ice::Receive::Data { component } => match classify(data) {
+                DatagramKind::Dtls => match self.transports[ti].dtls.as_mut() {
+                    Some(d) if component == Component::RTP => {
+                        d.handle_datagram(now, data);
+                        Receive::Dtls
+                    }
+                    _ => self.drop_with(DropReason::Dtls),
+                },
+                DatagramKind::Media => return self.receive_media(now, ti, component, data),
+                DatagramKind::Other => self.drop_with(DropReason::Unknown),
+            },
+            rtc_ice::Receive::Dropped(reason) => self.drop_with(DropReason::Ice(reason)),
+            _ => self.drop_with(DropReason::Unknown),
+        };
+        if matches!(r, Receive::Stun | Receive::Dtls) {
+            self.drive_transports(now);
+        }
+        r
+    }
+
+    /// Moves time on to `now`: ICE checks, consent and retransmissions,
+    /// DTLS retransmissions, reports.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        for t in &mut self.transports {
+            if t.agent.poll_timeout().is_some_and(|at| at <= now) {
+                t.agent.handle_timeout(now);
+            }
+            if let Some(d) = t.dtls.as_mut()
+                && d.poll_timeout().is_some_and(|at| at <= now)
+            {
+                d.handle_timeout(now);
+            }
+        }
+        self.drive_transports(now);
+        self.report_timer(now);
+    }
+
+    // ----- outputs -----
+
+    /// The next datagram to send, written into `buf` (at least
+    /// [`MIN_TRANSMIT_BUFFER`] octets): STUN first, then DTLS, RTCP when a
+    /// report is due, then the RTP packets of the frames written, each
+    /// packetized and protected in place.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if buf.len() < MIN_TRANSMIT_BUFFER {
+            return None;
+        }
+        for t in &mut self.transports {
+            while let Some(tr) = t.agent.poll_transmit() {
+                // A STUN message longer than the buffer cannot happen (the
+                // agent writes short Binding messages); it would be lost.
+                if let Some(dst) = buf.get_mut(..tr.contents.len()) {
+                    dst.copy_from_slice(&tr.contents);
+                    return Some(Transmit {
+                        socket: t.id,
+                        source: tr.source,
+                        destination: tr.destination,
+                        len: tr.contents.len(),
+                    });
+                }
+            }
+        }
+        for t in &mut self.transports {
+            let Some(path) = t.dtls_path() else { continue };
+            if let Some(n) = t.dtls.as_mut().and_then(|d| d.poll_transmit(buf)) {
+                return Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len: n });
+            }
+        }
+        if self.closed {
+            return None;
+        }
+        if self.connected
+            && let Some(t) = self.poll_rtcp(now, buf)
+        {
+            return Some(t);
+        }
+        self.poll_media(now, buf)
+    }
+
+    fn poll_rtcp(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let Connection { session, transports, .. } = self;
+        let session = session.as_mut()?;
+        let t = transports.iter_mut().find(|t| t.ice_connected && t.tx.is_some())?;
+        let path = t.rtcp_path()?;
+        let tx = t.tx.as_mut()?;
+        let room = buf.len().saturating_sub(tx.profile().rtcp_overhead());
+        let n = session.poll_transmit(now, &mut buf[..room])?;
+        let n = tx.protect_rtcp(buf, n).ok()?;
+        Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len: n })
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next received frame: `out` is cleared and swapped with the
+    /// buffer the frame was assembled in (pass an emptied buffer back each
+    /// time and, once warm, no frame allocates).
+    #[must_use]
+    pub fn poll_frame(&mut self, out: &mut Vec<u8>) -> Option<FrameInfo> {
+        self.frames.pop(out)
+    }
+
+    /// When [`Connection::handle_timeout`] is due next, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        for t in &self.transports {
+            at(t.agent.poll_timeout());
+            at(t.dtls.as_ref().and_then(|d| d.poll_timeout()));
+        }
+        if self.connected {
+            at(self.session.as_ref().and_then(Session::poll_timeout));
+            at(Some(self.next_report.unwrap_or(self.last_now)));
+        }
+        next
+    }
+
+    /// Whether output may be waiting (transmits, events or frames).
+    pub(crate) fn has_output(&self) -> bool {
+        !self.events.is_empty() || !self.frames.is_empty() || !self.send.is_empty()
+    }
+
+    // ----- internals -----
+
+    fn drop_with(&mut self, reason: DropReason) -> Receive {
+        self.dropped[reason.index()] += 1;
+        Receive::Dropped(reason)
+    }
+
+    pub(crate) fn push_event(&mut self, e: Event) {
+        if self.events.len() >= self.limits.events {
+            self.events.pop_front();
+            self.events_dropped += 1;
+        }
+        self.events.push_back(e);
+    }
+
+    /// Draws a track's missing id and SSRC.
+    fn fill_track(&mut self, d: &mut TrackDescription) {
+        if d.track_id.is_empty() {
+            d.track_id = random_id(&mut self.rng, 16);
+        }
+        if d.ssrc.is_none() {
+            let mut ssrc = random_ssrc(&mut self.rng);
+            while self.tracks.local_by_ssrc.contains_key(&ssrc) {
+                ssrc = random_ssrc(&mut self.rng);
+            }
+            d.ssrc = Some(ssrc);
+        }
+    }
+
+    /// Attaches a local track: its socket chosen, its RTP stream in the
+    /// session.
+    fn attach_local(&mut self, stream: StreamId, mut d: TrackDescription) -> TrackId {
+        if d.socket_id.is_none()
+            && let Some(i) = self.transport_for(&d)
+        {
+            d.socket_id = Some(self.transports[i].socket_id.clone());
+        }
+        let ssrc = d.ssrc.unwrap_or_default();
+        let clock = self.clock_of(d.kind);
+        let (seq, ts) = (rand::Rng::random(&mut self.rng), rand::Rng::random(&mut self.rng));
+        if let Some(s) = self.session.as_mut()
+            && !s.has_outgoing(ssrc)
+        {
+            s.add_outgoing(ssrc, clock, seq, ts);
+        }
+        let picture_id = rand::Rng::random::<u16>(&mut self.rng) & 0x7fff;
+        let state = State::Send(Box::new(Sending {
+            media_time: 0,
+            plan: None,
+            packetizer: None,
+            picture_id,
+            csrcs: [0; 15],
+            ncsrc: 0,
+        }));
+        self.tracks.add(stream, d, state)
+    }
+
+    /// Routing facts for an [`Endpoint`](crate::Endpoint): the 4-tuples
+    /// its agents take data on, and a generation that changes with them.
+    pub(crate) fn data_paths(&self) -> (u64, Vec<(SocketAddr, SocketAddr)>) {
+        let mut generation = self.transports.len() as u64;
+        let mut paths = Vec::new();
+        for t in &self.transports {
+            generation = generation.wrapping_mul(1_000_003).wrapping_add(t.agent.paths_generation());
+            paths.extend(t.agent.data_paths());
+        }
+        (generation, paths)
+    }
+
+    /// The generation of [`Connection::data_paths`] alone (cheap).
+    pub(crate) fn paths_generation(&self) -> u64 {
+        let mut generation = self.transports.len() as u64;
+        for t in &self.transports {
+            generation = generation.wrapping_mul(1_000_003).wrapping_add(t.agent.paths_generation());
+        }
+        generation
+    }
+}

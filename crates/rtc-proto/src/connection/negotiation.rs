@@ -1,0 +1,86 @@
+//! Codec negotiation and which codec, payload type and socket a track
+//! sends with.
+
+use rtc_codecs::{Agreement, Codec, Kind, Options, negotiate};
+use rtc_payload::Format;
+
+use super::Connection;
+use crate::desc::{Direction, TrackDescription};
+use crate::error::Error;
+
+/// The offerer of the symmetric seeds' model is the side with the smaller
+/// `context-id`, so both peers negotiate in the same order and agree on the
+/// same payload types. When no remote options were set, the local ones
+/// stand for them.
+pub(crate) fn agree(
+    local_id: &str,
+    remote_id: &str,
+    local: &Options,
+    remote: Option<&Options>,
+) -> Result<Agreement, Error> {
+    let remote = remote.unwrap_or(local);
+    Ok(if local_id <= remote_id { negotiate(local, remote)? } else { negotiate(remote, local)? })
+}
+
+impl Connection {
+    /// Sets the local or remote codec options; with a remote description
+    /// known, they are negotiated at once. A refused dictionary changes
+    /// nothing.
+    pub(crate) fn apply_options(&mut self, options: Options, direction: Direction) -> Result<(), Error> {
+        options.validate().map_err(|e| Error::InvalidOptions(e.to_string()))?;
+        let (mut local, mut remote) = (self.local_options.clone(), self.remote_options.clone());
+        match direction {
+            Direction::Local => local = options,
+            Direction::Remote => remote = Some(options),
+        }
+        let agreement = match &self.remote {
+            Some(_) => Some(agree(&self.context_id, self.remote_context(), &local, remote.as_ref())?),
+            None => None,
+        };
+        self.local_options = local;
+        self.remote_options = remote;
+        if agreement.is_some() {
+            self.agreement = agreement;
+            self.plan_gen += 1;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remote_context(&self) -> &str {
+        self.remote.as_ref().and_then(|r| r.context_id.as_deref()).unwrap_or_default()
+    }
+
+    /// The clock rate of the first agreed (else local) codec of `kind`.
+    pub(crate) fn clock_of(&self, kind: Kind) -> u32 {
+        let codecs = self.agreement.as_ref().map(|a| a.codecs.as_slice()).unwrap_or(&self.local_options.codecs);
+        codecs.iter().find(|c| c.kind == kind).map_or(90_000, |c| c.hz_rate)
+    }
+
+    /// The agreed codec of a payload type.
+    pub(crate) fn codec_by_pt(&self, pt: u8) -> Option<&Codec> {
+        self.agreement.as_ref()?.codecs.iter().find(|c| c.payload_id.get() == pt)
+    }
+
+    /// The payload type, clock rate and payload format a track sends with:
+    /// the first agreed codec of its kind that its own options (if any)
+    /// list.
+    pub(crate) fn send_codec(&self, d: &TrackDescription) -> Result<(u8, u32, Format), Error> {
+        let a = self.agreement.as_ref().ok_or(Error::NotConnected("no remote description yet"))?;
+        let codec = a
+            .codecs_of(d.kind)
+            .find(|c| d.options.as_ref().is_none_or(|o| o.codecs.iter().any(|t| t.is(&c.name))))
+            .ok_or_else(|| Error::InvalidOptions(format!("no agreed {} codec for track {:?}", d.kind, d.track_id)))?;
+        let format = Self::format_of(codec)
+            .ok_or(Error::NotSupported("RTP packetization of this video codec (VP8 and H.264 only)"))?;
+        Ok((codec.payload_id.get(), codec.hz_rate, format))
+    }
+
+    /// The transport a track goes over: the socket its description names,
+    /// else the first socket that carries its kind.
+    pub(crate) fn transport_for(&self, d: &TrackDescription) -> Option<usize> {
+        match &d.socket_id {
+            Some(id) => self.transports.iter().position(|t| t.socket_id == *id),
+            None => self.transports.iter().position(|t| t.options.kind.is_empty() || t.options.kind.contains(&d.kind)),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Statistics of the tracks, and the seeds' periodic reports.
+
+use std::time::Instant;
+
+use super::Connection;
+use crate::StreamId;
+use crate::desc::Direction;
+use crate::events::{ConnectionEvent, Event, RtpStats, TrackReport};
+
+impl Connection {
+    /// The reports of one stream's tracks (those the RTP session knows).
+    pub(crate) fn stream_reports(&self, stream: StreamId) -> Vec<TrackReport> {
+        let (Some(session), Some(s)) = (&self.session, self.tracks.stream(stream)) else { return Vec::new() };
+        let mut out = Vec::new();
+        for t in s.tracks.iter().filter_map(|t| self.tracks.tracks.get(t)) {
+            let ssrc = t.ssrc();
+            let stats = match s.direction {
+                Direction::Local => session.outbound_stats(ssrc).map(|o| RtpStats {
+                    packets_sent: Some(o.packets_sent),
+                    bytes_sent: Some(o.bytes_sent),
+                    packets_lost: o.packets_lost,
+                    fraction_lost: o.fraction_lost,
+                    jitter: o.jitter,
+                    round_trip_time: o.round_trip_time,
+                    ..RtpStats::default()
+                }),
+                Direction::Remote => session.inbound_stats(ssrc).map(|i| RtpStats {
+                    packets_received: Some(i.packets_received),
+                    bytes_received: Some(i.bytes_received),
+                    packets_lost: i.packets_lost,
+                    fraction_lost: i.fraction_lost,
+                    jitter: i.jitter,
+                    ..RtpStats::default()
+                }),
+            };
+            if let Some(stats) = stats {
+                out.push(TrackReport {
+                    stream_id: s.stream_id.clone(),
+                    track_id: t.desc.track_id.clone(),
+                    ssrc,
+                    kind: t.desc.kind,
+                    direction: s.direction,
+                    stats,
+                });
+            }
+        }
+        out
+    }
+
+    /// TrackReport for each track, then StreamReport, for every stream.
+    fn reports(&mut self) {
+        for id in self.tracks.streams.iter().map(|s| s.id).collect::<Vec<_>>() {
+            let tracks = self.stream_reports(id);
+            let Some(s) = self.tracks.stream(id) else { continue };
+            if tracks.is_empty() {
+                continue;
+            }
+            let (stream_id, direction) = (s.stream_id.clone(), s.direction);
+            for r in &tracks {
+                self.push_event(Event::Connection(ConnectionEvent::TrackReport(r.clone())));
+            }
+            self.push_event(Event::Connection(ConnectionEvent::StreamReport { stream_id, direction, tracks }));
+        }
+    }
+
+    /// Fires the reports when their interval is up (while connected).
+    pub(crate) fn report_timer(&mut self, now: Instant) {
+        if !self.connected {
+            self.next_report = None;
+            return;
+        }
+        let due = *self.next_report.get_or_insert(now + self.report_interval);
+        if now >= due {
+            self.reports();
+            self.next_report = Some(now + self.report_interval);
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The streams and tracks of a connection, both directions, and the seeds'
+//! stream and track events.
+
+use std::collections::HashMap;
+
+use rtc_payload::{Depacketizer, Packetizer};
+
+use super::Connection;
+use super::media::Plan;
+use crate::desc::{Direction, StreamDescription, TrackDescription};
+use crate::events::{ConnectionEvent, Event};
+use crate::{StreamId, TrackId};
+
+/// A stream: a named group of tracks sent or received together.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub(crate) id: StreamId,
+    pub(crate) stream_id: String,
+    pub(crate) direction: Direction,
+    pub(crate) tracks: Vec<TrackId>,
+}
+
+/// Sending state of a local track.
+#[derive(Debug)]
+pub(crate) struct Sending {
+    /// Media time (clock-rate units) of the next frame.
+    pub(crate) media_time: u32,
+    /// How frames go out, until the agreement, the sockets or the track's
+    /// description change.
+    pub(crate) plan: Option<Plan>,
+    pub(crate) packetizer: Option<Packetizer>,
+    /// VP8 PictureID to continue from when the packetizer is remade.
+    pub(crate) picture_id: u16,
+    pub(crate) csrcs: [u32; 15],
+    pub(crate) ncsrc: u8,
+}
+
+/// Receiving state of a remote track.
+#[derive(Debug)]
+pub(crate) struct Receiving {
+    /// The payload type the depacketizer was made for, and the depacketizer.
+    pub(crate) depacketizer: Option<(u8, Depacketizer)>,
+    /// `receive_stream(…, false)` turns delivery off.
+    pub(crate) receiving: bool,
+    /// TrackConnected fired (its first packet came).
+    pub(crate) connected: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum State {
+    Send(Box<Sending>),
+    Receive(Receiving),
+}
+
+#[derive(Debug)]
+pub(crate) struct Track {
+    pub(crate) stream: StreamId,
+    pub(crate) desc: TrackDescription,
+    pub(crate) state: State,
+}
+
+impl Track {
+    pub(crate) fn ssrc(&self) -> u32 {
+        self.desc.ssrc.unwrap_or_default()
+    }
+}
+
+/// Every stream and track of a connection.
+#[derive(Debug, Default)]
+pub(crate) struct Tracks {
+    next: u32,
+    pub(crate) streams: Vec<Stream>,
+    pub(crate) tracks: HashMap<TrackId, Track>,
+    /// Remote tracks by SSRC (the receive path's lookup).
+    pub(crate) remote_by_ssrc: HashMap<u32, TrackId>,
+    /// Local tracks by SSRC (unique per connection).
+    pub(crate) local_by_ssrc: HashMap<u32, TrackId>,
+}
+
+impl Tracks {
+    fn next_id(&mut self) -> u32 {
+        self.next = self.next.wrapping_add(1);
+        self.next
+    }
+
+    pub(crate) fn new_stream(&mut self, stream_id: String, direction: Direction) -> StreamId {
+        let id = StreamId(self.next_id());
+        self.streams.push(Stream { id, stream_id, direction, tracks: Vec::new() });
+        id
+    }
+
+    pub(crate) fn stream(&self, id: StreamId) -> Option<&Stream> {
+        self.streams.iter().find(|s| s.id == id)
+    }
+
+    pub(crate) fn stream_mut(&mut self, id: StreamId) -> Option<&mut Stream> {
+        self.streams.iter_mut().find(|s| s.id == id)
+    }
+
+    pub(crate) fn stream_ids(&self, direction: Direction) -> Vec<StreamId> {
+        self.streams.iter().filter(|s| s.direction == direction).map(|s| s.id).collect()
+    }
+
+    pub(crate) fn count(&self, direction: Direction) -> usize {
+        match direction {
+            Direction::Local => self.local_by_ssrc.len(),
+            Direction::Remote => self.remote_by_ssrc.len(),
+        }
+    }
+
+    /// Adds a track to a stream (the SSRC must be free in its direction).
+    pub(crate) fn add(&mut self, stream: StreamId, desc: TrackDescription, state: State) -> TrackId {
+        let id = TrackId(self.next_id());
+        let ssrc = desc.ssrc.unwrap_or_default();
+        match state {
+            State::Send(_) => self.local_by_ssrc.insert(ssrc, id),
+            State::Receive(_) => self.remote_by_ssrc.insert(ssrc, id),
+        };
+        self.tracks.insert(id, Track { stream, desc, state });
+        if let Some(s) = self.stream_mut(stream) {
+            s.tracks.push(id);
+        }
+        id
+    }
+
+    pub(crate) fn remove(&mut self, id: TrackId) -> Option<Track> {
+        let t = self.tracks.remove(&id)?;
+        let ssrc = t.ssrc();
+        match t.state {
+            State::Send(_) => self.local_by_ssrc.remove(&ssrc),
+            State::Receive(_) => self.remote_by_ssrc.remove(&ssrc),
+        };
+        if let Some(s) = self.stream_mut(t.stream) {
+            s.tracks.retain(|x| *x != id);
+        }
+        Some(t)
+    }
+
+    /// The stream's description: its id and its tracks' descriptions.
+    pub(crate) fn describe(&self, id: StreamId) -> Option<StreamDescription> {
+        let s = self.stream(id)?;
+        Some(StreamDescription {
+            stream_id: s.stream_id.clone(),
+            tracks: s.tracks.iter().filter_map(|t| self.tracks.get(t)).map(|t| t.desc.clone()).collect(),
+        })
+    }
+}
+
+impl Connection {
+    pub(crate) fn stream_event(&mut self, stream: StreamId, up: bool) {
+        let Some(s) = self.tracks.stream(stream) else { return };
+        let (stream_id, direction) = (s.stream_id.clone(), s.direction);
+        let e = if up {
+            ConnectionEvent::StreamConnected { stream_id, direction }
+        } else {
+            ConnectionEvent::StreamDisconnected { stream_id, direction }
+        };
+        self.push_event(Event::Connection(e));
+    }
+
+    pub(crate) fn track_event(&mut self, track: TrackId, up: bool) {
+        let Some(t) = self.tracks.tracks.get(&track) else { return };
+        let Some(s) = self.tracks.stream(t.stream) else { return };
+        let (stream_id, track_id, ssrc, direction) =
+            (s.stream_id.clone(), t.desc.track_id.clone(), t.ssrc(), s.direction);
+        let e = if up {
+            ConnectionEvent::TrackConnected { stream_id, track_id, ssrc, direction }
+        } else {
+            ConnectionEvent::TrackDisconnected { stream_id, track_id, ssrc, direction }
+        };
+        self.push_event(Event::Connection(e));
+    }
+
+    /// StreamConnected, then TrackConnected for each of its tracks.
+    pub(crate) fn stream_up(&mut self, stream: StreamId) {
+        self.stream_event(stream, true);
+        for t in self.tracks.stream(stream).map(|s| s.tracks.clone()).unwrap_or_default() {
+            self.track_event(t, true);
+        }
+    }
+
+    /// TrackDisconnected for each track, then StreamDisconnected.
+    pub(crate) fn stream_down(&mut self, stream: StreamId) {
+        for t in self.tracks.stream(stream).map(|s| s.tracks.clone()).unwrap_or_default() {
+            self.track_event(t, false);
+        }
+        self.stream_event(stream, false);
+    }
+
+    /// Every connected remote track disconnects, then their streams.
+    pub(crate) fn remote_all_down(&mut self) {
+        let mut downs = Vec::new();
+        let mut streams: Vec<StreamId> = Vec::new();
+        for s in self.tracks.streams.iter().filter(|s| s.direction == Direction::Remote) {
+            for id in &s.tracks {
+                if let Some(Track { state: State::Receive(r), .. }) = self.tracks.tracks.get_mut(id)
+                    && r.connected
+                {
+                    r.connected = false;
+                    downs.push(*id);
+                    if !streams.contains(&s.id) {
+                        streams.push(s.id);
+                    }
+                }
+            }
+        }
+        for t in downs {
+            self.track_event(t, false);
+        }
+        for s in streams {
+            self.stream_event(s, false);
+        }
+    }
+
+    /// A remote track's first packet: TrackConnected, after StreamConnected
+    /// when it is the first of its stream.
+    pub(crate) fn remote_track_up(&mut self, track: TrackId) {
+        let Some(t) = self.tracks.tracks.get_mut(&track) else { return };
+        let State::Receive(r) = &mut t.state else { return };
+        if r.connected {
+            return;
+        }
+        r.connected = true;
+        let stream = t.stream;
+        let first = self.tracks.stream(stream).is_some_and(|s| {
+            !s.tracks.iter().any(|o| {
+                *o != track
+                    && matches!(self.tracks.tracks.get(o), Some(Track { state: State::Receive(r), .. }) if r.connected)
+            })
+        });
+        if first {
+            self.stream_event(stream, true);
+        }
+        self.track_event(track, true);
+    }
+
+    /// Registers a remote stream from its description; tracks must carry
+    /// SSRCs. Counted against [`Limits`](crate::Limits).
+    pub(crate) fn add_remote_stream(&mut self, s: &StreamDescription) -> Result<StreamId, crate::Error> {
+        if self.tracks.streams.iter().filter(|x| x.direction == Direction::Remote).count() >= self.limits.remote_streams
+        {
+            return Err(crate::Error::LimitReached("remote streams"));
+        }
+        if self.tracks.count(Direction::Remote) + s.tracks.len() > self.limits.remote_tracks {
+            return Err(crate::Error::LimitReached("remote tracks"));
+        }
+        let id = self.tracks.new_stream(s.stream_id.clone(), Direction::Remote);
+        for t in &s.tracks {
+            let Some(ssrc) = t.ssrc else { continue };
+            if self.tracks.remote_by_ssrc.contains_key(&ssrc) {
+                continue;
+            }
+            let state = State::Receive(Receiving { depacketizer: None, receiving: true, connected: false });
+            self.tracks.add(id, TrackDescription { ssrc: Some(ssrc), ..t.clone() }, state);
+        }
+        Ok(id)
+    }
+}

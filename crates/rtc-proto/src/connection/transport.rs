@@ -1,0 +1,218 @@
+//! One socket of a connection: its ICE agent, its DTLS association and its
+//! SRTP contexts, and what its agent's events mean to the connection.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rtc_candidate::Component;
+use rtc_dtls::{Certificate, Dtls, Role as DtlsRole};
+use rtc_ice::{Agent, Event as IceEvent, Path};
+use rtc_srtp::Context;
+
+use super::Connection;
+use crate::SocketId;
+use crate::desc::{Direction, SocketOptions};
+use crate::events::{ConnectionEvent, Event, SocketEvent};
+
+/// A socket as one connection uses it.
+pub(crate) struct Transport {
+    pub(crate) id: SocketId,
+    pub(crate) socket_id: String,
+    pub(crate) locals: Vec<(Component, SocketAddr)>,
+    pub(crate) options: SocketOptions,
+    pub(crate) certificate: Certificate,
+    pub(crate) agent: Agent,
+    /// Reports the socket's own events (candidates, state); forks sharing
+    /// the socket do not.
+    pub(crate) primary: bool,
+    pub(crate) ice_connected: bool,
+    /// DTLS-SRTP keying, when the remote description has no `keys`. Kept
+    /// after a failure or close so that a queued alert still goes out.
+    pub(crate) dtls: Option<Dtls>,
+    pub(crate) tx: Option<Context>,
+    pub(crate) rx: Option<Context>,
+    /// The RTP path when the connection closed, for DTLS close_notify.
+    pub(crate) final_path: Option<Path>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("id", &self.id)
+            .field("socket_id", &self.socket_id)
+            .field("locals", &self.locals)
+            .field("primary", &self.primary)
+            .field("ice_connected", &self.ice_connected)
+            .field("keyed", &self.tx.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    /// The path DTLS records take: the selected RTP pair, or the last one
+    /// once the connection is closed.
+    pub(crate) fn dtls_path(&self) -> Option<Path> {
+        self.agent.path(Component::RTP).or(self.final_path)
+    }
+
+    /// The path RTCP takes: component 1 with mux, else component 2.
+    pub(crate) fn rtcp_path(&self) -> Option<Path> {
+        self.agent.path(if self.options.mux { Component::RTP } else { Component::RTCP })
+    }
+
+    /// Whether the socket has the local address.
+    pub(crate) fn has_local(&self, local: SocketAddr) -> bool {
+        self.locals.iter().any(|(_, l)| *l == local)
+    }
+}
+
+/// RFC 7983 section 7: what the first octet of a non-STUN datagram says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Dtls,
+    Media,
+    Other,
+}
+
+pub(crate) fn classify(data: &[u8]) -> Kind {
+    match data.first() {
+        Some(20..=63) => Kind::Dtls,
+        Some(128..=191) => Kind::Media,
+        _ => Kind::Other,
+    }
+}
+
+impl Connection {
+    /// Handles what the transports' agents and DTLS associations report,
+    /// starts DTLS clients once ICE gives them a path, and installs keys.
+    pub(crate) fn drive_transports(&mut self, now: Instant) {
+        for ti in 0..self.transports.len() {
+            while let Some(e) = self.transports[ti].agent.poll_event() {
+                self.on_ice_event(ti, e);
+            }
+            self.drive_dtls(now, ti);
+        }
+    }
+
+    fn on_ice_event(&mut self, ti: usize, e: IceEvent) {
+        let t = &mut self.transports[ti];
+        let (socket, primary, socket_id) = (t.id, t.primary, t.socket_id.clone());
+        match e {
+            IceEvent::Candidate(mut c) => {
+                c.socket_id = Some(socket_id);
+                if primary {
+                    self.push_event(Event::Socket { socket, event: SocketEvent::Candidate { candidate: c } });
+                }
+            }
+            IceEvent::CandidatesDone if primary => {
+                self.push_event(Event::Socket { socket, event: SocketEvent::CandidatesDone });
+            }
+            IceEvent::ActiveCandidate { mut local, mut remote, .. } => {
+                local.socket_id = Some(socket_id.clone());
+                remote.socket_id = None;
+                if primary {
+                    let event = SocketEvent::ActiveCandidate { local: local.clone(), remote: remote.clone() };
+                    self.push_event(Event::Socket { socket, event });
+                }
+                self.push_event(Event::Connection(ConnectionEvent::ActiveConnectionCandidate {
+                    socket_id,
+                    local,
+                    remote,
+                }));
+            }
+            IceEvent::Connected => {
+                t.ice_connected = true;
+                if primary {
+                    self.push_event(Event::Socket { socket, event: SocketEvent::Connected });
+                }
+                self.check_connected();
+            }
+            IceEvent::Disconnected | IceEvent::Failed => {
+                t.ice_connected = false;
+                if primary {
+                    self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });
+                }
+                self.go_down();
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts the DTLS client once the RTP path exists (RFC 5763 section
+    /// 5: the handshake runs over the ICE-selected pair) and takes the
+    /// association's events: keys installed, or a failure that leaves the
+    /// socket unkeyed (nothing is ever sent unprotected).
+    fn drive_dtls(&mut self, now: Instant, ti: usize) {
+        let t = &mut self.transports[ti];
+        let Some(dtls) = t.dtls.as_mut() else { return };
+        if dtls.role() == DtlsRole::Client
+            && dtls.state() == rtc_dtls::State::New
+            && t.agent.path(Component::RTP).is_some()
+            && !self.closed
+        {
+            dtls.start(now);
+        }
+        while let Some(e) = self.transports[ti].dtls.as_mut().and_then(Dtls::poll_event) {
+            let t = &mut self.transports[ti];
+            let socket = t.id;
+            match e {
+                rtc_dtls::Event::Connected(keys) => match keys.contexts() {
+                    Ok((tx, rx)) => {
+                        t.tx = Some(tx);
+                        t.rx = Some(rx);
+                        self.check_connected();
+                    }
+                    Err(_) => {
+                        self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });
+                    }
+                },
+                rtc_dtls::Event::Failed(_) => {
+                    self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });
+                }
+                rtc_dtls::Event::Closed => {
+                    // The peer ended the association (a closed browser
+                    // tab): media stops both ways.
+                    t.tx = None;
+                    t.rx = None;
+                    self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });
+                    self.go_down();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Fires Connected (and the local streams' events) once every socket
+    /// has ICE with consent and SRTP keys and the RTP session exists.
+    pub(crate) fn check_connected(&mut self) {
+        let ready = !self.transports.is_empty()
+            && self.transports.iter().all(|t| t.ice_connected && t.tx.is_some())
+            && self.session.is_some()
+            && !self.closed;
+        if ready && !self.connected {
+            self.connected = true;
+            if self.connected_after.is_none() {
+                self.connected_after = Some(self.last_now.saturating_duration_since(self.created));
+            }
+            self.push_event(Event::Connection(ConnectionEvent::Connected));
+            for s in self.tracks.stream_ids(Direction::Local) {
+                self.stream_up(s);
+            }
+        }
+    }
+
+    /// Media stopped (consent lost, a socket failed or closed, the peer
+    /// closed DTLS, close()): Disconnected and every stream's and track's
+    /// events.
+    pub(crate) fn go_down(&mut self) {
+        if !self.connected {
+            return;
+        }
+        self.connected = false;
+        self.push_event(Event::Connection(ConnectionEvent::Disconnected));
+        for s in self.tracks.stream_ids(Direction::Local) {
+            self.stream_down(s);
+        }
+        self.remote_all_down();
+    }
+}

@@ -1,0 +1,408 @@
+//! The seeds' dictionaries: descriptions and options, serialized to JSON with
+//! the seeds' field names so peers can exchange them over any channel.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use rtc_candidate::Candidate;
+use rtc_codecs::{Kind, Options};
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::error::Error;
+
+/// `"local"` or `"remote"`: which side of a connection a description or
+/// options dictionary is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// This peer.
+    Local,
+    /// The other peer.
+    Remote,
+}
+
+impl FromStr for Direction {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "local" => Ok(Self::Local),
+            "remote" => Ok(Self::Remote),
+            _ => Err(Error::InvalidOptions(format!("direction must be \"local\" or \"remote\", not {s:?}"))),
+        }
+    }
+}
+
+/// One SRTP key offer in the RFC 4568 sense (`a=crypto:<tag> <crypto-suite>
+/// <key-params>`): a suite and, in a description, its master key and salt
+/// in the inline form `inline:<base64(key || salt)>`.
+///
+/// In JSON it is `{"tag": 1, "crypto-suite": "AES_CM_128_HMAC_SHA1_80",
+/// "key-params": "inline:…"}`; a string in the `a=crypto` form
+/// (`"1 AES_CM_128_HMAC_SHA1_80 inline:…"`) or a bare suite name is read too.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "KeyForm")]
+pub struct CryptoKey {
+    /// The RFC 4568 tag (a number naming this entry).
+    pub tag: u32,
+    /// The SRTP protection profile, as RFC 4568 / RFC 7714 name it.
+    #[serde(rename = "crypto-suite")]
+    pub crypto_suite: String,
+    /// `inline:<base64 key||salt>`; absent in socket options, where a key is
+    /// then drawn from a CSPRNG.
+    #[serde(rename = "key-params", default, skip_serializing_if = "Option::is_none")]
+    pub key_params: Option<String>,
+}
+
+impl std::fmt::Debug for CryptoKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CryptoKey")
+            .field("tag", &self.tag)
+            .field("crypto_suite", &self.crypto_suite)
+            .field("key_params", &self.key_params.as_ref().map(|_| "inline:…"))
+            .finish()
+    }
+}
+
+impl CryptoKey {
+    /// A suite without key material.
+    pub fn suite(tag: u32, crypto_suite: &str) -> Self {
+        Self { tag, crypto_suite: crypto_suite.to_owned(), key_params: None }
+    }
+
+    /// Reads the `a=crypto` value form: `<tag> <suite> <key-params>`, or a
+    /// bare suite name.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let mut words = s.split_ascii_whitespace();
+        let bad = |why: &str| Error::InvalidDescription(format!("crypto key {s:?}: {why}"));
+        match (words.next(), words.next(), words.next(), words.next()) {
+            (Some(suite), None, None, None) => Ok(Self::suite(1, suite)),
+            (Some(tag), Some(suite), Some(params), None) => Ok(Self {
+                tag: tag.parse().map_err(|_| bad("tag is not a number"))?,
+                crypto_suite: suite.to_owned(),
+                key_params: Some(params.to_owned()),
+            }),
+            (Some(_), Some(_), Some(_), Some(_)) => Err(bad("session parameters are not supported")),
+            _ => Err(bad("expected `<tag> <crypto-suite> inline:<key>` or a suite name")),
+        }
+    }
+}
+
+impl std::fmt::Display for CryptoKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.tag, self.crypto_suite)?;
+        if let Some(p) = &self.key_params {
+            write!(f, " {p}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum KeyForm {
+    Line(String),
+    Dict {
+        #[serde(default = "one")]
+        tag: u32,
+        #[serde(rename = "crypto-suite")]
+        crypto_suite: String,
+        #[serde(rename = "key-params", default)]
+        key_params: Option<String>,
+    },
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl TryFrom<KeyForm> for CryptoKey {
+    type Error = Error;
+    fn try_from(k: KeyForm) -> Result<Self, Error> {
+        match k {
+            KeyForm::Line(s) => Self::parse(&s),
+            KeyForm::Dict { tag, crypto_suite, key_params } => Ok(Self { tag, crypto_suite, key_params }),
+        }
+    }
+}
+
+/// The seeds' `RTCSocketOptionsDictionary`: `fingerprints`, `mux`, `kind`,
+/// `keys`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketOptions {
+    /// DTLS certificate fingerprints (`sha-256 AB:CD:…`, RFC 8122) for
+    /// DTLS-SRTP keying. A local socket fills in its own certificate's; a
+    /// remote description without `keys` is keyed by DTLS-SRTP against
+    /// these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fingerprints: Vec<String>,
+    /// RTP and RTCP on one ICE component (RFC 5761), the default; `false`
+    /// gives RTCP its own component and UDP port.
+    #[serde(default = "yes")]
+    pub mux: bool,
+    /// The media kinds this socket carries; empty means every kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kind: Vec<Kind>,
+    /// The SRTP suites this socket accepts, in order of preference (RFC 4568
+    /// semantics). Empty means every suite rtc-srtp implements, AES-GCM first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<CryptoKey>,
+    /// The DTLS role as SDP's `a=setup` says it (RFC 8842): `actpass`,
+    /// `active` (DTLS client) or `passive` (server). Not in the seeds: it
+    /// carries the role across SDP. A local description has it once the
+    /// remote one is known and DTLS keys the call; a remote description
+    /// read from SDP has the peer's. Without it, the side with the larger
+    /// `context-id` is the DTLS client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<String>,
+    /// ICE timers (not signaled): tests shorten the consent timeout with it.
+    #[serde(skip)]
+    pub ice_timing: Option<rtc_ice::Timing>,
+}
+
+impl PartialEq for SocketOptions {
+    /// Compares the signaled fields (not `ice_timing`).
+    fn eq(&self, o: &Self) -> bool {
+        (&self.fingerprints, self.mux, &self.kind, &self.keys, &self.setup)
+            == (&o.fingerprints, o.mux, &o.kind, &o.keys, &o.setup)
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        Self { fingerprints: Vec::new(), mux: true, kind: Vec::new(), keys: Vec::new(), setup: None, ice_timing: None }
+    }
+}
+
+/// The seeds' `RTCSocketServers`: STUN server URLs (`stun:host:port`) and the
+/// local addresses to bind. With no address, the socket binds 127.0.0.1 and
+/// ::1 only: list the interface addresses to reach other machines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketServers {
+    /// `stun:host[:port]` URLs for server-reflexive candidates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// Local addresses to bind, one UDP socket each (two without mux).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bind: Vec<IpAddr>,
+}
+
+impl SocketServers {
+    /// No STUN server; binds 127.0.0.1 only.
+    pub fn loopback_v4() -> Self {
+        Self { urls: Vec::new(), bind: vec![IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)] }
+    }
+}
+
+/// The seeds' `RTCSocketDescriptionDictionary`: the socket's id, its local
+/// candidates, and its options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketDescription {
+    /// The socket's identifier.
+    #[serde(rename = "socket-id")]
+    pub socket_id: String,
+    /// Local candidates gathered so far.
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    /// The socket's options.
+    #[serde(default)]
+    pub options: SocketOptions,
+}
+
+/// The seeds' `RTCMediaStreamTrackDescriptionDictionary`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackDescription {
+    /// The track's identifier.
+    #[serde(rename = "track-id")]
+    pub track_id: String,
+    /// The socket that carries it (chosen when the stream is sent, if absent).
+    #[serde(rename = "socket-id", default, skip_serializing_if = "Option::is_none")]
+    pub socket_id: Option<String>,
+    /// Its RTP SSRC, written as a decimal string (a number is read too).
+    #[serde(default, with = "ssrc_text", skip_serializing_if = "Option::is_none")]
+    pub ssrc: Option<u32>,
+    /// `audio` or `video` (a one-element list is read too).
+    #[serde(with = "kind_text")]
+    pub kind: Kind,
+    /// Codec options restricting this track (the first agreed codec of the
+    /// track's kind that these options also list is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Options>,
+}
+
+impl TrackDescription {
+    /// A description of a new track of `kind`; its id and SSRC are drawn
+    /// from a CSPRNG when the track is built.
+    pub fn new(kind: Kind) -> Self {
+        Self { track_id: String::new(), socket_id: None, ssrc: None, kind, options: None }
+    }
+}
+
+/// The seeds' `RTCMediaStreamDescriptionDictionary`: its `tracks`, plus the
+/// stream's id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamDescription {
+    /// The stream's identifier.
+    #[serde(rename = "stream-id", default)]
+    pub stream_id: String,
+    /// Its tracks.
+    #[serde(default)]
+    pub tracks: Vec<TrackDescription>,
+}
+
+/// The seeds' `RTCConnectionDescriptionDictionary`: `cname`, `context-id`
+/// (the ICE ufrag), `secret` (the ICE password), plus what a peer needs to
+/// receive: its SRTP `keys` (RFC 4568 inline form), its `sockets` with their
+/// candidates, and the `streams` it sends.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionDescription {
+    /// The RTCP canonical name of every RTP stream of the connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cname: Option<String>,
+    /// The connection's random identifier, also its ICE ufrag.
+    #[serde(rename = "context-id", default, skip_serializing_if = "Option::is_none")]
+    pub context_id: Option<String>,
+    /// The connection's random secret, also its ICE password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// SRTP suites with this side's master key and salt, in preference order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<CryptoKey>,
+    /// The sockets and their candidates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<SocketDescription>,
+    /// The streams this side sends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StreamDescription>,
+}
+
+impl std::fmt::Debug for ConnectionDescription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionDescription")
+            .field("cname", &self.cname)
+            .field("context_id", &self.context_id)
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .field("keys", &self.keys)
+            .field("sockets", &self.sockets)
+            .field("streams", &self.streams)
+            .finish()
+    }
+}
+
+impl ConnectionDescription {
+    /// Reads the JSON form.
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        serde_json::from_str(text).map_err(|e| Error::InvalidDescription(e.to_string()))
+    }
+
+    /// The JSON form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+mod ssrc_text {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&v.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Num(u32),
+        Text(String),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        match Option::<Form>::deserialize(d)? {
+            None => Ok(None),
+            Some(Form::Num(n)) => Ok(Some(n)),
+            Some(Form::Text(t)) => {
+                t.parse().map(Some).map_err(|_| de::Error::custom("ssrc: not a 32-bit unsigned number"))
+            }
+        }
+    }
+}
+
+mod kind_text {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(v: &Kind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.as_str())
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        One(Kind),
+        List(Vec<Kind>),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
+        match Form::deserialize(d)? {
+            Form::One(k) => Ok(k),
+            Form::List(v) if v.len() == 1 => Ok(v[0]),
+            Form::List(_) => Err(de::Error::custom("kind: a track has exactly one kind")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_description_uses_the_seed_names() {
+        let d = ConnectionDescription {
+            cname: Some("c".into()),
+            context_id: Some("abcd".into()),
+            secret: Some("s".into()),
+            keys: vec![CryptoKey::parse("1 AES_CM_128_HMAC_SHA1_80 inline:AAAA").unwrap()],
+            sockets: vec![],
+            streams: vec![StreamDescription {
+                stream_id: "st".into(),
+                tracks: vec![TrackDescription {
+                    track_id: "t".into(),
+                    socket_id: Some("so".into()),
+                    ssrc: Some(7),
+                    kind: Kind::Audio,
+                    options: None,
+                }],
+            }],
+        };
+        let j = d.to_json();
+        for name in
+            ["\"context-id\"", "\"secret\"", "\"crypto-suite\"", "\"key-params\"", "\"track-id\"", "\"socket-id\""]
+        {
+            assert!(j.contains(name), "{name} missing from {j}");
+        }
+        assert!(j.contains("\"ssrc\":\"7\""), "{j}");
+        assert_eq!(ConnectionDescription::from_json(&j).unwrap(), d);
+    }
+
+    #[test]
+    fn lenient_forms_are_read() {
+        let t: TrackDescription = serde_json::from_str(r#"{"track-id":"x","ssrc":12,"kind":["video"]}"#).unwrap();
+        assert_eq!((t.ssrc, t.kind), (Some(12), Kind::Video));
+        let o: SocketOptions = serde_json::from_str(r#"{"keys":["AEAD_AES_128_GCM"],"mux":false}"#).unwrap();
+        assert_eq!(o.keys[0].crypto_suite, "AEAD_AES_128_GCM");
+        assert!(!o.mux);
+        assert!(ConnectionDescription::from_json(r#"{"contextId":"x"}"#).is_err());
+        assert!(serde_json::from_str::<TrackDescription>(r#"{"track-id":"x","ssrc":"-1","kind":"audio"}"#).is_err());
+    }
+}

@@ -1,0 +1,550 @@
+//! [`Endpoint`]: many connections on shared sockets, with one router.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
+use std::time::Instant;
+
+use rtc_ice::Demux;
+
+use crate::SocketId;
+use crate::connection::{Connection, FrameInfo, Receive, SocketConfig, Transmit};
+use crate::error::Error;
+use crate::events::Event;
+
+/// A connection of an [`Endpoint`]. A handle of a removed connection never
+/// names a later one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnHandle {
+    index: u32,
+    generation: u32,
+}
+
+impl ConnHandle {
+    /// A small number unique among the endpoint's live connections.
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+struct Entry {
+    conn: Connection,
+    /// The deadline last pushed on the timer heap.
+    deadline: Option<Instant>,
+    queued_transmit: bool,
+    queued_event: bool,
+    queued_frame: bool,
+    /// What the router was told: local ufrag, remote ufrag, paths.
+    route_local: String,
+    route_remote: Option<String>,
+    route_paths: Option<u64>,
+}
+
+struct Slot {
+    generation: u32,
+    entry: Option<Entry>,
+}
+
+struct SocketEntry {
+    config: SocketConfig,
+    users: Vec<ConnHandle>,
+    unrouted: u64,
+}
+
+/// Everything but the connections, so a [`ConnectionMut`] can hold one
+/// connection and this at once.
+struct Core {
+    free: Vec<u32>,
+    sockets: Vec<Option<SocketEntry>>,
+    router: Demux<ConnHandle>,
+    timers: BinaryHeap<Reverse<(Instant, ConnHandle)>>,
+    transmit_ready: VecDeque<ConnHandle>,
+    event_ready: VecDeque<ConnHandle>,
+    frame_ready: VecDeque<ConnHandle>,
+    /// Connections per local ufrag, to hand a freed "any sender" route to
+    /// a fork still waiting for its remote description.
+    ufrags: HashMap<String, u32>,
+    rescan: Vec<String>,
+    live: usize,
+    /// Due timers of one handle_timeout call (kept to reuse its memory).
+    due: Vec<(Instant, ConnHandle)>,
+    /// When the router last forgot old transactions.
+    expired: Option<Instant>,
+}
+
+/// Many [`Connection`]s on shared sockets: forks of one call, or a media
+/// server holding thousands of peers on one UDP port. Datagrams are routed
+/// in O(1) by one [`rtc_ice::Demux`]: STUN requests by the ufrags of
+/// USERNAME (the receiver's, then the sender's: forks share a local ufrag),
+/// responses by the transaction id of the request the connection sent,
+/// DTLS, SRTP and indications by the 4-tuple of a candidate pair the
+/// connection's agent knows. Timers are kept in a heap and output in ready
+/// queues, so an idle connection costs nothing per call.
+///
+/// The contract is [`Connection`]'s, for all connections at once: feed
+/// [`Endpoint::handle_datagram`] and [`Endpoint::handle_timeout`], drain
+/// [`Endpoint::poll_transmit`], [`Endpoint::poll_event`] and
+/// [`Endpoint::poll_frame`] after each, and wake at
+/// [`Endpoint::poll_timeout`]. Commands go through
+/// [`Endpoint::connection_mut`], whose guard tells the endpoint when it is
+/// done.
+#[derive(Default)]
+pub struct Endpoint {
+    slots: Vec<Slot>,
+    core: Core,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").field("connections", &self.core.live).finish_non_exhaustive()
+    }
+}
+
+/// A connection of an [`Endpoint`] borrowed for commands; when dropped, the
+/// endpoint updates its routes, timers and ready queues for it.
+pub struct ConnectionMut<'a> {
+    entry: &'a mut Entry,
+    core: &'a mut Core,
+    handle: ConnHandle,
+}
+
+impl Deref for ConnectionMut<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.entry.conn
+    }
+}
+
+impl DerefMut for ConnectionMut<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.entry.conn
+    }
+}
+
+impl Drop for ConnectionMut<'_> {
+    fn drop(&mut self) {
+        self.core.touch(self.handle, self.entry);
+    }
+}
+
+impl std::fmt::Debug for ConnectionMut<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionMut").field("handle", &self.handle).finish_non_exhaustive()
+    }
+}
+
+impl Default for Core {
+    fn default() -> Self {
+        Self {
+            free: Vec::new(),
+            sockets: Vec::new(),
+            router: Demux::new(),
+            timers: BinaryHeap::new(),
+            transmit_ready: VecDeque::new(),
+            event_ready: VecDeque::new(),
+            frame_ready: VecDeque::new(),
+            ufrags: HashMap::new(),
+            rescan: Vec::new(),
+            live: 0,
+            due: Vec::new(),
+            expired: None,
+        }
+    }
+}
+
+impl Core {
+    /// After anything happened to a connection: its routes, its timer, and
+    /// the ready queues.
+    fn touch(&mut self, h: ConnHandle, e: &mut Entry) {
+        let closed = e.conn.is_closed();
+        let local = e.conn.context_id();
+        let remote = e.conn.remote_context_id();
+        if e.route_local != local || e.route_remote.as_deref() != remote {
+            self.router.unregister_key(h);
+            if e.route_remote.is_none() && self.ufrags.get(&e.route_local).is_some_and(|n| *n > 1) {
+                self.rescan.push(e.route_local.clone());
+            }
+            if e.route_local != local {
+                self.forget_ufrag(&e.route_local.clone());
+                *self.ufrags.entry(local.to_owned()).or_default() += 1;
+            }
+            if !closed {
+                match remote {
+                    Some(r) => self.router.register_from(local, r, h),
+                    None => self.router.register(local, h),
+                }
+            }
+            e.route_local = local.to_owned();
+            e.route_remote = remote.map(str::to_owned);
+            e.route_paths = None;
+        }
+        let generation = e.conn.paths_generation();
+        if e.route_paths != Some(generation) {
+            let (generation, paths) = e.conn.data_paths();
+            self.router.set_paths(h, paths);
+            e.route_paths = Some(generation);
+        }
+        let t = e.conn.poll_timeout();
+        if t != e.deadline {
+            e.deadline = t;
+            if let Some(t) = t {
+                self.timers.push(Reverse((t, h)));
+            }
+        }
+        if !e.queued_transmit {
+            e.queued_transmit = true;
+            self.transmit_ready.push_back(h);
+        }
+        if e.conn.has_output() {
+            if !e.queued_event {
+                e.queued_event = true;
+                self.event_ready.push_back(h);
+            }
+            if !e.queued_frame {
+                e.queued_frame = true;
+                self.frame_ready.push_back(h);
+            }
+        }
+    }
+
+    fn forget_ufrag(&mut self, ufrag: &str) {
+        if let Some(n) = self.ufrags.get_mut(ufrag) {
+            *n -= 1;
+            if *n == 0 {
+                self.ufrags.remove(ufrag);
+            }
+        }
+    }
+}
+
+impl Endpoint {
+    /// An endpoint with no socket or connection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn entry(&self, h: ConnHandle) -> Option<&Entry> {
+        self.slots.get(h.index()).filter(|s| s.generation == h.generation)?.entry.as_ref()
+    }
+
+    fn parts(&mut self, h: ConnHandle) -> Option<(&mut Entry, &mut Core)> {
+        let slot = self.slots.get_mut(h.index()).filter(|s| s.generation == h.generation)?;
+        Some((slot.entry.as_mut()?, &mut self.core))
+    }
+
+    /// Registers a socket (its addresses, options and certificate) for
+    /// connections to use.
+    pub fn add_socket(&mut self, config: SocketConfig) -> SocketId {
+        let s = SocketEntry { config, users: Vec::new(), unrouted: 0 };
+        match self.core.sockets.iter().position(Option::is_none) {
+            Some(i) => {
+                self.core.sockets[i] = Some(s);
+                SocketId(i as u32)
+            }
+            None => {
+                self.core.sockets.push(Some(s));
+                SocketId((self.core.sockets.len() - 1) as u32)
+            }
+        }
+    }
+
+    /// A socket's configuration.
+    pub fn socket(&self, id: SocketId) -> Option<&SocketConfig> {
+        Some(&self.core.sockets.get(id.0 as usize)?.as_ref()?.config)
+    }
+
+    /// The connections a socket serves; the first is its primary (it
+    /// reports the socket's candidates and state).
+    pub fn socket_users(&self, id: SocketId) -> &[ConnHandle] {
+        self.core.sockets.get(id.0 as usize).and_then(Option::as_ref).map(|s| s.users.as_slice()).unwrap_or_default()
+    }
+
+    /// Datagrams that arrived on a socket and no connection took.
+    pub fn unrouted(&self, id: SocketId) -> u64 {
+        self.core.sockets.get(id.0 as usize).and_then(Option::as_ref).map_or(0, |s| s.unrouted)
+    }
+
+    /// Removes a socket (it was closed): every connection using it loses it.
+    pub fn remove_socket(&mut self, now: Instant, id: SocketId) {
+        let Some(s) = self.core.sockets.get_mut(id.0 as usize).and_then(Option::take) else { return };
+        for h in s.users {
+            if let Some(mut c) = self.connection_mut(h) {
+                c.remove_socket(now, id);
+            }
+        }
+    }
+
+    /// Takes a connection in.
+    pub fn insert(&mut self, conn: Connection) -> ConnHandle {
+        let entry = Entry {
+            conn,
+            deadline: None,
+            queued_transmit: false,
+            queued_event: false,
+            queued_frame: false,
+            route_local: String::new(),
+            route_remote: None,
+            route_paths: None,
+        };
+        let index = match self.core.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot { generation: 0, entry: None });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.entry = Some(entry);
+        let h = ConnHandle { index, generation: slot.generation };
+        self.core.live += 1;
+        if let Some((e, core)) = self.parts(h) {
+            core.touch(h, e);
+        }
+        h
+    }
+
+    /// Adds a registered socket to a connection (the first connection a
+    /// socket is added to is its primary).
+    pub fn add_socket_to(&mut self, now: Instant, h: ConnHandle, socket: SocketId) -> Result<(), Error> {
+        let Endpoint { slots, core } = self;
+        let slot =
+            slots.get_mut(h.index()).filter(|s| s.generation == h.generation).ok_or(Error::Unknown("connection"))?;
+        let e = slot.entry.as_mut().ok_or(Error::Unknown("connection"))?;
+        let s = core.sockets.get_mut(socket.0 as usize).and_then(Option::as_mut).ok_or(Error::Unknown("socket"))?;
+        let primary = s.users.is_empty();
+        let r = e.conn.add_socket(now, socket, &s.config, primary);
+        if r.is_ok() {
+            s.users.push(h);
+        }
+        core.touch(h, e);
+        r
+    }
+
+    /// A fork of a connection (see [`Connection::fork`]) on the same
+    /// sockets.
+    pub fn fork(&mut self, now: Instant, of: ConnHandle) -> Result<ConnHandle, Error> {
+        let (fork, sockets) = {
+            let (e, _) = self.parts(of).ok_or(Error::Unknown("connection"))?;
+            let sockets: Vec<SocketId> = e.conn.sockets().collect();
+            (e.conn.fork(now)?, sockets)
+        };
+        let h = self.insert(fork);
+        for s in sockets {
+            self.add_socket_to(now, h, s)?;
+        }
+        Ok(h)
+    }
+
+    /// Removes a connection (close it first and drain its output for a
+    /// clean end) and gives it back.
+    pub fn remove(&mut self, h: ConnHandle) -> Option<Connection> {
+        let slot = self.slots.get_mut(h.index()).filter(|s| s.generation == h.generation)?;
+        let e = slot.entry.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.core.free.push(h.index);
+        self.core.live -= 1;
+        self.core.router.unregister_key(h);
+        self.core.forget_ufrag(&e.route_local);
+        if e.route_remote.is_none() {
+            self.core.rescan.push(e.route_local.clone());
+        }
+        for s in self.core.sockets.iter_mut().flatten() {
+            s.users.retain(|u| *u != h);
+        }
+        self.settle();
+        Some(e.conn)
+    }
+
+    /// The live connections.
+    pub fn connections(&self) -> impl Iterator<Item = ConnHandle> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.entry.is_some())
+            .map(|(i, s)| ConnHandle { index: i as u32, generation: s.generation })
+    }
+
+    /// How many connections are live.
+    pub fn len(&self) -> usize {
+        self.core.live
+    }
+
+    /// No connection is live.
+    pub fn is_empty(&self) -> bool {
+        self.core.live == 0
+    }
+
+    /// A connection.
+    pub fn connection(&self, h: ConnHandle) -> Option<&Connection> {
+        self.entry(h).map(|e| &e.conn)
+    }
+
+    /// A connection, for commands.
+    pub fn connection_mut(&mut self, h: ConnHandle) -> Option<ConnectionMut<'_>> {
+        let (entry, core) = self.parts(h)?;
+        Some(ConnectionMut { entry, core, handle: h })
+    }
+
+    /// Re-registers "any sender" routes that a connection gave up, for
+    /// forks still without a remote description.
+    fn settle(&mut self) {
+        while let Some(ufrag) = self.core.rescan.pop() {
+            let waiting = self.slots.iter().enumerate().find_map(|(i, s)| {
+                let e = s.entry.as_ref()?;
+                (e.route_local == ufrag && e.route_remote.is_none() && !e.conn.is_closed())
+                    .then_some(ConnHandle { index: i as u32, generation: s.generation })
+            });
+            if let Some(h) = waiting {
+                self.core.router.register(&ufrag, h);
+            }
+        }
+    }
+
+    // ----- inputs -----
+
+    /// Routes one datagram that arrived on `socket` at `local` from
+    /// `remote` to its connection and hands it over; returns which, or
+    /// `None` when no connection takes it (counted per socket).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        socket: SocketId,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &mut [u8],
+    ) -> Option<ConnHandle> {
+        self.settle();
+        let routed = self.core.router.route_datagram(local, remote, data);
+        let Some((h, (e, core))) = routed.and_then(|h| Some((h, self.parts(h)?))) else {
+            if let Some(s) = self.core.sockets.get_mut(socket.0 as usize).and_then(Option::as_mut) {
+                s.unrouted += 1;
+            }
+            return None;
+        };
+        let r = e.conn.handle_datagram(now, socket, local, remote, data);
+        core.touch(h, e);
+        (!matches!(r, Receive::Dropped(_))).then_some(h)
+    }
+
+    /// Moves time on for every connection whose timer is due (each once:
+    /// a deadline that only [`Endpoint::poll_transmit`] clears, such as a
+    /// due RTCP report, waits for it).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.settle();
+        let mut due = std::mem::take(&mut self.core.due);
+        while let Some(Reverse((t, h))) = self.core.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.core.timers.pop();
+            due.push((t, h));
+        }
+        for (t, h) in due.drain(..) {
+            let Some((e, core)) = self.parts(h) else { continue };
+            if e.deadline != Some(t) {
+                continue; // superseded
+            }
+            e.deadline = None;
+            e.conn.handle_timeout(now);
+            core.touch(h, e);
+        }
+        self.core.due = due;
+        if self.core.expired.is_none_or(|t| now.saturating_duration_since(t) >= std::time::Duration::from_secs(1)) {
+            self.core.router.expire(now);
+            self.core.expired = Some(now);
+        }
+        if self.core.timers.len() > 4 * self.core.live + 64 {
+            // Superseded entries pile up when deadlines move; keep the
+            // heap proportional to the connections.
+            let slots = &self.slots;
+            self.core.timers.retain(|Reverse((t, h))| {
+                slots
+                    .get(h.index())
+                    .filter(|s| s.generation == h.generation)
+                    .and_then(|s| s.entry.as_ref())
+                    .is_some_and(|e| e.deadline == Some(*t))
+            });
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next datagram of any connection, written into `buf` (see
+    /// [`Connection::poll_transmit`]).
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(ConnHandle, Transmit)> {
+        while let Some(&h) = self.core.transmit_ready.front() {
+            let Some((e, core)) = self.parts(h) else {
+                self.core.transmit_ready.pop_front();
+                continue;
+            };
+            match e.conn.poll_transmit(now, buf) {
+                Some(t) => {
+                    // A request's answer comes back to this connection.
+                    core.router.note_request(now, h, &buf[..t.len]);
+                    return Some((h, t));
+                }
+                None => {
+                    e.queued_transmit = false;
+                    core.transmit_ready.pop_front();
+                    // Sending may have moved its timers (RTCP).
+                    let t = e.conn.poll_timeout();
+                    if t != e.deadline {
+                        e.deadline = t;
+                        if let Some(t) = t {
+                            core.timers.push(Reverse((t, h)));
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The next event of any connection.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<(ConnHandle, Event)> {
+        while let Some(&h) = self.core.event_ready.front() {
+            let Some((e, core)) = self.parts(h) else {
+                self.core.event_ready.pop_front();
+                continue;
+            };
+            match e.conn.poll_event() {
+                Some(ev) => return Some((h, ev)),
+                None => {
+                    e.queued_event = false;
+                    core.event_ready.pop_front();
+                }
+            }
+        }
+        None
+    }
+
+    /// The next received frame of any connection (see
+    /// [`Connection::poll_frame`]).
+    #[must_use]
+    pub fn poll_frame(&mut self, out: &mut Vec<u8>) -> Option<(ConnHandle, FrameInfo)> {
+        while let Some(&h) = self.core.frame_ready.front() {
+            let Some((e, core)) = self.parts(h) else {
+                self.core.frame_ready.pop_front();
+                continue;
+            };
+            match e.conn.poll_frame(out) {
+                Some(f) => return Some((h, f)),
+                None => {
+                    e.queued_frame = false;
+                    core.frame_ready.pop_front();
+                }
+            }
+        }
+        None
+    }
+
+    /// When [`Endpoint::handle_timeout`] is due next (possibly early: a
+    /// superseded timer wakes the caller once for nothing).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.core.timers.peek().map(|Reverse((t, _))| *t)
+    }
+}

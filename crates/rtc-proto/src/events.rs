@@ -1,0 +1,195 @@
+//! What a connection reports: the seeds' socket and connection events, the
+//! statistics in them, and the core's output [`Event`].
+
+use rtc_candidate::Candidate;
+use rtc_codecs::Kind;
+use serde::Serialize;
+
+use crate::SocketId;
+use crate::desc::Direction;
+
+/// Events of an the seeds' RTCSocket (the seeds' `oncandidate`,
+/// `oncandidatesdone`, `onactivecandidate`, `onconnected`,
+/// `ondisconnected`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant, reason = "events are rare; boxing would cost more than it saves")]
+pub enum SocketEvent {
+    /// A local candidate to signal to the peer.
+    Candidate {
+        /// The candidate, its `socket-id` set.
+        candidate: Candidate,
+    },
+    /// Every local candidate has been signaled.
+    CandidatesDone,
+    /// The local/remote pair in use changed.
+    ActiveCandidate {
+        /// The local candidate.
+        local: Candidate,
+        /// The remote candidate.
+        remote: Candidate,
+    },
+    /// ICE connected: a selected pair with consent for every component.
+    Connected,
+    /// Consent was lost (RFC 7675), or ICE failed: media stops.
+    Disconnected,
+}
+
+/// Statistics of one RTP stream under their webrtc-stats names:
+/// `outbound-rtp` (with the receiver's `remote-inbound-rtp` figures) for a
+/// sent track, `inbound-rtp` for a received one.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RtpStats {
+    /// `packetsSent` (sent tracks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets_sent: Option<u64>,
+    /// `bytesSent`: payload octets (sent tracks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_sent: Option<u64>,
+    /// `packetsReceived` (received tracks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets_received: Option<u64>,
+    /// `bytesReceived`: payload octets (received tracks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_received: Option<u64>,
+    /// `packetsLost`: counted by this side for a received track, as last
+    /// reported by the peer for a sent one.
+    pub packets_lost: i64,
+    /// `fractionLost` (0.0 to 1.0), over the last report interval.
+    pub fraction_lost: f64,
+    /// `jitter` in seconds.
+    pub jitter: f64,
+    /// `roundTripTime` in seconds, from RTCP report blocks (sent tracks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round_trip_time: Option<f64>,
+}
+
+/// A track's report: which track, and its statistics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TrackReport {
+    /// The stream the track belongs to.
+    pub stream_id: String,
+    /// The track.
+    pub track_id: String,
+    /// Its SSRC.
+    pub ssrc: u32,
+    /// Its kind.
+    pub kind: Kind,
+    /// `local` for a sent track, `remote` for a received one.
+    pub direction: Direction,
+    /// The statistics.
+    pub stats: RtpStats,
+}
+
+/// Events of an the seeds' RTCConnection: the union of both
+/// seeds. The track events also fire on the track's
+/// RTCMediaStream (seed 000).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant, reason = "events are rare; boxing would cost more than it saves")]
+pub enum ConnectionEvent {
+    /// The local/remote candidate pair a socket of this connection uses.
+    ActiveConnectionCandidate {
+        /// The socket.
+        #[serde(rename = "socket-id")]
+        socket_id: String,
+        /// The local candidate.
+        local: Candidate,
+        /// The remote candidate.
+        remote: Candidate,
+    },
+    /// Every socket is connected and SRTP is keyed: media can flow.
+    Connected,
+    /// A socket lost consent or failed: media stopped.
+    Disconnected,
+    /// A stream started flowing (`local`: being sent, `remote`: received).
+    StreamConnected {
+        /// The stream.
+        #[serde(rename = "stream-id")]
+        stream_id: String,
+        /// Which side sends it.
+        direction: Direction,
+    },
+    /// A stream stopped.
+    StreamDisconnected {
+        /// The stream.
+        #[serde(rename = "stream-id")]
+        stream_id: String,
+        /// Which side sent it.
+        direction: Direction,
+    },
+    /// A stream's statistics, one entry per track.
+    StreamReport {
+        /// The stream.
+        #[serde(rename = "stream-id")]
+        stream_id: String,
+        /// Which side sends it.
+        direction: Direction,
+        /// Its tracks' reports.
+        tracks: Vec<TrackReport>,
+    },
+    /// A track started flowing.
+    TrackConnected {
+        /// The stream.
+        #[serde(rename = "stream-id")]
+        stream_id: String,
+        /// The track.
+        #[serde(rename = "track-id")]
+        track_id: String,
+        /// Its SSRC.
+        ssrc: u32,
+        /// Which side sends it.
+        direction: Direction,
+    },
+    /// A track stopped (BYE, removal, consent loss, close).
+    TrackDisconnected {
+        /// The stream.
+        #[serde(rename = "stream-id")]
+        stream_id: String,
+        /// The track.
+        #[serde(rename = "track-id")]
+        track_id: String,
+        /// Its SSRC.
+        ssrc: u32,
+        /// Which side sent it.
+        direction: Direction,
+    },
+    /// A received track's contributing sources (its CSRC list) changed.
+    TrackContributors {
+        /// The stream.
+        #[serde(rename = "stream-id")]
+        stream_id: String,
+        /// The track.
+        #[serde(rename = "track-id")]
+        track_id: String,
+        /// The new CSRC list.
+        contributors: Vec<u32>,
+    },
+    /// A track's statistics.
+    TrackReport(TrackReport),
+}
+
+/// What [`Connection::poll_event`](crate::Connection::poll_event) gives:
+/// an event of one of the connection's sockets, or of the connection.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant, reason = "events are rare; boxing would cost more than it saves")]
+pub enum Event {
+    /// An event of a socket. Candidates and the socket's own state come
+    /// from the connection the socket was first added to (its *primary*
+    /// connection: forks share its candidates); a failed DTLS handshake is
+    /// reported by whichever connection ran it.
+    Socket {
+        /// The socket.
+        socket: SocketId,
+        /// What happened.
+        event: SocketEvent,
+    },
+    /// An event of the connection (the seeds' connection, stream and track
+    /// events).
+    Connection(ConnectionEvent),
+}
