@@ -83,8 +83,8 @@ mod keys;
 mod sdp;
 
 pub use connection::{
-    Connection, ConnectionConfig, DropReason, FrameInfo, Limits, MIN_TRANSMIT_BUFFER, Receive, SocketConfig, Transmit,
-    default_options,
+    Connection, ConnectionConfig, DropReason, FrameInfo, Limits, MAX_PAYLOAD_LIMIT, MIN_TRANSMIT_BUFFER, Receive,
+    SocketConfig, Transmit, default_options,
 };
 pub use desc::{
     ConnectionDescription, CryptoKey, Direction, SocketDescription, SocketOptions, SocketServers, StreamDescription,

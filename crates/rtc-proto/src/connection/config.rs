@@ -32,9 +32,19 @@ pub struct ConnectionConfig {
     pub seed: Option<u64>,
     /// How often StreamReport and TrackReport fire (at least 10 ms).
     pub report_interval: Duration,
+    /// The most octets of one RTP payload (payload descriptor included):
+    /// 1100 by default, so that a packet with its header, CSRCs and SRTP tag
+    /// stays within a 1200-octet path MTU. Between 200 and
+    /// [`MAX_PAYLOAD_LIMIT`].
+    pub max_payload: usize,
     /// Budgets.
     pub limits: Limits,
 }
+
+/// The largest [`ConnectionConfig::max_payload`]: with a 12-octet header, 15
+/// CSRCs and a 16-octet tag, a packet then fills
+/// [`MIN_TRANSMIT_BUFFER`](crate::MIN_TRANSMIT_BUFFER).
+pub const MAX_PAYLOAD_LIMIT: usize = 1400;
 
 impl Default for ConnectionConfig {
     fn default() -> Self {
@@ -43,6 +53,7 @@ impl Default for ConnectionConfig {
             options: default_options(),
             seed: None,
             report_interval: Duration::from_secs(1),
+            max_payload: 1100,
             limits: Limits::default(),
         }
     }

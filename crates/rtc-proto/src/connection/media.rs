@@ -19,10 +19,6 @@ use crate::error::Error;
 use crate::events::{ConnectionEvent, Event};
 use crate::{StreamId, TrackId};
 
-/// The most media octets per RTP packet: with the RTP header, 15 CSRCs, a
-/// payload descriptor and the SRTP tag a packet stays within 1200 octets.
-pub(crate) const MAX_PAYLOAD: usize = 1100;
-
 /// How a local track's frames go out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Plan {
@@ -166,15 +162,16 @@ impl Connection {
         }
         // Checked before anything is queued: a refusal half-way would leave
         // packets of this frame under the next frame's timestamp.
-        let count = Packetizer::new(plan.format, MAX_PAYLOAD, 0).begin(frame)?;
+        let count = Packetizer::new(plan.format, self.max_payload, 0).begin(frame)?;
         if self.send.bytes + frame.len() > self.limits.send_bytes {
             return Err(Error::LimitReached("octets of frames queued for sending"));
         }
+        let max_payload = self.max_payload;
         let Some(t) = self.tracks.tracks.get_mut(&track) else { return Err(Error::Unknown("track")) };
         let ssrc = t.ssrc();
         let State::Send(s) = &mut t.state else { return Err(Error::Unknown("track")) };
         if s.packetizer.as_ref().is_none_or(|p| p.format() != plan.format) {
-            s.packetizer = Some(Packetizer::new(plan.format, MAX_PAYLOAD, s.picture_id));
+            s.packetizer = Some(Packetizer::new(plan.format, max_payload, s.picture_id));
         }
         s.plan = Some(plan);
         let mut buf = self.send.spare.pop().unwrap_or_default();

@@ -19,7 +19,7 @@ use rtc_codecs::{Agreement, Options};
 use rtc_ice::{Agent, AgentConfig, Credentials, Role};
 use rtc_srtp::session::Session;
 
-pub use config::{ConnectionConfig, Limits, SocketConfig, default_options};
+pub use config::{ConnectionConfig, Limits, MAX_PAYLOAD_LIMIT, SocketConfig, default_options};
 use media::{FrameQueue, SendQueue};
 use tracks::{Sending, State, Tracks};
 use transport::{Kind as DatagramKind, Transport, classify};
@@ -31,9 +31,9 @@ use crate::keys::Keying;
 use crate::{SocketId, StreamId, TrackId, random_id, random_ssrc};
 
 /// The smallest buffer [`Connection::poll_transmit`] writes into: room for
-/// the largest datagram it makes (an RTP packet of 1100 media octets with
-/// its header, 15 CSRCs, descriptor and SRTP tag; DTLS records of at most
-/// 1200 octets). A shorter buffer gets nothing out.
+/// the largest datagram it makes (an RTP packet of [`MAX_PAYLOAD_LIMIT`]
+/// payload octets with its header, 15 CSRCs and SRTP tag; DTLS records of at
+/// most 1200 octets). A shorter buffer gets nothing out.
 pub const MIN_TRANSMIT_BUFFER: usize = 1500;
 
 /// A datagram [`Connection::poll_transmit`] wrote into the caller's buffer.
@@ -193,6 +193,7 @@ pub struct Connection {
     plan_gen: u64,
     closed: bool,
     limits: Limits,
+    max_payload: usize,
     dropped: [u64; DropReason::COUNTED],
 }
 
@@ -262,6 +263,7 @@ impl Connection {
             plan_gen: 0,
             closed: false,
             limits: config.limits,
+            max_payload: config.max_payload.clamp(200, MAX_PAYLOAD_LIMIT),
             dropped: [0; DropReason::COUNTED],
         })
     }
@@ -287,6 +289,7 @@ impl Connection {
             options: self.local_options.clone(),
             seed,
             report_interval: self.report_interval,
+            max_payload: self.max_payload,
             limits: self.limits,
         };
         let wallclock = self.wallclock + now.saturating_duration_since(self.created);
