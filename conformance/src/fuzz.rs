@@ -14,6 +14,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("description_parse", description_parse),
     ("depacketize", depacketize),
     ("dtls_receive", dtls_receive),
+    ("connection_receive", connection_receive),
     ("ice_receive", ice_receive),
     ("rtp_parse", rtp_parse),
     ("rtcp_parse", rtcp_parse),
@@ -39,18 +40,162 @@ pub fn candidate_parse(data: &[u8]) {
     Candidate::parse(&back.to_string()).expect("candidate from JSON must format to a valid line");
 }
 
-/// `depacketize`: any bytes as a run of RTP payloads for rtc-api's VP8 and
-/// H.264 depacketizers (which must not panic, and whose frames must be well
-/// formed), and as an H.264 access unit that must survive packetization.
+/// `depacketize`: any bytes as a run of RTP payloads for rtc-payload's
+/// depacketizers (which must not panic, and whose frames must be well
+/// formed and within their size limit), and as a frame for each packetizer:
+/// a frame it takes must come back from the depacketizer (VP8 and audio
+/// byte for byte; H.264 normalized, and the same again when sent twice).
 pub fn depacketize(data: &[u8]) {
-    rtc_api::fuzz_depacketize(data);
+    use rtc_payload::{Depacketizer, Format, H264Mode, PacketInfo, Packetizer};
+    const MAX_FRAME: usize = 1 << 16;
+    let formats = [
+        Format::Audio,
+        Format::Vp8,
+        Format::H264 { mode: H264Mode::NonInterleaved },
+        Format::H264 { mode: H264Mode::SingleNal },
+    ];
+    for format in formats {
+        let mut d = Depacketizer::new(format, MAX_FRAME);
+        let mut rest = data;
+        while let [s0, s1, ts, flags, len, tail @ ..] = rest {
+            let (payload, next) = tail.split_at(usize::from(*len).min(tail.len()));
+            let info = PacketInfo {
+                sequence_number: u16::from_be_bytes([*s0, *s1]),
+                timestamp: u32::from(*ts),
+                marker: flags & 1 != 0,
+            };
+            d.push(info, payload, &mut |_, frame| {
+                assert!(frame.len() <= MAX_FRAME, "{format:?}: frame over its limit");
+                if matches!(format, Format::H264 { .. }) {
+                    assert!(frame.starts_with(&[0, 0, 0, 1]), "H.264 frames are Annex B");
+                }
+            });
+            rest = next;
+        }
+    }
+    // Round trips at a payload size taken from the first octet.
+    let max = 16 + usize::from(data.first().copied().unwrap_or(0)) * 4;
+    let send = |format: Format, frame: &[u8]| -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+        let mut p = Packetizer::new(format, max, 7);
+        let count = p.begin(frame).ok()?;
+        let mut payloads = Vec::new();
+        let mut out = vec![0u8; max];
+        while let Some(x) = p.next(frame, &mut out) {
+            assert!(x.len <= max, "{format:?}: payload over max_payload");
+            payloads.push(out[..x.len].to_vec());
+            assert_eq!(x.marker, payloads.len() == count, "{format:?}: the marker is on the last payload only");
+        }
+        assert_eq!(payloads.len(), count, "{format:?}: begin counted the payloads");
+        let mut d = Depacketizer::new(format, MAX_FRAME.max(4 * frame.len() + 64));
+        let mut got = Vec::new();
+        for (i, payload) in payloads.iter().enumerate() {
+            let info = PacketInfo { sequence_number: i as u16, timestamp: 90, marker: i + 1 == payloads.len() };
+            d.push(info, payload, &mut |_, f| got.push(f.clone()));
+        }
+        assert_eq!(got.len(), 1, "{format:?}: one frame comes back");
+        Some((payloads, got.remove(0)))
+    };
+    for format in [Format::Audio, Format::Vp8] {
+        if let Some((_, back)) = send(format, data) {
+            assert_eq!(back, data, "{format:?}: frame round trip");
+        }
+    }
+    for mode in [H264Mode::NonInterleaved, H264Mode::SingleNal] {
+        let format = Format::H264 { mode };
+        if let Some((payloads, back)) = send(format, data) {
+            let (again, twice) = send(format, &back).expect("a depacketized access unit packetizes");
+            assert_eq!((again, twice), (payloads, back), "{format:?}: normalized once");
+        }
+    }
 }
 
-/// `dtls_receive`: any bytes as datagrams into rtc-api's DTLS-SRTP server
-/// and client (dimpl underneath): nothing panics, and no SRTP keys come out
-/// of a handshake nobody with the certificate's key took part in.
+/// `dtls_receive`: any bytes as datagrams into an rtc-dtls server and client
+/// (dimpl underneath): nothing panics, and no SRTP keys come out of a
+/// handshake nobody with the certificate's key took part in.
 pub fn dtls_receive(data: &[u8]) {
-    rtc_api::fuzz_dtls(data);
+    rtc_dtls::fuzz_datagrams(data);
+}
+
+/// `connection_receive`: any bytes as what a peer sends to a whole
+/// rtc-proto connection keyed with known SDES keys: records of one kind
+/// octet, a two-octet length and the bytes; kind 0 a raw datagram, 1 an RTP
+/// packet and 2 an RTCP packet protected with the peer's real key (so they
+/// reach the RTP session and the depacketizers), 3 time passing. Nothing
+/// panics, frames stay within their limit, and what the peer can make the
+/// connection hold stays within its caps.
+pub fn connection_receive(data: &[u8]) {
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant, SystemTime};
+
+    use rtc_candidate::{Candidate, Component};
+    use rtc_proto::{
+        Connection, ConnectionConfig, ConnectionDescription, CryptoKey, Direction, SocketConfig, SocketDescription,
+        SocketId, SocketOptions, StreamDescription, TrackDescription,
+    };
+    use rtc_srtp::{Context, Profile};
+
+    static CERT: OnceLock<Option<rtc_dtls::Certificate>> = OnceLock::new();
+    let Some(cert) = CERT.get_or_init(|| rtc_dtls::Certificate::generate().ok()) else { return };
+    let (key, salt) = ([7u8; 16], [9u8; 14]);
+    let mut now = Instant::now();
+    let local: std::net::SocketAddr = "10.0.0.1:5000".parse().expect("address");
+    let remote: std::net::SocketAddr = "10.0.0.2:6000".parse().expect("address");
+    let mut config = ConnectionConfig { seed: Some(1), ..ConnectionConfig::default() };
+    config.limits.max_frame = 1 << 16;
+    let Ok(mut conn) = Connection::new(config, now, SystemTime::UNIX_EPOCH) else { return };
+    let socket = SocketId(0);
+    let cfg = SocketConfig::new("s", vec![(Component::RTP, local)], SocketOptions::default(), cert.clone());
+    conn.add_socket(now, socket, &cfg, true).expect("socket");
+    let track = |kind, ssrc| TrackDescription { ssrc: Some(ssrc), ..TrackDescription::new(kind) };
+    let mut inline = key.to_vec();
+    inline.extend_from_slice(&salt);
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &inline);
+    let peer = ConnectionDescription {
+        context_id: Some("peerufrag".into()),
+        secret: Some("abcdefghijklmnopqrstuvwx".into()),
+        keys: vec![CryptoKey::parse(&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{b64}")).expect("key")],
+        sockets: vec![SocketDescription {
+            socket_id: "p".into(),
+            candidates: vec![
+                Candidate::parse("candidate:1 1 udp 2130706431 10.0.0.2 6000 typ host").expect("candidate"),
+            ],
+            options: SocketOptions::default(),
+        }],
+        streams: vec![StreamDescription {
+            stream_id: "s".into(),
+            tracks: vec![track(rtc_codecs::Kind::Audio, 1), track(rtc_codecs::Kind::Video, 2)],
+        }],
+        ..ConnectionDescription::default()
+    };
+    conn.set_description(now, peer, Direction::Remote).expect("remote description");
+    let Ok(mut tx) = Context::new(Profile::Aes128CmHmacSha1_80, &key, &salt) else { return };
+    let (mut buf, mut frame, mut out) = (vec![0u8; 2048], Vec::new(), vec![0u8; rtc_proto::MIN_TRANSMIT_BUFFER]);
+    let mut rest = data;
+    while let [kind, hi, lo, tail @ ..] = rest {
+        let (bytes, next) = tail.split_at(usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len()).min(1500));
+        rest = next;
+        buf[..bytes.len()].copy_from_slice(bytes);
+        let n = match kind % 4 {
+            0 => Some(bytes.len()),
+            1 if rtc_srtp::RtpPacket::new_checked(bytes).is_ok() => tx.protect_rtp(&mut buf, bytes.len()).ok(),
+            2 if bytes.len() >= 8 => tx.protect_rtcp(&mut buf, bytes.len()).ok(),
+            3 => {
+                now += Duration::from_millis(u64::from(*lo) * 20);
+                conn.handle_timeout(now);
+                None
+            }
+            _ => None,
+        };
+        if let Some(n) = n {
+            let _ = conn.handle_datagram(now, socket, local, remote, &mut buf[..n]);
+        }
+        while conn.poll_transmit(now, &mut out).is_some() {}
+        while conn.poll_event().is_some() {}
+        while conn.poll_frame(&mut frame).is_some() {
+            assert!(frame.len() <= 1 << 16, "a frame over the limit");
+        }
+    }
+    assert!(conn.streams(Direction::Remote).len() <= 64, "remote streams stay within their cap");
 }
 
 /// `rtp_parse`: any bytes as an RTP packet. A packet that parses has its

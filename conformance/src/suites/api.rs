@@ -273,7 +273,7 @@ async fn fork(t0: Instant) -> Result<(), String> {
         let f = tokio::time::timeout(Duration::from_secs(2), t.read_frame())
             .await
             .map_err(|_| format!("callee {who} received nothing"))?;
-        if f.map(|f| f.data) != Some(frame(Kind::Audio, 0)) {
+        if f.map(|f| f.data.into_vec()) != Some(frame(Kind::Audio, 0)) {
             return Err(format!("callee {who}: wrong frame"));
         }
     }

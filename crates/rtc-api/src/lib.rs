@@ -1,11 +1,14 @@
 //! The RTCConnection object API of the seeds (`RTCConnection`, `RTCSocket`,
 //! `RTCMediaStream`, `RTCMediaStreamTrack` and their dictionaries) on tokio.
 //!
-//! A thin facade: ICE is `rtc-ice`'s sans-IO agent, candidates are
-//! `rtc-candidate`'s, RTP, SRTP and statistics are `rtc-srtp`'s, codec
-//! negotiation is `rtc-codecs`'. This crate binds UDP sockets, routes
-//! datagrams to agents, moves time into the state machines, and maps their
-//! events to the seeds' events.
+//! A thin driver: every protocol decision is in the sans-IO core
+//! [`rtc_proto`] (ICE, DTLS-SRTP or SDES keying, SRTP, RTP payload formats,
+//! negotiation, events), and this crate only binds UDP sockets, moves
+//! datagrams and time into the core, and hands its events and frames to the
+//! objects below. A connection and its forks share one driver task and one
+//! lock, taken once per received batch of datagrams and once per written
+//! frame, never across a system call; sending and receiving allocate
+//! nothing per packet once warm.
 //!
 //! ```no_run
 //! use rtc_api::{Direction, RtcConnection, RtcMediaStream, RtcMediaStreamTrack, RtcSocket, SocketOptions,
@@ -28,7 +31,7 @@
 //! description (RFC 4568 inline form) and each direction uses the sender's
 //! first suite the receiver also lists. When the remote description has no
 //! `keys`, as a browser's has none, the call is keyed by DTLS-SRTP (RFC
-//! 5763/5764): each socket's self-signed certificate fingerprint is in its
+//! 5763/5764): each socket's certificate fingerprint is in its
 //! `fingerprints`, a DTLS 1.2 handshake runs over the ICE path, the peer's
 //! certificate must match its signaled fingerprint, and SRTP is keyed from
 //! the exported material. No media leaves before an SRTP context exists.
@@ -36,44 +39,19 @@
 #![warn(missing_docs)]
 
 mod connection;
-mod desc;
-mod dtls;
-mod error;
+mod driver;
 mod events;
-mod keys;
+mod frame;
 mod media;
-mod packetize;
-mod sdp;
 mod socket;
 
-pub use connection::{RtcConnection, default_options};
-pub use desc::{
-    ConnectionDescription, CryptoKey, Direction, SocketDescription, SocketOptions, SocketServers, StreamDescription,
-    TrackDescription,
+pub use connection::RtcConnection;
+pub use events::Events;
+pub use frame::{Frame, FrameData};
+pub use media::{RtcMediaStream, RtcMediaStreamTrack};
+pub use rtc_dtls::Certificate;
+pub use rtc_proto::{
+    ConnectionDescription, ConnectionEvent, CryptoKey, Direction, Error, RtpStats, SocketDescription, SocketEvent,
+    SocketOptions, SocketServers, StreamDescription, TrackDescription, TrackReport, default_options,
 };
-#[doc(hidden)]
-pub use dtls::fuzz_dtls;
-pub use error::Error;
-pub use events::{ConnectionEvent, Events, RtpStats, SocketEvent, TrackReport};
-pub use media::{Frame, RtcMediaStream, RtcMediaStreamTrack};
-#[doc(hidden)]
-pub use packetize::fuzz_depacketize;
 pub use socket::RtcSocket;
-
-/// `n` random alphanumeric characters from the thread-local CSPRNG.
-pub(crate) fn random_id(n: usize) -> String {
-    use rand::Rng;
-    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..n).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
-}
-
-/// A random non-zero SSRC.
-pub(crate) fn random_ssrc() -> u32 {
-    loop {
-        let s: u32 = rand::random();
-        if s != 0 {
-            return s;
-        }
-    }
-}

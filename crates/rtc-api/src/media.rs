@@ -1,45 +1,22 @@
 //! `RtcMediaStream` and `RtcMediaStreamTrack`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use rtc_codecs::Kind;
-use tokio::sync::mpsc;
+use rtc_proto::{ConnectionEvent, Error, StreamDescription, TrackDescription};
 
-use crate::connection::ConnShared;
-use crate::desc::{StreamDescription, TrackDescription};
-use crate::error::Error;
-use crate::events::{ConnectionEvent, Emitter, Events};
-use crate::socket::lock;
+use crate::driver::{StreamInner, TrackInner};
+use crate::events::{Events, lock};
+use crate::frame::Frame;
 
-/// An encoded media frame received on a track.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
-    /// The encoded frame (for VP8, reassembled from its packets).
-    pub data: Vec<u8>,
-    /// Its RTP timestamp.
-    pub timestamp: u32,
-    /// The SSRC it came from.
-    pub ssrc: u32,
-    /// Whether it is a key frame (VP8); `true` for audio.
-    pub key_frame: bool,
-}
-
-/// Frames queued on a received track before new ones are dropped.
-const FRAME_QUEUE: usize = 512;
-
-#[derive(Debug)]
-pub(crate) struct TrackInner {
-    pub(crate) desc: Mutex<TrackDescription>,
-    playing: AtomicBool,
-    pub(crate) conn: Mutex<Weak<ConnShared>>,
-    /// Bumped by `set_description` (the connection's send plan is stale).
-    pub(crate) generation: AtomicU64,
-    /// The CSRC list of the packets written next, and its length.
-    pub(crate) contributors: Mutex<([u32; 15], usize)>,
-    pub(crate) frames_tx: mpsc::Sender<Frame>,
-    frames_rx: tokio::sync::Mutex<mpsc::Receiver<Frame>>,
+/// `n` random alphanumeric characters from the thread-local CSPRNG.
+pub(crate) fn random_id(n: usize) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..n).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
 }
 
 /// The seeds' RTCMediaStreamTrack: one RTP stream of one kind. A track of a
@@ -56,23 +33,12 @@ impl RtcMediaStreamTrack {
     /// `ssrc` are drawn from a CSPRNG.
     pub fn new(mut description: TrackDescription) -> Self {
         if description.track_id.is_empty() {
-            description.track_id = crate::random_id(16);
+            description.track_id = random_id(16);
         }
-        if description.ssrc.is_none() {
-            description.ssrc = Some(crate::random_ssrc());
+        while description.ssrc.is_none_or(|s| s == 0) {
+            description.ssrc = Some(rand::random());
         }
-        let (frames_tx, frames_rx) = mpsc::channel(FRAME_QUEUE);
-        Self {
-            inner: Arc::new(TrackInner {
-                desc: Mutex::new(description),
-                playing: AtomicBool::new(true),
-                conn: Mutex::new(Weak::new()),
-                generation: AtomicU64::new(0),
-                contributors: Mutex::new(([0; 15], 0)),
-                frames_tx,
-                frames_rx: tokio::sync::Mutex::new(frames_rx),
-            }),
-        }
+        Self { inner: TrackInner::new(description, None) }
     }
 
     /// A new track of `kind` with a random id and SSRC.
@@ -88,17 +54,20 @@ impl RtcMediaStreamTrack {
     /// Replaces the description. The `kind` and `ssrc` cannot change while
     /// the track is sent on a connection.
     pub fn set_description(&self, description: TrackDescription) -> Result<(), Error> {
+        if let Some((d, h, t)) = self.inner.sent() {
+            let mut st = d.state();
+            let mut c = st.endpoint.connection_mut(h).ok_or(Error::Closed)?;
+            c.set_track_description(t, description)?;
+            if let Some(desc) = c.track_description(t) {
+                *lock(&self.inner.desc) = desc.clone();
+            }
+            return Ok(());
+        }
         let mut d = lock(&self.inner.desc);
-        let attached = lock(&self.inner.conn).strong_count() > 0;
-        if attached && (description.kind != d.kind || description.ssrc.is_some_and(|s| Some(s) != d.ssrc)) {
-            return Err(Error::InvalidDescription("kind and ssrc cannot change while the track is sent".into()));
-        }
-        let ssrc = description.ssrc.or(d.ssrc);
-        *d = TrackDescription { ssrc, ..description };
+        *d = TrackDescription { ssrc: description.ssrc.or(d.ssrc), ..description };
         if d.track_id.is_empty() {
-            d.track_id = crate::random_id(16);
+            d.track_id = random_id(16);
         }
-        self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -140,42 +109,47 @@ impl RtcMediaStreamTrack {
         if csrcs.len() > 15 {
             return Err(Error::InvalidOptions(format!("{} contributors: RTP carries at most 15", csrcs.len())));
         }
-        let mut c = lock(&self.inner.contributors);
-        c.0[..csrcs.len()].copy_from_slice(csrcs);
-        c.1 = csrcs.len();
+        *lock(&self.inner.contributors) = csrcs.to_vec();
+        if let Some((d, h, t)) = self.inner.sent()
+            && let Some(mut c) = d.state().endpoint.connection_mut(h)
+        {
+            c.set_contributors(t, csrcs)?;
+        }
         Ok(())
     }
 
     /// Sends one encoded frame lasting `duration` as RTP with the negotiated
     /// payload type: Opus (and other audio) one frame per packet, VP8 per
-    /// RFC 7741 with its payload descriptor, split to fit the MTU. Returns
-    /// the number of packets sent (0 while paused).
+    /// RFC 7741, H.264 access units in Annex B form per RFC 6184. Returns
+    /// the number of packets it makes (0 while paused); the connection's
+    /// task sends them. One lock, no allocation.
     pub fn write_frame(&self, frame: &[u8], duration: Duration) -> Result<usize, Error> {
         if !self.is_playing() {
             return Ok(0);
         }
-        let conn = lock(&self.inner.conn).upgrade().ok_or(Error::NotConnected("the track's stream is not sent"))?;
-        conn.send_frame(self, frame, duration)
+        let not_sent = || Error::NotConnected("the track's stream is not sent");
+        let d = self.inner.driver.get().and_then(std::sync::Weak::upgrade).ok_or_else(not_sent)?;
+        let n = {
+            let mut st = d.state();
+            let &(h, t) = st.sent.get(&self.inner.key()).ok_or_else(not_sent)?;
+            let mut c = st.endpoint.connection_mut(h).ok_or(Error::Closed)?;
+            c.write_frame(Instant::now(), t, frame, duration)?
+        };
+        d.wake.notify_one();
+        Ok(n)
     }
 
     /// The next frame received on this track; `None` once its connection
-    /// is gone and the queue is empty.
+    /// is closed and the queue is empty (or for a track that is not
+    /// received).
     pub async fn read_frame(&self) -> Option<Frame> {
-        self.inner.frames_rx.lock().await.recv().await
+        self.inner.inbox.as_ref()?.next().await
     }
 
     /// A received frame if one is queued.
     pub fn try_read_frame(&self) -> Option<Frame> {
-        self.inner.frames_rx.try_lock().ok()?.try_recv().ok()
+        self.inner.inbox.as_ref()?.pop()
     }
-}
-
-#[derive(Debug)]
-pub(crate) struct StreamInner {
-    pub(crate) id: Mutex<String>,
-    pub(crate) tracks: Mutex<Vec<RtcMediaStreamTrack>>,
-    pub(crate) events: Emitter<ConnectionEvent>,
-    pub(crate) conn: Mutex<Weak<ConnShared>>,
 }
 
 /// The seeds' RTCMediaStream: a group of tracks sent or received together.
@@ -188,16 +162,9 @@ impl RtcMediaStream {
     /// A stream from its description: a track per entry (ids and SSRCs drawn
     /// at random where absent) and a random `stream-id` when empty.
     pub fn new(description: StreamDescription) -> Self {
-        let id = if description.stream_id.is_empty() { crate::random_id(16) } else { description.stream_id };
-        let tracks = description.tracks.into_iter().map(RtcMediaStreamTrack::new).collect();
-        Self {
-            inner: Arc::new(StreamInner {
-                id: Mutex::new(id),
-                tracks: Mutex::new(tracks),
-                events: Emitter::new(),
-                conn: Mutex::new(Weak::new()),
-            }),
-        }
+        let id = if description.stream_id.is_empty() { random_id(16) } else { description.stream_id };
+        let tracks = description.tracks.into_iter().map(|t| RtcMediaStreamTrack::new(t).inner).collect();
+        Self { inner: StreamInner::new(id, tracks) }
     }
 
     /// The stream's id.
@@ -207,11 +174,12 @@ impl RtcMediaStream {
 
     /// Its tracks.
     pub fn tracks(&self) -> Vec<RtcMediaStreamTrack> {
-        lock(&self.inner.tracks).clone()
+        lock(&self.inner.tracks).iter().map(|t| RtcMediaStreamTrack { inner: t.clone() }).collect()
     }
 
     /// The stream's track events (seed 000: TrackConnected,
-    /// TrackDisconnected, TrackContributors, TrackReport).
+    /// TrackDisconnected, TrackContributors, TrackReport, and its own
+    /// StreamConnected and StreamDisconnected).
     pub fn events(&self) -> Events<ConnectionEvent> {
         self.inner.events.subscribe()
     }
@@ -219,17 +187,22 @@ impl RtcMediaStream {
     /// Adds a track; when the stream is being sent, the track is sent too.
     pub fn add_track(&self, track: RtcMediaStreamTrack) -> Result<(), Error> {
         let ssrc = track.ssrc();
-        {
-            let mut tracks = lock(&self.inner.tracks);
-            if tracks.iter().any(|t| Arc::ptr_eq(&t.inner, &track.inner) || t.ssrc() == ssrc) {
-                return Err(Error::InvalidDescription(format!("the stream already has a track with ssrc {ssrc}")));
+        if self.tracks().iter().any(|t| Arc::ptr_eq(&t.inner, &track.inner) || t.ssrc() == ssrc) {
+            return Err(Error::InvalidDescription(format!("the stream already has a track with ssrc {ssrc}")));
+        }
+        if let Some((d, l)) = self.inner.link() {
+            if !track.inner.fits(&d) {
+                return Err(Error::InvalidOptions("the track is sent by another connection".into()));
             }
-            tracks.push(track.clone());
+            let mut st = d.state();
+            let mut c = st.endpoint.connection_mut(l.conn).ok_or(Error::Closed)?;
+            let t = c.add_track(Instant::now(), l.stream, track.description())?;
+            drop(c);
+            track.inner.attach(&d, &mut st, l.conn, t);
+            drop(st);
+            d.wake.notify_one();
         }
-        let conn = lock(&self.inner.conn).upgrade();
-        if let Some(conn) = conn {
-            conn.track_added(self, &track);
-        }
+        lock(&self.inner.tracks).push(track.inner);
         Ok(())
     }
 
@@ -238,12 +211,18 @@ impl RtcMediaStream {
         let removed = {
             let mut tracks = lock(&self.inner.tracks);
             let before = tracks.len();
-            tracks.retain(|t| !Arc::ptr_eq(&t.inner, &track.inner));
+            tracks.retain(|t| !Arc::ptr_eq(t, &track.inner));
             before != tracks.len()
         };
-        let conn = lock(&self.inner.conn).upgrade();
-        if removed && let Some(conn) = conn {
-            conn.track_removed(self, track);
+        if removed && let Some((d, _)) = self.inner.link() {
+            let mut st = d.state();
+            if let Some((h, t)) = st.sent.remove(&track.inner.key())
+                && let Some(mut c) = st.endpoint.connection_mut(h)
+            {
+                c.remove_track(Instant::now(), t);
+            }
+            drop(st);
+            d.wake.notify_one();
         }
     }
 
@@ -262,10 +241,8 @@ impl RtcMediaStream {
                 t.set_description(d.clone())?;
             }
         }
-        for t in &current {
-            if !description.tracks.iter().any(|d| d.track_id == t.id()) {
-                self.remove_track(t);
-            }
+        for t in current.iter().filter(|t| !description.tracks.iter().any(|d| d.track_id == t.id())) {
+            self.remove_track(t);
         }
         for d in description.tracks {
             if !current.iter().any(|t| t.id() == d.track_id) {
@@ -280,10 +257,9 @@ impl RtcMediaStream {
 
     /// Stops the stream: it is no longer sent, and its tracks pause.
     pub fn stop(&self) {
-        // The guard must be gone before the connection takes the lock.
-        let conn = lock(&self.inner.conn).upgrade();
-        if let Some(conn) = conn {
-            conn.stream_stopped(self);
+        if let Some((d, l)) = self.inner.link() {
+            d.state().stop_sending(l.conn, &self.inner);
+            d.wake.notify_one();
         }
         for t in self.tracks() {
             t.pause();

@@ -70,6 +70,15 @@ impl CryptoKey {
         Self { tag, crypto_suite: crypto_suite.to_owned(), key_params: None }
     }
 
+    /// Checks the entry: a suite rtc-srtp implements and, when present,
+    /// key material of the right length in the inline form.
+    pub fn check(&self) -> Result<(), Error> {
+        match self.key_params {
+            Some(_) => crate::keys::Keying::from_crypto(self).map(|_| ()),
+            None => crate::keys::profile(&self.crypto_suite).map(|_| ()),
+        }
+    }
+
     /// Reads the `a=crypto` value form: `<tag> <suite> <key-params>`, or a
     /// bare suite name.
     pub fn parse(s: &str) -> Result<Self, Error> {

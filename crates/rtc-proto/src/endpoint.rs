@@ -275,6 +275,33 @@ impl Endpoint {
         }
     }
 
+    /// Adds a remote candidate (trickle ICE) that arrived for a socket: it
+    /// goes to the connection whose peer's ufrag equals the candidate's
+    /// `ufrag` extension, else to the socket's first connection. Returns
+    /// which.
+    pub fn add_remote_candidate(
+        &mut self,
+        now: Instant,
+        socket: SocketId,
+        candidate: &rtc_candidate::Candidate,
+    ) -> Result<ConnHandle, Error> {
+        let users = self.socket_users(socket);
+        let target = candidate
+            .ufrag()
+            .and_then(|u| {
+                users.iter().copied().find(|h| {
+                    self.connection(*h)
+                        .and_then(Connection::remote_context_id)
+                        .is_some_and(|r| r.as_bytes() == u.as_bytes())
+                })
+            })
+            .or_else(|| users.first().copied())
+            .ok_or(Error::NotConnected("the socket is not added to a connection"))?;
+        let mut c = self.connection_mut(target).ok_or(Error::Unknown("connection"))?;
+        c.add_remote_candidate(now, socket, candidate)?;
+        Ok(target)
+    }
+
     /// Takes a connection in.
     pub fn insert(&mut self, conn: Connection) -> ConnHandle {
         let entry = Entry {

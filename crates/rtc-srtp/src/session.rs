@@ -204,6 +204,10 @@ pub struct Session {
     start_ntp: u64,
     outgoing: HashMap<u32, Outgoing>,
     incoming: HashMap<u32, Incoming>,
+    /// The keys of `outgoing` and `incoming`, sorted (reports list them in
+    /// this order, without sorting per report).
+    outgoing_order: Vec<u32>,
+    incoming_order: Vec<u32>,
     events: VecDeque<SessionEvent>,
     next_report: Instant,
     avg_rtcp_size: f64,
@@ -228,6 +232,8 @@ impl Session {
             start_ntp: ntp_from_unix(unix),
             outgoing: HashMap::new(),
             incoming: HashMap::new(),
+            outgoing_order: Vec::new(),
+            incoming_order: Vec::new(),
             events: VecDeque::new(),
             next_report: now,
             avg_rtcp_size: 100.0,
@@ -287,6 +293,9 @@ impl Session {
     /// Starts sending a stream: its clock rate, first sequence number and
     /// first timestamp (pick the latter two at random, RFC 3550 section 5.1).
     pub fn add_outgoing(&mut self, ssrc: u32, clock_rate: u32, first_seq: u16, first_timestamp: u32) {
+        if let Err(i) = self.outgoing_order.binary_search(&ssrc) {
+            self.outgoing_order.insert(i, ssrc);
+        }
         self.outgoing.insert(
             ssrc,
             Outgoing {
@@ -358,6 +367,7 @@ impl Session {
     /// Stops sending a stream: it leaves the reports.
     pub fn remove_outgoing(&mut self, ssrc: u32) {
         self.outgoing.remove(&ssrc);
+        self.outgoing_order.retain(|s| *s != ssrc);
     }
 
     /// Takes in a received (already unprotected) RTP packet.
@@ -372,6 +382,9 @@ impl Session {
                 self.config.clock_rates.iter().find(|(pt, _)| *pt == p.payload_type()).map_or(90_000, |(_, r)| *r);
             let mut seq = SequenceUnwrapper::new();
             let base = seq.unwrap(p.sequence_number());
+            if let Err(i) = self.incoming_order.binary_search(&ssrc) {
+                self.incoming_order.insert(i, ssrc);
+            }
             self.incoming.insert(
                 ssrc,
                 Incoming {
@@ -441,6 +454,7 @@ impl Session {
                 Rtcp::Goodbye(bye) => {
                     for ssrc in bye.ssrcs.iter() {
                         self.incoming.remove(&ssrc);
+                        self.incoming_order.retain(|s| *s != ssrc);
                         self.events.push_back(SessionEvent::Bye { ssrc });
                     }
                     None
@@ -489,25 +503,25 @@ impl Session {
     }
 
     fn write_report(&mut self, now: Instant, out: &mut [u8]) -> Result<usize, Error> {
-        let mut blocks: Vec<ReportBlock> = Vec::with_capacity(self.incoming.len().min(31));
-        let mut sources: Vec<u32> = self.incoming.iter().filter(|(_, s)| s.received > 0).map(|(k, _)| *k).collect();
-        sources.sort_unstable();
-        for ssrc in sources.into_iter().take(31) {
-            if let Some(s) = self.incoming.get_mut(&ssrc) {
-                blocks.push(s.report(ssrc, now));
+        // No allocation: the report blocks on the stack, the SSRCs in the
+        // order kept sorted as streams come and go.
+        let mut blocks = [ReportBlock::default(); 31];
+        let mut n = 0;
+        for ssrc in &self.incoming_order {
+            if n == blocks.len() {
+                break;
+            }
+            if let Some(s) = self.incoming.get_mut(ssrc).filter(|s| s.received > 0) {
+                blocks[n] = s.report(*ssrc, now);
+                n += 1;
             }
         }
+        let blocks = &blocks[..n];
         let ntp = self.ntp_time(now);
         let mut w = Writer::new(out);
-        let mut senders: Vec<u32> =
-            self.outgoing.iter().filter(|(_, o)| o.sent_since_report).map(|(k, _)| *k).collect();
-        senders.sort_unstable();
-        let first = senders.first().copied().unwrap_or(self.config.rtcp_ssrc);
-        if senders.is_empty() {
-            w.receiver_report(self.config.rtcp_ssrc, &blocks)?;
-        }
-        for (i, ssrc) in senders.iter().enumerate() {
-            let o = &self.outgoing[ssrc];
+        let mut first = None;
+        for ssrc in &self.outgoing_order {
+            let Some(o) = self.outgoing.get(ssrc).filter(|o| o.sent_since_report) else { continue };
             let since = o.last_sent.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
             let info = SenderInfo {
                 ntp_time: ntp,
@@ -515,9 +529,13 @@ impl Session {
                 packet_count: o.stats.packets_sent as u32,
                 octet_count: o.stats.bytes_sent as u32,
             };
-            w.sender_report(*ssrc, &info, if i == 0 { &blocks } else { &[] })?;
+            w.sender_report(*ssrc, &info, if first.is_none() { blocks } else { &[] })?;
+            first.get_or_insert(*ssrc);
         }
-        w.sdes_cname(first, self.config.cname.as_bytes())?;
+        if first.is_none() {
+            w.receiver_report(self.config.rtcp_ssrc, blocks)?;
+        }
+        w.sdes_cname(first.unwrap_or(self.config.rtcp_ssrc), self.config.cname.as_bytes())?;
         Ok(w.len())
     }
 

@@ -97,7 +97,10 @@ impl FrameQueue {
             self.dropped += 1;
             return;
         }
-        let mut buf = self.spare.pop().unwrap_or_default();
+        // The roomiest spare goes back to the depacketizer: buffers settle at
+        // the size of the largest frames instead of growing again.
+        let roomiest = (0..self.spare.len()).max_by_key(|&i| self.spare[i].capacity());
+        let mut buf = roomiest.map(|i| self.spare.swap_remove(i)).unwrap_or_default();
         std::mem::swap(&mut buf, data);
         self.bytes += buf.len();
         self.queue.push_back((info, buf));

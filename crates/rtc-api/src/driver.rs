@@ -1,0 +1,479 @@
+//! The driver of a connection and its forks: one [`rtc_proto::Endpoint`]
+//! behind one lock, and one task that receives a batch of datagrams from
+//! every socket, takes the lock once to hand them in, fire timers and drain
+//! what the core wants sent, delivered and reported, then sends and
+//! delivers with the lock released. Also the state the handles share.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Instant;
+
+use crossbeam_queue::ArrayQueue;
+use rtc_ice::udp::{Bound, RecvBatch, UdpSocketSet};
+use rtc_proto::{
+    ConnHandle, ConnectionEvent, Direction, Endpoint, Error, Event, MIN_TRANSMIT_BUFFER, SocketConfig, SocketEvent,
+    SocketId, StreamId, TrackDescription, TrackId,
+};
+use tokio::sync::Notify;
+
+use crate::events::{Emitter, lock};
+use crate::frame::{Frame, FrameData, Inbox};
+
+/// Received frames queued on a track before new ones are dropped.
+const FRAME_QUEUE: usize = 512;
+/// Octets of received frames queued on a track before new ones are dropped.
+const FRAME_BYTES: usize = 16 << 20;
+/// Frame buffers kept for reuse.
+const FRAME_POOL: usize = 256;
+/// Datagrams sent per turn of the lock.
+const TRANSMIT_BATCH: usize = 64;
+
+/// One connection family's driver.
+#[derive(Debug)]
+pub(crate) struct Driver {
+    state: Mutex<State>,
+    pub(crate) wake: Notify,
+}
+
+/// What a track handle holds.
+#[derive(Debug)]
+pub(crate) struct TrackInner {
+    pub(crate) desc: Mutex<TrackDescription>,
+    pub(crate) playing: AtomicBool,
+    /// The driver of the connection the track is (or was) sent on: a track
+    /// belongs to one connection family.
+    pub(crate) driver: OnceLock<Weak<Driver>>,
+    pub(crate) contributors: Mutex<Vec<u32>>,
+    /// Received frames (a received track only).
+    pub(crate) inbox: Option<Inbox>,
+}
+
+impl TrackInner {
+    pub(crate) fn new(desc: TrackDescription, inbox: Option<Inbox>) -> Arc<Self> {
+        let (playing, driver, contributors) = (AtomicBool::new(true), OnceLock::new(), Mutex::new(Vec::new()));
+        Arc::new(Self { desc: Mutex::new(desc), playing, driver, contributors, inbox })
+    }
+
+    /// The key of the track in [`State::sent`].
+    pub(crate) fn key(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+
+    /// Whether the track may join `driver`'s connections.
+    pub(crate) fn fits(&self, driver: &Arc<Driver>) -> bool {
+        self.driver.get().is_none_or(|d| std::ptr::eq(d.as_ptr(), Arc::as_ptr(driver)))
+    }
+
+    /// The driver and the connection's track it is sent as, if it is.
+    pub(crate) fn sent(self: &Arc<Self>) -> Option<(Arc<Driver>, ConnHandle, TrackId)> {
+        let d = self.driver.get()?.upgrade()?;
+        let (h, t) = *d.state().sent.get(&self.key())?;
+        Some((d, h, t))
+    }
+
+    /// Binds the track to a connection's track.
+    pub(crate) fn attach(self: &Arc<Self>, driver: &Arc<Driver>, st: &mut State, h: ConnHandle, t: TrackId) {
+        let _ = self.driver.set(Arc::downgrade(driver));
+        st.sent.insert(self.key(), (h, t));
+        if let Some(mut c) = st.endpoint.connection_mut(h) {
+            let _ = c.set_contributors(t, &lock(&self.contributors));
+            if let Some(d) = c.track_description(t) {
+                *lock(&self.desc) = d.clone();
+            }
+        }
+    }
+}
+
+/// Where a stream is sent: the connection and the core's stream.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamLink {
+    pub(crate) driver: Weak<Driver>,
+    pub(crate) conn: ConnHandle,
+    pub(crate) stream: StreamId,
+}
+
+/// What a stream handle holds.
+#[derive(Debug)]
+pub(crate) struct StreamInner {
+    pub(crate) id: Mutex<String>,
+    pub(crate) tracks: Mutex<Vec<Arc<TrackInner>>>,
+    pub(crate) events: Emitter<ConnectionEvent>,
+    pub(crate) link: Mutex<Option<StreamLink>>,
+}
+
+impl StreamInner {
+    pub(crate) fn new(id: String, tracks: Vec<Arc<TrackInner>>) -> Arc<Self> {
+        Arc::new(Self {
+            id: Mutex::new(id),
+            tracks: Mutex::new(tracks),
+            events: Emitter::new(),
+            link: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn link(&self) -> Option<(Arc<Driver>, StreamLink)> {
+        let l = lock(&self.link).clone()?;
+        Some((l.driver.upgrade()?, l))
+    }
+}
+
+/// What a socket handle holds.
+#[derive(Debug)]
+pub(crate) struct SocketShared {
+    pub(crate) config: SocketConfig,
+    /// The bound sockets until the socket is added to a connection (then the
+    /// driver's task owns them).
+    pub(crate) unbound: Mutex<Vec<Bound>>,
+    /// The driver it was added to, and its id there.
+    pub(crate) link: Mutex<Option<(Weak<Driver>, SocketId)>>,
+    pub(crate) events: Emitter<SocketEvent>,
+    pub(crate) closed: AtomicBool,
+}
+
+impl SocketShared {
+    /// The driver and id, while the socket is added to a live one.
+    pub(crate) fn linked(&self) -> Option<(Arc<Driver>, SocketId)> {
+        let (d, id) = lock(&self.link).clone()?;
+        Some((d.upgrade()?, id))
+    }
+
+    /// Joins `driver` (its first connection adds it): the driver's task takes
+    /// the UDP sockets. Fails when the socket is closed or serves another
+    /// driver.
+    pub(crate) fn join(self: &Arc<Self>, driver: &Arc<Driver>, st: &mut State) -> Result<SocketId, Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let mut link = lock(&self.link);
+        if let Some((d, id)) = link.as_ref() {
+            if std::ptr::eq(d.as_ptr(), Arc::as_ptr(driver)) {
+                return Ok(*id);
+            }
+            let why = "the socket serves another connection; fork() that connection to share its sockets";
+            return Err(Error::InvalidOptions(why.into()));
+        }
+        let id = st.endpoint.add_socket(self.config.clone());
+        for b in std::mem::take(&mut *lock(&self.unbound)) {
+            st.addrs.insert(b.local, id);
+            st.add_udp.push(b);
+        }
+        st.sockets.insert(id, self.clone());
+        *link = Some((Arc::downgrade(driver), id));
+        Ok(id)
+    }
+}
+
+/// What the facade keeps per connection.
+#[derive(Debug)]
+pub(crate) struct ConnLink {
+    pub(crate) events: Arc<Emitter<ConnectionEvent>>,
+    /// The streams sent, in order.
+    pub(crate) local: Vec<Arc<StreamInner>>,
+    /// The remote streams made so far, by the core's id.
+    pub(crate) remote: Vec<(StreamId, Arc<StreamInner>)>,
+}
+
+/// Everything behind the driver's lock.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) endpoint: Endpoint,
+    add_udp: Vec<Bound>,
+    drop_udp: Vec<SocketAddr>,
+    addrs: HashMap<SocketAddr, SocketId>,
+    pub(crate) sockets: HashMap<SocketId, Arc<SocketShared>>,
+    pub(crate) conns: HashMap<ConnHandle, ConnLink>,
+    /// Sent tracks by their handle's address: `write_frame`'s lookup.
+    pub(crate) sent: HashMap<usize, (ConnHandle, TrackId)>,
+    /// Received tracks: where their frames go.
+    sinks: HashMap<(ConnHandle, TrackId), Arc<TrackInner>>,
+    closing: Vec<ConnHandle>,
+    /// Its last connection was closed: the task ends once the sockets are
+    /// gone (a driver never gets connections again).
+    retired: bool,
+}
+
+/// Objects whose event streams end once the events before are delivered.
+enum Ending {
+    Connection(ConnLink),
+    Socket(Arc<SocketShared>),
+}
+
+/// An event resolved to the objects that fire it.
+enum Delivery {
+    Socket(Arc<SocketShared>, SocketEvent),
+    Connection(Arc<Emitter<ConnectionEvent>>, Option<Arc<StreamInner>>, ConnectionEvent),
+}
+
+impl State {
+    /// Forgets a socket: the task drops its UDP sockets (the ports are free).
+    pub(crate) fn drop_socket(&mut self, now: Instant, id: SocketId) {
+        self.endpoint.remove_socket(now, id);
+        self.sockets.remove(&id);
+        let addrs: Vec<SocketAddr> = self.addrs.iter().filter(|(_, s)| **s == id).map(|(a, _)| *a).collect();
+        for a in addrs {
+            self.addrs.remove(&a);
+            self.drop_udp.push(a);
+        }
+    }
+
+    /// Marks a connection for removal once its last datagrams (DTLS
+    /// close_notify) are out.
+    pub(crate) fn close(&mut self, now: Instant, h: ConnHandle) {
+        if let Some(mut c) = self.endpoint.connection_mut(h) {
+            c.close(now);
+        }
+        if !self.closing.contains(&h) {
+            self.closing.push(h);
+        }
+    }
+
+    /// Stops sending a stream on connection `h` (send_stream false, stop()).
+    pub(crate) fn stop_sending(&mut self, h: ConnHandle, stream: &Arc<StreamInner>) {
+        let Some(l) = lock(&stream.link).take() else { return };
+        for t in lock(&stream.tracks).iter() {
+            self.sent.remove(&t.key());
+        }
+        if let Some(mut c) = self.endpoint.connection_mut(h) {
+            c.stop_stream(Instant::now(), l.stream);
+        }
+        if let Some(link) = self.conns.get_mut(&h) {
+            link.local.retain(|s| !Arc::ptr_eq(s, stream));
+        }
+    }
+
+    /// Makes handle objects for the remote streams and tracks the core
+    /// knows and the facade does not yet.
+    pub(crate) fn sync_remote(&mut self, h: ConnHandle) {
+        let Some(conn) = self.endpoint.connection(h) else { return };
+        let Some(link) = self.conns.get_mut(&h) else { return };
+        for sid in conn.streams(Direction::Remote) {
+            let Some(desc) = conn.stream_description(sid).filter(|_| !link.remote.iter().any(|(s, _)| *s == sid))
+            else {
+                continue;
+            };
+            let mut tracks = Vec::new();
+            for &tid in conn.stream_tracks(sid) {
+                let Some(d) = conn.track_description(tid) else { continue };
+                let track = TrackInner::new(d.clone(), Some(Inbox::new(FRAME_QUEUE)));
+                self.sinks.insert((h, tid), track.clone());
+                tracks.push(track);
+            }
+            link.remote.push((sid, StreamInner::new(desc.stream_id, tracks)));
+        }
+    }
+
+    /// The stream an event is about, for seed 000's stream events.
+    fn stream_of(&mut self, h: ConnHandle, e: &ConnectionEvent) -> Option<Arc<StreamInner>> {
+        let (id, direction) = match e {
+            ConnectionEvent::StreamConnected { stream_id, direction }
+            | ConnectionEvent::StreamDisconnected { stream_id, direction }
+            | ConnectionEvent::TrackConnected { stream_id, direction, .. }
+            | ConnectionEvent::TrackDisconnected { stream_id, direction, .. } => (stream_id, *direction),
+            ConnectionEvent::TrackContributors { stream_id, .. } => (stream_id, Direction::Remote),
+            ConnectionEvent::TrackReport(r) => (&r.stream_id, r.direction),
+            _ => return None,
+        };
+        if direction == Direction::Remote {
+            self.sync_remote(h);
+        }
+        let link = self.conns.get(&h)?;
+        let named = |s: &&Arc<StreamInner>| *lock(&s.id) == *id;
+        match direction {
+            Direction::Local => link.local.iter().find(named).cloned(),
+            Direction::Remote => link.remote.iter().map(|(_, s)| s).find(named).cloned(),
+        }
+    }
+
+    fn resolve(&mut self, h: ConnHandle, e: Event) -> Option<Delivery> {
+        match e {
+            Event::Socket { socket, event } => Some(Delivery::Socket(self.sockets.get(&socket)?.clone(), event)),
+            Event::Connection(e) => {
+                let stream = self.stream_of(h, &e);
+                Some(Delivery::Connection(self.conns.get(&h)?.events.clone(), stream, e))
+            }
+            _ => None,
+        }
+    }
+
+    /// Removes the closed connections, their frame queues (readers see the
+    /// end) and the sockets no connection uses any more.
+    fn reap(&mut self, now: Instant, ended: &mut Vec<Ending>) {
+        for h in std::mem::take(&mut self.closing) {
+            self.endpoint.remove(h);
+            self.sinks.retain(|(c, _), _| *c != h);
+            self.sent.retain(|_, (c, _)| *c != h);
+            if let Some(link) = self.conns.remove(&h) {
+                ended.push(Ending::Connection(link));
+            }
+            self.retired |= self.conns.is_empty();
+        }
+        let unused: Vec<SocketId> =
+            self.sockets.keys().copied().filter(|s| self.endpoint.socket_users(*s).is_empty()).collect();
+        for s in unused {
+            if let Some(shared) = self.sockets.get(&s) {
+                shared.closed.store(true, Ordering::Release);
+                ended.push(Ending::Socket(shared.clone()));
+            }
+            self.drop_socket(now, s);
+        }
+    }
+}
+
+impl Driver {
+    /// A driver with an empty endpoint, its task started on the current
+    /// tokio runtime.
+    pub(crate) fn start() -> Result<Arc<Self>, Error> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::NotSupported("a connection outside a tokio runtime"))?;
+        let d = Arc::new(Driver { state: Mutex::new(State::default()), wake: Notify::new() });
+        runtime.spawn(run(Arc::downgrade(&d)));
+        Ok(d)
+    }
+
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+}
+
+/// What one turn of the lock produced, to act on with the lock released.
+#[derive(Default)]
+struct Turn {
+    transmit: Vec<(SocketAddr, SocketAddr, usize, usize)>,
+    deliveries: Vec<Delivery>,
+    frames: Vec<(Arc<TrackInner>, Frame)>,
+    ended: Vec<Ending>,
+}
+
+impl Turn {
+    /// Under the lock: datagrams in, timers, and everything out.
+    fn take(&mut self, st: &mut State, batch: &mut RecvBatch, out: &mut [u8], home: &Arc<ArrayQueue<Vec<u8>>>) -> bool {
+        let now = Instant::now();
+        for (local, remote, data) in batch.iter_mut() {
+            if let Some(&socket) = st.addrs.get(&local) {
+                let _ = st.endpoint.handle_datagram(now, socket, local, remote, data);
+            }
+        }
+        batch.clear();
+        st.endpoint.handle_timeout(now);
+        let (mut at, mut more) = (0, false);
+        while at + MIN_TRANSMIT_BUFFER <= out.len() {
+            let Some((_, t)) = st.endpoint.poll_transmit(now, &mut out[at..]) else { break };
+            self.transmit.push((t.source, t.destination, at, t.len));
+            at += t.len;
+            more = at + MIN_TRANSMIT_BUFFER > out.len();
+        }
+        while let Some((h, e)) = st.endpoint.poll_event() {
+            if let Some(d) = st.resolve(h, e) {
+                self.deliveries.push(d);
+            }
+        }
+        loop {
+            let mut buf = home.pop().unwrap_or_default();
+            let Some((h, info)) = st.endpoint.poll_frame(&mut buf) else {
+                let _ = home.push(buf);
+                break;
+            };
+            if !st.sinks.contains_key(&(h, info.track)) {
+                st.sync_remote(h);
+            }
+            match st.sinks.get(&(h, info.track)).filter(|s| s.playing.load(Ordering::Acquire)) {
+                Some(sink) => {
+                    let data = FrameData::pooled(buf, home.clone());
+                    let (timestamp, ssrc, key_frame) = (info.timestamp, info.ssrc, info.key_frame);
+                    self.frames.push((sink.clone(), Frame { data, timestamp, ssrc, key_frame }));
+                }
+                None => {
+                    buf.clear();
+                    let _ = home.push(buf);
+                }
+            }
+        }
+        if !more {
+            st.reap(now, &mut self.ended);
+        }
+        more
+    }
+
+    /// With the lock released: send, fire events, deliver frames, end
+    /// streams.
+    fn act(&mut self, udp: &UdpSocketSet, out: &[u8]) {
+        for (source, destination, at, len) in self.transmit.drain(..) {
+            // A full socket buffer drops the datagram, as the network would.
+            let _ = udp.try_send_to(source, destination, &out[at..at + len]);
+        }
+        for delivery in self.deliveries.drain(..) {
+            match delivery {
+                Delivery::Socket(s, e) => s.events.emit(e),
+                Delivery::Connection(events, stream, e) => {
+                    if let Some(s) = stream {
+                        s.events.emit(e.clone());
+                    }
+                    events.emit(e);
+                }
+            }
+        }
+        for (track, frame) in self.frames.drain(..) {
+            if let Some(inbox) = &track.inbox {
+                inbox.push(frame, FRAME_BYTES);
+            }
+        }
+        for e in self.ended.drain(..) {
+            match e {
+                Ending::Connection(link) => {
+                    link.events.close();
+                    for (_, s) in link.remote {
+                        s.events.close();
+                        for t in lock(&s.tracks).iter() {
+                            if let Some(inbox) = &t.inbox {
+                                inbox.close();
+                            }
+                        }
+                    }
+                }
+                Ending::Socket(s) => s.events.close(),
+            }
+        }
+    }
+}
+
+async fn run(driver: Weak<Driver>) {
+    let mut udp = UdpSocketSet::new();
+    let mut batch = RecvBatch::new();
+    let mut out = vec![0u8; TRANSMIT_BATCH * MIN_TRANSMIT_BUFFER];
+    let mut turn = Turn::default();
+    // Frame buffers circulate: the core fills one, a reader drops it, and it
+    // comes back here.
+    let home = Arc::new(ArrayQueue::<Vec<u8>>::new(FRAME_POOL));
+    loop {
+        let Some(d) = driver.upgrade() else { return };
+        let (timeout, more, done) = {
+            let mut st = d.state();
+            for b in st.add_udp.drain(..) {
+                udp.add(b);
+            }
+            for a in st.drop_udp.drain(..) {
+                udp.remove(a);
+            }
+            let more = turn.take(&mut st, &mut batch, &mut out, &home);
+            (st.endpoint.poll_timeout(), more, st.retired && st.conns.is_empty() && st.sockets.is_empty())
+        };
+        turn.act(&udp, &out);
+        if done {
+            return;
+        }
+        if more {
+            continue;
+        }
+        // The task keeps the driver while it waits: it ends once every
+        // connection is closed and every socket gone (`done`).
+        let wake = d.wake.notified();
+        let until = timeout.unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(3600));
+        tokio::select! {
+            _ = udp.recv_batch(&mut batch) => {}
+            () = wake => {}
+            () = tokio::time::sleep_until(until.into()) => {}
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Received frames: their pooled buffers, and a received track's inbox.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crossbeam_queue::ArrayQueue;
+use tokio::sync::Notify;
+
+/// The octets of a received frame. Derefs to `[u8]`; its buffer goes back
+/// to the connection's pool when dropped, so receiving does not allocate
+/// per frame.
+pub struct FrameData {
+    buf: Vec<u8>,
+    home: Option<Arc<ArrayQueue<Vec<u8>>>>,
+}
+
+impl FrameData {
+    pub(crate) fn pooled(buf: Vec<u8>, home: Arc<ArrayQueue<Vec<u8>>>) -> Self {
+        Self { buf, home: Some(home) }
+    }
+
+    /// The octets as a vector (taken out of the pool).
+    pub fn into_vec(mut self) -> Vec<u8> {
+        self.home = None;
+        std::mem::take(&mut self.buf)
+    }
+}
+
+impl Drop for FrameData {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.take() {
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.clear();
+            let _ = home.push(buf); // a full pool frees it
+        }
+    }
+}
+
+impl std::ops::Deref for FrameData {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Clone for FrameData {
+    fn clone(&self) -> Self {
+        Self { buf: self.buf.clone(), home: None }
+    }
+}
+
+impl std::fmt::Debug for FrameData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.buf.fmt(f)
+    }
+}
+
+impl PartialEq for FrameData {
+    fn eq(&self, o: &Self) -> bool {
+        self.buf == o.buf
+    }
+}
+
+impl Eq for FrameData {}
+
+impl PartialEq<Vec<u8>> for FrameData {
+    fn eq(&self, o: &Vec<u8>) -> bool {
+        self.buf == *o
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for FrameData {
+    fn eq(&self, o: &&[u8; N]) -> bool {
+        self.buf == *o
+    }
+}
+
+/// An encoded media frame received on a track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The encoded frame (reassembled from its packets; H.264 in Annex B
+    /// form).
+    pub data: FrameData,
+    /// Its RTP timestamp.
+    pub timestamp: u32,
+    /// The SSRC it came from.
+    pub ssrc: u32,
+    /// Whether it is a key frame (VP8, H.264); `true` for audio.
+    pub key_frame: bool,
+}
+
+/// A received track's frames: a bounded lock-free queue the driver fills
+/// and readers drain, capped in frames and octets, made when the first
+/// frame arrives (a track that receives nothing costs no queue).
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    capacity: usize,
+    queue: OnceLock<ArrayQueue<Frame>>,
+    /// Octets of the frames in `queue`.
+    queued: AtomicUsize,
+    notify: Notify,
+    closed: AtomicBool,
+}
+
+impl Inbox {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let (queue, queued, notify, closed) =
+            (OnceLock::new(), AtomicUsize::new(0), Notify::new(), AtomicBool::new(false));
+        Self { capacity, queue, queued, notify, closed }
+    }
+
+    /// Queues a frame within `max` octets; a full queue drops it (a reader
+    /// that falls behind loses frames, as a jitter buffer would).
+    pub(crate) fn push(&self, f: Frame, max: usize) {
+        let len = f.data.len();
+        let queue = self.queue.get_or_init(|| ArrayQueue::new(self.capacity));
+        if self.queued.fetch_add(len, Ordering::AcqRel) + len > max || queue.push(f).is_err() {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            return;
+        }
+        self.notify.notify_one();
+    }
+
+    pub(crate) fn pop(&self) -> Option<Frame> {
+        let f = self.queue.get()?.pop()?;
+        self.queued.fetch_sub(f.data.len(), Ordering::AcqRel);
+        Some(f)
+    }
+
+    /// The next frame; `None` once closed and empty.
+    pub(crate) async fn next(&self) -> Option<Frame> {
+        loop {
+            let woken = self.notify.notified();
+            if let Some(f) = self.pop() {
+                return Some(f);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return self.pop();
+            }
+            woken.await;
+        }
+    }
+
+    /// No more frames will come (the connection closed).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+        self.notify.notify_one();
+    }
+}
