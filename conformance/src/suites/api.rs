@@ -230,7 +230,7 @@ async fn call(t0: Instant) -> Result<CallOutcome, String> {
 }
 
 async fn consent_loss(t0: Instant) -> Result<(), String> {
-    let timing = rtc_ice::Timing { consent_timeout: Duration::from_millis(5500), ..rtc_ice::Timing::default() };
+    let timing = rtc_ice::Timing { consent_timeout: Duration::from_millis(2500), ..rtc_ice::Timing::default() };
     let opts = SocketOptions { ice_timing: Some(timing), ..SocketOptions::default() };
     let (a, b) = (peer(opts, t0).await?, peer(SocketOptions::default(), t0).await?);
     signal(&a.conn, &b.conn)?;
