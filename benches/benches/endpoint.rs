@@ -35,7 +35,8 @@
 //! connected at a time, default 500; `RTC_EP_HOLD=SECS` simulated idle
 //! hold, default 30; `RTC_EP_STR0M_ICE_LITE=1` makes the str0m server
 //! ICE-lite; `RTC_EP_ONLY=rtc-proto` or `str0m` runs one stack alone, for
-//! profiling).
+//! profiling; `RTC_EP_SDES=1` keys rtc-proto's connections by SDES keys in
+//! the descriptions instead of DTLS-SRTP, with `RTC_EP_ONLY=rtc-proto`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -170,6 +171,11 @@ struct Ours {
     peer_sockets: HashMap<SocketAddr, SocketId>,
     peer_conns: Vec<ConnHandle>,
     peer_cert: rtc_dtls::Certificate,
+    /// The server's codec options, one copy shared by its connections (as
+    /// a server would make them).
+    options: std::sync::Arc<rtc_codecs::Options>,
+    /// Key by SDES (keys in the descriptions) instead of DTLS-SRTP.
+    sdes: bool,
     tx: Vec<u8>,
     frame: Vec<u8>,
 }
@@ -182,9 +188,10 @@ fn av_stream() -> StreamDescription {
 }
 
 impl Ours {
-    fn new(start: Instant) -> Self {
+    fn new(start: Instant, sdes: bool) -> Self {
         let mut meter = Meter::default();
         let cert = rtc_dtls::Certificate::generate().expect("certificate");
+        let options = meter.run(|| ConnectionConfig::default().options);
         let mut server = Endpoint::new();
         let server_socket = meter.run(|| {
             server.add_socket(SocketConfig::new(
@@ -206,6 +213,8 @@ impl Ours {
             peer_sockets: HashMap::new(),
             peer_conns: Vec::new(),
             peer_cert: rtc_dtls::Certificate::generate().expect("certificate"),
+            options,
+            sdes,
             tx: vec![0; MIN_TRANSMIT_BUFFER],
             frame: Vec::new(),
         }
@@ -229,9 +238,10 @@ impl Ours {
         self.peers.connection_mut(pc).expect("peer").send_stream(now, av_stream()).expect("peer stream");
         self.peer_conns.push(pc);
         // The server's connection.
-        let (server, socket) = (&mut self.server, self.server_socket);
+        let (server, socket, options) = (&mut self.server, self.server_socket, self.options.clone());
         let sc = self.meter.run(|| {
-            let c = Connection::new(ConnectionConfig::default(), now, wallclock()).expect("server connection");
+            let config = ConnectionConfig { options, ..ConnectionConfig::default() };
+            let c = Connection::new(config, now, wallclock()).expect("server connection");
             let h = server.insert(c);
             server.add_socket_to(now, h, socket).expect("server socket");
             server.connection_mut(h).expect("conn").send_stream(now, av_stream()).expect("server stream");
@@ -239,19 +249,23 @@ impl Ours {
         });
         self.server_conns.push(sc);
         // Peer → server.
+        let sdes = self.sdes;
         let mut d = self.peers.connection(pc).expect("peer").description(Direction::Local).expect("description");
-        d.keys.clear();
+        if !sdes {
+            d.keys.clear();
+        }
         let offer = d.to_json();
         let server = &mut self.server;
         self.meter.run(|| {
-            let mut d = ConnectionDescription::from_json(&offer).expect("parse");
-            d.keys.clear();
+            let d = ConnectionDescription::from_json(&offer).expect("parse");
             server.connection_mut(sc).expect("conn").set_description(now, d, Direction::Remote).expect("remote");
         });
         // Server → peer.
         let answer = self.meter.run(|| {
             let mut d = server.connection(sc).expect("conn").description(Direction::Local).expect("description");
-            d.keys.clear();
+            if !sdes {
+                d.keys.clear();
+            }
             d.to_json()
         });
         let d = ConnectionDescription::from_json(&answer).expect("parse");
@@ -779,16 +793,19 @@ fn main() {
     let lite = env("RTC_EP_STR0M_ICE_LITE", 0u8) == 1;
     // For profiling one stack alone: `rtc-proto` or `str0m`.
     let only: String = env("RTC_EP_ONLY", String::new());
+    // rtc-proto keyed by SDES instead of DTLS-SRTP (str0m has no SDES).
+    let sdes = env("RTC_EP_SDES", 0u8) == 1;
     let (run_ours, run_theirs) = (only != "str0m", only != "rtc-proto");
     println!(
-        "endpoint: {n} idle connections (audio + video both ways, DTLS-SRTP, full ICE{}) on one server address, \
+        "endpoint: {n} idle connections (audio + video both ways, {}, full ICE{}) on one server address, \
          in-memory network, simulated time; batches of {batch}; hold {hold} simulated s",
+        if sdes { "rtc-proto keyed by SDES" } else { "DTLS-SRTP" },
         if lite { "; str0m server ICE-lite" } else { "" }
     );
     let start = Instant::now();
 
     // Connect both stacks, one after the other.
-    let mut ours = run_ours.then(|| Ours::new(start));
+    let mut ours = run_ours.then(|| Ours::new(start, sdes));
     let mut theirs = run_theirs.then(|| theirs::Theirs::new(start, lite));
     let mut a = ours.as_mut().map(|s| connect(s, n, batch)).unwrap_or_default();
     let mut b = theirs.as_mut().map(|s| connect(s, n, batch)).unwrap_or_default();

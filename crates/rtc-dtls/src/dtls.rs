@@ -46,10 +46,13 @@ const MAX_TRANSMITS: usize = 64;
 const MAX_EVENTS: usize = 8;
 
 /// Spare buffers kept for reuse, and the largest one kept.
-const MAX_FREE: usize = 64;
+const MAX_FREE: usize = 8;
 const MAX_FREE_CAPACITY: usize = 4096;
 
-/// The engine's output buffer grows on demand up to this.
+/// The engine writes into a buffer of this size on the stack, or, when it
+/// needs more, into one on the heap that grows on demand up to
+/// `MAX_OUTPUT`.
+const SCRATCH: usize = 2048;
 const MAX_OUTPUT: usize = 1 << 16;
 
 /// Polls of the engine per call; every poll cycle ends in a timeout well
@@ -183,8 +186,11 @@ pub struct Dtls {
     /// The engine's clock: the latest `now` seen.
     now: Instant,
     timeout: Option<Instant>,
-    /// The engine's output buffer.
+    /// The engine's output buffer when one on the stack is too small (empty
+    /// until then).
     scratch: Vec<u8>,
+    /// The spare buffers and queues were trimmed after the handshake.
+    trimmed: bool,
     transmits: VecDeque<Vec<u8>>,
     received: VecDeque<Vec<u8>>,
     received_bytes: usize,
@@ -214,7 +220,8 @@ impl Dtls {
             keys: None,
             now,
             timeout: None,
-            scratch: vec![0; 2048],
+            scratch: Vec::new(),
+            trimmed: false,
             transmits: VecDeque::new(),
             received: VecDeque::new(),
             received_bytes: 0,
@@ -303,12 +310,29 @@ impl Dtls {
     /// [`MAX_TRANSMIT`] octets (1500 always suffices).
     #[must_use]
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let len = self.transmits.front()?.len();
+        let Some(len) = self.transmits.front().map(Vec::len) else {
+            self.trim();
+            return None;
+        };
         let out = buf.get_mut(..len)?;
         let datagram = self.transmits.pop_front()?;
         out.copy_from_slice(&datagram);
         recycle(&mut self.free, datagram);
         Some(len)
+    }
+
+    /// Once the handshake is over and its flights are out, gives back what
+    /// they needed: the spare buffers (but one) and the queues' room. An
+    /// idle association then holds little beyond the engine's own state.
+    fn trim(&mut self) {
+        if self.trimmed || matches!(self.state, State::New | State::Handshaking) {
+            return;
+        }
+        self.trimmed = true;
+        self.free.truncate(1);
+        self.free.shrink_to_fit();
+        self.transmits.shrink_to_fit();
+        self.scratch = Vec::new();
     }
 
     /// The length of the datagram [`Dtls::poll_transmit`] would return next.
@@ -445,8 +469,15 @@ impl Dtls {
     fn drain(&mut self) -> Result<(), &'static str> {
         let Some(engine) = self.engine.as_mut() else { return Ok(()) };
         let mut engine_connected = false;
+        let mut stack = [0u8; SCRATCH];
         for _ in 0..MAX_POLLS {
-            match engine.poll_output(&mut self.scratch) {
+            let room = if self.scratch.is_empty() { SCRATCH } else { self.scratch.len() };
+            let output = if self.scratch.is_empty() {
+                engine.poll_output(&mut stack)
+            } else {
+                engine.poll_output(&mut self.scratch)
+            };
+            match output {
                 Output::Packet(p) => {
                     if self.transmits.len() >= MAX_TRANSMITS
                         && let Some(old) = self.transmits.pop_front()
@@ -456,7 +487,7 @@ impl Dtls {
                     self.transmits.push_back(filled(&mut self.free, p));
                 }
                 Output::BufferTooSmall { needed } => {
-                    if needed > MAX_OUTPUT || needed <= self.scratch.len() {
+                    if needed > MAX_OUTPUT || needed <= room {
                         return Err("the DTLS engine produced an oversized datagram");
                     }
                     self.scratch.resize(needed, 0);

@@ -242,9 +242,10 @@ pub struct TrackDescription {
     #[serde(with = "kind_text")]
     pub kind: Kind,
     /// Codec options restricting this track (the first agreed codec of the
-    /// track's kind that these options also list is used).
+    /// track's kind that these options also list is used). Boxed: most
+    /// tracks have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub options: Option<Options>,
+    pub options: Option<Box<Options>>,
 }
 
 impl TrackDescription {

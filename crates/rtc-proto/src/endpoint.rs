@@ -43,7 +43,9 @@ struct Entry {
 
 struct Slot {
     generation: u32,
-    entry: Option<Entry>,
+    /// Boxed: a free slot costs 16 octets, and the slot vector's growth
+    /// does not double the connections' own size.
+    entry: Option<Box<Entry>>,
 }
 
 struct SocketEntry {
@@ -225,12 +227,12 @@ impl Endpoint {
     }
 
     fn entry(&self, h: ConnHandle) -> Option<&Entry> {
-        self.slots.get(h.index()).filter(|s| s.generation == h.generation)?.entry.as_ref()
+        self.slots.get(h.index()).filter(|s| s.generation == h.generation)?.entry.as_deref()
     }
 
     fn parts(&mut self, h: ConnHandle) -> Option<(&mut Entry, &mut Core)> {
         let slot = self.slots.get_mut(h.index()).filter(|s| s.generation == h.generation)?;
-        Some((slot.entry.as_mut()?, &mut self.core))
+        Some((slot.entry.as_deref_mut()?, &mut self.core))
     }
 
     /// Registers a socket (its addresses, options and certificate) for
@@ -322,7 +324,7 @@ impl Endpoint {
             }
         };
         let slot = &mut self.slots[index as usize];
-        slot.entry = Some(entry);
+        slot.entry = Some(Box::new(entry));
         let h = ConnHandle { index, generation: slot.generation };
         self.core.live += 1;
         if let Some((e, core)) = self.parts(h) {
@@ -337,7 +339,7 @@ impl Endpoint {
         let Endpoint { slots, core } = self;
         let slot =
             slots.get_mut(h.index()).filter(|s| s.generation == h.generation).ok_or(Error::Unknown("connection"))?;
-        let e = slot.entry.as_mut().ok_or(Error::Unknown("connection"))?;
+        let e = slot.entry.as_deref_mut().ok_or(Error::Unknown("connection"))?;
         let s = core.sockets.get_mut(socket.0 as usize).and_then(Option::as_mut).ok_or(Error::Unknown("socket"))?;
         let primary = s.users.is_empty();
         let r = e.conn.add_socket(now, socket, &s.config, primary);

@@ -28,13 +28,14 @@ pub(crate) fn profile(name: &str) -> Result<Profile, Error> {
         .ok_or_else(|| Error::InvalidDescription(format!("unknown SRTP crypto-suite {name:?}")))
 }
 
-/// A suite with its master key and salt.
+/// A suite with its master key and salt (kept inline: the longest key is 32
+/// octets, the longest salt 14).
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Keying {
     pub(crate) tag: u32,
     pub(crate) profile: Profile,
-    pub(crate) key: Vec<u8>,
-    pub(crate) salt: Vec<u8>,
+    key: [u8; 32],
+    salt: [u8; 14],
 }
 
 impl std::fmt::Debug for Keying {
@@ -47,11 +48,20 @@ impl Keying {
     /// Fresh key material for `profile` from `rng`, which must be a CSPRNG
     /// (the connection's: ChaCha seeded from the OS, or from a test's seed).
     pub(crate) fn random(tag: u32, profile: Profile, rng: &mut impl CryptoRng) -> Self {
-        let mut key = vec![0; profile.master_key_len()];
-        let mut salt = vec![0; profile.master_salt_len()];
-        rng.fill_bytes(&mut key);
-        rng.fill_bytes(&mut salt);
-        Self { tag, profile, key, salt }
+        let mut k = Self { tag, profile, key: [0; 32], salt: [0; 14] };
+        rng.fill_bytes(&mut k.key[..profile.master_key_len()]);
+        rng.fill_bytes(&mut k.salt[..profile.master_salt_len()]);
+        k
+    }
+
+    /// The master key.
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.key[..self.profile.master_key_len()]
+    }
+
+    /// The master salt.
+    pub(crate) fn salt(&self) -> &[u8] {
+        &self.salt[..self.profile.master_salt_len()]
     }
 
     /// One key per suite of [`DEFAULT_SUITES`], tagged 1, 2, …
@@ -81,13 +91,16 @@ impl Keying {
         if raw.len() != kl + sl {
             return Err(bad("key and salt have the wrong length for the suite"));
         }
-        Ok(Self { tag: k.tag, profile, key: raw[..kl].to_vec(), salt: raw[kl..].to_vec() })
+        let mut out = Self { tag: k.tag, profile, key: [0; 32], salt: [0; 14] };
+        out.key[..kl].copy_from_slice(&raw[..kl]);
+        out.salt[..sl].copy_from_slice(&raw[kl..]);
+        Ok(out)
     }
 
     /// The description entry: `inline:` base64(key || salt).
     pub(crate) fn to_crypto(&self) -> CryptoKey {
-        let mut raw = self.key.clone();
-        raw.extend_from_slice(&self.salt);
+        let mut raw = self.key().to_vec();
+        raw.extend_from_slice(self.salt());
         CryptoKey {
             tag: self.tag,
             crypto_suite: self.profile.name().to_owned(),
@@ -118,7 +131,7 @@ mod tests {
             let c = k.to_crypto();
             assert!(c.key_params.as_deref().unwrap().starts_with("inline:"));
             let back = Keying::from_crypto(&c).unwrap();
-            assert_eq!((back.profile, &back.key, &back.salt, back.tag), (p, &k.key, &k.salt, 3));
+            assert_eq!((back.profile, back.key(), back.salt(), back.tag), (p, k.key(), k.salt(), 3));
         }
         // RFC 4568 section 6.1's example key (30 octets) with a lifetime.
         let ok =

@@ -38,10 +38,12 @@ pub struct SessionConfig {
     pub seed: u64,
     /// Use the reduced minimum RTCP interval of RFC 3550 section 6.2, 360 s
     /// divided by the session bandwidth in kbit/s (0.36 s at 1 Mbit/s, never
-    /// more than the fixed 5 s), with half of it before the first report.
-    /// RFC 8834 section 4.1 requires WebRTC endpoints to support it; on by
-    /// default. Off, the fixed minimum of 5 s (2.5 s before the first
-    /// report) applies.
+    /// more than the fixed 5 s), with half of it before the first report,
+    /// while media flows either way (a session where nothing was sent or
+    /// received since its last report waits the fixed minimum: idle
+    /// connections cost little). RFC 8834 section 4.1 requires WebRTC
+    /// endpoints to support it; on by default. Off, the fixed minimum of 5 s
+    /// (2.5 s before the first report) applies.
     pub reduced_minimum: bool,
 }
 
@@ -241,7 +243,7 @@ impl Session {
             rng: config.seed | 1,
             config,
         };
-        s.next_report = now + s.interval();
+        s.next_report = now + s.interval(false);
         s
     }
 
@@ -261,7 +263,8 @@ impl Session {
     }
 
     /// RFC 3550 appendix A.7: the randomized interval until the next report.
-    fn interval(&mut self) -> Duration {
+    /// `active`: media went either way since the last report.
+    fn interval(&mut self, active: bool) -> Duration {
         let members = (1 + self.incoming.len()) as f64;
         let senders = self.incoming.values().filter(|s| s.received > 0).count() as f64
             + if self.outgoing.values().any(|o| o.sent_since_report) { 1.0 } else { 0.0 };
@@ -278,7 +281,10 @@ impl Session {
             }
         }
         let mut t_min = 5.0;
-        if self.config.reduced_minimum {
+        // The reduced minimum while media flows (and for the first report);
+        // an idle session reports at the fixed minimum (section 6.2 leaves
+        // the choice to unicast participants).
+        if self.config.reduced_minimum && (active || self.initial) {
             let kbps = f64::from(self.config.session_bandwidth) / 1000.0;
             t_min = (360.0 / kbps.max(1e-3)).min(t_min);
         }
@@ -492,10 +498,12 @@ impl Session {
         if now < self.next_report {
             return None;
         }
+        let active = self.outgoing.values().any(|o| o.sent_since_report)
+            || self.incoming.values().any(|s| s.received > s.received_prior);
         let n = self.write_report(now, out).ok()?;
         self.avg_rtcp_size = (n as f64 + UDP_IP_OVERHEAD) / 16.0 + self.avg_rtcp_size * 15.0 / 16.0;
         self.initial = false;
-        self.next_report = now + self.interval();
+        self.next_report = now + self.interval(active);
         for o in self.outgoing.values_mut() {
             o.sent_since_report = false;
         }
@@ -651,13 +659,21 @@ mod tests {
         assert!((0.18 * 0.5 / COMPENSATION..=0.18 * 1.5 / COMPENSATION).contains(&secs), "{secs}");
         let mut buf = [0u8; 1500];
         let mut at = first;
+        a.add_outgoing(5, 48_000, 1, 1);
         for _ in 0..20 {
+            // Media flows: the reduced minimum.
+            let mut pkt = [0u8; 100];
+            a.write_rtp(at, 5, 111, false, 0, &[], &[], b"media", &mut pkt).unwrap();
             assert!(a.poll_transmit(at, &mut buf).is_some());
             let next = a.poll_timeout().unwrap();
             let gap = next.duration_since(at).as_secs_f64();
             assert!((0.36 * 0.5 / COMPENSATION..=0.36 * 1.5 / COMPENSATION).contains(&gap), "{gap}");
             at = next;
         }
+        // Idle since the last report: the fixed minimum.
+        assert!(a.poll_transmit(at, &mut buf).is_some());
+        let idle = a.poll_timeout().unwrap().duration_since(at).as_secs_f64();
+        assert!((5.0 * 0.5 / COMPENSATION..=5.0 * 1.5 / COMPENSATION).contains(&idle), "{idle}");
         // Below 72 kbit/s the fixed 5 s is the smaller.
         let mut slow = Session::new(
             SessionConfig { session_bandwidth: 64_000, ..Default::default() },
@@ -674,7 +690,7 @@ mod tests {
     fn report_interval_and_contributors() {
         let (mut a, mut b, t0) = pair();
         a.config.reduced_minimum = false;
-        a.next_report = t0 + a.interval();
+        a.next_report = t0 + a.interval(false);
         let first = a.poll_timeout().unwrap();
         // RFC 3550 A.7: the initial minimum is 2.5 s, randomized by [0.5, 1.5] / (e - 3/2).
         let secs = first.duration_since(t0).as_secs_f64();

@@ -26,6 +26,7 @@ impl Agent {
             .pairs
             .iter()
             .any(|p| p.foundation == foundation && matches!(p.state, PairState::Waiting | PairState::InProgress));
+        self.pairs.reserve_exact(1);
         self.pairs.push(CheckPair {
             local: li,
             remote: ri,

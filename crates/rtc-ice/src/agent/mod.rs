@@ -379,6 +379,7 @@ impl Agent {
             addr.port(),
             CandidateType::HOST,
         );
+        self.locals.reserve_exact(1);
         self.locals.push(LocalCand {
             cand: cand.clone(),
             kind: LocalKind::Host,
@@ -441,6 +442,7 @@ impl Agent {
             self.stats.limit_hits += 1;
             return Err(Error::LimitReached("remote candidates"));
         }
+        self.remotes.reserve_exact(1);
         self.remotes.push(RemoteCand { cand: cand.clone(), addr, component: c, peer_reflexive: false });
         let ri = self.remotes.len() - 1;
         for li in 0..self.locals.len() {

@@ -173,6 +173,7 @@ impl Agent {
                     CandidateType::PRFLX,
                 );
                 cand.socket_id = None;
+                self.remotes.reserve_exact(1);
                 self.remotes.push(RemoteCand { cand, addr: src, component, peer_reflexive: true });
                 self.remotes.len() - 1
             }
@@ -316,6 +317,7 @@ impl Agent {
                 );
                 cand.related_address = Some(Address::Ip(base.ip()));
                 cand.related_port = Some(base.port());
+                self.locals.reserve_exact(1);
                 self.locals.push(LocalCand {
                     cand,
                     kind: LocalKind::PeerReflexive,
@@ -383,6 +385,7 @@ impl Agent {
         );
         cand.related_address = Some(Address::Ip(base.ip()));
         cand.related_port = Some(base.port());
+        self.locals.reserve_exact(1);
         self.locals.push(LocalCand {
             cand: cand.clone(),
             kind: LocalKind::ServerReflexive,

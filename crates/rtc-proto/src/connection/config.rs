@@ -1,6 +1,7 @@
 //! What a connection and its sockets are built from, and its budgets.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rtc_candidate::Component;
@@ -25,8 +26,9 @@ pub struct ConnectionConfig {
     /// (SRTP master keys). What is absent is drawn from the connection's
     /// CSPRNG.
     pub description: ConnectionDescription,
-    /// The local codec options.
-    pub options: Options,
+    /// The local codec options, shared (a server making many connections
+    /// with the same options keeps one copy).
+    pub options: Arc<Options>,
     /// Seeds the connection's CSPRNG (ids, SSRCs, keys, ICE credentials and
     /// transactions) for reproducible tests; from the OS when `None`.
     pub seed: Option<u64>,
@@ -50,7 +52,7 @@ impl Default for ConnectionConfig {
     fn default() -> Self {
         Self {
             description: ConnectionDescription::default(),
-            options: default_options(),
+            options: Arc::new(default_options()),
             seed: None,
             report_interval: Duration::from_secs(1),
             max_payload: 1100,
@@ -64,7 +66,7 @@ impl ConnectionConfig {
     pub fn new(description: Option<ConnectionDescription>, options: Option<Options>) -> Self {
         Self {
             description: description.unwrap_or_default(),
-            options: options.unwrap_or_else(default_options),
+            options: Arc::new(options.unwrap_or_else(default_options)),
             ..Self::default()
         }
     }

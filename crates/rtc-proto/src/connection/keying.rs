@@ -99,6 +99,10 @@ impl Connection {
                 self.local_keys.push(k);
             }
         }
+        if !self.local_keys.is_empty() {
+            // The local keys stand from now on; the fallback is not needed.
+            self.fallback_keys = Vec::new();
+        }
         Ok(())
     }
 
@@ -135,6 +139,7 @@ impl Connection {
         }
         if !keys.is_empty() {
             self.local_keys = keys;
+            self.fallback_keys = Vec::new();
         }
         Ok(())
     }
@@ -214,7 +219,7 @@ impl Connection {
             &self.context_id,
             d.context_id.as_deref().unwrap_or_default(),
             &self.local_options,
-            self.remote_options.as_ref(),
+            self.remote_options.as_deref(),
         )?;
         // Everything is checked: apply.
         if remote_restart {
@@ -234,6 +239,7 @@ impl Connection {
         }
         let first = self.remote.is_none();
         self.local_keys = local_keys;
+        self.fallback_keys = Vec::new();
         self.remote_keys = remote_keys;
         self.remote = Some(d.clone());
         self.agreement = Some(agreement);
@@ -301,7 +307,7 @@ impl Connection {
     pub(crate) fn key_transport(&self, t: &mut Transport, now: Instant) -> Result<(), Error> {
         if let (Some(client), Some(remote)) = (self.dtls_client(), &self.remote) {
             let role = if client { DtlsRole::Client } else { DtlsRole::Server };
-            t.dtls = Some(Dtls::new(&t.certificate, role, fingerprints(remote), now));
+            t.dtls = Some(Box::new(Dtls::new(&t.certificate, role, fingerprints(remote), now)));
         } else {
             let (tx, rx) = self.srtp_contexts()?;
             t.tx = Some(tx);
@@ -332,6 +338,6 @@ impl Connection {
         let (ri, _) = select(&self.remote_keys, &self.local_keys).ok_or(Error::NotConnected("no SRTP suite"))?;
         let l = &self.local_keys[li];
         let r = &self.remote_keys[ri];
-        Ok((Context::new(l.profile, &l.key, &l.salt)?, Context::new(r.profile, &r.key, &r.salt)?))
+        Ok((Context::new(l.profile, l.key(), l.salt())?, Context::new(r.profile, r.key(), r.salt())?))
     }
 }

@@ -11,6 +11,7 @@ mod transport;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rand::SeedableRng;
@@ -171,8 +172,9 @@ pub struct Connection {
     fallback_keys: Vec<Keying>,
     remote: Option<ConnectionDescription>,
     remote_keys: Vec<Keying>,
-    local_options: Options,
-    remote_options: Option<Options>,
+    /// Shared with the config it came from and with forks.
+    local_options: Arc<Options>,
+    remote_options: Option<Box<Options>>,
     agreement: Option<Agreement>,
     transports: Vec<Transport>,
     session: Option<Session>,
@@ -232,7 +234,7 @@ impl Connection {
             local_keys.push(Keying::from_crypto(k)?);
         }
         let cname = d.cname.clone().unwrap_or_else(|| random_id(&mut rng, 16));
-        let fallback_keys = Keying::defaults(&mut rng);
+        let fallback_keys = if local_keys.is_empty() { Keying::defaults(&mut rng) } else { Vec::new() };
         Ok(Self {
             rng,
             seeded: config.seed.is_some(),
@@ -314,7 +316,7 @@ impl Connection {
     pub fn options(&self, direction: Direction) -> Option<&Options> {
         match direction {
             Direction::Local => Some(&self.local_options),
-            Direction::Remote => self.remote_options.as_ref(),
+            Direction::Remote => self.remote_options.as_deref(),
         }
     }
 
@@ -825,7 +827,13 @@ impl Connection {
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if e.is_none() && self.events.capacity() > 0 {
+            // An idle connection holds no queue memory (events come in
+            // bursts: candidates, state changes, reports).
+            self.events = VecDeque::new();
+        }
+        e
     }
 
     /// The next received frame: `out` is cleared and swapped with the

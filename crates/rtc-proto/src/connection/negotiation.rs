@@ -30,11 +30,11 @@ impl Connection {
         options.validate().map_err(|e| Error::InvalidOptions(e.to_string()))?;
         let (mut local, mut remote) = (self.local_options.clone(), self.remote_options.clone());
         match direction {
-            Direction::Local => local = options,
-            Direction::Remote => remote = Some(options),
+            Direction::Local => local = std::sync::Arc::new(options),
+            Direction::Remote => remote = Some(Box::new(options)),
         }
         let agreement = match &self.remote {
-            Some(_) => Some(agree(&self.context_id, self.remote_context(), &local, remote.as_ref())?),
+            Some(_) => Some(agree(&self.context_id, self.remote_context(), &local, remote.as_deref())?),
             None => None,
         };
         self.local_options = local;

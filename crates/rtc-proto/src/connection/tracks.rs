@@ -1,8 +1,6 @@
 //! The streams and tracks of a connection, both directions, and the seeds'
 //! stream and track events.
 
-use std::collections::HashMap;
-
 use rtc_payload::{Depacketizer, Packetizer};
 
 use super::Connection;
@@ -65,16 +63,65 @@ impl Track {
     }
 }
 
+/// A map kept as a vector: a connection has a handful of tracks, for which
+/// a linear search beats hashing and a hash table's spare buckets cost more
+/// memory than the entries.
+#[derive(Debug)]
+pub(crate) struct SmallMap<K, V>(Vec<(K, V)>);
+
+impl<K, V> Default for SmallMap<K, V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<K: PartialEq + Copy, V> SmallMap<K, V> {
+    pub(crate) fn get(&self, k: &K) -> Option<&V> {
+        self.0.iter().find(|(x, _)| x == k).map(|(_, v)| v)
+    }
+
+    pub(crate) fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        self.0.iter_mut().find(|(x, _)| x == k).map(|(_, v)| v)
+    }
+
+    pub(crate) fn contains_key(&self, k: &K) -> bool {
+        self.get(k).is_some()
+    }
+
+    pub(crate) fn insert(&mut self, k: K, v: V) {
+        match self.get_mut(&k) {
+            Some(old) => *old = v,
+            None => {
+                self.0.reserve_exact(1);
+                self.0.push((k, v));
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
+        let i = self.0.iter().position(|(x, _)| x == k)?;
+        Some(self.0.remove(i).1)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
 /// Every stream and track of a connection.
 #[derive(Debug, Default)]
 pub(crate) struct Tracks {
     next: u32,
     pub(crate) streams: Vec<Stream>,
-    pub(crate) tracks: HashMap<TrackId, Track>,
+    pub(crate) tracks: SmallMap<TrackId, Track>,
     /// Remote tracks by SSRC (the receive path's lookup).
-    pub(crate) remote_by_ssrc: HashMap<u32, TrackId>,
+    pub(crate) remote_by_ssrc: SmallMap<u32, TrackId>,
     /// Local tracks by SSRC (unique per connection).
-    pub(crate) local_by_ssrc: HashMap<u32, TrackId>,
+    pub(crate) local_by_ssrc: SmallMap<u32, TrackId>,
 }
 
 impl Tracks {
@@ -85,6 +132,7 @@ impl Tracks {
 
     pub(crate) fn new_stream(&mut self, stream_id: String, direction: Direction) -> StreamId {
         let id = StreamId(self.next_id());
+        self.streams.reserve_exact(1);
         self.streams.push(Stream { id, stream_id, direction, tracks: Vec::new() });
         id
     }
@@ -115,9 +163,10 @@ impl Tracks {
         match state {
             State::Send(_) => self.local_by_ssrc.insert(ssrc, id),
             State::Receive(_) => self.remote_by_ssrc.insert(ssrc, id),
-        };
+        }
         self.tracks.insert(id, Track { stream, desc, state });
         if let Some(s) = self.stream_mut(stream) {
+            s.tracks.reserve_exact(1);
             s.tracks.push(id);
         }
         id

@@ -28,7 +28,8 @@ pub(crate) struct Transport {
     pub(crate) ice_connected: bool,
     /// DTLS-SRTP keying, when the remote description has no `keys`. Kept
     /// after a failure or close so that a queued alert still goes out.
-    pub(crate) dtls: Option<Dtls>,
+    /// Boxed: a connection keyed by SDES holds none.
+    pub(crate) dtls: Option<Box<Dtls>>,
     pub(crate) tx: Option<Context>,
     pub(crate) rx: Option<Context>,
     /// The RTP path when the connection closed, for DTLS close_notify.
@@ -152,7 +153,7 @@ impl Connection {
         {
             dtls.start(now);
         }
-        while let Some(e) = self.transports[ti].dtls.as_mut().and_then(Dtls::poll_event) {
+        while let Some(e) = self.transports[ti].dtls.as_deref_mut().and_then(Dtls::poll_event) {
             let t = &mut self.transports[ti];
             let socket = t.id;
             match e {
