@@ -38,6 +38,8 @@ struct Entry {
     /// What the router was told: local ufrag, remote ufrag, paths.
     route_local: String,
     route_remote: Option<String>,
+    /// The connection's route generation those were read at.
+    route_gen: Option<u64>,
     route_paths: Option<u64>,
 }
 
@@ -162,7 +164,10 @@ impl Core {
         let closed = e.conn.is_closed();
         let local = e.conn.context_id();
         let remote = e.conn.remote_context_id();
-        if e.route_local != local || e.route_remote.as_deref() != remote {
+        let changed = e.route_gen != Some(e.conn.route_generation())
+            && (e.route_local != local || e.route_remote.as_deref() != remote || e.route_gen.is_none() || closed);
+        e.route_gen = Some(e.conn.route_generation());
+        if changed {
             self.router.unregister_key(h);
             if e.route_remote.is_none() && self.ufrags.get(&e.route_local).is_some_and(|n| *n > 1) {
                 self.rescan.push(e.route_local.clone());
@@ -314,6 +319,7 @@ impl Endpoint {
             queued_frame: false,
             route_local: String::new(),
             route_remote: None,
+            route_gen: None,
             route_paths: None,
         };
         let index = match self.core.free.pop() {

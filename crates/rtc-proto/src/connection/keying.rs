@@ -133,6 +133,7 @@ impl Connection {
             self.restart_pending = self.remote.is_some();
         }
         self.context_id = creds.ufrag;
+        self.route_gen += 1;
         self.secret = creds.pwd;
         if let Some(c) = d.cname {
             self.cname = c;
@@ -230,6 +231,7 @@ impl Connection {
                 let fresh = Credentials::random(&mut self.rng);
                 self.restart_ice(now, &fresh)?;
                 self.context_id = fresh.ufrag;
+                self.route_gen += 1;
                 self.secret = fresh.pwd;
             }
             self.restart_pending = false;
@@ -242,6 +244,7 @@ impl Connection {
         self.fallback_keys = Vec::new();
         self.remote_keys = remote_keys;
         self.remote = Some(d.clone());
+        self.route_gen += 1;
         self.agreement = Some(agreement);
         self.plan_gen += 1;
         if first {

@@ -195,6 +195,8 @@ pub struct Connection {
     /// stale.
     plan_gen: u64,
     closed: bool,
+    /// Bumped when what STUN requests route by changes (the ufrags, close).
+    route_gen: u64,
     limits: Limits,
     max_payload: usize,
     dropped: [u64; DropReason::COUNTED],
@@ -265,6 +267,7 @@ impl Connection {
             next_report: None,
             plan_gen: 0,
             closed: false,
+            route_gen: 0,
             limits: config.limits,
             max_payload: config.max_payload.clamp(200, MAX_PAYLOAD_LIMIT),
             dropped: [0; DropReason::COUNTED],
@@ -715,6 +718,7 @@ impl Connection {
         }
         self.go_down();
         self.closed = true;
+        self.route_gen += 1;
         for t in &mut self.transports {
             t.final_path = t.agent.path(Component::RTP);
             if let Some(d) = t.dtls.as_mut() {
@@ -904,6 +908,11 @@ impl Connection {
             ncsrc: 0,
         }));
         self.tracks.add(stream, d, state)
+    }
+
+    /// Changes whenever the ufrags STUN requests route by change.
+    pub(crate) fn route_generation(&self) -> u64 {
+        self.route_gen
     }
 
     /// Routing facts for an [`Endpoint`](crate::Endpoint): the 4-tuples
