@@ -167,7 +167,10 @@ impl Connection {
                         self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });
                     }
                 },
-                rtc_dtls::Event::Failed(_) => {
+                // A handshake that failed leaves the socket unkeyed; a failure
+                // after keying ends only the association (media stays keyed
+                // and flowing, so the socket does not say Disconnected).
+                rtc_dtls::Event::Failed(_) if t.tx.is_none() => {
                     self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });
                 }
                 rtc_dtls::Event::Closed => {
