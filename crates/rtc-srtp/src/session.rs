@@ -332,12 +332,11 @@ impl Session {
         payload: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        let s = self.outgoing.get_mut(&ssrc).ok_or(Error::Invalid("no such outgoing SSRC"))?;
-        let timestamp = s.timestamp_base.wrapping_add(media_time);
-        let h = RtpHeader { marker, payload_type, sequence_number: s.seq, timestamp, ssrc, csrcs, extensions };
-        let n = h.write(payload, 0, out)?;
-        s.sent(now, timestamp, payload.len());
-        Ok(n)
+        let hlen = RtpHeader { csrcs, extensions, ..RtpHeader::default() }.header_len()?;
+        let total = hlen + payload.len();
+        let short = total.saturating_sub(out.len());
+        out.get_mut(hlen..total).ok_or(Error::NoTailRoom(short))?.copy_from_slice(payload);
+        self.write_rtp_header(now, ssrc, payload_type, marker, media_time, csrcs, extensions, payload.len(), out)
     }
 
     /// As [`Session::write_rtp`], for a payload of `payload_len` octets that

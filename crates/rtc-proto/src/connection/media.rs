@@ -297,8 +297,7 @@ impl Connection {
         self.session_events();
         let Some(&track) = self.tracks.remote_by_ssrc.get(&ssrc) else { return Receive::Rtp { track: None } };
         let pt = p.payload_type();
-        let format = self.codec_by_pt(pt).and_then(Self::format_of);
-        let Connection { tracks, frames, limits, .. } = self;
+        let Connection { tracks, frames, limits, agreement, .. } = self;
         let Some(State::Receive(r)) = tracks.tracks.get_mut(&track).map(|t| &mut t.state) else {
             return Receive::Rtp { track: Some(track) };
         };
@@ -306,7 +305,11 @@ impl Connection {
             return Receive::Rtp { track: Some(track) };
         }
         if r.depacketizer.as_ref().is_none_or(|(p, _)| *p != pt) {
-            let Some(format) = format else { return self.drop_with(DropReason::PayloadType) };
+            // The payload format is looked up only when the payload type changes.
+            let codec = agreement.as_ref().and_then(|a| a.codecs.iter().find(|c| c.payload_id.get() == pt));
+            let Some(format) = codec.and_then(Self::format_of) else {
+                return self.drop_with(DropReason::PayloadType);
+            };
             r.depacketizer = Some((pt, Depacketizer::new(format, limits.max_frame)));
         }
         let Some((_, d)) = r.depacketizer.as_mut() else { return Receive::Rtp { track: Some(track) } };
