@@ -294,6 +294,118 @@ pub struct ConnectionDescription {
     /// The streams this side sends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<StreamDescription>,
+    /// Data streams (SCTP over DTLS, RFC 8261): present when this side
+    /// takes them. Data flows once both descriptions carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataTransport>,
+    /// The data streams this side opened, for information (the peer learns
+    /// of in-band ones when they open; pre-negotiated ones are agreed by
+    /// the application).
+    #[serde(rename = "data-streams", default, skip_serializing_if = "Vec::is_empty")]
+    pub data_streams: Vec<DataStreamDescription>,
+}
+
+/// What a peer needs to carry data streams: the SCTP port and the largest
+/// message it takes (SDP's `a=sctp-port` and `a=max-message-size`, RFC
+/// 8841). JSON: `{"port": 5000, "max-message-size": 262144}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataTransport {
+    /// The SCTP port (5000 unless said otherwise).
+    #[serde(default = "sctp_port")]
+    pub port: u16,
+    /// The largest message this side receives; 0 means any size (RFC 8841
+    /// section 6). Absent means 65536.
+    #[serde(rename = "max-message-size", default = "max_message_size")]
+    pub max_message_size: u64,
+}
+
+fn sctp_port() -> u16 {
+    5000
+}
+
+fn max_message_size() -> u64 {
+    65536
+}
+
+impl Default for DataTransport {
+    /// Port 5000; messages up to 256 KiB.
+    fn default() -> Self {
+        Self { port: 5000, max_message_size: 256 * 1024 }
+    }
+}
+
+/// A data stream (a WebRTC data channel, RFC 8831): its label and
+/// sub-protocol, ordering and reliability, and for pre-negotiated streams
+/// the SCTP stream id both sides use. The JSON names are the W3C data
+/// channel's: `{"label": "chat", "protocol": "", "ordered": true,
+/// "maxRetransmits": 0, "maxPacketLifeTime": 500, "negotiated": false,
+/// "id": 1}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataStreamDescription {
+    /// A name for the stream (need not be unique).
+    #[serde(default)]
+    pub label: String,
+    /// The sub-protocol the application speaks on it.
+    #[serde(default)]
+    pub protocol: String,
+    /// Messages are delivered in the order sent (the default).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub ordered: bool,
+    /// Partially reliable: a message is retransmitted at most this many
+    /// times.
+    #[serde(rename = "maxRetransmits", alias = "max-retransmits", default, skip_serializing_if = "Option::is_none")]
+    pub max_retransmits: Option<u16>,
+    /// Partially reliable: a message is retransmitted for at most this many
+    /// milliseconds.
+    #[serde(
+        rename = "maxPacketLifeTime",
+        alias = "max-packet-life-time",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_packet_life_time: Option<u16>,
+    /// Agreed by the applications out of band, with `id`: no open message
+    /// is exchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub negotiated: bool,
+    /// The SCTP stream id: required when `negotiated`; otherwise assigned
+    /// when the stream opens (even for the DTLS client, odd for the server,
+    /// RFC 8832 section 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u16>,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl DataStreamDescription {
+    /// A reliable, ordered stream named `label`.
+    pub fn new(label: impl Into<String>) -> Self {
+        Self { label: label.into(), ordered: true, ..Self::default() }
+    }
+
+    /// Checks the description: at most one of `maxRetransmits` and
+    /// `maxPacketLifeTime`; `negotiated` needs an `id`; ids below 65535;
+    /// label and protocol under 65536 octets.
+    pub fn check(&self) -> Result<(), Error> {
+        let bad = |why: &str| Err(Error::InvalidDescription(format!("data stream {:?}: {why}", self.label)));
+        if self.max_retransmits.is_some() && self.max_packet_life_time.is_some() {
+            return bad("maxRetransmits and maxPacketLifeTime exclude each other");
+        }
+        if self.negotiated && self.id.is_none() {
+            return bad("a negotiated stream needs an id");
+        }
+        if self.id == Some(u16::MAX) {
+            return bad("id 65535 is reserved");
+        }
+        if self.label.len() > usize::from(u16::MAX) || self.protocol.len() > usize::from(u16::MAX) {
+            return bad("label and protocol are at most 65535 octets");
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for ConnectionDescription {
@@ -305,6 +417,8 @@ impl std::fmt::Debug for ConnectionDescription {
             .field("keys", &self.keys)
             .field("sockets", &self.sockets)
             .field("streams", &self.streams)
+            .field("data", &self.data)
+            .field("data_streams", &self.data_streams)
             .finish()
     }
 }
@@ -394,11 +508,21 @@ mod tests {
                     options: None,
                 }],
             }],
+            data: Some(DataTransport::default()),
+            data_streams: vec![DataStreamDescription { max_retransmits: Some(0), ..DataStreamDescription::new("x") }],
         };
         let j = d.to_json();
-        for name in
-            ["\"context-id\"", "\"secret\"", "\"crypto-suite\"", "\"key-params\"", "\"track-id\"", "\"socket-id\""]
-        {
+        for name in [
+            "\"context-id\"",
+            "\"secret\"",
+            "\"crypto-suite\"",
+            "\"key-params\"",
+            "\"track-id\"",
+            "\"socket-id\"",
+            "\"max-message-size\":262144",
+            "\"data-streams\"",
+            "\"maxRetransmits\":0",
+        ] {
             assert!(j.contains(name), "{name} missing from {j}");
         }
         assert!(j.contains("\"ssrc\":\"7\""), "{j}");

@@ -87,8 +87,8 @@ pub use connection::{
     SocketConfig, Transmit, default_options,
 };
 pub use desc::{
-    ConnectionDescription, CryptoKey, Direction, SocketDescription, SocketOptions, SocketServers, StreamDescription,
-    TrackDescription,
+    ConnectionDescription, CryptoKey, DataStreamDescription, DataTransport, Direction, SocketDescription,
+    SocketOptions, SocketServers, StreamDescription, TrackDescription,
 };
 pub use endpoint::{ConnHandle, ConnectionMut, Endpoint};
 pub use error::Error;

@@ -71,6 +71,8 @@ impl Connection {
                 .into_iter()
                 .filter_map(|s| self.tracks.describe(s))
                 .collect(),
+            data: None,
+            data_streams: Vec::new(),
         }
     }
 
