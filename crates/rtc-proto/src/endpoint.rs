@@ -9,7 +9,7 @@ use std::time::Instant;
 use rtc_ice::Demux;
 
 use crate::SocketId;
-use crate::connection::{Connection, FrameInfo, Receive, SocketConfig, Transmit};
+use crate::connection::{Connection, DataMessage, FrameInfo, Receive, SocketConfig, Transmit};
 use crate::error::Error;
 use crate::events::Event;
 
@@ -35,6 +35,7 @@ struct Entry {
     queued_transmit: bool,
     queued_event: bool,
     queued_frame: bool,
+    queued_data: bool,
     /// What the router was told: local ufrag, remote ufrag, paths.
     route_local: String,
     route_remote: Option<String>,
@@ -66,6 +67,7 @@ struct Core {
     transmit_ready: VecDeque<ConnHandle>,
     event_ready: VecDeque<ConnHandle>,
     frame_ready: VecDeque<ConnHandle>,
+    data_ready: VecDeque<ConnHandle>,
     /// Connections per local ufrag, to hand a freed "any sender" route to
     /// a fork still waiting for its remote description.
     ufrags: HashMap<String, u32>,
@@ -89,7 +91,7 @@ struct Core {
 /// The contract is [`Connection`]'s, for all connections at once: feed
 /// [`Endpoint::handle_datagram`] and [`Endpoint::handle_timeout`], drain
 /// [`Endpoint::poll_transmit`], [`Endpoint::poll_event`] and
-/// [`Endpoint::poll_frame`] after each, and wake at
+/// [`Endpoint::poll_frame`] and [`Endpoint::poll_data`] after each, and wake at
 /// [`Endpoint::poll_timeout`]. Commands go through
 /// [`Endpoint::connection_mut`], whose guard tells the endpoint when it is
 /// done.
@@ -148,6 +150,7 @@ impl Default for Core {
             transmit_ready: VecDeque::new(),
             event_ready: VecDeque::new(),
             frame_ready: VecDeque::new(),
+            data_ready: VecDeque::new(),
             ufrags: HashMap::new(),
             rescan: Vec::new(),
             live: 0,
@@ -211,6 +214,10 @@ impl Core {
             if !e.queued_frame {
                 e.queued_frame = true;
                 self.frame_ready.push_back(h);
+            }
+            if !e.queued_data {
+                e.queued_data = true;
+                self.data_ready.push_back(h);
             }
         }
     }
@@ -317,6 +324,7 @@ impl Endpoint {
             queued_transmit: false,
             queued_event: false,
             queued_frame: false,
+            queued_data: false,
             route_local: String::new(),
             route_remote: None,
             route_gen: None,
@@ -570,6 +578,26 @@ impl Endpoint {
                 None => {
                     e.queued_frame = false;
                     core.frame_ready.pop_front();
+                }
+            }
+        }
+        None
+    }
+
+    /// The next received data message of any connection (see
+    /// [`Connection::poll_data`]).
+    #[must_use]
+    pub fn poll_data(&mut self, out: &mut Vec<u8>) -> Option<(ConnHandle, DataMessage)> {
+        while let Some(&h) = self.core.data_ready.front() {
+            let Some((e, core)) = self.parts(h) else {
+                self.core.data_ready.pop_front();
+                continue;
+            };
+            match e.conn.poll_data(out) {
+                Some(m) => return Some((h, m)),
+                None => {
+                    e.queued_data = false;
+                    core.data_ready.pop_front();
                 }
             }
         }

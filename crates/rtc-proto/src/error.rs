@@ -53,6 +53,14 @@ pub enum Error {
     /// nothing was taken. Says which.
     #[error("limit reached: {0}")]
     LimitReached(&'static str),
+    /// A message longer than the peer takes (its `max-message-size`).
+    #[error("a message of {len} octets is longer than the peer takes ({max})")]
+    TooLarge {
+        /// The message's length.
+        len: usize,
+        /// The peer's limit.
+        max: usize,
+    },
 }
 
 impl From<rtc_payload::Error> for Error {

@@ -5,8 +5,8 @@ use rtc_candidate::Candidate;
 use rtc_codecs::Kind;
 use serde::Serialize;
 
-use crate::SocketId;
 use crate::desc::Direction;
+use crate::{DataStreamId, SocketId};
 
 /// Events of an the seeds' RTCSocket (the seeds' `oncandidate`,
 /// `oncandidatesdone`, `onactivecandidate`, `onconnected`,
@@ -192,4 +192,35 @@ pub enum Event {
     /// An event of the connection (the seeds' connection, stream and track
     /// events).
     Connection(ConnectionEvent),
+    /// An event of a data stream.
+    Data {
+        /// The data stream.
+        stream: DataStreamId,
+        /// What happened.
+        event: DataEvent,
+    },
+}
+
+/// Events of a data stream (the W3C data channel's `open`, `close`,
+/// `bufferedamountlow` and `error`; messages come from
+/// [`Connection::poll_data`](crate::Connection::poll_data)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum DataEvent {
+    /// The peer opened this data stream (DATA_CHANNEL_OPEN): its
+    /// description is known; [`DataEvent::Open`] follows.
+    Incoming,
+    /// Messages can flow both ways.
+    Open,
+    /// The octets buffered for sending fell to the stream's threshold.
+    #[serde(rename = "bufferedamountlow")]
+    BufferedAmountLow,
+    /// The stream closed (either side reset it, or the association ended).
+    Closed,
+    /// Something failed; [`DataEvent::Closed`] follows.
+    Error {
+        /// Why.
+        reason: &'static str,
+    },
 }

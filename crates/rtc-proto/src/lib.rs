@@ -83,8 +83,8 @@ mod keys;
 mod sdp;
 
 pub use connection::{
-    Connection, ConnectionConfig, DropReason, FrameInfo, Limits, MAX_PAYLOAD_LIMIT, MIN_TRANSMIT_BUFFER, Receive,
-    SocketConfig, Transmit, default_options,
+    Connection, ConnectionConfig, DataMessage, DataState, DropReason, FrameInfo, Limits, MAX_PAYLOAD_LIMIT,
+    MIN_TRANSMIT_BUFFER, Receive, SocketConfig, Transmit, default_options,
 };
 pub use desc::{
     ConnectionDescription, CryptoKey, DataStreamDescription, DataTransport, Direction, SocketDescription,
@@ -92,7 +92,7 @@ pub use desc::{
 };
 pub use endpoint::{ConnHandle, ConnectionMut, Endpoint};
 pub use error::Error;
-pub use events::{ConnectionEvent, Event, RtpStats, SocketEvent, TrackReport};
+pub use events::{ConnectionEvent, DataEvent, Event, RtpStats, SocketEvent, TrackReport};
 
 /// A socket of a connection: a set of bound local addresses that share one
 /// ICE agent (per connection) and one DTLS certificate. The caller names it
@@ -108,6 +108,11 @@ pub struct TrackId(pub u32);
 /// numbered by the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StreamId(pub u32);
+
+/// A data stream of one connection, local or remote, numbered by the
+/// connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct DataStreamId(pub u32);
 
 /// `n` random alphanumeric characters.
 pub(crate) fn random_id(rng: &mut impl rand::Rng, n: usize) -> String {

@@ -95,6 +95,11 @@ pub struct Limits {
     /// Events waiting for [`Connection::poll_event`](crate::Connection::poll_event)
     /// (the oldest are dropped beyond it).
     pub events: usize,
+    /// Data streams open at once (local and remote).
+    pub data_streams: usize,
+    /// Octets written on data streams and not yet acknowledged, all
+    /// streams together.
+    pub data_buffer: usize,
 }
 
 impl Default for Limits {
@@ -109,6 +114,8 @@ impl Default for Limits {
             frame_bytes: 8 << 20,
             send_bytes: 16 << 20,
             events: 4096,
+            data_streams: 1024,
+            data_buffer: 16 << 20,
         }
     }
 }

@@ -59,6 +59,7 @@ impl Connection {
             })
             .collect();
         let keys = if self.local_keys.is_empty() { &self.fallback_keys } else { &self.local_keys };
+        let (data, data_streams) = self.local_data();
         ConnectionDescription {
             cname: Some(self.cname.clone()),
             context_id: Some(self.context_id.clone()),
@@ -71,8 +72,8 @@ impl Connection {
                 .into_iter()
                 .filter_map(|s| self.tracks.describe(s))
                 .collect(),
-            data: None,
-            data_streams: Vec::new(),
+            data,
+            data_streams,
         }
     }
 
@@ -240,6 +241,11 @@ impl Connection {
             for t in &mut self.transports {
                 t.agent.set_remote_credentials(now, creds.clone())?;
             }
+        }
+        if d.data.is_some() && !dtls {
+            // Data needs DTLS; a description keyed by SDES carries none.
+        } else if d.data.is_some() {
+            self.enable_data();
         }
         let first = self.remote.is_none();
         self.local_keys = local_keys;

@@ -1,6 +1,8 @@
 //! [`Connection`]: one RTCConnection, sans-IO.
 
 mod config;
+mod data;
+mod dcep;
 mod keying;
 mod media;
 mod negotiation;
@@ -22,6 +24,7 @@ use rtc_ice::{Agent, AgentConfig, Credentials, Role};
 use rtc_srtp::session::Session;
 
 pub use config::{ConnectionConfig, Limits, MAX_PAYLOAD_LIMIT, SocketConfig, default_options};
+pub use data::{DataMessage, DataState};
 use media::{FrameQueue, SendQueue};
 use tracks::{Sending, State, Tracks};
 use transport::{Kind as DatagramKind, Transport, classify};
@@ -152,7 +155,7 @@ impl DropReason {
 /// - **Outputs**, to drain after every input or command, in any order:
 ///   [`Connection::poll_transmit`] until `None` (each datagram is written
 ///   into the caller's buffer; send it from [`Transmit::source`]),
-///   [`Connection::poll_event`] and [`Connection::poll_frame`] until
+///   [`Connection::poll_event`], [`Connection::poll_frame`] and [`Connection::poll_data`] until
 ///   `None`, then [`Connection::poll_timeout`] for the next wake-up.
 ///
 /// Every `now` must not go backwards. Nothing here blocks, reads a clock or
@@ -200,6 +203,8 @@ pub struct Connection {
     limits: Limits,
     max_payload: usize,
     dropped: [u64; DropReason::COUNTED],
+    /// Data streams, once taken (boxed: most connections carry media only).
+    data: Option<Box<data::Data>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -271,6 +276,7 @@ impl Connection {
             limits: config.limits,
             max_payload: config.max_payload.clamp(200, MAX_PAYLOAD_LIMIT),
             dropped: [0; DropReason::COUNTED],
+            data: None,
         })
     }
 
@@ -716,6 +722,7 @@ impl Connection {
         if self.closed {
             return;
         }
+        self.close_data(now);
         self.go_down();
         self.closed = true;
         self.route_gen += 1;
@@ -770,6 +777,9 @@ impl Connection {
         if matches!(r, Receive::Stun | Receive::Dtls) {
             self.drive_transports(now);
         }
+        if r == Receive::Dtls {
+            self.drive_data(now);
+        }
         r
     }
 
@@ -799,6 +809,7 @@ impl Connection {
                 }
             }
         }
+        self.pump_data(now);
         for t in &mut self.transports {
             let Some(path) = t.dtls_path() else { continue };
             if let Some(n) = t.dtls.as_mut().and_then(|d| d.poll_transmit(buf)) {
@@ -850,7 +861,7 @@ impl Connection {
 
     /// Whether output may be waiting (transmits, events or frames).
     pub(crate) fn has_output(&self) -> bool {
-        !self.events.is_empty() || !self.frames.is_empty() || !self.send.is_empty()
+        !self.events.is_empty() || !self.frames.is_empty() || !self.send.is_empty() || self.data_has_output()
     }
 
     // ----- internals -----

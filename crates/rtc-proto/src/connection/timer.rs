@@ -22,6 +22,8 @@ impl Connection {
             }
         }
         self.drive_transports(now);
+        self.handle_data_timeout(now);
+        self.drive_data(now);
         self.report_timer(now);
     }
 
@@ -38,6 +40,7 @@ impl Connection {
             at(t.agent.poll_timeout());
             at(t.dtls.as_ref().and_then(|d| d.poll_timeout()));
         }
+        at(self.data_timeout());
         if self.connected {
             at(self.session.as_ref().and_then(Session::poll_timeout));
             at(Some(self.next_report.unwrap_or(self.last_now)));

@@ -16,8 +16,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rtc_candidate::Component;
 use rtc_proto::{
-    ConnHandle, Connection, ConnectionConfig, ConnectionDescription, ConnectionEvent, Direction, Endpoint, Event,
-    FrameInfo, MIN_TRANSMIT_BUFFER, SocketConfig, SocketEvent, SocketId, SocketOptions,
+    ConnHandle, Connection, ConnectionConfig, ConnectionDescription, ConnectionEvent, DataMessage, Direction, Endpoint,
+    Event, FrameInfo, MIN_TRANSMIT_BUFFER, SocketConfig, SocketEvent, SocketId, SocketOptions,
 };
 
 /// How the links behave.
@@ -59,6 +59,7 @@ pub struct Host {
     pub nat_open: Vec<u16>,
     pub events: Vec<(Instant, ConnHandle, Event)>,
     pub frames: Vec<(Instant, ConnHandle, FrameInfo, Vec<u8>)>,
+    pub data: Vec<(Instant, ConnHandle, DataMessage, Vec<u8>)>,
     /// When the host's uplink is free again (bandwidth cap).
     pub busy_until: Instant,
     pub sent: u64,
@@ -175,6 +176,7 @@ impl Net {
             nat_open: Vec::new(),
             events: Vec::new(),
             frames: Vec::new(),
+            data: Vec::new(),
             busy_until: self.now,
             sent: 0,
         };
@@ -284,6 +286,9 @@ impl Net {
             }
             while let Some((c, f)) = h.endpoint.poll_frame(&mut self.frame_buf) {
                 h.frames.push((now, c, f, std::mem::take(&mut self.frame_buf)));
+            }
+            while let Some((c, m)) = h.endpoint.poll_data(&mut self.frame_buf) {
+                h.data.push((now, c, m, std::mem::take(&mut self.frame_buf)));
             }
         }
     }

@@ -1,0 +1,765 @@
+//! Data streams: WebRTC data channels (RFC 8831) as SCTP streams of one
+//! association (sctp-proto, sans-IO) carried as DTLS application data over
+//! the first socket's association (RFC 8261), opened in band by DCEP (RFC
+//! 8832) or agreed out of band (`negotiated`).
+//!
+//! The DTLS client is the SCTP client and uses even stream ids, the server
+//! odd ones (RFC 8832 section 6). The association starts once DTLS is
+//! connected and both descriptions carry `data`.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use sctp_proto::{
+    Association, AssociationHandle, ClientConfig, DatagramEvent, Endpoint, EndpointConfig, Event as SctpEvent, Payload,
+    PayloadProtocolIdentifier as Ppi, ReliabilityType, ServerConfig, StreamEvent, TransportConfig,
+};
+
+use super::Connection;
+use super::dcep::{self, Message};
+use crate::DataStreamId;
+use crate::desc::{DataStreamDescription, DataTransport};
+use crate::error::Error;
+use crate::events::{DataEvent, Event};
+
+/// sctp-proto addresses associations by a socket address; there is one
+/// association per connection, so any fixed address does.
+const PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);
+
+/// The largest SCTP packet: one DTLS record of at most
+/// [`rtc_dtls::MAX_APPLICATION_DATA`] octets. sctp-proto sizes packets from
+/// the payload it may carry: the packet less the common header (12) and a
+/// DATA chunk header (16).
+const SCTP_MTU: u32 = rtc_dtls::MAX_APPLICATION_DATA as u32;
+
+/// A received message [`Connection::poll_data`] handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataMessage {
+    /// The data stream it arrived on.
+    pub stream: DataStreamId,
+    /// Binary (PPID 53/57) rather than a UTF-8 string (PPID 51/56).
+    pub binary: bool,
+}
+
+/// Where a data stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataState {
+    /// Waiting for the association (or, in band, for the peer's ACK).
+    Connecting,
+    /// Messages flow both ways.
+    Open,
+    /// Closing: the stream is being reset.
+    Closing,
+    /// Closed.
+    Closed,
+}
+
+#[derive(Debug)]
+struct Channel {
+    id: DataStreamId,
+    /// The SCTP stream id, once assigned.
+    sid: Option<u16>,
+    desc: DataStreamDescription,
+    state: DataState,
+    /// Opened by the peer.
+    remote: bool,
+    /// DATA_CHANNEL_OPEN sent, no ACK or data seen yet.
+    awaiting_ack: bool,
+    threshold: usize,
+}
+
+/// The connection's data streams and their association.
+pub(crate) struct Data {
+    local: DataTransport,
+    endpoint: Option<Endpoint>,
+    assoc: Option<(AssociationHandle, Association)>,
+    established: bool,
+    failed: bool,
+    /// This side is the DTLS (and so SCTP) client; known once DTLS starts.
+    client: Option<bool>,
+    remote: Option<DataTransport>,
+    channels: Vec<Channel>,
+    next_id: u32,
+    /// Streams with messages waiting for [`Connection::poll_data`].
+    readable: VecDeque<u16>,
+    /// A message read while opening a stream (user data before the ACK is
+    /// an implicit ACK, RFC 8832 section 6), delivered first.
+    early: VecDeque<(DataStreamId, bool, Vec<u8>)>,
+    /// SCTP packets waiting for room in the DTLS queue.
+    pending: VecDeque<Bytes>,
+    scratch: Vec<u8>,
+    pub(crate) dropped: u64,
+}
+
+impl std::fmt::Debug for Data {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Data")
+            .field("established", &self.established)
+            .field("client", &self.client)
+            .field("channels", &self.channels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Data {
+    pub(crate) fn new(local: DataTransport) -> Self {
+        Self {
+            local,
+            endpoint: None,
+            assoc: None,
+            established: false,
+            failed: false,
+            client: None,
+            remote: None,
+            channels: Vec::new(),
+            next_id: 0,
+            readable: VecDeque::new(),
+            early: VecDeque::new(),
+            pending: VecDeque::new(),
+            scratch: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    pub(crate) fn local(&self) -> DataTransport {
+        self.local
+    }
+
+    pub(crate) fn descriptions(&self) -> Vec<DataStreamDescription> {
+        self.channels.iter().filter(|c| !c.remote && c.state != DataState::Closed).map(Channel::described).collect()
+    }
+
+    pub(crate) fn has_output(&self) -> bool {
+        !self.readable.is_empty() || !self.early.is_empty()
+    }
+
+    fn channel(&self, id: DataStreamId) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.id == id)
+    }
+
+    fn by_sid(&self, sid: u16) -> Option<usize> {
+        self.channels.iter().position(|c| c.sid == Some(sid) && c.state != DataState::Closed)
+    }
+
+    fn transport_config(&self) -> TransportConfig {
+        let remote_max = self.remote.map_or(65536, |r| r.max_message_size);
+        // 0 means any size (RFC 8841 section 6); sending is bounded by the
+        // connection's send budget anyway.
+        let send_max = if remote_max == 0 { u32::MAX } else { u32::try_from(remote_max).unwrap_or(u32::MAX) };
+        let receive_max = u32::try_from(self.local.max_message_size).unwrap_or(u32::MAX);
+        TransportConfig::default()
+            .with_max_send_message_size(send_max)
+            .with_max_receive_message_size(if receive_max == 0 { u32::MAX } else { receive_max })
+            .with_local_port(self.local.port)
+            .with_remote_port(self.remote.map_or(5000, |r| r.port))
+            // WebRTC keeps trying while DTLS is up (RFC 8831 section 6.2
+            // leaves failure detection to ICE consent).
+            .with_max_init_retransmits(None)
+            .with_max_data_retransmits(None)
+    }
+
+    /// Starts the association (the client connects; the server waits for
+    /// the INIT).
+    fn start(&mut self, client: bool) {
+        if self.endpoint.is_some() {
+            return;
+        }
+        let transport = Arc::new(self.transport_config());
+        let mut config = EndpointConfig::new();
+        config.max_payload_size(SCTP_MTU - 12 - 16);
+        let server = (!client).then(|| {
+            let mut s = ServerConfig::new();
+            s.transport = transport.clone();
+            Arc::new(s)
+        });
+        let mut endpoint = Endpoint::new(Arc::new(config), server);
+        self.client = Some(client);
+        if client {
+            let mut c = ClientConfig::new();
+            c.transport = transport;
+            match endpoint.connect(c, PEER) {
+                Ok(a) => self.assoc = Some(a),
+                Err(_) => self.failed = true,
+            }
+        }
+        self.endpoint = Some(endpoint);
+    }
+}
+
+impl Channel {
+    fn described(&self) -> DataStreamDescription {
+        DataStreamDescription { id: self.sid.or(self.desc.id), ..self.desc.clone() }
+    }
+}
+
+fn reliability(d: &DataStreamDescription) -> (bool, ReliabilityType, u32) {
+    match (d.max_retransmits, d.max_packet_life_time) {
+        (Some(n), _) => (!d.ordered, ReliabilityType::Rexmit, u32::from(n)),
+        (None, Some(ms)) => (!d.ordered, ReliabilityType::Timed, u32::from(ms)),
+        (None, None) => (!d.ordered, ReliabilityType::Reliable, 0),
+    }
+}
+
+impl Connection {
+    // ----- data commands and getters -----
+
+    /// Takes data streams: the local description carries `data` (the SCTP
+    /// port and the largest message taken) from now on. Opening a data
+    /// stream does this too, and so does a remote description that carries
+    /// `data`.
+    pub fn enable_data(&mut self) {
+        if self.data.is_none() {
+            self.data = Some(Box::new(Data::new(DataTransport::default())));
+        }
+    }
+
+    /// Opens a data stream: in band (DATA_CHANNEL_OPEN once the association
+    /// is up) or, with `negotiated` and `id`, as agreed out of band. It is
+    /// [`DataState::Connecting`] until [`DataEvent::Open`].
+    pub fn open_data_stream(&mut self, now: Instant, desc: DataStreamDescription) -> Result<DataStreamId, Error> {
+        self.last_now = now;
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        desc.check()?;
+        if self.remote.as_ref().is_some_and(|r| !r.keys.is_empty()) {
+            return Err(Error::NotSupported("data streams on a connection keyed by SDES (they need DTLS)"));
+        }
+        self.enable_data();
+        let limit = self.limits.data_streams;
+        let data = self.data.as_deref_mut().ok_or(Error::Closed)?;
+        if data.channels.iter().filter(|c| c.state != DataState::Closed).count() >= limit {
+            return Err(Error::LimitReached("data streams"));
+        }
+        if let Some(sid) = desc.id.filter(|_| desc.negotiated)
+            && data.by_sid(sid).is_some()
+        {
+            return Err(Error::InvalidDescription(format!("data stream id {sid} is in use")));
+        }
+        data.next_id += 1;
+        let id = DataStreamId(data.next_id);
+        data.channels.push(Channel {
+            id,
+            sid: desc.id.filter(|_| desc.negotiated),
+            desc,
+            state: DataState::Connecting,
+            remote: false,
+            awaiting_ack: false,
+            threshold: 0,
+        });
+        if data.established {
+            self.open_channels();
+        }
+        Ok(id)
+    }
+
+    /// Sends one message on an open data stream: a string (PPID 51, or 56
+    /// when empty) or binary (53, or 57), of at most the peer's
+    /// `max-message-size`. Refused while the stream is not open, or when
+    /// the connection's data send buffer ([`Limits::data_buffer`](super::Limits))
+    /// is full: wait for [`DataEvent::BufferedAmountLow`].
+    pub fn send_data(&mut self, now: Instant, stream: DataStreamId, message: &[u8], binary: bool) -> Result<(), Error> {
+        self.last_now = now;
+        let budget = self.limits.data_buffer;
+        let data = self.data.as_deref_mut().ok_or(Error::Unknown("data stream"))?;
+        let ch = data.channels.iter().find(|c| c.id == stream).ok_or(Error::Unknown("data stream"))?;
+        let (Some(sid), DataState::Open | DataState::Connecting) = (ch.sid, ch.state) else {
+            return Err(Error::NotConnected("the data stream is not open"));
+        };
+        let Some((_, assoc)) = data.assoc.as_mut().filter(|_| data.established) else {
+            return Err(Error::NotConnected("the data stream is not open"));
+        };
+        let remote_max = data.remote.map_or(65536, |r| r.max_message_size);
+        if remote_max != 0 && message.len() as u64 > remote_max {
+            return Err(Error::TooLarge { len: message.len(), max: remote_max as usize });
+        }
+        let buffered: usize =
+            assoc.stream_ids().into_iter().filter_map(|s| assoc.stream(s).ok()?.buffered_amount().ok()).sum();
+        if buffered + message.len() > budget {
+            return Err(Error::LimitReached("data send buffer"));
+        }
+        let ppi = match (binary, message.is_empty()) {
+            (false, false) => Ppi::String,
+            (true, false) => Ppi::Binary,
+            (false, true) => Ppi::StringEmpty,
+            (true, true) => Ppi::BinaryEmpty,
+        };
+        // An empty message goes out as one zero octet (RFC 8831 section 6.6).
+        let payload = if message.is_empty() { Bytes::from_static(&[0]) } else { Bytes::copy_from_slice(message) };
+        let mut s = assoc.stream(sid).map_err(|_| Error::NotConnected("the data stream is not open"))?;
+        s.write_sctp(&payload, ppi).map_err(|_| Error::NotConnected("the data stream cannot send"))?;
+        Ok(())
+    }
+
+    /// Closes a data stream: its SCTP stream is reset (RFC 8831 section
+    /// 6.7); [`DataEvent::Closed`] follows.
+    pub fn close_data_stream(&mut self, now: Instant, stream: DataStreamId) {
+        self.last_now = now;
+        let Some(data) = self.data.as_deref_mut() else { return };
+        let Some(i) = data.channels.iter().position(|c| c.id == stream) else { return };
+        let ch = &mut data.channels[i];
+        match (ch.state, ch.sid, data.assoc.as_mut().filter(|_| data.established)) {
+            (DataState::Closed | DataState::Closing, ..) => {}
+            (_, Some(sid), Some((_, assoc))) => {
+                ch.state = DataState::Closing;
+                if let Ok(mut s) = assoc.stream(sid)
+                    && s.close().is_ok()
+                {
+                    return;
+                }
+                ch.state = DataState::Closed;
+                self.push_event(Event::Data { stream, event: DataEvent::Closed });
+            }
+            _ => {
+                ch.state = DataState::Closed;
+                self.push_event(Event::Data { stream, event: DataEvent::Closed });
+            }
+        }
+    }
+
+    /// The data streams, local and remote, not yet closed.
+    pub fn data_streams(&self) -> Vec<DataStreamId> {
+        self.data.as_deref().map_or_else(Vec::new, |d| {
+            d.channels.iter().filter(|c| c.state != DataState::Closed).map(|c| c.id).collect()
+        })
+    }
+
+    /// A data stream's description (with its `id` once assigned).
+    pub fn data_stream_description(&self, stream: DataStreamId) -> Option<DataStreamDescription> {
+        self.data.as_deref()?.channel(stream).map(Channel::described)
+    }
+
+    /// A data stream's state.
+    pub fn data_stream_state(&self, stream: DataStreamId) -> Option<DataState> {
+        self.data.as_deref()?.channel(stream).map(|c| c.state)
+    }
+
+    /// Octets written on a data stream and not yet acknowledged by the
+    /// peer.
+    pub fn buffered_amount(&mut self, stream: DataStreamId) -> usize {
+        let Some(data) = self.data.as_deref_mut() else { return 0 };
+        let Some(sid) = data.channel(stream).and_then(|c| c.sid) else { return 0 };
+        data.assoc.as_mut().and_then(|(_, a)| a.stream(sid).ok()?.buffered_amount().ok()).unwrap_or(0)
+    }
+
+    /// Sets the buffered amount at or below which
+    /// [`DataEvent::BufferedAmountLow`] fires (0 by default).
+    pub fn set_buffered_amount_low_threshold(&mut self, stream: DataStreamId, threshold: usize) {
+        let Some(data) = self.data.as_deref_mut() else { return };
+        let Some(ch) = data.channels.iter_mut().find(|c| c.id == stream) else { return };
+        ch.threshold = threshold;
+        if let (Some(sid), Some((_, a))) = (ch.sid, data.assoc.as_mut())
+            && let Ok(mut s) = a.stream(sid)
+        {
+            let _ = s.set_buffered_amount_low_threshold(threshold);
+        }
+    }
+
+    /// The next received data message: `out` is cleared and filled with it.
+    #[must_use]
+    pub fn poll_data(&mut self, out: &mut Vec<u8>) -> Option<DataMessage> {
+        let data = self.data.as_deref_mut()?;
+        if let Some((stream, binary, msg)) = data.early.pop_front() {
+            out.clear();
+            out.extend_from_slice(&msg);
+            return Some(DataMessage { stream, binary });
+        }
+        while let Some(&sid) = data.readable.front() {
+            let Some(ci) = data.by_sid(sid) else {
+                data.readable.pop_front();
+                continue;
+            };
+            let Some((_, assoc)) = data.assoc.as_mut() else {
+                data.readable.clear();
+                return None;
+            };
+            let chunks = match assoc.stream(sid).and_then(|mut s| s.read_sctp()) {
+                Ok(Some(c)) => c,
+                _ => {
+                    data.readable.pop_front();
+                    continue;
+                }
+            };
+            out.clear();
+            out.resize(chunks.len(), 0);
+            if chunks.read(out).is_err() {
+                continue;
+            }
+            let binary = match chunks.ppi {
+                Ppi::String => false,
+                Ppi::Binary => true,
+                Ppi::StringEmpty | Ppi::BinaryEmpty => {
+                    out.clear();
+                    chunks.ppi == Ppi::BinaryEmpty
+                }
+                // DCEP on an open stream (a repeated OPEN or ACK) and
+                // unknown PPIDs are not the application's.
+                _ => {
+                    data.dropped += 1;
+                    continue;
+                }
+            };
+            return Some(DataMessage { stream: data.channels[ci].id, binary });
+        }
+        None
+    }
+
+    // ----- internals -----
+
+    /// The data transport the local description carries.
+    pub(crate) fn local_data(&self) -> (Option<DataTransport>, Vec<DataStreamDescription>) {
+        match self.data.as_deref() {
+            Some(d) => (Some(d.local()), d.descriptions()),
+            None => (None, Vec::new()),
+        }
+    }
+
+    pub(crate) fn data_has_output(&self) -> bool {
+        self.data.as_deref().is_some_and(Data::has_output)
+    }
+
+    /// Moves SCTP packets into the DTLS association and DTLS application
+    /// data into SCTP; starts the association once DTLS is up and both
+    /// sides take data; reports what the association did.
+    pub(crate) fn drive_data(&mut self, now: Instant) {
+        let Some(data) = self.data.as_deref_mut() else { return };
+        let Some(t) = self.transports.first_mut() else { return };
+        let Some(dtls) = t.dtls.as_deref_mut() else { return };
+        if data.endpoint.is_none() {
+            let remote = self.remote.as_ref().and_then(|r| r.data);
+            if remote.is_none() || dtls.state() != rtc_dtls::State::Connected || self.closed {
+                return;
+            }
+            data.remote = remote;
+            data.start(dtls.role() == rtc_dtls::Role::Client);
+        }
+        // DTLS application data in.
+        let mut scratch = std::mem::take(&mut data.scratch);
+        while let Some(len) = dtls.next_application_data_len() {
+            scratch.resize(len.max(scratch.len()), 0);
+            let Some(n) = dtls.poll_application_data(&mut scratch) else { break };
+            let Some(endpoint) = data.endpoint.as_mut() else { break };
+            match endpoint.handle(now, PEER, None, None, Bytes::copy_from_slice(&scratch[..n])) {
+                Some((h, DatagramEvent::NewAssociation(a))) if data.assoc.is_none() => data.assoc = Some((h, a)),
+                Some((h, DatagramEvent::AssociationEvent(e))) => match data.assoc.as_mut() {
+                    Some((ah, a)) if *ah == h => a.handle_event(e),
+                    _ => data.dropped += 1,
+                },
+                _ => data.dropped += 1,
+            }
+        }
+        data.scratch = scratch;
+        self.data_events();
+    }
+
+    /// Takes the association's events.
+    fn data_events(&mut self) {
+        let mut out = Vec::new();
+        {
+            let Some(data) = self.data.as_deref_mut() else { return };
+            let Some((h, assoc)) = data.assoc.as_mut() else { return };
+            if let Some(endpoint) = data.endpoint.as_mut() {
+                while let Some(e) = assoc.poll_endpoint_event() {
+                    if let Some(ae) = endpoint.handle_event(*h, e) {
+                        assoc.handle_event(ae);
+                    }
+                }
+            }
+            while let Some(e) = data.assoc.as_mut().and_then(|(_, a)| a.poll()) {
+                out.push(e);
+            }
+        }
+        let mut opened = false;
+        for e in out {
+            match e {
+                SctpEvent::Connected => {
+                    if let Some(d) = self.data.as_deref_mut() {
+                        d.established = true;
+                    }
+                    opened = true;
+                }
+                SctpEvent::HandshakeFailed { .. } | SctpEvent::AssociationLost { .. } => self.data_lost(),
+                SctpEvent::Stream(se) => self.sctp_stream_event(se),
+                _ => {}
+            }
+        }
+        if opened {
+            self.open_channels();
+        }
+    }
+
+    fn sctp_stream_event(&mut self, e: StreamEvent) {
+        let Some(data) = self.data.as_deref_mut() else { return };
+        match e {
+            StreamEvent::Opened { .. } => {
+                // Streams the peer opened: accepted here, their DCEP read
+                // when readable.
+                while let Some((_, a)) = data.assoc.as_mut() {
+                    if a.accept_stream().is_none() {
+                        break;
+                    }
+                }
+            }
+            StreamEvent::Readable { id } => {
+                match data.by_sid(id).map(|i| (i, data.channels[i].state, data.channels[i].awaiting_ack)) {
+                    Some((_, DataState::Open, false)) => {
+                        if !data.readable.contains(&id) {
+                            data.readable.push_back(id);
+                        }
+                    }
+                    Some((i, _, _)) => self.read_opening(i, id),
+                    None => self.read_unknown(id),
+                }
+            }
+            StreamEvent::BufferedAmountLow { id } => {
+                if let Some(i) = data.by_sid(id) {
+                    let stream = data.channels[i].id;
+                    self.push_event(Event::Data { stream, event: DataEvent::BufferedAmountLow });
+                }
+            }
+            StreamEvent::Finished { id } | StreamEvent::ResetComplete { id } | StreamEvent::Stopped { id, .. } => {
+                let Some(i) = data.by_sid(id) else { return };
+                // The peer reset its side: reset ours too (RFC 8831
+                // section 6.7).
+                if data.channels[i].state != DataState::Closing
+                    && let Some((_, a)) = data.assoc.as_mut()
+                    && let Ok(mut s) = a.stream(id)
+                {
+                    let _ = s.close();
+                }
+                data.channels[i].state = DataState::Closed;
+                data.readable.retain(|s| *s != id);
+                let stream = data.channels[i].id;
+                self.push_event(Event::Data { stream, event: DataEvent::Closed });
+            }
+            _ => {}
+        }
+    }
+
+    /// Reads a stream this side opened and awaits the ACK of, or a
+    /// negotiated one: DCEP is handled, user data opens it (an implicit
+    /// ACK) and is kept for [`Connection::poll_data`].
+    fn read_opening(&mut self, ci: usize, sid: u16) {
+        let Some(data) = self.data.as_deref_mut() else { return };
+        let Some((_, assoc)) = data.assoc.as_mut() else { return };
+        let Ok(Some(chunks)) = assoc.stream(sid).and_then(|mut s| s.read_sctp()) else { return };
+        let mut msg = vec![0; chunks.len()];
+        let _ = chunks.read(&mut msg);
+        let ch = &mut data.channels[ci];
+        let opened = ch.state == DataState::Connecting || ch.awaiting_ack;
+        if ch.awaiting_ack {
+            let (unordered, kind, value) = reliability(&ch.desc);
+            if let Ok(mut s) = assoc.stream(sid) {
+                let _ = s.set_reliability_params(unordered, kind, value);
+            }
+        }
+        ch.awaiting_ack = false;
+        ch.state = DataState::Open;
+        let stream = ch.id;
+        match chunks.ppi {
+            Ppi::Dcep => {}
+            Ppi::String | Ppi::Binary => data.early.push_back((stream, chunks.ppi == Ppi::Binary, msg)),
+            Ppi::StringEmpty | Ppi::BinaryEmpty => {
+                data.early.push_back((stream, chunks.ppi == Ppi::BinaryEmpty, Vec::new()))
+            }
+            _ => data.dropped += 1,
+        }
+        // More may wait behind it.
+        data.readable.push_back(sid);
+        if opened {
+            self.push_event(Event::Data { stream, event: DataEvent::Open });
+        }
+    }
+
+    /// Reads a stream the peer opened: DATA_CHANNEL_OPEN makes a data
+    /// stream (acknowledged at once, RFC 8832 section 6); anything before
+    /// it is dropped.
+    fn read_unknown(&mut self, sid: u16) {
+        let limit = self.limits.data_streams;
+        let Some(data) = self.data.as_deref_mut() else { return };
+        let Some((_, assoc)) = data.assoc.as_mut() else { return };
+        let Ok(Some(chunks)) = assoc.stream(sid).and_then(|mut s| s.read_sctp()) else { return };
+        let mut msg = vec![0; chunks.len().min(1 << 17)];
+        let parsed = if chunks.ppi == Ppi::Dcep && chunks.read(&mut msg).is_ok() { dcep::parse(&msg) } else { None };
+        let Some(Message::Open(desc)) = parsed else {
+            data.dropped += 1;
+            return;
+        };
+        let open = data.channels.iter().filter(|c| c.state != DataState::Closed).count();
+        // The peer must use its own parity (even for the DTLS client).
+        let peer_parity = if data.client == Some(true) { 1 } else { 0 };
+        if open >= limit || sid % 2 != peer_parity {
+            data.dropped += 1;
+            if let Ok(mut s) = assoc.stream(sid) {
+                let _ = s.close();
+            }
+            return;
+        }
+        let (unordered, kind, value) = reliability(&desc);
+        let acked = assoc.stream(sid).is_ok_and(|mut s| {
+            s.set_reliability_params(unordered, kind, value).is_ok()
+                && s.write_sctp(&Bytes::from_static(&[dcep::ACK]), Ppi::Dcep).is_ok()
+        });
+        if !acked {
+            data.dropped += 1;
+            return;
+        }
+        data.next_id += 1;
+        let stream = DataStreamId(data.next_id);
+        data.channels.push(Channel {
+            id: stream,
+            sid: Some(sid),
+            desc,
+            state: DataState::Open,
+            remote: true,
+            awaiting_ack: false,
+            threshold: 0,
+        });
+        data.readable.push_back(sid);
+        self.push_event(Event::Data { stream, event: DataEvent::Incoming });
+        self.push_event(Event::Data { stream, event: DataEvent::Open });
+    }
+
+    /// Opens the streams waiting for the association: negotiated ones at
+    /// once, in-band ones with DATA_CHANNEL_OPEN on the lowest free id of
+    /// this side's parity.
+    fn open_channels(&mut self) {
+        let mut events = Vec::new();
+        {
+            let Some(data) = self.data.as_deref_mut() else { return };
+            let parity = if data.client == Some(true) { 0 } else { 1 };
+            for ci in 0..data.channels.len() {
+                if data.channels[ci].state != DataState::Connecting || data.channels[ci].awaiting_ack {
+                    continue;
+                }
+                let negotiated = data.channels[ci].desc.negotiated;
+                let sid = match data.channels[ci].sid {
+                    Some(s) => s,
+                    None => {
+                        let used =
+                            |s: u16| data.channels.iter().any(|c| c.sid == Some(s) && c.state != DataState::Closed);
+                        let Some(s) = (parity..u16::MAX).step_by(2).find(|&s| !used(s)) else { continue };
+                        s
+                    }
+                };
+                let Some((_, assoc)) = data.assoc.as_mut() else { return };
+                let (unordered, kind, value) = reliability(&data.channels[ci].desc);
+                let threshold = data.channels[ci].threshold;
+                // A negotiated stream the peer already sent on exists.
+                let stream = if assoc.stream_ids().contains(&sid) {
+                    assoc.stream(sid)
+                } else {
+                    assoc.open_stream(sid, Ppi::Binary)
+                };
+                let ok = match stream {
+                    Ok(mut s) => {
+                        let _ = s.set_buffered_amount_low_threshold(threshold);
+                        if negotiated {
+                            s.set_reliability_params(unordered, kind, value).is_ok()
+                        } else {
+                            // DCEP goes reliable and ordered, and so do user
+                            // messages sent before the ACK, so that none
+                            // overtakes the OPEN (RFC 8832 section 6).
+                            let open = Bytes::from(dcep::open(&data.channels[ci].desc));
+                            s.write_sctp(&open, Ppi::Dcep).is_ok()
+                        }
+                    }
+                    Err(_) => false,
+                };
+                let ch = &mut data.channels[ci];
+                ch.sid = Some(sid);
+                if !ok {
+                    ch.state = DataState::Closed;
+                    events.push((ch.id, DataEvent::Error { reason: "the SCTP stream could not be opened" }));
+                    events.push((ch.id, DataEvent::Closed));
+                } else if negotiated {
+                    ch.state = DataState::Open;
+                    events.push((ch.id, DataEvent::Open));
+                } else {
+                    ch.awaiting_ack = true;
+                }
+            }
+        }
+        for (stream, event) in events {
+            self.push_event(Event::Data { stream, event });
+        }
+    }
+
+    /// The association failed or ended: every data stream closes.
+    pub(crate) fn data_lost(&mut self) {
+        let Some(data) = self.data.as_deref_mut() else { return };
+        data.established = false;
+        data.failed = true;
+        data.assoc = None;
+        data.readable.clear();
+        let mut events = Vec::new();
+        for c in &mut data.channels {
+            if c.state != DataState::Closed {
+                c.state = DataState::Closed;
+                events.push((c.id, DataEvent::Error { reason: "the SCTP association ended" }));
+                events.push((c.id, DataEvent::Closed));
+            }
+        }
+        for (stream, event) in events {
+            self.push_event(Event::Data { stream, event });
+        }
+    }
+
+    /// Moves the association's packets into DTLS while its queue is empty
+    /// (SCTP's congestion window paces them).
+    pub(crate) fn pump_data(&mut self, now: Instant) {
+        let Some(data) = self.data.as_deref_mut() else { return };
+        let Some(dtls) = self.transports.first_mut().and_then(|t| t.dtls.as_deref_mut()) else { return };
+        if dtls.next_transmit_len().is_some() || dtls.state() != rtc_dtls::State::Connected {
+            return;
+        }
+        if data.pending.is_empty()
+            && let Some(t) = data.assoc.as_mut().and_then(|(_, a)| a.poll_transmit(now))
+            && let Payload::RawEncode(packets) = t.payload
+        {
+            data.pending.extend(packets);
+        }
+        while let Some(p) = data.pending.front() {
+            match dtls.send_application_data(p) {
+                Ok(()) => {
+                    data.pending.pop_front();
+                }
+                Err(rtc_dtls::Error::QueueFull) => break,
+                Err(_) => {
+                    // Too large or the association ended: lost (SCTP
+                    // retransmits what matters).
+                    data.pending.pop_front();
+                    data.dropped += 1;
+                }
+            }
+        }
+    }
+
+    /// When the association's timer is due.
+    pub(crate) fn data_timeout(&self) -> Option<Instant> {
+        self.data.as_deref()?.assoc.as_ref().and_then(|(_, a)| a.poll_timeout())
+    }
+
+    pub(crate) fn handle_data_timeout(&mut self, now: Instant) {
+        let Some(data) = self.data.as_deref_mut() else { return };
+        if let Some((_, a)) = data.assoc.as_mut()
+            && a.poll_timeout().is_some_and(|t| t <= now)
+        {
+            a.handle_timeout(now);
+        }
+        self.data_events();
+    }
+
+    /// Closes the association (ABORT goes out with the DTLS close).
+    pub(crate) fn close_data(&mut self, now: Instant) {
+        let Some(data) = self.data.as_deref_mut() else { return };
+        if let Some((_, a)) = data.assoc.as_mut() {
+            let _ = a.close();
+        }
+        self.pump_data(now);
+        self.data_lost();
+    }
+}
