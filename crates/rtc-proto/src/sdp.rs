@@ -4,14 +4,20 @@
 //! transport of the seeds' description: `a=ice-ufrag` / `a=ice-pwd` (the
 //! `context-id` and `secret`), `a=crypto` (RFC 4568, the `keys`),
 //! `a=candidate`, `a=rtcp-mux`, BUNDLE with `a=mid`, and per track `a=msid`
-//! and `a=ssrc` with the `cname`.
+//! and `a=ssrc` with the `cname`. The description's `data` is an
+//! `m=application … UDP/DTLS/SCTP webrtc-datachannel` section (RFC 8841,
+//! RFC 8832, JSEP) after the audio and video ones, bundled with them, with
+//! `a=sctp-port` and `a=max-message-size`; the legacy `DTLS/SCTP` form with
+//! `a=sctpmap` is read too. Data streams themselves are not in SDP: they
+//! open in band (RFC 8832) or are agreed by the applications.
 
 use rtc_candidate::Candidate;
 use rtc_codecs::{Kind, Options};
-use sdp_types::{Attribute, Media, Session};
+use sdp_types::{Attribute, Connection, Media, MediaType, Session, TransportProto};
 
 use crate::desc::{
-    ConnectionDescription, CryptoKey, SocketDescription, SocketOptions, StreamDescription, TrackDescription,
+    ConnectionDescription, CryptoKey, DataTransport, SocketDescription, SocketOptions, StreamDescription,
+    TrackDescription,
 };
 use crate::error::Error;
 
@@ -19,6 +25,12 @@ use crate::error::Error;
 const PROTO: &str = "RTP/SAVPF";
 /// DTLS-SRTP keying (RFC 5764), what browsers use.
 const DTLS_PROTO: &str = "UDP/TLS/RTP/SAVPF";
+/// The `fmt` of a data channel section (RFC 8841, RFC 8832).
+const DATA_CHANNEL: &str = "webrtc-datachannel";
+/// The SCTP port when a data section names none (RFC 8841).
+const DEFAULT_SCTP_PORT: u16 = 5000;
+/// The largest message a peer takes when it says nothing (RFC 8841).
+const DEFAULT_MAX_MESSAGE_SIZE: u64 = 65536;
 
 fn attr<'a, 'n>(attrs: &'a [Attribute], name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
     attrs.iter().filter(move |a| a.attribute.eq_ignore_ascii_case(name)).filter_map(|a| a.value.as_deref())
@@ -28,13 +40,97 @@ fn has(attrs: &[Attribute], name: &str) -> bool {
     attrs.iter().any(|a| a.attribute.eq_ignore_ascii_case(name))
 }
 
+/// An audio or video section over RTP that is not rejected: what rtc-codecs
+/// reads.
+fn is_rtp_media(m: &Media) -> bool {
+    m.port != 0 && m.media.parse::<Kind>().is_ok() && m.parse_transport_proto().is_rtp()
+}
+
+/// A data channel section that is not rejected: `m=application` over
+/// `UDP/DTLS/SCTP` with the `webrtc-datachannel` format, or the legacy
+/// `DTLS/SCTP` form whose `a=sctpmap` names `webrtc-datachannel`.
+fn is_data(m: &Media) -> bool {
+    if m.port == 0 || !m.media.eq_ignore_ascii_case(MediaType::Application.as_str()) {
+        return false;
+    }
+    match m.parse_transport_proto() {
+        TransportProto::UdpDtlsSctp => m.fmt.split_ascii_whitespace().any(|f| f.eq_ignore_ascii_case(DATA_CHANNEL)),
+        TransportProto::DtlsSctp => legacy_sctpmap(m).next().is_some(),
+        _ => false,
+    }
+}
+
+/// The legacy `a=sctpmap:<port> webrtc-datachannel [<streams>]` lines of a
+/// section: their port field.
+fn legacy_sctpmap(m: &Media) -> impl Iterator<Item = &str> {
+    attr(&m.attributes, "sctpmap").filter_map(|v| {
+        let mut words = v.split_ascii_whitespace();
+        let port = words.next()?;
+        words.next().is_some_and(|p| p.eq_ignore_ascii_case(DATA_CHANNEL)).then_some(port)
+    })
+}
+
+/// The SCTP port and largest message of a data section: `a=sctp-port`,
+/// else the legacy `a=sctpmap` port, else 5000; `a=max-message-size`, else
+/// 65536.
+fn read_data(m: &Media) -> Result<DataTransport, Error> {
+    let port = match attr(&m.attributes, "sctp-port").next().or_else(|| legacy_sctpmap(m).next()) {
+        Some(v) => match v.trim().parse::<u16>() {
+            Ok(p) if p != 0 => p,
+            _ => return Err(Error::InvalidDescription(format!("SCTP port {v:?}: not a port from 1 to 65535"))),
+        },
+        None => DEFAULT_SCTP_PORT,
+    };
+    let max_message_size = match attr(&m.attributes, "max-message-size").next() {
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| Error::InvalidDescription(format!("a=max-message-size:{v}: not a number")))?,
+        None => DEFAULT_MAX_MESSAGE_SIZE,
+    };
+    Ok(DataTransport { port, max_message_size })
+}
+
+/// The ICE and keying lines every section carries: `a=ice-ufrag`,
+/// `a=ice-pwd`, then `a=crypto` per key, or with DTLS the fingerprints and
+/// `a=setup`.
+fn add_keying(m: &mut Media, ufrag: &str, pwd: &str, keys: &[CryptoKey], fingerprints: &[String], setup: &str) {
+    m.add_attribute_with_value("ice-ufrag", ufrag);
+    m.add_attribute_with_value("ice-pwd", pwd);
+    for k in keys {
+        m.add_attribute_with_value("crypto", k);
+    }
+    if keys.is_empty() {
+        for f in fingerprints {
+            m.add_attribute_with_value("fingerprint", f);
+        }
+        m.add_attribute_with_value("setup", setup);
+    }
+}
+
+/// The socket's candidates as `a=candidate` lines.
+fn add_candidates(m: &mut Media, socket: Option<&SocketDescription>) {
+    for c in socket.map(|s| s.candidates.as_slice()).unwrap_or_default() {
+        let line = c.to_string();
+        m.add_attribute_with_value("candidate", line.strip_prefix("candidate:").unwrap_or(&line));
+    }
+}
+
 impl ConnectionDescription {
     /// Writes this description and `options` as an SDP offer or answer (the
     /// seeds have no offerer: the same text serves both). One `m=` section
-    /// per kind with codecs, bundled; candidates of the first socket. With
-    /// `keys`, RFC 4568 `a=crypto` over `RTP/SAVPF`; without, DTLS-SRTP over
-    /// `UDP/TLS/RTP/SAVPF` with the first socket's `a=fingerprint` and
-    /// `a=setup` (its `setup`, else `actpass`).
+    /// per kind with codecs, then with `data` one `m=application` section
+    /// (`UDP/DTLS/SCTP webrtc-datachannel` with `a=sctp-port` and
+    /// `a=max-message-size`), all bundled; candidates of the first socket.
+    /// With `keys`, RFC 4568 `a=crypto` over `RTP/SAVPF`; without, DTLS-SRTP
+    /// over `UDP/TLS/RTP/SAVPF` with the first socket's `a=fingerprint` and
+    /// `a=setup` (its `setup`, else `actpass`), which the data section
+    /// carries too.
+    ///
+    /// Data streams run over DTLS, which a description with `keys` does not
+    /// set up: its `data` is left out of the SDP. The SDP needs audio or
+    /// video codecs in `options`, or `data`: a description with data and no
+    /// codecs writes only the application section.
     pub fn to_sdp(&self, options: &Options) -> Result<String, Error> {
         let (Some(ufrag), Some(pwd)) = (&self.context_id, &self.secret) else {
             return Err(Error::InvalidDescription("an SDP description needs context-id and secret".into()));
@@ -49,11 +145,24 @@ impl ConnectionDescription {
         if self.keys.iter().any(|k| k.key_params.is_none()) {
             return Err(Error::InvalidDescription("an SDP description needs keys with key-params".into()));
         }
-        let mut s = options.to_session().map_err(|e| Error::InvalidOptions(e.to_string()))?;
-        if s.medias.is_empty() {
-            return Err(Error::InvalidOptions("no audio or video codec: SDP needs an m= section".into()));
+        // SDES keys mean no DTLS, hence no SCTP association to carry data.
+        let data = self.data.filter(|_| dtls);
+        if data.is_some_and(|d| d.port == 0) {
+            return Err(Error::InvalidDescription("data: SCTP port 0 is not a port".into()));
         }
-        let mids: Vec<String> = (0..s.medias.len()).map(|i| i.to_string()).collect();
+        let mut s = options.to_session().map_err(|e| Error::InvalidOptions(e.to_string()))?;
+        if s.medias.is_empty() && data.is_none() {
+            return Err(match self.data {
+                Some(_) => Error::InvalidDescription(
+                    "data needs DTLS, which a description with keys does not use, and there is no audio or video codec"
+                        .into(),
+                ),
+                None => Error::InvalidOptions("no audio or video codec and no data: SDP needs an m= section".into()),
+            });
+        }
+        let media_count = s.medias.len();
+        let section_count = media_count + usize::from(data.is_some());
+        let mids: Vec<String> = (0..section_count).map(|i| i.to_string()).collect();
         s.add_attribute_with_value("group", format!("BUNDLE {}", mids.join(" ")));
         s.add_attribute_with_value("ice-options", "trickle");
         let mux = socket.is_none_or(|s| s.options.mux);
@@ -63,17 +172,7 @@ impl ConnectionDescription {
             let kind: Kind = m.media.parse().map_err(|()| Error::InvalidOptions("not audio or video".into()))?;
             m.proto = if dtls { DTLS_PROTO.into() } else { PROTO.into() };
             m.add_attribute_with_value("mid", mid);
-            m.add_attribute_with_value("ice-ufrag", ufrag);
-            m.add_attribute_with_value("ice-pwd", pwd);
-            for k in &self.keys {
-                m.add_attribute_with_value("crypto", k);
-            }
-            if dtls {
-                for f in fingerprints {
-                    m.add_attribute_with_value("fingerprint", f);
-                }
-                m.add_attribute_with_value("setup", setup);
-            }
+            add_keying(m, ufrag, pwd, &self.keys, fingerprints, setup);
             if mux {
                 m.add_attribute(Attribute::new("rtcp-mux"));
             }
@@ -86,10 +185,19 @@ impl ConnectionDescription {
                     m.add_attribute_with_value("ssrc", format!("{ssrc} msid:{} {}", st.stream_id, t.track_id));
                 }
             }
-            for c in socket.map(|s| s.candidates.as_slice()).unwrap_or_default() {
-                let line = c.to_string();
-                m.add_attribute_with_value("candidate", line.strip_prefix("candidate:").unwrap_or(&line));
-            }
+            add_candidates(m, socket);
+        }
+        if let Some(d) = data {
+            // RFC 8841: SCTP over DTLS over UDP (ICE). No RTP lines: no
+            // rtcp-mux, no direction, no SSRCs.
+            let mut m = Media::new(MediaType::Application, 9, TransportProto::UdpDtlsSctp, DATA_CHANNEL);
+            m.add_connection(Connection::from_ip_addr(std::net::Ipv4Addr::UNSPECIFIED));
+            m.add_attribute_with_value("mid", media_count);
+            add_keying(&mut m, ufrag, pwd, &[], fingerprints, setup);
+            add_candidates(&mut m, socket);
+            m.add_attribute_with_value("sctp-port", d.port);
+            m.add_attribute_with_value("max-message-size", d.max_message_size);
+            s.add_media(m);
         }
         Ok(s.to_string())
     }
@@ -97,23 +205,27 @@ impl ConnectionDescription {
     /// Reads an SDP offer or answer: ICE credentials as `context-id` and
     /// `secret`, `a=crypto` lines as `keys`, candidates, `a=fingerprint`
     /// and `a=setup` as one socket's, tracks from `a=msid` / `a=ssrc` (one
-    /// SSRC per section: its first), and the codec options. Without
-    /// `a=crypto` the call is keyed by DTLS-SRTP.
+    /// SSRC per section: its first), the codec options, and from the first
+    /// data channel section (`m=application` over `UDP/DTLS/SCTP`, or the
+    /// legacy `DTLS/SCTP` with `a=sctpmap`) `data`: `a=sctp-port` (else the
+    /// `a=sctpmap` port, else 5000) and `a=max-message-size` (else 65536).
+    /// The ICE, DTLS and candidate lines are read from the audio, video and
+    /// data sections alike (a data-only offer has them in its application
+    /// section). Without `a=crypto` the call is keyed by DTLS-SRTP.
     pub fn from_sdp(sdp: &str) -> Result<(Self, Options), Error> {
         let s = Session::parse(sdp.as_bytes()).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
         let options = Options::from_session(&s).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
         // The sections rtc-codecs reads: audio or video over RTP, not rejected.
-        let media: Vec<&Media> = s
-            .medias
-            .iter()
-            .filter(|m| m.port != 0 && m.media.parse::<Kind>().is_ok() && m.parse_transport_proto().is_rtp())
-            .collect();
+        let media: Vec<&Media> = s.medias.iter().filter(|m| is_rtp_media(m)).collect();
+        // The sections whose transport lines count: those and data sections.
+        let transport: Vec<&Media> = s.medias.iter().filter(|m| is_rtp_media(m) || is_data(m)).collect();
         let find = |name: &str| {
-            media.iter().find_map(|m| attr(&m.attributes, name).next()).or_else(|| attr(&s.attributes, name).next())
+            transport.iter().find_map(|m| attr(&m.attributes, name).next()).or_else(|| attr(&s.attributes, name).next())
         };
         let mut d = ConnectionDescription {
             context_id: find("ice-ufrag").map(str::to_owned),
             secret: find("ice-pwd").map(str::to_owned),
+            data: s.medias.iter().find(|m| is_data(m)).map(read_data).transpose()?,
             ..Self::default()
         };
         for m in &media {
@@ -125,7 +237,8 @@ impl ConnectionDescription {
             }
         }
         let mut fingerprints: Vec<String> = Vec::new();
-        for f in media.iter().flat_map(|m| attr(&m.attributes, "fingerprint")).chain(attr(&s.attributes, "fingerprint"))
+        for f in
+            transport.iter().flat_map(|m| attr(&m.attributes, "fingerprint")).chain(attr(&s.attributes, "fingerprint"))
         {
             if !fingerprints.iter().any(|o| o == f) {
                 fingerprints.push(f.to_owned());
@@ -133,7 +246,7 @@ impl ConnectionDescription {
         }
         let setup = find("setup").map(|v| v.trim().to_ascii_lowercase());
         let mut candidates: Vec<Candidate> = Vec::new();
-        for m in &media {
+        for m in &transport {
             for line in attr(&m.attributes, "candidate") {
                 let c = Candidate::parse(line).map_err(|e| Error::InvalidCandidate(e.to_string()))?;
                 if !candidates.contains(&c) {
@@ -141,6 +254,7 @@ impl ConnectionDescription {
                 }
             }
         }
+        // RTCP multiplexing is about RTP sections only.
         let mux = media.iter().all(|m| has(&m.attributes, "rtcp-mux"));
         d.sockets.push(SocketDescription {
             socket_id: "sdp".into(),
@@ -237,5 +351,229 @@ mod tests {
         assert!(ConnectionDescription::from_sdp("not sdp").is_err());
         let bad_candidate = sdp.replace("a=fingerprint:sha-256 AB:CD", "a=candidate:x");
         assert!(ConnectionDescription::from_sdp(&bad_candidate).is_err());
+    }
+
+    /// A data-only offer as Chromium writes it (a data channel created
+    /// before any track).
+    const CHROMIUM_DATA_OFFER: &str = "v=0\r\n\
+        o=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n\
+        s=-\r\n\
+        t=0 0\r\n\
+        a=group:BUNDLE 0\r\n\
+        a=extmap-allow-mixed\r\n\
+        a=msid-semantic: WMS\r\n\
+        m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
+        c=IN IP4 0.0.0.0\r\n\
+        a=candidate:1467250027 1 udp 2122260223 127.0.0.1 46243 typ host generation 0 network-id 1\r\n\
+        a=ice-ufrag:LcvI\r\n\
+        a=ice-pwd:L3yCe2KJEaJbIV1NJk0KUJqJ\r\n\
+        a=ice-options:trickle\r\n\
+        a=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\n\
+        a=setup:actpass\r\n\
+        a=mid:0\r\n\
+        a=sctp-port:5000\r\n\
+        a=max-message-size:262144\r\n";
+
+    /// A data-only offer in Firefox's style: the fingerprint at session
+    /// level, a direction in the data section, a 1 GiB message limit.
+    const FIREFOX_DATA_OFFER: &str = "v=0\r\n\
+        o=mozilla...THIS_IS_SDPARTA-128.0 2093845561723949221 0 IN IP4 0.0.0.0\r\n\
+        s=-\r\n\
+        t=0 0\r\n\
+        a=fingerprint:sha-256 11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00\r\n\
+        a=group:BUNDLE 0\r\n\
+        a=ice-options:trickle\r\n\
+        a=msid-semantic:WMS *\r\n\
+        m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
+        c=IN IP4 0.0.0.0\r\n\
+        a=sendrecv\r\n\
+        a=ice-pwd:5d0b6c3f8e2a41d79c1e0f3a6b8d2c47\r\n\
+        a=ice-ufrag:9f3e1a2b\r\n\
+        a=mid:0\r\n\
+        a=setup:actpass\r\n\
+        a=sctp-port:5000\r\n\
+        a=max-message-size:1073741823\r\n";
+
+    /// The pre-RFC 8841 form: the SCTP port as the format, with `a=sctpmap`.
+    const LEGACY_DATA_OFFER: &str = "v=0\r\n\
+        o=- 7 2 IN IP4 127.0.0.1\r\n\
+        s=-\r\n\
+        t=0 0\r\n\
+        a=group:BUNDLE data\r\n\
+        m=application 9 DTLS/SCTP 5000\r\n\
+        c=IN IP4 0.0.0.0\r\n\
+        a=ice-ufrag:old1\r\n\
+        a=ice-pwd:0123456789abcdefghijklmn\r\n\
+        a=fingerprint:sha-256 AB:CD\r\n\
+        a=setup:active\r\n\
+        a=mid:data\r\n\
+        a=sctpmap:5000 webrtc-datachannel 1024\r\n";
+
+    /// A DTLS description: one socket with a fingerprint and a candidate.
+    fn dtls_description(data: Option<DataTransport>) -> ConnectionDescription {
+        let json = r#"{"cname":"me","context-id":"abcd1234","secret":"0123456789abcdefghijklmn",
+          "sockets":[{"socket-id":"s","candidates":[{"foundation":"1","component":1,"transport":"udp",
+             "priority":2130706431,"connectionAddress":"127.0.0.1","connectionPort":5000,"type":"host"}],
+             "options":{"fingerprints":["sha-256 AB:CD"]}}]}"#;
+        ConnectionDescription { data, ..ConnectionDescription::from_json(json).unwrap() }
+    }
+
+    /// The text of the `m=application` section (to the next `m=` or the end).
+    fn application_section(sdp: &str) -> &str {
+        let start = sdp.find("m=application").expect("an application section");
+        let rest = &sdp[start..];
+        rest[2..].find("\r\nm=").map_or(rest, |end| &rest[..end + 2])
+    }
+
+    #[test]
+    fn media_and_data_round_trip_through_sdp() {
+        let mut d = dtls_description(Some(DataTransport::default()));
+        let json = r#"[{"stream-id":"st","tracks":[{"track-id":"a","ssrc":"11","kind":"audio"},
+                                                    {"track-id":"v","ssrc":"22","kind":"video"}]}]"#;
+        d.streams = serde_json::from_str(json).unwrap();
+        let opts = crate::default_options();
+        let sdp = d.to_sdp(&opts).unwrap();
+        assert!(sdp.contains("a=group:BUNDLE 0 1 2\r\n"), "{sdp}");
+        let (audio, video, app) =
+            (sdp.find("m=audio").unwrap(), sdp.find("m=video").unwrap(), sdp.find("m=application").unwrap());
+        assert!(audio < app && video < app, "the application section comes last:\n{sdp}");
+        let section = application_section(&sdp);
+        for line in [
+            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+            "c=IN IP4 0.0.0.0",
+            "a=mid:2",
+            "a=ice-ufrag:abcd1234",
+            "a=ice-pwd:0123456789abcdefghijklmn",
+            "a=fingerprint:sha-256 AB:CD",
+            "a=setup:actpass",
+            "a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host",
+            "a=sctp-port:5000",
+            "a=max-message-size:262144",
+        ] {
+            assert!(section.contains(&format!("{line}\r\n")), "{line} missing from\n{section}");
+        }
+        for absent in ["a=rtcp-mux", "a=sendrecv", "a=ssrc", "a=msid", "a=crypto", "a=rtpmap"] {
+            assert!(!section.contains(absent), "{absent} in\n{section}");
+        }
+        let (back, o) = ConnectionDescription::from_sdp(&sdp).unwrap();
+        assert_eq!(back.data, d.data);
+        assert_eq!((&back.context_id, &back.secret), (&d.context_id, &d.secret));
+        assert_eq!(back.sockets[0].candidates, d.sockets[0].candidates);
+        assert_eq!(back.sockets[0].options.fingerprints, d.sockets[0].options.fingerprints);
+        assert!(back.sockets[0].options.mux, "rtcp-mux is read from the RTP sections only");
+        assert_eq!(back.streams, d.streams);
+        assert_eq!(o.codecs.len(), opts.codecs.len());
+    }
+
+    #[test]
+    fn data_only_round_trips_through_sdp() {
+        let mut d = dtls_description(Some(DataTransport { port: 5001, max_message_size: 0 }));
+        d.sockets[0].options.setup = Some("passive".into());
+        let sdp = d.to_sdp(&Options::default()).unwrap();
+        for line in [
+            "a=group:BUNDLE 0",
+            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+            "a=mid:0",
+            "a=setup:passive",
+            "a=sctp-port:5001",
+            "a=max-message-size:0",
+        ] {
+            assert!(sdp.contains(&format!("{line}\r\n")), "{line} missing from\n{sdp}");
+        }
+        assert!(!sdp.contains("m=audio") && !sdp.contains("m=video"), "{sdp}");
+        let (back, o) = ConnectionDescription::from_sdp(&sdp).unwrap();
+        assert!(o.codecs.is_empty());
+        assert_eq!(back.data, d.data);
+        assert_eq!((&back.context_id, &back.secret), (&d.context_id, &d.secret));
+        assert_eq!(back.sockets[0].candidates, d.sockets[0].candidates);
+        assert_eq!(back.sockets[0].options.fingerprints, d.sockets[0].options.fingerprints);
+        assert_eq!(back.sockets[0].options.setup.as_deref(), Some("passive"));
+        assert!(back.streams.is_empty());
+        // And again: what was read writes the same section.
+        assert_eq!(back.to_sdp(&o).unwrap().lines().filter(|l| l.starts_with("m=")).count(), 1);
+    }
+
+    #[test]
+    fn sdp_needs_a_section_and_data_needs_dtls() {
+        let none = dtls_description(None);
+        assert!(matches!(none.to_sdp(&Options::default()), Err(Error::InvalidOptions(_))));
+        // SDES keys: no DTLS, so no application section.
+        let mut sdes = dtls_description(Some(DataTransport::default()));
+        sdes.keys = vec![
+            CryptoKey::parse("1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR").unwrap(),
+        ];
+        let sdp = sdes.to_sdp(&crate::default_options()).unwrap();
+        assert!(!sdp.contains("m=application") && sdp.contains("a=group:BUNDLE 0 1\r\n"), "{sdp}");
+        assert!(matches!(sdes.to_sdp(&Options::default()), Err(Error::InvalidDescription(_))));
+        let port_zero = dtls_description(Some(DataTransport { port: 0, max_message_size: 0 }));
+        assert!(matches!(port_zero.to_sdp(&Options::default()), Err(Error::InvalidDescription(_))));
+    }
+
+    #[test]
+    fn a_chromium_data_offer_is_read() {
+        let (d, o) = ConnectionDescription::from_sdp(CHROMIUM_DATA_OFFER).unwrap();
+        assert_eq!(d.context_id.as_deref(), Some("LcvI"));
+        assert_eq!(d.secret.as_deref(), Some("L3yCe2KJEaJbIV1NJk0KUJqJ"));
+        let socket = &d.sockets[0];
+        assert_eq!(socket.candidates.len(), 1);
+        assert_eq!(socket.candidates[0].port, 46243);
+        assert_eq!(
+            socket.options.fingerprints,
+            vec![
+                "sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08"
+                    .to_owned()
+            ]
+        );
+        assert_eq!(socket.options.setup.as_deref(), Some("actpass"));
+        assert_eq!(d.data, Some(DataTransport { port: 5000, max_message_size: 262144 }));
+        assert!(d.streams.is_empty() && d.data_streams.is_empty() && d.keys.is_empty());
+        assert!(o.codecs.is_empty());
+        // An answer to it: data only, bundled.
+        let mut answer = d.clone();
+        answer.sockets[0].options.setup = Some("active".into());
+        let sdp = answer.to_sdp(&o).unwrap();
+        assert!(sdp.contains("a=group:BUNDLE 0\r\n") && sdp.contains("a=setup:active\r\n"), "{sdp}");
+    }
+
+    #[test]
+    fn firefox_and_legacy_data_offers_are_read() {
+        let (d, _) = ConnectionDescription::from_sdp(FIREFOX_DATA_OFFER).unwrap();
+        assert_eq!(d.context_id.as_deref(), Some("9f3e1a2b"));
+        assert_eq!(d.data, Some(DataTransport { port: 5000, max_message_size: 1_073_741_823 }));
+        assert_eq!(d.sockets[0].options.fingerprints.len(), 1, "the session-level fingerprint");
+        assert!(d.sockets[0].options.fingerprints[0].starts_with("sha-256 11:22:33"));
+        assert!(d.sockets[0].candidates.is_empty());
+
+        let (d, _) = ConnectionDescription::from_sdp(LEGACY_DATA_OFFER).unwrap();
+        assert_eq!(d.context_id.as_deref(), Some("old1"));
+        assert_eq!(d.sockets[0].options.setup.as_deref(), Some("active"));
+        assert_eq!(d.data, Some(DataTransport { port: 5000, max_message_size: 65536 }));
+        let other_port = LEGACY_DATA_OFFER.replace("a=sctpmap:5000", "a=sctpmap:5002");
+        let (d, _) = ConnectionDescription::from_sdp(&other_port).unwrap();
+        assert_eq!(d.data.map(|t| t.port), Some(5002), "the port is the sctpmap's");
+        let not_data = LEGACY_DATA_OFFER.replace("webrtc-datachannel", "something-else");
+        let (d, _) = ConnectionDescription::from_sdp(&not_data).unwrap();
+        assert_eq!((d.data, d.context_id), (None, None), "not a data channel section");
+    }
+
+    #[test]
+    fn rejected_or_malformed_data_sections() {
+        let rejected = CHROMIUM_DATA_OFFER.replace("m=application 9", "m=application 0");
+        let (d, _) = ConnectionDescription::from_sdp(&rejected).unwrap();
+        assert_eq!((d.data, d.context_id), (None, None));
+        for (from, to) in [
+            ("a=sctp-port:5000", "a=sctp-port:x"),
+            ("a=sctp-port:5000", "a=sctp-port:70000"),
+            ("a=sctp-port:5000", "a=sctp-port:0"),
+            ("a=sctp-port:5000", "a=sctp-port:"),
+            ("a=max-message-size:262144", "a=max-message-size:-1"),
+            ("a=max-message-size:262144", "a=max-message-size:99999999999999999999999"),
+        ] {
+            let bad = CHROMIUM_DATA_OFFER.replace(from, to);
+            let r = ConnectionDescription::from_sdp(&bad);
+            assert!(matches!(r, Err(Error::InvalidDescription(_))), "{to}: {r:?}");
+        }
+        let bad_map = LEGACY_DATA_OFFER.replace("a=sctpmap:5000", "a=sctpmap:port");
+        assert!(matches!(ConnectionDescription::from_sdp(&bad_map), Err(Error::InvalidDescription(_))));
     }
 }
