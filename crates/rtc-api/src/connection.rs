@@ -6,10 +6,11 @@ use std::time::{Duration, Instant, SystemTime};
 use rtc_candidate::Candidate;
 use rtc_codecs::{Agreement, Options};
 use rtc_proto::{
-    ConnHandle, Connection, ConnectionConfig, ConnectionDescription, ConnectionEvent, ConnectionMut, Direction, Error,
-    StreamDescription, TrackReport,
+    ConnHandle, Connection, ConnectionConfig, ConnectionDescription, ConnectionEvent, ConnectionMut,
+    DataStreamDescription, Direction, Error, StreamDescription, TrackReport,
 };
 
+use crate::data::RtcDataStream;
 use crate::driver::{ConnLink, Driver, StreamLink};
 use crate::events::{Emitter, Events, lock};
 use crate::media::RtcMediaStream;
@@ -51,7 +52,8 @@ impl RtcConnection {
 
     fn register(driver: Arc<Driver>, handle: ConnHandle) -> Self {
         let events = Arc::new(Emitter::new());
-        let link = ConnLink { events: events.clone(), local: Vec::new(), remote: Vec::new() };
+        let link =
+            ConnLink { events: events.clone(), local: Vec::new(), remote: Vec::new(), incoming: Default::default() };
         driver.state().conns.insert(handle, link);
         Self { inner: Arc::new(ConnInner { driver, handle, events }) }
     }
@@ -238,6 +240,47 @@ impl RtcConnection {
         let h = d.state().endpoint.fork(Instant::now(), self.inner.handle)?;
         d.wake.notify_one();
         Ok(Self::register(d, h))
+    }
+
+    /// Opens a data stream (a WebRTC data channel) to the peer: the local
+    /// description carries `data` from now on. It opens once the peer takes
+    /// data too and DTLS is up (its `open` event); in band unless
+    /// `negotiated` with an `id` both sides agreed.
+    pub fn create_data_stream(&self, description: DataStreamDescription) -> Result<RtcDataStream, Error> {
+        let d = &self.inner.driver;
+        let inner = {
+            let mut st = d.state();
+            let mut c = st.endpoint.connection_mut(self.inner.handle).ok_or(Error::Closed)?;
+            let id = c.open_data_stream(Instant::now(), description)?;
+            drop(c);
+            st.data_stream(self.inner.handle, id)
+        };
+        d.wake.notify_one();
+        Ok(RtcDataStream { inner })
+    }
+
+    /// Takes data streams the peer opens, without opening one: the local
+    /// description carries `data` from now on (a remote description that
+    /// carries it does the same).
+    pub fn enable_data(&self) {
+        let _ = self.with(|c, _| {
+            c.enable_data();
+            Ok(())
+        });
+    }
+
+    /// The next data stream the peer opened; `None` once the connection is
+    /// closed.
+    pub async fn accept_data_stream(&self) -> Option<RtcDataStream> {
+        let incoming = self.inner.driver.state().conns.get(&self.inner.handle)?.incoming.clone();
+        incoming.next().await.map(|inner| RtcDataStream { inner })
+    }
+
+    /// The data streams not yet closed, local and remote.
+    pub fn data_streams(&self) -> Vec<RtcDataStream> {
+        let mut st = self.inner.driver.state();
+        let ids = st.endpoint.connection(self.inner.handle).map(Connection::data_streams).unwrap_or_default();
+        ids.into_iter().map(|id| RtcDataStream { inner: st.data_stream(self.inner.handle, id) }).collect()
     }
 
     /// Sets how often StreamReport and TrackReport fire (1 s by default).

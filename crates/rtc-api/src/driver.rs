@@ -13,13 +13,14 @@ use std::time::Instant;
 use crossbeam_queue::ArrayQueue;
 use rtc_ice::udp::{Bound, RecvBatch, UdpSocketSet};
 use rtc_proto::{
-    ConnHandle, ConnectionEvent, Direction, Endpoint, Error, Event, MIN_TRANSMIT_BUFFER, SocketConfig, SocketEvent,
-    SocketId, StreamId, TrackDescription, TrackId,
+    ConnHandle, ConnectionEvent, DataEvent, DataStreamId, Direction, Endpoint, Error, Event, MIN_TRANSMIT_BUFFER,
+    SocketConfig, SocketEvent, SocketId, StreamId, TrackDescription, TrackId,
 };
 use tokio::sync::Notify;
 
 use crate::events::{Emitter, lock};
 use crate::frame::{Frame, FrameData, Inbox};
+use crate::messages::{DataStreamMessage, Incoming, MessageQueue};
 
 /// Received frames queued on a track before new ones are dropped.
 const FRAME_QUEUE: usize = 512;
@@ -119,6 +120,27 @@ impl StreamInner {
     }
 }
 
+/// What a data stream handle holds.
+#[derive(Debug)]
+pub(crate) struct DataInner {
+    pub(crate) driver: Weak<Driver>,
+    pub(crate) conn: ConnHandle,
+    pub(crate) id: DataStreamId,
+    pub(crate) events: Emitter<DataEvent>,
+    pub(crate) messages: MessageQueue,
+}
+
+impl DataInner {
+    pub(crate) fn new(driver: Weak<Driver>, conn: ConnHandle, id: DataStreamId) -> Arc<Self> {
+        Arc::new(Self { driver, conn, id, events: Emitter::new(), messages: MessageQueue::new() })
+    }
+
+    fn end(&self) {
+        self.messages.close();
+        self.events.close();
+    }
+}
+
 /// What a socket handle holds.
 #[derive(Debug)]
 pub(crate) struct SocketShared {
@@ -173,6 +195,8 @@ pub(crate) struct ConnLink {
     pub(crate) local: Vec<Arc<StreamInner>>,
     /// The remote streams made so far, by the core's id.
     pub(crate) remote: Vec<(StreamId, Arc<StreamInner>)>,
+    /// Data streams the peer opened, not yet accepted.
+    pub(crate) incoming: Arc<Incoming<Arc<DataInner>>>,
 }
 
 /// Everything behind the driver's lock.
@@ -188,6 +212,10 @@ pub(crate) struct State {
     pub(crate) sent: HashMap<usize, (ConnHandle, TrackId)>,
     /// Received tracks: where their frames go.
     sinks: HashMap<(ConnHandle, TrackId), Arc<TrackInner>>,
+    /// Data streams, local and remote: where their messages and events go.
+    pub(crate) data: HashMap<(ConnHandle, DataStreamId), Arc<DataInner>>,
+    /// The driver itself (for the data streams the peer opens).
+    pub(crate) me: Weak<Driver>,
     closing: Vec<ConnHandle>,
     /// Its last connection was closed: the task ends once the sockets are
     /// gone (a driver never gets connections again).
@@ -196,7 +224,7 @@ pub(crate) struct State {
 
 /// Objects whose event streams end once the events before are delivered.
 enum Ending {
-    Connection(ConnLink),
+    Connection(ConnLink, Vec<Arc<DataInner>>),
     Socket(Arc<SocketShared>),
 }
 
@@ -204,6 +232,8 @@ enum Ending {
 enum Delivery {
     Socket(Arc<SocketShared>, SocketEvent),
     Connection(Arc<Emitter<ConnectionEvent>>, Option<Arc<StreamInner>>, ConnectionEvent),
+    Data(Arc<DataInner>, DataEvent),
+    Incoming(Arc<Incoming<Arc<DataInner>>>, Arc<DataInner>),
 }
 
 impl State {
@@ -293,8 +323,19 @@ impl State {
                 let stream = self.stream_of(h, &e);
                 Some(Delivery::Connection(self.conns.get(&h)?.events.clone(), stream, e))
             }
+            Event::Data { stream, event: DataEvent::Incoming } => {
+                let inner = self.data_stream(h, stream);
+                Some(Delivery::Incoming(self.conns.get(&h)?.incoming.clone(), inner))
+            }
+            Event::Data { stream, event } => Some(Delivery::Data(self.data.get(&(h, stream))?.clone(), event)),
             _ => None,
         }
+    }
+
+    /// The handle state of a data stream, made on first sight.
+    pub(crate) fn data_stream(&mut self, h: ConnHandle, id: DataStreamId) -> Arc<DataInner> {
+        let me = self.me.clone();
+        self.data.entry((h, id)).or_insert_with(|| DataInner::new(me, h, id)).clone()
     }
 
     /// Removes the closed connections, their frame queues (readers see the
@@ -304,8 +345,11 @@ impl State {
             self.endpoint.remove(h);
             self.sinks.retain(|(c, _), _| *c != h);
             self.sent.retain(|_, (c, _)| *c != h);
+            let data: Vec<Arc<DataInner>> =
+                self.data.iter().filter(|((c, _), _)| *c == h).map(|(_, d)| d.clone()).collect();
+            self.data.retain(|(c, _), _| *c != h);
             if let Some(link) = self.conns.remove(&h) {
-                ended.push(Ending::Connection(link));
+                ended.push(Ending::Connection(link, data));
             }
             self.retired |= self.conns.is_empty();
         }
@@ -328,6 +372,7 @@ impl Driver {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::NotSupported("a connection outside a tokio runtime"))?;
         let d = Arc::new(Driver { state: Mutex::new(State::default()), wake: Notify::new() });
+        d.state().me = Arc::downgrade(&d);
         runtime.spawn(run(Arc::downgrade(&d)));
         Ok(d)
     }
@@ -343,6 +388,7 @@ struct Turn {
     transmit: Vec<(SocketAddr, SocketAddr, usize, usize)>,
     deliveries: Vec<Delivery>,
     frames: Vec<(Arc<TrackInner>, Frame)>,
+    messages: Vec<(Arc<DataInner>, DataStreamMessage)>,
     ended: Vec<Ending>,
 }
 
@@ -390,6 +436,11 @@ impl Turn {
                 }
             }
         }
+        let mut buf = Vec::new();
+        while let Some((h, m)) = st.endpoint.poll_data(&mut buf) {
+            let Some(inner) = st.data.get(&(h, m.stream)) else { continue };
+            self.messages.push((inner.clone(), DataStreamMessage { data: std::mem::take(&mut buf), binary: m.binary }));
+        }
         if !more {
             st.reap(now, &mut self.ended);
         }
@@ -412,7 +463,12 @@ impl Turn {
                     }
                     events.emit(e);
                 }
+                Delivery::Data(d, e) => d.events.emit(e),
+                Delivery::Incoming(q, d) => q.push(d),
             }
+        }
+        for (d, m) in self.messages.drain(..) {
+            d.messages.push(m);
         }
         for (track, frame) in self.frames.drain(..) {
             if let Some(inbox) = &track.inbox {
@@ -421,8 +477,12 @@ impl Turn {
         }
         for e in self.ended.drain(..) {
             match e {
-                Ending::Connection(link) => {
+                Ending::Connection(link, data) => {
                     link.events.close();
+                    link.incoming.close();
+                    for d in data {
+                        d.end();
+                    }
                     for (_, s) in link.remote {
                         s.events.close();
                         for t in lock(&s.tracks).iter() {

@@ -39,19 +39,24 @@
 #![warn(missing_docs)]
 
 mod connection;
+mod data;
 mod driver;
 mod events;
 mod frame;
 mod media;
+mod messages;
 mod socket;
 
 pub use connection::RtcConnection;
+pub use data::RtcDataStream;
 pub use events::Events;
 pub use frame::{Frame, FrameData};
 pub use media::{RtcMediaStream, RtcMediaStreamTrack};
+pub use messages::DataStreamMessage;
 pub use rtc_dtls::Certificate;
 pub use rtc_proto::{
-    ConnectionDescription, ConnectionEvent, CryptoKey, Direction, Error, RtpStats, SocketDescription, SocketEvent,
-    SocketOptions, SocketServers, StreamDescription, TrackDescription, TrackReport, default_options,
+    ConnectionDescription, ConnectionEvent, CryptoKey, DataEvent, DataState, DataStreamDescription, DataTransport,
+    Direction, Error, RtpStats, SocketDescription, SocketEvent, SocketOptions, SocketServers, StreamDescription,
+    TrackDescription, TrackReport, default_options,
 };
 pub use socket::RtcSocket;

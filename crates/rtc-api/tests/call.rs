@@ -7,8 +7,9 @@ use std::net::UdpSocket as StdUdp;
 use std::time::Duration;
 
 use rtc_api::{
-    Certificate, ConnectionDescription, ConnectionEvent, Direction, Error, Events, RtcConnection, RtcMediaStream,
-    RtcMediaStreamTrack, RtcSocket, SocketEvent, SocketOptions, SocketServers, StreamDescription,
+    Certificate, ConnectionDescription, ConnectionEvent, DataEvent, DataState, DataStreamDescription, Direction, Error,
+    Events, RtcConnection, RtcMediaStream, RtcMediaStreamTrack, RtcSocket, SocketEvent, SocketOptions, SocketServers,
+    StreamDescription,
 };
 use rtc_codecs::Kind;
 
@@ -281,4 +282,50 @@ async fn dropping_the_last_handle_closes_the_connection() {
     for addr in addrs {
         StdUdp::bind(addr).expect("port freed when the last handle went");
     }
+}
+
+/// `f` within `secs` seconds.
+async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> Result<T, tokio::time::error::Elapsed> {
+    tokio::time::timeout(Duration::from_secs(secs), f).await
+}
+
+/// A data-only connection over UDP: one side opens a data stream, the other
+/// accepts it; strings and binary go both ways; closing ends the peer's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_streams_over_udp_open_carry_messages_and_close() {
+    let (a, b) = (RtcConnection::new(None, None).unwrap(), RtcConnection::new(None, None).unwrap());
+    let mut a_events = a.events();
+    for c in [&a, &b] {
+        let socket = RtcSocket::new(SocketServers::loopback_v4(), SocketOptions::default()).await.unwrap();
+        c.add_socket(&socket).unwrap();
+    }
+    let chat = a.create_data_stream(DataStreamDescription::new("chat")).unwrap();
+    let mut chat_events = chat.events();
+    b.enable_data();
+    signal(&a, &b, true);
+    wait_for(&mut a_events, |e| *e == ConnectionEvent::Connected).await;
+    assert_eq!(within(5, chat_events.next()).await.unwrap(), Some(DataEvent::Open));
+    let theirs = within(5, b.accept_data_stream()).await.unwrap().expect("the peer's stream");
+    assert_eq!(theirs.description().unwrap().label, "chat");
+    assert_eq!(theirs.state(), DataState::Open);
+    chat.send_text("hello").unwrap();
+    chat.send(&[0u8; 70_000]).unwrap();
+    let m = within(5, theirs.recv()).await.unwrap().unwrap();
+    assert_eq!(m.text(), Some("hello"));
+    let m = within(5, theirs.recv()).await.unwrap().unwrap();
+    assert!(m.binary && m.data.len() == 70_000);
+    theirs.send_text("back").unwrap();
+    assert_eq!(within(5, chat.recv()).await.unwrap().unwrap().text(), Some("back"));
+    assert_eq!(a.data_streams().len(), 1);
+    theirs.close();
+    loop {
+        match within(5, chat_events.next()).await.unwrap() {
+            Some(DataEvent::Closed) => break,
+            Some(_) => {}
+            None => panic!("events ended before close"),
+        }
+    }
+    assert_eq!(chat.state(), DataState::Closed);
+    a.close();
+    assert!(within(5, chat.recv()).await.unwrap().is_none(), "messages end with the connection");
 }
