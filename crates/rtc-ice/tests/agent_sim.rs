@@ -746,3 +746,298 @@ fn accepts_and_data_paths_across_an_ice_restart() {
     assert_ne!(p.a.agent.paths_generation(), g1);
     assert_eq!(p.a.agent.data_paths().collect::<Vec<_>>(), vec![(local, from)], "once, as a pair");
 }
+
+// ----- role switches (RFC 8445 7.2.5.1, 7.3.1.1) and Agent::set_role -----
+
+/// The role attribute of a STUN Binding request (ICE-CONTROLLING or
+/// ICE-CONTROLLED, RFC 8445 section 7.1.1) and the tiebreaker in it; `None`
+/// for anything that is not a request carrying one.
+fn request_role(data: &[u8]) -> Option<(Role, u64)> {
+    use stun_rs::attributes::ice::{IceControlled, IceControlling};
+    let (msg, _) = stun_rs::MessageDecoderBuilder::default().build().decode(data).ok()?;
+    if msg.class() != stun_rs::MessageClass::Request {
+        return None;
+    }
+    if let Some(a) = msg.get::<IceControlling>() {
+        return Some((Role::Controlling, a.as_ice_controlling().ok()?.as_u64()));
+    }
+    let a = msg.get::<IceControlled>()?;
+    Some((Role::Controlled, a.as_ice_controlled().ok()?.as_u64()))
+}
+
+/// A 487 (Role Conflict) error response from the peer, signed with the
+/// peer's password (RFC 8445 section 7.3.1.1).
+fn role_conflict(tid: &[u8], pwd: &str) -> Vec<u8> {
+    use stun_rs::attributes::stun::{ErrorCode, Fingerprint, MessageIntegrity};
+    let mut id = [0u8; 12];
+    id.copy_from_slice(tid);
+    let msg = stun_rs::StunMessageBuilder::new(stun_rs::methods::BINDING, stun_rs::MessageClass::ErrorResponse)
+        .with_transaction_id(stun_rs::TransactionId::from(id))
+        .with_attribute(ErrorCode::from(stun_rs::ErrorCode::new(487, "Role Conflict").unwrap()))
+        .with_attribute(MessageIntegrity::new(stun_rs::HMACKey::new_short_term(pwd).unwrap()))
+        .with_attribute(Fingerprint::default())
+        .build();
+    let mut buf = [0u8; 512];
+    let n = stun_rs::MessageEncoderBuilder::default().build().encode(&mut buf, &msg).unwrap();
+    buf[..n].to_vec()
+}
+
+/// One request an agent sent: when (ms after the start), where to, its
+/// transaction id and its role attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sent {
+    at_ms: u128,
+    to: SocketAddr,
+    tid: Vec<u8>,
+    role: Role,
+    tiebreaker: u64,
+}
+
+/// Drains the agent's transmits, keeping the requests that carry a role.
+fn requests(a: &mut Agent, at: Instant, t0: Instant) -> Vec<Sent> {
+    std::iter::from_fn(|| a.poll_transmit())
+        .filter_map(|t| {
+            let (role, tiebreaker) = request_role(&t.contents)?;
+            Some(Sent {
+                at_ms: (at - t0).as_millis(),
+                to: t.destination,
+                tid: t.contents[8..20].to_vec(),
+                role,
+                tiebreaker,
+            })
+        })
+        .collect()
+}
+
+/// Runs the agent's timers (no network) until `end`, collecting requests.
+fn run_alone(a: &mut Agent, t0: Instant, end: Instant) -> Vec<Sent> {
+    let mut out = Vec::new();
+    while let Some(t) = a.poll_timeout() {
+        if t > end {
+            break;
+        }
+        a.handle_timeout(t);
+        out.extend(requests(a, t, t0));
+    }
+    out
+}
+
+/// A controlling agent checking two remote candidates, both checks in
+/// flight: (agent, peer credentials, start, request to 7000, request to 7001).
+fn two_checks_in_flight(seed: u64) -> (Agent, Credentials, Instant, Sent, Sent) {
+    let t0 = Instant::now();
+    let mut a = Agent::new(cfg(Role::Controlling, seed)).unwrap();
+    let peer = Credentials { ufrag: "peer".into(), pwd: "peerpasswordpeerpassword".into() };
+    a.set_remote_credentials(t0, peer.clone()).unwrap();
+    a.add_host_candidate(t0, Component::RTP, addr("127.0.0.1:5000")).unwrap();
+    a.end_of_local_candidates(t0);
+    let _ = drain(&mut a);
+    // Different foundations, so neither pair is frozen behind the other.
+    for line in
+        ["candidate:1 1 udp 2130706431 127.0.0.1 7000 typ host", "candidate:2 1 udp 2130706175 127.0.0.1 7001 typ host"]
+    {
+        a.add_remote_candidate(t0, &rtc_candidate::Candidate::parse(line).unwrap()).unwrap();
+    }
+    let mut sent = requests(&mut a, t0, t0);
+    sent.extend(run_alone(&mut a, t0, t0 + Duration::from_millis(60)));
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let (first, second) = (sent[0].clone(), sent[1].clone());
+    assert_eq!((first.to, second.to), (addr("127.0.0.1:7000"), addr("127.0.0.1:7001")));
+    assert!(sent.iter().all(|s| s.role == Role::Controlling && s.tiebreaker == a.tiebreaker()));
+    (a, peer, t0, first, second)
+}
+
+/// RFC 8445 7.2.5.1: on a 487 the agent switches role, and the pair that
+/// got it is checked again as a new transaction with the new role. Checks
+/// of other pairs that were in flight are not retransmitted with the old
+/// role either: they are redone as new transactions too (as 7.3.1.4 redoes
+/// an In-Progress pair).
+#[test]
+fn after_a_487_in_flight_checks_are_new_transactions_with_the_new_role() {
+    let (mut a, peer, t0, first, second) = two_checks_in_flight(150);
+    let local = addr("127.0.0.1:5000");
+    let t1 = t0 + Duration::from_millis(60);
+    assert_eq!(a.handle_receive(t1, local, first.to, &role_conflict(&first.tid, &peer.pwd)), Receive::Stun);
+    assert_eq!(a.role(), Role::Controlled, "487 to an ICE-CONTROLLING check: switch to controlled");
+    assert_eq!(a.stats().role_conflicts, 1);
+    let mut after = requests(&mut a, t1, t0);
+    after.extend(run_alone(&mut a, t0, t0 + Duration::from_millis(400)));
+    // Both pairs are checked again at once (paced by Ta), long before the
+    // 500 ms retransmission the old transactions would have made.
+    let redo = |after: &[Sent], to: SocketAddr| after.iter().find(|s| s.to == to).cloned().unwrap();
+    let (again_first, again_second) = (redo(&after, first.to), redo(&after, second.to));
+    assert!(again_first.at_ms <= 200 && again_second.at_ms <= 200, "{after:?}");
+    assert_ne!(again_first.tid, again_second.tid);
+    // The new transaction is the one that counts: its success makes the pair valid.
+    let t2 = t0 + Duration::from_millis(400);
+    let ok = success(&again_first.tid, local, &peer.pwd);
+    assert_eq!(a.handle_receive(t2, local, first.to, &ok), Receive::Stun);
+    let pair = a.candidate_pairs().find(|p| p.remote == first.to).unwrap();
+    assert_eq!(pair.state, rtc_ice::PairState::Succeeded);
+    after.extend(requests(&mut a, t2, t0));
+    after.extend(run_alone(&mut a, t0, t0 + Duration::from_secs(20)));
+    // Nothing goes out with the old role, nor under an old transaction id.
+    for s in &after {
+        assert_eq!((s.role, s.tiebreaker), (Role::Controlled, a.tiebreaker()), "{s:?}");
+        assert!(s.tid != first.tid && s.tid != second.tid, "an old transaction was retransmitted: {s:?}");
+    }
+    assert!(
+        after.iter().any(|s| s.to == second.to && s.tid == again_second.tid && s.at_ms >= 500),
+        "the new one is retransmitted"
+    );
+}
+
+/// A late 487 to a transaction that was already redone changes nothing: no
+/// second switch back, no extra check.
+#[test]
+fn a_late_487_to_a_redone_check_is_ignored() {
+    let (mut a, peer, t0, first, second) = two_checks_in_flight(151);
+    let local = addr("127.0.0.1:5000");
+    let t1 = t0 + Duration::from_millis(60);
+    assert_eq!(a.handle_receive(t1, local, first.to, &role_conflict(&first.tid, &peer.pwd)), Receive::Stun);
+    let redone = run_alone(&mut a, t0, t0 + Duration::from_millis(200));
+    assert_eq!(redone.len(), 2, "{redone:?}");
+    // The peer's 487 to the old check of the other pair arrives late.
+    let t2 = t0 + Duration::from_millis(250);
+    assert_eq!(a.handle_receive(t2, local, second.to, &role_conflict(&second.tid, &peer.pwd)), Receive::Stun);
+    assert_eq!(a.role(), Role::Controlled, "the old transaction's role is stale: no switch back");
+    assert!(requests(&mut a, t2, t0).is_empty(), "the pair was already checked again");
+    // A response to the redone transaction still counts.
+    let ok = success(&redone.iter().find(|s| s.to == second.to).unwrap().tid, local, &peer.pwd);
+    assert_eq!(a.handle_receive(t2, local, second.to, &ok), Receive::Stun);
+    let pair = a.candidate_pairs().find(|p| p.remote == second.to).unwrap();
+    assert_eq!(pair.state, rtc_ice::PairState::Succeeded);
+}
+
+/// Emulates a peer (pion does this) that never answers 487 but silently
+/// drops every request whose role attribute equals its own role.
+fn drops_requests_with_its_own_role(p: &sim::Packet, receiver: &Agent) -> bool {
+    request_role(&p.data).is_some_and(|(role, _)| role == receiver.role())
+}
+
+/// The role attributes of A's requests, in the order A sent them.
+fn roles_sent_by_a(p: &Pair) -> Vec<Role> {
+    p.sent
+        .iter()
+        .filter(|(_, from_a, _)| *from_a)
+        .filter_map(|(_, _, pk)| request_role(&pk.data).map(|(r, _)| r))
+        .collect()
+}
+
+/// RFC 8445 7.3.1.1 with a peer that drops wrong-role requests: both sides
+/// start controlling; B's tiebreaker is larger, so A switches to controlled
+/// on B's first check. A's check already in flight carried ICE-CONTROLLING
+/// and B dropped it: A must redo it with ICE-CONTROLLED rather than
+/// retransmit the stale request until the transaction fails.
+#[test]
+fn a_peer_that_drops_wrong_role_requests_connects_once_we_switch() {
+    let (ca, cb) = (cfg(Role::Controlling, 160), cfg(Role::Controlling, 161));
+    let mut p = simple(ca, cb, NetConfig::default());
+    assert!(p.b.agent.tiebreaker() > p.a.agent.tiebreaker(), "the test needs B to win the conflict");
+    p.drop_at_b = Some(drops_requests_with_its_own_role);
+    assert!(p.run_until(Duration::from_secs(2), Pair::both_connected), "no connection within 2 s");
+    assert_eq!((p.a.agent.role(), p.b.agent.role()), (Role::Controlled, Role::Controlling));
+    assert_eq!(p.a.agent.stats().role_conflicts, 1, "A switched on B's ICE-CONTROLLING (7.3.1.1)");
+    let a_pair = p.a.agent.candidate_pairs().next().unwrap();
+    assert_eq!((a_pair.state, a_pair.nominated), (rtc_ice::PairState::Succeeded, true));
+    let t = p.a.connected_at().unwrap() - p.start;
+    assert!(t < Duration::from_millis(500), "before the stale check's first retransmission: {t:?}");
+    assert_eq!(p.b.agent.stats().role_conflicts, 0, "B never saw a conflict: it dropped A's requests");
+    assert!(p.dropped_at_b >= 1, "A's first check, with the stale role, was dropped");
+    p.run_for(Duration::from_secs(10));
+    assert_eq!((p.a.agent.state(), p.b.agent.state()), (State::Connected, State::Connected));
+    // Once A's requests carry ICE-CONTROLLED, none carries ICE-CONTROLLING again.
+    let a_roles = roles_sent_by_a(&p);
+    let switched = a_roles.iter().position(|r| *r == Role::Controlled).unwrap();
+    assert!(switched >= 1);
+    assert!(a_roles[switched..].iter().all(|r| *r == Role::Controlled), "{a_roles:?}");
+    let (pa, pb) = (p.a.agent.path(Component::RTP).unwrap(), p.b.agent.path(Component::RTP).unwrap());
+    assert_eq!((pa.remote, pb.remote), (pb.local, pa.local));
+}
+
+/// `Agent::set_role` before checks start: the first checks carry the new
+/// role and pair priorities are those of that role (RFC 8445 6.1.2.3).
+#[test]
+fn set_role_before_checks_start() {
+    let now = Instant::now();
+    let peer = Credentials { ufrag: "peer".into(), pwd: "peerpasswordpeerpassword".into() };
+    let cand = rtc_candidate::Candidate::parse("candidate:1 1 udp 2130706431 127.0.0.1 7000 typ host").unwrap();
+    let build = |role: Role| {
+        let mut a = Agent::new(cfg(role, 170)).unwrap();
+        a.add_host_candidate(now, Component::RTP, addr("127.0.0.1:5000")).unwrap();
+        a.add_remote_candidate(now, &cand).unwrap();
+        let _ = drain(&mut a);
+        a
+    };
+    let mut late = build(Role::Controlling);
+    late.set_role(now, Role::Controlling);
+    assert_eq!(late.role(), Role::Controlling, "setting the same role changes nothing");
+    late.set_role(now, Role::Controlled);
+    assert_eq!(late.role(), Role::Controlled);
+    assert!(late.poll_transmit().is_none(), "no peer credentials yet: no check");
+    let born = build(Role::Controlled);
+    let priorities = |a: &Agent| a.candidate_pairs().map(|p| p.priority).collect::<Vec<_>>();
+    assert_eq!(priorities(&late), priorities(&born));
+    late.set_remote_credentials(now, peer).unwrap();
+    let first = requests(&mut late, now, now);
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].role, first[0].tiebreaker), (Role::Controlled, late.tiebreaker()));
+    assert_eq!(late.stats().role_conflicts, 0, "a role set by the application is no conflict");
+}
+
+/// `Agent::set_role` while a check is being retransmitted: the old
+/// transaction stops and the pair is checked again as a new transaction
+/// with the new role.
+#[test]
+fn set_role_after_checks_started_redoes_them() {
+    let (mut a, peer, t0) = lone_agent(171);
+    assert_eq!(a.role(), Role::Controlled);
+    let _ = drain(&mut a);
+    let c = rtc_candidate::Candidate::parse("candidate:1 1 udp 2130706431 127.0.0.1 7000 typ host").unwrap();
+    a.add_remote_candidate(t0, &c).unwrap();
+    let mut before = requests(&mut a, t0, t0);
+    before.extend(run_alone(&mut a, t0, t0 + Duration::from_millis(700)));
+    assert_eq!(before.iter().map(|s| s.at_ms).collect::<Vec<_>>(), vec![0, 500], "sent, then retransmitted");
+    assert!(before.iter().all(|s| s.tid == before[0].tid && s.role == Role::Controlled));
+    let t1 = t0 + Duration::from_millis(700);
+    a.set_role(t1, Role::Controlling);
+    assert_eq!(a.role(), Role::Controlling);
+    let local = addr("127.0.0.1:5000");
+    let mut after = requests(&mut a, t1, t0);
+    assert_eq!(after.len(), 1, "checked again at once");
+    assert_ne!(after[0].tid, before[0].tid, "a new transaction");
+    assert_eq!((after[0].role, after[0].tiebreaker), (Role::Controlling, a.tiebreaker()));
+    after.extend(run_alone(&mut a, t0, t0 + Duration::from_millis(1300)));
+    assert!(after.len() >= 2, "the new transaction is retransmitted in its turn");
+    assert!(after.iter().all(|s| s.tid != before[0].tid), "the old transaction is not retransmitted");
+    assert!(after.iter().all(|s| (s.role, s.tiebreaker) == (Role::Controlling, a.tiebreaker())), "{after:?}");
+    // The new transaction completes the check.
+    let t2 = t0 + Duration::from_millis(1300);
+    assert_eq!(
+        a.handle_receive(t2, local, addr("127.0.0.1:7000"), &success(&after[0].tid, local, &peer.pwd)),
+        Receive::Stun
+    );
+    assert_eq!(a.candidate_pairs().next().unwrap().state, rtc_ice::PairState::Succeeded);
+    assert_eq!(a.stats().role_conflicts, 0, "a role set by the application is no conflict");
+}
+
+/// An answerer that gathered before it knew its role (so it started as the
+/// default, controlling) learns it is controlled after its first check went
+/// out. The peer is controlling and drops wrong-role requests: set_role
+/// must redo the check with ICE-CONTROLLED, and no conflict arises.
+#[test]
+fn set_role_late_answerer_connects_to_a_strict_peer() {
+    let (ca, cb) = (cfg(Role::Controlling, 172), cfg(Role::Controlling, 173));
+    let mut p = simple(ca, cb, NetConfig::default());
+    p.drop_at_b = Some(drops_requests_with_its_own_role);
+    let a_roles = roles_sent_by_a(&p);
+    assert_eq!(a_roles.len(), 1, "A's first check is in flight");
+    assert_eq!(a_roles[0], Role::Controlling);
+    let now = p.now;
+    p.a.agent.set_role(now, Role::Controlled);
+    assert!(p.run_until(Duration::from_secs(2), Pair::both_connected), "no connection within 2 s");
+    assert_eq!(p.a.agent.stats().role_conflicts + p.b.agent.stats().role_conflicts, 0);
+    let a_roles = roles_sent_by_a(&p);
+    assert!(a_roles[1..].iter().all(|r| *r == Role::Controlled), "{a_roles:?}");
+    assert_eq!(p.dropped_at_b, 1, "only the check sent before set_role was dropped");
+}

@@ -60,6 +60,19 @@ impl Agent {
         }
     }
 
+    /// Switches role: after a 487 (RFC 8445 7.2.5.1), on a request that
+    /// wins a role conflict (7.3.1.1), or by [`Agent::set_role`].
+    ///
+    /// Priorities depend on the role (6.1.2.3) and a nomination under way is
+    /// the old role's. Checks in flight carry the old ICE-CONTROLLING or
+    /// ICE-CONTROLLED attribute, and a retransmission repeats the request
+    /// byte for byte under the same transaction id, so a peer that drops
+    /// wrong-role requests would never answer them: they are cancelled
+    /// (7.3.1.4) and each In-Progress pair is set Waiting and put on the
+    /// triggered-check queue, so that it is checked again as a new
+    /// transaction carrying the new role, as 7.2.5.1 does for the pair that
+    /// got the 487. Pairs of components already selected are not checked
+    /// again (8.1.2); their cancelled checks may still be answered.
     pub(super) fn switch_role(&mut self, controlling: bool) {
         self.controlling = controlling;
         self.recompute_priorities();
@@ -68,6 +81,14 @@ impl Agent {
         }
         for p in &mut self.pairs {
             p.use_candidate_pending = false;
+        }
+        for pi in self.cancel_checks() {
+            let p = &self.pairs[pi];
+            let selected = self.comps[usize::from(p.component - 1)].selected.is_some();
+            if p.state == PairState::InProgress && !selected {
+                self.pairs[pi].state = PairState::Waiting;
+                self.enqueue_triggered(pi);
+            }
         }
     }
 
@@ -109,7 +130,7 @@ impl Agent {
     }
 
     pub(super) fn send_check(&mut self, now: Instant, pi: usize) -> bool {
-        if self.txs.len() >= self.cfg.limits.transactions {
+        if !self.room_for_tx() {
             self.stats.limit_hits += 1;
             // Try again after Ta.
             if !self.triggered.contains(&pi) {

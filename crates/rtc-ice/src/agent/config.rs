@@ -142,7 +142,8 @@ impl Default for Limits {
 /// How to build an [`Agent`](super::Agent).
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// The initial role; a role conflict may change it (RFC 8445 7.3.1.1).
+    /// The initial role; a role conflict (RFC 8445 7.3.1.1) or
+    /// [`Agent::set_role`](super::Agent::set_role) may change it.
     pub role: Role,
     /// Components: 1 with mux (RTP and RTCP on one), 2 without.
     pub components: u16,

@@ -227,6 +227,26 @@ impl Agent {
         if self.controlling { Role::Controlling } else { Role::Controlled }
     }
 
+    /// Sets the role (RFC 8445 section 6.1.1), for a caller that learns it
+    /// late: an answerer that created its agent and gathered before it knew
+    /// whether it controls. It may be called at any time, before or after
+    /// checks started. Setting the current role does nothing. Otherwise
+    /// pair priorities are recomputed (RFC 8445 section 6.1.2.3), a
+    /// nomination under way is dropped, and connectivity checks in flight
+    /// are not retransmitted with the old ICE-CONTROLLING/ICE-CONTROLLED
+    /// attribute: their pairs are checked again as new transactions that
+    /// carry the new role, as after a role conflict (RFC 8445 section
+    /// 7.2.5.1). The tiebreaker stays. A peer that silently drops requests
+    /// carrying the wrong role thus still gets a check it answers.
+    pub fn set_role(&mut self, now: Instant, role: Role) {
+        let controlling = role == Role::Controlling;
+        if controlling == self.controlling {
+            return;
+        }
+        self.switch_role(controlling);
+        self.handle_timeout(now);
+    }
+
     /// The 64-bit tiebreaker used in role conflicts.
     pub fn tiebreaker(&self) -> u64 {
         self.tiebreaker
@@ -724,6 +744,8 @@ fn same_family(a: SocketAddr, b: SocketAddr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -770,5 +792,118 @@ mod tests {
         let c = Candidate::parse("candidate:1 1 udp 1 127.0.0.1 4 typ host").unwrap();
         assert_eq!(a.add_remote_candidate(now, &c), Err(Error::LimitReached("remote candidates")));
         assert_eq!(a.remote_candidate_count(), 3);
+    }
+
+    /// A controlling agent with checks in flight on two pairs (foundations
+    /// differ, so neither is frozen), sent at `t0` and `t0` + Ta.
+    fn checking_two_pairs(limits: Limits) -> (Agent, Instant) {
+        let t0 = Instant::now();
+        let cfg = AgentConfig { seed: Some(5), limits, ..AgentConfig::default() };
+        let mut a = Agent::new(cfg).unwrap();
+        let peer = Credentials { ufrag: "peer".into(), pwd: "peerpasswordpeerpassword".into() };
+        a.set_remote_credentials(t0, peer).unwrap();
+        a.add_host_candidate(t0, Component::RTP, "127.0.0.1:5000".parse().unwrap()).unwrap();
+        for line in [
+            "candidate:1 1 udp 2130706431 127.0.0.1 7000 typ host",
+            "candidate:2 1 udp 2130706175 127.0.0.1 7001 typ host",
+        ] {
+            a.add_remote_candidate(t0, &Candidate::parse(line).unwrap()).unwrap();
+        }
+        a.handle_timeout(t0 + a.cfg.timing.ta);
+        while a.poll_transmit().is_some() {}
+        assert_eq!(a.txs.len(), 2);
+        assert!(a.pairs.iter().all(|p| p.state == PairState::InProgress));
+        (a, t0)
+    }
+
+    /// RFC 8445 7.2.5.1 and 7.3.1.4: a role switch cancels the checks in
+    /// flight (no retransmission, kept until the transaction would have
+    /// ended) and queues their pairs for new checks with the new role.
+    #[test]
+    fn a_role_switch_cancels_the_checks_in_flight_and_queues_their_pairs() {
+        let (mut a, t0) = checking_two_pairs(Limits::default());
+        let old: Vec<[u8; 12]> = a.txs.iter().map(|t| t.id).collect();
+        a.switch_role(false);
+        assert!(a.txs.iter().all(|t| t.cancelled && t.sends == t.max_sends));
+        // Sent at t0: 500 + 1000 + 2000 + 4 x 3200 ms (RTO doubling, capped,
+        // 7 transmissions), as if it had been retransmitted to the end.
+        let first = a.txs.iter().find(|t| t.id == old[0]).unwrap();
+        assert_eq!(first.next_at - t0, Duration::from_millis(16_300));
+        assert!(a.pairs.iter().all(|p| p.state == PairState::Waiting));
+        assert_eq!(a.triggered.len(), 2);
+        // Switching again does not cancel twice nor queue twice.
+        a.switch_role(true);
+        a.switch_role(false);
+        assert_eq!(a.triggered.len(), 2);
+        let t = t0 + Duration::from_millis(100);
+        a.handle_timeout(t);
+        a.handle_timeout(t + a.cfg.timing.ta);
+        let live: Vec<&Tx> = a.txs.iter().filter(|t| !t.cancelled).collect();
+        assert_eq!(live.len(), 2);
+        for tx in live {
+            assert!(!old.contains(&tx.id));
+            assert!(matches!(tx.kind, TxKind::Check { controlling: false, .. }));
+            let d = stun::decode(&tx.contents, a.remote_key.as_ref()).unwrap();
+            assert!(d.integrity && d.controlling.is_none());
+            assert_eq!(d.controlled, Some(a.tiebreaker));
+        }
+        // The cancelled ones are never sent again, and their end fails no
+        // pair: the new checks (sent at 100 and 150 ms) are still running.
+        let mut now = t;
+        while let Some(next) = a.poll_timeout() {
+            if next > t0 + Duration::from_millis(16_350) {
+                break;
+            }
+            now = next;
+            a.handle_timeout(now);
+            while let Some(out) = a.poll_transmit() {
+                let id: [u8; 12] = out.contents[8..20].try_into().unwrap();
+                assert!(!old.contains(&id), "a cancelled check was retransmitted");
+            }
+        }
+        assert!(now >= t0 + Duration::from_millis(16_300));
+        assert!(a.txs.iter().all(|t| !old.contains(&t.id)), "gone once their time is up");
+        assert_eq!(a.txs.len(), 2);
+        assert!(a.pairs.iter().all(|p| p.state == PairState::InProgress));
+    }
+
+    /// Cancelled checks make room under the transaction cap for the checks
+    /// that redo them.
+    #[test]
+    fn cancelled_checks_make_room_under_the_transaction_cap() {
+        let (mut a, t0) = checking_two_pairs(Limits { transactions: 2, ..Limits::default() });
+        a.set_role(t0 + Duration::from_millis(60), Role::Controlled);
+        // One new check per Ta, each taking the place of a cancelled one.
+        a.handle_timeout(t0 + Duration::from_millis(100));
+        assert_eq!((a.txs.len(), a.txs.iter().filter(|t| t.cancelled).count()), (2, 1));
+        a.handle_timeout(t0 + Duration::from_millis(150));
+        assert_eq!(a.txs.len(), 2);
+        assert!(a.txs.iter().all(|t| !t.cancelled && matches!(t.kind, TxKind::Check { controlling: false, .. })));
+        assert_eq!(a.stats.limit_hits, 0);
+    }
+
+    /// Timers from a hostile or careless configuration: a cancelled check's
+    /// end is computed without looping over every transmission it had left,
+    /// and without overflow.
+    #[test]
+    fn cancelling_with_extreme_timing_never_panics() {
+        let timing =
+            Timing { max_transmits: u32::MAX, max_rto: Duration::from_secs(u64::MAX / 4), ..Timing::default() };
+        let t0 = Instant::now();
+        let mut a = Agent::new(AgentConfig { timing, seed: Some(6), ..AgentConfig::default() }).unwrap();
+        let peer = Credentials { ufrag: "peer".into(), pwd: "peerpasswordpeerpassword".into() };
+        a.set_remote_credentials(t0, peer).unwrap();
+        a.add_host_candidate(t0, Component::RTP, "127.0.0.1:5000".parse().unwrap()).unwrap();
+        let cand = Candidate::parse("candidate:1 1 udp 2130706431 127.0.0.1 7000 typ host").unwrap();
+        a.add_remote_candidate(t0, &cand).unwrap();
+        assert_eq!(a.txs.len(), 1);
+        a.set_role(t0, Role::Controlled);
+        assert!(a.txs[0].cancelled && a.txs[0].next_at > t0);
+        assert_eq!(a.role(), Role::Controlled);
+        // A closed agent takes the role and sends nothing.
+        a.close();
+        a.set_role(t0, Role::Controlling);
+        assert_eq!(a.role(), Role::Controlling);
+        assert!(a.poll_transmit().is_none());
     }
 }

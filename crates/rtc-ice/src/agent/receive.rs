@@ -267,6 +267,14 @@ impl Agent {
                 if class == Class::Error {
                     if d.error_code == Some(487) {
                         self.stats.role_conflicts += 1;
+                        if tx.cancelled {
+                            // Its role was already stale: the switch that
+                            // cancelled it queued the pair again.
+                            return Receive::Stun;
+                        }
+                        // RFC 8445 7.2.5.1: take the other role (this also
+                        // redoes the other checks in flight), then check
+                        // this pair again with the new role.
                         if controlling == self.controlling {
                             self.switch_role(!controlling);
                         }
@@ -281,7 +289,10 @@ impl Agent {
                     self.pairs[pair].state = PairState::Failed;
                     return self.drop_with(DropReason::Malformed);
                 };
-                self.on_check_success(now, pair, mapped, priority, use_candidate && controlling && self.controlling);
+                // A cancelled check may still succeed (RFC 8445 7.3.1.4), but
+                // it nominates nothing: its USE-CANDIDATE was the old role's.
+                let nominated = use_candidate && controlling && self.controlling && !tx.cancelled;
+                self.on_check_success(now, pair, mapped, priority, nominated);
             }
         }
         Receive::Stun

@@ -1,9 +1,9 @@
 //! STUN transactions in flight: starting requests (checks, consent,
-//! server-reflexive gathering), retransmitting them with RTO back-off, and
-//! their timeouts.
+//! server-reflexive gathering), retransmitting them with RTO back-off,
+//! cancelling checks whose role went stale, and their timeouts.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::stun;
 
@@ -26,11 +26,16 @@ pub(super) struct Tx {
     pub(super) sends: u32,
     pub(super) max_sends: u32,
     pub(super) next_at: Instant,
+    /// A check cancelled in the sense of RFC 8445 section 7.3.1.4: it is not
+    /// retransmitted, and its pair was (or needs no longer be) checked again
+    /// by a new transaction; a response may still arrive until the time the
+    /// transaction would have ended.
+    pub(super) cancelled: bool,
 }
 
 impl Agent {
     pub(super) fn send_gather(&mut self, now: Instant, base: SocketAddr, server: SocketAddr) {
-        if self.txs.len() >= self.cfg.limits.transactions {
+        if !self.room_for_tx() {
             self.stats.limit_hits += 1;
             return;
         }
@@ -86,7 +91,79 @@ impl Agent {
         self.push_transmit(Transmit { source, destination, contents: contents.clone() });
         // Exact growth: a connected agent holds one or two transactions.
         self.txs.reserve_exact(1);
-        self.txs.push(Tx { id, kind, source, destination, contents, sends: 1, max_sends, next_at: now + wait });
+        self.txs.push(Tx {
+            id,
+            kind,
+            source,
+            destination,
+            contents,
+            sends: 1,
+            max_sends,
+            next_at: now + wait,
+            cancelled: false,
+        });
+    }
+
+    /// Makes room for one more transaction under
+    /// [`Limits::transactions`](super::Limits::transactions): at the cap, a
+    /// cancelled check, which only waits for a late response, is forgotten.
+    /// False when the cap is reached and no check is cancelled.
+    pub(super) fn room_for_tx(&mut self) -> bool {
+        if self.txs.len() < self.cfg.limits.transactions {
+            return true;
+        }
+        match self.txs.iter().position(|t| t.cancelled) {
+            Some(i) => {
+                self.txs.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The wait after the `sends`-th transmission of a request: RTO doubled
+    /// for each retransmission, capped at the maximum (RFC 8489 6.2.1).
+    fn wait_after(&self, sends: u32) -> Duration {
+        let shift = sends.saturating_sub(1).min(16);
+        self.cfg.timing.rto.saturating_mul(1 << shift).min(self.cfg.timing.max_rto)
+    }
+
+    /// Cancels every connectivity check in flight, because the role its
+    /// ICE-CONTROLLING/ICE-CONTROLLED attribute carries is no longer ours
+    /// (RFC 8445 7.2.5.1, 7.3.1.1). Cancellation is that of RFC 8445 7.3.1.4:
+    /// no more retransmissions of the stale request, no failure for the lack
+    /// of a response, but a response is still taken until the transaction
+    /// would have timed out. Returns the pairs those checks were for; the
+    /// caller checks them again as new transactions.
+    pub(super) fn cancel_checks(&mut self) -> Vec<usize> {
+        let mut pairs = Vec::new();
+        for i in 0..self.txs.len() {
+            let tx = &self.txs[i];
+            let TxKind::Check { pair, .. } = tx.kind else { continue };
+            if tx.cancelled {
+                continue;
+            }
+            // The end of the transaction: the current wait, then the waits
+            // of the retransmissions it had left.
+            let left = tx.max_sends.saturating_sub(tx.sends);
+            let doubling = left.min(17);
+            let mut end = tx.next_at;
+            for k in 1..=doubling {
+                end = end.checked_add(self.wait_after(tx.sends + k)).unwrap_or(end);
+            }
+            let rest = self.wait_after(tx.sends.saturating_add(18)).saturating_mul(left - doubling);
+            end = end.checked_add(rest).unwrap_or(end);
+            let tx = &mut self.txs[i];
+            tx.cancelled = true;
+            tx.max_sends = tx.sends;
+            tx.next_at = end;
+            // Never sent again: the request's bytes are not needed.
+            tx.contents = Vec::new();
+            if !pairs.contains(&pair) {
+                pairs.push(pair);
+            }
+        }
+        pairs
     }
 
     pub(super) fn retransmit(&mut self, now: Instant) {
@@ -97,10 +174,9 @@ impl Agent {
                 continue;
             }
             if self.txs[i].sends < self.txs[i].max_sends {
+                let wait = self.wait_after(self.txs[i].sends + 1);
                 let tx = &mut self.txs[i];
                 tx.sends += 1;
-                let shift = (tx.sends - 1).min(16);
-                let wait = self.cfg.timing.rto.saturating_mul(1 << shift).min(self.cfg.timing.max_rto);
                 tx.next_at = now + wait;
                 let t = Transmit { source: tx.source, destination: tx.destination, contents: tx.contents.clone() };
                 self.stats.retransmits += 1;
@@ -122,7 +198,7 @@ impl Agent {
                 if p.state == PairState::InProgress {
                     p.state = PairState::Failed;
                 }
-                if use_candidate && self.controlling {
+                if use_candidate && self.controlling && !tx.cancelled {
                     // The nomination did not go through: forget this pair.
                     p.state = PairState::Failed;
                     p.valid_local = None;

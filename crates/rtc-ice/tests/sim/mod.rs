@@ -108,6 +108,15 @@ pub struct Pair {
     /// Where `Agent::accepts`, `data_paths` or `paths_generation` disagreed
     /// with what `handle_receive` did (checked on every delivery).
     pub broken_promises: Vec<String>,
+    /// Every datagram the agents sent, before loss or NAT: when, whether A
+    /// sent it, and the datagram.
+    pub sent: Vec<(Instant, bool, Packet)>,
+    /// A peer quirk at B: datagrams for which this returns true (given the
+    /// datagram and B's agent) reach B's socket but are silently dropped,
+    /// unanswered, before B's agent sees them.
+    pub drop_at_b: Option<fn(&Packet, &Agent) -> bool>,
+    /// How many datagrams `drop_at_b` dropped.
+    pub dropped_at_b: usize,
 }
 
 impl Pair {
@@ -161,6 +170,9 @@ impl Pair {
             stun: None,
             signaling,
             broken_promises: vec![],
+            sent: vec![],
+            drop_at_b: None,
+            dropped_at_b: 0,
         };
         for &(c, addr) in a_addrs {
             pair.a.agent.add_host_candidate(start, Component::new(c).unwrap(), addr).unwrap();
@@ -184,6 +196,7 @@ impl Pair {
                 while let Some(t) = me.agent.poll_transmit() {
                     any = true;
                     let mut p = Packet { src: t.source, dst: t.destination, data: t.contents };
+                    self.sent.push((self.now, side == 0, p.clone()));
                     if side == 0
                         && let Some(nat) = self.net.nat
                         && p.src == nat.inside
@@ -245,6 +258,10 @@ impl Pair {
         let (node, who) = if self.a.addrs.contains(&p.dst) {
             (&mut self.a, "a")
         } else if self.b.addrs.contains(&p.dst) {
+            if self.drop_at_b.is_some_and(|drop| drop(&p, &self.b.agent)) {
+                self.dropped_at_b += 1;
+                return;
+            }
             (&mut self.b, "b")
         } else {
             return;
