@@ -749,3 +749,42 @@ fn one_endpoint_socket_serves_many_peers() {
     assert_eq!(net.hosts[server].endpoint.unrouted(net.socket(server)), 0);
     assert_eq!(net.hosts[server].endpoint.len(), 20);
 }
+
+/// RFC 8445 section 6.1.1: both sides derive the ICE roles from the
+/// descriptions (the larger `context-id` controls when neither is an SDP
+/// offer), so no role conflict (487) is needed; an SDP answerer is
+/// controlled.
+#[test]
+fn ice_roles_come_from_the_descriptions_without_a_conflict() {
+    let mut net = Net::new(31);
+    let a = peer(&mut net, "alice", [10, 0, 0, 1]);
+    let b = peer(&mut net, "bob", [10, 0, 0, 2]);
+    net.signal(a.at(), b.at());
+    assert!(both_connected(&mut net, a, b, Duration::from_secs(5)));
+    let agent = |p: Peer, n: &Net| {
+        let c = n.hosts[p.host].conn(p.conn);
+        let s = c.sockets().next().unwrap();
+        let ag = c.ice_agent(s).unwrap();
+        (ag.role(), ag.stats().role_conflicts, c.context_id().to_owned())
+    };
+    let (ra, ca, ida) = agent(a, &net);
+    let (rb, cb, idb) = agent(b, &net);
+    assert_ne!(ra, rb);
+    assert_eq!(ra == rtc_ice::Role::Controlling, ida > idb);
+    assert_eq!(ca + cb, 0, "no role conflict");
+
+    // An SDP offer (setup:actpass) makes this side the controlled answerer.
+    let mut net = Net::new(32);
+    let a = peer(&mut net, "alice", [10, 0, 0, 1]);
+    let b = peer(&mut net, "bob", [10, 0, 0, 2]);
+    net.signal_one(a.at(), b.at(), |d| {
+        d.keys.clear();
+        d.sockets[0].options.setup = Some("actpass".into());
+    })
+    .unwrap();
+    net.signal_one(b.at(), a.at(), |d| d.keys.clear()).unwrap();
+    assert!(both_connected(&mut net, a, b, Duration::from_secs(5)));
+    assert_eq!(agent(b, &net).0, rtc_ice::Role::Controlled);
+    assert_eq!(agent(a, &net).0, rtc_ice::Role::Controlling);
+    assert_eq!(agent(a, &net).1 + agent(b, &net).1, 0, "no role conflict");
+}

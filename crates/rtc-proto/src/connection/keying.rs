@@ -256,8 +256,10 @@ impl Connection {
         self.agreement = Some(agreement);
         self.plan_gen += 1;
         if first {
+            let role = self.ice_role();
             let mut transports = std::mem::take(&mut self.transports);
             let keyed = transports.iter_mut().try_for_each(|t| {
+                t.agent.set_role(now, role);
                 t.agent.set_remote_credentials(now, creds.clone())?;
                 self.key_transport(t, now)
             });
@@ -325,6 +327,23 @@ impl Connection {
             t.rx = Some(rx);
         }
         Ok(())
+    }
+
+    /// This side's ICE role once the remote description is known (RFC
+    /// 8445 section 6.1.1: the offerer controls). A remote `setup` of
+    /// `actpass` marks the peer as the offerer (an SDP offer), `active` or
+    /// `passive` as the answerer; without one (the seeds' descriptions
+    /// have no offerer) both sides derive the same roles: the larger
+    /// `context-id` controls. A peer that disagrees is repaired by RFC
+    /// 8445's role-conflict rules.
+    pub(crate) fn ice_role(&self) -> rtc_ice::Role {
+        let setup = self.remote.as_ref().and_then(|r| r.sockets.iter().find_map(|s| s.options.setup.as_deref()));
+        let controlling = match setup {
+            Some(s) if s.eq_ignore_ascii_case("actpass") => false,
+            Some(_) => true,
+            None => self.context_id.as_str() > self.remote_context(),
+        };
+        if controlling { rtc_ice::Role::Controlling } else { rtc_ice::Role::Controlled }
     }
 
     /// With DTLS-SRTP keying (a remote description without `keys`), whether

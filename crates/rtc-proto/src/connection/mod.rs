@@ -512,6 +512,7 @@ impl Connection {
         };
         if let Some(remote) = &self.remote {
             let creds = keying::remote_credentials(remote)?;
+            t.agent.set_role(now, self.ice_role());
             t.agent.set_remote_credentials(now, creds)?;
             self.key_transport(&mut t, now)?;
         }
