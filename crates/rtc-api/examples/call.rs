@@ -1,8 +1,9 @@
 //! A call between two peers in one process over 127.0.0.1: descriptions,
 //! options and candidates exchanged as JSON (printed as they go), an audio
 //! track (Opus-sized frames, 50 per second) and a video track (VP8 frames,
-//! 30 per second) both ways over SRTP keyed by DTLS-SRTP, every event
-//! printed as it fires, and a summary table at the end.
+//! 30 per second) both ways over SRTP keyed by DTLS-SRTP, a data stream
+//! (alice opens `chat`, bob echoes what it carries), every event printed as
+//! it fires, and a summary table at the end.
 //!
 //! ```sh
 //! cargo run --release -p rtc-api --example call [seconds]
@@ -14,8 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rtc_api::{
-    ConnectionDescription, ConnectionEvent, Direction, Events, RtcConnection, RtcMediaStream, RtcMediaStreamTrack,
-    RtcSocket, SocketEvent, SocketOptions, SocketServers, StreamDescription,
+    ConnectionDescription, ConnectionEvent, DataEvent, DataStreamDescription, Direction, Events, RtcConnection,
+    RtcDataStream, RtcMediaStream, RtcMediaStreamTrack, RtcSocket, SocketEvent, SocketOptions, SocketServers,
+    StreamDescription,
 };
 use rtc_candidate::Candidate;
 use rtc_codecs::{Kind, Options};
@@ -187,11 +189,91 @@ async fn exchange(a: &Peer, b: &Peer, t0: Instant) -> Result<(), BoxError> {
     Ok(())
 }
 
+#[derive(Default)]
+struct DataCounts {
+    sent: AtomicU64,
+    sent_bytes: AtomicU64,
+    echoed: AtomicU64,
+    bad: AtomicU64,
+}
+
+/// Prints a data stream's events as they fire (but bufferedamountlow,
+/// which fires whenever the peer has acknowledged everything sent).
+fn print_data_events(name: &'static str, t0: Instant, stream: &RtcDataStream) {
+    let mut events = stream.events();
+    let label = stream.description().map(|d| d.label).unwrap_or_default();
+    tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            if e == DataEvent::BufferedAmountLow {
+                continue;
+            }
+            let e = serde_json::to_string(&e).unwrap_or_default();
+            println!("{} {name:5} data stream {label:?} event {e}", stamp(t0));
+        }
+    });
+}
+
+/// Alice's side of the data stream: a chat line every 100 ms until `until`
+/// (some as text, some binary), each echo checked against what was sent.
+fn chat(stream: RtcDataStream, until: Instant, counts: Arc<DataCounts>) {
+    let line = |i: u64| format!("chat line {i}: {}", "x".repeat((i as usize * 37) % 900));
+    let reader = stream.clone();
+    let c = counts.clone();
+    tokio::spawn(async move {
+        let mut i = 0;
+        while let Some(m) = reader.recv().await {
+            let want = line(i);
+            if m.data != want.as_bytes() || m.binary != i.is_multiple_of(2) {
+                c.bad.fetch_add(1, Ordering::Relaxed);
+            }
+            c.echoed.fetch_add(1, Ordering::Relaxed);
+            i += 1;
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut i = 0;
+        while Instant::now() < until {
+            tick.tick().await;
+            let text = line(i);
+            let sent = if i.is_multiple_of(2) { stream.send(text.as_bytes()) } else { stream.send_text(&text) };
+            match sent {
+                Ok(()) => {
+                    counts.sent.fetch_add(1, Ordering::Relaxed);
+                    counts.sent_bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => println!("data send: {e}"),
+            }
+            i += 1;
+        }
+    });
+}
+
+/// Bob's side: every data stream alice opens is echoed back message by
+/// message, text as text and binary as binary.
+fn echo(conn: RtcConnection, t0: Instant) {
+    tokio::spawn(async move {
+        while let Some(stream) = conn.accept_data_stream().await {
+            print_data_events("bob", t0, &stream);
+            let d = stream.description().unwrap_or_default();
+            println!("{} bob   accepted data stream {:?} (id {:?})", stamp(t0), d.label, d.id);
+            tokio::spawn(async move {
+                while let Some(m) = stream.recv().await {
+                    let echoed = if m.binary { stream.send(&m.data) } else { stream.send_text(m.text().unwrap_or("")) };
+                    if let Err(e) = echoed {
+                        println!("data echo: {e}");
+                    }
+                }
+            });
+        }
+    });
+}
+
 fn ms(v: f64) -> String {
     format!("{:.2}", v * 1000.0)
 }
 
-fn summary(peers: [&Peer; 2], counts: &[(&str, &str, Arc<Counts>)]) {
+fn summary(peers: [&Peer; 2], counts: &[(&str, &str, Arc<Counts>)], data: &DataCounts) {
     println!();
     println!(
         "{:6} {:6} {:4} {:>8} {:>10} {:>6} {:>8} {:>11} {:>8} {:>8}",
@@ -231,6 +313,14 @@ fn summary(peers: [&Peer; 2], counts: &[(&str, &str, Arc<Counts>)]) {
             );
         }
     }
+    let bad = data.bad.load(Ordering::Relaxed);
+    println!(
+        "alice  data   chat: {} messages ({} bytes) sent, {} echoed back by bob{}",
+        data.sent.load(Ordering::Relaxed),
+        data.sent_bytes.load(Ordering::Relaxed),
+        data.echoed.load(Ordering::Relaxed),
+        if bad == 0 { String::new() } else { format!(" ({bad} bad)") }
+    );
     for p in peers {
         println!(
             "{:6} time to connected: {}  dropped datagrams: socket {} srtp {}",
@@ -254,6 +344,12 @@ async fn main() -> Result<(), BoxError> {
     // Both sockets exist: their candidates (already queued) can be signaled.
     signal_candidates(alice_socket_events, "alice", bob.socket.clone(), t0);
     signal_candidates(bob_socket_events, "bob", alice.socket.clone(), t0);
+    // A data stream: the descriptions carry `data` from now on; bob accepts
+    // (his description answers with `data` once he has alice's).
+    let chat_stream = alice.conn.create_data_stream(DataStreamDescription::new("chat"))?;
+    print_data_events("alice", t0, &chat_stream);
+    let mut chat_events = chat_stream.events();
+    echo(bob.conn.clone(), t0);
     exchange(&alice, &bob, t0).await?;
     let connected = |mut ev: Events<ConnectionEvent>| async move {
         while let Some(e) = ev.next().await {
@@ -267,7 +363,20 @@ async fn main() -> Result<(), BoxError> {
     if !tokio::time::timeout(Duration::from_secs(5), both).await.unwrap_or(false) {
         return Err("the peers did not connect within 5 s".into());
     }
+    let opened = async {
+        while let Some(e) = chat_events.next().await {
+            if e == DataEvent::Open {
+                return true;
+            }
+        }
+        false
+    };
+    if !tokio::time::timeout(Duration::from_secs(5), opened).await.unwrap_or(false) {
+        return Err("the data stream did not open within 5 s".into());
+    }
     let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let data_counts = Arc::new(DataCounts::default());
+    chat(chat_stream.clone(), until, data_counts.clone());
     let mut counts = Vec::new();
     for p in [&alice, &bob] {
         send(p.audio.clone(), Kind::Audio, until);
@@ -284,7 +393,7 @@ async fn main() -> Result<(), BoxError> {
         }
     }
     tokio::time::sleep_until((until + Duration::from_millis(300)).into()).await;
-    summary([&alice, &bob], &counts);
+    summary([&alice, &bob], &counts, &data_counts);
     alice.conn.close();
     bob.conn.close();
     Ok(())

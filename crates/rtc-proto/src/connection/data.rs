@@ -481,7 +481,8 @@ impl Connection {
                     }
                     opened = true;
                 }
-                SctpEvent::HandshakeFailed { .. } | SctpEvent::AssociationLost { .. } => self.data_lost(),
+                SctpEvent::HandshakeFailed { .. } => self.data_lost(Some("the SCTP handshake failed")),
+                SctpEvent::AssociationLost { .. } => self.data_lost(Some("the SCTP association was lost")),
                 SctpEvent::Stream(se) => self.sctp_stream_event(se),
                 _ => {}
             }
@@ -688,8 +689,9 @@ impl Connection {
         }
     }
 
-    /// The association failed or ended: every data stream closes.
-    pub(crate) fn data_lost(&mut self) {
+    /// The association failed (`error`: each stream reports it first) or
+    /// ended: every data stream closes.
+    pub(crate) fn data_lost(&mut self, error: Option<&'static str>) {
         let Some(data) = self.data.as_deref_mut() else { return };
         data.established = false;
         data.failed = true;
@@ -699,7 +701,9 @@ impl Connection {
         for c in &mut data.channels {
             if c.state != DataState::Closed {
                 c.state = DataState::Closed;
-                events.push((c.id, DataEvent::Error { reason: "the SCTP association ended" }));
+                if let Some(reason) = error {
+                    events.push((c.id, DataEvent::Error { reason }));
+                }
                 events.push((c.id, DataEvent::Closed));
             }
         }
@@ -760,6 +764,6 @@ impl Connection {
             let _ = a.close();
         }
         self.pump_data(now);
-        self.data_lost();
+        self.data_lost(None);
     }
 }

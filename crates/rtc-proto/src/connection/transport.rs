@@ -173,14 +173,14 @@ impl Connection {
                 rtc_dtls::Event::Failed(_) if t.tx.is_none() => {
                     self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });
                 }
-                rtc_dtls::Event::Failed(_) if ti == 0 => self.data_lost(),
+                rtc_dtls::Event::Failed(_) if ti == 0 => self.data_lost(Some("the DTLS association failed")),
                 rtc_dtls::Event::Closed => {
                     // The peer ended the association (a closed browser
                     // tab): media stops both ways, and data streams close.
                     t.tx = None;
                     t.rx = None;
                     if ti == 0 {
-                        self.data_lost();
+                        self.data_lost(None);
                     }
                     self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });
                     self.go_down();
