@@ -145,6 +145,35 @@ fn well_formed(mut datagram: &[u8]) -> bool {
     true
 }
 
+/// RFC 5246 section 7.2 alert descriptions.
+const UNEXPECTED_MESSAGE: u8 = 10;
+const HANDSHAKE_FAILURE: u8 = 40;
+const BAD_CERTIFICATE: u8 = 42;
+const INTERNAL_ERROR: u8 = 80;
+
+/// The fatal alert to send for an engine error; none when the peer ended
+/// the handshake itself (its own alert) or is gone (a timeout).
+fn alert_for(e: &dimpl::Error) -> Option<u8> {
+    match e {
+        dimpl::Error::Timeout(_) | dimpl::Error::ConnectionClosed => None,
+        dimpl::Error::SecurityError(dimpl::SecurityError::FatalAlert { .. }) => None,
+        dimpl::Error::CertificateError(_) => Some(BAD_CERTIFICATE),
+        dimpl::Error::UnexpectedMessage(_) => Some(UNEXPECTED_MESSAGE),
+        dimpl::Error::CryptoError(_) | dimpl::Error::ReceiveQueueFull | dimpl::Error::TransmitQueueFull => {
+            Some(INTERNAL_ERROR)
+        }
+        _ => Some(HANDSHAKE_FAILURE),
+    }
+}
+
+/// A fatal alert as a plaintext DTLS 1.2 record of epoch 0 (RFC 6347
+/// section 4.1), as alerts go before the handshake completes. Its sequence
+/// number is far beyond any the handshake used, so that a peer's replay
+/// window takes it.
+fn fatal_alert(description: u8) -> [u8; 15] {
+    [21, 0xFE, 0xFD, 0, 0, 0, 0, 0x7F, 0xFF, 0xFF, 0xFF, 0, 2, 2, description]
+}
+
 /// A fixed text for a fatal engine error.
 fn reason(e: &dimpl::Error) -> &'static str {
     match e {
@@ -453,11 +482,14 @@ impl Dtls {
     fn step(&mut self, op: impl FnOnce(&mut dimpl::Dtls) -> Result<(), dimpl::Error>) {
         let Some(engine) = self.engine.as_mut() else { return };
         if let Err(e) = op(engine) {
-            self.fail(reason(&e));
+            self.fail_alert(reason(&e), alert_for(&e));
             return;
         }
         if let Err(why) = self.drain() {
-            self.fail(why);
+            // Our own checks: the peer's certificate, or a handshake that
+            // cannot key SRTP.
+            let alert = if why.contains("certificate") { BAD_CERTIFICATE } else { HANDSHAKE_FAILURE };
+            self.fail_alert(why, Some(alert));
         } else if self.state == State::Closed {
             self.engine = None;
             self.timeout = None;
@@ -542,14 +574,25 @@ impl Dtls {
     }
 
     fn fail(&mut self, why: &'static str) {
+        self.fail_alert(why, None);
+    }
+
+    /// Fails the association; during the handshake a fatal `alert` goes
+    /// out (RFC 5246 section 7.2.2), so the peer stops at once instead of
+    /// retransmitting its flight until it times out.
+    fn fail_alert(&mut self, why: &'static str, alert: Option<u8>) {
         if matches!(self.state, State::Closed | State::Failed) {
             return;
         }
+        let handshaking = self.state == State::Handshaking;
         self.state = State::Failed;
         self.engine = None;
         self.timeout = None;
         while let Some(d) = self.transmits.pop_front() {
             recycle(&mut self.free, d);
+        }
+        if let Some(description) = alert.filter(|_| handshaking) {
+            self.transmits.push_back(fatal_alert(description).to_vec());
         }
         push_event(&mut self.events, Event::Failed(why));
     }

@@ -78,6 +78,8 @@ fn wrong_fingerprint_fails_without_keys() {
     assert!(p.client.keys().is_none() && p.server.keys().is_none());
     assert!(p.client.dtls.srtp_keys().is_none());
     assert_eq!(p.client.dtls.poll_timeout(), None, "nothing more happens");
+    // The client said so with a fatal alert: the server stopped at once.
+    assert_eq!(p.server.failed(), Some("the DTLS peer sent a fatal alert"));
 
     // The server expects someone else.
     let mut p = Pair::with_fingerprints(&a, &b, vec![stranger.fingerprint().clone()], vec![b.fingerprint().clone()]);
@@ -86,6 +88,10 @@ fn wrong_fingerprint_fails_without_keys() {
     assert!(p.server.keys().is_none());
     assert!(p.client.keys().is_none(), "the client never sees the server's Finished");
     assert_ne!(p.client.dtls.state(), State::Connected);
+    // The server's bad_certificate alert ends the client's handshake at
+    // once, with no retransmission.
+    assert_eq!(p.client.failed(), Some("the DTLS peer sent a fatal alert"));
+    assert_eq!(p.client.dtls.poll_timeout(), None);
 
     // Nothing accepted at all.
     let mut p = Pair::with_fingerprints(&a, &b, vec![], vec![]);
