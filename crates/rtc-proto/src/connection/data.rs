@@ -189,6 +189,32 @@ impl Data {
     }
 }
 
+impl Data {
+    /// One SCTP packet in.
+    fn receive(&mut self, now: Instant, packet: Bytes) {
+        let Some(endpoint) = self.endpoint.as_mut() else { return };
+        match endpoint.handle(now, PEER, None, None, packet) {
+            Some((h, DatagramEvent::NewAssociation(a))) if self.assoc.is_none() => self.assoc = Some((h, a)),
+            Some((h, DatagramEvent::AssociationEvent(e))) => match self.assoc.as_mut() {
+                Some((ah, a)) if *ah == h => a.handle_event(e),
+                _ => self.dropped += 1,
+            },
+            _ => self.dropped += 1,
+        }
+    }
+
+    /// The next SCTP packet out.
+    fn next_packet(&mut self, now: Instant) -> Option<Bytes> {
+        if self.pending.is_empty()
+            && let Some(t) = self.assoc.as_mut().and_then(|(_, a)| a.poll_transmit(now))
+            && let Payload::RawEncode(packets) = t.payload
+        {
+            self.pending.extend(packets);
+        }
+        self.pending.pop_front()
+    }
+}
+
 impl Channel {
     fn described(&self) -> DataStreamDescription {
         DataStreamDescription { id: self.sid.or(self.desc.id), ..self.desc.clone() }
@@ -441,15 +467,7 @@ impl Connection {
         while let Some(len) = dtls.next_application_data_len() {
             scratch.resize(len.max(scratch.len()), 0);
             let Some(n) = dtls.poll_application_data(&mut scratch) else { break };
-            let Some(endpoint) = data.endpoint.as_mut() else { break };
-            match endpoint.handle(now, PEER, None, None, Bytes::copy_from_slice(&scratch[..n])) {
-                Some((h, DatagramEvent::NewAssociation(a))) if data.assoc.is_none() => data.assoc = Some((h, a)),
-                Some((h, DatagramEvent::AssociationEvent(e))) => match data.assoc.as_mut() {
-                    Some((ah, a)) if *ah == h => a.handle_event(e),
-                    _ => data.dropped += 1,
-                },
-                _ => data.dropped += 1,
-            }
+            data.receive(now, Bytes::copy_from_slice(&scratch[..n]));
         }
         data.scratch = scratch;
         self.data_events();
@@ -712,32 +730,24 @@ impl Connection {
         }
     }
 
-    /// Moves the association's packets into DTLS while its queue is empty
-    /// (SCTP's congestion window paces them).
+    /// Moves the association's packets into DTLS once its queue is empty,
+    /// until it is full (SCTP's congestion window paces them).
     pub(crate) fn pump_data(&mut self, now: Instant) {
         let Some(data) = self.data.as_deref_mut() else { return };
         let Some(dtls) = self.transports.first_mut().and_then(|t| t.dtls.as_deref_mut()) else { return };
         if dtls.next_transmit_len().is_some() || dtls.state() != rtc_dtls::State::Connected {
             return;
         }
-        if data.pending.is_empty()
-            && let Some(t) = data.assoc.as_mut().and_then(|(_, a)| a.poll_transmit(now))
-            && let Payload::RawEncode(packets) = t.payload
-        {
-            data.pending.extend(packets);
-        }
-        while let Some(p) = data.pending.front() {
-            match dtls.send_application_data(p) {
-                Ok(()) => {
-                    data.pending.pop_front();
+        while let Some(p) = data.next_packet(now) {
+            match dtls.send_application_data(&p) {
+                Ok(()) => {}
+                Err(rtc_dtls::Error::QueueFull) => {
+                    data.pending.push_front(p);
+                    break;
                 }
-                Err(rtc_dtls::Error::QueueFull) => break,
-                Err(_) => {
-                    // Too large or the association ended: lost (SCTP
-                    // retransmits what matters).
-                    data.pending.pop_front();
-                    data.dropped += 1;
-                }
+                // Too large or the association ended: lost (SCTP
+                // retransmits what matters).
+                Err(_) => data.dropped += 1,
             }
         }
     }
