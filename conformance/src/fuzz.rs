@@ -15,6 +15,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("depacketize", depacketize),
     ("dtls_receive", dtls_receive),
     ("connection_receive", connection_receive),
+    ("data_receive", data_receive),
     ("ice_receive", ice_receive),
     ("rtp_parse", rtp_parse),
     ("rtcp_parse", rtcp_parse),
@@ -114,6 +115,16 @@ pub fn depacketize(data: &[u8]) {
 /// handshake nobody with the certificate's key took part in.
 pub fn dtls_receive(data: &[u8]) {
     rtc_dtls::fuzz_datagrams(data);
+}
+
+/// `data_receive`: any bytes as the moves of a raw SCTP peer (messages of
+/// any payload protocol and content on any stream, DCEP included, stream
+/// resets, time) against a connection's data streams, interleaved with the
+/// connection opening, writing to and closing its own (see
+/// `rtc_proto::fuzz_data`). Nothing may panic; open streams stay within
+/// the limit.
+pub fn data_receive(data: &[u8]) {
+    rtc_proto::fuzz_data(data);
 }
 
 /// `connection_receive`: any bytes as what a peer sends to a whole

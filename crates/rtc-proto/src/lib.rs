@@ -82,6 +82,8 @@ mod events;
 mod keys;
 mod sdp;
 
+#[doc(hidden)]
+pub use connection::fuzz_data;
 pub use connection::{
     Connection, ConnectionConfig, DataMessage, DataState, DropReason, FrameInfo, Limits, MAX_PAYLOAD_LIMIT,
     MIN_TRANSMIT_BUFFER, Receive, SocketConfig, Transmit, default_options,

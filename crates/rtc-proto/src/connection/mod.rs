@@ -24,6 +24,8 @@ use rtc_ice::{Agent, AgentConfig, Credentials, Role};
 use rtc_srtp::session::Session;
 
 pub use config::{ConnectionConfig, Limits, MAX_PAYLOAD_LIMIT, SocketConfig, default_options};
+#[doc(hidden)]
+pub use data::fuzz_data;
 pub use data::{DataMessage, DataState};
 use media::{FrameQueue, SendQueue};
 use tracks::{Sending, State, Tracks};
