@@ -883,29 +883,6 @@ pub fn fuzz_data(input: &[u8]) -> usize {
     seen
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The fuzz harness reaches an established association: a peer's
-    /// DATA_CHANNEL_OPEN on an odd id makes a stream (Incoming, Open), a
-    /// message on it is delivered, one on an even id (the connection's
-    /// parity) or before any OPEN is not.
-    #[test]
-    fn fuzz_harness_reaches_open_streams() {
-        let open = dcep::open(&DataStreamDescription::new("x"));
-        let mut input = vec![0u8, 0, 1, open.len() as u8];
-        input.extend_from_slice(&open);
-        input.extend_from_slice(&[8, 0, 1, 2, b'h', b'i']); // PPI 51 on id 1
-        assert_eq!(fuzz_data(&input), 3, "Incoming, Open and one message");
-        let mut even = vec![0u8, 0, 2, open.len() as u8];
-        even.extend_from_slice(&open);
-        even.extend_from_slice(&[8, 0, 2, 2, b'h', b'i']);
-        assert_eq!(fuzz_data(&even), 0, "the peer may not use the connection's parity");
-        assert_eq!(fuzz_data(&[8, 0, 3, 2, b'h', b'i']), 0, "data before an OPEN is dropped");
-    }
-}
-
 /// The raw SCTP peer of [`fuzz_data`].
 struct FuzzPeer {
     endpoint: Endpoint,
@@ -978,5 +955,28 @@ impl FuzzPeer {
         {
             let _ = s.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fuzz harness reaches an established association: a peer's
+    /// DATA_CHANNEL_OPEN on an odd id makes a stream (Incoming, Open), a
+    /// message on it is delivered, one on an even id (the connection's
+    /// parity) or before any OPEN is not.
+    #[test]
+    fn fuzz_harness_reaches_open_streams() {
+        let open = dcep::open(&DataStreamDescription::new("x"));
+        let mut input = vec![0u8, 0, 1, open.len() as u8];
+        input.extend_from_slice(&open);
+        input.extend_from_slice(&[8, 0, 1, 2, b'h', b'i']); // PPI 51 on id 1
+        assert_eq!(fuzz_data(&input), 3, "Incoming, Open and one message");
+        let mut even = vec![0u8, 0, 2, open.len() as u8];
+        even.extend_from_slice(&open);
+        even.extend_from_slice(&[8, 0, 2, 2, b'h', b'i']);
+        assert_eq!(fuzz_data(&even), 0, "the peer may not use the connection's parity");
+        assert_eq!(fuzz_data(&[8, 0, 3, 2, b'h', b'i']), 0, "data before an OPEN is dropped");
     }
 }
