@@ -32,7 +32,8 @@ fn typed<T: TypedAttribute>(m: &Media) -> Result<Vec<T>, SdpError> {
 
 impl Options {
     /// Reads every audio and video `m=` section of an SDP description (ports
-    /// of 0, which reject a section, are skipped). A payload type that an
+    /// of 0, which reject a section, are skipped, but for `a=bundle-only`
+    /// sections). A payload type that an
     /// earlier section of the same kind defined keeps that definition, as do
     /// header extension IDs: bundled sections share them (RFC 8843 section 9.1.1).
     pub fn from_sdp(sdp: &[u8]) -> Result<Self, SdpError> {
@@ -43,7 +44,11 @@ impl Options {
     pub fn from_session(session: &Session) -> Result<Self, SdpError> {
         let mut out = Options::default();
         for m in &session.medias {
-            if m.port == 0 || m.media.parse::<Kind>().is_err() || !m.parse_transport_proto().is_rtp() {
+            // Port 0 rejects a section, unless it is bundle-only (RFC 8843
+            // section 6: its port is the BUNDLE group's).
+            let bundle_only = m.attributes.iter().any(|a| a.attribute.eq_ignore_ascii_case("bundle-only"));
+            if (m.port == 0 && !bundle_only) || m.media.parse::<Kind>().is_err() || !m.parse_transport_proto().is_rtp()
+            {
                 continue;
             }
             let one = Self::from_media(m)?;

@@ -74,6 +74,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod answer;
 mod connection;
 mod desc;
 mod endpoint;
@@ -82,6 +83,7 @@ mod events;
 mod keys;
 mod sdp;
 
+pub use answer::SdpType;
 #[doc(hidden)]
 pub use connection::fuzz_data;
 pub use connection::{

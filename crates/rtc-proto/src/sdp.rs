@@ -26,31 +26,38 @@ const PROTO: &str = "RTP/SAVPF";
 /// DTLS-SRTP keying (RFC 5764), what browsers use.
 const DTLS_PROTO: &str = "UDP/TLS/RTP/SAVPF";
 /// The `fmt` of a data channel section (RFC 8841, RFC 8832).
-const DATA_CHANNEL: &str = "webrtc-datachannel";
+pub(crate) const DATA_CHANNEL: &str = "webrtc-datachannel";
 /// The SCTP port when a data section names none (RFC 8841).
 const DEFAULT_SCTP_PORT: u16 = 5000;
 /// The largest message a peer takes when it says nothing (RFC 8841).
 const DEFAULT_MAX_MESSAGE_SIZE: u64 = 65536;
 
-fn attr<'a, 'n>(attrs: &'a [Attribute], name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+pub(crate) fn attr<'a, 'n>(attrs: &'a [Attribute], name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
     attrs.iter().filter(move |a| a.attribute.eq_ignore_ascii_case(name)).filter_map(|a| a.value.as_deref())
 }
 
-fn has(attrs: &[Attribute], name: &str) -> bool {
+pub(crate) fn has(attrs: &[Attribute], name: &str) -> bool {
     attrs.iter().any(|a| a.attribute.eq_ignore_ascii_case(name))
+}
+
+/// Whether a section is live: a port other than 0, or port 0 with
+/// `a=bundle-only` (RFC 8843 section 6: the offerer bundles it and leaves
+/// its port to the BUNDLE group).
+fn live(m: &Media) -> bool {
+    m.port != 0 || has(&m.attributes, "bundle-only")
 }
 
 /// An audio or video section over RTP that is not rejected: what rtc-codecs
 /// reads.
-fn is_rtp_media(m: &Media) -> bool {
-    m.port != 0 && m.media.parse::<Kind>().is_ok() && m.parse_transport_proto().is_rtp()
+pub(crate) fn is_rtp_media(m: &Media) -> bool {
+    live(m) && m.media.parse::<Kind>().is_ok() && m.parse_transport_proto().is_rtp()
 }
 
 /// A data channel section that is not rejected: `m=application` over
 /// `UDP/DTLS/SCTP` with the `webrtc-datachannel` format, or the legacy
 /// `DTLS/SCTP` form whose `a=sctpmap` names `webrtc-datachannel`.
-fn is_data(m: &Media) -> bool {
-    if m.port == 0 || !m.media.eq_ignore_ascii_case(MediaType::Application.as_str()) {
+pub(crate) fn is_data(m: &Media) -> bool {
+    if !live(m) || !m.media.eq_ignore_ascii_case(MediaType::Application.as_str()) {
         return false;
     }
     match m.parse_transport_proto() {
@@ -94,7 +101,14 @@ fn read_data(m: &Media) -> Result<DataTransport, Error> {
 /// The ICE and keying lines every section carries: `a=ice-ufrag`,
 /// `a=ice-pwd`, then `a=crypto` per key, or with DTLS the fingerprints and
 /// `a=setup`.
-fn add_keying(m: &mut Media, ufrag: &str, pwd: &str, keys: &[CryptoKey], fingerprints: &[String], setup: &str) {
+pub(crate) fn add_keying(
+    m: &mut Media,
+    ufrag: &str,
+    pwd: &str,
+    keys: &[CryptoKey],
+    fingerprints: &[String],
+    setup: &str,
+) {
     m.add_attribute_with_value("ice-ufrag", ufrag);
     m.add_attribute_with_value("ice-pwd", pwd);
     for k in keys {
@@ -109,7 +123,7 @@ fn add_keying(m: &mut Media, ufrag: &str, pwd: &str, keys: &[CryptoKey], fingerp
 }
 
 /// The socket's candidates as `a=candidate` lines.
-fn add_candidates(m: &mut Media, socket: Option<&SocketDescription>) {
+pub(crate) fn add_candidates(m: &mut Media, socket: Option<&SocketDescription>) {
     for c in socket.map(|s| s.candidates.as_slice()).unwrap_or_default() {
         let line = c.to_string();
         m.add_attribute_with_value("candidate", line.strip_prefix("candidate:").unwrap_or(&line));
@@ -264,7 +278,11 @@ impl ConnectionDescription {
         for m in &media {
             let Ok(kind) = m.media.parse::<Kind>() else { continue };
             let ssrc_lines: Vec<(&str, &str)> = attr(&m.attributes, "ssrc").filter_map(|v| v.split_once(' ')).collect();
-            let Some(&(first, _)) = ssrc_lines.first() else { continue };
+            // With retransmission (RFC 4588 `a=ssrc-group:FID <media> <rtx>`)
+            // the track is the group's first SSRC; else the first listed.
+            let fid = attr(&m.attributes, "ssrc-group")
+                .find_map(|v| v.strip_prefix("FID ").and_then(|r| r.split_ascii_whitespace().next()));
+            let Some(first) = fid.or_else(|| ssrc_lines.first().map(|(id, _)| *id)) else { continue };
             let ssrc: u32 = first.parse().map_err(|_| Error::InvalidDescription(format!("a=ssrc:{first}")))?;
             for (id, rest) in &ssrc_lines {
                 if *id == first

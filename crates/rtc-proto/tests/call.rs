@@ -751,9 +751,9 @@ fn one_endpoint_socket_serves_many_peers() {
 }
 
 /// RFC 8445 section 6.1.1: both sides derive the ICE roles from the
-/// descriptions (the larger `context-id` controls when neither is an SDP
-/// offer), so no role conflict (487) is needed; an SDP answerer is
-/// controlled.
+/// descriptions (the offerer controls; with neither an SDP offer, the
+/// smaller `context-id` plays the offerer), so no role conflict (487) is
+/// needed; an SDP answerer is controlled.
 #[test]
 fn ice_roles_come_from_the_descriptions_without_a_conflict() {
     let mut net = Net::new(31);
@@ -770,7 +770,8 @@ fn ice_roles_come_from_the_descriptions_without_a_conflict() {
     let (ra, ca, ida) = agent(a, &net);
     let (rb, cb, idb) = agent(b, &net);
     assert_ne!(ra, rb);
-    assert_eq!(ra == rtc_ice::Role::Controlling, ida > idb);
+    // The smaller context-id plays the offerer, which controls.
+    assert_eq!(ra == rtc_ice::Role::Controlling, ida < idb);
     assert_eq!(ca + cb, 0, "no role conflict");
 
     // An SDP offer (setup:actpass) makes this side the controlled answerer.

@@ -219,12 +219,14 @@ impl Connection {
         if self.remote.as_ref().is_some_and(|old| old.keys != d.keys) {
             return Err(Error::NotSupported("changing the remote SRTP keys (rekeying)"));
         }
-        let agreement = agree(
-            &self.context_id,
-            d.context_id.as_deref().unwrap_or_default(),
-            &self.local_options,
-            self.remote_options.as_deref(),
-        )?;
+        // The offerer is decided on the new description.
+        let setup = d.sockets.iter().find_map(|s| s.options.setup.as_deref());
+        let local_offers = match setup {
+            Some(s) if s.eq_ignore_ascii_case("actpass") => false,
+            Some(_) => true,
+            None => self.context_id.as_str() <= d.context_id.as_deref().unwrap_or_default(),
+        };
+        let agreement = agree(local_offers, &self.local_options, self.remote_options.as_deref())?;
         // Everything is checked: apply.
         if remote_restart {
             // The peer restarted ICE. Unless this side restarted first and
@@ -329,21 +331,13 @@ impl Connection {
         Ok(())
     }
 
-    /// This side's ICE role once the remote description is known (RFC
-    /// 8445 section 6.1.1: the offerer controls). A remote `setup` of
-    /// `actpass` marks the peer as the offerer (an SDP offer), `active` or
-    /// `passive` as the answerer; without one (the seeds' descriptions
-    /// have no offerer) both sides derive the same roles: the larger
-    /// `context-id` controls. A peer that disagrees is repaired by RFC
-    /// 8445's role-conflict rules.
+    /// This side's ICE role once the remote description is known: the
+    /// offerer controls (RFC 8445 section 6.1.1; see
+    /// [`Connection::local_offers`]), so both sides derive the same roles
+    /// and no 487 round trip is needed. A peer that disagrees is repaired
+    /// by RFC 8445's role-conflict rules.
     pub(crate) fn ice_role(&self) -> rtc_ice::Role {
-        let setup = self.remote.as_ref().and_then(|r| r.sockets.iter().find_map(|s| s.options.setup.as_deref()));
-        let controlling = match setup {
-            Some(s) if s.eq_ignore_ascii_case("actpass") => false,
-            Some(_) => true,
-            None => self.context_id.as_str() > self.remote_context(),
-        };
-        if controlling { rtc_ice::Role::Controlling } else { rtc_ice::Role::Controlled }
+        if self.local_offers() { rtc_ice::Role::Controlling } else { rtc_ice::Role::Controlled }
     }
 
     /// With DTLS-SRTP keying (a remote description without `keys`), whether

@@ -175,12 +175,12 @@ pub struct Connection {
     /// Keys for the default suites, drawn once: what the description
     /// carries, and what is used, when no socket or override named suites.
     fallback_keys: Vec<Keying>,
-    remote: Option<ConnectionDescription>,
+    pub(crate) remote: Option<ConnectionDescription>,
     remote_keys: Vec<Keying>,
     /// Shared with the config it came from and with forks.
-    local_options: Arc<Options>,
-    remote_options: Option<Box<Options>>,
-    agreement: Option<Agreement>,
+    pub(crate) local_options: Arc<Options>,
+    pub(crate) remote_options: Option<Box<Options>>,
+    pub(crate) agreement: Option<Agreement>,
     transports: Vec<Transport>,
     session: Option<Session>,
     tracks: Tracks,
@@ -207,6 +207,8 @@ pub struct Connection {
     dropped: [u64; DropReason::COUNTED],
     /// Data streams, once taken (boxed: most connections carry media only).
     data: Option<Box<data::Data>>,
+    /// The peer's SDP offer, which [`Connection::local_sdp`] answers.
+    pub(crate) remote_offer: Option<Box<crate::answer::OfferLayout>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -279,6 +281,7 @@ impl Connection {
             max_payload: config.max_payload.clamp(200, MAX_PAYLOAD_LIMIT),
             dropped: [0; DropReason::COUNTED],
             data: None,
+            remote_offer: None,
         })
     }
 

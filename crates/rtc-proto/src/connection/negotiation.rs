@@ -8,18 +8,12 @@ use super::Connection;
 use crate::desc::{Direction, TrackDescription};
 use crate::error::Error;
 
-/// The offerer of the symmetric seeds' model is the side with the smaller
-/// `context-id`, so both peers negotiate in the same order and agree on the
-/// same payload types. When no remote options were set, the local ones
-/// stand for them.
-pub(crate) fn agree(
-    local_id: &str,
-    remote_id: &str,
-    local: &Options,
-    remote: Option<&Options>,
-) -> Result<Agreement, Error> {
+/// Negotiates with the offerer's options first, so both peers agree on the
+/// same payload types (the offerer's). When no remote options were set, the
+/// local ones stand for them.
+pub(crate) fn agree(local_offers: bool, local: &Options, remote: Option<&Options>) -> Result<Agreement, Error> {
     let remote = remote.unwrap_or(local);
-    Ok(if local_id <= remote_id { negotiate(local, remote)? } else { negotiate(remote, local)? })
+    Ok(if local_offers { negotiate(local, remote)? } else { negotiate(remote, local)? })
 }
 
 impl Connection {
@@ -34,7 +28,7 @@ impl Connection {
             Direction::Remote => remote = Some(Box::new(options)),
         }
         let agreement = match &self.remote {
-            Some(_) => Some(agree(&self.context_id, self.remote_context(), &local, remote.as_deref())?),
+            Some(_) => Some(agree(self.local_offers(), &local, remote.as_deref())?),
             None => None,
         };
         self.local_options = local;
@@ -44,6 +38,20 @@ impl Connection {
             self.plan_gen += 1;
         }
         Ok(())
+    }
+
+    /// Whether this side is the offerer: the peer's SDP offer (a remote
+    /// `setup` of `actpass`, RFC 5763) makes it the answerer, the peer's
+    /// answer (`active` or `passive`) the offerer; the seeds' descriptions
+    /// have no offerer, so there the side with the smaller `context-id`
+    /// plays it, and both peers come to the same roles.
+    pub(crate) fn local_offers(&self) -> bool {
+        let setup = self.remote.as_ref().and_then(|r| r.sockets.iter().find_map(|s| s.options.setup.as_deref()));
+        match setup {
+            Some(s) if s.eq_ignore_ascii_case("actpass") => false,
+            Some(_) => true,
+            None => self.context_id.as_str() <= self.remote_context(),
+        }
     }
 
     pub(crate) fn remote_context(&self) -> &str {

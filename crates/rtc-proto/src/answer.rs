@@ -1,0 +1,318 @@
+//! SDP offer/answer by the book (RFC 3264, JSEP RFC 8829, BUNDLE RFC
+//! 8843): a connection takes the peer's SDP as an offer or an answer, and
+//! its own SDP answers an offer section for section — same order, `mid`s and
+//! kinds, the offer's payload types, directions answered per RFC 3264,
+//! sections it cannot take rejected with port 0 — or, with no offer to
+//! answer, offers.
+
+use std::collections::VecDeque;
+
+use rtc_codecs::{Kind, Options};
+use sdp_types::{Attribute, Connection as SdpConnection, Media, Origin, Session};
+
+use crate::connection::Connection;
+use crate::desc::{ConnectionDescription, Direction};
+use crate::error::Error;
+use crate::sdp::{DATA_CHANNEL, add_candidates, add_keying, attr, has, is_data, is_rtp_media};
+
+/// Which half of the offer/answer exchange an SDP is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SdpType {
+    /// An offer: the answer mirrors it.
+    Offer,
+    /// An answer to this side's offer.
+    Answer,
+}
+
+/// A section's direction attribute (RFC 3264 section 5.1; `sendrecv` when
+/// absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Dir {
+    fn of(m: &Media) -> Self {
+        if has(&m.attributes, "sendonly") {
+            Dir::SendOnly
+        } else if has(&m.attributes, "recvonly") {
+            Dir::RecvOnly
+        } else if has(&m.attributes, "inactive") {
+            Dir::Inactive
+        } else {
+            Dir::SendRecv
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Dir::SendRecv => "sendrecv",
+            Dir::SendOnly => "sendonly",
+            Dir::RecvOnly => "recvonly",
+            Dir::Inactive => "inactive",
+        }
+    }
+
+    /// RFC 3264 section 6.1: what this side answers to the offered
+    /// direction, given whether it has something to send.
+    fn answer(self, sending: bool) -> Self {
+        match (self, sending) {
+            (Dir::SendRecv, true) => Dir::SendRecv,
+            (Dir::SendRecv, false) | (Dir::SendOnly, _) => Dir::RecvOnly,
+            (Dir::RecvOnly, true) => Dir::SendOnly,
+            (Dir::RecvOnly, false) | (Dir::Inactive, _) => Dir::Inactive,
+        }
+    }
+
+    /// Whether the offerer may receive what this side sends.
+    fn offerer_receives(self) -> bool {
+        matches!(self, Dir::SendRecv | Dir::RecvOnly)
+    }
+}
+
+/// What an offered section is to this side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum What {
+    /// Audio or video over RTP.
+    Rtp(Kind),
+    /// A data channel section.
+    Data,
+    /// Rejected by the offerer (port 0 without `bundle-only`), or of a kind
+    /// or protocol this side does not speak.
+    Other,
+}
+
+/// One `m=` section of an offer, as the answer mirrors it.
+#[derive(Debug, Clone)]
+struct Offered {
+    media: String,
+    proto: String,
+    fmt: String,
+    mid: String,
+    dir: Dir,
+    what: What,
+}
+
+/// The sections of the peer's offer, in order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OfferLayout {
+    sections: Vec<Offered>,
+}
+
+impl OfferLayout {
+    pub(crate) fn of(s: &Session) -> Self {
+        let sections = s
+            .medias
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let what = if is_rtp_media(m) {
+                    m.media.parse::<Kind>().map_or(What::Other, What::Rtp)
+                } else if is_data(m) {
+                    What::Data
+                } else {
+                    What::Other
+                };
+                Offered {
+                    media: m.media.clone(),
+                    proto: m.proto.clone(),
+                    fmt: m.fmt.clone(),
+                    mid: attr(&m.attributes, "mid").next().map_or_else(|| i.to_string(), str::to_owned),
+                    dir: Dir::of(m),
+                    what,
+                }
+            })
+            .collect();
+        Self { sections }
+    }
+}
+
+/// A session header as browsers write it.
+fn session() -> Session {
+    let mut s = Session::new(Origin::with_ip_addr("-", 1, std::net::Ipv4Addr::new(127, 0, 0, 1)), "-");
+    s.add_attribute_with_value("msid-semantic", " WMS");
+    s
+}
+
+/// A rejected section: the offer's kind, protocol and formats, port 0, its
+/// `mid` (RFC 3264 section 6, RFC 8843 section 7.3.2).
+fn rejected(o: &Offered) -> Media {
+    let mut m = Media::new(sdp_types::MediaType::Application, 0, sdp_types::TransportProto::UdpDtlsSctp, "");
+    m.media = o.media.clone();
+    m.proto = o.proto.clone();
+    m.fmt = o.fmt.clone();
+    m.add_connection(SdpConnection::from_ip_addr(std::net::Ipv4Addr::UNSPECIFIED));
+    m.add_attribute_with_value("mid", &o.mid);
+    m
+}
+
+impl Connection {
+    /// Takes the peer's SDP: an offer (this side then answers it with
+    /// [`Connection::local_sdp`]) or the answer to this side's offer. Its
+    /// codec options and description are set as the remote ones (see
+    /// [`ConnectionDescription::from_sdp`]); an offer whose sections carry
+    /// no `a=setup` is `actpass` (RFC 5763 section 5). A refused SDP
+    /// changes nothing.
+    pub fn set_remote_sdp(&mut self, now: std::time::Instant, kind: SdpType, sdp: &str) -> Result<(), Error> {
+        let session = Session::parse(sdp.as_bytes()).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
+        let (mut d, options) = ConnectionDescription::from_sdp(sdp)?;
+        let layout = match kind {
+            SdpType::Offer => {
+                if let Some(s) = d.sockets.first_mut()
+                    && d.keys.is_empty()
+                {
+                    s.options.setup.get_or_insert_with(|| "actpass".into());
+                }
+                Some(Box::new(OfferLayout::of(&session)))
+            }
+            SdpType::Answer => {
+                if d.sockets.first().and_then(|s| s.options.setup.as_deref()) == Some("actpass") {
+                    return Err(Error::InvalidDescription("an answer cannot say a=setup:actpass (RFC 5763)".into()));
+                }
+                None
+            }
+        };
+        let before = (self.remote_options.clone(), self.agreement.clone());
+        self.set_options(options, Direction::Remote)?;
+        if let Err(e) = self.set_description(now, d, Direction::Remote) {
+            // Back to the options that stood before.
+            (self.remote_options, self.agreement) = before;
+            return Err(e);
+        }
+        self.remote_offer = layout;
+        Ok(())
+    }
+
+    /// This side's SDP: the answer to the peer's offer, when
+    /// [`Connection::set_remote_sdp`] took one, else an offer (DTLS-SRTP
+    /// unless the peer signaled SDES keys; see
+    /// [`ConnectionDescription::to_sdp`]).
+    ///
+    /// The answer has one section per offered one, in order, with its
+    /// `mid`: audio and video with the agreed codecs under the offer's
+    /// payload types and a direction answered per RFC 3264 (each sent track
+    /// goes into the first section of its kind that can carry it), the
+    /// data section when data is taken, and every other section (a kind,
+    /// protocol or codec set this side cannot take, or one the offer
+    /// rejected) rejected with port 0. The sections taken are bundled.
+    pub fn local_sdp(&self) -> Result<String, Error> {
+        let mut d = self.local_description();
+        if self.remote.as_ref().is_none_or(|r| r.keys.is_empty()) {
+            d.keys.clear();
+        }
+        match self.remote_offer.as_deref() {
+            Some(offer) => self.answer_sdp(&d, offer),
+            None => d.to_sdp(&self.local_options),
+        }
+    }
+
+    fn answer_sdp(&self, d: &ConnectionDescription, offer: &OfferLayout) -> Result<String, Error> {
+        let (Some(ufrag), Some(pwd)) = (&d.context_id, &d.secret) else {
+            return Err(Error::InvalidDescription("an SDP description needs context-id and secret".into()));
+        };
+        let socket = d.sockets.first();
+        let fingerprints = socket.map(|s| s.options.fingerprints.as_slice()).unwrap_or_default();
+        let dtls = d.keys.is_empty();
+        let setup = socket.and_then(|s| s.options.setup.as_deref()).unwrap_or("active");
+        let mux = socket.is_none_or(|s| s.options.mux);
+        let cname = d.cname.as_deref().unwrap_or("-");
+        let agreed = self.agreement.as_ref().map(|a| Options {
+            codecs: a.codecs.clone(),
+            header_extensions: a.header_extensions.clone(),
+            ..Options::default()
+        });
+        // The sent tracks, per kind, in order: each goes into the first
+        // section of its kind whose offerer receives.
+        let mut to_send: [VecDeque<(String, String, u32)>; 2] = [VecDeque::new(), VecDeque::new()];
+        for st in &d.streams {
+            for t in &st.tracks {
+                if let Some(ssrc) = t.ssrc {
+                    let i = usize::from(t.kind == Kind::Video);
+                    to_send[i].push_back((st.stream_id.clone(), t.track_id.clone(), ssrc));
+                }
+            }
+        }
+        let mut s = session();
+        let mut bundle = Vec::new();
+        for o in &offer.sections {
+            let media = match o.what {
+                What::Rtp(kind) => {
+                    // The agreed codecs this section offered.
+                    let offered: Vec<&str> = o.fmt.split_ascii_whitespace().collect();
+                    let mine = agreed.as_ref().map(|a| Options {
+                        codecs: a
+                            .codecs
+                            .iter()
+                            .filter(|c| c.kind != kind || offered.contains(&c.payload_id.to_string().as_str()))
+                            .cloned()
+                            .collect(),
+                        ..a.clone()
+                    });
+                    let m = mine
+                        .as_ref()
+                        .filter(|a| a.codecs_of(kind).next().is_some())
+                        .map(|a| a.to_media(kind))
+                        .transpose()
+                        .map_err(|e| Error::InvalidOptions(e.to_string()))?;
+                    match m {
+                        Some(mut m) => {
+                            // The offer's protocol: DTLS-SRTP or SDES as offered.
+                            m.proto = o.proto.clone();
+                            m.add_attribute_with_value("mid", &o.mid);
+                            add_keying(&mut m, ufrag, pwd, &d.keys, fingerprints, setup);
+                            if mux {
+                                m.add_attribute(Attribute::new("rtcp-mux"));
+                            }
+                            let queue = &mut to_send[usize::from(kind == Kind::Video)];
+                            let track = if o.dir.offerer_receives() { queue.pop_front() } else { None };
+                            m.add_attribute(Attribute::new(o.dir.answer(track.is_some()).name()));
+                            if let Some((stream, track, ssrc)) = track {
+                                m.add_attribute_with_value("msid", format!("{stream} {track}"));
+                                m.add_attribute_with_value("ssrc", format!("{ssrc} cname:{cname}"));
+                                m.add_attribute_with_value("ssrc", format!("{ssrc} msid:{stream} {track}"));
+                            }
+                            add_candidates(&mut m, socket);
+                            Some(m)
+                        }
+                        None => None,
+                    }
+                }
+                What::Data if dtls && d.data.is_some() => {
+                    let data = d.data.unwrap_or_default();
+                    let mut m = rejected(o);
+                    m.port = 9;
+                    if o.proto.eq_ignore_ascii_case("DTLS/SCTP") {
+                        // The legacy form: the port in the format and sctpmap.
+                        m.fmt = data.port.to_string();
+                        m.add_attribute_with_value("sctpmap", format!("{} {DATA_CHANNEL} 1024", data.port));
+                    } else {
+                        m.fmt = DATA_CHANNEL.into();
+                        m.add_attribute_with_value("sctp-port", data.port);
+                    }
+                    add_keying(&mut m, ufrag, pwd, &[], fingerprints, setup);
+                    add_candidates(&mut m, socket);
+                    m.add_attribute_with_value("max-message-size", data.max_message_size);
+                    Some(m)
+                }
+                _ => None,
+            };
+            match media {
+                Some(m) => {
+                    bundle.push(o.mid.clone());
+                    s.add_media(m);
+                }
+                None => s.add_media(rejected(o)),
+            }
+        }
+        if bundle.is_empty() {
+            return Err(Error::InvalidDescription(
+                "the offer has no section this side can take (no codec in common, no data)".into(),
+            ));
+        }
+        s.attributes.insert(0, Attribute::with_value("group", format!("BUNDLE {}", bundle.join(" "))));
+        Ok(s.to_string())
+    }
+}

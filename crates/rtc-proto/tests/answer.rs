@@ -1,0 +1,393 @@
+//! Answering real stacks' SDP offers by the book (RFC 3264, JSEP, BUNDLE):
+//! the answer mirrors the offer section for section (order, `mid`s, kinds,
+//! the offer's payload types), answers directions per RFC 3264, rejects
+//! what it cannot take with port 0, accepts `bundle-only` sections, keeps
+//! the data section in its place, and the answerer is ICE-controlled and
+//! the DTLS client. Fixtures: Chromium, Chrome, Firefox and aiortc offers
+//! (conformance/fixtures/sdp), GStreamer webrtcbin's max-bundle and
+//! max-compat offers and a pion offer with data (below).
+
+mod sim;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use rtc_candidate::Component;
+use rtc_codecs::Kind;
+use rtc_proto::{
+    Connection, ConnectionConfig, Direction, SdpType, SocketConfig, SocketId, SocketOptions, StreamDescription,
+    TrackDescription,
+};
+use sdp_types::Session;
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/../../conformance/fixtures/sdp/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// GStreamer webrtcbin (1.22) with `bundle-policy=max-bundle`: video first,
+/// audio bundle-only with port 0, mids of its own naming, OPUS in capitals.
+const WEBRTCBIN_MAX_BUNDLE: &str = "v=0\r
+o=- 2750483185286081425 0 IN IP4 0.0.0.0\r
+s=-\r
+t=0 0\r
+a=ice-options:trickle\r
+a=group:BUNDLE video0 audio1\r
+m=video 9 UDP/TLS/RTP/SAVPF 96\r
+c=IN IP4 0.0.0.0\r
+a=setup:actpass\r
+a=ice-ufrag:Vcxd5Kl1ykJvLuAhFJ4lt5OjB8L5Z2Aq\r
+a=ice-pwd:wPSNXn1DbV4BbcWpUaKfUcgNnffv8Hpi\r
+a=rtcp-mux\r
+a=rtcp-rsize\r
+a=sendrecv\r
+a=rtpmap:96 VP8/90000\r
+a=rtcp-fb:96 nack\r
+a=rtcp-fb:96 nack pli\r
+a=rtcp-fb:96 ccm fir\r
+a=ssrc:3484078952 msid:user3398051396@host-d2d5e6d0 webrtctransceiver0\r
+a=ssrc:3484078952 cname:user3398051396@host-d2d5e6d0\r
+a=mid:video0\r
+a=fingerprint:sha-256 6C:2E:62:AD:0B:F4:9F:58:E2:1B:62:8C:1E:48:BE:1F:20:61:B2:68:E0:6F:B5:DB:C8:9E:91:63:D5:9A:CB:E3\r
+m=audio 0 UDP/TLS/RTP/SAVPF 97\r
+c=IN IP4 0.0.0.0\r
+a=bundle-only\r
+a=setup:actpass\r
+a=ice-ufrag:Vcxd5Kl1ykJvLuAhFJ4lt5OjB8L5Z2Aq\r
+a=ice-pwd:wPSNXn1DbV4BbcWpUaKfUcgNnffv8Hpi\r
+a=rtcp-mux\r
+a=rtcp-rsize\r
+a=sendrecv\r
+a=rtpmap:97 OPUS/48000/2\r
+a=rtcp-fb:97 nack pli\r
+a=fmtp:97 sprop-stereo=0\r
+a=ssrc:1526227519 msid:user3398051396@host-d2d5e6d0 webrtctransceiver1\r
+a=ssrc:1526227519 cname:user3398051396@host-d2d5e6d0\r
+a=mid:audio1\r
+a=fingerprint:sha-256 6C:2E:62:AD:0B:F4:9F:58:E2:1B:62:8C:1E:48:BE:1F:20:61:B2:68:E0:6F:B5:DB:C8:9E:91:63:D5:9A:CB:E3\r
+";
+
+/// pion/webrtc v3: session-level fingerprint, audio, video with RTX
+/// (`ssrc-group:FID`), and a data channel section.
+const PION: &str = "v=0\r
+o=- 8448375451592429880 1700000000 IN IP4 0.0.0.0\r
+s=-\r
+t=0 0\r
+a=fingerprint:sha-256 2B:9C:21:7D:0F:71:F0:19:2D:8E:7C:52:6A:01:BB:93:85:3D:09:1A:88:70:C2:4C:DE:1B:5E:61:2F:77:AF:04\r
+a=extmap-allow-mixed\r
+a=group:BUNDLE 0 1 2\r
+m=audio 9 UDP/TLS/RTP/SAVPF 111 9 0 8\r
+c=IN IP4 0.0.0.0\r
+a=setup:actpass\r
+a=mid:0\r
+a=ice-ufrag:pIoNuFrAgXyZ\r
+a=ice-pwd:pIoNpAsSwOrDpIoNpAsSwOrD\r
+a=rtcp-mux\r
+a=rtcp-rsize\r
+a=rtpmap:111 opus/48000/2\r
+a=fmtp:111 minptime=10;useinbandfec=1\r
+a=rtpmap:9 G722/8000\r
+a=rtpmap:0 PCMU/8000\r
+a=rtpmap:8 PCMA/8000\r
+a=ssrc:1001 cname:pion\r
+a=ssrc:1001 msid:pion audio\r
+a=msid:pion audio\r
+a=sendrecv\r
+a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r
+a=end-of-candidates\r
+m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103\r
+c=IN IP4 0.0.0.0\r
+a=setup:actpass\r
+a=mid:1\r
+a=ice-ufrag:pIoNuFrAgXyZ\r
+a=ice-pwd:pIoNpAsSwOrDpIoNpAsSwOrD\r
+a=rtcp-mux\r
+a=rtcp-rsize\r
+a=rtpmap:96 VP8/90000\r
+a=rtcp-fb:96 nack\r
+a=rtcp-fb:96 nack pli\r
+a=rtpmap:97 rtx/90000\r
+a=fmtp:97 apt=96\r
+a=rtpmap:102 H264/90000\r
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r
+a=rtpmap:103 rtx/90000\r
+a=fmtp:103 apt=102\r
+a=ssrc-group:FID 2002 2001\r
+a=ssrc:2001 cname:pion\r
+a=ssrc:2002 cname:pion\r
+a=ssrc:2002 msid:pion video\r
+a=ssrc:2001 msid:pion video\r
+a=msid:pion video\r
+a=sendrecv\r
+m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r
+c=IN IP4 0.0.0.0\r
+a=setup:actpass\r
+a=mid:2\r
+a=sendrecv\r
+a=sctp-port:5000\r
+a=ice-ufrag:pIoNuFrAgXyZ\r
+a=ice-pwd:pIoNpAsSwOrDpIoNpAsSwOrD\r
+";
+
+/// A connection with one socket on 127.0.0.1 sending `kinds`, one track
+/// each, in one stream.
+fn answerer(kinds: &[Kind]) -> (Connection, Instant) {
+    let now = Instant::now();
+    let config = ConnectionConfig { seed: Some(5), ..ConnectionConfig::new(None, None) };
+    let mut c = Connection::new(config, now, SystemTime::now()).unwrap();
+    let cert = rtc_dtls::Certificate::generate().unwrap();
+    let local: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let socket = SocketConfig::new("s", vec![(Component::RTP, local)], SocketOptions::default(), cert);
+    c.add_socket(now, SocketId(0), &socket, true).unwrap();
+    if !kinds.is_empty() {
+        let stream = StreamDescription {
+            stream_id: "me".into(),
+            tracks: kinds.iter().map(|k| TrackDescription::new(*k)).collect(),
+        };
+        c.send_stream(now, stream).unwrap();
+    }
+    (c, now)
+}
+
+fn answer(c: &mut Connection, now: Instant, offer: &str) -> Session {
+    c.set_remote_sdp(now, SdpType::Offer, offer).unwrap();
+    let text = c.local_sdp().unwrap();
+    Session::parse(text.as_bytes()).unwrap_or_else(|e| panic!("{e}:\n{text}"))
+}
+
+fn attr<'a>(m: &'a sdp_types::Media, name: &str) -> Vec<&'a str> {
+    m.attributes.iter().filter(|a| a.attribute == name).filter_map(|a| a.value.as_deref()).collect()
+}
+
+fn flag(m: &sdp_types::Media, name: &str) -> bool {
+    m.attributes.iter().any(|a| a.attribute == name)
+}
+
+fn direction(m: &sdp_types::Media) -> &'static str {
+    ["sendrecv", "sendonly", "recvonly", "inactive"].into_iter().find(|d| flag(m, d)).unwrap_or("none")
+}
+
+fn bundle(s: &Session) -> Vec<String> {
+    s.attributes
+        .iter()
+        .filter(|a| a.attribute == "group")
+        .filter_map(|a| a.value.as_deref()?.strip_prefix("BUNDLE ").map(str::to_owned))
+        .flat_map(|v| v.split_ascii_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
+
+/// Every section of the answer pairs with the offer's: kind, mid, order;
+/// the answer's payload types are a subset of the offered ones.
+fn mirrors(offer: &str, answer: &Session) {
+    let offer = Session::parse(offer.as_bytes()).unwrap();
+    assert_eq!(offer.medias.len(), answer.medias.len(), "one answer section per offered one");
+    for (i, (o, a)) in offer.medias.iter().zip(&answer.medias).enumerate() {
+        assert_eq!(o.media, a.media, "section {i}'s kind");
+        let mid = attr(o, "mid").first().map_or_else(|| i.to_string(), |m| (*m).to_owned());
+        assert_eq!(attr(a, "mid"), vec![mid.as_str()], "section {i}'s mid");
+        if a.port != 0 && o.media != "application" {
+            let offered: Vec<&str> = o.fmt.split_ascii_whitespace().collect();
+            for pt in a.fmt.split_ascii_whitespace() {
+                assert!(offered.contains(&pt), "payload type {pt} of section {i} was not offered: {offered:?}");
+            }
+            assert_eq!(a.proto, o.proto);
+        }
+    }
+}
+
+#[test]
+fn chromium_chrome_firefox_and_aiortc_offers_are_mirrored_with_their_payload_types() {
+    for (name, opus) in [
+        ("chromium-offer.sdp", "111"),
+        ("chrome-offer.sdp", "111"),
+        ("firefox-offer.sdp", "109"),
+        ("aiortc-offer.sdp", "96"),
+    ] {
+        let offer = fixture(name);
+        let (mut c, now) = answerer(&[Kind::Audio, Kind::Video]);
+        let a = answer(&mut c, now, &offer);
+        mirrors(&offer, &a);
+        assert_eq!(bundle(&a), vec!["0", "1"], "{name}");
+        assert_eq!(a.medias[0].fmt.split_ascii_whitespace().next(), Some(opus), "{name}: the offer's Opus number");
+        let vp8 = Session::parse(offer.as_bytes())
+            .unwrap()
+            .medias
+            .iter()
+            .flat_map(|m| attr(m, "rtpmap"))
+            .find(|v| v.contains("VP8/90000"))
+            .and_then(|v| v.split(' ').next())
+            .unwrap()
+            .to_owned();
+        assert!(a.medias[1].fmt.split_ascii_whitespace().any(|p| p == vp8), "{name}: VP8 as {vp8}");
+        for m in &a.medias {
+            assert_eq!(direction(m), "sendrecv", "{name}");
+            assert_eq!(attr(m, "setup"), vec!["active"], "{name}: the answerer is the DTLS client");
+            assert_eq!(attr(m, "ssrc").len(), 2, "{name}: one sent track per section");
+        }
+        let agent = c.ice_agent(SocketId(0)).unwrap();
+        assert_eq!(agent.role(), rtc_ice::Role::Controlled, "{name}: the answerer is ICE-controlled");
+        // Tracks the offer announced are known.
+        let remote = c.description(Direction::Remote).unwrap();
+        assert_eq!(remote.streams.iter().map(|s| s.tracks.len()).sum::<usize>(), 2, "{name}");
+    }
+}
+
+#[test]
+fn webrtcbin_max_bundle_offer_keeps_its_order_mids_and_bundle_only_audio() {
+    let (mut c, now) = answerer(&[Kind::Audio, Kind::Video]);
+    let a = answer(&mut c, now, WEBRTCBIN_MAX_BUNDLE);
+    mirrors(WEBRTCBIN_MAX_BUNDLE, &a);
+    assert_eq!(bundle(&a), vec!["video0", "audio1"]);
+    assert_eq!((a.medias[0].media.as_str(), a.medias[0].fmt.as_str()), ("video", "96"));
+    assert_eq!((a.medias[1].media.as_str(), a.medias[1].fmt.as_str()), ("audio", "97"));
+    assert!(a.medias.iter().all(|m| m.port == 9), "the bundle-only section is taken");
+    // max-compat: each section with its own port, same result.
+    let compat = WEBRTCBIN_MAX_BUNDLE.replace("m=audio 0 ", "m=audio 9 ").replace("a=bundle-only\r\n", "");
+    let (mut c, now) = answerer(&[Kind::Audio, Kind::Video]);
+    let a = answer(&mut c, now, &compat);
+    mirrors(&compat, &a);
+    assert_eq!(bundle(&a), vec!["video0", "audio1"]);
+    // The remote tracks: one per section, by their SSRC.
+    let remote = c.description(Direction::Remote).unwrap();
+    let ssrcs: Vec<u32> = remote.streams.iter().flat_map(|s| &s.tracks).filter_map(|t| t.ssrc).collect();
+    assert_eq!(ssrcs, vec![3484078952, 1526227519]);
+}
+
+#[test]
+fn pion_offer_with_rtx_and_data_is_answered_in_place() {
+    let (mut c, now) = answerer(&[Kind::Audio, Kind::Video]);
+    let a = answer(&mut c, now, PION);
+    mirrors(PION, &a);
+    assert_eq!(bundle(&a), vec!["0", "1", "2"]);
+    let data = &a.medias[2];
+    assert_eq!((data.port, data.proto.as_str(), data.fmt.as_str()), (9, "UDP/DTLS/SCTP", "webrtc-datachannel"));
+    assert_eq!(attr(data, "sctp-port"), vec!["5000"]);
+    assert!(!flag(data, "rtcp-mux") && !flag(data, "ssrc"));
+    // The video track is the FID group's first SSRC, not the RTX one.
+    let remote = c.description(Direction::Remote).unwrap();
+    let video: Vec<u32> = remote
+        .streams
+        .iter()
+        .flat_map(|s| &s.tracks)
+        .filter(|t| t.kind == Kind::Video)
+        .filter_map(|t| t.ssrc)
+        .collect();
+    assert_eq!(video, vec![2002]);
+    // The data section made the connection take data.
+    assert!(c.description(Direction::Local).unwrap().data.is_some());
+}
+
+#[test]
+fn directions_are_answered_per_rfc_3264_and_untakeable_sections_rejected() {
+    let base = fixture("chromium-offer.sdp");
+    let session = Session::parse(base.as_bytes()).unwrap();
+    let mut audio = session.medias[0].clone();
+    let mut video = session.medias[1].clone();
+    audio.attributes.retain(|a| a.attribute != "sendrecv");
+    video.attributes.retain(|a| a.attribute != "sendrecv");
+    let with = |m: &sdp_types::Media, dir: &str, mid: &str| {
+        let mut m = m.clone();
+        m.attributes.retain(|a| a.attribute != "mid" && a.attribute != "ssrc" && a.attribute != "msid");
+        m.add_attribute(sdp_types::Attribute::new(dir));
+        m.add_attribute_with_value("mid", mid);
+        m
+    };
+    let mut offer = session.clone();
+    offer.medias = vec![
+        with(&audio, "recvonly", "a"),  // the offerer only receives audio
+        with(&video, "sendonly", "v"),  // and only sends video
+        with(&video, "recvonly", "v2"), // a second video it would receive
+        with(&audio, "inactive", "off"),
+    ];
+    let mut text_section = with(&audio, "sendrecv", "t");
+    text_section.media = "text".into();
+    offer.medias.push(text_section);
+    let mut rejected = with(&video, "sendrecv", "gone");
+    rejected.port = 0;
+    offer.medias.push(rejected);
+    let mut h261 = with(&video, "sendrecv", "h261");
+    h261.fmt = "31".into();
+    h261.attributes.retain(|a| !matches!(a.attribute.as_str(), "rtpmap" | "fmtp" | "rtcp-fb"));
+    offer.medias.push(h261);
+    offer.attributes.retain(|a| a.attribute != "group");
+    offer.add_attribute_with_value("group", "BUNDLE a v v2 off t gone h261");
+    let offer = offer.to_string();
+
+    // One audio and one video track to send.
+    let (mut c, now) = answerer(&[Kind::Audio, Kind::Video]);
+    let a = answer(&mut c, now, &offer);
+    mirrors(&offer, &a);
+    let dirs: Vec<&str> = a.medias.iter().take(4).map(direction).collect();
+    // audio: we send to an offerer that receives; video sendonly: we only
+    // receive; the second video takes our video track; inactive stays so.
+    assert_eq!(dirs, vec!["sendonly", "recvonly", "sendonly", "inactive"]);
+    assert_eq!(attr(&a.medias[1], "ssrc").len(), 0, "nothing sent in a recvonly answer");
+    assert_eq!(attr(&a.medias[2], "ssrc").len(), 2, "the video track went to the section that receives");
+    let ports: Vec<u16> = a.medias.iter().map(|m| m.port).collect();
+    assert_eq!(ports, vec![9, 9, 9, 9, 0, 0, 0], "text, a rejected section and a codec in no agreement: port 0");
+    assert_eq!(bundle(&a), vec!["a", "v", "v2", "off"]);
+
+    // Nothing to send: sendrecv is answered recvonly.
+    let (mut c, now) = answerer(&[]);
+    let a = answer(&mut c, now, &base);
+    assert!(a.medias.iter().all(|m| direction(m) == "recvonly"));
+}
+
+#[test]
+fn an_answer_is_taken_and_an_offer_is_made_when_there_is_none_to_answer() {
+    let (offerer, now) = answerer(&[Kind::Audio, Kind::Video]);
+    let offer = offerer.local_sdp().unwrap();
+    assert!(offer.contains("a=setup:actpass") && !offer.contains("a=crypto"), "a DTLS-SRTP offer:\n{offer}");
+    let (mut c, _) = answerer(&[Kind::Audio]);
+    let a = answer(&mut c, now, &offer);
+    mirrors(&offer, &a);
+    // An answer cannot be actpass.
+    let (mut o, now) = answerer(&[Kind::Audio]);
+    assert!(o.set_remote_sdp(now, SdpType::Answer, &offer).is_err());
+    let answer_text = a.to_string();
+    o.set_remote_sdp(now, SdpType::Answer, &answer_text).unwrap();
+    assert_eq!(o.ice_agent(SocketId(0)).unwrap().role(), rtc_ice::Role::Controlling, "the offerer controls");
+    // A refused SDP changes nothing.
+    let (mut c, now) = answerer(&[Kind::Audio]);
+    assert!(c.set_remote_sdp(now, SdpType::Offer, "v=0\r\nnot sdp").is_err());
+    assert!(c.description(Direction::Remote).is_none());
+}
+
+/// Two rtc peers signaling in SDP offer/answer through the simulated
+/// network: the offerer's payload types stand, media flows both ways.
+#[test]
+fn rtc_offers_rtc_answers_and_media_flows() {
+    let mut net = sim::Net::new(41);
+    let ha = net.host("offerer", [10, 0, 0, 1], SocketOptions::default());
+    let hb = net.host("answerer", [10, 0, 0, 2], SocketOptions::default());
+    let a = net.connect(ha, ConnectionConfig::new(None, None), 1);
+    let b = net.connect(hb, ConnectionConfig::new(None, None), 2);
+    let now = net.now;
+    for (h, c) in [(ha, a), (hb, b)] {
+        let stream = StreamDescription { stream_id: String::new(), tracks: vec![TrackDescription::new(Kind::Audio)] };
+        net.conn_mut(h, c).send_stream(now, stream).unwrap();
+    }
+    let offer = net.hosts[ha].conn(a).local_sdp().unwrap();
+    net.conn_mut(hb, b).set_remote_sdp(now, SdpType::Offer, &offer).unwrap();
+    let answer = net.hosts[hb].conn(b).local_sdp().unwrap();
+    net.conn_mut(ha, a).set_remote_sdp(now, SdpType::Answer, &answer).unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| n.connected(ha, a) && n.connected(hb, b)));
+    let tracks: Vec<_> = [(ha, a), (hb, b)]
+        .iter()
+        .map(|(h, c)| {
+            let conn = net.hosts[*h].conn(*c);
+            let s = conn.streams(Direction::Local)[0];
+            conn.stream_tracks(s)[0]
+        })
+        .collect();
+    for i in 0..10u8 {
+        let now = net.now;
+        for ((h, c), t) in [(ha, a), (hb, b)].into_iter().zip(&tracks) {
+            net.conn_mut(h, c).write_frame(now, *t, &[0xf8, 0xff, 0xfe, i], Duration::from_millis(20)).unwrap();
+        }
+        net.run_for(Duration::from_millis(20));
+    }
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(net.hosts[ha].frames.len(), 10);
+    assert_eq!(net.hosts[hb].frames.len(), 10);
+}
