@@ -7,7 +7,7 @@ use rtc_candidate::Candidate;
 use rtc_codecs::{Agreement, Options};
 use rtc_proto::{
     ConnHandle, Connection, ConnectionConfig, ConnectionDescription, ConnectionEvent, ConnectionMut,
-    DataStreamDescription, Direction, Error, StreamDescription, TrackReport,
+    DataStreamDescription, Direction, Error, SdpType, StreamDescription, TrackReport,
 };
 
 use crate::data::RtcDataStream;
@@ -96,6 +96,24 @@ impl RtcConnection {
         self.with(|c, now| c.set_description(now, description, direction))?;
         self.inner.driver.state().sync_remote(self.inner.handle);
         Ok(())
+    }
+
+    /// Takes the peer's SDP, an offer (answer it with
+    /// [`local_sdp`](Self::local_sdp)) or the answer to this side's offer:
+    /// its codec options and description become the remote ones. A refused
+    /// SDP changes nothing.
+    pub fn set_remote_sdp(&self, kind: SdpType, sdp: &str) -> Result<(), Error> {
+        self.with(|c, now| c.set_remote_sdp(now, kind, sdp))?;
+        self.inner.driver.state().sync_remote(self.inner.handle);
+        Ok(())
+    }
+
+    /// This side's SDP: the answer to the peer's offer (section for
+    /// section, as RFC 3264 and JSEP say), or with no offer to answer an
+    /// offer (DTLS-SRTP). Candidates gathered so far are in it.
+    pub fn local_sdp(&self) -> Result<String, Error> {
+        let st = self.inner.driver.state();
+        st.endpoint.connection(self.inner.handle).ok_or(Error::Closed)?.local_sdp()
     }
 
     /// The local or remote codec options.

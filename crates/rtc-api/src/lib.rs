@@ -56,7 +56,7 @@ pub use messages::DataStreamMessage;
 pub use rtc_dtls::Certificate;
 pub use rtc_proto::{
     ConnectionDescription, ConnectionEvent, CryptoKey, DataEvent, DataState, DataStreamDescription, DataTransport,
-    Direction, Error, RtpStats, SocketDescription, SocketEvent, SocketOptions, SocketServers, StreamDescription,
-    TrackDescription, TrackReport, default_options,
+    Direction, Error, RtpStats, SdpType, SocketDescription, SocketEvent, SocketOptions, SocketServers,
+    StreamDescription, TrackDescription, TrackReport, default_options,
 };
 pub use socket::RtcSocket;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use rtc_api::{
     Certificate, ConnectionDescription, ConnectionEvent, DataEvent, DataState, DataStreamDescription, Direction, Error,
-    Events, RtcConnection, RtcMediaStream, RtcMediaStreamTrack, RtcSocket, SocketEvent, SocketOptions, SocketServers,
-    StreamDescription,
+    Events, RtcConnection, RtcMediaStream, RtcMediaStreamTrack, RtcSocket, SdpType, SocketEvent, SocketOptions,
+    SocketServers, StreamDescription,
 };
 use rtc_codecs::Kind;
 
@@ -147,19 +147,16 @@ async fn a_call_over_udp_with_media_statistics_and_close() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dtls_srtp_call_signaled_in_sdp() {
     let (mut a, mut b) = (peer().await, peer().await);
-    let mut setups = Vec::new();
-    for (from, to) in [(&a.conn, &b.conn), (&b.conn, &a.conn)] {
-        let mut local = from.description(Direction::Local).unwrap();
-        local.keys.clear();
-        let sdp = local.to_sdp(&from.options(Direction::Local).unwrap()).unwrap();
-        assert!(
-            sdp.contains("UDP/TLS/RTP/SAVPF") && sdp.contains("a=fingerprint:sha-256 ") && !sdp.contains("a=crypto")
-        );
-        setups.push(sdp.lines().find(|l| l.starts_with("a=setup:")).unwrap().to_owned());
-        let (d, options) = ConnectionDescription::from_sdp(&sdp).unwrap();
-        to.set_options(options, Direction::Remote).unwrap();
-        to.set_description(d, Direction::Remote).unwrap();
-    }
+    // a offers, b answers (RFC 3264 offer/answer in SDP).
+    let offer = a.conn.local_sdp().unwrap();
+    assert!(
+        offer.contains("UDP/TLS/RTP/SAVPF") && offer.contains("a=fingerprint:sha-256 ") && !offer.contains("a=crypto")
+    );
+    b.conn.set_remote_sdp(SdpType::Offer, &offer).unwrap();
+    let answer = b.conn.local_sdp().unwrap();
+    a.conn.set_remote_sdp(SdpType::Answer, &answer).unwrap();
+    let setups: Vec<&str> =
+        [&offer, &answer].iter().map(|s| s.lines().find(|l| l.starts_with("a=setup:")).unwrap()).collect();
     assert_eq!(setups, ["a=setup:actpass", "a=setup:active"]);
     wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
     wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
