@@ -29,11 +29,23 @@ use crate::events::{DataEvent, Event};
 /// association per connection, so any fixed address does.
 const PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);
 
-/// The largest SCTP packet: one DTLS record of at most
-/// [`rtc_dtls::MAX_APPLICATION_DATA`] octets. sctp-proto sizes packets from
-/// the payload it may carry: the packet less the common header (12) and a
-/// DATA chunk header (16).
-const SCTP_MTU: u32 = rtc_dtls::MAX_APPLICATION_DATA as u32;
+/// The packet size sctp-proto is given. An SCTP packet must fit one DTLS
+/// record of at most [`rtc_dtls::MAX_APPLICATION_DATA`] (1200) octets, but
+/// sctp-proto overshoots the size it is given when it bundles DATA chunks:
+/// it checks each chunk's user data alone against the room left (not its
+/// 16-octet header) and never counts padding (up to 3 octets a chunk), so
+/// a packet can reach this size + 16 + 3 a chunk, each chunk counting at
+/// least 17 octets. A packet over 1200 octets could not be sent: lost, and
+/// on a stream with `maxRetransmits: 0` its messages are abandoned. 1000
+/// bounds a packet to 1000 + 16 + 3 × 59 = 1193 octets. sctp-proto sizes
+/// packets from the payload they may carry: this less the common header
+/// (12) and a DATA chunk header (16).
+const SCTP_MTU: u32 = 1000;
+/// The most DATA chunks sctp-proto bundles into one packet: after the
+/// common header (12) each counts 17 octets or more, and the last one is
+/// let in while its user data alone fits.
+const MOST_CHUNKS: u32 = (SCTP_MTU + 4) / 17;
+const _: () = assert!(SCTP_MTU + 16 + 3 * MOST_CHUNKS <= rtc_dtls::MAX_APPLICATION_DATA as u32);
 
 /// A received message [`Connection::poll_data`] handed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
