@@ -6,6 +6,10 @@
 //! can only gather 127.0.0.1 and nothing leaves the machine. A small HTTP
 //! listener on 127.0.0.1 serves the page (`conformance/peers/chromium_call.html`)
 //! and our offer, and takes Chromium's answer and its final statistics.
+//!
+//! The listener (`serve`), starting Chromium (`launch`) and running the
+//! runner in a loopback-only namespace (`in_loopback_namespace`) serve the
+//! `data` suite's `browser-data` too.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -19,7 +23,10 @@ use rtc_api::{
 use rtc_codecs::Kind;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::process::Child;
 use tokio::sync::mpsc;
+
+use crate::runner::Context;
 
 /// Silence as one 20 ms Opus frame (TOC 0xf8: CELT fullband, one frame).
 const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
@@ -59,13 +66,21 @@ async fn respond(stream: &mut TcpStream, content_type: &str, body: &str) {
     let _ = stream.write_all(body.as_bytes()).await;
 }
 
-/// Serves the page and the offer; sends each POSTed body (`/answer`,
-/// `/result`) on `posted`.
-async fn serve(listener: TcpListener, page: String, offer: String, posted: mpsc::Sender<(String, String)>) {
+/// Serves the page at `page_path` (a query string after it is ignored) and
+/// the offer at `/offer`; sends each POSTed path and body (`/answer`,
+/// `/result`, …) on `posted`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    page_path: &'static str,
+    page: String,
+    offer: String,
+    posted: mpsc::Sender<(String, String)>,
+) {
     while let Ok((mut stream, _)) = listener.accept().await {
         let Some((method, path, body)) = read_request(&mut stream).await else { continue };
-        match (method.as_str(), path.as_str()) {
-            ("GET", "/call.html") => respond(&mut stream, "text/html", &page).await,
+        let path = path.split_once('?').map_or(path.as_str(), |(p, _)| p);
+        match (method.as_str(), path) {
+            ("GET", p) if p == page_path => respond(&mut stream, "text/html", &page).await,
             ("GET", "/offer") => respond(&mut stream, "text/plain", &offer).await,
             ("POST", p) => {
                 respond(&mut stream, "text/plain", "").await;
@@ -74,6 +89,54 @@ async fn serve(listener: TcpListener, page: String, offer: String, posted: mpsc:
             _ => respond(&mut stream, "text/plain", "").await,
         }
     }
+}
+
+/// Starts headless Chromium on `url` with a fresh profile in `profile`
+/// (fake media devices, loopback candidates allowed and not hidden behind
+/// mDNS names); it is killed when the handle drops.
+pub(crate) fn launch(chromium: &OsString, url: &str, profile: &Path) -> Result<Child, String> {
+    tokio::process::Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
+        .args(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+        .args(["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("run {chromium:?}: {e}"))
+}
+
+/// Runs this runner's executable with `args` in a new network namespace
+/// that has only loopback (`unshare -rn`: a user namespace first, no
+/// privilege needed where they are enabled; then `unshare -n` as root), so
+/// a browser it starts can gather nothing but 127.0.0.1 and no traffic can
+/// leave the machine. Returns its standard output, trimmed; on failure its
+/// standard error.
+pub(crate) fn in_loopback_namespace(ctx: &Context, args: &[&str]) -> Result<String, String> {
+    let exe = ctx.runner_exe.as_ref().ok_or("no runner executable")?;
+    let mut why = String::new();
+    for flags in ["-rn", "-n"] {
+        let out = std::process::Command::new("unshare")
+            .args([flags, "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+            .arg(exe)
+            .args(args)
+            .current_dir(&ctx.root)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("unshare (util-linux) to make a loopback-only network namespace: {e}"))?;
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        }
+        if !err.starts_with("unshare:") {
+            return Err(err);
+        }
+        why = err;
+    }
+    Err(format!("no loopback-only network namespace for Chromium: {why}"))
 }
 
 /// Runs the call; returns a one-line summary of what both ends saw.
@@ -99,20 +162,9 @@ async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let (tx, mut posted) = mpsc::channel(4);
-    tokio::spawn(serve(listener, page, offer, tx));
+    tokio::spawn(serve(listener, "/call.html", page, offer, tx));
     let profile = std::env::temp_dir().join(format!("rtc-chromium-{}", std::process::id()));
-    let mut browser = tokio::process::Command::new(&chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
-        .args(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
-        .args(["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("http://127.0.0.1:{port}/call.html"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("run {chromium:?}: {e}"))?;
+    let mut browser = launch(&chromium, &format!("http://127.0.0.1:{port}/call.html"), &profile)?;
     let result = async {
         let mut next = async |want: &str| -> Result<String, String> {
             let (path, body) = tokio::time::timeout(Duration::from_secs(30), posted.recv())

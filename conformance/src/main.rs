@@ -45,6 +45,15 @@ enum Command {
     /// `chromium`); run it in a network namespace with only loopback, as the
     /// `api` suite does. Prints one summary line; exit status 1 on failure.
     BrowserCall,
+    /// A data-only connection with headless Chromium (as `browser-call`; the
+    /// `data` suite runs it): rtc opens data streams and Chromium echoes,
+    /// or the other way round. Prints one summary line; exit status 1 on
+    /// failure.
+    BrowserData {
+        /// rtc's part: `open` the streams or `echo` Chromium's.
+        #[arg(long, value_enum)]
+        role: suites::data::Role,
+    },
 }
 
 fn main() -> ExitCode {
@@ -69,6 +78,19 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("browser-call: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::BrowserData { role } => {
+            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+            match suites::data::browser_data(&Context::from_env(), chromium, role) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("browser-data: {e}");
                     ExitCode::FAILURE
                 }
             }

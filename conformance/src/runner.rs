@@ -76,6 +76,27 @@ impl Context {
             "no Python with the peer packages: run scripts/test.sh (it creates .venv) or set RTC_PYTHON".to_string()
         })
     }
+
+    /// Starts `conformance/peers/<script>` with `args` under the peer
+    /// packages' Python, its stdin, stdout and stderr piped; it is killed
+    /// when its handle drops. Needs a tokio runtime.
+    pub fn spawn_peer<I, S>(&self, script: &str, args: I) -> Result<tokio::process::Child, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        use std::process::Stdio;
+        let py = self.require_python()?;
+        tokio::process::Command::new(py)
+            .arg(self.root.join("conformance/peers").join(script))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("spawn {} {script}: {e}", py.display()))
+    }
 }
 
 /// The results of one suite.

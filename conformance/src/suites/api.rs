@@ -322,19 +322,9 @@ const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
 /// checked against the fingerprints both ways), and Opus flows both ways:
 /// aiortc decodes our frames and we receive its.
 async fn aiortc_call(ctx: &Context, t0: Instant) -> Result<String, String> {
-    use std::process::Stdio;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-    let py = ctx.require_python()?;
-    let mut child = tokio::process::Command::new(py)
-        .arg(ctx.root.join("conformance/peers/aiortc_call.py"))
-        .args(["--frames", "25", "--timeout", "10"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", py.display()))?;
+    let mut child = ctx.spawn_peer("aiortc_call.py", ["--frames", "25", "--timeout", "10"])?;
     let mut stdin = child.stdin.take().ok_or("no stdin")?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
     let me = peer(SocketOptions::default(), t0).await?;
@@ -406,28 +396,7 @@ async fn aiortc_call(ctx: &Context, t0: Instant) -> Result<String, String> {
 /// loopback (`unshare -rn`), so Chromium can gather nothing but 127.0.0.1
 /// and no traffic can leave the machine.
 fn chromium_call(ctx: &Context) -> Result<String, String> {
-    let exe = ctx.runner_exe.as_ref().ok_or("no runner executable")?;
-    // A user namespace first (no privilege needed where they are enabled),
-    // then a plain network namespace (as root).
-    let mut why = String::new();
-    for flags in ["-rn", "-n"] {
-        let out = std::process::Command::new("unshare")
-            .args([flags, "sh", "-c", "ip link set lo up && exec \"$0\" browser-call"])
-            .arg(exe)
-            .current_dir(&ctx.root)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("unshare (util-linux) to make a loopback-only network namespace: {e}"))?;
-        let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-        if out.status.success() {
-            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned());
-        }
-        if !err.starts_with("unshare:") {
-            return Err(err);
-        }
-        why = err;
-    }
-    Err(format!("no loopback-only network namespace for Chromium: {why}"))
+    crate::browser::in_loopback_namespace(ctx, &["browser-call"])
 }
 
 fn run(ctx: &Context) -> Vec<CaseResult> {
