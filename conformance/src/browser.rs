@@ -76,19 +76,58 @@ pub(crate) async fn serve(
     offer: String,
     posted: mpsc::Sender<(String, String)>,
 ) {
+    let pages = Pages::default();
+    pages.set(page_path, page);
+    pages.set("/offer", offer);
+    serve_pages(listener, pages, posted).await;
+}
+
+/// Texts served by GET, by path; set while the listener runs (a path not
+/// yet set answers empty).
+#[derive(Clone, Default)]
+pub(crate) struct Pages(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<&'static str, String>>>);
+
+impl Pages {
+    pub(crate) fn set(&self, path: &'static str, text: String) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(path, text);
+    }
+
+    fn get(&self, path: &str) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(path).cloned()
+    }
+}
+
+/// Serves `pages` by GET (HTML for `.html` paths, else text); sends each
+/// POSTed path and body on `posted`.
+pub(crate) async fn serve_pages(listener: TcpListener, pages: Pages, posted: mpsc::Sender<(String, String)>) {
     while let Ok((mut stream, _)) = listener.accept().await {
         let Some((method, path, body)) = read_request(&mut stream).await else { continue };
         let path = path.split_once('?').map_or(path.as_str(), |(p, _)| p);
-        match (method.as_str(), path) {
-            ("GET", p) if p == page_path => respond(&mut stream, "text/html", &page).await,
-            ("GET", "/offer") => respond(&mut stream, "text/plain", &offer).await,
-            ("POST", p) => {
+        match method.as_str() {
+            "GET" => {
+                let kind = if path.ends_with(".html") { "text/html" } else { "text/plain" };
+                respond(&mut stream, kind, &pages.get(path).unwrap_or_default()).await;
+            }
+            "POST" => {
                 respond(&mut stream, "text/plain", "").await;
-                let _ = posted.send((p.to_owned(), body)).await;
+                let _ = posted.send((path.to_owned(), body)).await;
             }
             _ => respond(&mut stream, "text/plain", "").await,
         }
     }
+}
+
+/// The next body Chromium POSTs, which must go to `want` within 30 s; a
+/// body starting `ERROR` (the page's failure report) is an error.
+pub(crate) async fn posted_to(posted: &mut mpsc::Receiver<(String, String)>, want: &str) -> Result<String, String> {
+    let (path, body) = tokio::time::timeout(Duration::from_secs(30), posted.recv())
+        .await
+        .map_err(|_| format!("Chromium posted nothing to {want} in 30 s"))?
+        .ok_or("the HTTP listener stopped")?;
+    if body.starts_with("ERROR") || path != want {
+        return Err(format!("Chromium at {path}: {body}"));
+    }
+    Ok(body)
 }
 
 /// Starts headless Chromium on `url` with a fresh profile in `profile`
@@ -166,17 +205,7 @@ async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
     let profile = std::env::temp_dir().join(format!("rtc-chromium-{}", std::process::id()));
     let mut browser = launch(&chromium, &format!("http://127.0.0.1:{port}/call.html"), &profile)?;
     let result = async {
-        let mut next = async |want: &str| -> Result<String, String> {
-            let (path, body) = tokio::time::timeout(Duration::from_secs(30), posted.recv())
-                .await
-                .map_err(|_| format!("Chromium posted nothing to {want} in 30 s"))?
-                .ok_or("the HTTP listener stopped")?;
-            if body.starts_with("ERROR") || path != want {
-                return Err(format!("Chromium at {path}: {body}"));
-            }
-            Ok(body)
-        };
-        let answer = next("/answer").await?;
+        let answer = posted_to(&mut posted, "/answer").await?;
         if !answer.contains("a=setup:active") || !answer.contains("a=fingerprint:sha-256") {
             return Err(format!("Chromium's answer is not a DTLS-SRTP answer taking the client role:\n{answer}"));
         }
@@ -208,7 +237,7 @@ async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
                         got += 1;
                     }
                 }
-                r = next("/result") => break r?,
+                r = posted_to(&mut posted, "/result") => break r?,
             }
         };
         let report: serde_json::Value = serde_json::from_str(&report).map_err(|e| format!("{e}: {report}"))?;
@@ -224,6 +253,106 @@ async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
             connected.as_secs_f64() * 1000.0,
             report["transport"]
         ))
+    }
+    .await;
+    conn.close();
+    let _ = browser.kill().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    result
+}
+
+/// Chromium offers, rtc answers: Chromium's offer with a fake camera and
+/// microphone (`conformance/peers/chromium_offer.html`) is answered with
+/// [`RtcConnection::local_sdp`], then Opus silence and the built-in VP8
+/// clip go to Chromium while its audio and video come to us. Passes when
+/// Chromium decoded our VP8 (`framesDecoded`) and received our audio, and
+/// we received its frames of both kinds. Returns a one-line summary.
+pub fn chromium_offers(root: &Path, chromium: OsString) -> Result<String, String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(answer_chromium(root, chromium))
+}
+
+async fn answer_chromium(root: &Path, chromium: OsString) -> Result<String, String> {
+    use rtc_api::{SdpType, SocketEvent};
+    let page =
+        std::fs::read_to_string(root.join("conformance/peers/chromium_offer.html")).map_err(|e| e.to_string())?;
+    let (clip, frame_time) = crate::media::ivf_frames(crate::media::BUILTIN_VP8)?;
+    let conn = RtcConnection::new(None, None).map_err(|e| e.to_string())?;
+    let socket =
+        RtcSocket::new(SocketServers::loopback_v4(), SocketOptions::default()).await.map_err(|e| e.to_string())?;
+    let mut gathered = socket.events();
+    let stream = RtcMediaStream::new(StreamDescription::default());
+    let audio = RtcMediaStreamTrack::of_kind(Kind::Audio);
+    let video = RtcMediaStreamTrack::of_kind(Kind::Video);
+    stream.add_track(audio.clone()).map_err(|e| e.to_string())?;
+    stream.add_track(video.clone()).map_err(|e| e.to_string())?;
+    conn.send_stream(&stream, true).map_err(|e| e.to_string())?;
+    conn.add_socket(&socket).map_err(|e| e.to_string())?;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while gathered.next().await.is_some_and(|e| e != SocketEvent::CandidatesDone) {}
+    })
+    .await
+    .map_err(|_| "our candidates were not gathered within 5 s")?;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let pages = Pages::default();
+    pages.set("/offer.html", page);
+    let (tx, mut posted) = mpsc::channel(4);
+    tokio::spawn(serve_pages(listener, pages.clone(), tx));
+    let profile = std::env::temp_dir().join(format!("rtc-chromium-offer-{}", std::process::id()));
+    let mut browser = launch(&chromium, &format!("http://127.0.0.1:{port}/offer.html"), &profile)?;
+    let result = async {
+        let offer = posted_to(&mut posted, "/offer").await?;
+        conn.set_remote_sdp(SdpType::Offer, &offer).map_err(|e| format!("Chromium's offer: {e}"))?;
+        let answer = conn.local_sdp().map_err(|e| e.to_string())?;
+        pages.set("/answer", answer.clone());
+        let asked = Instant::now();
+        while !conn.is_connected() {
+            if asked.elapsed() > Duration::from_secs(10) {
+                return Err(format!("not connected to Chromium (ICE and DTLS) within 10 s; our answer:\n{answer}"));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let connected = asked.elapsed();
+        let theirs: Vec<RtcMediaStreamTrack> = conn.remote_streams().iter().flat_map(|s| s.tracks()).collect();
+        let mut audio_tick = tokio::time::interval(Duration::from_millis(20));
+        let mut video_tick = tokio::time::interval(frame_time);
+        let (mut sent_audio, mut sent_video, mut got_audio, mut got_video) = (0u32, 0u32, 0u32, 0u32);
+        let report = loop {
+            tokio::select! {
+                _ = audio_tick.tick() => {
+                    audio.write_frame(&OPUS_SILENCE, Duration::from_millis(20)).map_err(|e| e.to_string())?;
+                    sent_audio += 1;
+                    for t in &theirs {
+                        while t.try_read_frame().is_some() {
+                            if t.kind() == Kind::Audio { got_audio += 1 } else { got_video += 1 }
+                        }
+                    }
+                }
+                _ = video_tick.tick() => {
+                    let frame = &clip[sent_video as usize % clip.len()];
+                    video.write_frame(frame, frame_time).map_err(|e| e.to_string())?;
+                    sent_video += 1;
+                }
+                r = posted_to(&mut posted, "/result") => break r?,
+            }
+        };
+        let report: serde_json::Value = serde_json::from_str(&report).map_err(|e| format!("{e}: {report}"))?;
+        let decoded = report["video"]["framesDecoded"].as_u64().unwrap_or(0);
+        let heard = report["audio"]["packetsReceived"].as_u64().unwrap_or(0);
+        let summary = format!(
+            "connected (ICE and DTLS) {:.0} ms after our answer; Chromium decoded {decoded} of our {sent_video} VP8 \
+             frames ({}x{}) and received {heard} of our {sent_audio} Opus packets; we received {got_audio} audio and \
+             {got_video} video frames of its",
+            connected.as_secs_f64() * 1000.0,
+            report["video"]["frameWidth"],
+            report["video"]["frameHeight"],
+        );
+        if decoded == 0 || heard < 25 || got_audio < 25 || got_video < 10 {
+            return Err(format!("{summary}: {report}"));
+        }
+        Ok(summary)
     }
     .await;
     conn.close();

@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod fuzz;
+pub mod media;
 pub mod runner;
 pub mod suites;
 

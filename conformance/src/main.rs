@@ -45,6 +45,11 @@ enum Command {
     /// `chromium`); run it in a network namespace with only loopback, as the
     /// `api` suite does. Prints one summary line; exit status 1 on failure.
     BrowserCall,
+    /// Headless Chromium offers audio and video, rtc answers with
+    /// `local_sdp` and sends Opus and real VP8 (as `browser-call`, in a
+    /// loopback-only namespace). Prints one summary line; exit status 1 on
+    /// failure.
+    BrowserAnswer,
     /// A data-only connection with headless Chromium (as `browser-call`; the
     /// `data` suite runs it): rtc opens data streams and Chromium echoes,
     /// or the other way round. Prints one summary line; exit status 1 on
@@ -62,6 +67,15 @@ fn main() -> ExitCode {
         Command::Run { suites: names } => run(&names),
         Command::Candidate { op } => lines(|line| cmd::candidate::handle(&op, line)),
         Command::Codecs { op } => cmd::codecs::run(&op),
+        Command::Peer { peer: cmd::ice::PeerCmd::Call(args) } => match cmd::call::run(&args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("peer call: {e}");
+                println!("{}", serde_json::json!({ "result": { "ok": false, "error": e } }));
+                ExitCode::FAILURE
+            }
+        },
         Command::Peer { peer: cmd::ice::PeerCmd::Ice(args) } => match cmd::ice::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -78,6 +92,19 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("browser-call: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::BrowserAnswer => {
+            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+            match rtc_conformance::browser::chromium_offers(&Context::from_env().root, chromium) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("browser-answer: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -24,6 +24,9 @@ use serde_json::{Value, json};
 pub(crate) enum PeerCmd {
     /// An ICE agent (rtc-ice) on UDP sockets.
     Ice(IceArgs),
+    /// A whole rtc peer (rtc-api) making or answering an SDP offer, sending
+    /// and checking audio, video and data (contract in docs/conformance.md).
+    Call(super::call::CallArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
