@@ -339,3 +339,32 @@ fn a_burst_of_small_messages_on_a_lossy_stream_arrives_whole_without_loss() {
     );
     assert_eq!(net.lost, 0);
 }
+
+/// A fork has its own association: the caller and its fork each open a
+/// data stream over the one shared socket to their own callee, and each
+/// callee sees only its own.
+#[test]
+fn forks_each_have_their_own_association() {
+    let mut net = Net::new(13);
+    let caller = peer(&mut net, "caller", [10, 0, 0, 1]);
+    let now = net.now;
+    let fork = Peer { host: caller.host, conn: net.hosts[caller.host].endpoint.fork(now, caller.conn).unwrap() };
+    let b = peer(&mut net, "b", [10, 0, 0, 2]);
+    let c = peer(&mut net, "c", [10, 0, 0, 3]);
+    let to_b = open(&mut net, caller, DataStreamDescription::new("to b"));
+    let to_c = open(&mut net, fork, DataStreamDescription::new("to c"));
+    net.signal_dtls(caller.at(), b.at());
+    net.signal_dtls(fork.at(), c.at());
+    assert!(net.run_until(Duration::from_secs(5), |n| has(n, caller, to_b, DataEvent::Open)
+        && has(n, fork, to_c, DataEvent::Open)));
+    send(&mut net, caller, to_b, b"hello b", false).unwrap();
+    send(&mut net, fork, to_c, b"hello c", false).unwrap();
+    net.run_for(Duration::from_millis(200));
+    for (callee, label, text) in [(b, "to b", &b"hello b"[..]), (c, "to c", b"hello c")] {
+        let theirs = incoming(&net, callee);
+        assert_eq!(theirs.len(), 1, "one stream each");
+        let d = net.hosts[callee.host].conn(callee.conn).data_stream_description(theirs[0]).unwrap();
+        assert_eq!(d.label, label);
+        assert_eq!(messages(&net, callee, theirs[0]), vec![(false, text.to_vec())]);
+    }
+}
