@@ -240,7 +240,9 @@ impl State {
     /// Forgets a socket: the task drops its UDP sockets (the ports are free).
     pub(crate) fn drop_socket(&mut self, now: Instant, id: SocketId) {
         self.endpoint.remove_socket(now, id);
-        self.sockets.remove(&id);
+        if let Some(s) = self.sockets.remove(&id) {
+            tracing::debug!(socket = %s.config.socket_id, "socket closed: its UDP ports are freed");
+        }
         let addrs: Vec<SocketAddr> = self.addrs.iter().filter(|(_, s)| **s == id).map(|(a, _)| *a).collect();
         for a in addrs {
             self.addrs.remove(&a);
@@ -342,7 +344,9 @@ impl State {
     /// end) and the sockets no connection uses any more.
     fn reap(&mut self, now: Instant, ended: &mut Vec<Ending>) {
         for h in std::mem::take(&mut self.closing) {
-            self.endpoint.remove(h);
+            if let Some(c) = self.endpoint.remove(h) {
+                c.span().in_scope(|| tracing::debug!("connection removed from its driver"));
+            }
             self.sinks.retain(|(c, _), _| *c != h);
             self.sent.retain(|_, (c, _)| *c != h);
             let data: Vec<Arc<DataInner>> =
@@ -373,6 +377,7 @@ impl Driver {
             .map_err(|_| Error::NotSupported("a connection outside a tokio runtime"))?;
         let d = Arc::new(Driver { state: Mutex::new(State::default()), wake: Notify::new() });
         d.state().me = Arc::downgrade(&d);
+        tracing::debug!("driver task started");
         runtime.spawn(run(Arc::downgrade(&d)));
         Ok(d)
     }
@@ -452,7 +457,9 @@ impl Turn {
     fn act(&mut self, udp: &UdpSocketSet, out: &[u8]) {
         for (source, destination, at, len) in self.transmit.drain(..) {
             // A full socket buffer drops the datagram, as the network would.
-            let _ = udp.try_send_to(source, destination, &out[at..at + len]);
+            if let Err(e) = udp.try_send_to(source, destination, &out[at..at + len]) {
+                tracing::trace!(%source, %destination, len, "UDP send failed: {e}");
+            }
         }
         for delivery in self.deliveries.drain(..) {
             match delivery {
@@ -507,7 +514,10 @@ async fn run(driver: Weak<Driver>) {
     // comes back here.
     let home = Arc::new(ArrayQueue::<Vec<u8>>::new(FRAME_POOL));
     loop {
-        let Some(d) = driver.upgrade() else { return };
+        let Some(d) = driver.upgrade() else {
+            tracing::debug!("driver task ended: its connections are gone");
+            return;
+        };
         let (timeout, more, done) = {
             let mut st = d.state();
             for b in st.add_udp.drain(..) {
@@ -521,6 +531,7 @@ async fn run(driver: Weak<Driver>) {
         };
         turn.act(&udp, &out);
         if done {
+            tracing::debug!("driver task ended: every connection closed, every socket gone");
             return;
         }
         if more {

@@ -68,6 +68,13 @@ impl RtcSocket {
         let mut config = SocketConfig::new(crate::media::random_id(12), locals, options, certificate);
         config.stun_servers = stun_servers;
         config.options = config.described_options();
+        tracing::debug!(
+            socket = %config.socket_id,
+            locals = ?config.locals,
+            stun = ?config.stun_servers,
+            fingerprint = %config.certificate.fingerprint(),
+            "socket bound"
+        );
         Ok(Self {
             inner: Arc::new(SocketShared {
                 config,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use dimpl::{Config, Output};
 
 use crate::keys::profile_of;
-use crate::{Certificate, Error, Fingerprint, SrtpKeys};
+use crate::{Certificate, Error, Fingerprint, HashAlgorithm, SrtpKeys};
 
 /// The largest datagram the handshake produces (dimpl fragments flights to
 /// it), as browsers use.
@@ -174,6 +174,28 @@ fn fatal_alert(description: u8) -> [u8; 15] {
     [21, 0xFE, 0xFD, 0, 0, 0, 0, 0x7F, 0xFF, 0xFF, 0xFF, 0, 2, 2, description]
 }
 
+/// Why the handshake fails when the peer's certificate matches none of the
+/// signaled fingerprints (logged with both fingerprints where it is found).
+const CERT_MISMATCH: &str = "the peer's DTLS certificate matches none of its fingerprints";
+
+/// Fingerprints as one log field: `sha-256 AB:…, sha-1 CD:…`.
+struct Fingerprints<'a>(&'a [Fingerprint]);
+
+impl fmt::Display for Fingerprints<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, fp) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{fp}")?;
+        }
+        if self.0.is_empty() {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
 /// A fixed text for a fatal engine error.
 fn reason(e: &dimpl::Error) -> &'static str {
     match e {
@@ -288,6 +310,7 @@ impl Dtls {
         }
         self.started = true;
         self.state = State::Handshaking;
+        tracing::debug!(role = ?self.role, "DTLS handshake start");
         let now = self.clock(now);
         self.step(|e| e.handle_timeout(now));
     }
@@ -308,12 +331,14 @@ impl Dtls {
             State::Closed | State::Failed => false,
         };
         if !accepting || !well_formed(data) {
+            tracing::trace!(state = ?self.state, len = data.len(), "DTLS dropped a datagram");
             self.dropped = self.dropped.saturating_add(1);
             return;
         }
         if self.state == State::New {
             self.started = true;
             self.state = State::Handshaking;
+            tracing::debug!(role = ?self.role, "DTLS handshake start: the peer's first flight arrived");
         }
         // The engine wants its clock refreshed before each datagram; a
         // dimpl 0.9 server that never saw `handle_timeout` even panics on a
@@ -459,6 +484,7 @@ impl Dtls {
             });
         }
         if self.state != State::Failed {
+            tracing::debug!(state = ?self.state, "DTLS closed");
             self.state = State::Closed;
         }
         self.engine = None;
@@ -530,8 +556,17 @@ impl Dtls {
                 }
                 Output::PeerCert(der) => {
                     if !matches_any(&self.remote, der) {
-                        return Err("the peer's DTLS certificate matches none of its fingerprints");
+                        if tracing::enabled!(tracing::Level::WARN) {
+                            let algorithm = self.remote.first().map_or(HashAlgorithm::Sha256, Fingerprint::algorithm);
+                            tracing::warn!(
+                                peer = %Fingerprint::of(algorithm, der),
+                                signaled = %Fingerprints(&self.remote),
+                                "DTLS failed: the peer's certificate matches none of the signaled fingerprints"
+                            );
+                        }
+                        return Err(CERT_MISMATCH);
                     }
+                    tracing::debug!("DTLS peer certificate matches a signaled fingerprint");
                     self.verified = true;
                 }
                 Output::Connected => engine_connected = true,
@@ -543,6 +578,7 @@ impl Dtls {
                     let keys = SrtpKeys::from_keying_material(profile, &material, self.role)
                         .map_err(|_| "the DTLS keying material does not fit the SRTP profile")?;
                     if self.state == State::Handshaking {
+                        tracing::debug!(role = ?self.role, %profile, "DTLS connected: SRTP keyed");
                         self.state = State::Connected;
                         self.keys = Some(keys.clone());
                         push_event(&mut self.events, Event::Connected(keys));
@@ -555,11 +591,13 @@ impl Dtls {
                         self.received_bytes += data.len();
                         self.received.push_back(filled(&mut self.free, data));
                     } else {
+                        tracing::trace!(len = data.len(), "DTLS dropped received application data");
                         self.dropped = self.dropped.saturating_add(1);
                     }
                 }
                 Output::CloseNotify => {
                     if matches!(self.state, State::Handshaking | State::Connected) {
+                        tracing::debug!("DTLS closed by the peer (close_notify)");
                         self.state = State::Closed;
                         push_event(&mut self.events, Event::Closed);
                     }
@@ -585,6 +623,16 @@ impl Dtls {
             return;
         }
         let handshaking = self.state == State::Handshaking;
+        if why != CERT_MISMATCH {
+            // (A fingerprint mismatch was logged where it was found, with
+            // both fingerprints.)
+            tracing::warn!(
+                role = ?self.role,
+                state = ?self.state,
+                alert = ?alert.filter(|_| handshaking),
+                "DTLS failed: {why}"
+            );
+        }
         self.state = State::Failed;
         self.engine = None;
         self.timeout = None;

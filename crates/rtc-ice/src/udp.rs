@@ -125,13 +125,21 @@ impl UdpSocketSet {
                     .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "component not in 1..=256"))?;
                 let socket = match UdpSocket::bind(addr).await {
                     Ok(s) => s,
-                    Err(e) if skip_unavailable && e.kind() == io::ErrorKind::AddrNotAvailable => continue 'addrs,
-                    Err(e) => return Err(e),
+                    Err(e) if skip_unavailable && e.kind() == io::ErrorKind::AddrNotAvailable => {
+                        tracing::debug!(%addr, "UDP: no such local address here, skipped");
+                        continue 'addrs;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%addr, error = %e, "UDP: binding failed");
+                        return Err(e);
+                    }
                 };
                 // tokio learns that a new socket is writable from the
                 // reactor; until then `try_send_to` would refuse to send.
                 socket.writable().await?;
-                out.push(Bound { local: socket.local_addr()?, component, socket: Arc::new(socket) });
+                let local = socket.local_addr()?;
+                tracing::debug!(%local, component = c, "UDP socket bound");
+                out.push(Bound { local, component, socket: Arc::new(socket) });
             }
         }
         if out.is_empty() {
@@ -260,7 +268,8 @@ impl UdpSocketSet {
                         batch.stats.datagrams += 1;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => {
+                    Err(e) => {
+                        tracing::trace!(local = %b.local, error = %e, "UDP receive error");
                         batch.stats.errors += 1;
                         batch.failures = batch.failures.saturating_add(1);
                         errors_here += 1;

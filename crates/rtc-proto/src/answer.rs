@@ -157,6 +157,16 @@ impl Connection {
     /// no `a=setup` is `actpass` (RFC 5763 section 5). A refused SDP
     /// changes nothing.
     pub fn set_remote_sdp(&mut self, now: std::time::Instant, kind: SdpType, sdp: &str) -> Result<(), Error> {
+        let _span = self.entered();
+        let r = self.take_remote_sdp(now, kind, sdp);
+        if let Err(e) = &r {
+            tracing::warn!(?kind, "remote SDP refused: {e}");
+        }
+        r
+    }
+
+    /// [`Connection::set_remote_sdp`] without its log of a refusal.
+    fn take_remote_sdp(&mut self, now: std::time::Instant, kind: SdpType, sdp: &str) -> Result<(), Error> {
         let session = Session::parse(sdp.as_bytes()).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
         let (mut d, options) = ConnectionDescription::from_sdp(sdp)?;
         let layout = match kind {
@@ -177,7 +187,7 @@ impl Connection {
         };
         let before = (self.remote_options.clone(), self.agreement.clone());
         self.set_options(options, Direction::Remote)?;
-        if let Err(e) = self.set_description(now, d, Direction::Remote) {
+        if let Err(e) = self.apply_description(now, d, Direction::Remote) {
             // Back to the options that stood before.
             (self.remote_options, self.agreement) = before;
             return Err(e);

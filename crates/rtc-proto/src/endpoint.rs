@@ -461,6 +461,7 @@ impl Endpoint {
         let routed = self.core.router.route_datagram(local, remote, data);
         let Some((h, (e, core))) = routed.and_then(|h| Some((h, self.parts(h)?))) else {
             if let Some(s) = self.core.sockets.get_mut(socket.0 as usize).and_then(Option::as_mut) {
+                tracing::trace!(%local, %remote, len = data.len(), "datagram for no connection");
                 s.unrouted += 1;
             }
             return None;

@@ -7,7 +7,7 @@ use rtc_candidate::{Component, TypePreference, candidate_priority, pair_priority
 
 use crate::stun::{self, CheckAttrs};
 
-use super::{Agent, CheckPair, Comp, Event, Nomination, PairState, State, TxKind};
+use super::{Agent, CheckPair, Comp, Event, Nomination, PairState, Role, State, TxKind};
 
 impl Agent {
     pub(super) fn add_pair(&mut self, li: usize, ri: usize) -> Option<usize> {
@@ -44,6 +44,8 @@ impl Agent {
         let pi = self.pairs.len() - 1;
         self.pairs[pi].priority = self.priority_of(pi);
         self.paths_generation += 1;
+        self.stalled = false;
+        pair_event!(tracing::Level::TRACE, self, pi, state = ?self.pairs[pi].state, "ICE pair formed");
         Some(pi)
     }
 
@@ -74,6 +76,7 @@ impl Agent {
     /// got the 487. Pairs of components already selected are not checked
     /// again (8.1.2); their cancelled checks may still be answered.
     pub(super) fn switch_role(&mut self, controlling: bool) {
+        tracing::debug!(role = ?if controlling { Role::Controlling } else { Role::Controlled }, "ICE role switch");
         self.controlling = controlling;
         self.recompute_priorities();
         for c in &mut self.comps {
@@ -158,13 +161,18 @@ impl Agent {
             p.state = PairState::InProgress;
         }
         self.stats.checks_sent += 1;
+        pair_event!(tracing::Level::TRACE, self, pi, use_candidate, "ICE check sent");
         let kind = TxKind::Check { pair: pi, use_candidate, controlling: self.controlling, priority };
         self.start_tx(now, kind, source, destination, contents, self.cfg.timing.max_transmits);
         true
     }
 
     pub(super) fn check_failed(&mut self) {
-        if self.state != State::Checking || !self.remote_done || !self.candidates_done || self.remote_key.is_none() {
+        if self.state != State::Checking
+            || !self.candidates_done
+            || self.remote_key.is_none()
+            || (self.stalled && !self.remote_done)
+        {
             return;
         }
         let pending = !self.triggered.is_empty()
@@ -182,10 +190,34 @@ impl Agent {
                 .iter()
                 .any(|p| p.component == comp && p.valid_local.is_some() && p.state == PairState::Succeeded)
         });
-        if hopeless {
-            self.state = State::Failed;
-            self.txs.clear();
-            self.push_event(Event::Failed);
+        if !hopeless {
+            return;
         }
+        if !self.remote_done {
+            // More remote candidates may come (trickle ICE): not failed yet,
+            // but worth saying once, since a call stuck here never connects.
+            if !self.stalled && !self.pairs.is_empty() {
+                self.stalled = true;
+                tracing::info!(
+                    pairs = self.pairs.len(),
+                    local_candidates = self.locals.len(),
+                    remote_candidates = self.remotes.len(),
+                    "ICE has no path yet: every one of the {} candidate pairs checked failed; waiting for more remote \
+                     candidates",
+                    self.pairs.len()
+                );
+            }
+            return;
+        }
+        tracing::warn!(
+            pairs = self.pairs.len(),
+            local_candidates = self.locals.len(),
+            remote_candidates = self.remotes.len(),
+            "ICE failed: no candidate pair succeeded after checking {} pairs",
+            self.pairs.len()
+        );
+        self.state = State::Failed;
+        self.txs.clear();
+        self.push_event(Event::Failed);
     }
 }

@@ -25,6 +25,15 @@ impl Agent {
             let c = self.comps[ci];
             let Some(pi) = c.selected else { continue };
             if c.consent_last.is_some_and(|l| now >= l + self.cfg.timing.consent_timeout) {
+                let timeout = self.cfg.timing.consent_timeout;
+                pair_event!(
+                    tracing::Level::WARN,
+                    self,
+                    pi,
+                    ?timeout,
+                    "ICE consent lost: no response for {:.0?} on the selected pair",
+                    timeout
+                );
                 self.state = State::Disconnected;
                 self.txs.retain(|t| !matches!(t.kind, TxKind::Consent { .. }));
                 self.push_event(Event::Disconnected);
@@ -41,6 +50,7 @@ impl Agent {
                 let id = self.new_tid();
                 let mut contents = Vec::new();
                 if stun::binding_indication(&mut contents, id).is_ok() {
+                    tracing::trace!(%destination, "ICE keepalive");
                     self.stats.keepalives += 1;
                     self.note_sent(now, source, destination);
                     self.push_transmit(Transmit { source, destination, contents });
@@ -73,6 +83,7 @@ impl Agent {
         let mut contents = Vec::new();
         if stun::binding_request(&mut contents, id, Some((&self.username_out, &key)), Some(attrs)).is_ok() {
             self.stats.consent_checks += 1;
+            tracing::trace!(%destination, "ICE consent check sent");
             self.start_tx(now, TxKind::Consent { pair: pi }, source, destination, contents, 1);
         }
     }

@@ -22,6 +22,28 @@ use stun_rs::HMACKey;
 use crate::error::Error;
 use crate::stun::{self, Class, DecodeError};
 
+/// Logs an event about candidate pair `$pi` of `$agent`, with the pair's
+/// local and remote addresses, their candidate types and the component as
+/// fields (the local candidate is the valid one once the pair succeeded:
+/// peer-reflexive when the peer saw another address than our base).
+macro_rules! pair_event {
+    ($level:expr, $agent:expr, $pi:expr, $($arg:tt)+) => {{
+        let agent = &$agent;
+        let p = &agent.pairs[$pi];
+        let local = &agent.locals[p.valid_local.unwrap_or(p.local)];
+        let remote = &agent.remotes[p.remote];
+        tracing::event!(
+            $level,
+            local = %local.addr,
+            local_type = %local.cand.kind,
+            remote = %remote.addr,
+            remote_type = %remote.cand.kind,
+            component = p.component,
+            $($arg)+
+        );
+    }};
+}
+
 mod checklist;
 mod config;
 mod consent;
@@ -157,6 +179,9 @@ pub struct Agent {
     previous: Vec<(u16, Path)>,
     /// Moves whenever the set of [`Agent::data_paths`] changes.
     paths_generation: u64,
+    /// Every pair failed while more remote candidates may come; said once
+    /// in the logs until a new pair forms.
+    stalled: bool,
 }
 
 impl Agent {
@@ -214,6 +239,7 @@ impl Agent {
             stats: Stats::default(),
             previous: Vec::new(),
             paths_generation: 0,
+            stalled: false,
         }
     }
 
@@ -340,6 +366,12 @@ impl Agent {
         }
         self.next_check = None;
         self.remote_done = false;
+        self.stalled = false;
+        tracing::debug!(
+            ufrag = %self.local_creds.ufrag,
+            kept_paths = self.previous.len(),
+            "ICE restart: new local credentials, checks start over"
+        );
         self.state = State::Checking;
         let again: Vec<Candidate> = self.locals.iter().map(|l| l.cand.clone()).collect();
         for cand in again {
@@ -357,6 +389,12 @@ impl Agent {
         creds.validate()?;
         let key = stun::short_term_key(&creds.pwd).ok_or(Error::InvalidCredentials("pwd refused by PRECIS"))?;
         self.username_out = format!("{}:{}", creds.ufrag, self.local_creds.ufrag);
+        tracing::debug!(
+            remote_ufrag = %creds.ufrag,
+            role = ?self.role(),
+            pairs = self.pairs.len(),
+            "ICE checking: the peer's credentials are known"
+        );
         self.remote_key = Some(key);
         self.remote_creds = Some(creds);
         self.handle_timeout(now);
@@ -409,6 +447,7 @@ impl Agent {
             local_pref,
         });
         let li = self.locals.len() - 1;
+        tracing::debug!(%addr, component = c, "ICE local host candidate");
         self.push_event(Event::Candidate(cand.clone()));
         for ri in 0..self.remotes.len() {
             if self.remotes[ri].component == c && same_family(self.remotes[ri].addr, addr) {
@@ -465,6 +504,7 @@ impl Agent {
         self.remotes.reserve_exact(1);
         self.remotes.push(RemoteCand { cand: cand.clone(), addr, component: c, peer_reflexive: false });
         let ri = self.remotes.len() - 1;
+        tracing::debug!(%addr, kind = %cand.kind, component = c, "ICE remote candidate");
         for li in 0..self.locals.len() {
             let l = &self.locals[li];
             if l.kind == LocalKind::Host && l.component == c && same_family(l.base, addr) {
@@ -477,6 +517,7 @@ impl Agent {
 
     /// The peer signaled end-of-candidates.
     pub fn end_of_remote_candidates(&mut self, now: Instant) {
+        tracing::debug!(remote_candidates = self.remotes.len(), "ICE end of remote candidates");
         self.remote_done = true;
         self.handle_timeout(now);
     }
@@ -486,6 +527,7 @@ impl Agent {
         if self.state != State::Closed {
             // A closed agent takes no datagram: its data paths are gone.
             self.paths_generation += 1;
+            tracing::debug!("ICE agent closed");
         }
         self.state = State::Closed;
         self.txs.clear();
@@ -572,6 +614,10 @@ impl Agent {
                 last.is_some_and(|l| now < l + timeout)
             });
             if self.previous.len() < before {
+                tracing::info!(
+                    timeout = ?self.cfg.timing.consent_timeout,
+                    "ICE consent lost on the path kept through the restart; no new pair selected yet"
+                );
                 // Application data must stop (RFC 7675); checks go on.
                 self.previous = Vec::new();
                 self.paths_generation += 1;
@@ -580,6 +626,9 @@ impl Agent {
         }
         if self.gather_deadline.is_some_and(|d| now >= d) {
             self.gather_deadline = None;
+            for t in self.txs.iter().filter(|t| matches!(t.kind, TxKind::Gather { .. })) {
+                tracing::debug!(server = %t.destination, "ICE gathering: the STUN server did not answer in time");
+            }
             self.txs.retain(|t| !matches!(t.kind, TxKind::Gather { .. }));
         }
         self.maybe_nominate(now);
@@ -595,6 +644,7 @@ impl Agent {
         {
             self.candidates_done = true;
             self.gather_deadline = None;
+            tracing::debug!(candidates = self.locals.len(), "ICE gathering done");
             self.push_event(Event::CandidatesDone);
         }
         self.check_failed();
@@ -677,6 +727,7 @@ impl Agent {
     }
 
     fn drop_with(&mut self, reason: DropReason) -> Receive {
+        tracing::trace!(?reason, "ICE dropped a datagram");
         self.stats.dropped[reason.index()] += 1;
         Receive::Dropped(reason)
     }

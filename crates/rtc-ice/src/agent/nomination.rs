@@ -33,6 +33,7 @@ impl Agent {
             });
             let waited = c.first_valid.is_some_and(|f| now >= f + self.cfg.timing.nomination_delay);
             if !better_pending || waited {
+                pair_event!(tracing::Level::DEBUG, self, bi, "ICE nominating pair");
                 self.comps[ci].nominating = Some(bi);
                 self.pairs[bi].use_candidate_pending = true;
                 self.triggered.retain(|&p| p != bi);
@@ -46,6 +47,9 @@ impl Agent {
     pub(super) fn nominate(&mut self, now: Instant, pi: usize) {
         if matches!(self.state, State::Disconnected | State::Failed | State::Closed) {
             return;
+        }
+        if !self.pairs[pi].nominated {
+            pair_event!(tracing::Level::DEBUG, self, pi, "ICE pair nominated");
         }
         self.pairs[pi].nominated = true;
         let comp = self.pairs[pi].component;
@@ -68,6 +72,7 @@ impl Agent {
             c.consent_last = Some(now);
             c.consent_next = Some(now + interval);
             c.last_sent = Some(now);
+            pair_event!(tracing::Level::DEBUG, self, best, "ICE pair selected");
             let p = &self.pairs[best];
             let local = self.locals[p.valid_local.unwrap_or(p.local)].cand.clone();
             let remote = self.remotes[p.remote].cand.clone();
@@ -83,6 +88,7 @@ impl Agent {
         }
         if self.state == State::Checking && self.comps.iter().all(|c| c.selected.is_some()) {
             self.state = State::Connected;
+            tracing::debug!(pairs = self.pairs.len(), role = ?self.role(), "ICE connected");
             if !self.previous.is_empty() {
                 self.previous = Vec::new();
                 self.paths_generation += 1;

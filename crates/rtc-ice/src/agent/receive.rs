@@ -133,16 +133,20 @@ impl Agent {
             if let Some(theirs) = d.controlling {
                 self.stats.role_conflicts += 1;
                 if self.tiebreaker >= theirs {
+                    tracing::debug!(%src, "ICE role conflict: both controlling; our tiebreaker wins, 487 sent");
                     self.respond_error(local, src, tid, 487, "Role Conflict");
                     return Receive::Stun;
                 }
+                tracing::debug!(%src, "ICE role conflict: both controlling; the peer's tiebreaker wins");
                 self.switch_role(false);
             }
         } else if let Some(theirs) = d.controlled {
             self.stats.role_conflicts += 1;
             if self.tiebreaker >= theirs {
+                tracing::debug!(%src, "ICE role conflict: both controlled; our tiebreaker wins");
                 self.switch_role(true);
             } else {
+                tracing::debug!(%src, "ICE role conflict: both controlled; the peer's tiebreaker wins, 487 sent");
                 self.respond_error(local, src, tid, 487, "Role Conflict");
                 return Receive::Stun;
             }
@@ -173,6 +177,7 @@ impl Agent {
                     CandidateType::PRFLX,
                 );
                 cand.socket_id = None;
+                tracing::debug!(addr = %src, component, "ICE remote peer-reflexive candidate (learned from a check)");
                 self.remotes.reserve_exact(1);
                 self.remotes.push(RemoteCand { cand, addr: src, component, peer_reflexive: true });
                 self.remotes.len() - 1
@@ -189,6 +194,7 @@ impl Agent {
         let ci = usize::from(component - 1);
         let done = self.comps[ci].selected.is_some();
         let nominate = d.use_candidate && !self.controlling;
+        pair_event!(tracing::Level::TRACE, self, pi, use_candidate = d.use_candidate, "ICE check received");
         match self.pairs[pi].state {
             PairState::Succeeded | PairState::InProgress => {}
             PairState::Waiting | PairState::Frozen | PairState::Failed => {
@@ -244,22 +250,31 @@ impl Agent {
         if src != tx.destination || local != tx.source {
             if let TxKind::Check { pair, .. } = tx.kind {
                 self.pairs[pair].state = PairState::Failed;
+                pair_event!(
+                    tracing::Level::DEBUG,
+                    self,
+                    pair,
+                    from = %src,
+                    "ICE pair failed: the response came from another address"
+                );
             }
             return self.drop_with(DropReason::UnknownPath);
         }
         match tx.kind {
-            TxKind::Gather { server } => {
-                if class == Class::Success
-                    && let Some(mapped) = d.mapped
-                {
-                    self.on_reflexive(server, tx.source, mapped);
-                }
-            }
+            TxKind::Gather { server } => match (class, d.mapped) {
+                (Class::Success, Some(mapped)) => self.on_reflexive(server, tx.source, mapped),
+                _ => tracing::debug!(
+                    %server,
+                    code = ?d.error_code,
+                    "ICE gathering: the STUN server gave no mapped address"
+                ),
+            },
             TxKind::Consent { pair } => {
                 if class == Class::Success {
                     let ci = usize::from(self.pairs[pair].component - 1);
                     if self.comps[ci].selected == Some(pair) && self.state == State::Connected {
                         self.comps[ci].consent_last = Some(now);
+                        pair_event!(tracing::Level::TRACE, self, pair, "ICE consent refreshed");
                     }
                 }
             }
@@ -276,17 +291,31 @@ impl Agent {
                         // redoes the other checks in flight), then check
                         // this pair again with the new role.
                         if controlling == self.controlling {
+                            tracing::debug!(%src, "ICE role conflict: the peer answered 487");
                             self.switch_role(!controlling);
                         }
                         self.pairs[pair].state = PairState::Waiting;
                         self.enqueue_triggered(pair);
                     } else {
                         self.pairs[pair].state = PairState::Failed;
+                        pair_event!(
+                            tracing::Level::DEBUG,
+                            self,
+                            pair,
+                            code = ?d.error_code,
+                            "ICE pair failed: the peer answered the check with an error"
+                        );
                     }
                     return Receive::Stun;
                 }
                 let Some(mapped) = d.mapped else {
                     self.pairs[pair].state = PairState::Failed;
+                    pair_event!(
+                        tracing::Level::DEBUG,
+                        self,
+                        pair,
+                        "ICE pair failed: a response without a mapped address"
+                    );
                     return self.drop_with(DropReason::Malformed);
                 };
                 // A cancelled check may still succeed (RFC 8445 7.3.1.4), but
@@ -345,10 +374,14 @@ impl Agent {
             }
         };
         let fnd = self.pairs[pi].foundation;
+        let first = self.pairs[pi].state != PairState::Succeeded || self.pairs[pi].valid_local.is_none();
         {
             let p = &mut self.pairs[pi];
             p.state = PairState::Succeeded;
             p.valid_local = Some(vl);
+        }
+        if first {
+            pair_event!(tracing::Level::DEBUG, self, pi, "ICE pair succeeded");
         }
         self.pairs[pi].priority = self.priority_of(pi);
         // RFC 8445 7.2.5.3.3: unfreeze pairs with the same foundation.
@@ -396,6 +429,7 @@ impl Agent {
         );
         cand.related_address = Some(Address::Ip(base.ip()));
         cand.related_port = Some(base.port());
+        tracing::debug!(%server, %base, %mapped, "ICE local server-reflexive candidate");
         self.locals.reserve_exact(1);
         self.locals.push(LocalCand {
             cand: cand.clone(),

@@ -180,6 +180,7 @@ impl Agent {
                 tx.next_at = now + wait;
                 let t = Transmit { source: tx.source, destination: tx.destination, contents: tx.contents.clone() };
                 self.stats.retransmits += 1;
+                tracing::trace!(destination = %t.destination, sends = tx.sends, "ICE request retransmitted");
                 self.note_sent(now, t.source, t.destination);
                 self.push_transmit(t);
                 i += 1;
@@ -191,9 +192,22 @@ impl Agent {
     }
 
     pub(super) fn on_tx_timeout(&mut self, tx: Tx) {
+        if let TxKind::Gather { server } = tx.kind {
+            tracing::debug!(%server, sends = tx.sends, "ICE gathering: the STUN server did not answer");
+        }
         if let TxKind::Check { pair, use_candidate, .. } = tx.kind {
             let still = self.txs.iter().any(|t| matches!(t.kind, TxKind::Check { pair: p, .. } if p == pair));
             if !still {
+                if self.pairs[pair].state == PairState::InProgress && !tx.cancelled {
+                    pair_event!(
+                        tracing::Level::DEBUG,
+                        self,
+                        pair,
+                        sends = tx.sends,
+                        "ICE pair failed: no response to {} check transmissions",
+                        tx.sends
+                    );
+                }
                 let p = &mut self.pairs[pair];
                 if p.state == PairState::InProgress {
                     p.state = PairState::Failed;

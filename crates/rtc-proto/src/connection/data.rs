@@ -194,7 +194,10 @@ impl Data {
             c.transport = transport;
             match endpoint.connect(c, PEER) {
                 Ok(a) => self.assoc = Some(a),
-                Err(_) => self.failed = true,
+                Err(e) => {
+                    tracing::warn!("SCTP association failed: it could not start: {e}");
+                    self.failed = true;
+                }
             }
         }
         self.endpoint = Some(endpoint);
@@ -258,6 +261,7 @@ impl Connection {
     /// is up) or, with `negotiated` and `id`, as agreed out of band. It is
     /// [`DataState::Connecting`] until [`DataEvent::Open`].
     pub fn open_data_stream(&mut self, now: Instant, desc: DataStreamDescription) -> Result<DataStreamId, Error> {
+        let _span = self.entered();
         self.last_now = now;
         if self.closed {
             return Err(Error::Closed);
@@ -335,6 +339,7 @@ impl Connection {
     /// Closes a data stream: its SCTP stream is reset (RFC 8831 section
     /// 6.7); [`DataEvent::Closed`] follows.
     pub fn close_data_stream(&mut self, now: Instant, stream: DataStreamId) {
+        let _span = self.entered();
         self.last_now = now;
         let Some(data) = self.data.as_deref_mut() else { return };
         let Some(i) = data.channels.iter().position(|c| c.id == stream) else { return };
@@ -349,11 +354,11 @@ impl Connection {
                     return;
                 }
                 ch.state = DataState::Closed;
-                self.push_event(Event::Data { stream, event: DataEvent::Closed });
+                self.data_event(stream, DataEvent::Closed);
             }
             _ => {
                 ch.state = DataState::Closed;
-                self.push_event(Event::Data { stream, event: DataEvent::Closed });
+                self.data_event(stream, DataEvent::Closed);
             }
         }
     }
@@ -472,7 +477,14 @@ impl Connection {
                 return;
             }
             data.remote = remote;
-            data.start(dtls.role() == rtc_dtls::Role::Client);
+            let client = dtls.role() == rtc_dtls::Role::Client;
+            tracing::debug!(
+                role = %if client { "client" } else { "server" },
+                local_port = data.local.port,
+                remote_port = remote.map(|r| r.port),
+                "SCTP association starting over DTLS"
+            );
+            data.start(client);
         }
         // DTLS application data in.
         let mut scratch = std::mem::take(&mut data.scratch);
@@ -483,6 +495,29 @@ impl Connection {
         }
         data.scratch = scratch;
         self.data_events();
+    }
+
+    /// Reports a data stream's event, logged: state changes at `debug`,
+    /// buffered-amount-low at `trace`.
+    fn data_event(&mut self, stream: DataStreamId, event: DataEvent) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let ch = self.data.as_deref().and_then(|d| d.channel(stream));
+            let label = ch.map_or("", |c| c.desc.label.as_str());
+            let sid = ch.and_then(|c| c.sid).map_or_else(|| "none".to_owned(), |s| s.to_string());
+            let sid = sid.as_str();
+            match event {
+                DataEvent::Incoming => tracing::debug!(label = %label, sid = %sid, "data stream opened by the peer"),
+                DataEvent::Open => tracing::debug!(label = %label, sid = %sid, "data stream open"),
+                DataEvent::Closed => tracing::debug!(label = %label, sid = %sid, "data stream closed"),
+                DataEvent::Error { reason } => {
+                    tracing::debug!(label = %label, sid = %sid, "data stream error: {reason}")
+                }
+                DataEvent::BufferedAmountLow => {
+                    tracing::trace!(label = %label, sid = %sid, "data stream buffered amount low")
+                }
+            }
+        }
+        self.push_event(Event::Data { stream, event });
     }
 
     /// Takes the association's events.
@@ -506,6 +541,7 @@ impl Connection {
         for e in out {
             match e {
                 SctpEvent::Connected => {
+                    tracing::debug!("SCTP association up");
                     if let Some(d) = self.data.as_deref_mut() {
                         d.established = true;
                     }
@@ -548,7 +584,7 @@ impl Connection {
             StreamEvent::BufferedAmountLow { id } => {
                 if let Some(i) = data.by_sid(id) {
                     let stream = data.channels[i].id;
-                    self.push_event(Event::Data { stream, event: DataEvent::BufferedAmountLow });
+                    self.data_event(stream, DataEvent::BufferedAmountLow);
                 }
             }
             StreamEvent::Finished { id } | StreamEvent::ResetComplete { id } | StreamEvent::Stopped { id, .. } => {
@@ -564,7 +600,7 @@ impl Connection {
                 data.channels[i].state = DataState::Closed;
                 data.readable.retain(|s| *s != id);
                 let stream = data.channels[i].id;
-                self.push_event(Event::Data { stream, event: DataEvent::Closed });
+                self.data_event(stream, DataEvent::Closed);
             }
             _ => {}
         }
@@ -601,7 +637,7 @@ impl Connection {
         // More may wait behind it.
         data.readable.push_back(sid);
         if opened {
-            self.push_event(Event::Data { stream, event: DataEvent::Open });
+            self.data_event(stream, DataEvent::Open);
         }
     }
 
@@ -650,8 +686,8 @@ impl Connection {
             threshold: 0,
         });
         data.readable.push_back(sid);
-        self.push_event(Event::Data { stream, event: DataEvent::Incoming });
-        self.push_event(Event::Data { stream, event: DataEvent::Open });
+        self.data_event(stream, DataEvent::Incoming);
+        self.data_event(stream, DataEvent::Open);
     }
 
     /// Opens the streams waiting for the association: negotiated ones at
@@ -715,7 +751,7 @@ impl Connection {
             }
         }
         for (stream, event) in events {
-            self.push_event(Event::Data { stream, event });
+            self.data_event(stream, event);
         }
     }
 
@@ -723,6 +759,14 @@ impl Connection {
     /// ended: every data stream closes.
     pub(crate) fn data_lost(&mut self, error: Option<&'static str>) {
         let Some(data) = self.data.as_deref_mut() else { return };
+        let open = data.channels.iter().filter(|c| c.state != DataState::Closed).count();
+        match error {
+            Some(why) if !data.failed && (data.assoc.is_some() || open > 0) => {
+                tracing::warn!(streams = open, "SCTP association failed: {why}; every data stream closes");
+            }
+            None if data.assoc.is_some() => tracing::debug!(streams = open, "SCTP association ended"),
+            _ => {}
+        }
         data.established = false;
         data.failed = true;
         data.assoc = None;
@@ -738,7 +782,7 @@ impl Connection {
             }
         }
         for (stream, event) in events {
-            self.push_event(Event::Data { stream, event });
+            self.data_event(stream, event);
         }
     }
 
@@ -759,7 +803,10 @@ impl Connection {
                 }
                 // Too large or the association ended: lost (SCTP
                 // retransmits what matters).
-                Err(_) => data.dropped += 1,
+                Err(e) => {
+                    tracing::trace!(len = p.len(), "SCTP packet lost on its way into DTLS: {e}");
+                    data.dropped += 1;
+                }
             }
         }
     }

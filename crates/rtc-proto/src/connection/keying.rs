@@ -131,6 +131,7 @@ impl Connection {
             return Err(Error::NotSupported("changing the cname once media started"));
         }
         if changes_ice && !self.transports.is_empty() {
+            tracing::debug!(ufrag = %creds.ufrag, "local ICE credentials changed: ICE restart on every socket");
             // Media keeps the old path until the new checks select a pair.
             self.restart_ice(now, &creds)?;
             self.restart_pending = self.remote.is_some();
@@ -150,6 +151,7 @@ impl Connection {
 
     fn restart_ice(&mut self, now: Instant, creds: &Credentials) -> Result<(), Error> {
         for t in &mut self.transports {
+            let _entered = t.span.clone().entered();
             t.agent.restart(now, Some(creds.clone()))?;
         }
         Ok(())
@@ -232,6 +234,7 @@ impl Connection {
             // The peer restarted ICE. Unless this side restarted first and
             // awaits exactly this, it restarts too, with new credentials
             // that its next local description carries (RFC 8445 section 9).
+            tracing::debug!(remote = %creds.ufrag, "the peer restarted ICE (its credentials changed)");
             if !self.restart_pending {
                 let fresh = Credentials::random(&mut self.rng);
                 self.restart_ice(now, &fresh)?;
@@ -241,6 +244,7 @@ impl Connection {
             }
             self.restart_pending = false;
             for t in &mut self.transports {
+                let _entered = t.span.clone().entered();
                 t.agent.set_remote_credentials(now, creds.clone())?;
             }
         }
@@ -258,9 +262,12 @@ impl Connection {
         self.agreement = Some(agreement);
         self.plan_gen += 1;
         if first {
+            self.span.record("remote", tracing::field::display(&creds.ufrag));
+            self.log_keying();
             let role = self.ice_role();
             let mut transports = std::mem::take(&mut self.transports);
             let keyed = transports.iter_mut().try_for_each(|t| {
+                let _entered = t.span.clone().entered();
                 t.agent.set_role(now, role);
                 t.agent.set_remote_credentials(now, creds.clone())?;
                 self.key_transport(t, now)
@@ -273,8 +280,11 @@ impl Connection {
         // position; ones the agent cannot use (TCP, mDNS names) are skipped.
         for (i, s) in d.sockets.iter().enumerate() {
             if let Some(t) = self.transports.get_mut(i) {
+                let _entered = t.span.clone().entered();
                 for c in &s.candidates {
-                    let _ = t.agent.add_remote_candidate(now, c);
+                    if let Err(e) = t.agent.add_remote_candidate(now, c) {
+                        tracing::debug!(candidate = %c, "remote candidate skipped: {e}");
+                    }
                 }
             }
         }
@@ -283,8 +293,49 @@ impl Connection {
                 self.add_remote_stream(s)?;
             }
         }
+        if !first {
+            tracing::debug!(streams = d.streams.len(), ice_restart = remote_restart, "remote description updated");
+        }
         self.check_connected();
         Ok(())
+    }
+
+    /// Says how the remote description keys the call and who plays which
+    /// role (once, when it is first set).
+    fn log_keying(&self) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let Some(remote) = self.remote.as_ref() else { return };
+        let ice = self.ice_role();
+        let (streams, candidates) =
+            (remote.streams.len(), remote.sockets.iter().map(|s| s.candidates.len()).sum::<usize>());
+        let data = remote.data.is_some();
+        match self.dtls_client() {
+            Some(client) => tracing::debug!(
+                keying = %"DTLS-SRTP",
+                dtls = %if client { "client" } else { "server" },
+                ?ice,
+                fingerprints = fingerprints(remote).len(),
+                streams,
+                candidates,
+                data,
+                "remote description set"
+            ),
+            None => {
+                let suite =
+                    |from: &[Keying], to: &[Keying]| select(from, to).map_or("none", |(i, _)| from[i].profile.name());
+                tracing::debug!(
+                    keying = %"SDES",
+                    send = %suite(&self.local_keys, &self.remote_keys),
+                    receive = %suite(&self.remote_keys, &self.local_keys),
+                    ?ice,
+                    streams,
+                    candidates,
+                    "remote description set"
+                );
+            }
+        }
     }
 
     /// The RTP session, once the remote description is known.

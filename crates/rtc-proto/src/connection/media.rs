@@ -326,6 +326,7 @@ impl Connection {
     /// SSRC, named after it, within [`Limits`](crate::Limits).
     fn add_unsignaled(&mut self, ssrc: u32, pt: u8) -> Result<StreamId, Error> {
         let kind = self.codec_by_pt(pt).map_or(Kind::Video, |c| c.kind);
+        tracing::debug!(ssrc, pt, ?kind, "media from an SSRC no description announced: a remote stream made for it");
         let desc = TrackDescription {
             track_id: format!("ssrc-{ssrc}"),
             socket_id: None,

@@ -209,6 +209,13 @@ pub struct Connection {
     data: Option<Box<data::Data>>,
     /// The peer's SDP offer, which [`Connection::local_sdp`] answers.
     pub(crate) remote_offer: Option<Box<crate::answer::OfferLayout>>,
+    /// The logs' `conn` span (`id`: the context-id at creation; `fork`;
+    /// `remote`: the peer's context-id, once known), entered by every input
+    /// and command so that whatever is logged beneath (ICE, DTLS, SCTP) is
+    /// attributed. Made once, at level ERROR (so that it exists whenever
+    /// anything of rtc_proto is logged); disabled, it costs nothing per
+    /// packet.
+    pub(crate) span: tracing::Span,
 }
 
 impl std::fmt::Debug for Connection {
@@ -245,6 +252,17 @@ impl Connection {
             local_keys.push(Keying::from_crypto(k)?);
         }
         let cname = d.cname.clone().unwrap_or_else(|| random_id(&mut rng, 16));
+        // At level ERROR: a span's level only decides whether it is made,
+        // and this one must be there for whatever is logged beneath it
+        // (warnings under the default `warn` filter too).
+        let span = tracing::error_span!(
+            parent: None,
+            "conn",
+            id = %creds.ufrag,
+            fork = tracing::field::Empty,
+            remote = tracing::field::Empty
+        );
+        span.in_scope(|| tracing::debug!("connection created"));
         let fallback_keys = if local_keys.is_empty() { Keying::defaults(&mut rng) } else { Vec::new() };
         Ok(Self {
             rng,
@@ -282,7 +300,21 @@ impl Connection {
             dropped: [0; DropReason::COUNTED],
             data: None,
             remote_offer: None,
+            span,
         })
+    }
+
+    /// Enters the connection's span (see [`Connection::span`]) until the
+    /// guard drops.
+    pub(crate) fn entered(&self) -> tracing::span::EnteredSpan {
+        self.span.clone().entered()
+    }
+
+    /// The connection's span in the logs (`conn`, with its `id`, and the
+    /// peer's `remote` context-id once known): a parent for the
+    /// application's own spans and events about this connection.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     /// A connection to another peer sharing this one's context (`cname`,
@@ -311,6 +343,7 @@ impl Connection {
         };
         let wallclock = self.wallclock + now.saturating_duration_since(self.created);
         let mut fork = Connection::new(config, now, wallclock)?;
+        fork.span.record("fork", true);
         fork.local_keys = self.local_keys.iter().map(|k| Keying::random(k.tag, k.profile, &mut fork.rng)).collect();
         Ok(fork)
     }
@@ -470,6 +503,7 @@ impl Connection {
         socket: &SocketConfig,
         primary: bool,
     ) -> Result<(), Error> {
+        let _span = self.entered();
         self.last_now = now;
         if self.closed {
             return Err(Error::Closed);
@@ -483,6 +517,9 @@ impl Connection {
         if socket.locals.is_empty() {
             return Err(Error::InvalidOptions("a socket needs at least one local address".into()));
         }
+        let span = tracing::error_span!("socket", id = %socket.socket_id);
+        let socket_span = span.clone().entered();
+        tracing::debug!(locals = ?socket.locals, mux = socket.options.mux, primary, "socket added");
         let components = if socket.options.mux { 1 } else { 2 };
         let mut cfg = AgentConfig {
             role: Role::Controlling,
@@ -514,6 +551,7 @@ impl Connection {
             tx: None,
             rx: None,
             final_path: None,
+            span,
         };
         if let Some(remote) = &self.remote {
             let creds = keying::remote_credentials(remote)?;
@@ -523,30 +561,43 @@ impl Connection {
         }
         self.transports.push(t);
         self.plan_gen += 1;
+        drop(socket_span);
         self.drive_transports(now);
         Ok(())
     }
 
     /// Removes a socket (it was closed): media over it stops.
     pub fn remove_socket(&mut self, now: Instant, id: SocketId) {
+        let _span = self.entered();
         self.last_now = now;
         let before = self.transports.len();
-        self.transports.retain(|t| t.id != id);
+        self.transports.retain(|t| {
+            if t.id == id {
+                t.span.in_scope(|| tracing::debug!("socket removed"));
+            }
+            t.id != id
+        });
         if self.transports.len() != before {
             self.plan_gen += 1;
-            self.go_down();
+            self.go_down("a socket was removed");
         }
     }
 
     /// Adds a remote candidate (trickle ICE) to a socket.
     pub fn add_remote_candidate(&mut self, now: Instant, socket: SocketId, candidate: &Candidate) -> Result<(), Error> {
+        let _span = self.entered();
         self.last_now = now;
         let t = self
             .transports
             .iter_mut()
             .find(|t| t.id == socket)
             .ok_or_else(|| Error::InvalidCandidate(format!("no socket {socket:?} on this connection")))?;
-        t.agent.add_remote_candidate(now, candidate).map_err(|e| Error::InvalidCandidate(e.to_string()))?;
+        let socket_span = t.span.clone().entered();
+        t.agent.add_remote_candidate(now, candidate).map_err(|e| {
+            tracing::debug!(%candidate, "remote candidate refused: {e}");
+            Error::InvalidCandidate(e.to_string())
+        })?;
+        drop(socket_span);
         self.drive_transports(now);
         Ok(())
     }
@@ -557,6 +608,24 @@ impl Connection {
     /// `secret` or `keys` (new credentials once sockets are added restart
     /// ICE). A refused description changes nothing.
     pub fn set_description(
+        &mut self,
+        now: Instant,
+        description: ConnectionDescription,
+        direction: Direction,
+    ) -> Result<(), Error> {
+        let _span = self.entered();
+        let r = self.apply_description(now, description, direction);
+        if let Err(e) = &r {
+            match direction {
+                Direction::Remote => tracing::warn!("remote description refused: {e}"),
+                Direction::Local => tracing::warn!("local description refused: {e}"),
+            }
+        }
+        r
+    }
+
+    /// [`Connection::set_description`] without its log of a refusal.
+    pub(crate) fn apply_description(
         &mut self,
         now: Instant,
         description: ConnectionDescription,
@@ -583,6 +652,7 @@ impl Connection {
     /// the socket their description names, else the first that carries
     /// their kind. Returns the stream and its tracks, in order.
     pub fn send_stream(&mut self, now: Instant, stream: StreamDescription) -> Result<(StreamId, Vec<TrackId>), Error> {
+        let _span = self.entered();
         self.last_now = now;
         if self.closed {
             return Err(Error::Closed);
@@ -612,6 +682,7 @@ impl Connection {
     /// Stops sending a stream: its tracks leave, their queued frames are
     /// dropped.
     pub fn stop_stream(&mut self, now: Instant, stream: StreamId) {
+        let _span = self.entered();
         self.last_now = now;
         let Some(s) = self.tracks.stream(stream).filter(|s| s.direction == Direction::Local) else { return };
         let tracks = s.tracks.clone();
@@ -626,6 +697,7 @@ impl Connection {
 
     /// Adds a track to a sent stream.
     pub fn add_track(&mut self, now: Instant, stream: StreamId, mut track: TrackDescription) -> Result<TrackId, Error> {
+        let _span = self.entered();
         self.last_now = now;
         if self.tracks.stream(stream).is_none_or(|s| s.direction != Direction::Local) {
             return Err(Error::Unknown("sent stream"));
@@ -647,6 +719,7 @@ impl Connection {
 
     /// Removes a sent track: TrackDisconnected while connected.
     pub fn remove_track(&mut self, now: Instant, track: TrackId) {
+        let _span = self.entered();
         self.last_now = now;
         if !matches!(self.tracks.tracks.get(&track), Some(t) if matches!(t.state, State::Send(_))) {
             return;
@@ -724,15 +797,18 @@ impl Connection {
     /// connected), DTLS close_notify on each association (still to drain
     /// from [`Connection::poll_transmit`]), and the agents stop. Idempotent.
     pub fn close(&mut self, now: Instant) {
+        let _span = self.entered();
         self.last_now = now;
         if self.closed {
             return;
         }
+        tracing::debug!("connection closed");
         self.close_data(now);
-        self.go_down();
+        self.go_down("the connection was closed");
         self.closed = true;
         self.route_gen += 1;
         for t in &mut self.transports {
+            let _entered = t.span.clone().entered();
             t.final_path = t.agent.path(Component::RTP);
             if let Some(d) = t.dtls.as_mut() {
                 d.close(now);
@@ -757,6 +833,7 @@ impl Connection {
         remote: SocketAddr,
         data: &mut [u8],
     ) -> Receive {
+        let _span = self.entered();
         self.last_now = now;
         if self.closed {
             return self.drop_with(DropReason::Closed);
@@ -764,6 +841,9 @@ impl Connection {
         let Some(ti) = self.transports.iter().position(|t| t.id == socket) else {
             return self.drop_with(DropReason::UnknownSocket);
         };
+        // The socket's span for what its agent and association do (media
+        // goes by with the connection's alone).
+        let socket_span = (classify(data) != DatagramKind::Media).then(|| self.transports[ti].span.clone().entered());
         let r = match self.transports[ti].agent.handle_receive(now, local, remote, data) {
             rtc_ice::Receive::Stun => Receive::Stun,
             rtc_ice::Receive::Data { component } => match classify(data) {
@@ -780,6 +860,7 @@ impl Connection {
             rtc_ice::Receive::Dropped(reason) => self.drop_with(DropReason::Ice(reason)),
             _ => self.drop_with(DropReason::Unknown),
         };
+        drop(socket_span);
         if matches!(r, Receive::Stun | Receive::Dtls) {
             self.drive_transports(now);
         }
@@ -815,7 +896,10 @@ impl Connection {
                 }
             }
         }
-        self.pump_data(now);
+        if self.data.is_some() {
+            let _span = self.entered();
+            self.pump_data(now);
+        }
         for t in &mut self.transports {
             let Some(path) = t.dtls_path() else { continue };
             if let Some(n) = t.dtls.as_mut().and_then(|d| d.poll_transmit(buf)) {
@@ -873,6 +957,7 @@ impl Connection {
     // ----- internals -----
 
     fn drop_with(&mut self, reason: DropReason) -> Receive {
+        tracing::trace!(?reason, "datagram dropped");
         self.dropped[reason.index()] += 1;
         Receive::Dropped(reason)
     }

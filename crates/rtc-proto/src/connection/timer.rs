@@ -10,8 +10,10 @@ impl Connection {
     /// Moves time on to `now`: ICE checks, consent and retransmissions,
     /// DTLS retransmissions, reports.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let _span = self.entered();
         self.last_now = now;
         for t in &mut self.transports {
+            let _entered = t.span.clone().entered();
             if t.agent.poll_timeout().is_some_and(|at| at <= now) {
                 t.agent.handle_timeout(now);
             }

@@ -199,6 +199,7 @@ impl Connection {
     pub(crate) fn stream_event(&mut self, stream: StreamId, up: bool) {
         let Some(s) = self.tracks.stream(stream) else { return };
         let (stream_id, direction) = (s.stream_id.clone(), s.direction);
+        tracing::debug!(stream = %stream_id, ?direction, "stream {}", if up { "connected" } else { "disconnected" });
         let e = if up {
             ConnectionEvent::StreamConnected { stream_id, direction }
         } else {
@@ -212,6 +213,15 @@ impl Connection {
         let Some(s) = self.tracks.stream(t.stream) else { return };
         let (stream_id, track_id, ssrc, direction) =
             (s.stream_id.clone(), t.desc.track_id.clone(), t.ssrc(), s.direction);
+        tracing::debug!(
+            stream = %stream_id,
+            track = %track_id,
+            kind = ?t.desc.kind,
+            ssrc,
+            ?direction,
+            "track {}",
+            if up { "connected" } else { "disconnected" }
+        );
         let e = if up {
             ConnectionEvent::TrackConnected { stream_id, track_id, ssrc, direction }
         } else {

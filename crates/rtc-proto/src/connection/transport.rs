@@ -34,6 +34,9 @@ pub(crate) struct Transport {
     pub(crate) rx: Option<Context>,
     /// The RTP path when the connection closed, for DTLS close_notify.
     pub(crate) final_path: Option<Path>,
+    /// The logs' `socket` span (`id`: the socket-id), a child of the
+    /// connection's, entered around what its agent and association do.
+    pub(crate) span: tracing::Span,
 }
 
 impl std::fmt::Debug for Transport {
@@ -88,6 +91,7 @@ impl Connection {
     /// starts DTLS clients once ICE gives them a path, and installs keys.
     pub(crate) fn drive_transports(&mut self, now: Instant) {
         for ti in 0..self.transports.len() {
+            let _entered = self.transports[ti].span.clone().entered();
             while let Some(e) = self.transports[ti].agent.poll_event() {
                 self.on_ice_event(ti, e);
             }
@@ -133,7 +137,7 @@ impl Connection {
                 if primary {
                     self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });
                 }
-                self.go_down();
+                self.go_down(if e == IceEvent::Failed { "ICE failed" } else { "ICE lost consent" });
             }
             _ => {}
         }
@@ -163,14 +167,16 @@ impl Connection {
                         t.rx = Some(rx);
                         self.check_connected();
                     }
-                    Err(_) => {
+                    Err(e) => {
+                        tracing::warn!(profile = %keys.profile, "SRTP cannot be keyed from the DTLS keys: {e}");
                         self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });
                     }
                 },
                 // A handshake that failed leaves the socket unkeyed; a failure
                 // after keying ends only the association (media stays keyed
                 // and flowing, so the socket does not say Disconnected).
-                rtc_dtls::Event::Failed(_) if t.tx.is_none() => {
+                rtc_dtls::Event::Failed(why) if t.tx.is_none() => {
+                    tracing::info!("media cannot flow on this socket: SRTP is not keyed ({why})");
                     self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });
                 }
                 rtc_dtls::Event::Failed(_) if ti == 0 => self.data_lost(Some("the DTLS association failed")),
@@ -183,7 +189,7 @@ impl Connection {
                         self.data_lost(None);
                     }
                     self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });
-                    self.go_down();
+                    self.go_down("the peer closed DTLS");
                 }
                 _ => {}
             }
@@ -202,6 +208,11 @@ impl Connection {
             if self.connected_after.is_none() {
                 self.connected_after = Some(self.last_now.saturating_duration_since(self.created));
             }
+            tracing::debug!(
+                after = ?self.last_now.saturating_duration_since(self.created),
+                sockets = self.transports.len(),
+                "connected: every socket has ICE with consent and SRTP keys"
+            );
             self.push_event(Event::Connection(ConnectionEvent::Connected));
             for s in self.tracks.stream_ids(Direction::Local) {
                 self.stream_up(s);
@@ -209,13 +220,14 @@ impl Connection {
         }
     }
 
-    /// Media stopped (consent lost, a socket failed or closed, the peer
-    /// closed DTLS, close()): Disconnected and every stream's and track's
-    /// events.
-    pub(crate) fn go_down(&mut self) {
+    /// Media stopped (`why`: consent lost, a socket failed or closed, the
+    /// peer closed DTLS, close()): Disconnected and every stream's and
+    /// track's events.
+    pub(crate) fn go_down(&mut self, why: &'static str) {
         if !self.connected {
             return;
         }
+        tracing::debug!("disconnected: {why}");
         self.connected = false;
         self.push_event(Event::Connection(ConnectionEvent::Disconnected));
         for s in self.tracks.stream_ids(Direction::Local) {
