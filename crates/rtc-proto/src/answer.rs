@@ -185,11 +185,15 @@ impl Connection {
                 None
             }
         };
-        let before = (self.remote_options.clone(), self.agreement.clone());
-        self.set_options(options, Direction::Remote)?;
+        let before = (self.remote_options.clone(), self.agreement.clone(), self.sdp_offerer);
+        self.sdp_offerer = Some(kind == SdpType::Answer);
+        if let Err(e) = self.set_options(options, Direction::Remote) {
+            self.sdp_offerer = before.2;
+            return Err(e);
+        }
         if let Err(e) = self.apply_description(now, d, Direction::Remote) {
             // Back to the options that stood before.
-            (self.remote_options, self.agreement) = before;
+            (self.remote_options, self.agreement, self.sdp_offerer) = before;
             return Err(e);
         }
         self.remote_offer = layout;

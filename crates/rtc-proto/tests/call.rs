@@ -756,23 +756,39 @@ fn one_endpoint_socket_serves_many_peers() {
 /// needed; an SDP answerer is controlled.
 #[test]
 fn ice_roles_come_from_the_descriptions_without_a_conflict() {
-    let mut net = Net::new(31);
-    let a = peer(&mut net, "alice", [10, 0, 0, 1]);
-    let b = peer(&mut net, "bob", [10, 0, 0, 2]);
-    net.signal(a.at(), b.at());
-    assert!(both_connected(&mut net, a, b, Duration::from_secs(5)));
     let agent = |p: Peer, n: &Net| {
         let c = n.hosts[p.host].conn(p.conn);
         let s = c.sockets().next().unwrap();
         let ag = c.ice_agent(s).unwrap();
         (ag.role(), ag.stats().role_conflicts, c.context_id().to_owned())
     };
-    let (ra, ca, ida) = agent(a, &net);
-    let (rb, cb, idb) = agent(b, &net);
-    assert_ne!(ra, rb);
-    // The smaller context-id plays the offerer, which controls.
-    assert_eq!(ra == rtc_ice::Role::Controlling, ida < idb);
-    assert_eq!(ca + cb, 0, "no role conflict");
+    // Descriptions sent one after the other (the first's, then the
+    // other's answering it: with DTLS that one carries its `setup`), with
+    // SDES and with DTLS, the first sender's context-id the smaller or the
+    // larger.
+    let mut orders = std::collections::HashSet::new();
+    for first_is_a in [true, false] {
+        for dtls in [false, true] {
+            let mut net = Net::new(31);
+            let a = peer(&mut net, "alice", [10, 0, 0, 1]);
+            let b = peer(&mut net, "bob", [10, 0, 0, 2]);
+            let (x, y) = if first_is_a { (a, b) } else { (b, a) };
+            if dtls {
+                net.signal_dtls(x.at(), y.at());
+            } else {
+                net.signal(x.at(), y.at());
+            }
+            assert!(both_connected(&mut net, a, b, Duration::from_secs(5)));
+            let (rx, cx, idx) = agent(x, &net);
+            let (ry, cy, idy) = agent(y, &net);
+            assert_ne!(rx, ry);
+            // The smaller context-id plays the offerer, which controls.
+            assert_eq!(rx == rtc_ice::Role::Controlling, idx < idy, "first {} dtls {dtls}", idx);
+            assert_eq!(cx + cy, 0, "no role conflict (first is a: {first_is_a}, dtls {dtls})");
+            orders.insert(idx < idy);
+        }
+    }
+    assert_eq!(orders.len(), 2, "both orders of context-ids were tried");
 
     // An SDP offer (setup:actpass) makes this side the controlled answerer.
     let mut net = Net::new(32);

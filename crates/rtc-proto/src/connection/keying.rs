@@ -222,12 +222,7 @@ impl Connection {
             return Err(Error::NotSupported("changing the remote SRTP keys (rekeying)"));
         }
         // The offerer is decided on the new description.
-        let setup = d.sockets.iter().find_map(|s| s.options.setup.as_deref());
-        let local_offers = match setup {
-            Some(s) if s.eq_ignore_ascii_case("actpass") => false,
-            Some(_) => true,
-            None => self.context_id.as_str() <= d.context_id.as_deref().unwrap_or_default(),
-        };
+        let local_offers = self.offers_against(&d);
         let agreement = agree(local_offers, &self.local_options, self.remote_options.as_deref())?;
         // Everything is checked: apply.
         if remote_restart {

@@ -209,6 +209,8 @@ pub struct Connection {
     data: Option<Box<data::Data>>,
     /// The peer's SDP offer, which [`Connection::local_sdp`] answers.
     pub(crate) remote_offer: Option<Box<crate::answer::OfferLayout>>,
+    /// In an SDP offer/answer exchange, whether this side offered.
+    pub(crate) sdp_offerer: Option<bool>,
     /// The logs' `conn` span (`id`: the context-id at creation; `fork`;
     /// `remote`: the peer's context-id, once known), entered by every input
     /// and command so that whatever is logged beneath (ICE, DTLS, SCTP) is
@@ -300,6 +302,7 @@ impl Connection {
             dropped: [0; DropReason::COUNTED],
             data: None,
             remote_offer: None,
+            sdp_offerer: None,
             span,
         })
     }

@@ -40,17 +40,32 @@ impl Connection {
         Ok(())
     }
 
-    /// Whether this side is the offerer: the peer's SDP offer (a remote
-    /// `setup` of `actpass`, RFC 5763) makes it the answerer, the peer's
-    /// answer (`active` or `passive`) the offerer; the seeds' descriptions
-    /// have no offerer, so there the side with the smaller `context-id`
-    /// plays it, and both peers come to the same roles.
+    /// Whether this side is the offerer (see [`Connection::offers_against`])
+    /// with the remote description in force.
     pub(crate) fn local_offers(&self) -> bool {
-        let setup = self.remote.as_ref().and_then(|r| r.sockets.iter().find_map(|s| s.options.setup.as_deref()));
-        match setup {
-            Some(s) if s.eq_ignore_ascii_case("actpass") => false,
-            Some(_) => true,
-            None => self.context_id.as_str() <= self.remote_context(),
+        match &self.remote {
+            Some(r) => self.offers_against(r),
+            None => true,
+        }
+    }
+
+    /// Whether this side is the offerer against remote description `d`: in
+    /// an SDP offer/answer exchange ([`Connection::set_remote_sdp`]) as it
+    /// went; else by the remote `setup` (RFC 5763, RFC 8842): `actpass` is
+    /// an offer (the peer offers), `active` makes this side the DTLS server
+    /// as an offerer is, `passive` the DTLS client as an answerer is; with
+    /// no `setup` (the seeds' descriptions have no offerer) the side with the
+    /// smaller `context-id` plays the offerer (and the DTLS server). The
+    /// peers' DTLS roles always agree, so both come to the same offerer
+    /// whichever order the descriptions crossed in.
+    pub(crate) fn offers_against(&self, d: &crate::desc::ConnectionDescription) -> bool {
+        if let Some(offered) = self.sdp_offerer {
+            return offered;
+        }
+        match d.sockets.iter().find_map(|s| s.options.setup.as_deref()) {
+            Some(s) if s.eq_ignore_ascii_case("active") => true,
+            Some(s) if s.eq_ignore_ascii_case("passive") || s.eq_ignore_ascii_case("actpass") => false,
+            _ => self.context_id.as_str() <= d.context_id.as_deref().unwrap_or_default(),
         }
     }
 
