@@ -22,6 +22,24 @@ use tokio::net::UdpSocket;
 use crate::error::Error;
 use crate::url::StunUrl;
 
+/// What each socket asks for as its receive and send buffers: a burst of
+/// datagrams (a video key frame, an SCTP window of data) must wait there
+/// while the driver task is busy. The kernel caps it (Linux at
+/// `net.core.rmem_max` / `wmem_max`, about 208 KiB unless raised, doubled
+/// for bookkeeping); failing to widen is not an error.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+fn widen_buffers(socket: &UdpSocket) {
+    let s = socket2::SockRef::from(socket);
+    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+    tracing::trace!(
+        recv = s.recv_buffer_size().unwrap_or(0),
+        send = s.send_buffer_size().unwrap_or(0),
+        "UDP socket buffers"
+    );
+}
+
 /// The largest UDP payload (an IPv4 datagram's 65,535 octets less the
 /// headers fit below this).
 pub const MAX_DATAGRAM: usize = 65_535;
@@ -134,6 +152,7 @@ impl UdpSocketSet {
                         return Err(e);
                     }
                 };
+                widen_buffers(&socket);
                 // tokio learns that a new socket is writable from the
                 // reactor; until then `try_send_to` would refuse to send.
                 socket.writable().await?;
@@ -434,5 +453,26 @@ impl<'a> Iterator for IterMut<'a> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.meta.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod buffer_tests {
+    use super::*;
+
+    /// Each socket asks for wide buffers and gets what the kernel allows
+    /// (on Linux up to `net.core.rmem_max`, which it doubles).
+    #[tokio::test]
+    async fn sockets_ask_for_wide_buffers() {
+        let bound = UdpSocketSet::bind(&[IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)], 1, false).await.unwrap();
+        let got = socket2::SockRef::from(&*bound[0].socket).recv_buffer_size().unwrap();
+        let max = std::fs::read_to_string("/proc/sys/net/core/rmem_max").ok().and_then(|v| v.trim().parse().ok());
+        if let Some(max) = max {
+            // Linux doubles what it grants (room for its bookkeeping): more
+            // than the default (`rmem_default`, at most `rmem_max`) shows
+            // the request was made.
+            let max: usize = max;
+            assert!(got >= 2 * max.min(SOCKET_BUFFER), "receive buffer {got} with rmem_max {max}");
+        }
     }
 }
