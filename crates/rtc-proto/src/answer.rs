@@ -130,9 +130,10 @@ impl OfferLayout {
     }
 }
 
-/// A session header as browsers write it.
+/// A session header as browsers write it, with a numeric `<sess-id>`
+/// (RFC 4566 section 5.2; pion refuses `o=- - 1 …`).
 fn session() -> Session {
-    let mut s = Session::new(Origin::with_ip_addr("-", 1, std::net::Ipv4Addr::new(127, 0, 0, 1)), "-");
+    let mut s = Session::new(Origin::with_ip_addr("0", 1, std::net::Ipv4Addr::new(127, 0, 0, 1)), "-");
     s.add_attribute_with_value("msid-semantic", " WMS");
     s
 }

@@ -5,7 +5,8 @@
 //! the data section in its place, and the answerer is ICE-controlled and
 //! the DTLS client. Fixtures: Chromium, Chrome, Firefox and aiortc offers
 //! (conformance/fixtures/sdp), GStreamer webrtcbin's max-bundle and
-//! max-compat offers and a pion offer with data (below).
+//! max-compat offers and a pion offer with data (below), and a real
+//! pion 3.1.56 offer (conformance/fixtures/sdp/pion-offer.sdp).
 
 mod sim;
 
@@ -275,6 +276,33 @@ fn pion_offer_with_rtx_and_data_is_answered_in_place() {
     assert_eq!(video, vec![2002]);
     // The data section made the connection take data.
     assert!(c.description(Direction::Local).unwrap().data.is_some());
+}
+
+/// pion/webrtc 3.1.56 (Debian's golang-github-pion-webrtc.v3-dev, the
+/// interop suite's `pion_call --role offer --audio --video`) refused our
+/// answer while the origin's session id was `-`: "sdp: syntax error at pos
+/// 9". RFC 4566 section 5.2: `<sess-id>` is a numeric string, and so is
+/// `<sess-version>`.
+#[test]
+fn pion_3_1_offer_is_answered_with_a_numeric_origin() {
+    let offer = fixture("pion-offer.sdp");
+    let (mut c, now) = answerer(&[Kind::Audio, Kind::Video]);
+    let a = answer(&mut c, now, &offer);
+    mirrors(&offer, &a);
+    let text = c.local_sdp().unwrap();
+    let o = text.lines().find_map(|l| l.strip_prefix("o=")).unwrap();
+    let fields: Vec<&str> = o.split(' ').collect();
+    assert_eq!(fields.len(), 6, "o={o}");
+    for (name, f) in [("sess-id", fields[1]), ("sess-version", fields[2])] {
+        assert!(!f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()), "{name} {f:?} is not numeric: o={o}");
+    }
+    assert_eq!(bundle(&a), vec!["0", "1"]);
+    assert_eq!(a.medias[0].fmt, "111", "pion's Opus");
+    assert!(a.medias[1].fmt.split_ascii_whitespace().any(|p| p == "96"), "pion's VP8");
+    for m in &a.medias {
+        assert_eq!(direction(m), "sendrecv");
+        assert_eq!(attr(m, "setup"), vec!["active"]);
+    }
 }
 
 #[test]
