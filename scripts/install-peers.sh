@@ -26,3 +26,26 @@ if [ ${#debs[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null
 fi
+
+# pion/webrtc peer (conformance/peers/pion_call) for the interop suite, built
+# offline: Debian ships pion as Go sources in /usr/share/gocode/src and there
+# is no module proxy, so the build runs in GOPATH mode with a private GOPATH
+# holding a copy of the peer. Its go.mod makes Go's minimal module
+# compatibility resolve the `github.com/pion/webrtc/v3` imports to the
+# unversioned directories Debian installs. Rebuilt only when the sources, Go
+# or the pion package change.
+pion_src=conformance/peers/pion_call
+pion_out=target/peers
+pion_stamp=$pion_out/pion_call.sha
+pion_want=$( (cat "$pion_src/main.go" "$pion_src/go.mod"; go version; dpkg-query -W golang-github-pion-webrtc.v3-dev) | sha256sum | cut -d' ' -f1)
+if [ ! -x "$pion_out/pion_call" ] || [ "$(cat "$pion_stamp" 2>/dev/null)" != "$pion_want" ]; then
+  gopath=$(pwd)/$pion_out/gopath
+  rm -rf "$gopath/src/pion_call"
+  mkdir -p "$gopath/src/pion_call"
+  cp "$pion_src/main.go" "$pion_src/go.mod" "$gopath/src/pion_call/"
+  (cd "$gopath/src/pion_call" &&
+    GO111MODULE=off GOFLAGS= GOPROXY=off GOPATH="/usr/share/gocode:$gopath" GOCACHE="$gopath/cache" \
+      go build -o "$gopath/pion_call.new" .)
+  mv "$gopath/pion_call.new" "$pion_out/pion_call"
+  echo "$pion_want" > "$pion_stamp"
+fi

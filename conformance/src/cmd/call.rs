@@ -12,7 +12,7 @@
 //!   echoes every message it receives on any data stream.
 //! - Its last stdout line is `{"result":{…}}`; exit status 0 when connected
 //!   and everything asked for flowed both ways, 1 otherwise. Logs go to
-//!   stderr.
+//!   stderr (rtc's, filtered by `RUST_LOG`, `warn` by default).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -142,8 +142,19 @@ fn binds(args: &CallArgs) -> Result<Vec<IpAddr>, String> {
 /// Runs the peer; prints the result line and returns whether the call
 /// succeeded.
 pub(crate) fn run(args: &CallArgs) -> Result<bool, String> {
+    init_logs();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(call(args))
+}
+
+/// rtc's logs to stderr, filtered by `RUST_LOG` (`warn` when it is unset;
+/// e.g. `RUST_LOG=rtc_proto=debug,rtc_ice=debug,rtc_dtls=debug`).
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::builder()
+        .with_default_directive(tracing_subscriber::filter::LevelFilter::WARN.into())
+        .from_env_lossy();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
 }
 
 async fn call(args: &CallArgs) -> Result<bool, String> {

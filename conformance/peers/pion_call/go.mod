@@ -1,0 +1,3 @@
+module pion_call
+
+go 1.19
