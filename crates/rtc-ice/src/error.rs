@@ -27,6 +27,10 @@ pub enum Error {
     /// A `stun:` URL whose host name did not resolve to any address.
     #[error("cannot resolve STUN server: {0}")]
     Resolve(&'static str),
+    /// A peer's proposed Ta (`a=ice-pacing`, RFC 8839 section 5.5) above
+    /// [`Timing::MAX_PACING`](crate::Timing::MAX_PACING).
+    #[error("ice-pacing of {0:?} is more than the {max:?} this agent takes", max = crate::Timing::MAX_PACING)]
+    InvalidPacing(std::time::Duration),
     /// The agent was closed.
     #[error("the agent is closed")]
     Closed,

@@ -196,6 +196,13 @@ impl IceSocket {
         self.with_agent(|a| a.set_remote_credentials(Instant::now(), creds))
     }
 
+    /// Sets the Ta the peer proposed (see [`Agent::set_remote_pacing`]):
+    /// the socket then checks at the larger of its own `Timing::ta` and
+    /// `pacing` (50 ms when `None`, as before any call).
+    pub fn set_remote_pacing(&self, pacing: Option<std::time::Duration>) -> Result<(), Error> {
+        self.with_agent(|a| a.set_remote_pacing(pacing))
+    }
+
     /// Adds a remote candidate.
     pub fn add_remote_candidate(&self, cand: &Candidate) -> Result<(), Error> {
         self.with_agent(|a| a.add_remote_candidate(Instant::now(), cand))

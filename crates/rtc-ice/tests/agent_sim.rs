@@ -1041,3 +1041,135 @@ fn set_role_late_answerer_connects_to_a_strict_peer() {
     assert!(a_roles[1..].iter().all(|r| *r == Role::Controlled), "{a_roles:?}");
     assert_eq!(p.dropped_at_b, 1, "only the check sent before set_role was dropped");
 }
+
+/// When A (or B) sent each new Binding request (retransmissions left out),
+/// from the start.
+fn new_checks(p: &Pair, from_a: bool) -> Vec<Duration> {
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    let mut times = Vec::new();
+    for (at, a, pkt) in &p.sent {
+        if *a != from_a || pkt.data.len() < 20 || pkt.data[..2] != [0x00, 0x01] {
+            continue;
+        }
+        let id = pkt.data[8..20].to_vec();
+        if !seen.contains(&id) {
+            seen.push(id);
+            times.push(*at - p.start);
+        }
+    }
+    times
+}
+
+/// RFC 8445 section 14.2 with RFC 8839's `ice-pacing`: each agent proposes
+/// a Ta, both use the larger proposal, one that proposes nothing counts as
+/// 50 ms, and nothing goes under 5 ms. The controlling agent's nominating
+/// check is a new check: it waits one agreed Ta after the first.
+#[test]
+fn checks_are_paced_at_the_larger_of_the_proposed_tas() {
+    let ms = Duration::from_millis;
+    // (A's own Ta, what A read from B, B's own Ta, what B read from A,
+    // the Ta both end up with).
+    let cases = [
+        (None, None, None, None, 50),      // nobody signals: RFC 8445's default, today's behaviour
+        (None, Some(5), None, Some(5), 5), // both signal rtc's default 5 ms
+        (Some(20), Some(5), None, Some(20), 20), // A proposes 20: both use 20
+        (None, Some(0), None, Some(5), 5), // 0 counts as the 5 ms floor
+        (Some(1), Some(5), Some(1), Some(5), 5), // a local 1 ms is clamped to 5
+    ];
+    for (i, (a_ta, a_read, b_ta, b_read, want)) in cases.into_iter().enumerate() {
+        let with_ta = |c: AgentConfig, ta: Option<u64>| match ta {
+            Some(t) => AgentConfig { timing: Timing { ta: ms(t), ..c.timing }, ..c },
+            None => c,
+        };
+        let net = NetConfig { latency: Duration::from_micros(100), ..NetConfig::default() };
+        let mut p = simple(with_ta(cfg(Role::Controlling, 70), a_ta), with_ta(cfg(Role::Controlled, 71), b_ta), net);
+        p.a.agent.set_remote_pacing(a_read.map(ms)).unwrap();
+        p.b.agent.set_remote_pacing(b_read.map(ms)).unwrap();
+        assert_eq!((p.a.agent.pacing(), p.b.agent.pacing()), (ms(want), ms(want)), "case {i}");
+        assert!(p.run_until(Duration::from_secs(5), Pair::both_connected), "case {i}");
+        let a = new_checks(&p, true);
+        assert_eq!(&a[..2], &[Duration::ZERO, ms(want)], "case {i}: A's first check, then the nominating one");
+        let connected = p.a.connected_at().unwrap() - p.start;
+        assert!(connected >= ms(want) && connected < ms(want + 1), "case {i}: {connected:?}");
+    }
+}
+
+/// The pacing may change while checks run (the peer's answer arrives after
+/// the first check went out): the next check waits the new Ta after the
+/// last one. A proposal above 10 s is refused and changes nothing.
+#[test]
+fn the_pacing_may_change_while_checking_and_a_huge_one_is_refused() {
+    let ms = Duration::from_millis;
+    let net = NetConfig { latency: ms(1), ..NetConfig::default() };
+    let mut p = simple(cfg(Role::Controlling, 72), cfg(Role::Controlled, 73), net);
+    assert_eq!(p.a.agent.pacing(), ms(50), "nothing read yet: 50 ms");
+    assert_eq!(p.a.agent.set_remote_pacing(Some(ms(10_001))), Err(rtc_ice::Error::InvalidPacing(ms(10_001))));
+    assert_eq!(p.a.agent.pacing(), ms(50));
+    assert!(p.a.agent.set_remote_pacing(Some(Duration::MAX)).is_err());
+    p.a.agent.set_remote_pacing(Some(Timing::MAX_PACING)).unwrap();
+    assert_eq!(p.a.agent.pacing(), Timing::MAX_PACING, "10 s is taken");
+    p.a.agent.set_remote_pacing(Some(ms(5))).unwrap();
+    assert!(p.run_until(Duration::from_secs(5), Pair::both_connected));
+    assert_eq!(&new_checks(&p, true)[..2], &[Duration::ZERO, ms(5)]);
+}
+
+/// RFC 8445 section 12.1: data MAY go on a valid pair before a pair is
+/// selected. `early_path` is that pair while checking, and gives way to
+/// `path` (the selected pair) once there is one.
+#[test]
+fn early_path_is_the_valid_pair_until_one_is_selected() {
+    let ms = Duration::from_millis;
+    let net = NetConfig { latency: ms(50), ..NetConfig::default() };
+    let mut p = simple(cfg(Role::Controlling, 74), cfg(Role::Controlled, 75), net);
+    // Handles everything due up to `at` from the start (the harness then
+    // waits at its next wake-up).
+    let advance_to = |p: &mut Pair, at: Duration| while p.now - p.start <= at && p.step() {};
+    let early = |p: &Pair| (p.a.agent.early_path(Component::RTP), p.b.agent.early_path(Component::RTP));
+    for agent in [&mut p.a.agent, &mut p.b.agent] {
+        agent.set_remote_pacing(Some(ms(5))).unwrap();
+    }
+    advance_to(&mut p, ms(99));
+    assert_eq!(early(&p), (None, None), "no valid pair before a response");
+    // Both checks answered after one round trip: both have a valid pair,
+    // neither has selected one (the nomination is on its way).
+    advance_to(&mut p, ms(100));
+    let (Some(a), Some(b)) = early(&p) else { panic!("valid pairs after one round trip: {:?}", early(&p)) };
+    assert_eq!(((a.local, a.remote), (b.local, b.remote)), ((addr(A), addr(B)), (addr(B), addr(A))));
+    assert_eq!((p.a.agent.path(Component::RTP), p.b.agent.path(Component::RTP)), (None, None));
+    assert_eq!(p.a.agent.early_path(Component::RTCP), None, "one component");
+    // B is nominated after 1.5 round trips: from then on only its selected
+    // pair; A hears back after 2.
+    advance_to(&mut p, ms(150));
+    assert!(p.b.agent.path(Component::RTP).is_some());
+    assert_eq!(early(&p), (Some(a), None));
+    advance_to(&mut p, ms(200));
+    assert_eq!(early(&p), (None, None));
+    assert_eq!(p.a.agent.path(Component::RTP).map(|x| x.remote), Some(addr(B)));
+    let at = |n: &sim::Node| n.connected_at().map(|t| t - p.start);
+    assert_eq!((at(&p.a), at(&p.b)), (Some(ms(200)), Some(ms(150))));
+}
+
+/// An agent answers checks before it holds the peer's description, so a
+/// valid pair does not say the peer is ready for data: `early_path` waits
+/// for an authenticated check from the peer (proof that it holds ours).
+#[test]
+fn early_path_waits_for_a_check_from_the_peer() {
+    let ms = Duration::from_millis;
+    let net = NetConfig { latency: ms(10), ..NetConfig::default() };
+    let mut p = simple(cfg(Role::Controlling, 76), cfg(Role::Controlled, 77), net);
+    for agent in [&mut p.a.agent, &mut p.b.agent] {
+        agent.set_remote_pacing(Some(ms(5))).unwrap();
+    }
+    // B never sees A's requests (as if A had not checked yet).
+    p.drop_at_b = Some(|pkt, _| pkt.data.len() >= 2 && pkt.data[..2] == [0x00, 0x01]);
+    p.run_for(ms(100));
+    assert!(p.b.agent.candidate_pairs().any(|x| x.state == rtc_ice::PairState::Succeeded), "B's check succeeded");
+    assert_eq!(p.b.agent.early_path(Component::RTP), None, "but A never checked");
+    // A's check is retransmitted after its 500 ms RTO and now reaches B:
+    // the valid pair is usable, before A's nomination (one Ta later).
+    p.drop_at_b = None;
+    assert!(p.run_until(ms(1000), |p| p.b.agent.early_path(Component::RTP).is_some()
+        || p.b.agent.path(Component::RTP).is_some()));
+    assert!(p.b.agent.early_path(Component::RTP).is_some(), "{:?}", p.b.agent.path(Component::RTP));
+    assert!(p.run_until(ms(100), Pair::both_connected));
+}

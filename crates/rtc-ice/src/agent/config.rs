@@ -70,7 +70,16 @@ impl Credentials {
 /// Timers of the agent. The defaults follow RFC 8445 section 14 and RFC 7675.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
-    /// Ta: the pacing between two new checks (RFC 8445 section 14.2).
+    /// The Ta this agent proposes: the pacing between two new checks
+    /// (RFC 8445 section 14.2) that a driver signals to the peer, as SDP's
+    /// `a=ice-pacing` (RFC 8839 section 5.5). It is a proposal, not the
+    /// pacing used: both agents use the larger of the two proposals, and a
+    /// peer that proposes nothing counts as 50 ms
+    /// ([`Timing::DEFAULT_PACING`]), so the agent paces at
+    /// [`Agent::pacing`](super::Agent::pacing), 50 ms until the peer's
+    /// proposal is known ([`Agent::set_remote_pacing`](super::Agent::set_remote_pacing)).
+    /// Clamped to [`Timing::MIN_PACING`]..=[`Timing::MAX_PACING`].
+    /// Default 5 ms: two agents that both signal it check every 5 ms.
     pub ta: Duration,
     /// The initial retransmission timeout of a check or gathering request.
     pub rto: Duration,
@@ -93,10 +102,26 @@ pub struct Timing {
     pub gather_timeout: Duration,
 }
 
+impl Timing {
+    /// RFC 8445 section 14.2's default Ta, and the value of an agent that
+    /// proposes none (RFC 8839 section 5.5: an absent `a=ice-pacing` is
+    /// 50 ms).
+    pub const DEFAULT_PACING: Duration = Duration::from_millis(50);
+    /// The floor of Ta (RFC 8445 section 14.2: transactions are never sent
+    /// more often than every 5 ms).
+    pub const MIN_PACING: Duration = Duration::from_millis(5);
+    /// The largest Ta the agent takes, from its configuration (clamped) or
+    /// from a peer ([`Agent::set_remote_pacing`](super::Agent::set_remote_pacing)
+    /// refuses more). Neither RFC sets a ceiling; a check every 10 s is
+    /// already slower than the 500 ms retransmission timeout by far, and a
+    /// larger value only stalls the checks.
+    pub const MAX_PACING: Duration = Duration::from_secs(10);
+}
+
 impl Default for Timing {
     fn default() -> Self {
         Self {
-            ta: Duration::from_millis(50),
+            ta: Timing::MIN_PACING,
             rto: Duration::from_millis(500),
             max_rto: Duration::from_millis(3200),
             max_transmits: 7,

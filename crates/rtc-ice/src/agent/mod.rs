@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::rngs::{OsRng, StdRng};
 use rand::{Rng, RngCore, SeedableRng, TryRngCore};
@@ -165,7 +165,15 @@ pub struct Agent {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     comps: Vec<Comp>,
-    next_check: Option<Instant>,
+    /// When the last new check went out; the next one waits for
+    /// [`Agent::pacing`] after it.
+    last_check: Option<Instant>,
+    /// The peer's proposed Ta (RFC 8839 `a=ice-pacing`); `None`: none
+    /// proposed (yet), which counts as 50 ms.
+    remote_pacing: Option<Duration>,
+    /// An authenticated check from the peer arrived (under the current
+    /// local credentials): the peer holds our description.
+    peer_checked: bool,
     gather_deadline: Option<Instant>,
     local_done: bool,
     remote_done: bool,
@@ -209,6 +217,7 @@ impl Agent {
     fn build(mut config: AgentConfig, mut rng: Csprng, local_creds: Credentials, local_key: HMACKey) -> Self {
         config.components = config.components.clamp(1, 2);
         config.timing.max_transmits = config.timing.max_transmits.max(1);
+        config.timing.ta = config.timing.ta.clamp(Timing::MIN_PACING, Timing::MAX_PACING);
         let tiebreaker = rng.random();
         Self {
             controlling: config.role == Role::Controlling,
@@ -229,7 +238,9 @@ impl Agent {
             txs: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            next_check: None,
+            last_check: None,
+            remote_pacing: None,
+            peer_checked: false,
             gather_deadline: None,
             local_done: false,
             remote_done: false,
@@ -273,6 +284,48 @@ impl Agent {
         self.handle_timeout(now);
     }
 
+    /// Sets the Ta the peer proposed, as it signaled it (RFC 8839 section
+    /// 5.5, SDP's session-level `a=ice-pacing`), or `None` when it
+    /// proposed none. RFC 8445 section 14.2: both agents use the larger of
+    /// the two proposals, and an agent that proposes nothing counts as the
+    /// default, 50 ms; so the agent paces at the larger of its own
+    /// [`Timing::ta`] and `pacing` (50 ms when `None`), never under
+    /// [`Timing::MIN_PACING`] (section 14.2's 5 ms floor). Until this is
+    /// called the peer counts as having proposed nothing: a driver that
+    /// signals no pacing gets RFC 8445's 50 ms whatever `Timing::ta` says.
+    ///
+    /// It may be called at any time, also while checks run: the next new
+    /// check waits the new pacing after the last one (see
+    /// [`Agent::poll_timeout`]). The value stays across an ICE restart until
+    /// set again. A proposal under 5 ms counts as 5 ms; one above
+    /// [`Timing::MAX_PACING`] is refused with [`Error::InvalidPacing`] and
+    /// changes nothing.
+    pub fn set_remote_pacing(&mut self, pacing: Option<Duration>) -> Result<(), Error> {
+        if let Some(p) = pacing
+            && p > Timing::MAX_PACING
+        {
+            return Err(Error::InvalidPacing(p));
+        }
+        self.remote_pacing = pacing.map(|p| p.max(Timing::MIN_PACING));
+        tracing::debug!(remote = ?self.remote_pacing, pacing = ?self.pacing(), "ICE pacing (Ta) agreed");
+        Ok(())
+    }
+
+    /// Ta, the pacing of new checks in use (RFC 8445 section 14.2): the
+    /// larger of this agent's [`Timing::ta`] and the peer's proposal
+    /// ([`Agent::set_remote_pacing`]; 50 ms when it made none), within
+    /// [`Timing::MIN_PACING`]..=[`Timing::MAX_PACING`].
+    pub fn pacing(&self) -> Duration {
+        let remote = self.remote_pacing.unwrap_or(Timing::DEFAULT_PACING);
+        self.cfg.timing.ta.max(remote).clamp(Timing::MIN_PACING, Timing::MAX_PACING)
+    }
+
+    /// When the next new check may go out: [`Agent::pacing`] after the
+    /// last one; `None` before the first (which goes out at once).
+    fn next_check_at(&self) -> Option<Instant> {
+        self.last_check.map(|t| t.checked_add(self.pacing()).unwrap_or(t))
+    }
+
     /// The 64-bit tiebreaker used in role conflicts.
     pub fn tiebreaker(&self) -> u64 {
         self.tiebreaker
@@ -312,6 +365,50 @@ impl Agent {
             return None;
         }
         let p = &self.pairs[self.comps.get(usize::from(component.get()).checked_sub(1)?)?.selected?];
+        Some(Path { local: p.base, remote: p.remote_addr })
+    }
+
+    /// A path over which data MAY go before a pair is selected (RFC 8445
+    /// section 12.1: "An ICE agent MAY send data on any valid pair before
+    /// selected pairs have been produced"): while the agent is checking and
+    /// `component` has neither a selected pair nor one kept through an ICE
+    /// restart, the valid pair the controlling agent is nominating, else the
+    /// valid pair of highest priority. Its check succeeded, which is the
+    /// peer's consent (RFC 7675 section 5.1); it counts for at most the
+    /// consent timeout after the component's first valid pair. `None`
+    /// otherwise, and always once the agent is connected, disconnected,
+    /// failed or closed: then [`Agent::path`] is the only path (section
+    /// 12.1: once selected pairs are produced, data goes on them only).
+    ///
+    /// It is also `None` until a check from the peer arrived, authenticated
+    /// with the local password: an agent answers checks before it knows the
+    /// peer's description (the answerer's checks may arrive before the
+    /// answer does), so a valid pair alone does not say that the peer is
+    /// ready for data; a check of its own does (it holds our description).
+    /// A peer that never checks (ICE lite) gets data once a pair is selected.
+    ///
+    /// For a handshake that may run ahead of nomination (DTLS-SRTP, as
+    /// WebRTC stacks start it on the first valid pair); media waits for
+    /// [`Agent::path`] and [`Event::Connected`].
+    pub fn early_path(&self, component: Component) -> Option<Path> {
+        if self.state != State::Checking || !self.previous.is_empty() {
+            return None;
+        }
+        let c = self.comps.get(usize::from(component.get()).checked_sub(1)?)?;
+        let fresh = c
+            .first_valid
+            .zip(self.last_now)
+            .is_some_and(|(f, now)| now.saturating_duration_since(f) < self.cfg.timing.consent_timeout);
+        if c.selected.is_some() || !fresh || !self.peer_checked {
+            return None;
+        }
+        let valid = |p: &CheckPair| {
+            p.component == component.get() && p.state == PairState::Succeeded && p.valid_local.is_some()
+        };
+        let pi = c.nominating.filter(|&pi| valid(&self.pairs[pi])).or_else(|| {
+            self.pairs.iter().enumerate().filter(|(_, p)| valid(p)).max_by_key(|(_, p)| p.priority).map(|(i, _)| i)
+        })?;
+        let p = &self.pairs[pi];
         Some(Path { local: p.base, remote: p.remote_addr })
     }
 
@@ -364,7 +461,8 @@ impl Agent {
             // The old path's consent clock keeps running.
             *c = Comp { consent_last: c.consent_last, last_sent: c.last_sent, ..Comp::default() };
         }
-        self.next_check = None;
+        self.last_check = None;
+        self.peer_checked = false;
         self.remote_done = false;
         self.stalled = false;
         tracing::debug!(
@@ -572,7 +670,7 @@ impl Agent {
             at(Some(tx.next_at));
         }
         if self.has_check_work() {
-            at(self.next_check.or(self.last_now));
+            at(self.next_check_at().or(self.last_now));
         }
         at(self.gather_deadline);
         if self.controlling && self.cfg.nomination == Nomination::Regular {
@@ -632,12 +730,12 @@ impl Agent {
             self.txs.retain(|t| !matches!(t.kind, TxKind::Gather { .. }));
         }
         self.maybe_nominate(now);
-        if self.next_check.is_none_or(|t| now >= t)
+        if self.next_check_at().is_none_or(|t| now >= t)
             && self.remote_key.is_some()
             && let Some(p) = self.next_pair()
             && self.send_check(now, p)
         {
-            self.next_check = Some(now + self.cfg.timing.ta);
+            self.last_check = Some(now);
         }
         self.consent(now);
         if !self.candidates_done && self.local_done && !self.txs.iter().any(|t| matches!(t.kind, TxKind::Gather { .. }))
@@ -845,6 +943,32 @@ mod tests {
         assert_eq!(a.remote_candidate_count(), 3);
     }
 
+    /// The configured Ta is clamped to 5 ms..=10 s; without a proposal from
+    /// the peer the agent paces at 50 ms at least (RFC 8445 section 14.2).
+    #[test]
+    fn the_local_ta_is_clamped_and_the_peer_defaults_to_50_ms() {
+        let ms = Duration::from_millis;
+        for (ta, alone, with_5) in [
+            (ms(0), ms(50), ms(5)),
+            (ms(5), ms(50), ms(5)),
+            (ms(70), ms(70), ms(70)),
+            (Duration::MAX, Timing::MAX_PACING, Timing::MAX_PACING),
+        ] {
+            let timing = Timing { ta, ..Timing::default() };
+            let mut a = Agent::new(AgentConfig { timing, ..AgentConfig::default() }).unwrap();
+            assert_eq!(a.pacing(), alone, "{ta:?}");
+            a.set_remote_pacing(Some(ms(5))).unwrap();
+            assert_eq!(a.pacing(), with_5, "{ta:?}");
+            a.set_remote_pacing(None).unwrap();
+            assert_eq!(a.pacing(), alone, "{ta:?}");
+        }
+        assert_eq!(Timing::default().ta, Timing::MIN_PACING, "rtc proposes 5 ms");
+        let mut a = Agent::new(AgentConfig::default()).unwrap();
+        assert_eq!(a.set_remote_pacing(Some(ms(10_001))), Err(Error::InvalidPacing(ms(10_001))));
+        a.set_remote_pacing(Some(ms(1))).unwrap();
+        assert_eq!(a.pacing(), ms(5), "under the floor: 5 ms");
+    }
+
     /// A controlling agent with checks in flight on two pairs (foundations
     /// differ, so neither is frozen), sent at `t0` and `t0` + Ta.
     fn checking_two_pairs(limits: Limits) -> (Agent, Instant) {
@@ -860,7 +984,7 @@ mod tests {
         ] {
             a.add_remote_candidate(t0, &Candidate::parse(line).unwrap()).unwrap();
         }
-        a.handle_timeout(t0 + a.cfg.timing.ta);
+        a.handle_timeout(t0 + a.pacing());
         while a.poll_transmit().is_some() {}
         assert_eq!(a.txs.len(), 2);
         assert!(a.pairs.iter().all(|p| p.state == PairState::InProgress));
@@ -888,7 +1012,7 @@ mod tests {
         assert_eq!(a.triggered.len(), 2);
         let t = t0 + Duration::from_millis(100);
         a.handle_timeout(t);
-        a.handle_timeout(t + a.cfg.timing.ta);
+        a.handle_timeout(t + a.pacing());
         let live: Vec<&Tx> = a.txs.iter().filter(|t| !t.cancelled).collect();
         assert_eq!(live.len(), 2);
         for tx in live {

@@ -119,6 +119,8 @@ impl Agent {
         if !user_ok {
             return self.drop_with(DropReason::BadUsername);
         }
+        // Signed with our password: the peer holds our description.
+        self.peer_checked = true;
         let Some(prio) = d.priority else {
             return self.drop_with(DropReason::Unexpected);
         };
