@@ -389,3 +389,54 @@ fn events_are_reported_once() {
         assert!(side.events.iter().filter(|e| matches!(e, Event::Closed)).count() <= 1);
     }
 }
+
+/// Flights in lockstep: each side sends everything it has, the other takes
+/// it all; how many one-way trips until each side is keyed (client, server).
+fn trips_to_keys(client: &mut rtc_dtls::Dtls, server: &mut rtc_dtls::Dtls) -> (usize, usize) {
+    let now = std::time::Instant::now();
+    client.start(now);
+    let mut buf = [0u8; 1500];
+    let (mut client_keyed, mut server_keyed) = (None, None);
+    for trip in 1..=20 {
+        let (from, to) = if trip % 2 == 1 { (&mut *client, &mut *server) } else { (&mut *server, &mut *client) };
+        let mut flight = Vec::new();
+        while let Some(n) = from.poll_transmit(&mut buf) {
+            flight.push(buf[..n].to_vec());
+        }
+        for d in &flight {
+            to.handle_datagram(now, d);
+        }
+        if client_keyed.is_none() && client.state() == State::Connected {
+            client_keyed = Some(trip);
+        }
+        if server_keyed.is_none() && server.state() == State::Connected {
+            server_keyed = Some(trip);
+        }
+        if let (Some(c), Some(s)) = (client_keyed, server_keyed) {
+            return (c, s);
+        }
+    }
+    panic!("no keys after 20 trips");
+}
+
+/// RFC 6347 4.2.1: a server over an ICE path with consent may skip the
+/// cookie exchange. With it the client is keyed after six one-way trips
+/// (ClientHello, HelloVerifyRequest, ClientHello, server flight, client
+/// flight, server Finished); without it after four, the server after three.
+#[test]
+fn over_ice_the_server_skips_the_cookie_exchange() {
+    let (a, b) = certs();
+    let now = std::time::Instant::now();
+    let mut client = rtc_dtls::Dtls::new(&a, Role::Client, vec![b.fingerprint().clone()], now);
+    let mut server = rtc_dtls::Dtls::new(&b, Role::Server, vec![a.fingerprint().clone()], now);
+    assert_eq!(trips_to_keys(&mut client, &mut server), (6, 5));
+    // A client made for ICE is the same client: the cookie is the server's.
+    for client_over_ice in [false, true] {
+        let make = if client_over_ice { rtc_dtls::Dtls::over_ice } else { rtc_dtls::Dtls::new };
+        let mut client = make(&a, Role::Client, vec![b.fingerprint().clone()], now);
+        let mut server = rtc_dtls::Dtls::over_ice(&b, Role::Server, vec![a.fingerprint().clone()], now);
+        assert_eq!(trips_to_keys(&mut client, &mut server), (4, 3));
+        let (ck, sk) = (client.srtp_keys().expect("client keys"), server.srtp_keys().expect("server keys"));
+        assert_eq!((ck.local_key(), ck.remote_key()), (sk.remote_key(), sk.local_key()));
+    }
+}
