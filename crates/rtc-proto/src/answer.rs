@@ -13,7 +13,7 @@ use sdp_types::{Attribute, Connection as SdpConnection, Media, Origin, Session};
 use crate::connection::Connection;
 use crate::desc::{ConnectionDescription, Direction};
 use crate::error::Error;
-use crate::sdp::{DATA_CHANNEL, add_candidates, add_keying, attr, has, is_data, is_rtp_media};
+use crate::sdp::{DATA_CHANNEL, add_candidates, add_keying, add_pacing, attr, has, is_data, is_rtp_media};
 
 /// Which half of the offer/answer exchange an SDP is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,7 +212,8 @@ impl Connection {
     /// goes into the first section of its kind that can carry it), the
     /// data section when data is taken, and every other section (a kind,
     /// protocol or codec set this side cannot take, or one the offer
-    /// rejected) rejected with port 0. The sections taken are bundled.
+    /// rejected) rejected with port 0. The sections taken are bundled. The
+    /// session carries `a=ice-pacing` with the Ta this side proposes.
     pub fn local_sdp(&self) -> Result<String, Error> {
         let mut d = self.local_description();
         if self.remote.as_ref().is_none_or(|r| r.keys.is_empty()) {
@@ -251,6 +252,7 @@ impl Connection {
             }
         }
         let mut s = session();
+        add_pacing(&mut s, socket);
         let mut bundle = Vec::new();
         for o in &offer.sections {
             let media = match o.what {

@@ -165,6 +165,17 @@ pub struct SocketOptions {
     /// `context-id` is the DTLS client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup: Option<String>,
+    /// `ice-pacing`: the Ta (milliseconds between two new connectivity
+    /// checks) this side proposes, as SDP's session-level `a=ice-pacing`
+    /// says it (RFC 8839 section 5.5; not in the seeds). A local
+    /// description carries the socket's own (5 ms unless set here or in
+    /// `ice_timing`); a remote one the peer's, absent when it proposed
+    /// none, which RFC 8445 section 14.2 counts as 50 ms. Both sides pace
+    /// their checks at the larger of the two proposals, never under 5 ms,
+    /// so against a peer that says nothing checks stay 50 ms apart. A
+    /// remote value above 10 000 is refused; one under 5 counts as 5.
+    #[serde(rename = "ice-pacing", default, skip_serializing_if = "Option::is_none")]
+    pub ice_pacing: Option<u64>,
     /// ICE timers (not signaled): tests shorten the consent timeout with it.
     #[serde(skip)]
     pub ice_timing: Option<rtc_ice::Timing>,
@@ -173,8 +184,8 @@ pub struct SocketOptions {
 impl PartialEq for SocketOptions {
     /// Compares the signaled fields (not `ice_timing`).
     fn eq(&self, o: &Self) -> bool {
-        (&self.fingerprints, self.mux, &self.kind, &self.keys, &self.setup)
-            == (&o.fingerprints, o.mux, &o.kind, &o.keys, &o.setup)
+        (&self.fingerprints, self.mux, &self.kind, &self.keys, &self.setup, self.ice_pacing)
+            == (&o.fingerprints, o.mux, &o.kind, &o.keys, &o.setup, o.ice_pacing)
     }
 }
 
@@ -184,7 +195,44 @@ fn yes() -> bool {
 
 impl Default for SocketOptions {
     fn default() -> Self {
-        Self { fingerprints: Vec::new(), mux: true, kind: Vec::new(), keys: Vec::new(), setup: None, ice_timing: None }
+        Self {
+            fingerprints: Vec::new(),
+            mux: true,
+            kind: Vec::new(),
+            keys: Vec::new(),
+            setup: None,
+            ice_pacing: None,
+            ice_timing: None,
+        }
+    }
+}
+
+impl SocketOptions {
+    /// `ice-pacing` as a duration: `None` when absent. Refuses a value
+    /// above [`rtc_ice::Timing::MAX_PACING`] (10 s); one under 5 ms is
+    /// taken and counts as 5 ms where it is used.
+    pub fn pacing(&self) -> Result<Option<std::time::Duration>, Error> {
+        let Some(ms) = self.ice_pacing else { return Ok(None) };
+        let d = std::time::Duration::from_millis(ms);
+        if d > rtc_ice::Timing::MAX_PACING {
+            return Err(Error::InvalidDescription(format!(
+                "ice-pacing {ms} ms: more than the {} ms this side takes",
+                rtc_ice::Timing::MAX_PACING.as_millis()
+            )));
+        }
+        Ok(Some(d))
+    }
+
+    /// The Ta a local socket proposes (and signals as `ice-pacing`): its
+    /// `ice-pacing`, else `ice_timing`'s `ta`, else rtc-ice's default
+    /// (5 ms); within [`rtc_ice::Timing::MIN_PACING`] and
+    /// [`rtc_ice::Timing::MAX_PACING`].
+    pub fn local_pacing(&self) -> std::time::Duration {
+        let ta = match self.ice_pacing {
+            Some(ms) => std::time::Duration::from_millis(ms),
+            None => self.ice_timing.unwrap_or_default().ta,
+        };
+        ta.clamp(rtc_ice::Timing::MIN_PACING, rtc_ice::Timing::MAX_PACING)
     }
 }
 

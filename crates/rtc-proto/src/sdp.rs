@@ -2,7 +2,9 @@
 //! for SDP-speaking peers, and back: the `m=` sections are rtc-codecs'
 //! (`a=rtpmap`, `a=fmtp`, `a=rtcp-fb`, `a=extmap`), to which this adds the
 //! transport of the seeds' description: `a=ice-ufrag` / `a=ice-pwd` (the
-//! `context-id` and `secret`), `a=crypto` (RFC 4568, the `keys`),
+//! `context-id` and `secret`), the session-level `a=ice-pacing` (RFC 8839
+//! section 5.5, the first socket's `ice-pacing`), `a=crypto` (RFC 4568,
+//! the `keys`),
 //! `a=candidate`, `a=rtcp-mux`, BUNDLE with `a=mid`, and per track `a=msid`
 //! and `a=ssrc` with the `cname`. The description's `data` is an
 //! `m=application … UDP/DTLS/SCTP webrtc-datachannel` section (RFC 8841,
@@ -122,6 +124,31 @@ pub(crate) fn add_keying(
     }
 }
 
+/// The session-level `a=ice-pacing:<ms>` (RFC 8839 section 5.5) of the
+/// socket's `ice-pacing`, when it has one.
+pub(crate) fn add_pacing(s: &mut Session, socket: Option<&SocketDescription>) {
+    if let Some(ms) = socket.and_then(|s| s.options.ice_pacing) {
+        s.add_attribute_with_value("ice-pacing", ms);
+    }
+}
+
+/// Reads `a=ice-pacing` (RFC 8839 section 5.5: `1*10DIGIT` milliseconds),
+/// a session-level attribute, also taken from the first transport section
+/// that has it. The range is checked when the description is set.
+fn read_pacing(s: &Session, transport: &[&Media]) -> Result<Option<u64>, Error> {
+    let Some(v) = attr(&s.attributes, "ice-pacing")
+        .next()
+        .or_else(|| transport.iter().find_map(|m| attr(&m.attributes, "ice-pacing").next()))
+    else {
+        return Ok(None);
+    };
+    let v = v.trim();
+    if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::InvalidDescription(format!("a=ice-pacing:{v}: not 1 to 10 digits")));
+    }
+    v.parse().map(Some).map_err(|_| Error::InvalidDescription(format!("a=ice-pacing:{v}")))
+}
+
 /// The socket's candidates as `a=candidate` lines.
 pub(crate) fn add_candidates(m: &mut Media, socket: Option<&SocketDescription>) {
     for c in socket.map(|s| s.candidates.as_slice()).unwrap_or_default() {
@@ -139,7 +166,8 @@ impl ConnectionDescription {
     /// With `keys`, RFC 4568 `a=crypto` over `RTP/SAVPF`; without, DTLS-SRTP
     /// over `UDP/TLS/RTP/SAVPF` with the first socket's `a=fingerprint` and
     /// `a=setup` (its `setup`, else `actpass`), which the data section
-    /// carries too.
+    /// carries too. The first socket's `ice-pacing` becomes the
+    /// session-level `a=ice-pacing`.
     ///
     /// Data streams run over DTLS, which a description with `keys` does not
     /// set up: its `data` is left out of the SDP. The SDP needs audio or
@@ -179,6 +207,7 @@ impl ConnectionDescription {
         let mids: Vec<String> = (0..section_count).map(|i| i.to_string()).collect();
         s.add_attribute_with_value("group", format!("BUNDLE {}", mids.join(" ")));
         s.add_attribute_with_value("ice-options", "trickle");
+        add_pacing(&mut s, socket);
         let mux = socket.is_none_or(|s| s.options.mux);
         let setup = socket.and_then(|s| s.options.setup.as_deref()).unwrap_or("actpass");
         let cname = self.cname.as_deref().unwrap_or("-");
@@ -226,6 +255,9 @@ impl ConnectionDescription {
     /// The ICE, DTLS and candidate lines are read from the audio, video and
     /// data sections alike (a data-only offer has them in its application
     /// section). Without `a=crypto` the call is keyed by DTLS-SRTP.
+    /// `a=ice-pacing` (session level, else the first section with one)
+    /// becomes the socket's `ice-pacing`; one that is not 1 to 10 digits
+    /// is an error.
     pub fn from_sdp(sdp: &str) -> Result<(Self, Options), Error> {
         let s = Session::parse(sdp.as_bytes()).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
         let options = Options::from_session(&s).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
@@ -236,6 +268,7 @@ impl ConnectionDescription {
         let find = |name: &str| {
             transport.iter().find_map(|m| attr(&m.attributes, name).next()).or_else(|| attr(&s.attributes, name).next())
         };
+        let ice_pacing = read_pacing(&s, &transport)?;
         let mut d = ConnectionDescription {
             context_id: find("ice-ufrag").map(str::to_owned),
             secret: find("ice-pwd").map(str::to_owned),
@@ -273,7 +306,7 @@ impl ConnectionDescription {
         d.sockets.push(SocketDescription {
             socket_id: "sdp".into(),
             candidates,
-            options: SocketOptions { mux, fingerprints, setup, ..SocketOptions::default() },
+            options: SocketOptions { mux, fingerprints, setup, ice_pacing, ..SocketOptions::default() },
         });
         for m in &media {
             let Ok(kind) = m.media.parse::<Kind>() else { continue };
@@ -441,6 +474,36 @@ mod tests {
         let start = sdp.find("m=application").expect("an application section");
         let rest = &sdp[start..];
         rest[2..].find("\r\nm=").map_or(rest, |end| &rest[..end + 2])
+    }
+
+    /// RFC 8839 section 5.5: `a=ice-pacing` is written at session level
+    /// from the socket's `ice-pacing` and read back; absent stays absent; a
+    /// section-level one is read too; anything but 1 to 10 digits is an
+    /// error.
+    #[test]
+    fn ice_pacing_round_trips_at_session_level() {
+        let mut d = dtls_description(None);
+        d.sockets[0].options.ice_pacing = Some(5);
+        let opts = crate::default_options();
+        let sdp = d.to_sdp(&opts).unwrap();
+        let session = &sdp[..sdp.find("\r\nm=").unwrap()];
+        assert!(session.contains("\r\na=ice-pacing:5"), "{sdp}");
+        assert_eq!(sdp.matches("a=ice-pacing:").count(), 1);
+        let (back, _) = ConnectionDescription::from_sdp(&sdp).unwrap();
+        assert_eq!(back.sockets[0].options.ice_pacing, Some(5));
+        d.sockets[0].options.ice_pacing = None;
+        let sdp = d.to_sdp(&opts).unwrap();
+        assert!(!sdp.contains("ice-pacing"), "{sdp}");
+        assert_eq!(ConnectionDescription::from_sdp(&sdp).unwrap().0.sockets[0].options.ice_pacing, None);
+        let in_section = sdp.replace("a=mid:0\r\n", "a=mid:0\r\na=ice-pacing:40\r\n");
+        assert_eq!(ConnectionDescription::from_sdp(&in_section).unwrap().0.sockets[0].options.ice_pacing, Some(40));
+        let big = sdp.replace("a=mid:0\r\n", "a=mid:0\r\na=ice-pacing:9999999999\r\n");
+        assert_eq!(ConnectionDescription::from_sdp(&big).unwrap().0.sockets[0].options.ice_pacing, Some(9_999_999_999));
+        for bad in ["", "x", "5ms", "-1", "12345678901", "1 2"] {
+            let text = sdp.replace("a=mid:0\r\n", &format!("a=mid:0\r\na=ice-pacing:{bad}\r\n"));
+            let r = ConnectionDescription::from_sdp(&text);
+            assert!(matches!(r, Err(Error::InvalidDescription(_))), "{bad:?}: {r:?}");
+        }
     }
 
     #[test]

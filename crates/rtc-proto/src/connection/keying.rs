@@ -3,7 +3,7 @@
 //! `keys` (RFC 4568 inline form) or by a DTLS-SRTP handshake (RFC
 //! 5763/5764) against the signaled fingerprints.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rtc_dtls::{Dtls, Fingerprint, Role as DtlsRole};
 use rtc_ice::Credentials;
@@ -22,6 +22,15 @@ use crate::{SocketConfig, random_ssrc};
 /// ones that do not parse (an unknown hash) are skipped.
 fn fingerprints(d: &ConnectionDescription) -> Vec<Fingerprint> {
     d.sockets.iter().flat_map(|s| &s.options.fingerprints).filter_map(|f| Fingerprint::parse(f).ok()).collect()
+}
+
+/// The Ta the peer proposed for the local socket at `index` (RFC 8839
+/// section 5.5): the `ice-pacing` of its socket at the same position (the
+/// one whose candidates that socket takes), else of its first socket (an
+/// SDP description has one, from the session-level `a=ice-pacing`); `None`
+/// when it proposed none. A value above 10 s is an error.
+pub(crate) fn remote_pacing(remote: &ConnectionDescription, index: usize) -> Result<Option<Duration>, Error> {
+    remote.sockets.get(index).or(remote.sockets.first()).map_or(Ok(None), |s| s.options.pacing())
 }
 
 pub(crate) fn remote_credentials(remote: &ConnectionDescription) -> Result<Credentials, Error> {
@@ -55,6 +64,7 @@ impl Connection {
                 let mut options = t.options.clone();
                 options.fingerprints = vec![t.certificate.fingerprint().to_string()];
                 options.setup = setup.clone();
+                options.ice_pacing = Some(super::config::millis(t.options.local_pacing()));
                 SocketDescription { socket_id: t.socket_id.clone(), candidates, options }
             })
             .collect();
@@ -165,6 +175,9 @@ impl Connection {
             return Err(Error::Closed);
         }
         let creds = remote_credentials(&d)?;
+        for s in &d.sockets {
+            s.options.pacing()?;
+        }
         let dtls = d.keys.is_empty();
         if dtls {
             if fingerprints(&d).is_empty() {
@@ -224,7 +237,11 @@ impl Connection {
         // The offerer is decided on the new description.
         let local_offers = self.offers_against(&d);
         let agreement = agree(local_offers, &self.local_options, self.remote_options.as_deref())?;
-        // Everything is checked: apply.
+        // Everything is checked: apply. First the pacing the peer proposed
+        // (RFC 8445 section 14.2), before any check of the new description.
+        for (i, t) in self.transports.iter_mut().enumerate() {
+            t.agent.set_remote_pacing(remote_pacing(&d, i)?)?;
+        }
         if remote_restart {
             // The peer restarted ICE. Unless this side restarted first and
             // awaits exactly this, it restarts too, with new credentials
@@ -368,7 +385,9 @@ impl Connection {
     pub(crate) fn key_transport(&self, t: &mut Transport, now: Instant) -> Result<(), Error> {
         if let (Some(client), Some(remote)) = (self.dtls_client(), &self.remote) {
             let role = if client { DtlsRole::Client } else { DtlsRole::Server };
-            t.dtls = Some(Box::new(Dtls::new(&t.certificate, role, fingerprints(remote), now)));
+            // Over ICE with consent: no cookie exchange (see Dtls::over_ice),
+            // a round trip less before the keys.
+            t.dtls = Some(Box::new(Dtls::over_ice(&t.certificate, role, fingerprints(remote), now)));
         } else {
             let (tx, rx) = self.srtp_contexts()?;
             t.tx = Some(tx);

@@ -535,6 +535,9 @@ impl Connection {
         if let Some(t) = socket.options.ice_timing {
             cfg.timing = t;
         }
+        // The Ta this side proposes; the agent paces at the larger of it and
+        // the peer's (50 ms until the remote description says otherwise).
+        cfg.timing.ta = socket.options.local_pacing();
         let mut agent = Agent::new(cfg)?;
         for (component, addr) in &socket.locals {
             agent.add_host_candidate(now, *component, *addr)?;
@@ -558,6 +561,7 @@ impl Connection {
         };
         if let Some(remote) = &self.remote {
             let creds = keying::remote_credentials(remote)?;
+            t.agent.set_remote_pacing(keying::remote_pacing(remote, self.transports.len())?)?;
             t.agent.set_role(now, self.ice_role());
             t.agent.set_remote_credentials(now, creds)?;
             self.key_transport(&mut t, now)?;

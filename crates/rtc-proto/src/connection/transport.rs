@@ -54,9 +54,12 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     /// The path DTLS records take: the selected RTP pair, or the last one
-    /// once the connection is closed.
+    /// once the connection is closed; before a pair is selected, the valid
+    /// pair [`Agent::early_path`] gives (RFC 8445 section 12.1 lets data
+    /// go on any valid pair until then), so the handshake runs while the
+    /// controlling agent nominates.
     pub(crate) fn dtls_path(&self) -> Option<Path> {
-        self.agent.path(Component::RTP).or(self.final_path)
+        self.agent.path(Component::RTP).or_else(|| self.agent.early_path(Component::RTP)).or(self.final_path)
     }
 
     /// The path RTCP takes: component 1 with mux, else component 2.
@@ -143,18 +146,17 @@ impl Connection {
         }
     }
 
-    /// Starts the DTLS client once the RTP path exists (RFC 5763 section
-    /// 5: the handshake runs over the ICE-selected pair) and takes the
+    /// Starts the DTLS client once the RTP component has a valid pair (RFC
+    /// 5763 section 5 runs the handshake over the path ICE found; RFC 8445
+    /// section 12.1 allows data on a valid pair before one is selected, as
+    /// WebRTC stacks start DTLS on the first writable pair) and takes the
     /// association's events: keys installed, or a failure that leaves the
     /// socket unkeyed (nothing is ever sent unprotected).
     fn drive_dtls(&mut self, now: Instant, ti: usize) {
         let t = &mut self.transports[ti];
+        let has_path = t.dtls_path().is_some();
         let Some(dtls) = t.dtls.as_mut() else { return };
-        if dtls.role() == DtlsRole::Client
-            && dtls.state() == rtc_dtls::State::New
-            && t.agent.path(Component::RTP).is_some()
-            && !self.closed
-        {
+        if dtls.role() == DtlsRole::Client && dtls.state() == rtc_dtls::State::New && !self.closed && has_path {
             dtls.start(now);
         }
         while let Some(e) = self.transports[ti].dtls.as_deref_mut().and_then(Dtls::poll_event) {

@@ -135,6 +135,9 @@ pub struct Net {
     frame_buf: Vec<u8>,
     pub delivered: u64,
     pub lost: u64,
+    /// When set, every datagram a host sends is logged here (time, host,
+    /// the datagram), lost or not.
+    pub sent_log: Option<Vec<(Instant, usize, Vec<u8>)>>,
     /// Steps in a row that did not move time (a timer that never settles).
     stuck: u32,
 }
@@ -162,6 +165,7 @@ impl Net {
             frame_buf: Vec::new(),
             delivered: 0,
             lost: 0,
+            sent_log: None,
             stuck: 0,
         }
     }
@@ -294,6 +298,9 @@ impl Net {
     }
 
     fn send(&mut self, from_host: usize, mut from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
+        if let Some(log) = self.sent_log.as_mut() {
+            log.push((self.now, from_host, data.clone()));
+        }
         let h = &mut self.hosts[from_host];
         h.sent += 1;
         if let Some(n) = h.nat {
