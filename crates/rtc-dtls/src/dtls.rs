@@ -67,15 +67,27 @@ const IDLE: Duration = Duration::from_secs(24 * 60 * 60);
 /// certificates required, 1 s initial retransmission timeout, 4 retries,
 /// a 40 s handshake deadline) with the [`MTU`].
 pub(crate) fn config() -> Option<Arc<Config>> {
-    static CONFIG: OnceLock<Option<Arc<Config>>> = OnceLock::new();
-    CONFIG.get_or_init(|| Config::builder().mtu(MTU).build().ok().map(Arc::new)).clone()
+    configs().map(|c| c[0].clone())
 }
 
 /// [`config`] without the server's cookie exchange, for
 /// [`Dtls::over_ice`].
 fn config_without_cookie() -> Option<Arc<Config>> {
-    static CONFIG: OnceLock<Option<Arc<Config>>> = OnceLock::new();
-    CONFIG.get_or_init(|| Config::builder().mtu(MTU).use_server_cookie(false).build().ok().map(Arc::new)).clone()
+    configs().map(|c| c[1].clone())
+}
+
+/// Both configurations, built together on first use: building one takes a
+/// few milliseconds (the engine checks its crypto provider), and creating a
+/// certificate (`Certificate::from_der`) asks for one, so both are ready
+/// before any call instead of being built while a handshake waits.
+fn configs() -> Option<&'static [Arc<Config>; 2]> {
+    static CONFIGS: OnceLock<Option<[Arc<Config>; 2]>> = OnceLock::new();
+    CONFIGS
+        .get_or_init(|| {
+            let build = |cookie| Config::builder().mtu(MTU).use_server_cookie(cookie).build().ok().map(Arc::new);
+            Some([build(true)?, build(false)?])
+        })
+        .as_ref()
 }
 
 /// Which end of the DTLS handshake this side is (from SDP `a=setup`,
