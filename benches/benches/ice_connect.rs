@@ -1,5 +1,7 @@
 //! Time to Connected on 127.0.0.1: rtc-ice ↔ rtc-ice (`IceSocket`s in one
-//! process) and rtc-ice ↔ aioice 0.13.0 (conformance/peers/aioice_peer.py in
+//! process; regular nomination with nothing signaled, so RFC 8445's 50 ms
+//! Ta, and with both sides' `ice-pacing` of 5 ms exchanged as rtc-proto
+//! signals it; aggressive nomination) and rtc-ice ↔ aioice 0.13.0 (conformance/peers/aioice_peer.py in
 //! a child process; the clock starts when both descriptions are exchanged
 //! and stops when the rtc side reports Connected).
 //!
@@ -33,10 +35,15 @@ async fn connected(s: &mut IceSocket) {
     panic!("no Connected");
 }
 
-async fn rtc_rtc(nomination: Nomination) -> Duration {
+/// Two rtc-ice sockets; with `pacing`, each is told the Ta the other
+/// proposed (RFC 8839 `ice-pacing`, as rtc-proto passes it on), else each
+/// counts the other as proposing nothing (50 ms).
+async fn rtc_rtc(nomination: Nomination, pacing: Option<Duration>) -> Duration {
     let mut a = IceSocket::bind(bind(Role::Controlling, nomination)).await.expect("bind");
     let mut b = IceSocket::bind(bind(Role::Controlled, nomination)).await.expect("bind");
     let t0 = Instant::now();
+    a.set_remote_pacing(pacing).expect("pacing");
+    b.set_remote_pacing(pacing).expect("pacing");
     a.set_remote_credentials(b.local_credentials()).expect("creds");
     b.set_remote_credentials(a.local_credentials()).expect("creds");
     for c in b.local_candidates() {
@@ -142,28 +149,24 @@ fn bench(c: &mut Criterion) {
     );
     let mut g = c.benchmark_group("ice_connect_loopback");
     g.sample_size(20).sampling_mode(criterion::SamplingMode::Flat).measurement_time(Duration::from_secs(3));
-    g.bench_function("rtc-rtc/regular", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut t = Duration::ZERO;
-                for _ in 0..iters {
-                    t += rtc_rtc(Nomination::Regular).await;
-                }
-                t
+    let five = Some(Duration::from_millis(5));
+    for (name, nomination, pacing) in [
+        ("rtc-rtc/regular", Nomination::Regular, None),
+        ("rtc-rtc/regular/ice-pacing-5ms", Nomination::Regular, five),
+        ("rtc-rtc/aggressive", Nomination::Aggressive, None),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut t = Duration::ZERO;
+                    for _ in 0..iters {
+                        t += rtc_rtc(nomination, pacing).await;
+                    }
+                    t
+                })
             })
-        })
-    });
-    g.bench_function("rtc-rtc/aggressive", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut t = Duration::ZERO;
-                for _ in 0..iters {
-                    t += rtc_rtc(Nomination::Aggressive).await;
-                }
-                t
-            })
-        })
-    });
+        });
+    }
     match python() {
         Some(py) => {
             g.sample_size(10);
