@@ -102,6 +102,19 @@ struct CheckPair {
     use_candidate_pending: bool,
 }
 
+/// A check request that arrived before the peer's credentials were known
+/// (RFC 8445 section 7.3): answered at once, the rest of its processing
+/// waits for them.
+#[derive(Debug)]
+struct EarlyRequest {
+    local: SocketAddr,
+    src: SocketAddr,
+    priority: u32,
+    use_candidate: bool,
+    /// The sender's ufrag, from USERNAME (`ours:sender`).
+    sender: String,
+}
+
 /// The agent's CSPRNG: the operating system's, or (tests) a seeded ChaCha
 /// kept on the heap so the common case costs no memory per agent.
 #[derive(Debug)]
@@ -174,6 +187,8 @@ pub struct Agent {
     /// An authenticated check from the peer arrived (under the current
     /// local credentials): the peer holds our description.
     peer_checked: bool,
+    /// Requests answered before the peer's credentials were known.
+    early: Vec<EarlyRequest>,
     gather_deadline: Option<Instant>,
     local_done: bool,
     remote_done: bool,
@@ -241,6 +256,7 @@ impl Agent {
             last_check: None,
             remote_pacing: None,
             peer_checked: false,
+            early: Vec::new(),
             gather_deadline: None,
             local_done: false,
             remote_done: false,
@@ -463,6 +479,7 @@ impl Agent {
         }
         self.last_check = None;
         self.peer_checked = false;
+        self.early = Vec::new();
         self.remote_done = false;
         self.stalled = false;
         tracing::debug!(
@@ -495,6 +512,7 @@ impl Agent {
         );
         self.remote_key = Some(key);
         self.remote_creds = Some(creds);
+        self.replay_early_requests(now);
         self.handle_timeout(now);
         Ok(())
     }
@@ -896,6 +914,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::stun::CheckAttrs;
 
     #[test]
     fn credentials_are_ice_chars_of_the_right_length() {
@@ -967,6 +986,46 @@ mod tests {
         assert_eq!(a.set_remote_pacing(Some(ms(10_001))), Err(Error::InvalidPacing(ms(10_001))));
         a.set_remote_pacing(Some(ms(1))).unwrap();
         assert_eq!(a.pacing(), ms(5), "under the floor: 5 ms");
+    }
+
+    /// RFC 8445 section 7.3: requests that come before the peer's
+    /// credentials are answered at once; learning their sender, the
+    /// triggered check and the data path wait for the credentials, and a
+    /// request from another sender than the peer (a fork's sibling shares
+    /// our credentials) is then forgotten, never a path of ours.
+    #[test]
+    fn requests_before_the_peers_credentials_wait_and_strangers_are_forgotten() {
+        let t0 = Instant::now();
+        let cfg = AgentConfig { role: Role::Controlled, seed: Some(9), ..AgentConfig::default() };
+        let mut a = Agent::new(cfg).unwrap();
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        a.add_host_candidate(t0, Component::RTP, local).unwrap();
+        let key = stun::short_term_key(&a.local_credentials().pwd).unwrap();
+        let ours = a.local_credentials().ufrag.clone();
+        let request = |sender: &str, id: u8| {
+            let mut out = Vec::new();
+            let attrs = CheckAttrs { priority: 1234, controlling: true, tiebreaker: 1, use_candidate: false };
+            stun::binding_request(&mut out, [id; 12], Some((&format!("{ours}:{sender}"), &key)), Some(attrs)).unwrap();
+            out
+        };
+        let peer: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let stranger: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        assert_eq!(a.handle_receive(t0, local, peer, &request("peer", 1)), Receive::Stun);
+        assert_eq!(a.handle_receive(t0, local, stranger, &request("strg", 2)), Receive::Stun);
+        assert_eq!(a.handle_receive(t0, local, peer, &request("peer", 3)), Receive::Stun);
+        let answered: Vec<SocketAddr> = std::iter::from_fn(|| a.poll_transmit()).map(|t| t.destination).collect();
+        assert_eq!(answered, [peer, stranger, peer], "each answered at once");
+        assert_eq!((a.pair_count(), a.remote_candidate_count(), a.data_paths().count()), (0, 0, 0));
+        assert_eq!(a.early.len(), 2, "one per path and sender");
+        assert_eq!(a.early_path(Component::RTP), None);
+        let creds = Credentials { ufrag: "peer".into(), pwd: "peerpasswordpeerpassword".into() };
+        a.set_remote_credentials(t0, creds).unwrap();
+        assert_eq!(a.remote_peer_reflexive_count(), 1);
+        assert_eq!(a.data_paths().collect::<Vec<_>>(), [(local, peer)], "the stranger's address is not ours");
+        let sent: Vec<Transmit> = std::iter::from_fn(|| a.poll_transmit()).collect();
+        assert_eq!(sent.len(), 1, "the triggered check");
+        assert_eq!(sent[0].destination, peer);
+        assert!(a.early.is_empty() && a.peer_checked);
     }
 
     /// A controlling agent with checks in flight on two pairs (foundations

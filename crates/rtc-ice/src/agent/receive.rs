@@ -14,8 +14,8 @@ use rtc_candidate::{
 use crate::stun::{self, Class};
 
 use super::{
-    Agent, DropReason, Event, LocalCand, LocalKind, PairState, Receive, Reflexive, RemoteCand, State, Transmit, TxKind,
-    split_username,
+    Agent, DropReason, EarlyRequest, Event, LocalCand, LocalKind, PairState, Receive, Reflexive, RemoteCand, State,
+    Transmit, TxKind, split_username,
 };
 
 impl Agent {
@@ -119,8 +119,6 @@ impl Agent {
         if !user_ok {
             return self.drop_with(DropReason::BadUsername);
         }
-        // Signed with our password: the peer holds our description.
-        self.peer_checked = true;
         let Some(prio) = d.priority else {
             return self.drop_with(DropReason::Unexpected);
         };
@@ -158,6 +156,60 @@ impl Agent {
             self.stats.responses_sent += 1;
             self.push_transmit(Transmit { source: local, destination: src, contents: out });
         }
+        if self.remote_creds.is_none() {
+            // RFC 8445 section 7.3: a request that arrives before the
+            // peer's description is answered at once, and the rest (7.3.1.3
+            // to 7.3.1.5) waits for that description. It may be from another
+            // peer altogether (forks share credentials), so nothing is
+            // learned from it until its sender proves to be ours.
+            let sender = d.username.as_deref().and_then(|u| u.split_once(':')).map_or("", |(_, r)| r);
+            self.defer_request(local, src, prio, d.use_candidate, sender);
+            return Receive::Stun;
+        }
+        self.after_request(now, li, src, prio, d.use_candidate);
+        Receive::Stun
+    }
+
+    /// Keeps a request that arrived before the peer's credentials, for
+    /// [`Agent::replay_early_requests`]; at most
+    /// [`Limits::peer_reflexive`](super::Limits::peer_reflexive) of them,
+    /// one per path and sender.
+    fn defer_request(&mut self, local: SocketAddr, src: SocketAddr, priority: u32, use_candidate: bool, sender: &str) {
+        if let Some(e) = self.early.iter_mut().find(|e| e.local == local && e.src == src && e.sender == sender) {
+            e.priority = priority;
+            e.use_candidate |= use_candidate;
+            return;
+        }
+        if self.early.len() >= self.cfg.limits.peer_reflexive {
+            self.stats.limit_hits += 1;
+            return;
+        }
+        self.early.push(EarlyRequest { local, src, priority, use_candidate, sender: sender.to_owned() });
+    }
+
+    /// The peer's credentials are known: the requests that came before from
+    /// it (its ufrag as the sender in USERNAME) go through the steps they
+    /// skipped; those from anyone else are forgotten.
+    pub(super) fn replay_early_requests(&mut self, now: Instant) {
+        let Some(ufrag) = self.remote_creds.as_ref().map(|c| c.ufrag.clone()) else { return };
+        for e in std::mem::take(&mut self.early) {
+            if e.sender != ufrag {
+                tracing::debug!(src = %e.src, "ICE early check from another peer than ours: forgotten");
+                continue;
+            }
+            if let Some(li) = self.locals.iter().position(|l| l.kind == LocalKind::Host && l.base == e.local) {
+                self.after_request(now, li, e.src, e.priority, e.use_candidate);
+            }
+        }
+    }
+
+    /// RFC 8445 sections 7.3.1.3 to 7.3.1.5 for a request from the peer
+    /// that arrived on host candidate `li` from `src`: a peer-reflexive
+    /// remote candidate, a triggered check, and the nomination it carries.
+    fn after_request(&mut self, now: Instant, li: usize, src: SocketAddr, prio: u32, use_candidate: bool) {
+        // Signed with our password by the peer: it holds our description.
+        self.peer_checked = true;
+        let local = self.locals[li].base;
         let component = self.locals[li].component;
         // RFC 8445 7.3.1.3: learn a peer-reflexive remote candidate.
         let ri = match self.remotes.iter().position(|r| r.addr == src && r.component == component) {
@@ -166,9 +218,9 @@ impl Agent {
                 let prflx = self.remotes.iter().filter(|r| r.peer_reflexive).count();
                 if prflx >= self.cfg.limits.peer_reflexive || self.remotes.len() >= self.cfg.limits.remote_candidates {
                     self.stats.limit_hits += 1;
-                    return Receive::Stun;
+                    return;
                 }
-                let Ok(comp) = Component::new(component) else { return Receive::Stun };
+                let Ok(comp) = Component::new(component) else { return };
                 let mut cand = Candidate::new(
                     Foundation::from_u32(self.rng.random()),
                     comp,
@@ -190,13 +242,13 @@ impl Agent {
             Some(pi) => pi,
             None => match self.add_pair(li, ri) {
                 Some(pi) => pi,
-                None => return Receive::Stun,
+                None => return,
             },
         };
         let ci = usize::from(component - 1);
         let done = self.comps[ci].selected.is_some();
-        let nominate = d.use_candidate && !self.controlling;
-        pair_event!(tracing::Level::TRACE, self, pi, use_candidate = d.use_candidate, "ICE check received");
+        let nominate = use_candidate && !self.controlling;
+        pair_event!(tracing::Level::TRACE, self, pi, use_candidate = use_candidate, "ICE check received");
         match self.pairs[pi].state {
             PairState::Succeeded | PairState::InProgress => {}
             PairState::Waiting | PairState::Frozen | PairState::Failed => {
@@ -213,7 +265,6 @@ impl Agent {
                 self.pairs[pi].nominate_on_success = true;
             }
         }
-        Receive::Stun
     }
 
     pub(super) fn on_response(
