@@ -4,10 +4,12 @@
 # pinned peer packages, Debian packages, cargo-fuzz) and then runs
 #   1. cargo fmt --check
 #   2. cargo clippy --workspace --all-targets -D warnings
-#   3. cargo test --workspace (unit, doc, property tests, fuzz-corpus replay)
-#   4. the conformance runner (RFC vectors and real third-party peers)
-#   5. a short smoke run of every fuzz target.
-# Set RTC_SKIP_FUZZ=1 to skip step 5 while iterating; CI never sets it.
+#   3. cargo doc --workspace with rustdoc warnings as errors (broken links,
+#      missing docs)
+#   4. cargo test --workspace (unit, doc, property tests, fuzz-corpus replay)
+#   5. the conformance runner (RFC vectors and real third-party peers)
+#   6. a short smoke run of every fuzz target.
+# Set RTC_SKIP_FUZZ=1 to skip step 6 while iterating; CI never sets it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -25,6 +27,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc (rustdoc warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked -q
 
 step "cargo test --workspace"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
