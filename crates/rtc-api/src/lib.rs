@@ -10,19 +10,50 @@
 //! frame, never across a system call; sending and receiving allocate
 //! nothing per packet once warm.
 //!
-//! ```no_run
-//! use rtc_api::{Direction, RtcConnection, RtcMediaStream, RtcMediaStreamTrack, RtcSocket, SocketOptions,
-//!               SocketServers, StreamDescription};
+//! A whole call between two connections in one process on 127.0.0.1: the
+//! descriptions cross as JSON text (any signaling channel will do), DTLS
+//! keys SRTP, a frame goes from one side to the other, and a data stream
+//! carries a message back:
+//!
+//! ```
+//! use std::time::Duration;
+//! use rtc_api::{ConnectionDescription, ConnectionEvent, DataStreamDescription, Direction, RtcConnection,
+//!               RtcMediaStream, RtcMediaStreamTrack, RtcSocket, SocketOptions, SocketServers, StreamDescription};
 //! use rtc_codecs::Kind;
-//! # async fn demo() -> Result<(), rtc_api::Error> {
-//! let conn = RtcConnection::new(None, None)?; // context-id, secret, cname from a CSPRNG
-//! let socket = RtcSocket::new(SocketServers::loopback_v4(), SocketOptions::default()).await?;
-//! let mut candidates = socket.events();
-//! conn.add_socket(&socket)?;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (alice, bob) = (RtcConnection::new(None, None)?, RtcConnection::new(None, None)?);
+//! let mut connected = alice.events();
+//! for c in [&alice, &bob] {
+//!     c.add_socket(&RtcSocket::new(SocketServers::loopback_v4(), SocketOptions::default()).await?)?;
+//! }
 //! let stream = RtcMediaStream::new(StreamDescription::default());
-//! stream.add_track(RtcMediaStreamTrack::of_kind(Kind::Audio))?;
-//! conn.send_stream(&stream, true)?;
-//! let json = conn.description(Direction::Local).unwrap().to_json(); // send it to the peer
+//! let audio = RtcMediaStreamTrack::of_kind(Kind::Audio);
+//! stream.add_track(audio.clone())?;
+//! alice.send_stream(&stream, true)?;
+//! let chat = alice.create_data_stream(DataStreamDescription::new("chat"))?;
+//!
+//! // Signaling: each side's description, as JSON text, to the other. Without
+//! // `keys`, SRTP is keyed by DTLS against the sockets' fingerprints.
+//! for (from, to) in [(&alice, &bob), (&bob, &alice)] {
+//!     let mut json = from.description(Direction::Local).unwrap();
+//!     json.keys.clear();
+//!     to.set_description(ConnectionDescription::from_json(&json.to_json())?, Direction::Remote)?;
+//! }
+//! while connected.next().await != Some(ConnectionEvent::Connected) {}
+//!
+//! audio.write_frame(&[0xf8, 0xff, 0xfe], Duration::from_millis(20))?; // 20 ms of Opus
+//! let theirs = bob.remote_streams()[0].tracks()[0].clone();
+//! assert_eq!(&theirs.read_frame().await.unwrap().data[..], &[0xf8, 0xff, 0xfe]);
+//!
+//! let bobs = bob.accept_data_stream().await.unwrap();
+//! while bobs.state() != rtc_api::DataState::Open {
+//!     tokio::time::sleep(Duration::from_millis(1)).await;
+//! }
+//! bobs.send_text("hello alice")?;
+//! assert_eq!(chat.recv().await.unwrap().text(), Some("hello alice"));
+//! alice.close();
 //! # Ok(()) }
 //! ```
 //!
