@@ -13,7 +13,9 @@ use rtc_proto::{
 use crate::data::RtcDataStream;
 use crate::driver::{ConnLink, Driver, StreamLink};
 use crate::events::{Emitter, Events, lock};
+use crate::frame::Inbox;
 use crate::media::RtcMediaStream;
+use crate::messages::INCOMING;
 use crate::socket::RtcSocket;
 
 #[derive(Debug)]
@@ -52,8 +54,12 @@ impl RtcConnection {
 
     fn register(driver: Arc<Driver>, handle: ConnHandle) -> Self {
         let events = Arc::new(Emitter::new());
-        let link =
-            ConnLink { events: events.clone(), local: Vec::new(), remote: Vec::new(), incoming: Default::default() };
+        let link = ConnLink {
+            events: events.clone(),
+            local: Vec::new(),
+            remote: Vec::new(),
+            incoming: Arc::new(Inbox::new(INCOMING)),
+        };
         driver.state().conns.insert(handle, link);
         Self { inner: Arc::new(ConnInner { driver, handle, events }) }
     }

@@ -1,7 +1,6 @@
 //! `RtcDataStream`: a data stream (a WebRTC data channel) of a connection.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rtc_proto::{DataEvent, DataState, DataStreamDescription, Error};
@@ -91,7 +90,7 @@ impl RtcDataStream {
     /// Received messages dropped because [`recv`](Self::recv) fell more
     /// than 4096 messages or 16 MiB behind.
     pub fn dropped(&self) -> u64 {
-        self.inner.messages.dropped.load(Ordering::Relaxed)
+        self.inner.messages.dropped()
     }
 
     /// Closes the stream (both directions; the peer sees it close too).

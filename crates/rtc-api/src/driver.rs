@@ -19,8 +19,9 @@ use rtc_proto::{
 use tokio::sync::Notify;
 
 use crate::events::{Emitter, lock};
+use crate::frame::Octets;
 use crate::frame::{Frame, FrameData, Inbox};
-use crate::messages::{DataStreamMessage, Incoming, MessageQueue};
+use crate::messages::{DataStreamMessage, MESSAGE_BYTES, MESSAGE_QUEUE};
 
 /// Received frames queued on a track before new ones are dropped.
 const FRAME_QUEUE: usize = 512;
@@ -48,11 +49,11 @@ pub(crate) struct TrackInner {
     pub(crate) driver: OnceLock<Weak<Driver>>,
     pub(crate) contributors: Mutex<Vec<u32>>,
     /// Received frames (a received track only).
-    pub(crate) inbox: Option<Inbox>,
+    pub(crate) inbox: Option<Inbox<Frame>>,
 }
 
 impl TrackInner {
-    pub(crate) fn new(desc: TrackDescription, inbox: Option<Inbox>) -> Arc<Self> {
+    pub(crate) fn new(desc: TrackDescription, inbox: Option<Inbox<Frame>>) -> Arc<Self> {
         let (playing, driver, contributors) = (AtomicBool::new(true), OnceLock::new(), Mutex::new(Vec::new()));
         Arc::new(Self { desc: Mutex::new(desc), playing, driver, contributors, inbox })
     }
@@ -127,12 +128,20 @@ pub(crate) struct DataInner {
     pub(crate) conn: ConnHandle,
     pub(crate) id: DataStreamId,
     pub(crate) events: Emitter<DataEvent>,
-    pub(crate) messages: MessageQueue,
+    pub(crate) messages: Inbox<DataStreamMessage>,
+}
+
+/// A data stream handle counts nothing against the inbox of streams
+/// waiting to be accepted (that inbox is capped by their number).
+impl Octets for Arc<DataInner> {
+    fn octets(&self) -> usize {
+        0
+    }
 }
 
 impl DataInner {
     pub(crate) fn new(driver: Weak<Driver>, conn: ConnHandle, id: DataStreamId) -> Arc<Self> {
-        Arc::new(Self { driver, conn, id, events: Emitter::new(), messages: MessageQueue::new() })
+        Arc::new(Self { driver, conn, id, events: Emitter::new(), messages: Inbox::new(MESSAGE_QUEUE) })
     }
 
     fn end(&self) {
@@ -196,7 +205,7 @@ pub(crate) struct ConnLink {
     /// The remote streams made so far, by the core's id.
     pub(crate) remote: Vec<(StreamId, Arc<StreamInner>)>,
     /// Data streams the peer opened, not yet accepted.
-    pub(crate) incoming: Arc<Incoming<Arc<DataInner>>>,
+    pub(crate) incoming: Arc<Inbox<Arc<DataInner>>>,
 }
 
 /// Everything behind the driver's lock.
@@ -233,7 +242,7 @@ enum Delivery {
     Socket(Arc<SocketShared>, SocketEvent),
     Connection(Arc<Emitter<ConnectionEvent>>, Option<Arc<StreamInner>>, ConnectionEvent),
     Data(Arc<DataInner>, DataEvent),
-    Incoming(Arc<Incoming<Arc<DataInner>>>, Arc<DataInner>),
+    Incoming(Arc<Inbox<Arc<DataInner>>>, Arc<DataInner>),
 }
 
 impl State {
@@ -471,11 +480,11 @@ impl Turn {
                     events.emit(e);
                 }
                 Delivery::Data(d, e) => d.events.emit(e),
-                Delivery::Incoming(q, d) => q.push(d),
+                Delivery::Incoming(q, d) => q.push(d, 0),
             }
         }
         for (d, m) in self.messages.drain(..) {
-            d.messages.push(m);
+            d.messages.push(m, MESSAGE_BYTES);
         }
         for (track, frame) in self.frames.drain(..) {
             if let Some(inbox) = &track.inbox {

@@ -1,6 +1,6 @@
 //! Received frames: their pooled buffers, and a received track's inbox.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crossbeam_queue::ArrayQueue;
@@ -89,50 +89,64 @@ pub struct Frame {
     pub key_frame: bool,
 }
 
-/// A received track's frames: a bounded lock-free queue the driver fills
-/// and readers drain, capped in frames and octets, made when the first
-/// frame arrives (a track that receives nothing costs no queue).
+/// What an [`Inbox`] counts against its octet cap.
+pub(crate) trait Octets {
+    fn octets(&self) -> usize;
+}
+
+impl Octets for Frame {
+    fn octets(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// Received items (a track's frames, a data stream's messages, the data
+/// streams a peer opened): a bounded lock-free queue the driver fills and
+/// readers drain, capped in items and octets, made when the first item
+/// arrives (an object that receives nothing costs no queue). A reader that
+/// falls behind loses new items, counted.
 #[derive(Debug)]
-pub(crate) struct Inbox {
+pub(crate) struct Inbox<T> {
     capacity: usize,
-    queue: OnceLock<ArrayQueue<Frame>>,
-    /// Octets of the frames in `queue`.
+    queue: OnceLock<ArrayQueue<T>>,
+    /// Octets of the items in `queue`.
     queued: AtomicUsize,
+    dropped: AtomicU64,
     notify: Notify,
     closed: AtomicBool,
 }
 
-impl Inbox {
+impl<T: Octets> Inbox<T> {
     pub(crate) fn new(capacity: usize) -> Self {
-        let (queue, queued, notify, closed) =
-            (OnceLock::new(), AtomicUsize::new(0), Notify::new(), AtomicBool::new(false));
-        Self { capacity, queue, queued, notify, closed }
+        let (queue, queued, dropped) = (OnceLock::new(), AtomicUsize::new(0), AtomicU64::new(0));
+        Self { capacity, queue, queued, dropped, notify: Notify::new(), closed: AtomicBool::new(false) }
     }
 
-    /// Queues a frame within `max` octets; a full queue drops it (a reader
-    /// that falls behind loses frames, as a jitter buffer would).
-    pub(crate) fn push(&self, f: Frame, max: usize) {
-        let len = f.data.len();
+    /// Queues an item within `max` octets; a full queue drops it (as a
+    /// jitter buffer would a frame) and counts it.
+    pub(crate) fn push(&self, item: T, max: usize) {
+        let len = item.octets();
         let queue = self.queue.get_or_init(|| ArrayQueue::new(self.capacity));
-        if self.queued.fetch_add(len, Ordering::AcqRel) + len > max || queue.push(f).is_err() {
+        if self.queued.fetch_add(len, Ordering::AcqRel) + len > max || queue.push(item).is_err() {
             self.queued.fetch_sub(len, Ordering::AcqRel);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         self.notify.notify_one();
     }
 
-    pub(crate) fn pop(&self) -> Option<Frame> {
-        let f = self.queue.get()?.pop()?;
-        self.queued.fetch_sub(f.data.len(), Ordering::AcqRel);
-        Some(f)
+    pub(crate) fn pop(&self) -> Option<T> {
+        let item = self.queue.get()?.pop()?;
+        self.queued.fetch_sub(item.octets(), Ordering::AcqRel);
+        Some(item)
     }
 
-    /// The next frame; `None` once closed and empty.
-    pub(crate) async fn next(&self) -> Option<Frame> {
+    /// The next item; `None` once closed and empty.
+    pub(crate) async fn next(&self) -> Option<T> {
         loop {
             let woken = self.notify.notified();
-            if let Some(f) = self.pop() {
-                return Some(f);
+            if let Some(item) = self.pop() {
+                return Some(item);
             }
             if self.closed.load(Ordering::Acquire) {
                 return self.pop();
@@ -141,7 +155,12 @@ impl Inbox {
         }
     }
 
-    /// No more frames will come (the connection closed).
+    /// Items dropped because the queue was full.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// No more items will come (the connection closed).
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.notify.notify_waiters();
