@@ -97,8 +97,8 @@ pub struct Limits {
     pub events: usize,
     /// Data streams open at once (local and remote).
     pub data_streams: usize,
-    /// Octets written on data streams and not yet acknowledged, all
-    /// streams together.
+    /// Octets written on a data stream and not yet acknowledged (per
+    /// stream, as browsers bound a data channel's buffer).
     pub data_buffer: usize,
 }
 

@@ -301,8 +301,8 @@ impl Connection {
     /// Sends one message on an open data stream: a string (PPID 51, or 56
     /// when empty) or binary (53, or 57), of at most the peer's
     /// `max-message-size`. Refused while the stream is not open, or when
-    /// the connection's data send buffer ([`Limits::data_buffer`](super::Limits))
-    /// is full: wait for [`DataEvent::BufferedAmountLow`].
+    /// the stream's send buffer ([`Limits::data_buffer`](super::Limits)) is
+    /// full: wait for [`DataEvent::BufferedAmountLow`].
     pub fn send_data(&mut self, now: Instant, stream: DataStreamId, message: &[u8], binary: bool) -> Result<(), Error> {
         self.last_now = now;
         let budget = self.limits.data_buffer;
@@ -318,8 +318,9 @@ impl Connection {
         if remote_max != 0 && message.len() as u64 > remote_max {
             return Err(Error::TooLarge { len: message.len(), max: remote_max as usize });
         }
-        let buffered: usize =
-            assoc.stream_ids().into_iter().filter_map(|s| assoc.stream(s).ok()?.buffered_amount().ok()).sum();
+        // The stream's own buffered amount: a lookup, no allocation per
+        // message.
+        let buffered = assoc.stream(sid).ok().and_then(|s| s.buffered_amount().ok()).unwrap_or(0);
         if buffered + message.len() > budget {
             return Err(Error::LimitReached("data send buffer"));
         }
