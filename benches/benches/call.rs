@@ -1,7 +1,7 @@
 //! CPU per media packet through the whole stack, rtc-proto side by side
 //! with str0m 0.25 in one run: the sender packetizes and protects a frame
-//! (rtc-proto: `write_frame` + `Endpoint::poll_transmit`; str0m: `Writer::write`
-//! + `Output::Transmit`), the datagram reaches the receiver (rtc-proto:
+//! (rtc-proto: `write_frame` and `Endpoint::poll_transmit`; str0m: `Writer::write`
+//! and `Output::Transmit`), the datagram reaches the receiver (rtc-proto:
 //! `Endpoint::handle_datagram`, which routes it; str0m: `handle_input` of the
 //! one receiving `Rtc`, no routing), which unprotects and reassembles it
 //! (rtc-proto: `Endpoint::poll_frame`; str0m: `Event::MediaData`).
@@ -309,10 +309,8 @@ impl Call for Ours {
         self.sent[k] += 1;
         self.flush();
         if advance {
-            if advance {
-                self.now += media.step();
-                self.timers();
-            }
+            self.now += media.step();
+            self.timers();
         }
         self.flush();
         self.seen[k].frames
