@@ -2,18 +2,25 @@
 //! added to a connection they belong to its driver, which receives from
 //! them, and to the connection's forks.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rtc_candidate::{Candidate, Component};
 use rtc_dtls::Certificate;
-use rtc_ice::udp::{UdpSocketSet, resolve_stun};
+use rtc_ice::udp::{self, UdpSocketSet, resolve_stun};
 use rtc_proto::{Error, SocketConfig, SocketDescription, SocketEvent, SocketOptions, SocketServers};
 
 use crate::driver::SocketShared;
 use crate::events::{Emitter, Events, lock};
+
+/// How many interface addresses an empty bind list binds: half the ICE
+/// agent's local candidates at `components` sockets each, the other half
+/// left for server- and peer-reflexive candidates.
+fn max_host_addrs(components: usize) -> usize {
+    rtc_ice::Limits::default().local_candidates / (2 * components)
+}
 
 /// The seeds' RTCSocket: the UDP sockets of one ICE transport, gathering
 /// candidates once added to a connection (its ICE credentials are the
@@ -25,11 +32,17 @@ pub struct RtcSocket {
 
 impl RtcSocket {
     /// Binds one UDP socket per address of `servers.bind` (two without
-    /// `mux`) on an ephemeral port; 127.0.0.1 and ::1 when the list is
-    /// empty. STUN URLs (`stun:host[:port]`) are resolved here. The socket
-    /// makes a self-signed DTLS certificate (ECDSA P-256) and lists its
-    /// SHA-256 fingerprint in its options' `fingerprints` (so `fingerprints`
-    /// given here are refused).
+    /// `mux`) on an ephemeral port. An empty list binds the machine's
+    /// interfaces: [`RtcSocket::host_addrs`]`(false)`, every usable IPv4 and
+    /// IPv6 address of an interface that is up (link-local and loopback
+    /// ones skipped; 127.0.0.1 and ::1 when there is nothing else; at most
+    /// 8 with `mux`, 4 without), so a peer on another machine can reach a
+    /// host candidate. A call that must stay on the machine lists loopback
+    /// itself ([`SocketServers::loopback_v4`], or `[127.0.0.1, ::1]`).
+    /// STUN URLs (`stun:host[:port]`) are resolved here. The socket makes
+    /// a self-signed DTLS certificate (ECDSA P-256) and lists its SHA-256
+    /// fingerprint in its options' `fingerprints` (so `fingerprints` given
+    /// here are refused).
     pub async fn new(servers: SocketServers, options: SocketOptions) -> Result<Self, Error> {
         Self::with_certificate(servers, options, Certificate::generate()?).await
     }
@@ -57,12 +70,14 @@ impl RtcSocket {
                 resolve_stun(url).await.map_err(|e| Error::InvalidOptions(format!("STUN server {url:?}: {e}")))?;
             stun_servers.push(addr);
         }
+        let components: u16 = if options.mux { 1 } else { 2 };
+        // An address that went away since it was listed (or an IPv6 one
+        // still in duplicate address detection) is skipped.
         let (ips, any) = if servers.bind.is_empty() {
-            (vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)], true)
+            (udp::host_addrs(false, max_host_addrs(usize::from(components))), true)
         } else {
             (servers.bind.clone(), false)
         };
-        let components = if options.mux { 1 } else { 2 };
         let bound = UdpSocketSet::bind(&ips, components, any).await?;
         let locals: Vec<(Component, SocketAddr)> = bound.iter().map(|b| (b.component, b.local)).collect();
         let mut config = SocketConfig::new(crate::media::random_id(12), locals, options, certificate);
@@ -84,6 +99,20 @@ impl RtcSocket {
                 closed: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// The addresses a socket binds when `servers.bind` is empty
+    /// (`include_loopback` false): every IPv4 and IPv6 address of the
+    /// machine's interfaces that are up, in the order the OS lists them,
+    /// without link-local ones (169.254/16, fe80::/10) and without loopback;
+    /// 127.0.0.1 and ::1 when the machine has nothing else. With
+    /// `include_loopback`, the loopback addresses follow the others: give
+    /// that list as `servers.bind` to gather on the interfaces and on
+    /// loopback. At most 8 (each costs the connection's ICE agent a local
+    /// candidate per component; see [`rtc_ice::Limits`]). The interfaces
+    /// are listed anew on each call.
+    pub fn host_addrs(include_loopback: bool) -> Vec<IpAddr> {
+        udp::host_addrs(include_loopback, max_host_addrs(1))
     }
 
     /// The socket's identifier (`socket-id`).

@@ -32,14 +32,18 @@
 //! from [`Agent::data_paths`]), and [`Agent::accepts`] answers the same
 //! question for one agent without side effects. With feature `tokio`,
 //! `udp` is the UDP layer (binding, batched receive into one caller-owned
-//! buffer, sending without waiting, `stun:` resolution) and `IceSocket`
-//! drives one agent on it.
+//! buffer, sending without waiting, `stun:` resolution, the machine's
+//! interface addresses) and `IceSocket` drives one agent on it. [`iface`]
+//! chooses the addresses that get host candidates when the application
+//! names none (every usable interface address, loopback only as a last
+//! resort).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod agent;
 mod demux;
 mod error;
+pub mod iface;
 #[cfg(feature = "tokio")]
 mod socket;
 mod stun;

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::agent::{Agent, AgentConfig, Credentials, Event, Receive, State, Transmit};
 use crate::error::Error;
-use crate::udp::{RecvBatch, UdpSocketSet, interface_addrs, resolve_stun_all};
+use crate::udp::{RecvBatch, UdpSocketSet, host_addrs, resolve_stun_all};
 
 /// Where an [`IceSocket`] binds.
 #[derive(Debug, Clone)]
@@ -26,8 +26,13 @@ pub struct SocketConfig {
     /// The agent's configuration.
     pub agent: AgentConfig,
     /// Local addresses to bind, one UDP socket each, on an ephemeral port
-    /// (or the given one). Empty: every address of the machine's interfaces
-    /// (link-local IPv6 excepted).
+    /// (or the given one). Empty: the usable addresses of the machine's
+    /// interfaces, IPv4 and IPv6 ([`host_addrs`](crate::udp::host_addrs):
+    /// interfaces that are up, link-local and loopback addresses skipped,
+    /// 127.0.0.1 and ::1 when nothing else is left), at most as many as
+    /// fill half of `agent.limits.local_candidates` (the rest is for
+    /// server- and peer-reflexive candidates). List loopback here to have
+    /// it besides the other interfaces (`host_addrs(true, ..)`).
     pub bind: Vec<SocketAddr>,
     /// STUN servers as `stun:` URLs (the seeds' RTCSocketServers), resolved
     /// when binding and added to `agent.stun_servers`.
@@ -143,9 +148,10 @@ impl IceSocket {
         for url in &config.stun_urls {
             agent_config.stun_servers.extend(resolve_stun_all(url).await.map_err(to_io)?);
         }
+        let max_hosts = agent_config.limits.local_candidates / (2 * usize::from(components));
         let mut agent = Agent::new(agent_config).map_err(to_io)?;
         let addrs = if config.bind.is_empty() {
-            interface_addrs()?.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect()
+            host_addrs(false, max_hosts).into_iter().map(|ip| SocketAddr::new(ip, 0)).collect()
         } else {
             config.bind
         };

@@ -1,7 +1,8 @@
 //! The tokio UDP layer (feature `tokio`) shared by [`IceSocket`] and the
 //! facade's connections: resolving `stun:` URLs, listing interface
-//! addresses, binding sockets, sending without waiting, and receiving every
-//! datagram that is ready on a set of sockets in one batch.
+//! addresses and choosing the ones to bind, binding sockets, sending
+//! without waiting, and receiving every datagram that is ready on a set of
+//! sockets in one batch.
 //!
 //! The receive path allocates nothing per datagram: [`RecvBatch`] is one
 //! caller-owned buffer, filled by [`UdpSocketSet::recv_batch`] and handed
@@ -20,6 +21,7 @@ use rtc_candidate::Component;
 use tokio::net::UdpSocket;
 
 use crate::error::Error;
+use crate::iface::{InterfaceAddr, select_host_addrs};
 use crate::url::StunUrl;
 
 /// What each socket asks for as its receive and send buffers: a burst of
@@ -74,20 +76,45 @@ pub async fn resolve_stun_all(url: &str) -> Result<Vec<SocketAddr>, Error> {
     Ok(addrs)
 }
 
-/// The machine's interface addresses, sorted, without IPv6 link-local ones
-/// (they need a scope id a candidate line cannot carry).
-pub fn interface_addrs() -> io::Result<Vec<IpAddr>> {
-    let mut v: Vec<IpAddr> = if_addrs::get_if_addrs()?
+/// The machine's interface addresses as the OS lists them, each with its
+/// interface's name and state: what [`select_host_addrs`] chooses from.
+/// IPv6 link-local addresses are left out already (the enumeration, if-addrs,
+/// drops them).
+pub fn interfaces() -> io::Result<Vec<InterfaceAddr>> {
+    Ok(if_addrs::get_if_addrs()?
         .into_iter()
-        .map(|i| i.ip())
-        .filter(|ip| match ip {
-            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) != 0xfe80,
-            IpAddr::V4(_) => true,
-        })
-        .collect();
+        .map(|i| InterfaceAddr { up: i.is_oper_up(), loopback: i.is_loopback(), ip: i.ip(), name: i.name })
+        .collect())
+}
+
+/// The machine's interface addresses, sorted, without IPv6 link-local ones
+/// (they need a scope id a candidate line cannot carry), whatever the
+/// interface's state. [`host_addrs`] is the choice a socket binds.
+pub fn interface_addrs() -> io::Result<Vec<IpAddr>> {
+    let mut v: Vec<IpAddr> = interfaces()?.into_iter().map(|i| i.ip).filter(|ip| !is_v6_link_local(ip)).collect();
     v.sort();
     v.dedup();
     Ok(v)
+}
+
+fn is_v6_link_local(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(a) if a.is_unicast_link_local())
+}
+
+/// The addresses a socket binds when the application names none: the
+/// machine's [`interfaces`] through [`select_host_addrs`] (every usable
+/// IPv4 and IPv6 address of an interface that is up, link-local and
+/// loopback ones skipped; loopback added with `include_loopback`; 127.0.0.1
+/// and ::1 when nothing else is left; at most `max`). When the interfaces
+/// cannot be listed, the loopback pair, with a warning.
+pub fn host_addrs(include_loopback: bool, max: usize) -> Vec<IpAddr> {
+    let listed = interfaces().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "UDP: the interfaces could not be listed; loopback only");
+        Vec::new()
+    });
+    let v = select_host_addrs(&listed, include_loopback, max);
+    tracing::debug!(addrs = ?v, "UDP: host addresses");
+    v
 }
 
 /// A bound UDP socket and the ICE component it serves.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rtc_candidate::Component;
 use rtc_ice::Error;
-use rtc_ice::udp::{RecvBatch, UdpSocketSet, interface_addrs, resolve_stun, resolve_stun_all};
+use rtc_ice::udp::{RecvBatch, UdpSocketSet, host_addrs, interface_addrs, resolve_stun, resolve_stun_all};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -193,6 +193,25 @@ fn interface_addresses_skip_ipv6_link_local() {
         IpAddr::V4(_) => true,
     }));
     assert!(v.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
+}
+
+/// The machine's own choice (nothing is sent): never a link-local address,
+/// loopback only as the whole fallback or when asked for, and last then.
+#[test]
+fn host_addresses_of_this_machine() {
+    let fallback = rtc_ice::iface::LOOPBACK.to_vec();
+    let v = host_addrs(false, 8);
+    assert!(!v.is_empty() && v.len() <= 8);
+    assert!(v == fallback || v.iter().all(|ip| !ip.is_loopback()), "{v:?}");
+    let link_local = |ip: &IpAddr| match ip {
+        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V6(a) => a.is_unicast_link_local(),
+    };
+    assert!(!v.iter().any(link_local), "{v:?}");
+    let w = host_addrs(true, 8);
+    assert!(w.starts_with(&v) || w == fallback, "{w:?} after {v:?}");
+    assert!(w[v.len().min(w.len())..].iter().all(|ip| ip.is_loopback()), "{w:?}");
+    assert_eq!(host_addrs(false, 1).len(), 1);
 }
 
 /// Once the batch exists, receiving allocates nothing per datagram:
