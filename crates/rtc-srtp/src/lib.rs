@@ -56,6 +56,7 @@ compile_error!("enable the `ring` (default) or `rustcrypto` feature for AES-GCM"
 
 mod crypto;
 mod error;
+pub mod recovery;
 mod replay;
 pub mod rtcp;
 pub mod rtp;

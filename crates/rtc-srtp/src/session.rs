@@ -247,6 +247,12 @@ impl Session {
         s
     }
 
+    /// Its configuration (the RTCP SSRC and CNAME that feedback packets
+    /// carry too).
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
     /// The NTP time at `now`.
     pub fn ntp_time(&self, now: Instant) -> u64 {
         let d = now.saturating_duration_since(self.start);
