@@ -314,6 +314,7 @@ impl State {
             | ConnectionEvent::TrackDisconnected { stream_id, direction, .. } => (stream_id, *direction),
             ConnectionEvent::TrackContributors { stream_id, .. } => (stream_id, Direction::Remote),
             ConnectionEvent::TrackReport(r) => (&r.stream_id, r.direction),
+            ConnectionEvent::KeyFrameRequest { stream_id, .. } => (stream_id, Direction::Local),
             _ => return None,
         };
         if direction == Direction::Remote {

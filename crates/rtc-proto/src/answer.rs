@@ -13,7 +13,13 @@ use sdp_types::{Attribute, Connection as SdpConnection, Media, Origin, Session};
 use crate::connection::Connection;
 use crate::desc::{ConnectionDescription, Direction};
 use crate::error::Error;
-use crate::sdp::{DATA_CHANNEL, add_candidates, add_keying, add_pacing, attr, has, is_data, is_rtp_media};
+use crate::sdp::{
+    DATA_CHANNEL, add_candidates, add_keying, add_pacing, add_track_ssrcs, attr, has, is_data, is_rtp_media,
+};
+
+/// A sent track as an answer section lists it: stream id, track id, SSRC
+/// and RTX SSRC.
+type SentTrack = (String, String, u32, Option<u32>);
 
 /// Which half of the offer/answer exchange an SDP is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,12 +248,12 @@ impl Connection {
         });
         // The sent tracks, per kind, in order: each goes into the first
         // section of its kind whose offerer receives.
-        let mut to_send: [VecDeque<(String, String, u32)>; 2] = [VecDeque::new(), VecDeque::new()];
+        let mut to_send: [VecDeque<SentTrack>; 2] = [VecDeque::new(), VecDeque::new()];
         for st in &d.streams {
             for t in &st.tracks {
                 if let Some(ssrc) = t.ssrc {
                     let i = usize::from(t.kind == Kind::Video);
-                    to_send[i].push_back((st.stream_id.clone(), t.track_id.clone(), ssrc));
+                    to_send[i].push_back((st.stream_id.clone(), t.track_id.clone(), ssrc, t.rtx_ssrc));
                 }
             }
         }
@@ -286,10 +292,8 @@ impl Connection {
                             let queue = &mut to_send[usize::from(kind == Kind::Video)];
                             let track = if o.dir.offerer_receives() { queue.pop_front() } else { None };
                             m.add_attribute(Attribute::new(o.dir.answer(track.is_some()).name()));
-                            if let Some((stream, track, ssrc)) = track {
-                                m.add_attribute_with_value("msid", format!("{stream} {track}"));
-                                m.add_attribute_with_value("ssrc", format!("{ssrc} cname:{cname}"));
-                                m.add_attribute_with_value("ssrc", format!("{ssrc} msid:{stream} {track}"));
+                            if let Some((stream, track, ssrc, rtx)) = track {
+                                add_track_ssrcs(&mut m, cname, &stream, &track, ssrc, rtx);
                             }
                             add_candidates(&mut m, socket);
                             Some(m)

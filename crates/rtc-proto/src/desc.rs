@@ -286,6 +286,11 @@ pub struct TrackDescription {
     /// Its RTP SSRC, written as a decimal string (a number is read too).
     #[serde(default, with = "ssrc_text", skip_serializing_if = "Option::is_none")]
     pub ssrc: Option<u32>,
+    /// The SSRC its retransmissions go out on (RFC 4588 section 8.3, the
+    /// `a=ssrc-group:FID` of SDP), when retransmission is negotiated;
+    /// drawn for a sent video track where absent.
+    #[serde(rename = "rtx-ssrc", default, with = "ssrc_text", skip_serializing_if = "Option::is_none")]
+    pub rtx_ssrc: Option<u32>,
     /// `audio` or `video` (a one-element list is read too).
     #[serde(with = "kind_text")]
     pub kind: Kind,
@@ -300,7 +305,7 @@ impl TrackDescription {
     /// A description of a new track of `kind`; its id and SSRC are drawn
     /// from a CSPRNG when the track is built.
     pub fn new(kind: Kind) -> Self {
-        Self { track_id: String::new(), socket_id: None, ssrc: None, kind, options: None }
+        Self { track_id: String::new(), socket_id: None, ssrc: None, rtx_ssrc: None, kind, options: None }
     }
 }
 
@@ -552,6 +557,7 @@ mod tests {
                     track_id: "t".into(),
                     socket_id: Some("so".into()),
                     ssrc: Some(7),
+                    rtx_ssrc: None,
                     kind: Kind::Audio,
                     options: None,
                 }],

@@ -64,6 +64,23 @@ pub struct RtpStats {
     /// `roundTripTime` in seconds, from RTCP report blocks (sent tracks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub round_trip_time: Option<f64>,
+    /// `nackCount`: NACK packets received (sent tracks) or sent (received
+    /// tracks).
+    pub nack_count: u64,
+    /// `pliCount`: PLI packets, as `nackCount`.
+    pub pli_count: u64,
+    /// `firCount`: FIR requests, as `nackCount`.
+    pub fir_count: u64,
+    /// `retransmittedPacketsSent` (sent tracks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retransmitted_packets_sent: Option<u64>,
+    /// `retransmittedPacketsReceived` (received tracks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retransmitted_packets_received: Option<u64>,
+    /// Packets a received track's jitter buffer gave up waiting for (with
+    /// what arrived too late for it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets_given_up: Option<u64>,
 }
 
 /// A track's report: which track, and its statistics.
@@ -171,6 +188,20 @@ pub enum ConnectionEvent {
     },
     /// A track's statistics.
     TrackReport(TrackReport),
+    /// The peer asks for a key frame of a sent track (RTCP PLI or FIR):
+    /// the encoder should make its next frame one. At most one every
+    /// 250 ms per track.
+    #[serde(rename = "keyframerequest")]
+    KeyFrameRequest {
+        /// The stream.
+        #[serde(rename = "stream-id")]
+        stream_id: String,
+        /// The track.
+        #[serde(rename = "track-id")]
+        track_id: String,
+        /// Its SSRC.
+        ssrc: u32,
+    },
 }
 
 /// What [`Connection::poll_event`](crate::Connection::poll_event) gives:

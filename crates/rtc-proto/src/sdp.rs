@@ -42,6 +42,24 @@ pub(crate) fn has(attrs: &[Attribute], name: &str) -> bool {
     attrs.iter().any(|a| a.attribute.eq_ignore_ascii_case(name))
 }
 
+/// A sent track's lines in its section: `a=msid`, and `a=ssrc` with the
+/// CNAME and msid; with its retransmission SSRC when the section carries
+/// `rtx` (RFC 4588 section 8.3: `a=ssrc-group:FID <media> <rtx>`).
+pub(crate) fn add_track_ssrcs(m: &mut Media, cname: &str, stream: &str, track: &str, ssrc: u32, rtx: Option<u32>) {
+    let carries_rtx = attr(&m.attributes, "rtpmap").any(|v| {
+        v.split_ascii_whitespace().nth(1).is_some_and(|c| c.get(..4).is_some_and(|n| n.eq_ignore_ascii_case("rtx/")))
+    });
+    let rtx = rtx.filter(|_| carries_rtx);
+    m.add_attribute_with_value("msid", format!("{stream} {track}"));
+    if let Some(r) = rtx {
+        m.add_attribute_with_value("ssrc-group", format!("FID {ssrc} {r}"));
+    }
+    for id in std::iter::once(ssrc).chain(rtx) {
+        m.add_attribute_with_value("ssrc", format!("{id} cname:{cname}"));
+        m.add_attribute_with_value("ssrc", format!("{id} msid:{stream} {track}"));
+    }
+}
+
 /// Whether a section is live: a port other than 0, or port 0 with
 /// `a=bundle-only` (RFC 8843 section 6: the offerer bundles it and leaves
 /// its port to the BUNDLE group).
@@ -223,9 +241,7 @@ impl ConnectionDescription {
             for st in &self.streams {
                 for t in st.tracks.iter().filter(|t| t.kind == kind) {
                     let Some(ssrc) = t.ssrc else { continue };
-                    m.add_attribute_with_value("msid", format!("{} {}", st.stream_id, t.track_id));
-                    m.add_attribute_with_value("ssrc", format!("{ssrc} cname:{cname}"));
-                    m.add_attribute_with_value("ssrc", format!("{ssrc} msid:{} {}", st.stream_id, t.track_id));
+                    add_track_ssrcs(m, cname, &st.stream_id, &t.track_id, ssrc, t.rtx_ssrc);
                 }
             }
             add_candidates(m, socket);
@@ -313,8 +329,10 @@ impl ConnectionDescription {
             let ssrc_lines: Vec<(&str, &str)> = attr(&m.attributes, "ssrc").filter_map(|v| v.split_once(' ')).collect();
             // With retransmission (RFC 4588 `a=ssrc-group:FID <media> <rtx>`)
             // the track is the group's first SSRC; else the first listed.
-            let fid = attr(&m.attributes, "ssrc-group")
-                .find_map(|v| v.strip_prefix("FID ").and_then(|r| r.split_ascii_whitespace().next()));
+            let fid: Option<Vec<&str>> = attr(&m.attributes, "ssrc-group")
+                .find_map(|v| v.strip_prefix("FID ").map(|r| r.split_ascii_whitespace().collect()));
+            let rtx_ssrc = fid.as_ref().and_then(|g| g.get(1)).and_then(|r| r.parse::<u32>().ok());
+            let fid = fid.as_ref().and_then(|g| g.first().copied());
             let Some(first) = fid.or_else(|| ssrc_lines.first().map(|(id, _)| *id)) else { continue };
             let ssrc: u32 = first.parse().map_err(|_| Error::InvalidDescription(format!("a=ssrc:{first}")))?;
             for (id, rest) in &ssrc_lines {
@@ -335,7 +353,7 @@ impl ConnectionDescription {
                 Some((s, t)) => (s.to_owned(), t.to_owned()),
                 None => (format!("mid-{mid}"), format!("mid-{mid}")),
             };
-            let track = TrackDescription { track_id, socket_id: None, ssrc: Some(ssrc), kind, options: None };
+            let track = TrackDescription { track_id, socket_id: None, ssrc: Some(ssrc), rtx_ssrc, kind, options: None };
             match d.streams.iter_mut().find(|s| s.stream_id == stream_id) {
                 Some(s) => s.tracks.push(track),
                 None => d.streams.push(StreamDescription { stream_id, tracks: vec![track] }),

@@ -5,17 +5,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtc_candidate::Component;
-use rtc_codecs::{Codec, Kind, Options, PayloadType};
+use rtc_codecs::{Codec, Feedback, Kind, Options, PayloadType};
 
 use crate::desc::{ConnectionDescription, SocketOptions};
 
-/// The default codec options: Opus (RFC 7587) and VP8 (RFC 7741).
+/// The default codec options: Opus (RFC 7587) and VP8 (RFC 7741), VP8 with
+/// loss recovery: generic NACK and PLI (RFC 4585), FIR (RFC 5104) and
+/// retransmission on its own SSRC (RFC 4588, payload type 97).
 pub fn default_options() -> Options {
     let mut opus = Codec::new(PayloadType::new(111).unwrap_or(PayloadType::PCMU), Kind::Audio, "opus", 48_000, Some(2));
     opus.parameters.insert("minptime", "10");
     opus.parameters.insert("useinbandfec", "1");
-    let vp8 = Codec::new(PayloadType::new(96).unwrap_or(PayloadType::PCMU), Kind::Video, "VP8", 90_000, None);
-    Options { codecs: vec![opus, vp8], ..Options::default() }
+    let mut vp8 = Codec::new(PayloadType::new(96).unwrap_or(PayloadType::PCMU), Kind::Video, "VP8", 90_000, None);
+    vp8.rtcp_feedback =
+        vec![Feedback::new("nack", None), Feedback::new("nack", Some("pli")), Feedback::new("ccm", Some("fir"))];
+    let mut rtx = Codec::new(PayloadType::new(97).unwrap_or(PayloadType::PCMU), Kind::Video, "rtx", 90_000, None);
+    rtx.parameters.insert("apt", "96");
+    Options { codecs: vec![opus, vp8, rtx], ..Options::default() }
 }
 
 /// How to build a [`Connection`](crate::Connection).
@@ -100,6 +106,12 @@ pub struct Limits {
     /// Octets written on a data stream and not yet acknowledged (per
     /// stream, as browsers bound a data channel's buffer).
     pub data_buffer: usize,
+    /// Octets a received video track's jitter buffer may hold while it
+    /// waits for a missing packet (more are dropped and counted).
+    pub jitter_bytes: usize,
+    /// Packets of a sent video track kept for retransmission (rounded up
+    /// to a power of two), none older than a second.
+    pub send_history: usize,
 }
 
 impl Default for Limits {
@@ -116,6 +128,8 @@ impl Default for Limits {
             events: 4096,
             data_streams: 1024,
             data_buffer: 16 << 20,
+            jitter_bytes: 1 << 20,
+            send_history: 512,
         }
     }
 }

@@ -12,6 +12,7 @@ use rtc_payload::{Depacketizer, Format, PacketInfo, Packetizer};
 use rtc_srtp::RtpPacket;
 use rtc_srtp::session::SessionEvent;
 
+use super::recovery;
 use super::tracks::State;
 use super::{Connection, DropReason, FrameInfo, Receive, Transmit};
 use crate::desc::{Direction, StreamDescription, TrackDescription};
@@ -29,6 +30,10 @@ pub(crate) struct Plan {
     pub(crate) transport: usize,
     /// The connection's plan generation it was made in.
     pub(crate) generation: u64,
+    /// NACK negotiated: packets are kept for retransmission.
+    pub(crate) nack: bool,
+    /// The RTX payload type retransmissions go out with, if negotiated.
+    pub(crate) rtx: Option<u8>,
 }
 
 /// A frame written and not yet fully packetized.
@@ -52,6 +57,8 @@ pub(crate) struct SendQueue {
     bytes: usize,
     /// Frames dropped because the path or keys went away before they left.
     pub(crate) dropped: u64,
+    /// Packets the peer asked for again (track, sequence number).
+    pub(crate) resend: VecDeque<(TrackId, u16)>,
 }
 
 impl SendQueue {
@@ -72,6 +79,7 @@ impl SendQueue {
         while let Some(o) = self.queue.pop_front() {
             self.recycle(o.frame);
         }
+        self.resend = VecDeque::new();
     }
 }
 
@@ -92,7 +100,7 @@ pub(crate) struct FrameQueue {
 impl FrameQueue {
     /// Takes a completed frame out of the depacketizer's buffer by swapping
     /// a spare one in: no copy, and no allocation once buffers circulate.
-    fn push(&mut self, info: FrameInfo, data: &mut Vec<u8>, frames: usize, bytes: usize) {
+    pub(crate) fn push(&mut self, info: FrameInfo, data: &mut Vec<u8>, frames: usize, bytes: usize) {
         if self.queue.len() >= frames || self.bytes + data.len() > bytes {
             self.dropped += 1;
             return;
@@ -150,7 +158,11 @@ impl Connection {
                 let desc = t.desc.clone();
                 let (pt, clock, format) = self.send_codec(&desc)?;
                 let transport = self.transport_for(&desc).ok_or(Error::NotConnected("no socket carries this track"))?;
-                Plan { pt, clock, format, transport, generation }
+                let codecs = self.agreement.as_ref().map_or(&[][..], |a| &a.codecs[..]);
+                let codec = codecs.iter().find(|c| c.payload_id.get() == pt);
+                let nack = codec.is_some_and(|c| recovery::negotiated(c).nack);
+                let rtx = if nack { recovery::rtx_for(codecs, pt) } else { None };
+                Plan { pt, clock, format, transport, generation, nack, rtx }
             }
         };
         if self.session.is_none() {
@@ -198,7 +210,7 @@ impl Connection {
     /// `buf`.
     pub(crate) fn poll_media(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         loop {
-            let Connection { send, tracks, transports, session, .. } = self;
+            let Connection { send, tracks, transports, session, limits, .. } = self;
             let out = send.queue.front_mut()?;
             let usable = tracks.tracks.get_mut(&out.track).and_then(|t| match &mut t.state {
                 State::Send(s) => Some(s),
@@ -246,6 +258,11 @@ impl Connection {
                 payload.len,
                 buf,
             );
+            if out.plan.nack
+                && let Ok(n) = written
+            {
+                Self::record_sent(&mut s.history, limits, now, &buf[..n]);
+            }
             let Ok(n) = written.and_then(|n| tx.protect_rtp(buf, n)) else {
                 self.drop_front_frame();
                 continue;
@@ -281,12 +298,18 @@ impl Connection {
             let Ok(n) = rx.unprotect_rtcp(data) else { return self.drop_with(DropReason::Srtp) };
             let ok = session.handle_rtcp(now, &data[..n]).is_ok();
             self.session_events();
+            if ok {
+                self.handle_feedback(now, &data[..n]);
+            }
             return if ok { Receive::Rtcp } else { self.drop_with(DropReason::Rtcp) };
         }
         let Ok(n) = rx.unprotect_rtp(data) else { return self.drop_with(DropReason::Srtp) };
         let packet = &data[..n];
         let Ok(p) = RtpPacket::new_checked(packet) else { return self.drop_with(DropReason::Rtp) };
         let ssrc = p.ssrc();
+        if let Some(apt) = self.rtx_apt(p.payload_type()) {
+            return self.receive_rtx(now, ssrc, apt, packet);
+        }
         if !self.tracks.remote_by_ssrc.contains_key(&ssrc) && self.add_unsignaled(ssrc, p.payload_type()).is_err() {
             return self.drop_with(DropReason::TooManyTracks);
         }
@@ -297,6 +320,7 @@ impl Connection {
         self.session_events();
         let Some(&track) = self.tracks.remote_by_ssrc.get(&ssrc) else { return Receive::Rtp { track: None } };
         let pt = p.payload_type();
+        let rtt = self.recovery_rtt();
         let Connection { tracks, frames, limits, agreement, .. } = self;
         let Some(State::Receive(r)) = tracks.tracks.get_mut(&track).map(|t| &mut t.state) else {
             return Receive::Rtp { track: Some(track) };
@@ -307,19 +331,24 @@ impl Connection {
         if r.depacketizer.as_ref().is_none_or(|(p, _)| *p != pt) {
             // The payload format is looked up only when the payload type changes.
             let codec = agreement.as_ref().and_then(|a| a.codecs.iter().find(|c| c.payload_id.get() == pt));
-            let Some(format) = codec.and_then(Self::format_of) else {
+            let (Some(codec), Some(format)) = (codec, codec.and_then(Self::format_of)) else {
                 return self.drop_with(DropReason::PayloadType);
             };
             r.depacketizer = Some((pt, Depacketizer::new(format, limits.max_frame)));
+            Self::prepare_receiving(r, codec, format != Format::Audio, limits, rtt);
         }
-        let Some((_, d)) = r.depacketizer.as_mut() else { return Receive::Rtp { track: Some(track) } };
         let info = PacketInfo { sequence_number: p.sequence_number(), timestamp: p.timestamp(), marker: p.marker() };
-        let (max_frames, max_bytes) = (limits.frames_queued, limits.frame_bytes);
-        d.push(info, p.payload(), &mut |f, data| {
-            let info = FrameInfo { track, ssrc, timestamp: f.timestamp, key_frame: f.key_frame };
-            frames.push(info, data, max_frames, max_bytes);
-        });
+        recovery::deliver(now, (track, ssrc), r, info, p.payload(), frames, limits);
         Receive::Rtp { track: Some(track) }
+    }
+
+    /// The `apt` of `pt` when it is an agreed RTX payload type.
+    fn rtx_apt(&self, pt: u8) -> Option<u8> {
+        let codec = self.agreement.as_ref()?.codecs.iter().find(|c| c.payload_id.get() == pt)?;
+        if !codec.is("rtx") {
+            return None;
+        }
+        codec.parameters.get("apt").and_then(|v| v.trim().parse().ok())
     }
 
     /// A stream the remote description did not announce: one track per
@@ -331,6 +360,7 @@ impl Connection {
             track_id: format!("ssrc-{ssrc}"),
             socket_id: None,
             ssrc: Some(ssrc),
+            rtx_ssrc: None,
             kind,
             options: None,
         };

@@ -6,6 +6,7 @@ mod dcep;
 mod keying;
 mod media;
 mod negotiation;
+mod recovery;
 mod stats;
 mod timer;
 mod tracks;
@@ -748,6 +749,7 @@ impl Connection {
             return Err(Error::InvalidDescription("kind and ssrc cannot change while the track is sent".into()));
         }
         description.ssrc = t.desc.ssrc;
+        description.rtx_ssrc = t.desc.rtx_ssrc;
         t.desc = description;
         if let State::Send(s) = &mut t.state {
             s.plan = None;
@@ -921,6 +923,12 @@ impl Connection {
         {
             return Some(t);
         }
+        if let Some(t) = self.poll_feedback(now, buf) {
+            return Some(t);
+        }
+        if let Some(t) = self.poll_resend(now, buf) {
+            return Some(t);
+        }
         self.poll_media(now, buf)
     }
 
@@ -989,6 +997,13 @@ impl Connection {
             }
             d.ssrc = Some(ssrc);
         }
+        if d.kind == rtc_codecs::Kind::Video && d.rtx_ssrc.is_none() {
+            let mut rtx = random_ssrc(&mut self.rng);
+            while Some(rtx) == d.ssrc || self.tracks.local_by_ssrc.contains_key(&rtx) {
+                rtx = random_ssrc(&mut self.rng);
+            }
+            d.rtx_ssrc = Some(rtx);
+        }
     }
 
     /// Attaches a local track: its socket chosen, its RTP stream in the
@@ -1015,6 +1030,11 @@ impl Connection {
             picture_id,
             csrcs: [0; 15],
             ncsrc: 0,
+            history: None,
+            rtx_seq: rand::Rng::random(&mut self.rng),
+            feedback: tracks::FeedbackCounts::default(),
+            key_frame_told: None,
+            last_fir: None,
         }));
         self.tracks.add(stream, d, state)
     }

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use super::Connection;
+use super::tracks::State;
 use crate::StreamId;
 use crate::desc::Direction;
 use crate::events::{ConnectionEvent, Event, RtpStats, TrackReport};
@@ -14,7 +15,15 @@ impl Connection {
         let mut out = Vec::new();
         for t in s.tracks.iter().filter_map(|t| self.tracks.tracks.get(t)) {
             let ssrc = t.ssrc();
-            let stats = match s.direction {
+            let fb = match &t.state {
+                State::Send(s) => s.feedback,
+                State::Receive(r) => r.feedback,
+            };
+            let given_up = match &t.state {
+                State::Receive(r) => r.jitter.as_ref().map(|j| j.stats().lost),
+                State::Send(_) => None,
+            };
+            let mut stats = match s.direction {
                 Direction::Local => session.outbound_stats(ssrc).map(|o| RtpStats {
                     packets_sent: Some(o.packets_sent),
                     bytes_sent: Some(o.bytes_sent),
@@ -33,6 +42,18 @@ impl Connection {
                     ..RtpStats::default()
                 }),
             };
+            if let Some(stats) = stats.as_mut() {
+                stats.nack_count = fb.nacks;
+                stats.pli_count = fb.plis;
+                stats.fir_count = fb.firs;
+                match s.direction {
+                    Direction::Local => stats.retransmitted_packets_sent = Some(fb.retransmitted),
+                    Direction::Remote => {
+                        stats.retransmitted_packets_received = Some(fb.retransmitted);
+                        stats.packets_given_up = given_up;
+                    }
+                }
+            }
             if let Some(stats) = stats {
                 out.push(TrackReport {
                     stream_id: s.stream_id.clone(),

@@ -26,6 +26,7 @@ impl Connection {
         self.drive_transports(now);
         self.handle_data_timeout(now);
         self.drive_data(now);
+        self.recovery_timeout(now);
         self.report_timer(now);
     }
 
@@ -44,6 +45,7 @@ impl Connection {
         }
         at(self.data_timeout());
         if self.connected {
+            at(self.recovery_poll_timeout());
             at(self.session.as_ref().and_then(Session::poll_timeout));
             at(Some(self.next_report.unwrap_or(self.last_now)));
         }

@@ -1,7 +1,10 @@
 //! The streams and tracks of a connection, both directions, and the seeds'
 //! stream and track events.
 
+use std::time::Instant;
+
 use rtc_payload::{Depacketizer, Packetizer};
+use rtc_srtp::recovery::{JitterBuffer, SendHistory};
 
 use super::Connection;
 use super::media::Plan;
@@ -31,6 +34,37 @@ pub(crate) struct Sending {
     pub(crate) picture_id: u16,
     pub(crate) csrcs: [u32; 15],
     pub(crate) ncsrc: u8,
+    /// Packets sent, for retransmission (made with the first packet sent
+    /// under a plan that negotiated NACK).
+    pub(crate) history: Option<SendHistory>,
+    /// The next RTX sequence number (RFC 4588 section 4: its own space).
+    pub(crate) rtx_seq: u16,
+    /// Feedback received and retransmissions sent.
+    pub(crate) feedback: FeedbackCounts,
+    /// When the application was last told the peer wants a key frame.
+    pub(crate) key_frame_told: Option<Instant>,
+    /// The last FIR sequence number acted on (RFC 5104 section 4.3.1.2: a
+    /// repeated number is the same request).
+    pub(crate) last_fir: Option<u8>,
+}
+
+/// RTCP feedback and retransmissions of one track (webrtc-stats'
+/// `nackCount`, `pliCount`, `firCount`, `retransmittedPackets*`): sent
+/// for a received track, received for a sent one.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FeedbackCounts {
+    pub(crate) nacks: u64,
+    pub(crate) plis: u64,
+    pub(crate) firs: u64,
+    pub(crate) retransmitted: u64,
+}
+
+/// What feedback the payload type a track receives negotiated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Negotiated {
+    pub(crate) nack: bool,
+    pub(crate) pli: bool,
+    pub(crate) fir: bool,
 }
 
 /// Receiving state of a remote track.
@@ -38,10 +72,39 @@ pub(crate) struct Sending {
 pub(crate) struct Receiving {
     /// The payload type the depacketizer was made for, and the depacketizer.
     pub(crate) depacketizer: Option<(u8, Depacketizer)>,
+    /// Video: restores order, asks for what is missing (made with the
+    /// depacketizer).
+    pub(crate) jitter: Option<Box<JitterBuffer>>,
+    /// The feedback negotiated for the depacketizer's payload type.
+    pub(crate) negotiated: Negotiated,
+    /// A frame was lost: a key frame is wanted (PLI, else FIR).
+    pub(crate) key_frame_wanted: bool,
+    /// When a PLI or FIR last went out.
+    pub(crate) key_frame_asked: Option<Instant>,
+    /// The next FIR sequence number.
+    pub(crate) fir_seq: u8,
+    /// Feedback sent; retransmissions received.
+    pub(crate) feedback: FeedbackCounts,
     /// `receive_stream(…, false)` turns delivery off.
     pub(crate) receiving: bool,
     /// TrackConnected fired (its first packet came).
     pub(crate) connected: bool,
+}
+
+impl Receiving {
+    pub(crate) fn new() -> Self {
+        Self {
+            depacketizer: None,
+            jitter: None,
+            negotiated: Negotiated::default(),
+            key_frame_wanted: false,
+            key_frame_asked: None,
+            fir_seq: 0,
+            feedback: FeedbackCounts::default(),
+            receiving: true,
+            connected: false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -107,6 +170,10 @@ impl<K: PartialEq + Copy, V> SmallMap<K, V> {
         self.0.len()
     }
 
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
+        self.0.retain(|(k, v)| keep(k, v));
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.0.iter().map(|(k, v)| (k, v))
     }
@@ -122,6 +189,8 @@ pub(crate) struct Tracks {
     pub(crate) remote_by_ssrc: SmallMap<u32, TrackId>,
     /// Local tracks by SSRC (unique per connection).
     pub(crate) local_by_ssrc: SmallMap<u32, TrackId>,
+    /// Remote retransmission SSRCs (RFC 4588) → their media SSRCs.
+    pub(crate) remote_rtx: SmallMap<u32, u32>,
 }
 
 impl Tracks {
@@ -162,7 +231,12 @@ impl Tracks {
         let ssrc = desc.ssrc.unwrap_or_default();
         match state {
             State::Send(_) => self.local_by_ssrc.insert(ssrc, id),
-            State::Receive(_) => self.remote_by_ssrc.insert(ssrc, id),
+            State::Receive(_) => {
+                if let Some(rtx) = desc.rtx_ssrc.filter(|r| *r != ssrc) {
+                    self.remote_rtx.insert(rtx, ssrc);
+                }
+                self.remote_by_ssrc.insert(ssrc, id);
+            }
         }
         self.tracks.insert(id, Track { stream, desc, state });
         if let Some(s) = self.stream_mut(stream) {
@@ -177,7 +251,10 @@ impl Tracks {
         let ssrc = t.ssrc();
         match t.state {
             State::Send(_) => self.local_by_ssrc.remove(&ssrc),
-            State::Receive(_) => self.remote_by_ssrc.remove(&ssrc),
+            State::Receive(_) => {
+                self.remote_rtx.retain(|_, media| *media != ssrc);
+                self.remote_by_ssrc.remove(&ssrc)
+            }
         };
         if let Some(s) = self.stream_mut(t.stream) {
             s.tracks.retain(|x| *x != id);
@@ -309,7 +386,7 @@ impl Connection {
             if self.tracks.remote_by_ssrc.contains_key(&ssrc) {
                 continue;
             }
-            let state = State::Receive(Receiving { depacketizer: None, receiving: true, connected: false });
+            let state = State::Receive(Receiving::new());
             self.tracks.add(id, TrackDescription { ssrc: Some(ssrc), ..t.clone() }, state);
         }
         Ok(id)
