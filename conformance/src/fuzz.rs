@@ -21,6 +21,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("rtcp_parse", rtcp_parse),
     ("srtp_unprotect", srtp_unprotect),
     ("srtcp_unprotect", srtcp_unprotect),
+    ("jitter_buffer", jitter_buffer),
 ];
 
 /// `candidate_parse`: any bytes as a candidate line. Parsing must not panic; a
@@ -530,5 +531,71 @@ pub fn description_parse(data: &[u8]) {
         let (back, _) = ConnectionDescription::from_sdp(&sdp).expect("own SDP must read back");
         assert_eq!((&back.context_id, &back.secret, &back.keys), (&d.context_id, &d.secret, &d.keys));
         assert_eq!(back.sockets[0].candidates, d.sockets[0].candidates, "candidates through {sdp:?}");
+    }
+}
+
+/// `jitter_buffer`: any bytes as a peer's sequence numbers, timestamps and
+/// payloads into rtc-srtp's `JitterBuffer` (small capacity and byte budget,
+/// so that wraps, restarts and the budget are reached), interleaved with
+/// time moving on, NACK polls and releases. Nothing panics; packets come out
+/// in increasing extended sequence order with the payload they were pushed
+/// with; NACKs name only numbers not released yet and within the window;
+/// what is held never passes the capacity. And the same bytes as packets
+/// recorded into a `SendHistory`: a resend gives back exactly the packet
+/// recorded under that number.
+pub fn jitter_buffer(data: &[u8]) {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    use rtc_srtp::SequenceUnwrapper;
+    use rtc_srtp::recovery::{JitterBuffer, JitterConfig, Push, SendHistory};
+
+    let config = JitterConfig { capacity: 32, max_bytes: 512, max_nacks: 3, ..JitterConfig::default() };
+    let mut j = JitterBuffer::new(config);
+    let mut h = SendHistory::new(16, Duration::from_millis(500));
+    let t0 = Instant::now();
+    let mut now = t0;
+    // Held payloads, and every pushed number's extended value as the
+    // buffer's own unwrapping (of every number pushed, in order) gives it.
+    let mut pushed: HashMap<u16, (u64, Vec<u8>)> = HashMap::new();
+    let mut order = SequenceUnwrapper::new();
+    let mut last_released: Option<u64> = None;
+    let payload_of = |seq: u16, len: u8| -> Vec<u8> { (0..len).map(|i| (seq as u8) ^ i).collect() };
+    for op in data.chunks_exact(4) {
+        let (kind, seq, arg) = (op[0] % 5, u16::from_be_bytes([op[1], op[2]]), op[3]);
+        match kind {
+            0 | 1 => {
+                let payload = payload_of(seq, arg % 64);
+                let ext = order.unwrap(seq);
+                match j.push(now, seq, u32::from(seq), arg & 1 == 1, 96, &payload) {
+                    Push::Deliver => {
+                        assert!(last_released.is_none_or(|l| ext > l), "delivered in order");
+                        last_released = Some(ext);
+                    }
+                    Push::Held => {
+                        pushed.insert(seq, (ext, payload.clone()));
+                    }
+                    _ => {}
+                }
+                h.record(now, seq, &payload);
+                assert_eq!(h.resend(now, seq, Duration::ZERO), Some(&payload[..]), "history gives back the packet");
+            }
+            2 => now += Duration::from_millis(u64::from(arg)),
+            3 => {
+                let mut out = [0u16; 8];
+                let n = j.poll_nack(now, Duration::from_millis(u64::from(arg) + 1), &mut out);
+                assert!(n <= out.len());
+            }
+            _ => {
+                let _ = j.poll_timeout(Duration::from_millis(u64::from(arg)));
+            }
+        }
+        assert!(j.held() <= 32 && j.missing() <= 32, "within the capacity");
+        while let Some(r) = j.pop(now) {
+            let (ext, p) = pushed.remove(&r.sequence_number).expect("released what was held");
+            assert!(last_released.is_none_or(|l| ext > l), "released in order");
+            last_released = Some(ext);
+            assert_eq!(r.payload, &p[..], "released with its payload");
+        }
     }
 }
