@@ -281,15 +281,30 @@ fn ms(v: f64) -> String {
 fn summary(peers: [&Peer; 2], counts: &[(&str, &str, Arc<Counts>)], data: &DataCounts) {
     println!();
     println!(
-        "{:6} {:6} {:4} {:>8} {:>10} {:>6} {:>8} {:>11} {:>8} {:>8}",
-        "peer", "track", "dir", "packets", "bytes", "lost", "fraction", "jitter(ms)", "rtt(ms)", "frames"
+        "{:6} {:6} {:4} {:>8} {:>10} {:>6} {:>8} {:>11} {:>8} {:>5} {:>6} {:>8}",
+        "peer",
+        "track",
+        "dir",
+        "packets",
+        "bytes",
+        "lost",
+        "fraction",
+        "jitter(ms)",
+        "rtt(ms)",
+        "nacks",
+        "resent",
+        "frames"
     );
     for p in peers {
         for r in p.conn.stats() {
             let kind = r.kind.as_str();
-            let (dir, packets, bytes) = match r.direction {
-                Direction::Local => ("sent", r.stats.packets_sent, r.stats.bytes_sent),
-                Direction::Remote => ("recv", r.stats.packets_received, r.stats.bytes_received),
+            let (dir, packets, bytes, resent) = match r.direction {
+                Direction::Local => {
+                    ("sent", r.stats.packets_sent, r.stats.bytes_sent, r.stats.retransmitted_packets_sent)
+                }
+                Direction::Remote => {
+                    ("recv", r.stats.packets_received, r.stats.bytes_received, r.stats.retransmitted_packets_received)
+                }
             };
             let frames = match r.direction {
                 Direction::Remote => counts
@@ -304,7 +319,7 @@ fn summary(peers: [&Peer; 2], counts: &[(&str, &str, Arc<Counts>)], data: &DataC
                 Direction::Local => String::new(),
             };
             println!(
-                "{:6} {:6} {:4} {:>8} {:>10} {:>6} {:>8.3} {:>11} {:>8} {:>8}",
+                "{:6} {:6} {:4} {:>8} {:>10} {:>6} {:>8.3} {:>11} {:>8} {:>5} {:>6} {:>8}",
                 p.name,
                 kind,
                 dir,
@@ -314,6 +329,8 @@ fn summary(peers: [&Peer; 2], counts: &[(&str, &str, Arc<Counts>)], data: &DataC
                 r.stats.fraction_lost,
                 ms(r.stats.jitter),
                 r.stats.round_trip_time.map(ms).unwrap_or_else(|| "-".into()),
+                r.stats.nack_count,
+                resent.unwrap_or(0),
                 frames
             );
         }
