@@ -320,7 +320,6 @@ impl Connection {
         self.session_events();
         let Some(&track) = self.tracks.remote_by_ssrc.get(&ssrc) else { return Receive::Rtp { track: None } };
         let pt = p.payload_type();
-        let rtt = self.recovery_rtt();
         let Connection { tracks, frames, limits, agreement, .. } = self;
         let Some(State::Receive(r)) = tracks.tracks.get_mut(&track).map(|t| &mut t.state) else {
             return Receive::Rtp { track: Some(track) };
@@ -335,7 +334,7 @@ impl Connection {
                 return self.drop_with(DropReason::PayloadType);
             };
             r.depacketizer = Some((pt, Depacketizer::new(format, limits.max_frame)));
-            Self::prepare_receiving(r, codec, format != Format::Audio, limits, rtt);
+            Self::prepare_receiving(r, codec, format != Format::Audio, limits);
         }
         let info = PacketInfo { sequence_number: p.sequence_number(), timestamp: p.timestamp(), marker: p.marker() };
         recovery::deliver(now, (track, ssrc), r, info, p.payload(), frames, limits);

@@ -117,6 +117,15 @@ fn drain(
 }
 
 impl Connection {
+    /// Whether a received track is waiting for a packet or a key frame
+    /// (most of the time none is, and loss recovery costs nothing).
+    fn recovering(&self) -> bool {
+        self.tracks.tracks.iter().any(|(_, t)| match &t.state {
+            State::Receive(r) => r.key_frame_wanted || r.jitter.as_ref().is_some_and(|j| j.held() + j.missing() > 0),
+            State::Send(_) => false,
+        })
+    }
+
     /// The round-trip time RTCP measured (the shortest over the sent
     /// tracks), else a default.
     pub(crate) fn recovery_rtt(&self) -> Duration {
@@ -133,13 +142,15 @@ impl Connection {
     /// Sets up a received track for the payload type its depacketizer was
     /// just made for: the feedback negotiated, and for video a jitter
     /// buffer.
-    pub(crate) fn prepare_receiving(r: &mut Receiving, codec: &Codec, video: bool, limits: &Limits, rtt: Duration) {
+    /// (The wait starts from the default round trip; the timer moves it to
+    /// the measured one.)
+    pub(crate) fn prepare_receiving(r: &mut Receiving, codec: &Codec, video: bool, limits: &Limits) {
         r.negotiated = negotiated(codec);
         if video && r.jitter.is_none() {
             let nack = r.negotiated.nack;
             r.jitter = Some(Box::new(JitterBuffer::new(JitterConfig {
                 nack,
-                max_wait: max_wait(nack, rtt),
+                max_wait: max_wait(nack, DEFAULT_RTT),
                 max_bytes: limits.jitter_bytes,
                 ..JitterConfig::default()
             })));
@@ -317,7 +328,7 @@ impl Connection {
     /// it lost a frame, in one compound RTCP packet (RFC 4585 section
     /// 3.1: after a receiver report and SDES).
     pub(crate) fn poll_feedback(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if !self.connected {
+        if !self.connected || !self.recovering() {
             return None;
         }
         let rtt = self.recovery_rtt();
@@ -406,6 +417,9 @@ impl Connection {
     /// When loss recovery next needs time: a packet to ask for again or
     /// to give up on; now, when a key frame is wanted.
     pub(crate) fn recovery_poll_timeout(&self) -> Option<Instant> {
+        if !self.recovering() {
+            return None;
+        }
         let rtt = self.recovery_rtt();
         let mut next: Option<Instant> = None;
         for (_, id) in self.tracks.remote_by_ssrc.iter() {
