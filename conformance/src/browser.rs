@@ -267,12 +267,52 @@ async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
 /// clip go to Chromium while its audio and video come to us. Passes when
 /// Chromium decoded our VP8 (`framesDecoded`) and received our audio, and
 /// we received its frames of both kinds. Returns a one-line summary.
-pub fn chromium_offers(root: &Path, chromium: OsString) -> Result<String, String> {
+///
+/// With `loss` (a percentage), once connected that share of the UDP
+/// datagrams in the namespace is dropped (nft, both directions) and the
+/// call runs 8 s; it then also passes only when NACK and retransmission
+/// worked both ways: Chromium NACKed us and we retransmitted, we NACKed
+/// Chromium and its RTX came back to us, at least 90% of Chromium's video
+/// frames arrived whole, and Chromium decoded at least 75% of ours (the
+/// clip we send cannot make a key frame when Chromium asks for one, so a
+/// packet whose retransmission is lost too costs frames until the clip's
+/// next key frame; without NACK about a third would be decodable).
+pub fn chromium_offers(root: &Path, chromium: OsString, loss: u8) -> Result<String, String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(answer_chromium(root, chromium))
+    rt.block_on(answer_chromium(root, chromium, loss))
 }
 
-async fn answer_chromium(root: &Path, chromium: OsString) -> Result<String, String> {
+/// Drops `percent` of the UDP datagrams arriving in this network namespace
+/// (loopback: both directions of a local call), counted per source port
+/// (`nft list ruleset` shows them). On arrival, not on departure: a packet
+/// dropped on the output hook fails the sender's `sendmsg` with EPERM,
+/// which Chromium takes as a temporary error and sends again, so its
+/// packets would never be lost.
+fn drop_udp(percent: u8) -> Result<(), String> {
+    let rules = format!(
+        "add table inet rtc_loss\n\
+         add chain inet rtc_loss arriving {{ type filter hook input priority 0; }}\n\
+         add set inet rtc_loss sent {{ type inet_service; flags dynamic; counter; }}\n\
+         add set inet rtc_loss dropped {{ type inet_service; flags dynamic; counter; }}\n\
+         add rule inet rtc_loss arriving meta l4proto udp add @sent {{ udp sport }}\n\
+         add rule inet rtc_loss arriving meta l4proto udp numgen random mod 100 < {percent} add @dropped {{ udp sport }} drop\n"
+    );
+    let mut nft = std::process::Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("nft (Debian's nftables) to drop {percent}% of UDP: {e}"))?;
+    use std::io::Write;
+    nft.stdin.take().ok_or("nft stdin")?.write_all(rules.as_bytes()).map_err(|e| e.to_string())?;
+    let out = nft.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("nft: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(())
+}
+
+async fn answer_chromium(root: &Path, chromium: OsString, loss: u8) -> Result<String, String> {
     use rtc_api::{SdpType, SocketEvent};
     let page =
         std::fs::read_to_string(root.join("conformance/peers/chromium_offer.html")).map_err(|e| e.to_string())?;
@@ -301,7 +341,9 @@ async fn answer_chromium(root: &Path, chromium: OsString) -> Result<String, Stri
     let (tx, mut posted) = mpsc::channel(4);
     tokio::spawn(serve_pages(listener, pages.clone(), tx));
     let profile = std::env::temp_dir().join(format!("rtc-chromium-offer-{}", std::process::id()));
-    let mut browser = launch(&chromium, &format!("http://127.0.0.1:{port}/offer.html"), &profile)?;
+    let seconds = if loss > 0 { 8 } else { 4 };
+    let url = format!("http://127.0.0.1:{port}/offer.html?seconds={seconds}");
+    let mut browser = launch(&chromium, &url, &profile)?;
     let result = async {
         let offer = posted_to(&mut posted, "/offer").await?;
         conn.set_remote_sdp(SdpType::Offer, &offer).map_err(|e| format!("Chromium's offer: {e}"))?;
@@ -315,6 +357,9 @@ async fn answer_chromium(root: &Path, chromium: OsString) -> Result<String, Stri
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let connected = asked.elapsed();
+        if loss > 0 {
+            drop_udp(loss)?;
+        }
         let theirs: Vec<RtcMediaStreamTrack> = conn.remote_streams().iter().flat_map(|s| s.tracks()).collect();
         let mut audio_tick = tokio::time::interval(Duration::from_millis(20));
         let mut video_tick = tokio::time::interval(frame_time);
@@ -352,7 +397,50 @@ async fn answer_chromium(root: &Path, chromium: OsString) -> Result<String, Stri
         if decoded == 0 || heard < 25 || got_audio < 25 || got_video < 10 {
             return Err(format!("{summary}: {report}"));
         }
-        Ok(summary)
+        if loss == 0 {
+            return Ok(summary);
+        }
+        // Loss recovery, both ways.
+        let stats = conn.stats();
+        let ours = |dir: Direction| {
+            stats.iter().find(|r| r.kind == Kind::Video && r.direction == dir).map(|r| r.stats).unwrap_or_default()
+        };
+        let (out, inn) = (ours(Direction::Local), ours(Direction::Remote));
+        let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+        let their_sent = n(&report["out"]["video"]["framesSent"]);
+        let their_out_nacks = n(&report["out"]["video"]["nackCount"]);
+        let their_resent = n(&report["out"]["video"]["retransmittedPacketsSent"]);
+        let their_in_nacks = n(&report["video"]["nackCount"]);
+        let summary = format!(
+            "{summary}; with {loss}% of UDP dropped: Chromium sent {their_in_nacks} NACKs, we retransmitted \
+             {resent} packets; we sent {our_nacks} NACKs, Chromium got {their_out_nacks} and retransmitted \
+             {their_resent}, {rtx} came to us as RTX ({lost} of its video packets lost on the way, {got_packets} received); PLIs: {plis} from us, \
+             {their_plis} from Chromium",
+            lost = inn.packets_lost,
+            got_packets = inn.packets_received.unwrap_or(0),
+            resent = out.retransmitted_packets_sent.unwrap_or(0),
+            our_nacks = inn.nack_count,
+            rtx = inn.retransmitted_packets_received.unwrap_or(0),
+            plis = inn.pli_count,
+            their_plis = n(&report["video"]["pliCount"]),
+        );
+        let share = |got: u64, sent: u64, percent: u64| sent > 0 && got * 100 >= sent * percent;
+        if their_in_nacks == 0
+            || out.retransmitted_packets_sent.unwrap_or(0) == 0
+            || inn.nack_count == 0
+            || their_out_nacks == 0
+            || inn.retransmitted_packets_received.unwrap_or(0) == 0
+            || !share(decoded, u64::from(sent_video), 75)
+            || !share(u64::from(got_video), their_sent, 90)
+        {
+            let nft = std::process::Command::new("nft")
+                .args(["list", "ruleset"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            return Err(format!("{summary}; they sent {their_sent} video frames: {report}\n{nft}"));
+        }
+        Ok(format!("{summary}; they sent {their_sent} video frames"))
     }
     .await;
     conn.close();

@@ -49,7 +49,13 @@ enum Command {
     /// `local_sdp` and sends Opus and real VP8 (as `browser-call`, in a
     /// loopback-only namespace). Prints one summary line; exit status 1 on
     /// failure.
-    BrowserAnswer,
+    BrowserAnswer {
+        /// Once connected, drop this percentage of the UDP datagrams in the
+        /// namespace (nft) and run the call for 8 s: what NACK and RTX
+        /// recover is then checked both ways.
+        #[arg(long, default_value_t = 0)]
+        loss: u8,
+    },
     /// A data-only connection with headless Chromium (as `browser-call`; the
     /// `data` suite runs it): rtc opens data streams and Chromium echoes,
     /// or the other way round. Prints one summary line; exit status 1 on
@@ -96,9 +102,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::BrowserAnswer => {
+        Command::BrowserAnswer { loss } => {
             let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
-            match rtc_conformance::browser::chromium_offers(&Context::from_env().root, chromium) {
+            match rtc_conformance::browser::chromium_offers(&Context::from_env().root, chromium, loss) {
                 Ok(summary) => {
                     println!("{summary}");
                     ExitCode::SUCCESS

@@ -446,6 +446,14 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
             }
             Err(e) => out.push(CaseResult::fail(name, e)),
         }
+        let name = "Chromium (headless) offers over a link dropping 5% of UDP: NACK and RTX both ways, VP8 recovered";
+        match crate::browser::in_loopback_namespace(ctx, &["browser-answer", "--loss", "5"]) {
+            Ok(what) => {
+                println!("api: Chromium offers, 5% loss: {what}");
+                out.push(CaseResult::pass(name));
+            }
+            Err(e) => out.push(CaseResult::fail(name, e)),
+        }
         out.push(CaseResult::from_result("peer call: rtc offers to rtc, audio, video and data", peer_call(ctx).await));
         out
     })
