@@ -21,16 +21,23 @@ pub enum Error {
     /// The same local address was added twice.
     #[error("duplicate: {0}")]
     Duplicate(&'static str),
-    /// A `stun:` URL that does not parse (RFC 7064).
-    #[error("invalid STUN URL: {0}")]
+    /// A `stun:` or `turn:` URL that does not parse (RFC 7064, RFC 7065).
+    #[error("invalid STUN or TURN URL: {0}")]
     InvalidUrl(&'static str),
-    /// A `stun:` URL whose host name did not resolve to any address.
-    #[error("cannot resolve STUN server: {0}")]
+    /// A `stun:` or `turn:` URL whose host name did not resolve to any address.
+    #[error("cannot resolve STUN or TURN server: {0}")]
     Resolve(&'static str),
     /// A peer's proposed Ta (`a=ice-pacing`, RFC 8839 section 5.5) above
     /// [`Timing::MAX_PACING`](crate::Timing::MAX_PACING).
     #[error("ice-pacing of {0:?} is more than the {max:?} this agent takes", max = crate::Timing::MAX_PACING)]
     InvalidPacing(std::time::Duration),
+    /// Something this crate does not support yet (`turns:`, TURN over TCP).
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
+    /// A datagram cannot be framed for a TURN relay (no allocation, no
+    /// permission, no room in the buffer).
+    #[error("cannot relay: {0}")]
+    Relay(&'static str),
     /// The agent was closed.
     #[error("the agent is closed")]
     Closed,

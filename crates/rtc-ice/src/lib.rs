@@ -47,16 +47,18 @@ pub mod iface;
 #[cfg(feature = "tokio")]
 mod socket;
 mod stun;
+pub mod turn;
 #[cfg(feature = "tokio")]
 pub mod udp;
 mod url;
 
 pub use agent::{
     Agent, AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairInfo, PairState, Path, Receive,
-    Reflexive, Role, State, Stats, Timing, Transmit,
+    Reflexive, RelayedTransmit, Role, State, Stats, Timing, Transmit,
 };
 pub use demux::{Demux, DemuxStats, request_ufrag, request_usernames};
 pub use error::Error;
 #[cfg(feature = "tokio")]
 pub use socket::{Datagram, IceSocket, SocketConfig, SocketEvent};
-pub use url::{STUN_DEFAULT_PORT, StunUrl};
+pub use turn::TurnServer;
+pub use url::{STUN_DEFAULT_PORT, StunUrl, TurnTransport, TurnUrl};

@@ -45,6 +45,11 @@ impl Agent {
         self.pairs[pi].priority = self.priority_of(pi);
         self.paths_generation += 1;
         self.stalled = false;
+        if self.locals[li].kind == super::LocalKind::Relayed {
+            // The server drops what the peer sends to the relayed address
+            // until a permission for its IP is installed.
+            self.relay_permission(base, remote_addr);
+        }
         pair_event!(tracing::Level::TRACE, self, pi, state = ?self.pairs[pi].state, "ICE pair formed");
         Some(pi)
     }

@@ -9,6 +9,7 @@ use rand::Rng;
 use rtc_candidate::{Candidate, Component};
 
 use crate::error::Error;
+use crate::turn::TurnServer;
 
 /// The ICE role (RFC 8445 section 6.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +180,10 @@ pub struct AgentConfig {
     /// STUN servers for server-reflexive candidates (the seeds' `stun:` URLs,
     /// resolved by the driver).
     pub stun_servers: Vec<SocketAddr>,
+    /// TURN servers (the seeds' `turn:` URLs with their credentials,
+    /// resolved by the driver): each host base allocates a relayed candidate
+    /// on every server of its address family (RFC 8656, over UDP).
+    pub turn_servers: Vec<TurnServer>,
     /// Timers.
     pub timing: Timing,
     /// Memory caps.
@@ -196,6 +201,7 @@ impl Default for AgentConfig {
             nomination: Nomination::Regular,
             credentials: None,
             stun_servers: Vec::new(),
+            turn_servers: Vec::new(),
             timing: Timing::default(),
             limits: Limits::default(),
             seed: None,
@@ -203,7 +209,9 @@ impl Default for AgentConfig {
     }
 }
 
-/// A datagram the driver must send from the local `source` address.
+/// A datagram the driver must send from the local `source` address (checks
+/// on relayed pairs come out already framed for the TURN server, from the
+/// allocation's host base).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// The local address (a host candidate's base) to send from.
@@ -277,8 +285,32 @@ pub enum Receive {
         /// The component whose path it arrived on.
         component: Component,
     },
+    /// Not STUN, from a peer through a TURN relay over a known pair: the
+    /// application data is `datagram[offset..offset + len]` (the relay's
+    /// ChannelData header or Data indication around it is the agent's).
+    RelayedData {
+        /// The component whose path it arrived on.
+        component: Component,
+        /// Where the payload starts in the datagram.
+        offset: usize,
+        /// The payload's length.
+        len: usize,
+    },
     /// Dropped and counted.
     Dropped(DropReason),
+}
+
+/// A datagram framed for a TURN relay by
+/// [`Agent::frame_relayed`](super::Agent::frame_relayed): send the first
+/// `len` octets of the buffer from `source` to `destination`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayedTransmit {
+    /// The host base the allocation was made from.
+    pub source: SocketAddr,
+    /// The TURN server.
+    pub destination: SocketAddr,
+    /// The framed length.
+    pub len: usize,
 }
 
 /// Why a datagram was dropped.
@@ -302,10 +334,14 @@ pub enum DropReason {
     UnknownPath,
     /// The agent is closed.
     Closed,
+    /// From a TURN server: malformed, unauthenticated, on an unknown
+    /// channel, or answering nothing of ours (see
+    /// [`TurnStats`](crate::turn::TurnStats)).
+    Relay,
 }
 
 impl DropReason {
-    const ALL: [DropReason; 8] = [
+    const ALL: [DropReason; 9] = [
         DropReason::Malformed,
         DropReason::Unauthenticated,
         DropReason::BadFingerprint,
@@ -314,6 +350,7 @@ impl DropReason {
         DropReason::Unexpected,
         DropReason::UnknownPath,
         DropReason::Closed,
+        DropReason::Relay,
     ];
 
     pub(super) fn index(self) -> usize {
@@ -324,7 +361,7 @@ impl DropReason {
 /// Counters of what the agent saw and did.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
-    pub(super) dropped: [u64; 8],
+    pub(super) dropped: [u64; 9],
     /// Connectivity checks sent (first transmissions).
     pub checks_sent: u64,
     /// Retransmissions of checks and gathering requests.

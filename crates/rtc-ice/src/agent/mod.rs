@@ -49,11 +49,12 @@ mod config;
 mod consent;
 mod nomination;
 mod receive;
+mod relay;
 mod transactions;
 
 pub use config::{
     AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairInfo, PairState, Path, Receive, Reflexive,
-    Role, State, Stats, Timing, Transmit,
+    RelayedTransmit, Role, State, Stats, Timing, Transmit,
 };
 use transactions::{Tx, TxKind};
 
@@ -62,6 +63,9 @@ enum LocalKind {
     Host,
     ServerReflexive,
     PeerReflexive,
+    /// A TURN relayed candidate: its own base (RFC 8445 section 5.1.1.2);
+    /// what goes from it is framed for its allocation's server.
+    Relayed,
 }
 
 #[derive(Debug)]
@@ -205,6 +209,9 @@ pub struct Agent {
     /// Every pair failed while more remote candidates may come; said once
     /// in the logs until a new pair forms.
     stalled: bool,
+    /// TURN allocations, one per (host base, server); empty without TURN
+    /// servers.
+    turn: Vec<crate::turn::Client>,
 }
 
 impl Agent {
@@ -267,6 +274,7 @@ impl Agent {
             previous: Vec::new(),
             paths_generation: 0,
             stalled: false,
+            turn: Vec::new(),
         }
     }
 
@@ -575,6 +583,7 @@ impl Agent {
         for server in servers {
             self.send_gather(now, addr, server);
         }
+        self.start_allocations(now, addr);
         self.handle_timeout(now);
         Ok(cand)
     }
@@ -623,7 +632,7 @@ impl Agent {
         tracing::debug!(%addr, kind = %cand.kind, component = c, "ICE remote candidate");
         for li in 0..self.locals.len() {
             let l = &self.locals[li];
-            if l.kind == LocalKind::Host && l.component == c && same_family(l.base, addr) {
+            if matches!(l.kind, LocalKind::Host | LocalKind::Relayed) && l.component == c && same_family(l.base, addr) {
                 self.add_pair(li, ri);
             }
         }
@@ -649,6 +658,8 @@ impl Agent {
         self.txs.clear();
         self.triggered.clear();
         self.transmits.clear();
+        // Deallocate (RFC 8656 section 7: a Refresh with LIFETIME 0).
+        self.close_allocations();
     }
 
     /// The next datagram to send.
@@ -687,6 +698,9 @@ impl Agent {
         for tx in &self.txs {
             at(Some(tx.next_at));
         }
+        for c in &self.turn {
+            at(c.poll_timeout());
+        }
         if self.has_check_work() {
             at(self.next_check_at().or(self.last_now));
         }
@@ -722,6 +736,7 @@ impl Agent {
             return;
         }
         self.retransmit(now);
+        self.turn_timeout(now);
         if !self.previous.is_empty() {
             let (comps, timeout) = (&self.comps, self.cfg.timing.consent_timeout);
             let before = self.previous.len();
@@ -746,6 +761,7 @@ impl Agent {
                 tracing::debug!(server = %t.destination, "ICE gathering: the STUN server did not answer in time");
             }
             self.txs.retain(|t| !matches!(t.kind, TxKind::Gather { .. }));
+            self.abandon_allocations();
         }
         self.maybe_nominate(now);
         if self.next_check_at().is_none_or(|t| now >= t)
@@ -756,7 +772,10 @@ impl Agent {
             self.last_check = Some(now);
         }
         self.consent(now);
-        if !self.candidates_done && self.local_done && !self.txs.iter().any(|t| matches!(t.kind, TxKind::Gather { .. }))
+        if !self.candidates_done
+            && self.local_done
+            && !self.txs.iter().any(|t| matches!(t.kind, TxKind::Gather { .. }))
+            && !self.allocating()
         {
             self.candidates_done = true;
             self.gather_deadline = None;
@@ -775,6 +794,15 @@ impl Agent {
         if self.state == State::Closed {
             return self.drop_with(DropReason::Closed);
         }
+        if let Some(r) = self.receive_from_relay(now, local, remote, data) {
+            return r;
+        }
+        self.receive_on(now, local, remote, data)
+    }
+
+    /// [`Agent::handle_receive`] for a datagram on `local` (a host base, or
+    /// a relayed address when a TURN server relayed it) from `remote`.
+    fn receive_on(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> Receive {
         if !stun::is_stun(data) {
             let pair = self.pairs.iter().find(|p| p.base == local && p.remote_addr == remote).map(|p| p.component);
             let old = || self.previous.iter().find(|(_, p)| p.local == local && p.remote == remote).map(|(c, _)| *c);
@@ -821,6 +849,9 @@ impl Agent {
     }
 
     fn push_transmit(&mut self, t: Transmit) {
+        if self.relay_send(&t) {
+            return;
+        }
         if self.transmits.len() < self.cfg.limits.queue {
             self.transmits.push_back(t);
         } else {

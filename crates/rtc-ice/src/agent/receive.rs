@@ -41,6 +41,10 @@ impl Agent {
         if self.state == State::Closed {
             return false;
         }
+        if self.is_relay_server(local, remote) {
+            // What the agent's TURN server sends to the allocation's base.
+            return true;
+        }
         if !stun::is_stun(data) {
             return self.is_data_path(local, remote);
         }
@@ -67,7 +71,8 @@ impl Agent {
     /// of these and refreshes it when [`Agent::paths_generation`] moves.
     pub fn data_paths(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
         let open = self.state != State::Closed;
-        let pairs = self.pairs.iter().map(|p| (p.base, p.remote_addr));
+        let relays = self.relay_paths();
+        let pairs = self.pairs.iter().map(|p| (p.base, p.remote_addr)).chain(relays);
         let old = self
             .previous
             .iter()
@@ -125,7 +130,7 @@ impl Agent {
         if d.controlling.is_none() && d.controlled.is_none() {
             return self.drop_with(DropReason::Unexpected);
         }
-        let Some(li) = self.locals.iter().position(|l| l.kind == LocalKind::Host && l.base == local) else {
+        let Some(li) = self.locals.iter().position(|l| l.is_base() && l.base == local) else {
             return self.drop_with(DropReason::UnknownPath);
         };
         // Role conflict, RFC 8445 section 7.3.1.1.
@@ -197,7 +202,7 @@ impl Agent {
                 tracing::debug!(src = %e.src, "ICE early check from another peer than ours: forgotten");
                 continue;
             }
-            if let Some(li) = self.locals.iter().position(|l| l.kind == LocalKind::Host && l.base == e.local) {
+            if let Some(li) = self.locals.iter().position(|l| l.is_base() && l.base == e.local) {
                 self.after_request(now, li, e.src, e.priority, e.use_candidate);
             }
         }
@@ -449,6 +454,10 @@ impl Agent {
         }
         if self.comps[ci].selected == Some(pi) && self.state == State::Connected {
             self.comps[ci].consent_last = Some(now);
+        }
+        if first && self.locals[self.pairs[pi].local].kind == LocalKind::Relayed {
+            // Data to a peer we reach through the relay goes as ChannelData.
+            self.bind_relay_channel(now, base, self.pairs[pi].remote_addr);
         }
         if nominated || (!self.controlling && self.pairs[pi].nominate_on_success) {
             self.nominate(now, pi);
