@@ -442,8 +442,9 @@ impl Turn {
             match st.sinks.get(&(h, info.track)).filter(|s| s.playing.load(Ordering::Acquire)) {
                 Some(sink) => {
                     let data = FrameData::pooled(buf, home.clone());
-                    let (timestamp, ssrc, key_frame) = (info.timestamp, info.ssrc, info.key_frame);
-                    self.frames.push((sink.clone(), Frame { data, timestamp, ssrc, key_frame }));
+                    let (timestamp, ssrc, key_frame, audio_level) =
+                        (info.timestamp, info.ssrc, info.key_frame, info.audio_level);
+                    self.frames.push((sink.clone(), Frame { data, timestamp, ssrc, key_frame, audio_level }));
                 }
                 None => {
                     buf.clear();

@@ -87,6 +87,9 @@ pub struct Frame {
     pub ssrc: u32,
     /// Whether it is a key frame (VP8, H.264); `true` for audio.
     pub key_frame: bool,
+    /// Audio: its level in -dBov (0 loudest, 127 silence), when the sender
+    /// sent one (RFC 6464) and it was negotiated.
+    pub audio_level: Option<u8>,
 }
 
 /// What an [`Inbox`] counts against its octet cap.

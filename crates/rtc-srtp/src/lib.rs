@@ -62,6 +62,7 @@ pub mod rtcp;
 pub mod rtp;
 pub mod session;
 mod srtp;
+pub mod twcc;
 
 pub use crypto::GcmBackend;
 pub use error::Error;

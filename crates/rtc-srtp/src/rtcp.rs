@@ -513,6 +513,17 @@ impl<'a> Writer<'a> {
         &self.buf[..self.len]
     }
 
+    /// Octets left in the buffer.
+    pub fn room(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    /// Reserves a packet of `body` octets (a multiple of 4) with `count` in
+    /// its header's count field, and returns the body to fill.
+    pub(crate) fn packet(&mut self, count: u8, pt: PacketType, body: usize) -> Result<&mut [u8], Error> {
+        self.begin(count, pt, body)
+    }
+
     /// Reserves a packet of `body` octets (a multiple of 4) and writes its header.
     fn begin(&mut self, count: u8, pt: PacketType, body: usize) -> Result<&mut [u8], Error> {
         debug_assert_eq!(body % 4, 0);

@@ -167,6 +167,52 @@ impl<T: AsRef<[u8]>> RtpPacket<T> {
     }
 }
 
+impl<T: AsRef<[u8]> + AsMut<[u8]>> RtpPacket<T> {
+    /// Overwrites the data of the RFC 8285 extension element `id` with
+    /// `data` of the same length (a retransmission's new transport-wide
+    /// sequence number, say); false when there is no such element or its
+    /// length differs.
+    pub fn set_extension(&mut self, id: u8, data: &[u8]) -> bool {
+        let Some((profile, _)) = self.extension() else { return false };
+        let two_byte = match profile {
+            ONE_BYTE_PROFILE => false,
+            p if p & 0xfff0 == TWO_BYTE_PROFILE => true,
+            _ => return false,
+        };
+        let start = HEADER_LEN + 4 * self.csrc_count() + 4;
+        let end = usize::from(self.header_len);
+        let b = self.buf.as_mut();
+        let mut i = start;
+        while i < end {
+            if b[i] == 0 {
+                i += 1;
+                continue;
+            }
+            let (eid, len, at) = if two_byte {
+                let Some(&len) = b.get(i + 1) else { return false };
+                (b[i], usize::from(len), i + 2)
+            } else {
+                if b[i] >> 4 == 15 {
+                    return false;
+                }
+                (b[i] >> 4, usize::from(b[i] & 0x0f) + 1, i + 1)
+            };
+            if at + len > end {
+                return false;
+            }
+            if eid == id {
+                if len != data.len() {
+                    return false;
+                }
+                b[at..at + len].copy_from_slice(data);
+                return true;
+            }
+            i = at + len;
+        }
+        false
+    }
+}
+
 /// One RFC 8285 header extension element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extension<'a> {
@@ -381,6 +427,23 @@ impl SequenceUnwrapper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_extension_element_is_overwritten_in_place() {
+        for (a, b) in [(3u8, 5u8), (3, 200)] {
+            let ext = [Extension { id: a, data: &[1, 2, 3] }, Extension { id: b, data: &[7, 8] }];
+            let h = RtpHeader { payload_type: 96, extensions: &ext, ..RtpHeader::default() };
+            let mut buf = [0u8; 64];
+            let n = h.write(b"payload", 0, &mut buf).unwrap();
+            let mut p = RtpPacket::new_checked(&mut buf[..n]).unwrap();
+            assert!(p.set_extension(b, &[9, 9]));
+            assert!(!p.set_extension(b, &[9]), "another length");
+            assert!(!p.set_extension(4, &[9, 9]), "no such element");
+            let got: Vec<(u8, Vec<u8>)> = p.extensions().map(|e| e.map(|e| (e.id, e.data.to_vec())).unwrap()).collect();
+            assert_eq!(got, vec![(a, vec![1, 2, 3]), (b, vec![9, 9])]);
+            assert_eq!(p.payload(), b"payload");
+        }
+    }
 
     #[test]
     fn parse_with_csrcs_one_byte_extensions_and_padding() {

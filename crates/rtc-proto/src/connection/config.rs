@@ -5,23 +5,38 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtc_candidate::Component;
-use rtc_codecs::{Codec, Feedback, Kind, Options, PayloadType};
+use rtc_codecs::{Codec, Feedback, HeaderExtension, Kind, Options, PayloadType};
 
 use crate::desc::{ConnectionDescription, SocketOptions};
 
 /// The default codec options: Opus (RFC 7587) and VP8 (RFC 7741), VP8 with
 /// loss recovery: generic NACK and PLI (RFC 4585), FIR (RFC 5104) and
-/// retransmission on its own SSRC (RFC 4588, payload type 97).
+/// retransmission on its own SSRC (RFC 4588, payload type 97); both with
+/// transport feedback (`transport-cc` and the transport-wide sequence
+/// number extension), `abs-send-time`, and audio levels (RFC 6464).
 pub fn default_options() -> Options {
     let mut opus = Codec::new(PayloadType::new(111).unwrap_or(PayloadType::PCMU), Kind::Audio, "opus", 48_000, Some(2));
     opus.parameters.insert("minptime", "10");
     opus.parameters.insert("useinbandfec", "1");
+    opus.rtcp_feedback = vec![Feedback::new("transport-cc", None)];
     let mut vp8 = Codec::new(PayloadType::new(96).unwrap_or(PayloadType::PCMU), Kind::Video, "VP8", 90_000, None);
-    vp8.rtcp_feedback =
-        vec![Feedback::new("nack", None), Feedback::new("nack", Some("pli")), Feedback::new("ccm", Some("fir"))];
+    vp8.rtcp_feedback = vec![
+        Feedback::new("nack", None),
+        Feedback::new("nack", Some("pli")),
+        Feedback::new("ccm", Some("fir")),
+        Feedback::new("transport-cc", None),
+    ];
     let mut rtx = Codec::new(PayloadType::new(97).unwrap_or(PayloadType::PCMU), Kind::Video, "rtx", 90_000, None);
     rtx.parameters.insert("apt", "96");
-    Options { codecs: vec![opus, vp8, rtx], ..Options::default() }
+    let ext = |kind, id, uri: &str| HeaderExtension { kind, id, uri: uri.into() };
+    let header_extensions = vec![
+        ext(Kind::Audio, 1, crate::connection::extensions::AUDIO_LEVEL),
+        ext(Kind::Audio, 2, crate::connection::extensions::ABS_SEND_TIME),
+        ext(Kind::Audio, 3, crate::connection::extensions::TRANSPORT_CC),
+        ext(Kind::Video, 2, crate::connection::extensions::ABS_SEND_TIME),
+        ext(Kind::Video, 3, crate::connection::extensions::TRANSPORT_CC),
+    ];
+    Options { codecs: vec![opus, vp8, rtx], header_extensions, ..Options::default() }
 }
 
 /// How to build a [`Connection`](crate::Connection).

@@ -273,6 +273,7 @@ impl Connection {
         self.route_gen += 1;
         self.agreement = Some(agreement);
         self.plan_gen += 1;
+        self.update_transport_feedback(now);
         if first {
             self.span.record("remote", tracing::field::display(&creds.ufrag));
             self.log_keying();

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use rtc_candidate::Component;
 use rtc_codecs::Kind;
 use rtc_payload::{Depacketizer, Format, PacketInfo, Packetizer};
-use rtc_srtp::RtpPacket;
 use rtc_srtp::session::SessionEvent;
+use rtc_srtp::{Extension, RtpHeader, RtpPacket};
 
-use super::recovery;
 use super::tracks::State;
 use super::{Connection, DropReason, FrameInfo, Receive, Transmit};
+use super::{extensions, recovery};
 use crate::desc::{Direction, StreamDescription, TrackDescription};
 use crate::error::Error;
 use crate::events::{ConnectionEvent, Event};
@@ -210,14 +210,17 @@ impl Connection {
     /// `buf`.
     pub(crate) fn poll_media(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         loop {
-            let Connection { send, tracks, transports, session, limits, .. } = self;
+            let Connection { send, tracks, transports, session, limits, ext_ids, twcc_seq, .. } = self;
             let out = send.queue.front_mut()?;
-            let usable = tracks.tracks.get_mut(&out.track).and_then(|t| match &mut t.state {
-                State::Send(s) => Some(s),
-                State::Receive(_) => None,
+            let usable = tracks.tracks.get_mut(&out.track).and_then(|t| {
+                let kind = t.desc.kind;
+                match &mut t.state {
+                    State::Send(s) => Some((s, kind)),
+                    State::Receive(_) => None,
+                }
             });
             let transport = transports.get_mut(out.plan.transport);
-            let (Some(s), Some(t), Some(session)) = (usable, transport, session.as_mut()) else {
+            let (Some((s, kind)), Some(t), Some(session)) = (usable, transport, session.as_mut()) else {
                 self.drop_front_frame();
                 continue;
             };
@@ -238,7 +241,21 @@ impl Connection {
                 s.picture_id = s.picture_id.wrapping_add(1) & 0x7fff;
             }
             let csrcs = &out.csrcs[..usize::from(out.ncsrc)];
-            let hlen = 12 + 4 * csrcs.len();
+            // The negotiated extensions: abs-send-time, the transport-wide
+            // sequence number.
+            let ids = ext_ids[usize::from(kind == Kind::Video)];
+            let abs = extensions::abs_send_time(session.ntp_time(now));
+            let seq = twcc_seq.to_be_bytes();
+            let mut ext = [Extension { id: 0, data: &[] }; 2];
+            let mut n_ext = 0;
+            for (id, data) in [(ids.abs_send_time, &abs[..]), (ids.transport_cc, &seq[..])] {
+                if let Some(id) = id {
+                    ext[n_ext] = Extension { id, data };
+                    n_ext += 1;
+                }
+            }
+            let exts = &ext[..n_ext];
+            let hlen = RtpHeader { csrcs, extensions: exts, ..RtpHeader::default() }.header_len().unwrap_or(usize::MAX);
             let end = buf.len().saturating_sub(tx.profile().rtp_tag_len());
             let Some(payload) = buf.get_mut(hlen..end).and_then(|room| p.next(&out.frame, room)) else {
                 let done = send.queue.pop_front();
@@ -254,10 +271,13 @@ impl Connection {
                 payload.marker,
                 out.media_time,
                 csrcs,
-                &[],
+                exts,
                 payload.len,
                 buf,
             );
+            if written.is_ok() && ids.transport_cc.is_some() {
+                *twcc_seq = twcc_seq.wrapping_add(1);
+            }
             if out.plan.nack
                 && let Ok(n) = written
             {
@@ -307,6 +327,7 @@ impl Connection {
         let packet = &data[..n];
         let Ok(p) = RtpPacket::new_checked(packet) else { return self.drop_with(DropReason::Rtp) };
         let ssrc = p.ssrc();
+        self.record_arrival(now, &p);
         if let Some(apt) = self.rtx_apt(p.payload_type()) {
             return self.receive_rtx(now, ssrc, apt, packet);
         }
@@ -320,6 +341,10 @@ impl Connection {
         self.session_events();
         let Some(&track) = self.tracks.remote_by_ssrc.get(&ssrc) else { return Receive::Rtp { track: None } };
         let pt = p.payload_type();
+        let level = extensions::find(&p, self.ext_ids(Kind::Audio).audio_level)
+            .filter(|_| self.codec_by_pt(pt).is_some_and(|c| c.kind == Kind::Audio))
+            .and_then(|d| d.first())
+            .map(|b| b & 0x7f);
         let Connection { tracks, frames, limits, agreement, .. } = self;
         let Some(State::Receive(r)) = tracks.tracks.get_mut(&track).map(|t| &mut t.state) else {
             return Receive::Rtp { track: Some(track) };
@@ -337,7 +362,7 @@ impl Connection {
             Self::prepare_receiving(r, codec, format != Format::Audio, limits);
         }
         let info = PacketInfo { sequence_number: p.sequence_number(), timestamp: p.timestamp(), marker: p.marker() };
-        recovery::deliver(now, (track, ssrc), r, info, p.payload(), frames, limits);
+        recovery::deliver(now, (track, ssrc, level), r, info, p.payload(), frames, limits);
         Receive::Rtp { track: Some(track) }
     }
 

@@ -3,6 +3,7 @@
 mod config;
 mod data;
 mod dcep;
+pub(crate) mod extensions;
 mod keying;
 mod media;
 mod negotiation;
@@ -69,6 +70,9 @@ pub struct FrameInfo {
     /// A key frame (VP8 with the P bit clear, H.264 with an IDR slice);
     /// always for audio.
     pub key_frame: bool,
+    /// Audio: its level in -dBov (0 loudest, 127 silence) when the sender
+    /// put one in the RFC 6464 extension and it was negotiated.
+    pub audio_level: Option<u8>,
 }
 
 /// What [`Connection::handle_datagram`] did with a datagram.
@@ -186,6 +190,12 @@ pub struct Connection {
     session: Option<Session>,
     tracks: Tracks,
     send: SendQueue,
+    /// Transport feedback for what arrives, when negotiated.
+    twcc: Option<Box<rtc_srtp::twcc::TwccRecorder>>,
+    /// The next transport-wide sequence number sent.
+    twcc_seq: u16,
+    /// The agreed header extensions' identifiers, audio and video.
+    ext_ids: [extensions::ExtIds; 2],
     frames: FrameQueue,
     events: VecDeque<Event>,
     events_dropped: u64,
@@ -285,6 +295,9 @@ impl Connection {
             session: None,
             tracks: Tracks::default(),
             send: SendQueue::default(),
+            twcc: None,
+            twcc_seq: 0,
+            ext_ids: Default::default(),
             frames: FrameQueue::default(),
             events: VecDeque::new(),
             events_dropped: 0,
@@ -924,6 +937,9 @@ impl Connection {
             return Some(t);
         }
         if let Some(t) = self.poll_feedback(now, buf) {
+            return Some(t);
+        }
+        if let Some(t) = self.poll_transport_feedback(now, buf) {
             return Some(t);
         }
         if let Some(t) = self.poll_resend(now, buf) {

@@ -36,6 +36,7 @@ impl Connection {
         if agreement.is_some() {
             self.agreement = agreement;
             self.plan_gen += 1;
+            self.update_transport_feedback(self.last_now);
         }
         Ok(())
     }

@@ -69,7 +69,7 @@ fn max_wait(nack: bool, rtt: Duration) -> Duration {
 /// frame wanted when a frame is lost, and not once one arrives.
 pub(crate) fn deliver(
     now: Instant,
-    (track, ssrc): (TrackId, u32),
+    (track, ssrc, audio_level): (TrackId, u32, Option<u8>),
     r: &mut Receiving,
     info: PacketInfo,
     payload: &[u8],
@@ -82,7 +82,7 @@ pub(crate) fn deliver(
     let (max_frames, max_bytes) = (limits.frames_queued, limits.frame_bytes);
     let mut out = |f: rtc_payload::FrameInfo, data: &mut Vec<u8>| {
         key |= f.key_frame;
-        let info = FrameInfo { track, ssrc, timestamp: f.timestamp, key_frame: f.key_frame };
+        let info = FrameInfo { track, ssrc, timestamp: f.timestamp, key_frame: f.key_frame, audio_level };
         frames.push(info, data, max_frames, max_bytes);
     };
     match jitter {
@@ -199,7 +199,7 @@ impl Connection {
             && r.depacketizer.as_ref().is_some_and(|(pt, _)| *pt == apt)
         {
             r.feedback.retransmitted += 1;
-            deliver(now, (track, media), r, info, original, frames, limits);
+            deliver(now, (track, media, None), r, info, original, frames, limits);
         }
         Receive::Rtp { track: Some(track) }
     }
@@ -276,9 +276,10 @@ impl Connection {
         }
         let rtt = self.recovery_rtt();
         while let Some((track, seq)) = self.send.resend.pop_front() {
-            let Connection { tracks, transports, .. } = self;
+            let Connection { tracks, transports, ext_ids, twcc_seq, session, .. } = self;
             let Some(t) = tracks.tracks.get_mut(&track) else { continue };
             let rtx_ssrc = t.desc.rtx_ssrc;
+            let ids = ext_ids[usize::from(t.desc.kind == rtc_codecs::Kind::Video)];
             let State::Send(s) = &mut t.state else { continue };
             let (Some(plan), Some(history)) = (s.plan, s.history.as_mut()) else { continue };
             let Some(tr) = transports.get_mut(plan.transport) else { continue };
@@ -316,6 +317,18 @@ impl Connection {
                     n
                 }
             };
+            // A new transport-wide sequence number and send time: to the
+            // transport, a retransmission is a packet of its own.
+            if let Ok(mut p) = RtpPacket::new_checked(&mut buf[..n]) {
+                if let Some(id) = ids.transport_cc
+                    && p.set_extension(id, &twcc_seq.to_be_bytes())
+                {
+                    *twcc_seq = twcc_seq.wrapping_add(1);
+                }
+                if let (Some(id), Some(session)) = (ids.abs_send_time, session.as_ref()) {
+                    p.set_extension(id, &super::extensions::abs_send_time(session.ntp_time(now)));
+                }
+            }
             let Ok(n) = tx.protect_rtp(buf, n) else { continue };
             s.feedback.retransmitted += 1;
             tracing::trace!(seq, track = %t.desc.track_id, "retransmission");
@@ -405,7 +418,7 @@ impl Connection {
             let track = *id;
             let (max_frames, max_bytes) = (limits.frames_queued, limits.frame_bytes);
             drain(now, j, d, &mut |f, data: &mut Vec<u8>| {
-                let info = FrameInfo { track, ssrc, timestamp: f.timestamp, key_frame: f.key_frame };
+                let info = FrameInfo { track, ssrc, timestamp: f.timestamp, key_frame: f.key_frame, audio_level: None };
                 frames.push(info, data, max_frames, max_bytes);
             });
             if d.discarded() > before {

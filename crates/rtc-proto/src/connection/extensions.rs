@@ -1,0 +1,139 @@
+//! RTP header extensions on the wire (RFC 8285), as the agreement
+//! negotiated them: the transport-wide sequence number
+//! (draft-holmer-rmcat-transport-wide-cc-extensions-01) on every packet
+//! sent and recorded on every packet received for transport feedback;
+//! `abs-send-time` on every packet sent; the audio level of received audio
+//! (RFC 6464) handed out with its frame.
+
+use std::time::Instant;
+
+use rtc_codecs::{Agreement, Kind};
+use rtc_srtp::RtpPacket;
+use rtc_srtp::rtcp::Writer;
+use rtc_srtp::twcc::TwccRecorder;
+
+use super::{Connection, Transmit};
+
+/// The transport-wide sequence number extension.
+pub(crate) const TRANSPORT_CC: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+/// The absolute send time extension (24-bit 6.18 fixed-point seconds).
+pub(crate) const ABS_SEND_TIME: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
+/// The client-to-mixer audio level extension (RFC 6464).
+pub(crate) const AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// The negotiated identifiers of one kind's extensions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ExtIds {
+    pub(crate) transport_cc: Option<u8>,
+    pub(crate) abs_send_time: Option<u8>,
+    pub(crate) audio_level: Option<u8>,
+}
+
+impl ExtIds {
+    /// The identifiers `agreement` gives `kind`'s extensions (those the
+    /// one-byte form can carry, 1 to 14).
+    pub(crate) fn of(agreement: Option<&Agreement>, kind: Kind) -> Self {
+        let id = |uri: &str| {
+            agreement?
+                .header_extensions
+                .iter()
+                .find(|e| e.kind == kind && e.uri == uri && (1..=14).contains(&e.id))
+                .map(|e| e.id)
+        };
+        Self { transport_cc: id(TRANSPORT_CC), abs_send_time: id(ABS_SEND_TIME), audio_level: id(AUDIO_LEVEL) }
+    }
+}
+
+/// `abs-send-time` of an NTP time: its seconds in 6.18 fixed point, 24 bits.
+pub(crate) fn abs_send_time(ntp: u64) -> [u8; 3] {
+    let v = ((ntp >> 14) & 0x00ff_ffff) as u32;
+    let b = v.to_be_bytes();
+    [b[1], b[2], b[3]]
+}
+
+/// The data of extension `id` in `packet`, if there.
+pub(crate) fn find<T: AsRef<[u8]>>(packet: &RtpPacket<T>, id: Option<u8>) -> Option<&[u8]> {
+    let id = id?;
+    packet.extensions().filter_map(Result::ok).find(|e| e.id == id).map(|e| e.data)
+}
+
+/// Whether the agreement has transport feedback: a `transport-cc` codec
+/// feedback and the transport-wide sequence number extension.
+pub(crate) fn transport_feedback(agreement: &Agreement) -> bool {
+    agreement.codecs.iter().any(|c| c.rtcp_feedback.iter().any(|f| f.kind.eq_ignore_ascii_case("transport-cc")))
+        && agreement.header_extensions.iter().any(|e| e.uri == TRANSPORT_CC)
+}
+
+impl Connection {
+    /// The agreement changed: the extension identifiers of each kind, and
+    /// the transport feedback recorder made (or dropped) as it says.
+    pub(crate) fn update_transport_feedback(&mut self, now: Instant) {
+        self.ext_ids =
+            [ExtIds::of(self.agreement.as_ref(), Kind::Audio), ExtIds::of(self.agreement.as_ref(), Kind::Video)];
+        let wanted = self.agreement.as_ref().is_some_and(transport_feedback);
+        match (&self.twcc, wanted) {
+            (None, true) => self.twcc = Some(Box::new(TwccRecorder::new(now))),
+            (Some(_), false) => self.twcc = None,
+            _ => {}
+        }
+    }
+
+    /// The extension identifiers of `kind`.
+    pub(crate) fn ext_ids(&self, kind: Kind) -> ExtIds {
+        self.ext_ids[usize::from(kind == Kind::Video)]
+    }
+
+    /// Records a received packet's transport-wide sequence number.
+    pub(crate) fn record_arrival<T: AsRef<[u8]>>(&mut self, now: Instant, packet: &RtpPacket<T>) {
+        if self.twcc.is_none() {
+            return;
+        }
+        let kind = self.codec_by_pt(packet.payload_type()).map_or(Kind::Video, |c| c.kind);
+        let id = self.ext_ids(kind).transport_cc;
+        let Some(rec) = self.twcc.as_mut() else { return };
+        if let Some(&[a, b]) = find(packet, id) {
+            rec.record(now, u16::from_be_bytes([a, b]));
+        }
+    }
+
+    /// The transport feedback due, in a compound RTCP packet (RR, SDES,
+    /// transport feedback).
+    pub(crate) fn poll_transport_feedback(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if !self.connected || self.twcc.as_ref().and_then(|r| r.poll_timeout()).is_none_or(|t| t > now) {
+            return None;
+        }
+        let Connection { session, transports, twcc, tracks, .. } = self;
+        let (session, rec) = (session.as_ref()?, twcc.as_mut()?);
+        let (rtcp_ssrc, cname) = (session.config().rtcp_ssrc, session.config().cname.as_bytes());
+        let media_ssrc = tracks.remote_by_ssrc.iter().next().map_or(0, |(s, _)| *s);
+        let t = transports.iter_mut().find(|t| t.ice_connected && t.tx.is_some())?;
+        let path = t.rtcp_path()?;
+        let tx = t.tx.as_mut()?;
+        let room = buf.len().saturating_sub(tx.profile().rtcp_overhead());
+        let mut w = Writer::new(&mut buf[..room]);
+        w.receiver_report(rtcp_ssrc, &[]).ok()?;
+        w.sdes_cname(rtcp_ssrc, cname).ok()?;
+        if !rec.write(now, rtcp_ssrc, media_ssrc, &mut w).ok()? {
+            return None;
+        }
+        let len = w.len();
+        let len = tx.protect_rtcp(buf, len).ok()?;
+        Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abs_send_time_is_six_point_eighteen_seconds() {
+        // 1.5 s past an NTP second boundary of 0x1234 s: 6 bits of seconds
+        // (0x34 & 0x3f) and 18 of fraction (0.5 = 0x20000).
+        let ntp = (0x1234u64 << 32) | 0x8000_0000;
+        let v = abs_send_time(ntp);
+        let v = u32::from_be_bytes([0, v[0], v[1], v[2]]);
+        assert_eq!(v >> 18, 0x34);
+        assert_eq!(v & 0x3ffff, 0x20000);
+    }
+}
