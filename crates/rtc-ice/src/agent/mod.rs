@@ -535,6 +535,7 @@ impl Agent {
         addr: SocketAddr,
     ) -> Result<Candidate, Error> {
         self.check_open()?;
+        self.last_now = Some(now);
         let c = component.get();
         if c == 0 || c > self.cfg.components {
             return Err(Error::InvalidComponent(c));
@@ -599,6 +600,8 @@ impl Agent {
     /// candidates with an IP address are used.
     pub fn add_remote_candidate(&mut self, now: Instant, cand: &Candidate) -> Result<(), Error> {
         self.check_open()?;
+        // Pairs formed here may start TURN permissions, timed from now.
+        self.last_now = Some(now);
         if cand.transport.kind() != TransportKind::Udp {
             return Err(Error::UnsupportedCandidate("transport is not UDP"));
         }

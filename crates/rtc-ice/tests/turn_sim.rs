@@ -1,0 +1,626 @@
+//! Two agents whose only path to each other is a TURN relay: a small fake
+//! TURN server (RFC 8656 over UDP, long-term credentials) in simulated
+//! time. Each agent is given only the other's relayed candidate.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rtc_candidate::{CandidateType, Component};
+use rtc_ice::turn::{AllocationState, RELAY_OVERHEAD};
+use rtc_ice::{Agent, AgentConfig, DropReason, Event, Receive, Role, State, TurnServer};
+use stun_rs::attributes::stun::{ErrorCode, MessageIntegrity, Nonce, Realm, UserName, XorMappedAddress};
+use stun_rs::attributes::turn::{ChannelNumber, Data, LifeTime, XorPeerAddress, XorRelayedAddress};
+use stun_rs::methods::{ALLOCATE, CHANNEL_BIND, CREATE_PERMMISSION, DATA, REFRESH, SEND};
+use stun_rs::{
+    Algorithm, AlgorithmId, DecoderContextBuilder, HMACKey, MessageClass, MessageDecoderBuilder, MessageEncoderBuilder,
+    StunMessage, StunMessageBuilder,
+};
+
+const SERVER: &str = "192.0.2.50:3478";
+const A_HOST: &str = "10.0.0.1:5000";
+const B_HOST: &str = "10.0.1.1:7000";
+const REALM: &str = "rtc";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn key() -> HMACKey {
+    HMACKey::new_long_term("u", REALM, "p", Algorithm::from(AlgorithmId::MD5)).unwrap()
+}
+
+struct Alloc {
+    relayed: SocketAddr,
+    perms: Vec<IpAddr>,
+    channels: HashMap<u16, SocketAddr>,
+}
+
+/// What the fake server saw.
+#[derive(Default, Debug)]
+struct Counts {
+    allocates: usize,
+    unauthenticated: usize,
+    refreshes: usize,
+    deallocations: usize,
+    permissions: usize,
+    binds: usize,
+    send_indications: usize,
+    channel_data_in: usize,
+    channel_data_out: usize,
+    data_indications: usize,
+    /// Send indications to a peer without a permission (the client's
+    /// fault).
+    denied_send: usize,
+    /// Datagrams to a relayed address from a relayed address without a
+    /// permission (checks that did not wait for theirs).
+    denied_relayed: usize,
+    /// Datagrams to a relayed address from elsewhere (the host
+    /// candidates, which no permission names).
+    denied_other: usize,
+}
+
+struct FakeTurn {
+    addr: SocketAddr,
+    allocs: HashMap<SocketAddr, Alloc>,
+    /// The nonce of each client (its 5-tuple).
+    nonces: HashMap<SocketAddr, String>,
+    /// Answer the next authenticated request with 438 and a new nonce.
+    stale_next: bool,
+    next_port: u16,
+    counts: Counts,
+}
+
+struct Packet {
+    src: SocketAddr,
+    dst: SocketAddr,
+    data: Vec<u8>,
+}
+
+fn encode(msg: &StunMessage) -> Vec<u8> {
+    let mut buf = vec![0u8; 2048];
+    let n = MessageEncoderBuilder::default().build().encode(&mut buf, msg).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+impl FakeTurn {
+    fn new() -> Self {
+        Self {
+            addr: addr(SERVER),
+            allocs: HashMap::new(),
+            nonces: HashMap::new(),
+            stale_next: false,
+            next_port: 49152,
+            counts: Counts::default(),
+        }
+    }
+
+    fn relayed_owner(&self, relayed: SocketAddr) -> Option<SocketAddr> {
+        self.allocs.iter().find(|(_, a)| a.relayed == relayed).map(|(c, _)| *c)
+    }
+
+    /// A datagram from a client to the server.
+    fn on_client(&mut self, src: SocketAddr, data: &[u8]) -> Vec<Packet> {
+        if (0x40..=0x4f).contains(&data[0]) {
+            let number = u16::from_be_bytes([data[0], data[1]]);
+            let len = usize::from(u16::from_be_bytes([data[2], data[3]]));
+            let Some(a) = self.allocs.get(&src) else { return vec![] };
+            let Some(peer) = a.channels.get(&number) else { return vec![] };
+            self.counts.channel_data_in += 1;
+            return vec![Packet { src: a.relayed, dst: *peer, data: data[4..4 + len].to_vec() }];
+        }
+        let ctx = DecoderContextBuilder::default().with_key(key()).with_validation().build();
+        let Ok((msg, _)) = MessageDecoderBuilder::default().with_context(ctx).build().decode(data) else {
+            // MESSAGE-INTEGRITY that does not verify: 401 (RFC 8489 9.2.4).
+            let Ok((msg, _)) = MessageDecoderBuilder::default().build().decode(data) else { return vec![] };
+            self.counts.unauthenticated += 1;
+            let b = StunMessageBuilder::new(msg.method(), MessageClass::ErrorResponse)
+                .with_transaction_id(*msg.transaction_id())
+                .with_attribute(ErrorCode::from(stun_rs::ErrorCode::new(401, "Unauthorized").unwrap()))
+                .with_attribute(Realm::new(REALM).unwrap())
+                .with_attribute(Nonce::new("nonce-1").unwrap());
+            return vec![Packet { src: self.addr, dst: src, data: encode(&b.build()) }];
+        };
+        if msg.class() == MessageClass::Indication && msg.method() == SEND {
+            self.counts.send_indications += 1;
+            let peer = *msg.get::<XorPeerAddress>().unwrap().as_xor_peer_address().unwrap().socket_address();
+            let payload = msg.get::<Data>().unwrap().as_data().unwrap().as_bytes().to_vec();
+            let Some(a) = self.allocs.get(&src) else { return vec![] };
+            if !a.perms.contains(&peer.ip()) {
+                self.counts.denied_send += 1;
+                return vec![];
+            }
+            return vec![Packet { src: a.relayed, dst: peer, data: payload }];
+        }
+        if msg.class() != MessageClass::Request {
+            return vec![];
+        }
+        let nonce = self.nonces.entry(src).or_insert_with(|| "nonce-1".into()).clone();
+        let reply = |b: StunMessageBuilder| Packet { src: self.addr, dst: src, data: encode(&b.build()) };
+        let builder = |class| StunMessageBuilder::new(msg.method(), class).with_transaction_id(*msg.transaction_id());
+        if msg.get::<MessageIntegrity>().is_none() {
+            self.counts.unauthenticated += 1;
+            let b = builder(MessageClass::ErrorResponse)
+                .with_attribute(ErrorCode::from(stun_rs::ErrorCode::new(401, "Unauthorized").unwrap()))
+                .with_attribute(Realm::new(REALM).unwrap())
+                .with_attribute(Nonce::new(&nonce).unwrap());
+            return vec![reply(b)];
+        }
+        assert_eq!(msg.get::<UserName>().unwrap().as_user_name().unwrap().as_str(), "u");
+        assert_eq!(msg.get::<Realm>().unwrap().as_realm().unwrap().as_str(), REALM);
+        let used = msg.get::<Nonce>().unwrap().as_nonce().unwrap().as_str().to_owned();
+        if self.stale_next || used != nonce {
+            self.stale_next = false;
+            let fresh = format!("{nonce}x");
+            self.nonces.insert(src, fresh.clone());
+            let b = builder(MessageClass::ErrorResponse)
+                .with_attribute(ErrorCode::from(stun_rs::ErrorCode::new(438, "Stale Nonce").unwrap()))
+                .with_attribute(Realm::new(REALM).unwrap())
+                .with_attribute(Nonce::new(&fresh).unwrap());
+            return vec![reply(b)];
+        }
+        let ok = |b: StunMessageBuilder| {
+            let b = b.with_attribute(MessageIntegrity::new(key()));
+            Packet { src: self.addr, dst: src, data: encode(&b.build()) }
+        };
+        let peer = msg.get::<XorPeerAddress>().map(|a| *a.as_xor_peer_address().unwrap().socket_address());
+        match msg.method() {
+            m if m == ALLOCATE => {
+                self.counts.allocates += 1;
+                let relayed = SocketAddr::new(self.addr.ip(), self.next_port);
+                self.next_port += 1;
+                self.allocs.insert(src, Alloc { relayed, perms: vec![], channels: HashMap::new() });
+                let b = builder(MessageClass::SuccessResponse)
+                    .with_attribute(XorRelayedAddress::from(relayed))
+                    .with_attribute(XorMappedAddress::from(src))
+                    .with_attribute(LifeTime::from(600));
+                vec![ok(b)]
+            }
+            m if m == REFRESH => {
+                let lifetime = msg.get::<LifeTime>().unwrap().as_life_time().unwrap().as_u32();
+                if lifetime == 0 {
+                    self.counts.deallocations += 1;
+                    self.allocs.remove(&src);
+                } else {
+                    self.counts.refreshes += 1;
+                }
+                vec![ok(builder(MessageClass::SuccessResponse).with_attribute(LifeTime::from(lifetime)))]
+            }
+            m if m == CREATE_PERMMISSION => {
+                self.counts.permissions += 1;
+                let a = self.allocs.get_mut(&src).unwrap();
+                let ip = peer.unwrap().ip();
+                if !a.perms.contains(&ip) {
+                    a.perms.push(ip);
+                }
+                vec![ok(builder(MessageClass::SuccessResponse))]
+            }
+            m if m == CHANNEL_BIND => {
+                self.counts.binds += 1;
+                let number = msg.get::<ChannelNumber>().unwrap().as_channel_number().unwrap().number();
+                assert!((0x4000..=0x4fff).contains(&number));
+                let a = self.allocs.get_mut(&src).unwrap();
+                let peer = peer.unwrap();
+                a.channels.insert(number, peer);
+                if !a.perms.contains(&peer.ip()) {
+                    a.perms.push(peer.ip());
+                }
+                vec![ok(builder(MessageClass::SuccessResponse))]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// A datagram from a peer to one of the relayed addresses.
+    fn on_peer(&mut self, src: SocketAddr, relayed: SocketAddr, data: &[u8]) -> Vec<Packet> {
+        let Some(client) = self.relayed_owner(relayed) else { return vec![] };
+        let a = &self.allocs[&client];
+        if !a.perms.contains(&src.ip()) {
+            if self.relayed_owner(src).is_some() {
+                self.counts.denied_relayed += 1;
+            } else {
+                self.counts.denied_other += 1;
+            }
+            return vec![];
+        }
+        if let Some((&number, _)) = a.channels.iter().find(|(_, p)| **p == src) {
+            self.counts.channel_data_out += 1;
+            let mut out = number.to_be_bytes().to_vec();
+            out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            out.extend_from_slice(data);
+            return vec![Packet { src: self.addr, dst: client, data: out }];
+        }
+        self.counts.data_indications += 1;
+        let msg = StunMessageBuilder::new(DATA, MessageClass::Indication)
+            .with_attribute(XorPeerAddress::from(src))
+            .with_attribute(Data::new(data))
+            .build();
+        vec![Packet { src: self.addr, dst: client, data: encode(&msg) }]
+    }
+}
+
+struct Node {
+    agent: Agent,
+    host: SocketAddr,
+    events: Vec<(Instant, Event)>,
+    data: Vec<Vec<u8>>,
+}
+
+struct Net {
+    start: Instant,
+    now: Instant,
+    a: Node,
+    b: Node,
+    server: FakeTurn,
+    in_flight: Vec<(Instant, u64, Packet)>,
+    seq: u64,
+    latency: Duration,
+    /// Drop this many of the next datagrams to the server.
+    drop_to_server: usize,
+    /// When datagrams reached the server.
+    server_arrivals: Vec<Instant>,
+}
+
+fn turn_cfg(role: Role, seed: u64) -> AgentConfig {
+    let server = TurnServer { addr: addr(SERVER), username: "u".into(), password: "p".into() };
+    AgentConfig { role, seed: Some(seed), turn_servers: vec![server], ..AgentConfig::default() }
+}
+
+impl Net {
+    fn new(stale: bool, drop_first: usize) -> Self {
+        let start = Instant::now();
+        let mut a = Agent::new(turn_cfg(Role::Controlling, 1)).unwrap();
+        let mut b = Agent::new(turn_cfg(Role::Controlled, 2)).unwrap();
+        a.set_remote_credentials(start, b.local_credentials().clone()).unwrap();
+        b.set_remote_credentials(start, a.local_credentials().clone()).unwrap();
+        let mut server = FakeTurn::new();
+        server.stale_next = stale;
+        let mut net = Net {
+            start,
+            now: start,
+            a: Node { agent: a, host: addr(A_HOST), events: vec![], data: vec![] },
+            b: Node { agent: b, host: addr(B_HOST), events: vec![], data: vec![] },
+            server,
+            in_flight: vec![],
+            seq: 0,
+            latency: Duration::from_millis(20),
+            drop_to_server: drop_first,
+            server_arrivals: vec![],
+        };
+        for n in [&mut net.a, &mut net.b] {
+            n.agent.add_host_candidate(start, Component::RTP, n.host).unwrap();
+            n.agent.end_of_local_candidates(start);
+        }
+        net
+    }
+
+    fn send(&mut self, p: Packet) {
+        self.seq += 1;
+        self.in_flight.push((self.now + self.latency, self.seq, p));
+    }
+
+    /// Transmits into the network; candidates over signaling, relayed ones
+    /// only (so the relay is the only path).
+    fn pump(&mut self) {
+        loop {
+            let mut any = false;
+            for side in 0..2 {
+                let (me, other) = if side == 0 { (&mut self.a, &mut self.b) } else { (&mut self.b, &mut self.a) };
+                let mut out = vec![];
+                while let Some(t) = me.agent.poll_transmit() {
+                    assert_eq!(t.source, me.host, "everything leaves from the host socket");
+                    out.push(Packet { src: t.source, dst: t.destination, data: t.contents });
+                }
+                while let Some(e) = me.agent.poll_event() {
+                    any = true;
+                    match &e {
+                        Event::Candidate(c) if c.kind == CandidateType::RELAY => {
+                            other.agent.add_remote_candidate(self.now, c).unwrap();
+                        }
+                        Event::CandidatesDone => other.agent.end_of_remote_candidates(self.now),
+                        _ => {}
+                    }
+                    me.events.push((self.now, e));
+                }
+                for p in out {
+                    any = true;
+                    self.send(p);
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+
+    fn deliver(&mut self, p: Packet) {
+        if p.dst == self.server.addr {
+            self.server_arrivals.push(self.now);
+            if std::env::var("TURN_SIM_TRACE").is_ok() {
+                eprintln!("{:?} {} -> server {:02x?}", self.now - self.start, p.src, &p.data[..p.data.len().min(20)]);
+            }
+            if self.drop_to_server > 0 {
+                self.drop_to_server -= 1;
+                return;
+            }
+            for out in self.server.on_client(p.src, &p.data) {
+                self.send(out);
+            }
+            return;
+        }
+        if self.server.relayed_owner(p.dst).is_some() {
+            for out in self.server.on_peer(p.src, p.dst, &p.data) {
+                self.send(out);
+            }
+            return;
+        }
+        let node = if p.dst == self.a.host {
+            &mut self.a
+        } else if p.dst == self.b.host {
+            &mut self.b
+        } else {
+            panic!("a datagram to {} that only the relay could carry", p.dst);
+        };
+        assert_eq!(p.src, self.server.addr, "hosts hear only from the server");
+        if node.agent.state() == State::Closed {
+            // The answer to the deallocation.
+            return;
+        }
+        assert!(node.agent.accepts(p.dst, p.src, &p.data));
+        if std::env::var("TURN_SIM_TRACE").is_ok() {
+            eprintln!("{:?} server -> {} {:02x?}", self.now - self.start, p.dst, &p.data[..p.data.len().min(20)]);
+        }
+        match node.agent.handle_receive(self.now, p.dst, p.src, &p.data) {
+            Receive::RelayedData { offset, len, .. } => node.data.push(p.data[offset..offset + len].to_vec()),
+            // A retransmitted check may be answered twice.
+            Receive::Dropped(DropReason::UnknownTransaction) => {}
+            Receive::Dropped(r) => panic!("dropped: {r:?}"),
+            _ => {}
+        }
+    }
+
+    fn step(&mut self) -> bool {
+        self.pump();
+        self.in_flight.sort_by_key(|(t, s, _)| (*t, *s));
+        while self.in_flight.first().is_some_and(|(t, _, _)| *t <= self.now) {
+            let (_, _, p) = self.in_flight.remove(0);
+            self.deliver(p);
+            self.pump();
+            self.in_flight.sort_by_key(|(t, s, _)| (*t, *s));
+        }
+        for n in [&mut self.a, &mut self.b] {
+            if n.agent.poll_timeout().is_some_and(|t| t <= self.now) {
+                n.agent.handle_timeout(self.now);
+            }
+        }
+        self.pump();
+        let next = [self.a.agent.poll_timeout(), self.b.agent.poll_timeout(), self.in_flight.first().map(|x| x.0)]
+            .into_iter()
+            .flatten()
+            .min();
+        match next {
+            Some(t) => {
+                self.now = self.now.max(t);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn run_until(&mut self, limit: Duration, pred: impl Fn(&Net) -> bool) -> bool {
+        let end = self.now + limit;
+        while !pred(self) {
+            if self.now >= end || !self.step() {
+                return pred(self);
+            }
+        }
+        true
+    }
+
+    fn connected(&self) -> bool {
+        self.a.agent.state() == State::Connected && self.b.agent.state() == State::Connected
+    }
+
+    /// One application datagram each way over the selected (relayed) pairs.
+    fn send_data(&mut self, a_msg: &[u8], b_msg: &[u8]) {
+        for (side, msg) in [(0, a_msg), (1, b_msg)] {
+            let node = if side == 0 { &mut self.a } else { &mut self.b };
+            let path = node.agent.path(Component::RTP).expect("a selected path");
+            assert!(node.agent.is_relayed(path.local));
+            let mut buf = vec![0u8; msg.len() + RELAY_OVERHEAD];
+            buf[..msg.len()].copy_from_slice(msg);
+            let t = node.agent.frame_relayed(path.local, path.remote, &mut buf, msg.len()).unwrap().unwrap();
+            assert_eq!((t.source, t.destination), (node.host, addr(SERVER)));
+            buf.truncate(t.len);
+            self.send(Packet { src: t.source, dst: t.destination, data: buf });
+        }
+    }
+}
+
+fn selected_types(events: &[(Instant, Event)]) -> Vec<(CandidateType, CandidateType)> {
+    events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::ActiveCandidate { local, remote, .. } => Some((local.kind.clone(), remote.kind.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The whole life of a relayed call: the 401 challenge, relayed
+/// candidates (type preference 0, rel-addr the mapped address),
+/// permissions, checks through Send/Data indications, a channel bound on
+/// success and data as ChannelData both ways, refreshes of the allocation
+/// (before its 600 s), of the permissions (every 240 s) and of the
+/// channels, consent kept for 15 minutes, and deallocation on close.
+#[test]
+fn a_call_connects_over_relayed_candidates_alone() {
+    let mut net = Net::new(false, 0);
+    assert!(net.run_until(Duration::from_secs(5), Net::connected), "connected through the relay");
+    let took = net.now - net.start;
+    // The host-to-relay pairs (checked first: higher priority) fail, the
+    // server having no permission for host addresses; the relayed pair is
+    // nominated once the controlling agent stops waiting for them.
+    assert!(took < Duration::from_secs(2), "connected after {took:?}");
+    for node in [&net.a, &net.b] {
+        let relay = node.agent.local_candidates().find(|c| c.kind == CandidateType::RELAY).unwrap().clone();
+        assert_eq!(relay.priority >> 24, 0, "type preference 0 for relayed candidates");
+        assert_eq!(relay.related_address.unwrap().to_string(), node.host.ip().to_string());
+        assert_eq!(relay.related_port, Some(node.host.port()));
+        let types = selected_types(&node.events);
+        assert_eq!(types, [(CandidateType::RELAY, CandidateType::RELAY)]);
+        let alloc = node.agent.relay_allocations().next().unwrap();
+        assert_eq!(alloc.state(), AllocationState::Allocated);
+        assert_eq!(alloc.relayed(), Some(SocketAddr::new(relay.address.ip().unwrap(), relay.port)));
+    }
+    let c = &net.server.counts;
+    assert_eq!((c.unauthenticated, c.allocates), (2, 2), "one 401 and one authenticated Allocate each");
+    assert!(c.permissions >= 2 && c.send_indications > 0 && c.data_indications > 0, "{c:?}");
+    assert_eq!((c.denied_send, c.denied_relayed), (0, 0), "checks waited for their permission: {c:?}");
+    assert!(c.denied_other > 0, "the host-to-relay pairs were tried: {c:?}");
+    // Channels are bound once the relayed pairs succeeded.
+    assert!(net.run_until(Duration::from_secs(1), |n| n.server.counts.binds >= 2));
+    for i in 0..20u8 {
+        net.send_data(&[b'a', i], &[b'b', i]);
+        net.run_until(Duration::from_millis(100), |_| false);
+    }
+    assert_eq!(net.b.data.len(), 20);
+    assert_eq!(net.a.data.len(), 20);
+    assert!(net.b.data.iter().enumerate().all(|(i, d)| d == &[b'a', i as u8]));
+    assert!(net.a.data.iter().enumerate().all(|(i, d)| d == &[b'b', i as u8]));
+    let c = &net.server.counts;
+    assert!(c.channel_data_in >= 40 && c.channel_data_out >= 40, "data goes as ChannelData once bound: {c:?}");
+    // 15 minutes: refreshes keep the allocation, permissions and channels.
+    let (refresh0, perm0, bind0) =
+        (net.server.counts.refreshes, net.server.counts.permissions, net.server.counts.binds);
+    net.run_until(Duration::from_secs(900), |_| false);
+    assert!(net.connected(), "consent kept through the relay");
+    let c = &net.server.counts;
+    assert!(c.refreshes - refresh0 >= 2, "allocation refreshed at 540 s: {c:?}");
+    assert!(c.permissions - perm0 >= 6, "permissions refreshed every 240 s: {c:?}");
+    assert!(c.binds - bind0 >= 4, "channels refreshed every 300 s: {c:?}");
+    assert_eq!((c.denied_send, c.denied_relayed), (0, 0));
+    net.send_data(b"late a", b"late b");
+    net.run_until(Duration::from_millis(100), |_| false);
+    assert_eq!(net.b.data.last().unwrap(), b"late a");
+    assert_eq!(net.a.data.last().unwrap(), b"late b");
+    // Close: a Refresh with LIFETIME 0 from each.
+    net.a.agent.close();
+    net.b.agent.close();
+    net.pump();
+    net.run_until(Duration::from_secs(1), |_| false);
+    assert_eq!(net.server.counts.deallocations, 2);
+    assert!(net.server.allocs.is_empty());
+    for node in [&net.a, &net.b] {
+        assert_eq!(node.agent.relay_allocations().next().unwrap().state(), AllocationState::Closed);
+    }
+}
+
+/// 438 Stale Nonce: the request is retried with the new nonce.
+#[test]
+fn a_stale_nonce_is_retried_with_the_new_one() {
+    let mut net = Net::new(true, 0);
+    assert!(net.run_until(Duration::from_secs(5), Net::connected));
+    assert_eq!(net.server.counts.allocates, 2);
+    assert_eq!(net.server.nonces.values().filter(|n| *n == "nonce-1x").count(), 1);
+}
+
+/// A lost Allocate is retransmitted after the agent's RTO (500 ms, then
+/// doubled).
+#[test]
+fn allocate_requests_are_retransmitted_with_the_rto() {
+    let mut net = Net::new(false, 3);
+    assert!(net.run_until(Duration::from_secs(5), Net::connected));
+    let t = |i: usize| net.server_arrivals[i] - net.start;
+    let ms = Duration::from_millis;
+    // Both first Allocates at 20 ms, lost; A's and B's retransmission at
+    // 520 ms (one of them lost again), the last at 1520 ms.
+    assert_eq!((t(0), t(1)), (ms(20), ms(20)));
+    assert_eq!((t(2), t(3)), (ms(520), ms(520)));
+    assert!(net.server_arrivals.iter().any(|&x| x - net.start == ms(1520)));
+    let retransmits: u64 =
+        [&net.a, &net.b].iter().map(|n| n.agent.relay_allocations().next().unwrap().stats().retransmits).sum();
+    assert_eq!(
+        retransmits,
+        3,
+        "{:?} {:?} {:?}",
+        net.a.agent.relay_allocations().next().unwrap().stats(),
+        net.b.agent.relay_allocations().next().unwrap().stats(),
+        net.a.agent.stats()
+    );
+}
+
+/// Forged and broken datagrams from the server's address are dropped and
+/// counted; the allocation goes on.
+#[test]
+fn bad_responses_are_dropped_and_counted() {
+    let mut net = Net::new(false, 0);
+    // Let the first 401 through, then forge a success for the
+    // authenticated Allocate signed with another password.
+    assert!(net.run_until(Duration::from_millis(100), |n| n.server.counts.unauthenticated == 2));
+    let from_a = |n: &Net| n.in_flight.iter().any(|(_, _, p)| p.dst == addr(SERVER) && p.src == addr(A_HOST));
+    assert!(net.run_until(Duration::from_millis(100), from_a));
+    let pending = net.in_flight.iter().find(|(_, _, p)| p.dst == addr(SERVER) && p.src == addr(A_HOST));
+    let request = &pending.expect("A's authenticated Allocate in flight").2.data;
+    let (msg, _) = MessageDecoderBuilder::default().build().decode(request).unwrap();
+    let wrong = HMACKey::new_long_term("u", REALM, "not p", Algorithm::from(AlgorithmId::MD5)).unwrap();
+    let forged = StunMessageBuilder::new(ALLOCATE, MessageClass::SuccessResponse)
+        .with_transaction_id(*msg.transaction_id())
+        .with_attribute(XorRelayedAddress::from(addr("203.0.113.66:1")))
+        .with_attribute(MessageIntegrity::new(wrong))
+        .build();
+    let now = net.now;
+    let (a, server) = (&mut net.a.agent, addr(SERVER));
+    assert_eq!(a.handle_receive(now, addr(A_HOST), server, &encode(&forged)), Receive::Dropped(DropReason::Relay));
+    // Unsigned, truncated, unknown channel, garbage: dropped or not ours,
+    // never a panic.
+    let unsigned = StunMessageBuilder::new(ALLOCATE, MessageClass::SuccessResponse)
+        .with_transaction_id(*msg.transaction_id())
+        .with_attribute(XorRelayedAddress::from(addr("203.0.113.66:1")))
+        .build();
+    assert_eq!(a.handle_receive(now, addr(A_HOST), server, &encode(&unsigned)), Receive::Dropped(DropReason::Relay));
+    let bytes = encode(&unsigned);
+    for cut in 0..bytes.len() {
+        let _ = a.handle_receive(now, addr(A_HOST), server, &bytes[..cut]);
+    }
+    assert!(matches!(a.handle_receive(now, addr(A_HOST), server, &[0x40, 0x07, 0, 0]), Receive::Dropped(_)));
+    let stats = a.relay_allocations().next().unwrap().stats().clone();
+    assert!(stats.dropped >= 3, "{stats:?}");
+    assert!(a.stats().dropped(DropReason::Relay) >= 3);
+    assert_eq!(a.relay_allocations().next().unwrap().state(), AllocationState::Allocating);
+    assert!(net.run_until(Duration::from_secs(5), Net::connected), "the genuine answer still counts");
+    assert_ne!(net.a.agent.relay_allocations().next().unwrap().relayed(), Some(addr("203.0.113.66:1")));
+}
+
+/// A server that refuses the credentials (401 again) fails the allocation:
+/// gathering ends without a relayed candidate.
+#[test]
+fn wrong_credentials_fail_the_allocation() {
+    let start = Instant::now();
+    let server = TurnServer { addr: addr(SERVER), username: "u".into(), password: "wrong".into() };
+    let cfg = AgentConfig { seed: Some(3), turn_servers: vec![server], ..AgentConfig::default() };
+    let mut a = Agent::new(cfg).unwrap();
+    a.add_host_candidate(start, Component::RTP, addr(A_HOST)).unwrap();
+    a.end_of_local_candidates(start);
+    let mut fake = FakeTurn::new();
+    let mut now = start;
+    for _ in 0..4 {
+        while let Some(t) = a.poll_transmit() {
+            for p in fake.on_client(t.source, &t.contents) {
+                let _ = a.handle_receive(now, p.dst, p.src, &p.data);
+            }
+        }
+        now += Duration::from_millis(10);
+        a.handle_timeout(now);
+    }
+    // The retry with the credentials was answered 401 again: failed, and
+    // gathering ends at once.
+    assert_eq!(fake.counts.unauthenticated, 2);
+    assert_eq!(a.relay_allocations().next().unwrap().state(), AllocationState::Failed);
+    assert!(now - start < Duration::from_millis(100));
+    let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+    assert!(events.contains(&Event::CandidatesDone));
+    assert!(!events.iter().any(|e| matches!(e, Event::Candidate(c) if c.kind == CandidateType::RELAY)));
+    assert_eq!(a.data_paths().count(), 0);
+}
