@@ -225,14 +225,23 @@ impl IceSocket {
     }
 
     /// Sends one application datagram over `component`'s selected pair.
-    /// Fails when there is none or consent was lost (RFC 7675).
+    /// Fails when there is none or consent was lost (RFC 7675). Over a
+    /// relayed pair the datagram is framed for the TURN server (a copy with
+    /// the ChannelData header or Send indication around it).
     pub async fn send(&self, component: Component, data: &[u8]) -> io::Result<()> {
         let path = self.shared.agent().path(component);
         let Some(path) = path else {
             return Err(io::Error::new(io::ErrorKind::NotConnected, "no selected pair with consent"));
         };
-        let bound = self.shared.udp.get(path.local).ok_or(io::ErrorKind::NotConnected)?;
-        bound.socket.send_to(data, path.remote).await.map(|_| ())
+        if let Some(bound) = self.shared.udp.get(path.local) {
+            return bound.socket.send_to(data, path.remote).await.map(|_| ());
+        }
+        let mut buf = vec![0u8; data.len() + crate::turn::RELAY_OVERHEAD];
+        buf[..data.len()].copy_from_slice(data);
+        let framed = self.shared.agent().frame_relayed(path.local, path.remote, &mut buf, data.len());
+        let t = framed.map_err(to_io)?.ok_or(io::ErrorKind::NotConnected)?;
+        let bound = self.shared.udp.get(t.source).ok_or(io::ErrorKind::NotConnected)?;
+        bound.socket.send_to(&buf[..t.len], t.destination).await.map(|_| ())
     }
 
     /// The next application datagram received over a known pair.
@@ -245,9 +254,15 @@ impl IceSocket {
         self.shared.agent().state()
     }
 
-    /// Closes the agent and stops the driver.
+    /// Closes the agent (releasing its TURN allocations: their last
+    /// datagrams are sent here) and stops the driver.
     pub fn close(&mut self) {
-        self.shared.agent().close();
+        let mut a = self.shared.agent();
+        a.close();
+        while let Some(t) = a.poll_transmit() {
+            let _ = self.shared.udp.try_send_to(t.source, t.destination, &t.contents);
+        }
+        drop(a);
         for t in self.tasks.drain(..) {
             t.abort();
         }
@@ -263,6 +278,7 @@ impl Drop for IceSocket {
 fn to_io(e: Error) -> io::Error {
     let kind = match e {
         Error::Resolve(_) => io::ErrorKind::NotFound,
+        Error::Relay(_) => io::ErrorKind::NotConnected,
         _ => io::ErrorKind::InvalidInput,
     };
     io::Error::new(kind, e)
@@ -303,11 +319,19 @@ async fn drive(shared: Arc<Shared>, events: mpsc::UnboundedSender<Event>, data: 
             let mut a = shared.agent();
             let now = Instant::now();
             for (local, remote, d) in batch.iter_mut() {
-                if let Receive::Data { component } = a.handle_receive(now, local, remote, d) {
-                    let mut buf = pool.take();
-                    buf.extend_from_slice(d);
-                    received.push(Datagram { component, buf, pool: pool.clone() });
-                }
+                let (component, payload) = match a.handle_receive(now, local, remote, d) {
+                    Receive::Data { component } => (component, &d[..]),
+                    Receive::RelayedData { component, offset, len } => {
+                        match offset.checked_add(len).and_then(|end| d.get(offset..end)) {
+                            Some(p) => (component, p),
+                            None => continue,
+                        }
+                    }
+                    _ => continue,
+                };
+                let mut buf = pool.take();
+                buf.extend_from_slice(payload);
+                received.push(Datagram { component, buf, pool: pool.clone() });
             }
             if a.poll_timeout().is_some_and(|t| t <= now) {
                 a.handle_timeout(now);

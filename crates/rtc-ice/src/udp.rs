@@ -22,7 +22,8 @@ use tokio::net::UdpSocket;
 
 use crate::error::Error;
 use crate::iface::{InterfaceAddr, select_host_addrs};
-use crate::url::StunUrl;
+use crate::turn::TurnServer;
+use crate::url::{StunUrl, TurnUrl};
 
 /// What each socket asks for as its receive and send buffers: a burst of
 /// datagrams (a video key frame, an SCTP window of data) must wait there
@@ -74,6 +75,25 @@ pub async fn resolve_stun_all(url: &str) -> Result<Vec<SocketAddr>, Error> {
         return Err(Error::Resolve("no address"));
     }
     Ok(addrs)
+}
+
+/// Resolves a `turn:` URL (RFC 7065; UDP only, `turns:` and
+/// `?transport=tcp` are refused with [`Error::Unsupported`]) with its
+/// credentials to the [`TurnServer`]s of every address its host resolves to
+/// (at least one), in the resolver's order: put them in
+/// [`AgentConfig::turn_servers`](crate::AgentConfig::turn_servers) (each
+/// host base allocates on the servers of its family).
+pub async fn resolve_turn(url: &str, username: &str, credential: &str) -> Result<Vec<TurnServer>, Error> {
+    let u = TurnUrl::parse(url)?;
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((u.host.as_str(), u.port))
+        .await
+        .map_err(|_| Error::Resolve("name lookup failed"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::Resolve("no address"));
+    }
+    let server = |addr| TurnServer { addr, username: username.to_owned(), password: credential.to_owned() };
+    Ok(addrs.into_iter().map(server).collect())
 }
 
 /// The machine's interface addresses as the OS lists them, each with its

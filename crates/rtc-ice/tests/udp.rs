@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use rtc_candidate::Component;
 use rtc_ice::Error;
-use rtc_ice::udp::{RecvBatch, UdpSocketSet, host_addrs, interface_addrs, resolve_stun, resolve_stun_all};
+use rtc_ice::udp::{
+    RecvBatch, UdpSocketSet, host_addrs, interface_addrs, resolve_stun, resolve_stun_all, resolve_turn,
+};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -183,6 +185,21 @@ async fn stun_urls_resolve_through_the_one_parser() {
     if let Ok(a) = resolve_stun("stun:localhost:5000").await {
         assert!(a.ip().is_loopback() && a.port() == 5000);
     }
+}
+
+#[tokio::test]
+async fn turn_urls_resolve_with_their_credentials() {
+    let s = resolve_turn("turn:127.0.0.1:3479?transport=udp", "u", "p").await.unwrap();
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        (s[0].addr, s[0].username.as_str(), s[0].password.as_str()),
+        ("127.0.0.1:3479".parse().unwrap(), "u", "p")
+    );
+    assert!(!format!("{:?}", s[0]).contains("\"p\""), "the password stays out of Debug");
+    assert_eq!(resolve_turn("TURN:[::1]", "u", "p").await.unwrap()[0].addr, "[::1]:3478".parse().unwrap());
+    assert!(matches!(resolve_turn("turns:127.0.0.1", "u", "p").await, Err(Error::Unsupported(_))));
+    assert!(matches!(resolve_turn("turn:127.0.0.1?transport=tcp", "u", "p").await, Err(Error::Unsupported(_))));
+    assert!(matches!(resolve_turn("stun:127.0.0.1", "u", "p").await, Err(Error::InvalidUrl(_))));
 }
 
 #[test]

@@ -184,6 +184,13 @@ pub struct AgentConfig {
     /// resolved by the driver): each host base allocates a relayed candidate
     /// on every server of its address family (RFC 8656, over UDP).
     pub turn_servers: Vec<TurnServer>,
+    /// Use relayed candidates only (WebRTC's `iceTransportPolicy: "relay"`):
+    /// host candidates are bases for the TURN allocations but are neither
+    /// signaled nor paired, no server-reflexive candidate is gathered, and
+    /// checks that arrive on a host base are dropped; only relayed
+    /// candidates are signaled and checked. Without TURN servers nothing
+    /// can connect.
+    pub relay_only: bool,
     /// Timers.
     pub timing: Timing,
     /// Memory caps.
@@ -202,6 +209,7 @@ impl Default for AgentConfig {
             credentials: None,
             stun_servers: Vec::new(),
             turn_servers: Vec::new(),
+            relay_only: false,
             timing: Timing::default(),
             limits: Limits::default(),
             seed: None,

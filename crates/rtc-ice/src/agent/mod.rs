@@ -496,7 +496,7 @@ impl Agent {
             "ICE restart: new local credentials, checks start over"
         );
         self.state = State::Checking;
-        let again: Vec<Candidate> = self.locals.iter().map(|l| l.cand.clone()).collect();
+        let again: Vec<Candidate> = self.locals.iter().filter(|l| self.usable(l)).map(|l| l.cand.clone()).collect();
         for cand in again {
             self.push_event(Event::Candidate(cand));
         }
@@ -572,15 +572,17 @@ impl Agent {
             local_pref,
         });
         let li = self.locals.len() - 1;
-        tracing::debug!(%addr, component = c, "ICE local host candidate");
-        self.push_event(Event::Candidate(cand.clone()));
-        for ri in 0..self.remotes.len() {
-            if self.remotes[ri].component == c && same_family(self.remotes[ri].addr, addr) {
-                self.add_pair(li, ri);
+        tracing::debug!(%addr, component = c, relay_only = self.cfg.relay_only, "ICE local host candidate");
+        if !self.cfg.relay_only {
+            self.push_event(Event::Candidate(cand.clone()));
+            for ri in 0..self.remotes.len() {
+                if self.remotes[ri].component == c && same_family(self.remotes[ri].addr, addr) {
+                    self.add_pair(li, ri);
+                }
             }
         }
         let servers: Vec<SocketAddr> =
-            self.cfg.stun_servers.iter().copied().filter(|s| same_family(*s, addr)).collect();
+            self.cfg.stun_servers.iter().copied().filter(|s| !self.cfg.relay_only && same_family(*s, addr)).collect();
         for server in servers {
             self.send_gather(now, addr, server);
         }
@@ -635,7 +637,7 @@ impl Agent {
         tracing::debug!(%addr, kind = %cand.kind, component = c, "ICE remote candidate");
         for li in 0..self.locals.len() {
             let l = &self.locals[li];
-            if matches!(l.kind, LocalKind::Host | LocalKind::Relayed) && l.component == c && same_family(l.base, addr) {
+            if l.is_base() && self.usable(l) && l.component == c && same_family(l.base, addr) {
                 self.add_pair(li, ri);
             }
         }

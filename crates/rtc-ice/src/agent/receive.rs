@@ -56,7 +56,7 @@ impl Agent {
                 };
                 ours == self.local_creds.ufrag.as_bytes()
                     && self.remote_creds.as_ref().is_none_or(|rc| sender == rc.ufrag.as_bytes())
-                    && self.locals.iter().any(|l| l.kind == LocalKind::Host && l.base == local)
+                    && self.locals.iter().any(|l| l.is_base() && self.usable(l) && l.base == local)
             }
             Class::Success | Class::Error => self.txs.iter().any(|t| t.id == tid),
             Class::Indication => self.is_data_path(local, remote),
@@ -130,7 +130,7 @@ impl Agent {
         if d.controlling.is_none() && d.controlled.is_none() {
             return self.drop_with(DropReason::Unexpected);
         }
-        let Some(li) = self.locals.iter().position(|l| l.is_base() && l.base == local) else {
+        let Some(li) = self.locals.iter().position(|l| l.is_base() && self.usable(l) && l.base == local) else {
             return self.drop_with(DropReason::UnknownPath);
         };
         // Role conflict, RFC 8445 section 7.3.1.1.
@@ -202,7 +202,7 @@ impl Agent {
                 tracing::debug!(src = %e.src, "ICE early check from another peer than ours: forgotten");
                 continue;
             }
-            if let Some(li) = self.locals.iter().position(|l| l.is_base() && l.base == e.local) {
+            if let Some(li) = self.locals.iter().position(|l| l.is_base() && self.usable(l) && l.base == e.local) {
                 self.after_request(now, li, e.src, e.priority, e.use_candidate);
             }
         }
@@ -465,6 +465,9 @@ impl Agent {
     }
 
     pub(super) fn on_reflexive(&mut self, server: SocketAddr, base: SocketAddr, mapped: SocketAddr) {
+        if self.cfg.relay_only {
+            return;
+        }
         if self.reflexive.len() < self.cfg.limits.local_candidates {
             self.reflexive.push(Reflexive { server, base, mapped });
         }

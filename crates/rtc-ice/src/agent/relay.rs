@@ -24,6 +24,15 @@ impl LocalCand {
     }
 }
 
+impl Agent {
+    /// Whether a local candidate is signaled, paired and takes checks: all
+    /// of them, or only relayed ones with
+    /// [`AgentConfig::relay_only`](super::AgentConfig::relay_only).
+    pub(super) fn usable(&self, l: &LocalCand) -> bool {
+        !self.cfg.relay_only || l.kind == LocalKind::Relayed
+    }
+}
+
 fn active(c: &Client) -> bool {
     matches!(c.state(), AllocationState::Allocating | AllocationState::Allocated)
 }
