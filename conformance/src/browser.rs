@@ -386,15 +386,23 @@ async fn answer_chromium(root: &Path, chromium: OsString, loss: u8) -> Result<St
         let report: serde_json::Value = serde_json::from_str(&report).map_err(|e| format!("{e}: {report}"))?;
         let decoded = report["video"]["framesDecoded"].as_u64().unwrap_or(0);
         let heard = report["audio"]["packetsReceived"].as_u64().unwrap_or(0);
+        // Transport feedback both ways: Chromium estimates its outgoing
+        // bitrate from ours, we ours from Chromium's.
+        let theirs_estimate = report["pair"]["availableOutgoingBitrate"].as_f64().unwrap_or(0.0) as u64;
+        let our_estimate = conn.available_outgoing_bitrate().unwrap_or(0);
+        let feedbacks = conn.transport_feedback_received();
         let summary = format!(
             "connected (ICE and DTLS) {:.0} ms after our answer; Chromium decoded {decoded} of our {sent_video} VP8 \
              frames ({}x{}) and received {heard} of our {sent_audio} Opus packets; we received {got_audio} audio and \
-             {got_video} video frames of its",
+             {got_video} video frames of its; outgoing bitrate estimates from transport feedback: Chromium's \
+             {theirs_estimate} bit/s (from ours), ours {our_estimate} bit/s (from {feedbacks} of Chromium's)",
             connected.as_secs_f64() * 1000.0,
             report["video"]["frameWidth"],
             report["video"]["frameHeight"],
         );
-        if decoded == 0 || heard < 25 || got_audio < 25 || got_video < 10 {
+        // Chromium starts at 300 kbit/s and moves up only on feedback.
+        if decoded == 0 || heard < 25 || got_audio < 25 || got_video < 10 || theirs_estimate < 400_000 || feedbacks < 10
+        {
             return Err(format!("{summary}: {report}"));
         }
         if loss == 0 {

@@ -267,6 +267,28 @@ pub fn rtcp_parse(data: &[u8]) {
             Rtcp::Remb(r) => {
                 let _ = r.ssrcs.iter().count();
             }
+            Rtcp::Other(o)
+                if o.packet_type() == rtc_srtp::rtcp::PacketType::RTPFB
+                    && o.count() == rtc_srtp::twcc::FMT_TRANSPORT_CC =>
+            {
+                // Transport feedback: checked whole, then every covered
+                // number comes out once, in order; into an estimator too.
+                if let Ok(fb) = rtc_srtp::twcc::parse(o.body()) {
+                    let mut n = 0u32;
+                    fb.arrivals(|seq, _| {
+                        assert_eq!(seq, fb.base_seq.wrapping_add(n as u16));
+                        n += 1;
+                    });
+                    assert_eq!(n, u32::from(fb.status_count));
+                    let now = std::time::Instant::now();
+                    let mut bwe = rtc_srtp::bwe::Bwe::new(rtc_srtp::bwe::BweConfig::default());
+                    for i in 0..64u16 {
+                        bwe.on_sent(now, fb.base_seq.wrapping_add(i), 1200);
+                    }
+                    let e = bwe.on_feedback(now, &fb);
+                    assert!((30_000..=10_000_000).contains(&e));
+                }
+            }
             _ => {}
         }
     }

@@ -345,11 +345,14 @@ fn summary(peers: [&Peer; 2], counts: &[(&str, &str, Arc<Counts>)], data: &DataC
     );
     for p in peers {
         println!(
-            "{:6} time to connected: {}  dropped datagrams: socket {} srtp {}",
+            "{:6} time to connected: {}  dropped datagrams: socket {} srtp {}  outgoing bitrate estimate: {} \
+             ({} transport feedback messages)",
             p.name,
             p.conn.time_to_connected().map(|d| format!("{:.1} ms", d.as_secs_f64() * 1000.0)).unwrap_or("never".into()),
             p.socket.dropped(),
-            p.conn.dropped()
+            p.conn.dropped(),
+            p.conn.available_outgoing_bitrate().map_or("-".into(), |b| format!("{} kbit/s", b / 1000)),
+            p.conn.transport_feedback_received()
         );
     }
 }

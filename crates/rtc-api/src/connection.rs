@@ -320,6 +320,19 @@ impl RtcConnection {
         self.read(Connection::stats)
     }
 
+    /// The bitrate the transport can carry, as the peer's transport
+    /// feedback shows it (webrtc-stats' `availableOutgoingBitrate`), in bits
+    /// per second; `None` until transport-cc is agreed. Encoders should aim
+    /// below it; `ConnectionEvent::OutgoingBitrate` says when it moves.
+    pub fn available_outgoing_bitrate(&self) -> Option<u64> {
+        self.read(Connection::available_outgoing_bitrate)
+    }
+
+    /// Transport feedback messages the peer sent and the estimate took.
+    pub fn transport_feedback_received(&self) -> u64 {
+        self.read(Connection::transport_feedback_received)
+    }
+
     /// How long after its creation the connection fired Connected.
     pub fn time_to_connected(&self) -> Option<Duration> {
         self.read(Connection::connected_after)

@@ -4,8 +4,8 @@
 //! place, depacketized, and the frame reaches the reader in a pooled buffer
 //! that goes back when dropped. Counted by `allocation-counter` on a
 //! current-thread runtime, so both peers' driver tasks run on the counted
-//! thread, from `write_frame` to `read_frame`, for VP8, H.264 and Opus,
-//! RTCP reports included.
+//! thread, from `write_frame` to `read_frame`, in windows of 25 frames, for
+//! VP8, H.264 and Opus, RTCP reports and transport feedback included.
 
 use std::time::Duration;
 
@@ -20,8 +20,7 @@ fn sending_and_receiving_do_not_allocate_per_packet() {
     // VP8: a 4000-octet key frame (P bit clear) is four packets.
     let mut vp8 = [7u8; 4000];
     vp8[0] = 6;
-    let (packets, allocations) = measure(None, &vp8, 4);
-    assert_eq!(allocations, 0, "VP8: {allocations} allocations for {packets} packets");
+    check("VP8", &measure(None, &vp8, 4));
     // H.264: SPS and PPS (one STAP-A) and a 4000-octet IDR slice (four
     // FU-A fragments).
     let mut h264 = rtc_api::default_options();
@@ -33,14 +32,25 @@ fn sending_and_receiving_do_not_allocate_per_packet() {
     h264.codecs.push(codec);
     let mut unit = vec![0, 0, 0, 1, 0x67, 1, 2, 3, 0, 0, 0, 1, 0x68, 4, 0, 0, 0, 1, 0x65];
     unit.extend([7u8; 3999]);
-    let (packets, allocations) = measure(Some(h264), &unit, 5);
-    assert_eq!(allocations, 0, "H.264: {allocations} allocations for {packets} packets");
+    check("H.264", &measure(Some(h264), &unit, 5));
 }
 
+/// Media alone allocates nothing: most windows count none. What is not per
+/// packet may fall in a window: an ICE consent check (every 4 to 6 s), an
+/// event (the bandwidth estimate moving).
+fn check(name: &str, windows: &[u64]) {
+    let clean = windows.iter().filter(|a| **a == 0).count();
+    assert!(clean * 2 >= windows.len(), "{name}: allocations per window of {WINDOW} rounds: {windows:?}");
+    assert!(windows.iter().all(|a| *a < 100), "{name}: {windows:?}");
+}
+
+/// Rounds (an audio and a video frame each) per measured window.
+const WINDOW: usize = 25;
+
 /// Connects two peers with `codecs`, warms up, then counts the allocations
-/// of 100 audio and 100 video frames of `frame` (`per_frame` packets each)
-/// from the writer to the reader.
-fn measure(codecs: Option<rtc_codecs::Options>, frame: &[u8], per_frame: usize) -> (usize, u64) {
+/// of eight windows of [`WINDOW`] audio and video frames of `frame`
+/// (`per_frame` packets each) from the writer to the reader.
+fn measure(codecs: Option<rtc_codecs::Options>, frame: &[u8], per_frame: usize) -> Vec<u64> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (peers, audio_in, video_in) = rt.block_on(async {
         let mut peers = Vec::new();
@@ -103,12 +113,15 @@ fn measure(codecs: Option<rtc_codecs::Options>, frame: &[u8], per_frame: usize) 
     // Every slot of the video send history (512 packets kept for
     // retransmission) used once.
     round(130);
-    let mut packets = 0;
-    let allocations = allocation_counter::measure(|| packets = round(100)).count_total;
-    assert_eq!(packets, 100 + 100 * per_frame);
+    let mut windows = Vec::new();
+    for _ in 0..8 {
+        let mut packets = 0;
+        windows.push(allocation_counter::measure(|| packets = round(WINDOW)).count_total);
+        assert_eq!(packets, WINDOW * (1 + per_frame));
+    }
     for p in &peers {
         p.0.close();
     }
     rt.block_on(async { tokio::time::sleep(Duration::from_millis(20)).await });
-    (packets, allocations)
+    windows
 }

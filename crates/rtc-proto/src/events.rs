@@ -188,6 +188,15 @@ pub enum ConnectionEvent {
     },
     /// A track's statistics.
     TrackReport(TrackReport),
+    /// The outgoing bitrate estimate (webrtc-stats'
+    /// `availableOutgoingBitrate`, from the peer's transport feedback)
+    /// changed by a tenth or more (a decrease at once, an increase at most
+    /// once a second): the encoders should aim below it.
+    #[serde(rename = "outgoingbitrate")]
+    OutgoingBitrate {
+        /// Bits per second.
+        bitrate: u64,
+    },
     /// The peer asks for a key frame of a sent track (RTCP PLI or FIR):
     /// the encoder should make its next frame one. At most one every
     /// 250 ms per track.

@@ -54,6 +54,7 @@
 #[cfg(not(any(feature = "ring", feature = "rustcrypto")))]
 compile_error!("enable the `ring` (default) or `rustcrypto` feature for AES-GCM");
 
+pub mod bwe;
 mod crypto;
 mod error;
 pub mod recovery;

@@ -192,84 +192,122 @@ impl TwccRecorder {
     }
 }
 
-/// One transport feedback message, read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransportFeedback {
+/// One transport feedback message, read (and checked whole) without
+/// allocating; [`TransportFeedback::arrivals`] walks its packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransportFeedback<'a> {
     /// The feedback's sender.
     pub sender_ssrc: u32,
     /// The media source (informational; feedback is transport-wide).
     pub media_ssrc: u32,
     /// The first sequence number covered.
     pub base_seq: u16,
+    /// How many sequence numbers it covers.
+    pub status_count: u16,
     /// The reference time, in 64 ms units (24 bits).
     pub reference_time: u32,
     /// The feedback packet count.
     pub fb_count: u8,
-    /// Each sequence number from `base_seq` on: its arrival relative to
-    /// the reference time, in microseconds, or `None` when not received.
-    pub arrivals: Vec<(u16, Option<i64>)>,
+    /// The packet chunks, then the receive deltas.
+    rest: &'a [u8],
+    /// Where the receive deltas start in `rest`.
+    deltas_at: usize,
 }
 
-/// Reads the body (after the 4-octet RTCP header) of a transport feedback
-/// packet. Status counts are capped at 65,535 by their field; a run-length
-/// chunk cannot name more than the status count.
-pub fn parse(body: &[u8]) -> Result<TransportFeedback, Error> {
-    let need = |n: usize| if body.len() < n { Err(Error::Truncated("transport feedback")) } else { Ok(()) };
-    need(16)?;
-    let u16_at = |i: usize| u16::from_be_bytes([body[i], body[i + 1]]);
-    let count = usize::from(u16_at(10));
-    let base = u16_at(8);
-    let mut symbols: Vec<u8> = Vec::with_capacity(count.min(body.len() * 7));
-    let mut o = 16;
-    while symbols.len() < count {
-        need(o + 2)?;
-        let c = u16_at(o);
+/// The status symbols of the chunks in `rest`, in order, at most `count`;
+/// calls `each` with every symbol and returns the octets the chunks took.
+fn walk_chunks(rest: &[u8], count: usize, mut each: impl FnMut(u8)) -> Result<usize, Error> {
+    let mut n = 0;
+    let mut o = 0;
+    while n < count {
+        let c = rest.get(o..o + 2).ok_or(Error::Truncated("transport feedback chunks"))?;
+        let c = u16::from_be_bytes([c[0], c[1]]);
         o += 2;
         if c & 0x8000 == 0 {
             // Run length chunk.
             let s = ((c >> 13) & 3) as u8;
-            let run = usize::from(c & 0x1fff).min(count - symbols.len());
-            symbols.extend(std::iter::repeat_n(s, run));
+            let run = usize::from(c & 0x1fff).min(count - n);
+            for _ in 0..run {
+                each(s);
+            }
+            n += run;
         } else if c & 0x4000 == 0 {
-            for i in 0..14 {
-                symbols.push(((c >> (13 - i)) & 1) as u8);
+            for i in 0..14.min(count - n) {
+                each(((c >> (13 - i)) & 1) as u8);
             }
+            n += 14.min(count - n);
         } else {
-            for i in 0..7 {
-                symbols.push(((c >> (12 - 2 * i)) & 3) as u8);
+            for i in 0..7.min(count - n) {
+                each(((c >> (12 - 2 * i)) & 3) as u8);
             }
+            n += 7.min(count - n);
         }
     }
-    symbols.truncate(count);
-    let mut t: i64 = 0;
-    let mut arrivals = Vec::with_capacity(count);
-    for (i, s) in symbols.iter().enumerate() {
-        let seq = base.wrapping_add(i as u16);
-        match s {
-            1 => {
-                need(o + 1)?;
-                t += i64::from(body[o]);
-                o += 1;
-                arrivals.push((seq, Some(t * 250)));
-            }
-            2 => {
-                need(o + 2)?;
-                t += i64::from(u16_at(o) as i16);
-                o += 2;
-                arrivals.push((seq, Some(t * 250)));
-            }
-            0 => arrivals.push((seq, None)),
-            _ => return Err(Error::Invalid("transport feedback status symbol 3 is reserved")),
-        }
+    Ok(o)
+}
+
+/// Reads the body (after the 4-octet RTCP header) of a transport feedback
+/// packet, checking its chunks and deltas; allocates nothing.
+pub fn parse(body: &[u8]) -> Result<TransportFeedback<'_>, Error> {
+    if body.len() < 16 {
+        return Err(Error::Truncated("transport feedback"));
+    }
+    let count = u16::from_be_bytes([body[10], body[11]]);
+    let rest = &body[16..];
+    let (mut delta_octets, mut reserved) = (0usize, false);
+    let deltas_at = walk_chunks(rest, usize::from(count), |s| match s {
+        1 | 2 => delta_octets += usize::from(s),
+        3 => reserved = true,
+        _ => {}
+    })?;
+    if reserved {
+        return Err(Error::Invalid("transport feedback status symbol 3 is reserved"));
+    }
+    if rest.len() < deltas_at + delta_octets {
+        return Err(Error::Truncated("transport feedback deltas"));
     }
     Ok(TransportFeedback {
         sender_ssrc: u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
         media_ssrc: u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
-        base_seq: base,
+        base_seq: u16::from_be_bytes([body[8], body[9]]),
+        status_count: count,
         reference_time: u32::from_be_bytes([0, body[12], body[13], body[14]]),
         fb_count: body[15],
-        arrivals,
+        rest,
+        deltas_at,
     })
+}
+
+impl TransportFeedback<'_> {
+    /// Each sequence number from `base_seq` on, in order, with its arrival
+    /// relative to the reference time in microseconds, or `None` when it
+    /// was not received.
+    pub fn arrivals(&self, mut each: impl FnMut(u16, Option<i64>)) {
+        let (mut i, mut o, mut t) = (0u16, self.deltas_at, 0i64);
+        let rest = self.rest;
+        let _ = walk_chunks(rest, usize::from(self.status_count), |s| {
+            let seq = self.base_seq.wrapping_add(i);
+            i = i.wrapping_add(1);
+            let d = match s {
+                1 => rest.get(o).map(|b| {
+                    o += 1;
+                    i64::from(*b)
+                }),
+                2 => rest.get(o..o + 2).map(|b| {
+                    o += 2;
+                    i64::from(i16::from_be_bytes([b[0], b[1]]))
+                }),
+                _ => None,
+            };
+            match d {
+                Some(d) => {
+                    t += d;
+                    each(seq, Some(t * 250));
+                }
+                None => each(seq, None),
+            }
+        });
+    }
 }
 
 #[cfg(test)]
@@ -277,7 +315,7 @@ mod tests {
     use super::*;
     use crate::rtcp::Compound;
 
-    fn feedback(r: &mut TwccRecorder, now: Instant) -> Option<TransportFeedback> {
+    fn feedback(r: &mut TwccRecorder, now: Instant) -> Option<Read> {
         let mut buf = [0u8; 1200];
         let mut w = Writer::new(&mut buf);
         if !r.write(now, 1, 2, &mut w).unwrap() {
@@ -285,7 +323,19 @@ mod tests {
         }
         let p = Compound::new(w.finish()).next().unwrap().unwrap();
         assert_eq!((p.packet_type(), p.count()), (PacketType::RTPFB, FMT_TRANSPORT_CC));
-        Some(parse(p.body()).unwrap())
+        let f = parse(p.body()).unwrap();
+        let mut arrivals = Vec::new();
+        f.arrivals(|s, a| arrivals.push((s, a)));
+        assert_eq!(arrivals.len(), usize::from(f.status_count));
+        Some(Read { base_seq: f.base_seq, fb_count: f.fb_count, reference_time: f.reference_time, arrivals })
+    }
+
+    /// What a feedback packet said, collected.
+    struct Read {
+        base_seq: u16,
+        fb_count: u8,
+        reference_time: u32,
+        arrivals: Vec<(u16, Option<i64>)>,
     }
 
     #[test]

@@ -9,10 +9,12 @@ use std::time::Instant;
 
 use rtc_codecs::{Agreement, Kind};
 use rtc_srtp::RtpPacket;
+use rtc_srtp::bwe::{Bwe, BweConfig};
 use rtc_srtp::rtcp::Writer;
 use rtc_srtp::twcc::TwccRecorder;
 
 use super::{Connection, Transmit};
+use crate::events::{ConnectionEvent, Event};
 
 /// The transport-wide sequence number extension.
 pub(crate) const TRANSPORT_CC: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
@@ -72,10 +74,56 @@ impl Connection {
             [ExtIds::of(self.agreement.as_ref(), Kind::Audio), ExtIds::of(self.agreement.as_ref(), Kind::Video)];
         let wanted = self.agreement.as_ref().is_some_and(transport_feedback);
         match (&self.twcc, wanted) {
-            (None, true) => self.twcc = Some(Box::new(TwccRecorder::new(now))),
-            (Some(_), false) => self.twcc = None,
+            (None, true) => {
+                self.twcc = Some(Box::new(TwccRecorder::new(now)));
+                self.bwe = Some(Box::new(Bwe::new(BweConfig::default())));
+            }
+            (Some(_), false) => {
+                self.twcc = None;
+                self.bwe = None;
+            }
             _ => {}
         }
+    }
+
+    /// The peer's transport feedback about what we sent, into the
+    /// bandwidth estimate; the application hears of a change of a tenth or
+    /// more: a decrease at once, an increase at most once a second.
+    pub(crate) fn on_transport_feedback(&mut self, now: Instant, body: &[u8]) {
+        let (Some(bwe), Ok(fb)) = (self.bwe.as_mut(), rtc_srtp::twcc::parse(body)) else { return };
+        let estimate = bwe.on_feedback(now, &fb);
+        let due = match self.bitrate_told {
+            None => true,
+            Some((t, at)) => {
+                estimate.abs_diff(t) * 10 >= t
+                    && (estimate < t || now.saturating_duration_since(at) >= std::time::Duration::from_secs(1))
+            }
+        };
+        if due {
+            self.bitrate_told = Some((estimate, now));
+            tracing::debug!(bitrate = estimate, usage = ?bwe.usage(), "outgoing bitrate estimate");
+            self.push_event(Event::Connection(ConnectionEvent::OutgoingBitrate { bitrate: estimate }));
+        }
+    }
+
+    /// Notes a packet sent with transport-wide sequence number `seq`.
+    pub(crate) fn on_sent(bwe: &mut Option<Box<Bwe>>, now: Instant, seq: Option<u16>, len: usize) {
+        if let (Some(bwe), Some(seq)) = (bwe.as_mut(), seq) {
+            bwe.on_sent(now, seq, len);
+        }
+    }
+
+    /// The bitrate the transport can carry as the peer's transport feedback
+    /// shows it (webrtc-stats' `availableOutgoingBitrate`), in bits per
+    /// second: `None` until transport-cc is agreed.
+    pub fn available_outgoing_bitrate(&self) -> Option<u64> {
+        self.bwe.as_ref().map(|b| b.estimate())
+    }
+
+    /// Transport feedback messages the peer sent and the estimate took (0
+    /// until transport-cc is agreed): whether feedback flows.
+    pub fn transport_feedback_received(&self) -> u64 {
+        self.bwe.as_ref().map_or(0, |b| b.feedbacks())
     }
 
     /// The extension identifiers of `kind`.

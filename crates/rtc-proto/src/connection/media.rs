@@ -210,7 +210,7 @@ impl Connection {
     /// `buf`.
     pub(crate) fn poll_media(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         loop {
-            let Connection { send, tracks, transports, session, limits, ext_ids, twcc_seq, .. } = self;
+            let Connection { send, tracks, transports, session, limits, ext_ids, twcc_seq, bwe, .. } = self;
             let out = send.queue.front_mut()?;
             let usable = tracks.tracks.get_mut(&out.track).and_then(|t| {
                 let kind = t.desc.kind;
@@ -275,7 +275,8 @@ impl Connection {
                 payload.len,
                 buf,
             );
-            if written.is_ok() && ids.transport_cc.is_some() {
+            let sent_seq = ids.transport_cc.filter(|_| written.is_ok()).map(|_| *twcc_seq);
+            if sent_seq.is_some() {
                 *twcc_seq = twcc_seq.wrapping_add(1);
             }
             if out.plan.nack
@@ -287,6 +288,7 @@ impl Connection {
                 self.drop_front_frame();
                 continue;
             };
+            Self::on_sent(bwe, now, sent_seq, n);
             if payload.marker {
                 // The frame's last packet: its buffer can be reused now.
                 if let Some(o) = send.queue.pop_front() {

@@ -194,6 +194,10 @@ pub struct Connection {
     twcc: Option<Box<rtc_srtp::twcc::TwccRecorder>>,
     /// The next transport-wide sequence number sent.
     twcc_seq: u16,
+    /// The send-side bandwidth estimate from the peer's transport feedback.
+    bwe: Option<Box<rtc_srtp::bwe::Bwe>>,
+    /// The estimate the application was last told of, and when.
+    bitrate_told: Option<(u64, Instant)>,
     /// The agreed header extensions' identifiers, audio and video.
     ext_ids: [extensions::ExtIds; 2],
     frames: FrameQueue,
@@ -297,6 +301,8 @@ impl Connection {
             send: SendQueue::default(),
             twcc: None,
             twcc_seq: 0,
+            bwe: None,
+            bitrate_told: None,
             ext_ids: Default::default(),
             frames: FrameQueue::default(),
             events: VecDeque::new(),

@@ -233,6 +233,12 @@ impl Connection {
                         }
                     }
                 }
+                Ok(Rtcp::Other(o))
+                    if o.packet_type() == rtc_srtp::rtcp::PacketType::RTPFB
+                        && o.count() == rtc_srtp::twcc::FMT_TRANSPORT_CC =>
+                {
+                    self.on_transport_feedback(now, o.body());
+                }
                 _ => {}
             }
         }
@@ -276,7 +282,7 @@ impl Connection {
         }
         let rtt = self.recovery_rtt();
         while let Some((track, seq)) = self.send.resend.pop_front() {
-            let Connection { tracks, transports, ext_ids, twcc_seq, session, .. } = self;
+            let Connection { tracks, transports, ext_ids, twcc_seq, session, bwe, .. } = self;
             let Some(t) = tracks.tracks.get_mut(&track) else { continue };
             let rtx_ssrc = t.desc.rtx_ssrc;
             let ids = ext_ids[usize::from(t.desc.kind == rtc_codecs::Kind::Video)];
@@ -319,10 +325,12 @@ impl Connection {
             };
             // A new transport-wide sequence number and send time: to the
             // transport, a retransmission is a packet of its own.
+            let mut sent_seq = None;
             if let Ok(mut p) = RtpPacket::new_checked(&mut buf[..n]) {
                 if let Some(id) = ids.transport_cc
                     && p.set_extension(id, &twcc_seq.to_be_bytes())
                 {
+                    sent_seq = Some(*twcc_seq);
                     *twcc_seq = twcc_seq.wrapping_add(1);
                 }
                 if let (Some(id), Some(session)) = (ids.abs_send_time, session.as_ref()) {
@@ -330,6 +338,7 @@ impl Connection {
                 }
             }
             let Ok(n) = tx.protect_rtp(buf, n) else { continue };
+            Self::on_sent(bwe, now, sent_seq, n);
             s.feedback.retransmitted += 1;
             tracing::trace!(seq, track = %t.desc.track_id, "retransmission");
             return Some(Transmit { socket: tr.id, source: path.local, destination: path.remote, len: n });
