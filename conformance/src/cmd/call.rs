@@ -167,7 +167,11 @@ async fn call(args: &CallArgs) -> Result<bool, String> {
         None => vec![OPUS_SILENCE.to_vec()],
     };
     let ips = binds(args)?;
-    let servers = if ips.is_empty() { SocketServers::loopback_v4() } else { SocketServers { urls: vec![], bind: ips } };
+    let servers = if ips.is_empty() {
+        SocketServers::loopback_v4()
+    } else {
+        SocketServers { bind: ips, ..SocketServers::default() }
+    };
     let conn = RtcConnection::new(None, None).map_err(|e| e.to_string())?;
     let socket = RtcSocket::new(servers, SocketOptions::default()).await.map_err(|e| e.to_string())?;
     let mut socket_events = socket.events();

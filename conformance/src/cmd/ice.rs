@@ -74,6 +74,21 @@ pub(crate) struct IceArgs {
     /// (RFC 7064; loopback in tests).
     #[arg(long)]
     stun: Vec<String>,
+    /// TURN servers for relayed candidates, as `turn:` URLs (RFC 7065,
+    /// `?transport=udp`; loopback in tests), with `--turn-username` and
+    /// `--turn-credential`.
+    #[arg(long)]
+    turn: Vec<String>,
+    /// The long-term credential's username for `--turn`.
+    #[arg(long, default_value = "")]
+    turn_username: String,
+    /// The long-term credential's password for `--turn`.
+    #[arg(long, default_value = "")]
+    turn_credential: String,
+    /// Gather, signal and check relayed candidates only
+    /// (iceTransportPolicy "relay").
+    #[arg(long)]
+    relay_only: bool,
 }
 
 fn say(v: Value) {
@@ -95,7 +110,14 @@ pub(crate) fn run(args: &IceArgs) -> Result<(), String> {
 }
 
 async fn peer(args: &IceArgs) -> Result<(), String> {
+    let mut turn_servers = Vec::new();
+    for url in &args.turn {
+        let servers = rtc_ice::udp::resolve_turn(url, &args.turn_username, &args.turn_credential).await;
+        turn_servers.extend(servers.map_err(|e| format!("TURN server {url:?}: {e}"))?);
+    }
     let agent = AgentConfig {
+        turn_servers,
+        relay_only: args.relay_only,
         role: match args.role {
             RoleArg::Controlling => Role::Controlling,
             RoleArg::Controlled => Role::Controlled,

@@ -15,8 +15,11 @@ use serde_json::Value;
 use crate::runner::{CaseResult, Context, Suite};
 
 /// The suite.
-pub const SUITE: Suite =
-    Suite { name: "ice", about: "ICE: rtc-ice vs itself and aioice 0.13.0 (both roles, v4/v6), coturn srflx", run };
+pub const SUITE: Suite = Suite {
+    name: "ice",
+    about: "ICE: rtc-ice vs itself and aioice 0.13.0 (both roles, v4/v6), coturn srflx and relay",
+    run,
+};
 
 /// Datagrams pinged and echoed per case.
 const COUNT: &str = "20";
@@ -322,7 +325,55 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
         ok,
     );
     cases.push(CaseResult::from_result("coturn-srflx/ipv4", coturn_srflx(ctx)));
+    cases.push(CaseResult::from_result("coturn-relay/ipv4", coturn_relay(ctx)));
     cases
+}
+
+/// coturn as a TURN server on 127.0.0.1 (static user `u:p` in realm
+/// `rtc`, long-term credentials, relaying on 127.0.0.1 only, loopback peers
+/// allowed): two rtc peers that gather, signal and check relayed candidates
+/// only connect over a relayed pair and ping/echo through the relay.
+fn coturn_relay(ctx: &Context) -> Result<(), String> {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map_err(|e| e.to_string())?.port();
+    let dir = std::env::temp_dir().join(format!("rtc-ice-coturn-relay-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut server = Command::new("turnserver")
+        .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
+        .arg(format!("--listening-port={port}"))
+        .args(["--lt-cred-mech", "--user=u:p", "--realm=rtc", "--allow-loopback-peers"])
+        .args(["--no-tls", "--no-dtls", "--no-cli", "--simple-log"])
+        .arg(format!("--log-file={}", dir.join("turnserver.log").display()))
+        .arg(format!("--pidfile={}", dir.join("turnserver.pid").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("turnserver: {e} (install coturn: scripts/install-peers.sh)"))?;
+    let r = (|| {
+        let url = format!("turn:127.0.0.1:{port}?transport=udp");
+        let relay = ["--turn", &url, "--turn-username", "u", "--turn-credential", "p", "--relay-only"];
+        let a = rtc(ctx, "controlling", "127.0.0.1:0", "ping", &relay)?;
+        let b = rtc(ctx, "controlled", "127.0.0.1:0", "echo", &relay)?;
+        let (ra, rb) = run_pair(("rtc-relay-a", a), ("rtc-relay-b", b))?;
+        same_pair(&ra, &rb)?;
+        for r in [&ra, &rb] {
+            let (local, remote) = r.active.as_ref().ok_or("no pair")?;
+            if !local.contains(" typ relay") || !remote.contains(" typ relay") {
+                return Err(format!("not a relayed pair: {local} -> {remote}"));
+            }
+        }
+        eprintln!(
+            "ice: coturn-relay/ipv4: connected in {} ms / {} ms over {} <-> {}",
+            ra.connected_ms.unwrap_or_default(),
+            rb.connected_ms.unwrap_or_default(),
+            ra.active.as_ref().map(|x| x.0.as_str()).unwrap_or(""),
+            ra.active.as_ref().map(|x| x.1.as_str()).unwrap_or(""),
+        );
+        Ok(())
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    r
 }
 
 /// coturn (Debian's `turnserver`) as a STUN server on 127.0.0.1: the rtc

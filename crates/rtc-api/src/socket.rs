@@ -39,7 +39,10 @@ impl RtcSocket {
     /// 8 with `mux`, 4 without), so a peer on another machine can reach a
     /// host candidate. A call that must stay on the machine lists loopback
     /// itself ([`SocketServers::loopback_v4`], or `[127.0.0.1, ::1]`).
-    /// STUN URLs (`stun:host[:port]`) are resolved here. The socket makes
+    /// STUN URLs (`stun:host[:port]`) are resolved here, and TURN URLs
+    /// (`turn:host[:port][?transport=udp]`, with `servers.username` and
+    /// `servers.credential`; `turns:` and TCP are refused) for relayed
+    /// candidates (`servers.relay_only`: those only). The socket makes
     /// a self-signed DTLS certificate (ECDSA P-256) and lists its SHA-256
     /// fingerprint in its options' `fingerprints` (so `fingerprints` given
     /// here are refused).
@@ -65,7 +68,15 @@ impl RtcSocket {
             k.check().map_err(|e| Error::InvalidOptions(e.to_string()))?;
         }
         let mut stun_servers = Vec::new();
+        let mut turn_servers = Vec::new();
         for url in &servers.urls {
+            let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+            if scheme == "turn" || scheme == "turns" {
+                let (user, pass) = (servers.username.as_deref(), servers.credential.as_deref());
+                let found = udp::resolve_turn(url, user.unwrap_or_default(), pass.unwrap_or_default()).await;
+                turn_servers.extend(found.map_err(|e| Error::InvalidOptions(format!("TURN server {url:?}: {e}")))?);
+                continue;
+            }
             let addr =
                 resolve_stun(url).await.map_err(|e| Error::InvalidOptions(format!("STUN server {url:?}: {e}")))?;
             stun_servers.push(addr);
@@ -82,11 +93,14 @@ impl RtcSocket {
         let locals: Vec<(Component, SocketAddr)> = bound.iter().map(|b| (b.component, b.local)).collect();
         let mut config = SocketConfig::new(crate::media::random_id(12), locals, options, certificate);
         config.stun_servers = stun_servers;
+        config.turn_servers = turn_servers;
+        config.relay_only = servers.relay_only;
         config.options = config.described_options();
         tracing::debug!(
             socket = %config.socket_id,
             locals = ?config.locals,
             stun = ?config.stun_servers,
+            turn = ?config.turn_servers,
             fingerprint = %config.certificate.fingerprint(),
             "socket bound"
         );

@@ -67,10 +67,13 @@ pub async fn resolve_stun(url: &str) -> Result<SocketAddr, Error> {
 /// one), in the resolver's order.
 pub async fn resolve_stun_all(url: &str) -> Result<Vec<SocketAddr>, Error> {
     let u = StunUrl::parse(url)?;
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((u.host.as_str(), u.port))
-        .await
-        .map_err(|_| Error::Resolve("name lookup failed"))?
-        .collect();
+    lookup_all(&u.host, u.port).await
+}
+
+/// Every address `host` resolves to (at least one), with `port`.
+async fn lookup_all(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+    let addrs: Vec<SocketAddr> =
+        tokio::net::lookup_host((host, port)).await.map_err(|_| Error::Resolve("name lookup failed"))?.collect();
     if addrs.is_empty() {
         return Err(Error::Resolve("no address"));
     }
@@ -85,13 +88,7 @@ pub async fn resolve_stun_all(url: &str) -> Result<Vec<SocketAddr>, Error> {
 /// host base allocates on the servers of its family).
 pub async fn resolve_turn(url: &str, username: &str, credential: &str) -> Result<Vec<TurnServer>, Error> {
     let u = TurnUrl::parse(url)?;
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((u.host.as_str(), u.port))
-        .await
-        .map_err(|_| Error::Resolve("name lookup failed"))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(Error::Resolve("no address"));
-    }
+    let addrs = lookup_all(&u.host, u.port).await?;
     let server = |addr| TurnServer { addr, username: username.to_owned(), password: credential.to_owned() };
     Ok(addrs.into_iter().map(server).collect())
 }

@@ -236,15 +236,29 @@ impl SocketOptions {
     }
 }
 
-/// The seeds' `RTCSocketServers`: STUN server URLs (`stun:host:port`) and the
-/// local addresses to bind. With no address, the socket binds 127.0.0.1 and
-/// ::1 only: list the interface addresses to reach other machines.
+/// The seeds' `RTCSocketServers`: STUN and TURN server URLs
+/// (`stun:host:port`, `turn:host:port?transport=udp` with `username` and
+/// `credential`, as WebRTC's RTCIceServer) and the local addresses to bind.
+/// With no address, the socket binds 127.0.0.1 and ::1 only: list the
+/// interface addresses to reach other machines.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SocketServers {
-    /// `stun:host[:port]` URLs for server-reflexive candidates.
+    /// `stun:host[:port]` URLs for server-reflexive candidates and
+    /// `turn:host[:port][?transport=udp]` URLs (RFC 7065) for relayed ones;
+    /// `turns:` and `transport=tcp` are refused (not supported yet).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<String>,
+    /// The TURN servers' long-term credential: the username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The TURN servers' long-term credential: the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// Use relayed candidates only (WebRTC's `iceTransportPolicy:
+    /// "relay"`): host addresses are not signaled, only the TURN relays'.
+    #[serde(rename = "relay-only", default, skip_serializing_if = "std::ops::Not::not")]
+    pub relay_only: bool,
     /// Local addresses to bind, one UDP socket each (two without mux).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bind: Vec<IpAddr>,
@@ -253,7 +267,7 @@ pub struct SocketServers {
 impl SocketServers {
     /// No STUN server; binds 127.0.0.1 only.
     pub fn loopback_v4() -> Self {
-        Self { urls: Vec::new(), bind: vec![IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)] }
+        Self { bind: vec![IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)], ..Self::default() }
     }
 }
 

@@ -371,9 +371,11 @@ impl Agent {
         &self.reflexive
     }
 
-    /// The local candidates (host, server- and peer-reflexive).
+    /// The local candidates (host, server- and peer-reflexive, relayed);
+    /// with [`AgentConfig::relay_only`], the relayed ones only (the host
+    /// bases of the allocations are not signaled).
     pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> {
-        self.locals.iter().map(|l| &l.cand)
+        self.locals.iter().filter(|l| self.usable(l)).map(|l| &l.cand)
     }
 
     /// The path application data may take for `component`: the selected

@@ -476,34 +476,48 @@ impl Agent {
         if self.locals.iter().any(|l| l.addr == mapped && l.base == base) {
             return;
         }
+        if self.add_server_candidate(LocalKind::ServerReflexive, base, server, mapped, base).is_some() {
+            tracing::debug!(%server, %base, %mapped, "ICE local server-reflexive candidate");
+        }
+    }
+
+    /// Adds and signals a local candidate a server gave the host base
+    /// `base`: server-reflexive (its base the host's) or relayed (its own
+    /// base), at `addr`, with `related` as its related address. Returns its
+    /// index; `None` at the cap or without that host.
+    pub(super) fn add_server_candidate(
+        &mut self,
+        kind: LocalKind,
+        base: SocketAddr,
+        server: SocketAddr,
+        addr: SocketAddr,
+        related: SocketAddr,
+    ) -> Option<usize> {
         if self.locals.len() >= self.cfg.limits.local_candidates {
             self.stats.limit_hits += 1;
-            return;
+            return None;
         }
-        let Some(host) = self.locals.iter().find(|l| l.kind == LocalKind::Host && l.base == base) else { return };
+        let host = self.locals.iter().find(|l| l.kind == LocalKind::Host && l.base == base)?;
         let (component, local_pref) = (host.component, host.local_pref);
-        let Ok(comp) = Component::new(component) else { return };
+        let comp = Component::new(component).ok()?;
+        let (ctype, pref, own_base) = match kind {
+            LocalKind::Relayed => (CandidateType::RELAY, TypePreference::RELAYED, addr),
+            _ => (CandidateType::SRFLX, TypePreference::SERVER_REFLEXIVE, base),
+        };
         let mut cand = Candidate::new(
-            Foundation::compute(&CandidateType::SRFLX, base.ip(), Some(server.ip()), &Transport::UDP),
+            Foundation::compute(&ctype, base.ip(), Some(server.ip()), &Transport::UDP),
             comp,
             Transport::UDP,
-            candidate_priority(TypePreference::SERVER_REFLEXIVE, local_pref, comp),
-            Address::Ip(mapped.ip()),
-            mapped.port(),
-            CandidateType::SRFLX,
+            candidate_priority(pref, local_pref, comp),
+            Address::Ip(addr.ip()),
+            addr.port(),
+            ctype,
         );
-        cand.related_address = Some(Address::Ip(base.ip()));
-        cand.related_port = Some(base.port());
-        tracing::debug!(%server, %base, %mapped, "ICE local server-reflexive candidate");
+        cand.related_address = Some(Address::Ip(related.ip()));
+        cand.related_port = Some(related.port());
         self.locals.reserve_exact(1);
-        self.locals.push(LocalCand {
-            cand: cand.clone(),
-            kind: LocalKind::ServerReflexive,
-            addr: mapped,
-            base,
-            component,
-            local_pref,
-        });
+        self.locals.push(LocalCand { cand: cand.clone(), kind, addr, base: own_base, component, local_pref });
         self.push_event(Event::Candidate(cand));
+        Some(self.locals.len() - 1)
     }
 }

@@ -7,14 +7,11 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use rand::Rng;
-use rtc_candidate::{
-    Address, Candidate, CandidateType, Component, Foundation, Transport, TypePreference, candidate_priority,
-};
 
 use crate::error::Error;
 use crate::turn::{AllocationState, Client, TurnEvent, TurnReceive, TurnServer};
 
-use super::{Agent, DropReason, Event, LocalCand, LocalKind, Receive, RelayedTransmit, Transmit, same_family};
+use super::{Agent, DropReason, LocalCand, LocalKind, Receive, RelayedTransmit, Transmit, same_family};
 
 impl LocalCand {
     /// A candidate that is its own base: host or relayed (what checks
@@ -261,37 +258,10 @@ impl Agent {
         if self.locals.iter().any(|l| l.addr == relayed && l.base == relayed) {
             return;
         }
-        if self.locals.len() >= self.cfg.limits.local_candidates {
-            self.stats.limit_hits += 1;
-            return;
-        }
-        let Some(host) = self.locals.iter().find(|l| l.kind == LocalKind::Host && l.base == base) else { return };
-        let (component, local_pref) = (host.component, host.local_pref);
-        let Ok(comp) = Component::new(component) else { return };
-        let mut cand = Candidate::new(
-            Foundation::compute(&CandidateType::RELAY, base.ip(), Some(server.ip()), &Transport::UDP),
-            comp,
-            Transport::UDP,
-            candidate_priority(TypePreference::RELAYED, local_pref, comp),
-            Address::Ip(relayed.ip()),
-            relayed.port(),
-            CandidateType::RELAY,
-        );
         let related = mapped.unwrap_or(base);
-        cand.related_address = Some(Address::Ip(related.ip()));
-        cand.related_port = Some(related.port());
+        let Some(li) = self.add_server_candidate(LocalKind::Relayed, base, server, relayed, related) else { return };
         tracing::debug!(%server, %base, %relayed, "ICE local relayed candidate");
-        self.locals.reserve_exact(1);
-        self.locals.push(LocalCand {
-            cand: cand.clone(),
-            kind: LocalKind::Relayed,
-            addr: relayed,
-            base: relayed,
-            component,
-            local_pref,
-        });
-        let li = self.locals.len() - 1;
-        self.push_event(Event::Candidate(cand));
+        let component = self.locals[li].component;
         for ri in 0..self.remotes.len() {
             if self.remotes[ri].component == component && same_family(self.remotes[ri].addr, relayed) {
                 self.add_pair(li, ri);

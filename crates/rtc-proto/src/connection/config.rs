@@ -163,19 +163,33 @@ pub struct SocketConfig {
     pub options: SocketOptions,
     /// Resolved STUN servers, for server-reflexive candidates.
     pub stun_servers: Vec<SocketAddr>,
+    /// Resolved TURN servers with their credentials, for relayed
+    /// candidates (rtc-ice's TURN client, over UDP).
+    pub turn_servers: Vec<rtc_ice::TurnServer>,
+    /// Gather, signal and check relayed candidates only (WebRTC's
+    /// `iceTransportPolicy: "relay"`; see `rtc_ice::AgentConfig::relay_only`).
+    pub relay_only: bool,
     /// The DTLS certificate the socket's associations use.
     pub certificate: rtc_dtls::Certificate,
 }
 
 impl SocketConfig {
-    /// A socket without STUN servers.
+    /// A socket without STUN or TURN servers.
     pub fn new(
         socket_id: impl Into<String>,
         locals: Vec<(Component, SocketAddr)>,
         options: SocketOptions,
         certificate: rtc_dtls::Certificate,
     ) -> Self {
-        Self { socket_id: socket_id.into(), locals, options, stun_servers: Vec::new(), certificate }
+        Self {
+            socket_id: socket_id.into(),
+            locals,
+            options,
+            stun_servers: Vec::new(),
+            turn_servers: Vec::new(),
+            relay_only: false,
+            certificate,
+        }
     }
 
     /// The options as the socket's description shows them: with the

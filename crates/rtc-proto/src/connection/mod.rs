@@ -549,6 +549,8 @@ impl Connection {
             components,
             credentials: Some(Credentials { ufrag: self.context_id.clone(), pwd: self.secret.clone() }),
             stun_servers: socket.stun_servers.clone(),
+            turn_servers: socket.turn_servers.clone(),
+            relay_only: socket.relay_only,
             seed: self.seeded.then(|| rand::Rng::random(&mut self.rng)),
             ..AgentConfig::default()
         };
@@ -872,7 +874,20 @@ impl Connection {
         // The socket's span for what its agent and association do (media
         // goes by with the connection's alone).
         let socket_span = (classify(data) != DatagramKind::Media).then(|| self.transports[ti].span.clone().entered());
-        let r = match self.transports[ti].agent.handle_receive(now, local, remote, data) {
+        let got = self.transports[ti].agent.handle_receive(now, local, remote, data);
+        // Through a TURN relay: the payload inside the ChannelData or Data
+        // indication, handled in place like a datagram of its own.
+        let (got, data) = match got {
+            rtc_ice::Receive::RelayedData { component, offset, len } => {
+                let end = offset.checked_add(len).filter(|&e| e <= data.len()).unwrap_or(offset);
+                match data.get_mut(offset..end) {
+                    Some(inner) if end > offset => (rtc_ice::Receive::Data { component }, inner),
+                    _ => (rtc_ice::Receive::Dropped(rtc_ice::DropReason::Relay), data),
+                }
+            }
+            other => (other, data),
+        };
+        let r = match got {
             rtc_ice::Receive::Stun => Receive::Stun,
             rtc_ice::Receive::Data { component } => match classify(data) {
                 DatagramKind::Dtls => match self.transports[ti].dtls.as_mut() {
@@ -904,8 +919,33 @@ impl Connection {
     /// [`MIN_TRANSMIT_BUFFER`] octets): STUN first, then DTLS, RTCP when a
     /// report is due, then the RTP packets of the frames written, each
     /// packetized and protected in place.
+    ///
+    /// Over a relayed pair (a TURN relayed candidate, rtc-ice) the datagram
+    /// comes framed for the TURN server (ChannelData or a Send indication,
+    /// `rtc_ice::turn::RELAY_OVERHEAD` octets at most, from the socket's
+    /// host address to the server); one that does not fit is dropped.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        loop {
+            let t = self.poll_unframed(now, buf)?;
+            let Some(tr) = self.transports.iter_mut().find(|tr| tr.id == t.socket) else { return Some(t) };
+            match tr.agent.frame_relayed(t.source, t.destination, buf, t.len) {
+                Ok(None) => return Some(t),
+                Ok(Some(r)) => {
+                    return Some(Transmit {
+                        socket: t.socket,
+                        source: r.source,
+                        destination: r.destination,
+                        len: r.len,
+                    });
+                }
+                Err(e) => tracing::trace!("a datagram over a relayed pair was dropped: {e}"),
+            }
+        }
+    }
+
+    /// [`Connection::poll_transmit`] before the framing for a relay.
+    fn poll_unframed(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if buf.len() < MIN_TRANSMIT_BUFFER {
             return None;
         }
