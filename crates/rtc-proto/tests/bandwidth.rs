@@ -84,3 +84,58 @@ fn a_narrow_link_brings_the_estimate_down_to_its_capacity() {
     let last = *e.last().unwrap();
     assert!((400_000..=1_300_000).contains(&last), "{e:?}");
 }
+
+/// A 30 KB video frame and then a 400-octet audio frame written at once;
+/// when each of A's video packets left, and its audio packet, counted from
+/// the write.
+fn burst(options: Option<rtc_codecs::Options>) -> (Vec<Duration>, Vec<Duration>) {
+    let mut net = Net::new(43);
+    let mut peers = Vec::new();
+    for (name, ip) in [("a", [10, 0, 0, 1]), ("b", [10, 0, 0, 2])] {
+        let host = net.host(name, ip, SocketOptions::default());
+        let conn = net.connect(host, ConnectionConfig::new(None, options.clone()), 4000 + host as u64);
+        let now = net.now;
+        let tracks = vec![TrackDescription::new(Kind::Audio), TrackDescription::new(Kind::Video)];
+        let (_, t) =
+            net.conn_mut(host, conn).send_stream(now, StreamDescription { stream_id: String::new(), tracks }).unwrap();
+        peers.push((host, conn, t));
+    }
+    let ((a, ac, at), (b, bc, _)) = (peers[0].clone(), peers[1].clone());
+    net.signal_dtls((a, ac), (b, bc));
+    assert!(net.run_until(Duration::from_secs(10), |n| n.connected(a, ac) && n.connected(b, bc)));
+    net.run_for(Duration::from_millis(500));
+    net.sent_log = Some(Vec::new());
+    let start = net.now;
+    let mut key = vec![9u8; 30_000];
+    key[0] = 0;
+    let now = net.now;
+    net.conn_mut(a, ac).write_frame(now, at[1], &key, Duration::from_millis(40)).unwrap();
+    net.conn_mut(a, ac).write_frame(now, at[0], &[5u8; 400], Duration::from_millis(20)).unwrap();
+    net.run_for(Duration::from_secs(1));
+    let log = net.sent_log.take().unwrap_or_default();
+    let from_a = log.iter().filter(|(_, h, _)| *h == a);
+    let video = from_a.clone().filter(|(_, _, d)| d.len() > 1000).map(|(t, _, _)| *t - start).collect();
+    let audio = from_a.filter(|(_, _, d)| (420..520).contains(&d.len())).map(|(t, _, _)| *t - start).collect();
+    (video, audio)
+}
+
+#[test]
+fn a_large_frame_is_paced_out_and_audio_goes_ahead() {
+    let (video, audio) = burst(None);
+    println!("paced: video packets at {video:?}, audio at {audio:?}");
+    assert_eq!(video.len(), 28, "30,000 octets in 1100-octet payloads");
+    // Paced at 2.5 times the estimate (at least 300 kbit/s): 30 KB take
+    // about 300 ms at 750 kbit/s; the estimate may have grown a little.
+    let span = *video.last().unwrap() - video[0];
+    assert!(span >= Duration::from_millis(100), "spread over {span:?}");
+    assert_eq!(audio.len(), 1);
+    assert!(audio[0] < Duration::from_millis(10), "audio is not held behind video: {audio:?}");
+    // Without transport-cc: no estimate, no pacing, the frame leaves at once.
+    let mut plain = rtc_proto::default_options();
+    for c in &mut plain.codecs {
+        c.rtcp_feedback.retain(|f| f.kind != "transport-cc");
+    }
+    let (video, _) = burst(Some(plain));
+    assert_eq!(video.len(), 28);
+    assert_eq!(*video.last().unwrap() - video[0], Duration::ZERO, "unpaced: {video:?}");
+}

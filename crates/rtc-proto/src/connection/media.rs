@@ -207,11 +207,19 @@ impl Connection {
     }
 
     /// The next RTP packet of the queued frames, written and protected in
-    /// `buf`.
+    /// `buf`. With a bandwidth estimate, video is paced (see
+    /// [`pacer`](super::pacer)): while the pacer holds it back, audio frames
+    /// queued behind it go first.
     pub(crate) fn poll_media(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let rate = self.pacing_rate();
+        if let Some(rate) = rate {
+            self.pacer.refill(now, rate);
+        }
         loop {
-            let Connection { send, tracks, transports, session, limits, ext_ids, twcc_seq, bwe, .. } = self;
-            let out = send.queue.front_mut()?;
+            let held = rate.is_some() && !self.pacer.allows();
+            let Connection { send, tracks, transports, session, limits, ext_ids, twcc_seq, bwe, pacer, .. } = self;
+            let i = if held { send.queue.iter().position(|o| o.plan.format == Format::Audio)? } else { 0 };
+            let out = send.queue.get_mut(i)?;
             let usable = tracks.tracks.get_mut(&out.track).and_then(|t| {
                 let kind = t.desc.kind;
                 match &mut t.state {
@@ -221,20 +229,20 @@ impl Connection {
             });
             let transport = transports.get_mut(out.plan.transport);
             let (Some((s, kind)), Some(t), Some(session)) = (usable, transport, session.as_mut()) else {
-                self.drop_front_frame();
+                self.drop_frame(i);
                 continue;
             };
             let (Some(path), Some(tx)) = (t.agent.path(Component::RTP), t.tx.as_mut()) else {
-                self.drop_front_frame();
+                self.drop_frame(i);
                 continue;
             };
             let Some(p) = s.packetizer.as_mut() else {
-                self.drop_front_frame();
+                self.drop_frame(i);
                 continue;
             };
             if !out.begun {
                 if p.format() != out.plan.format || p.begin(&out.frame).is_err() {
-                    self.drop_front_frame();
+                    self.drop_frame(i);
                     continue;
                 }
                 out.begun = true;
@@ -258,8 +266,7 @@ impl Connection {
             let hlen = RtpHeader { csrcs, extensions: exts, ..RtpHeader::default() }.header_len().unwrap_or(usize::MAX);
             let end = buf.len().saturating_sub(tx.profile().rtp_tag_len());
             let Some(payload) = buf.get_mut(hlen..end).and_then(|room| p.next(&out.frame, room)) else {
-                let done = send.queue.pop_front();
-                if let Some(o) = done {
+                if let Some(o) = send.queue.remove(i) {
                     send.recycle(o.frame);
                 }
                 continue;
@@ -285,13 +292,16 @@ impl Connection {
                 Self::record_sent(&mut s.history, limits, now, &buf[..n]);
             }
             let Ok(n) = written.and_then(|n| tx.protect_rtp(buf, n)) else {
-                self.drop_front_frame();
+                self.drop_frame(i);
                 continue;
             };
             Self::on_sent(bwe, now, sent_seq, n);
+            if rate.is_some() {
+                pacer.consume(n);
+            }
             if payload.marker {
                 // The frame's last packet: its buffer can be reused now.
-                if let Some(o) = send.queue.pop_front() {
+                if let Some(o) = send.queue.remove(i) {
                     send.recycle(o.frame);
                 }
             }
@@ -299,8 +309,8 @@ impl Connection {
         }
     }
 
-    fn drop_front_frame(&mut self) {
-        if let Some(o) = self.send.queue.pop_front() {
+    fn drop_frame(&mut self, i: usize) {
+        if let Some(o) = self.send.queue.remove(i) {
             self.send.dropped += 1;
             self.send.recycle(o.frame);
         }

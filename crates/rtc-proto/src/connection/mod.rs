@@ -7,6 +7,7 @@ pub(crate) mod extensions;
 mod keying;
 mod media;
 mod negotiation;
+mod pacer;
 mod recovery;
 mod stats;
 mod timer;
@@ -198,6 +199,8 @@ pub struct Connection {
     bwe: Option<Box<rtc_srtp::bwe::Bwe>>,
     /// The estimate the application was last told of, and when.
     bitrate_told: Option<(u64, Instant)>,
+    /// Paces media at a multiple of the estimate.
+    pacer: pacer::Pacer,
     /// The agreed header extensions' identifiers, audio and video.
     ext_ids: [extensions::ExtIds; 2],
     frames: FrameQueue,
@@ -303,6 +306,7 @@ impl Connection {
             twcc_seq: 0,
             bwe: None,
             bitrate_told: None,
+            pacer: pacer::Pacer::default(),
             ext_ids: Default::default(),
             frames: FrameQueue::default(),
             events: VecDeque::new(),

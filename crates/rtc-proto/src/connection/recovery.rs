@@ -282,7 +282,7 @@ impl Connection {
         }
         let rtt = self.recovery_rtt();
         while let Some((track, seq)) = self.send.resend.pop_front() {
-            let Connection { tracks, transports, ext_ids, twcc_seq, session, bwe, .. } = self;
+            let Connection { tracks, transports, ext_ids, twcc_seq, session, bwe, pacer, .. } = self;
             let Some(t) = tracks.tracks.get_mut(&track) else { continue };
             let rtx_ssrc = t.desc.rtx_ssrc;
             let ids = ext_ids[usize::from(t.desc.kind == rtc_codecs::Kind::Video)];
@@ -339,6 +339,9 @@ impl Connection {
             }
             let Ok(n) = tx.protect_rtp(buf, n) else { continue };
             Self::on_sent(bwe, now, sent_seq, n);
+            if bwe.is_some() {
+                pacer.consume(n);
+            }
             s.feedback.retransmitted += 1;
             tracing::trace!(seq, track = %t.desc.track_id, "retransmission");
             return Some(Transmit { socket: tr.id, source: path.local, destination: path.remote, len: n });
