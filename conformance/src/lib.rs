@@ -11,6 +11,7 @@
 pub mod browser;
 pub mod fuzz;
 pub mod media;
+pub mod renegotiate;
 pub mod runner;
 pub mod suites;
 

@@ -56,6 +56,11 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         loss: u8,
     },
+    /// Renegotiation with headless Chromium (as `browser-call`, in a
+    /// loopback-only namespace): Chromium offers, then adds a track and
+    /// offers again, then rtc adds a stream and offers. Prints one summary
+    /// line; exit status 1 on failure.
+    BrowserRenegotiate,
     /// A data-only connection with headless Chromium (as `browser-call`; the
     /// `data` suite runs it): rtc opens data streams and Chromium echoes,
     /// or the other way round. Prints one summary line; exit status 1 on
@@ -111,6 +116,19 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("browser-answer: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::BrowserRenegotiate => {
+            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+            match rtc_conformance::renegotiate::chromium_renegotiates(&Context::from_env().root, chromium) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("browser-renegotiate: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -454,6 +454,14 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
             }
             Err(e) => out.push(CaseResult::fail(name, e)),
         }
+        let name = "Chromium (headless) renegotiates: it adds a track and offers, then rtc adds a stream and offers";
+        match crate::browser::in_loopback_namespace(ctx, &["browser-renegotiate"]) {
+            Ok(what) => {
+                println!("api: renegotiation: {what}");
+                out.push(CaseResult::pass(name));
+            }
+            Err(e) => out.push(CaseResult::fail(name, e)),
+        }
         out.push(CaseResult::from_result("peer call: rtc offers to rtc, audio, video and data", peer_call(ctx).await));
         out
     })

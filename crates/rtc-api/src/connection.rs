@@ -122,6 +122,15 @@ impl RtcConnection {
         st.endpoint.connection(self.inner.handle).ok_or(Error::Closed)?.local_sdp()
     }
 
+    /// A new offer, to start an exchange or to renegotiate one (a stream
+    /// added or stopped mid-call): one section per sent track, the sections
+    /// of earlier exchanges kept in their places, the transport (ICE pair,
+    /// DTLS association) unchanged. Apply the peer's answer with
+    /// [`RtcConnection::set_remote_sdp`].
+    pub fn create_offer(&self) -> Result<String, Error> {
+        self.with(|c, _| c.create_offer())
+    }
+
     /// The local or remote codec options.
     pub fn options(&self, direction: Direction) -> Option<Options> {
         self.read(|c| c.options(direction).cloned())

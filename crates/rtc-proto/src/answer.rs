@@ -5,8 +5,6 @@
 //! sections it cannot take rejected with port 0 — or, with no offer to
 //! answer, offers.
 
-use std::collections::VecDeque;
-
 use rtc_codecs::{Kind, Options};
 use sdp_types::{Attribute, Connection as SdpConnection, Media, Origin, Session};
 
@@ -33,7 +31,7 @@ pub enum SdpType {
 /// A section's direction attribute (RFC 3264 section 5.1; `sendrecv` when
 /// absent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dir {
+pub(crate) enum Dir {
     SendRecv,
     SendOnly,
     RecvOnly,
@@ -53,7 +51,7 @@ impl Dir {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Dir::SendRecv => "sendrecv",
             Dir::SendOnly => "sendonly",
@@ -74,14 +72,14 @@ impl Dir {
     }
 
     /// Whether the offerer may receive what this side sends.
-    fn offerer_receives(self) -> bool {
+    pub(crate) fn offerer_receives(self) -> bool {
         matches!(self, Dir::SendRecv | Dir::RecvOnly)
     }
 }
 
 /// What an offered section is to this side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum What {
+pub(crate) enum What {
     /// Audio or video over RTP.
     Rtp(Kind),
     /// A data channel section.
@@ -93,19 +91,19 @@ enum What {
 
 /// One `m=` section of an offer, as the answer mirrors it.
 #[derive(Debug, Clone)]
-struct Offered {
-    media: String,
-    proto: String,
-    fmt: String,
-    mid: String,
-    dir: Dir,
-    what: What,
+pub(crate) struct Offered {
+    pub(crate) media: String,
+    pub(crate) proto: String,
+    pub(crate) fmt: String,
+    pub(crate) mid: String,
+    pub(crate) dir: Dir,
+    pub(crate) what: What,
 }
 
 /// The sections of the peer's offer, in order.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct OfferLayout {
-    sections: Vec<Offered>,
+    pub(crate) sections: Vec<Offered>,
 }
 
 impl OfferLayout {
@@ -138,8 +136,8 @@ impl OfferLayout {
 
 /// A session header as browsers write it, with a numeric `<sess-id>`
 /// (RFC 4566 section 5.2; pion refuses `o=- - 1 …`).
-fn session() -> Session {
-    let mut s = Session::new(Origin::with_ip_addr("0", 1, std::net::Ipv4Addr::new(127, 0, 0, 1)), "-");
+fn session(version: u64) -> Session {
+    let mut s = Session::new(Origin::with_ip_addr("0", version.max(1), std::net::Ipv4Addr::new(127, 0, 0, 1)), "-");
     s.add_attribute_with_value("msid-semantic", " WMS");
     s
 }
@@ -203,6 +201,18 @@ impl Connection {
             (self.remote_options, self.agreement, self.sdp_offerer) = before;
             return Err(e);
         }
+        match &layout {
+            // The answer's sections, fixed now (with the tracks sent so
+            // far), and a new SDP version.
+            Some(offer) => {
+                self.sdp_sections = self.plan_answer(offer);
+                self.sdp_version += 1;
+            }
+            // The answer to an offer made without create_offer: the
+            // sections that offer had.
+            None if self.sdp_sections.is_empty() => self.sdp_sections = self.plan_offer(),
+            None => {}
+        }
         self.remote_offer = layout;
         Ok(())
     }
@@ -227,7 +237,7 @@ impl Connection {
         }
         match self.remote_offer.as_deref() {
             Some(offer) => self.answer_sdp(&d, offer),
-            None => d.to_sdp(&self.local_options),
+            None => self.offer_sdp(&d),
         }
     }
 
@@ -246,18 +256,16 @@ impl Connection {
             header_extensions: a.header_extensions.clone(),
             ..Options::default()
         });
-        // The sent tracks, per kind, in order: each goes into the first
-        // section of its kind whose offerer receives.
-        let mut to_send: [VecDeque<SentTrack>; 2] = [VecDeque::new(), VecDeque::new()];
-        for st in &d.streams {
-            for t in &st.tracks {
-                if let Some(ssrc) = t.ssrc {
-                    let i = usize::from(t.kind == Kind::Video);
-                    to_send[i].push_back((st.stream_id.clone(), t.track_id.clone(), ssrc, t.rtx_ssrc));
-                }
-            }
-        }
-        let mut s = session();
+        // Each sent track in its section: the one it had, else the first
+        // free one of its kind whose offerer receives.
+        let plan = self.plan_answer(offer);
+        let sent_in = |mid: &str| -> Option<SentTrack> {
+            let t = plan.iter().find(|p| p.mid == mid)?.track?;
+            let desc = self.track_description(t)?;
+            let stream = d.streams.iter().find(|s| s.tracks.iter().any(|x| x.track_id == desc.track_id))?;
+            Some((stream.stream_id.clone(), desc.track_id.clone(), desc.ssrc?, desc.rtx_ssrc))
+        };
+        let mut s = session(self.sdp_version);
         add_pacing(&mut s, socket);
         let mut bundle = Vec::new();
         for o in &offer.sections {
@@ -289,8 +297,7 @@ impl Connection {
                             if mux {
                                 m.add_attribute(Attribute::new("rtcp-mux"));
                             }
-                            let queue = &mut to_send[usize::from(kind == Kind::Video)];
-                            let track = if o.dir.offerer_receives() { queue.pop_front() } else { None };
+                            let track = sent_in(&o.mid);
                             m.add_attribute(Attribute::new(o.dir.answer(track.is_some()).name()));
                             if let Some((stream, track, ssrc, rtx)) = track {
                                 add_track_ssrcs(&mut m, cname, &stream, &track, ssrc, rtx);

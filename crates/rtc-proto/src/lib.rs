@@ -81,6 +81,7 @@ mod endpoint;
 mod error;
 mod events;
 mod keys;
+mod offer;
 mod sdp;
 
 pub use answer::SdpType;

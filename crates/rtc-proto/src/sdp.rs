@@ -24,9 +24,9 @@ use crate::desc::{
 use crate::error::Error;
 
 /// RFC 4568 keying: SRTP with keys in the description.
-const PROTO: &str = "RTP/SAVPF";
+pub(crate) const PROTO: &str = "RTP/SAVPF";
 /// DTLS-SRTP keying (RFC 5764), what browsers use.
-const DTLS_PROTO: &str = "UDP/TLS/RTP/SAVPF";
+pub(crate) const DTLS_PROTO: &str = "UDP/TLS/RTP/SAVPF";
 /// The `fmt` of a data channel section (RFC 8841, RFC 8832).
 pub(crate) const DATA_CHANNEL: &str = "webrtc-datachannel";
 /// The SCTP port when a data section names none (RFC 8841).

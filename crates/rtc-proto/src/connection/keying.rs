@@ -275,6 +275,8 @@ impl Connection {
         self.plan_gen += 1;
         self.update_transport_feedback(now);
         if first {
+            self.ice_role_fixed = Some(self.ice_role());
+            self.dtls_role = self.dtls_client();
             self.span.record("remote", tracing::field::display(&creds.ufrag));
             self.log_keying();
             let role = self.ice_role();
@@ -403,6 +405,9 @@ impl Connection {
     /// and no 487 round trip is needed. A peer that disagrees is repaired
     /// by RFC 8445's role-conflict rules.
     pub(crate) fn ice_role(&self) -> rtc_ice::Role {
+        if let Some(role) = self.ice_role_fixed {
+            return role;
+        }
         if self.local_offers() { rtc_ice::Role::Controlling } else { rtc_ice::Role::Controlled }
     }
 
@@ -413,6 +418,9 @@ impl Connection {
     /// is the client.
     pub(crate) fn dtls_client(&self) -> Option<bool> {
         let remote = self.remote.as_ref().filter(|r| r.keys.is_empty())?;
+        if let Some(client) = self.dtls_role {
+            return Some(client);
+        }
         let setup = remote.sockets.iter().find_map(|s| s.options.setup.as_deref());
         Some(match setup {
             Some(s) if s.eq_ignore_ascii_case("active") => false,

@@ -227,6 +227,14 @@ pub struct Connection {
     data: Option<Box<data::Data>>,
     /// The peer's SDP offer, which [`Connection::local_sdp`] answers.
     pub(crate) remote_offer: Option<Box<crate::answer::OfferLayout>>,
+    /// This side's SDP sections, kept across offers and answers.
+    pub(crate) sdp_sections: Vec<crate::offer::Section>,
+    /// The `o=` version of this side's SDP.
+    pub(crate) sdp_version: u64,
+    /// The DTLS role (client: `true`) and ICE role, fixed by the first
+    /// exchange: a later one renegotiates media, not the transport.
+    pub(crate) dtls_role: Option<bool>,
+    pub(crate) ice_role_fixed: Option<rtc_ice::Role>,
     /// In an SDP offer/answer exchange, whether this side offered.
     pub(crate) sdp_offerer: Option<bool>,
     /// The logs' `conn` span (`id`: the context-id at creation; `fork`;
@@ -326,6 +334,10 @@ impl Connection {
             dropped: [0; DropReason::COUNTED],
             data: None,
             remote_offer: None,
+            sdp_sections: Vec::new(),
+            sdp_version: 0,
+            dtls_role: None,
+            ice_role_fixed: None,
             sdp_offerer: None,
             span,
         })
