@@ -664,8 +664,7 @@ fn accepts_is_a_routing_test_without_side_effects() {
     assert_eq!(a.data_paths().count(), 0);
     let cand = rtc_candidate::Candidate::parse("candidate:1 1 udp 2130706431 127.0.0.1 7000 typ host").unwrap();
     a.add_remote_candidate(now, &cand).unwrap();
-    assert_ne!(a.paths_generation(), generation, "a pair formed");
-    assert_eq!(a.data_paths().collect::<Vec<_>>(), vec![(local, from)]);
+    assert_eq!(a.data_paths().count(), 0, "a pair no check went through carries no data");
     let request = a.poll_transmit().expect("a check");
     let _ = drain(&mut a);
     let stats = format!("{:?}", a.stats());
@@ -682,17 +681,23 @@ fn accepts_is_a_routing_test_without_side_effects() {
     let tid = &request.contents[8..20];
     assert!(a.accepts(local, from, &success(tid, local, &peer.pwd)));
     assert!(!a.accepts(local, from, &success(&[3; 12], local, &peer.pwd)));
-    // Indications and data: over a known path.
+    // Indications and data: over a path a check went through; none yet
+    // (a signaled candidate alone could be anyone's address).
+    assert!(!a.accepts(local, from, &indication([4; 12])));
+    assert!(!a.accepts(local, from, b"\x80rtp"));
+    assert!(!a.accepts(local, from, &[0, 1, 0, 0]), "STUN's first byte, no STUN header");
+    assert_eq!(format!("{:?}", a.stats()), stats, "accepts changes nothing");
+    assert!(a.poll_transmit().is_none() && a.poll_event().is_none());
+    assert!(matches!(a.handle_receive(now, local, from, b"\x80rtp"), Receive::Dropped(_)));
+    // The peer's check comes over it: from then on it carries data.
+    assert_eq!(a.handle_receive(now, local, from, &check(&user, &me.pwd, [1; 12], false)), Receive::Stun);
+    assert_ne!(a.paths_generation(), generation, "a path opened");
+    assert_eq!(a.data_paths().collect::<Vec<_>>(), vec![(local, from)]);
     assert!(a.accepts(local, from, &indication([4; 12])));
     assert!(!a.accepts(local, addr("127.0.0.1:1"), &indication([4; 12])));
     assert!(a.accepts(local, from, b"\x80rtp"));
     assert!(a.accepts(local, from, b""));
     assert!(!a.accepts(local, addr("127.0.0.1:1"), b"\x80rtp"));
-    assert!(!a.accepts(local, from, &[0, 1, 0, 0]), "STUN's first byte, no STUN header");
-    assert_eq!(format!("{:?}", a.stats()), stats, "accepts changes nothing");
-    assert!(a.poll_transmit().is_none() && a.poll_event().is_none());
-    // Each promise is kept by handle_receive.
-    assert_eq!(a.handle_receive(now, local, from, &check(&user, &me.pwd, [1; 12], false)), Receive::Stun);
     assert!(matches!(a.handle_receive(now, local, from, b"\x80rtp"), Receive::Data { .. }));
     assert_eq!(a.handle_receive(now, local, from, &success(tid, local, &peer.pwd)), Receive::Stun);
     assert!(!a.accepts(local, from, &success(tid, local, &peer.pwd)), "used once");

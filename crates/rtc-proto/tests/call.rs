@@ -805,3 +805,54 @@ fn ice_roles_come_from_the_descriptions_without_a_conflict() {
     assert_eq!(agent(a, &net).0, rtc_ice::Role::Controlling);
     assert_eq!(agent(a, &net).1 + agent(b, &net).1, 0, "no role conflict");
 }
+
+/// A server socket shared by two connections; the second peer lists the
+/// first peer's address as a candidate of its own (RFC 8445 does not stop
+/// it). Its connection pairs with that address, but a pair no check went
+/// through carries no data: the first peer's DTLS and media still reach
+/// the first connection only, and the second connection takes nothing of
+/// it.
+#[test]
+fn a_peer_listing_another_peers_address_does_not_capture_its_traffic() {
+    let mut net = Net::new(17);
+    let server = net.host("server", [10, 0, 0, 100], SocketOptions::default());
+    let mut server_side = Vec::new();
+    for i in 0..2u8 {
+        let conn = net.connect(server, ConnectionConfig::default(), 700 + u64::from(i));
+        let now = net.now;
+        let stream = StreamDescription { stream_id: String::new(), tracks: vec![TrackDescription::new(Kind::Audio)] };
+        let (_, t) = net.conn_mut(server, conn).send_stream(now, stream).unwrap();
+        server_side.push(Peer { host: server, conn, audio: t[0], video: t[0] });
+    }
+    let victim = peer(&mut net, "victim", [10, 0, 1, 1]);
+    let hostile = peer(&mut net, "hostile", [10, 0, 1, 2]);
+    let victim_addr = net.hosts[victim.host].addrs.keys().next().copied().unwrap();
+    // The hostile peer's description, with the victim's address first.
+    let forged = rtc_candidate::Candidate::parse(&format!(
+        "candidate:9 1 udp 2130706431 {} {} typ host",
+        victim_addr.ip(),
+        victim_addr.port()
+    ))
+    .unwrap();
+    net.signal_with(server_side[1].at(), hostile.at(), |d| {
+        if let Some(s) = d.sockets.first_mut()
+            && s.candidates.iter().any(|c| c.address.to_string() == "10.0.1.2")
+        {
+            s.candidates.insert(0, forged.clone());
+        }
+    });
+    net.signal(server_side[0].at(), victim.at());
+    assert!(net.run_until(Duration::from_secs(10), |n| {
+        [server_side[0], victim, server_side[1], hostile].iter().all(|p| n.connected(p.host, p.conn))
+    }));
+    let now = net.now;
+    net.conn_mut(victim.host, victim.conn)
+        .write_frame(now, victim.audio, b"victim", Duration::from_millis(20))
+        .unwrap();
+    net.run_for(Duration::from_millis(50));
+    assert_eq!(
+        net.hosts[server].frames_of(server_side[0].conn, ssrc(&net, victim, victim.audio)),
+        vec![&b"victim"[..]]
+    );
+    assert!(net.hosts[server].frames_of(server_side[1].conn, ssrc(&net, victim, victim.audio)).is_empty());
+}

@@ -37,6 +37,7 @@ impl Agent {
             priority: 0,
             state: if busy { PairState::Frozen } else { PairState::Waiting },
             valid_local: None,
+            heard: false,
             nominated: false,
             nominate_on_success: false,
             use_candidate_pending: false,

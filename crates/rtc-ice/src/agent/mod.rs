@@ -104,6 +104,20 @@ struct CheckPair {
     nominate_on_success: bool,
     /// Controlling: the next check carries USE-CANDIDATE.
     use_candidate_pending: bool,
+    /// A check of the peer's (signed with our password, from its ufrag)
+    /// came over this pair.
+    heard: bool,
+}
+
+impl CheckPair {
+    /// Whether application data is taken over this pair: once a check
+    /// went through it either way (ours succeeded, or the peer's came).
+    /// A pair formed only from a signaled candidate is not enough: a peer
+    /// could list another party's address (another fork's peer sharing the
+    /// socket) and take that party's traffic.
+    fn carries_data(&self) -> bool {
+        self.state == PairState::Succeeded || self.heard
+    }
 }
 
 /// A check request that arrived before the peer's credentials were known
@@ -811,7 +825,11 @@ impl Agent {
     /// a relayed address when a TURN server relayed it) from `remote`.
     fn receive_on(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> Receive {
         if !stun::is_stun(data) {
-            let pair = self.pairs.iter().find(|p| p.base == local && p.remote_addr == remote).map(|p| p.component);
+            let pair = self
+                .pairs
+                .iter()
+                .find(|p| p.base == local && p.remote_addr == remote && p.carries_data())
+                .map(|p| p.component);
             let old = || self.previous.iter().find(|(_, p)| p.local == local && p.remote == remote).map(|(c, _)| *c);
             return match pair.or_else(old).map(Component::new) {
                 Some(Ok(component)) => Receive::Data { component },

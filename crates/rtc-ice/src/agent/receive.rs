@@ -65,25 +65,28 @@ impl Agent {
 
     /// The `(local base, remote)` address pairs over which
     /// [`Agent::handle_receive`] takes application data (datagrams that are
-    /// not STUN): every candidate pair, whatever its state, and during an ICE
-    /// restart the paths selected before it (see [`Agent::restart`]). Each
-    /// appears once. Empty once the agent is closed. A router keeps a table
-    /// of these and refreshes it when [`Agent::paths_generation`] moves.
+    /// not STUN): every candidate pair a check went through, either way (our
+    /// check succeeded, or the peer's came over it), and during an ICE
+    /// restart the paths selected before it (see [`Agent::restart`]). A pair
+    /// formed only from a signaled candidate does not carry data: a peer
+    /// could list another party's address. Each appears once. Empty once
+    /// the agent is closed. A router keeps a table of these and refreshes
+    /// it when [`Agent::paths_generation`] moves.
     pub fn data_paths(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
         let open = self.state != State::Closed;
         let relays = self.relay_paths();
-        let pairs = self.pairs.iter().map(|p| (p.base, p.remote_addr)).chain(relays);
+        let pairs = self.pairs.iter().filter(|p| p.carries_data()).map(|p| (p.base, p.remote_addr)).chain(relays);
         let old = self
             .previous
             .iter()
             .map(|(_, p)| (p.local, p.remote))
-            .filter(|&(l, r)| !self.pairs.iter().any(|p| p.base == l && p.remote_addr == r));
+            .filter(|&(l, r)| !self.pairs.iter().any(|p| p.base == l && p.remote_addr == r && p.carries_data()));
         pairs.chain(old).filter(move |_| open)
     }
 
     /// A counter that changes whenever the set given by
-    /// [`Agent::data_paths`] may have changed: a pair formed (pairs are
-    /// never removed one by one), an ICE restart, the pre-restart paths
+    /// [`Agent::data_paths`] may have changed: a pair's first check went
+    /// through (pairs are never removed one by one), an ICE restart, the pre-restart paths
     /// given up (a new pair selected, or their consent expired), the agent
     /// closed. A router compares it with the value it last saw and re-reads
     /// the paths only when it moved.
@@ -91,10 +94,10 @@ impl Agent {
         self.paths_generation
     }
 
-    /// The rule of `handle_receive` for data: a known pair or a
-    /// pre-restart path.
+    /// The rule of `handle_receive` for data: a pair a check went through,
+    /// or a pre-restart path.
     pub(super) fn is_data_path(&self, local: SocketAddr, remote: SocketAddr) -> bool {
-        self.pairs.iter().any(|p| p.base == local && p.remote_addr == remote)
+        self.pairs.iter().any(|p| p.base == local && p.remote_addr == remote && p.carries_data())
             || self.previous.iter().any(|(_, p)| p.local == local && p.remote == remote)
     }
 
@@ -250,6 +253,10 @@ impl Agent {
                 None => return,
             },
         };
+        if !self.pairs[pi].heard {
+            self.pairs[pi].heard = true;
+            self.paths_generation += 1;
+        }
         let ci = usize::from(component - 1);
         let done = self.comps[ci].selected.is_some();
         let nominate = use_candidate && !self.controlling;
@@ -440,6 +447,7 @@ impl Agent {
         }
         if first {
             pair_event!(tracing::Level::DEBUG, self, pi, "ICE pair succeeded");
+            self.paths_generation += 1;
         }
         self.pairs[pi].priority = self.priority_of(pi);
         // RFC 8445 7.2.5.3.3: unfreeze pairs with the same foundation.
