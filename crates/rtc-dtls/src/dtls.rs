@@ -164,6 +164,15 @@ fn well_formed(mut datagram: &[u8]) -> bool {
     true
 }
 
+/// How long a handshake may still complete after a plaintext fatal alert.
+pub const ALERT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether `data` is one plaintext (epoch 0) DTLS record of a fatal alert
+/// (RFC 6347 section 4.1, RFC 5246 section 7.2: level 2).
+fn is_plain_fatal_alert(data: &[u8]) -> bool {
+    data.len() == 15 && data[0] == 21 && data[3..5] == [0, 0] && data[11..13] == [0, 2] && data[13] == 2
+}
+
 /// RFC 5246 section 7.2 alert descriptions.
 const UNEXPECTED_MESSAGE: u8 = 10;
 const HANDSHAKE_FAILURE: u8 = 40;
@@ -267,6 +276,9 @@ pub struct Dtls {
     free: Vec<Vec<u8>>,
     events: VecDeque<Event>,
     dropped: u64,
+    /// A plaintext fatal alert came during the handshake: it fails the
+    /// association at this instant unless the handshake completes first.
+    alert_at: Option<Instant>,
 }
 
 impl Dtls {
@@ -327,6 +339,7 @@ impl Dtls {
             free: Vec::new(),
             events: VecDeque::new(),
             dropped: 0,
+            alert_at: None,
         };
         if dtls.engine.is_none() {
             dtls.fail("the DTLS engine configuration is invalid");
@@ -383,6 +396,16 @@ impl Dtls {
             self.dropped = self.dropped.saturating_add(1);
             return;
         }
+        if self.state == State::Handshaking && is_plain_fatal_alert(data) {
+            // Unauthenticated (epoch 0): anyone who can send from the
+            // peer's address can forge one. The peer that really gave up
+            // sends nothing more; a forged one is followed by the peer's
+            // flights, and the handshake completes.
+            tracing::debug!(role = ?self.role, "DTLS fatal alert before keying: the handshake gets {ALERT_GRACE:?} to complete");
+            self.dropped = self.dropped.saturating_add(1);
+            self.alert_at.get_or_insert(now + ALERT_GRACE);
+            return;
+        }
         if self.state == State::New {
             self.started = true;
             self.state = State::Handshaking;
@@ -399,6 +422,12 @@ impl Dtls {
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.clock(now);
         if !self.started {
+            return;
+        }
+        if self.state != State::Handshaking {
+            self.alert_at = None;
+        } else if self.alert_at.is_some_and(|at| now >= at) {
+            self.fail_alert("the DTLS peer sent a fatal alert", None);
             return;
         }
         self.step(|e| e.handle_timeout(now));
@@ -456,7 +485,11 @@ impl Dtls {
         if !self.started || self.engine.is_none() {
             return None;
         }
-        self.timeout.filter(|&t| t.saturating_duration_since(self.now) < IDLE)
+        let alert = self.alert_at.filter(|_| self.state == State::Handshaking);
+        match (self.timeout.filter(|&t| t.saturating_duration_since(self.now) < IDLE), alert) {
+            (Some(t), Some(a)) => Some(t.min(a)),
+            (t, a) => t.or(a),
+        }
     }
 
     /// Application data out (once Connected), for SCTP data channels

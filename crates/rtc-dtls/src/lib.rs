@@ -96,7 +96,8 @@ pub use certificate::Certificate;
 #[doc(hidden)]
 pub use dtls::fuzz_datagrams;
 pub use dtls::{
-    Dtls, Event, MAX_APPLICATION_DATA, MAX_RECEIVED_APPLICATION_DATA, MAX_TRANSMIT, MTU, Role, State, is_dtls,
+    ALERT_GRACE, Dtls, Event, MAX_APPLICATION_DATA, MAX_RECEIVED_APPLICATION_DATA, MAX_TRANSMIT, MTU, Role, State,
+    is_dtls,
 };
 pub use error::Error;
 pub use fingerprint::{Fingerprint, HashAlgorithm};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{Pair, assert_keys_agree};
 use proptest::prelude::*;
-use rtc_dtls::{Certificate, Dtls, Event, Role, State};
+use rtc_dtls::{ALERT_GRACE, Certificate, Dtls, Event, Role, State};
 
 fn cert() -> &'static Certificate {
     static CERT: OnceLock<Certificate> = OnceLock::new();
@@ -233,4 +233,53 @@ fn replayed_handshake_keys_nothing() {
     for _ in 0..3 {
         feed(&mut fresh, now, &recorded);
     }
+}
+
+/// A forged plaintext fatal alert (15 octets, epoch 0: anyone who can send
+/// from the peer's address can make one) in the middle of the handshake, to
+/// each side: the handshake still completes and keys agree.
+#[test]
+fn a_forged_fatal_alert_during_the_handshake_does_not_end_it() {
+    // handshake_failure (40), as OpenSSL sends it.
+    let forged: [u8; 15] = [21, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 7, 0, 2, 2, 40];
+    for to_client in [false, true] {
+        let mut p = Pair::new(cert(), peer());
+        p.client.dtls.start(p.now);
+        let mut buf = [0u8; 1500];
+        // The client's first flight reaches the server; the forged alert
+        // arrives before anything else.
+        while let Some(n) = p.client.dtls.poll_transmit(&mut buf) {
+            p.server.dtls.handle_datagram(p.now, &buf[..n]);
+        }
+        let target = if to_client { &mut p.client.dtls } else { &mut p.server.dtls };
+        target.handle_datagram(p.now, &forged);
+        assert_eq!(target.state(), State::Handshaking, "not failed at once");
+        p.pump();
+        assert!(p.both_connected(), "the peer's flights complete the handshake");
+        p.collect();
+        let (c, s) = (p.client.keys().expect("client keys"), p.server.keys().expect("server keys"));
+        assert_keys_agree(c, s);
+        // Long after, still connected: the grace ended with the handshake.
+        p.now += ALERT_GRACE * 2;
+        p.client.dtls.handle_timeout(p.now);
+        p.server.dtls.handle_timeout(p.now);
+        assert!(p.both_connected());
+    }
+}
+
+/// A peer that really gives up sends its fatal alert and nothing more: the
+/// association fails once the grace is over, not at the handshake's 40 s.
+#[test]
+fn a_real_fatal_alert_fails_the_handshake_after_the_grace() {
+    let alert: [u8; 15] = [21, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 9, 0, 2, 2, 42];
+    let mut p = Pair::new(cert(), peer());
+    p.client.dtls.start(p.now);
+    let t0 = p.now;
+    p.client.dtls.handle_datagram(t0, &alert);
+    assert_eq!(p.client.dtls.state(), State::Handshaking);
+    assert!(p.client.dtls.poll_timeout().is_some_and(|t| t <= t0 + ALERT_GRACE));
+    p.client.dtls.handle_timeout(t0 + ALERT_GRACE);
+    assert_eq!(p.client.dtls.state(), State::Failed);
+    p.collect();
+    assert_eq!(p.client.failed(), Some("the DTLS peer sent a fatal alert"));
 }
