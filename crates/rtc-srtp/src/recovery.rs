@@ -318,6 +318,16 @@ impl JitterBuffer {
             return Push::Ignored;
         }
         if ext == next && self.held == 0 {
+            // Nothing held waits for it: handed on directly. It may have been
+            // marked missing (a later packet came and could not be held).
+            let len = self.len as u64;
+            if let Some(slot) = self.slots.get_mut((ext % len) as usize)
+                && slot.ext == ext
+                && matches!(slot.state, SlotState::Missing { .. })
+            {
+                slot.state = SlotState::Free;
+                self.missing -= 1;
+            }
             self.next = Some(ext + 1);
             self.highest = self.highest.max(ext);
             return Push::Deliver;
@@ -644,6 +654,23 @@ mod tests {
         assert_eq!(j.poll_nack(t + ms(31), ms(50), &mut out), 0);
         assert_eq!(j.poll_nack(t + ms(32), ms(50), &mut out), 1);
         assert_eq!(out[0], 4);
+    }
+
+    /// With the byte budget spent, a packet after a gap cannot be held and
+    /// stays missing; the packet due next then goes straight through and
+    /// the counts stay right (found by fuzzing).
+    #[test]
+    fn a_packet_due_next_goes_through_when_what_follows_could_not_be_held() {
+        let t = Instant::now();
+        let config = JitterConfig { capacity: 16, max_bytes: 40, ..JitterConfig::default() };
+        let mut j = started(config, t, 0);
+        assert_eq!(j.push(t, 2, 0, false, 96, &[0; 60]), Push::Ignored, "over the budget");
+        assert_eq!((j.held(), j.missing()), (0, 2), "1 and 2 are missing");
+        assert_eq!(j.push(t, 1, 0, false, 96, b"1"), Push::Deliver);
+        assert_eq!((j.held(), j.missing()), (0, 1), "only 2 now");
+        assert_eq!(j.push(t, 2, 0, false, 96, b"2"), Push::Deliver);
+        assert_eq!((j.held(), j.missing()), (0, 0));
+        assert_eq!(j.push(t, 3, 0, false, 96, b"3"), Push::Deliver);
     }
 
     #[test]
