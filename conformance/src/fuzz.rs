@@ -45,14 +45,15 @@ pub fn candidate_parse(data: &[u8]) {
 /// `depacketize`: any bytes as a run of RTP payloads for rtc-payload's
 /// depacketizers (which must not panic, and whose frames must be well
 /// formed and within their size limit), and as a frame for each packetizer:
-/// a frame it takes must come back from the depacketizer (VP8 and audio
-/// byte for byte; H.264 normalized, and the same again when sent twice).
+/// a frame it takes must come back from the depacketizer (VP8, VP9 and
+/// audio byte for byte; H.264 normalized, and the same again when sent twice).
 pub fn depacketize(data: &[u8]) {
     use rtc_payload::{Depacketizer, Format, H264Mode, PacketInfo, Packetizer};
     const MAX_FRAME: usize = 1 << 16;
     let formats = [
         Format::Audio,
         Format::Vp8,
+        Format::Vp9,
         Format::H264 { mode: H264Mode::NonInterleaved },
         Format::H264 { mode: H264Mode::SingleNal },
     ];
@@ -97,7 +98,7 @@ pub fn depacketize(data: &[u8]) {
         assert_eq!(got.len(), 1, "{format:?}: one frame comes back");
         Some((payloads, got.remove(0)))
     };
-    for format in [Format::Audio, Format::Vp8] {
+    for format in [Format::Audio, Format::Vp8, Format::Vp9] {
         if let Some((_, back)) = send(format, data) {
             assert_eq!(back, data, "{format:?}: frame round trip");
         }

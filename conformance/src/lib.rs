@@ -14,5 +14,6 @@ pub mod media;
 pub mod renegotiate;
 pub mod runner;
 pub mod suites;
+pub mod vp9_call;
 
 pub use runner::{CaseResult, Suite};

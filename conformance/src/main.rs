@@ -61,6 +61,11 @@ enum Command {
     /// offers again, then rtc adds a stream and offers. Prints one summary
     /// line; exit status 1 on failure.
     BrowserRenegotiate,
+    /// VP9 (RFC 9628) with headless Chromium (as `browser-call`, in a
+    /// loopback-only namespace; the `codecs` suite runs it): Chromium offers,
+    /// rtc answers with VP9 only and sends the built-in VP9 clip. Prints one
+    /// summary line; exit status 1 on failure.
+    BrowserVp9,
     /// A data-only connection with headless Chromium (as `browser-call`; the
     /// `data` suite runs it): rtc opens data streams and Chromium echoes,
     /// or the other way round. Prints one summary line; exit status 1 on
@@ -129,6 +134,19 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("browser-renegotiate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::BrowserVp9 => {
+            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+            match rtc_conformance::vp9_call::chromium_vp9(&Context::from_env().root, chromium) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("browser-vp9: {e}");
                     ExitCode::FAILURE
                 }
             }

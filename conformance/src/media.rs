@@ -1,5 +1,5 @@
-//! Media for the peers the runner plays: the built-in VP8 clip and a reader
-//! of IVF files.
+//! Media for the peers the runner plays: the built-in VP8 and VP9 clips and
+//! a reader of IVF files.
 
 use std::time::Duration;
 
@@ -7,14 +7,26 @@ use std::time::Duration;
 /// every 30 (see conformance/fixtures/media).
 pub const BUILTIN_VP8: &[u8] = include_bytes!("../fixtures/media/vp8-160x120.ivf");
 
+/// The built-in VP9 clip: 1 s of real VP9 (profile 0, one layer as libvpx's
+/// real-time mode encodes), 160x120, 30 frames/s, a key frame every 10 (see
+/// conformance/fixtures/media).
+pub const BUILTIN_VP9: &[u8] = include_bytes!("../fixtures/media/vp9-160x120.ivf");
+
 /// The frames of an IVF file (a 32-octet file header with the time base,
 /// then per frame a 12-octet header: length and timestamp) and the
 /// duration of a frame (from the first two timestamps; 33 ms when there is
-/// one frame).
+/// one frame), of VP8.
 pub fn ivf_frames(data: &[u8]) -> Result<(Vec<Vec<u8>>, Duration), String> {
+    ivf_frames_of(data, *b"VP80")
+}
+
+/// The frames of an IVF file of the codec `fourcc` (`VP80`, `VP90`) and the
+/// duration of a frame, as [`ivf_frames`].
+pub fn ivf_frames_of(data: &[u8], fourcc: [u8; 4]) -> Result<(Vec<Vec<u8>>, Duration), String> {
     let header = data.get(..32).ok_or("IVF: shorter than its header")?;
-    if &header[..4] != b"DKIF" || &header[8..12] != b"VP80" {
-        return Err("IVF: not a VP8 IVF file (DKIF … VP80)".into());
+    if &header[..4] != b"DKIF" || header[8..12] != fourcc {
+        let codec = String::from_utf8_lossy(&fourcc);
+        return Err(format!("IVF: not a {codec} IVF file (DKIF … {codec})"));
     }
     // The time base: timestamps count `numerator / denominator` seconds.
     let denominator = u32::from_le_bytes([header[16], header[17], header[18], header[19]]).max(1);
@@ -59,5 +71,33 @@ mod tests {
             }
         }
         assert!(ivf_frames(b"DKIF").is_err());
+        assert!(ivf_frames(BUILTIN_VP9).is_err(), "VP9 is not VP8");
+    }
+
+    /// The VP9 clip: 30 frames, 33 ms each, key frames (frame_type 0 in
+    /// the uncompressed header) every 10, and each through rtc-payload's
+    /// VP9 packetizer and depacketizer byte for byte.
+    #[test]
+    fn the_built_in_vp9_clip() {
+        use rtc_payload::{Depacketizer, Format, PacketInfo, Packetizer};
+        let (frames, t) = ivf_frames_of(BUILTIN_VP9, *b"VP90").unwrap();
+        assert_eq!(frames.len(), 30);
+        assert!(t.abs_diff(Duration::from_secs_f64(1.0 / 30.0)) < Duration::from_millis(1), "{t:?}");
+        let mut p = Packetizer::new(Format::Vp9, 1200, 0);
+        let mut d = Depacketizer::new(Format::Vp9, 1 << 20);
+        let mut out = [0u8; 1200];
+        let mut seq = 0u16;
+        for (i, f) in frames.iter().enumerate() {
+            // frame_marker 2, profile 0, show_existing_frame 0, frame_type.
+            assert_eq!(f[0] >> 2, if i % 10 == 0 { 0x20 } else { 0x21 }, "frame {i}");
+            p.begin(f).unwrap();
+            let mut got = Vec::new();
+            while let Some(x) = p.next(f, &mut out) {
+                let info = PacketInfo { sequence_number: seq, timestamp: i as u32 * 3000, marker: x.marker };
+                d.push(info, &out[..x.len], &mut |info, frame| got.push((info.key_frame, frame.clone())));
+                seq = seq.wrapping_add(1);
+            }
+            assert_eq!(got, [(i % 10 == 0, f.clone())], "frame {i}");
+        }
     }
 }

@@ -220,6 +220,10 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
     out.push(CaseResult::from_result("aiortc answers our offer", check_aiortc_answers(ctx)));
     out.push(CaseResult::from_result("aiortc offers, takes our answer", check_aiortc_offers(ctx)));
     out.push(CaseResult::from_result("chromium answers our offer", check_chromium_answers(ctx)));
+    let vp9 = crate::browser::in_loopback_namespace(ctx, &["browser-vp9"]).map(|what| {
+        println!("codecs: Chromium and VP9: {what}");
+    });
+    out.push(CaseResult::from_result("chromium offers, rtc answers VP9 (RFC 9628): decoded both ways", vp9));
     out
 }
 

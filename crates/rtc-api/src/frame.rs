@@ -85,7 +85,7 @@ pub struct Frame {
     pub timestamp: u32,
     /// The SSRC it came from.
     pub ssrc: u32,
-    /// Whether it is a key frame (VP8, H.264); `true` for audio.
+    /// Whether it is a key frame (VP8, VP9, H.264); `true` for audio.
     pub key_frame: bool,
     /// Audio: its level in -dBov (0 loudest, 127 silence), when the sender
     /// sent one (RFC 6464) and it was negotiated.

@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | [`Format::Audio`] | Opus, PCMU, PCMA, G.722, other audio | the frame as it is, one per packet (RFC 7587 section 4.2, RFC 3551) |
 //! | [`Format::Vp8`] | VP8 | RFC 7741: payload descriptor, frame split evenly over packets |
+//! | [`Format::Vp9`] | VP9 | RFC 9628: payload descriptor (non-flexible mode, scalability structure on key frames), frame split evenly over packets |
 //! | [`Format::H264`] | H.264 | RFC 6184 modes 0 and 1: single NAL unit, STAP-A, FU-A |
 //!
 //! # Example
@@ -68,9 +69,11 @@
 
 mod audio;
 mod fragment;
+mod framing;
 mod h264;
 mod sequence;
 mod vp8;
+mod vp9;
 
 use sequence::Sequence;
 
@@ -85,6 +88,9 @@ pub enum Format {
     Audio,
     /// VP8 (RFC 7741).
     Vp8,
+    /// VP9 (RFC 9628), sent in non-flexible mode with one spatial and one
+    /// temporal layer.
+    Vp9,
     /// H.264 (RFC 6184) in the packetization mode agreed.
     H264 {
         /// The packetization mode.
@@ -113,6 +119,8 @@ impl Format {
     /// - `opus`, `PCMU`, `PCMA`, `G722`, and any other audio codec:
     ///   [`Format::Audio`];
     /// - `VP8`: [`Format::Vp8`];
+    /// - `VP9`: [`Format::Vp9`] (any `profile-id`: the payload format is the
+    ///   same; RFC 9628 section 6 has the profiles agreed in negotiation);
     /// - `H264`: [`Format::H264`] in the mode of its `packetization-mode`
     ///   parameter (RFC 6184 section 8.1: absent means 0), `None` for a mode
     ///   other than 0 and 1;
@@ -125,6 +133,7 @@ impl Format {
     /// let fmtp = |name: &str| (name == "packetization-mode").then_some("1");
     /// assert_eq!(Format::for_codec("h264", false, fmtp), Some(Format::H264 { mode: H264Mode::NonInterleaved }));
     /// assert_eq!(Format::for_codec("H264", false, |_| Some("2")), None);
+    /// assert_eq!(Format::for_codec("vp9", false, |_| Some("0")), Some(Format::Vp9));
     /// assert_eq!(Format::for_codec("AV1", false, |_| None), None);
     /// ```
     pub fn for_codec<'a>(name: &str, audio: bool, fmtp: impl Fn(&str) -> Option<&'a str>) -> Option<Format> {
@@ -133,6 +142,8 @@ impl Format {
             Some(Format::Audio)
         } else if is("VP8") {
             Some(Format::Vp8)
+        } else if is("VP9") {
+            Some(Format::Vp9)
         } else if is("H264") {
             let mode = match fmtp("packetization-mode").map(str::trim) {
                 None | Some("0") => H264Mode::SingleNal,
@@ -178,8 +189,8 @@ pub struct Payload {
     pub marker: bool,
 }
 
-/// The smallest `max_payload`: room for a VP8 descriptor or an FU-A header
-/// with some media.
+/// The smallest `max_payload`: room for a VP8 descriptor, a VP9 descriptor
+/// with its scalability structure, or an FU-A header with some media.
 const MIN_PAYLOAD: usize = 16;
 
 /// Splits frames into RTP payloads. Holds no heap memory.
@@ -187,7 +198,7 @@ const MIN_PAYLOAD: usize = 16;
 pub struct Packetizer {
     format: Format,
     max: usize,
-    /// The PictureID of the next VP8 frame.
+    /// The PictureID of the next VP8 or VP9 frame.
     picture_id: u16,
     /// The length of the frame given to `begin`.
     frame_len: usize,
@@ -200,15 +211,17 @@ enum Sending {
     Idle,
     Audio(audio::Sender),
     Vp8(vp8::Sender),
+    Vp9(vp9::Sender),
     H264(h264::Sender),
 }
 
 impl Packetizer {
     /// A packetizer for `format`. `max_payload`: the most octets of one RTP
-    /// payload, VP8 descriptor and FU-A header included; at least 16 (a
-    /// smaller value is taken as 16). `picture_id`: VP8's first 15-bit
-    /// PictureID, which RFC 7741 section 4.2 lets start at a random value
-    /// (the caller draws it; the top bit is ignored).
+    /// payload, VP8 or VP9 descriptor and FU-A header included; at least 16
+    /// (a smaller value is taken as 16). `picture_id`: the first 15-bit
+    /// PictureID of VP8 or VP9, which RFC 7741 section 4.2 and RFC 9628
+    /// section 4.2 let start at a random value (the caller draws it; the top
+    /// bit is ignored).
     pub fn new(format: Format, max_payload: usize, picture_id: u16) -> Self {
         Self {
             format,
@@ -239,7 +252,8 @@ impl Packetizer {
     /// - [`Error::Empty`]: an empty frame, or an H.264 access unit without a
     ///   NAL unit;
     /// - [`Error::InvalidFrame`]: an audio frame longer than `max_payload`
-    ///   (audio is never fragmented); H.264 input that is not Annex B NAL
+    ///   (audio is never fragmented); VP9 that does not start with the
+    ///   uncompressed header's frame_marker; H.264 input that is not Annex B NAL
     ///   units (forbidden bit set, or NAL unit type 0 or 24 to 31, as in
     ///   AVCC length-prefixed data);
     /// - [`Error::UnitTooLong`]: H.264 packetization mode 0 with a NAL unit
@@ -256,6 +270,12 @@ impl Packetizer {
                 // RFC 7741 section 4.2: increases by 1 for each frame.
                 self.picture_id = vp8::Sender::next_picture_id(self.picture_id);
                 (Sending::Vp8(s), n)
+            }
+            Format::Vp9 => {
+                let (s, n) = vp9::Sender::begin(frame, self.max, self.picture_id)?;
+                // RFC 9628 section 4.2: 15 bits, one more per picture, as VP8's.
+                self.picture_id = vp8::Sender::next_picture_id(self.picture_id);
+                (Sending::Vp9(s), n)
             }
             Format::H264 { mode } => {
                 let (s, n) = h264::Sender::begin(frame, self.max, mode)?;
@@ -284,6 +304,7 @@ impl Packetizer {
             Sending::Idle => None,
             Sending::Audio(s) => s.next(frame, out),
             Sending::Vp8(s) => s.next(frame, out),
+            Sending::Vp9(s) => s.next(frame, out),
             Sending::H264(s) => s.next(frame, out),
         };
         if payload.is_none_or(|p| p.marker) {
@@ -310,7 +331,9 @@ pub struct FrameInfo {
     /// The RTP timestamp of its packets.
     pub timestamp: u32,
     /// A frame decodable on its own: always for audio; for VP8 the P bit of
-    /// the frame tag is clear (RFC 6386 section 9.1); for H.264 the access
+    /// the frame tag is clear (RFC 6386 section 9.1); for VP9 the first
+    /// packet has P = 0 and the uncompressed header frame_type KEY_FRAME
+    /// (VP9 bitstream specification section 6.2); for H.264 the access
     /// unit holds a slice of an IDR picture (NAL unit type 5).
     pub key_frame: bool,
 }
@@ -372,6 +395,7 @@ pub struct Depacketizer {
 enum Receiving {
     Audio,
     Vp8(vp8::Receiver),
+    Vp9(vp9::Receiver),
     H264(h264::Receiver),
 }
 
@@ -383,6 +407,7 @@ impl Depacketizer {
         let receiving = match format {
             Format::Audio => Receiving::Audio,
             Format::Vp8 => Receiving::Vp8(vp8::Receiver::default()),
+            Format::Vp9 => Receiving::Vp9(vp9::Receiver::default()),
             Format::H264 { .. } => Receiving::H264(h264::Receiver::default()),
         };
         Self {
@@ -412,6 +437,11 @@ impl Depacketizer {
     /// - Audio: each payload is a frame.
     /// - VP8: RFC 7741 section 4.5.1: one timestamp, consecutive sequence
     ///   numbers, from a packet with S = 1 and PID = 0 to the marker bit.
+    /// - VP9: RFC 9628: one timestamp, consecutive sequence numbers, from a
+    ///   packet with B = 1 to the marker bit (or E = 1 without layer
+    ///   indices); the layer frames of several spatial layers are
+    ///   concatenated. Layer indices, reference indices and the
+    ///   scalability structure are read and skipped.
     /// - H.264: single NAL unit packets, STAP-A and FU-A, in either mode;
     ///   the access unit comes out in Annex B form with 4-octet start codes
     ///   (`00 00 00 01`). Packets of reserved types (0, 30, 31) are ignored
@@ -426,6 +456,7 @@ impl Depacketizer {
         match &mut self.receiving {
             Receiving::Audio => audio::push(order, packet, payload, &mut self.frame, frame),
             Receiving::Vp8(r) => r.push(order, packet, payload, &mut self.frame, frame),
+            Receiving::Vp9(r) => r.push(order, packet, payload, &mut self.frame, frame),
             Receiving::H264(r) => r.push(order, packet, payload, &mut self.frame, frame),
         }
     }
@@ -504,7 +535,8 @@ mod tests {
         for m in ["2", "", "one", "01"] {
             assert_eq!(Format::for_codec("H264", false, mode(m)), None, "interleaved or unknown mode {m:?}");
         }
-        for name in ["VP9", "AV1", "H265", "rtx", "red"] {
+        assert_eq!(Format::for_codec("VP9", false, none), Some(Format::Vp9));
+        for name in ["AV1", "H265", "rtx", "red"] {
             assert_eq!(Format::for_codec(name, false, none), None, "{name}");
         }
     }

@@ -14,6 +14,7 @@
 //! a later partition of the same frame and is simply appended.
 
 use crate::fragment::Split;
+use crate::framing::State;
 use crate::sequence::Order;
 use crate::{Assembly, Error, FrameInfo, PacketInfo, Payload};
 
@@ -124,23 +125,10 @@ pub(crate) fn is_key_frame(frame: &[u8]) -> bool {
     frame.first().is_some_and(|b| b & 1 == 0)
 }
 
-/// Where the receiver stands.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-enum State {
-    /// Between frames.
-    #[default]
-    Idle,
-    /// Building the frame of this timestamp, whole so far.
-    Building(u32),
-    /// The frame of this timestamp lost a packet or had a malformed one;
-    /// already counted as discarded. Its remaining packets are ignored.
-    Broken(u32),
-}
-
 /// Reassembles VP8 frames from packets in arrival order.
 #[derive(Debug, Default)]
 pub(crate) struct Receiver {
-    state: State,
+    state: State<()>,
 }
 
 impl Receiver {
@@ -154,64 +142,30 @@ impl Receiver {
         asm: &mut Assembly,
         frame: &mut impl FnMut(FrameInfo, &mut Vec<u8>),
     ) {
-        if !matches!(order, Order::Next | Order::Gap) {
-            return; // duplicate or late: the frame was completed or dropped without it
-        }
         let ts = packet.timestamp;
         // A frame of another timestamp that is still open lost its marker
         // packet (section 4.5.1 step 3: complete only with the marker).
-        match self.state {
-            State::Building(t) if t != ts => {
-                asm.discard();
-                self.state = State::Idle;
-            }
-            State::Broken(t) if t != ts => self.state = State::Idle,
-            _ => {}
+        if !self.state.take(order, ts, asm) {
+            return;
         }
         match parse_descriptor(payload) {
-            None => self.fail(ts, asm),
+            None => self.state.fail(ts, asm),
             Some(d) if d.frame_start => {
-                if let State::Building(_) = self.state {
+                if let State::Building(..) = self.state {
                     asm.discard(); // a new frame before the open one ended
                 }
-                asm.buf.clear();
-                self.state = State::Building(ts);
-                self.append(ts, &payload[d.len..], asm);
+                self.state.start(ts, (), &payload[d.len..], asm);
             }
             Some(d) => match self.state {
-                State::Building(_) if order == Order::Next => self.append(ts, &payload[d.len..], asm),
+                State::Building(..) if order == Order::Next => self.state.append(ts, &payload[d.len..], asm),
                 // A gap inside the frame, or its first packet missing.
-                State::Building(_) | State::Idle => self.fail(ts, asm),
+                State::Building(..) | State::Idle => self.state.fail(ts, asm),
                 State::Broken(_) => {}
             },
         }
-        if !packet.marker {
-            return;
+        if packet.marker {
+            self.state.finish(asm, |_, f| is_key_frame(f), frame);
         }
-        if let State::Building(t) = self.state {
-            if asm.buf.is_empty() {
-                asm.discard(); // descriptors without any VP8 data
-            } else {
-                let key_frame = is_key_frame(&asm.buf);
-                asm.deliver(FrameInfo { timestamp: t, key_frame }, frame);
-            }
-        }
-        self.state = State::Idle;
-    }
-
-    fn append(&mut self, ts: u32, data: &[u8], asm: &mut Assembly) {
-        if !asm.append(&[data]) {
-            self.fail(ts, asm);
-        }
-    }
-
-    /// The frame of `ts` cannot complete: counted once.
-    fn fail(&mut self, ts: u32, asm: &mut Assembly) {
-        if !matches!(self.state, State::Broken(_)) {
-            asm.discard();
-        }
-        asm.buf.clear();
-        self.state = State::Broken(ts);
     }
 }
 

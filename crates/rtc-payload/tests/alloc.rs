@@ -45,8 +45,11 @@ fn no_allocation_per_packet() {
     h264.extend((0..4000u32).map(|i| (i % 200) as u8 + 1));
     h264.extend([0, 0, 0, 1, 0x41, 9, 9, 0, 0, 0, 1, 0x41, 8, 8]);
     let opus = [0x78u8; 160];
+    // A VP9 interframe (frame_marker 2, frame_type 1).
+    let vp9: Vec<u8> = [0x86].into_iter().chain((0..5000u32).map(|i| i as u8)).collect();
     let cases = [
         (Format::Vp8, &vp8[..]),
+        (Format::Vp9, &vp9[..]),
         (Format::H264 { mode: H264Mode::NonInterleaved }, &h264[..]),
         (Format::H264 { mode: H264Mode::SingleNal }, &h264[..21]),
         (Format::Audio, &opus[..]),
@@ -66,7 +69,9 @@ fn no_allocation_per_packet() {
     // The packetizer alone allocates nothing, from its very first frame.
     let n = allocations(|| {
         let mut out = [0u8; 1200];
-        for (format, frame) in [(Format::Vp8, &vp8[..]), (Format::H264 { mode: H264Mode::NonInterleaved }, &h264)] {
+        for (format, frame) in
+            [(Format::Vp8, &vp8[..]), (Format::Vp9, &vp9), (Format::H264 { mode: H264Mode::NonInterleaved }, &h264)]
+        {
             let mut p = Packetizer::new(format, 1200, 0);
             for _ in 0..100 {
                 p.begin(frame).unwrap();

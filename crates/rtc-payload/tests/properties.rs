@@ -98,8 +98,8 @@ fn access_unit() -> impl Strategy<Value = (Vec<u8>, Vec<u8>, bool)> {
 }
 
 /// A packet payload: random octets, or octets after a header the formats
-/// know (H.264 single NAL unit, STAP-A, FU-A and reserved types; VP8
-/// descriptors), so that the parsers get past their first checks.
+/// know (H.264 single NAL unit, STAP-A, FU-A and reserved types; VP8 and
+/// VP9 descriptors), so that the parsers get past their first checks.
 fn payload() -> impl Strategy<Value = Vec<u8>> {
     let header = prop::sample::select(vec![
         vec![0x41],
@@ -116,6 +116,13 @@ fn payload() -> impl Strategy<Value = Vec<u8>> {
         vec![0x90, 0x80, 0x80],
         vec![0x10],
         vec![0x80, 0xf0],
+        vec![0x8c, 0x80, 0x01, 0x82],
+        vec![0x88, 0x05],
+        vec![0x84, 0x05],
+        vec![0xa8, 0x80, 0x01, 0x02],
+        vec![0xfc, 0x80, 0x01, 0x20],
+        vec![0x8a, 0x80, 0x01, 0x38],
+        vec![0x8a, 0x80, 0x01, 0x18],
     ]);
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..64),
@@ -158,6 +165,55 @@ proptest! {
             prop_assert_eq!(got.len(), 1);
             prop_assert_eq!(&got[0].1, frame);
             prop_assert_eq!(got[0].0, FrameInfo { timestamp: i as u32 * 3000, key_frame: frame[0] & 1 == 0 });
+        }
+        prop_assert_eq!(d.discarded(), 0);
+    }
+
+    /// RFC 9628: any run of VP9 frames (key frames with their size in the
+    /// uncompressed header, interframes) at any payload size comes back
+    /// whole; B on the first packet, E on the last, P = 0 and the
+    /// scalability structure on key frames only, the PictureID one more per
+    /// frame, wrapping at 15 bits.
+    #[test]
+    fn vp9_round_trip(
+        frames in prop::collection::vec((any::<bool>(), 1u16..=4096, 1u16..=4096, prop::collection::vec(any::<u8>(), 0..5000)), 1..4),
+        max in 0usize..1500,
+        picture_id in prop_oneof![any::<u16>(), 0x7ff0u16..=0x7fff],
+        seq in any::<u16>(),
+    ) {
+        let mut p = Packetizer::new(Format::Vp9, max, picture_id);
+        let mut d = Depacketizer::new(Format::Vp9, 1 << 20);
+        let mut seq = seq;
+        for (i, (key, width, height, rest)) in frames.iter().enumerate() {
+            // frame_marker 2, profile 0, frame_type, show_frame; for a key
+            // frame the sync code, color_space and color_range, the size.
+            let mut frame = vec![if *key { 0x82 } else { 0x86 }];
+            if *key {
+                let size = ((u64::from(width - 1) << 16) | u64::from(height - 1)) << 4;
+                frame.extend([0x49, 0x83, 0x42]);
+                frame.extend(&size.to_be_bytes()[3..]);
+            }
+            frame.extend(rest);
+            let packets = packetize(&mut p, &frame)?;
+            let want = (picture_id & 0x7fff).wrapping_add(i as u16) & 0x7fff;
+            let [hi, lo] = want.to_be_bytes();
+            for (j, (pkt, _)) in packets.iter().enumerate() {
+                let b = if j == 0 { 0x08 } else { 0 };
+                let e = if j + 1 == packets.len() { 0x04 } else { 0 };
+                let (pb, v) = if *key { (0, if j == 0 { 0x02 } else { 0 }) } else { (0x40, 0) };
+                prop_assert_eq!(&pkt[..3], &[0x80 | pb | b | e | v, 0x80 | hi, lo]);
+                if v != 0 {
+                    let [w0, w1] = width.to_be_bytes();
+                    let [h0, h1] = height.to_be_bytes();
+                    prop_assert_eq!(&pkt[3..8], &[0x10, w0, w1, h0, h1]);
+                }
+            }
+            let sizes: Vec<usize> = packets.iter().map(|(p, _)| p.len()).collect();
+            prop_assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "even split");
+            let n = packets.len();
+            let got = depacketize(&mut d, with_header(packets, seq, i as u32 * 3000));
+            seq = seq.wrapping_add(n as u16);
+            prop_assert_eq!(got, vec![(FrameInfo { timestamp: i as u32 * 3000, key_frame: *key }, frame)]);
         }
         prop_assert_eq!(d.discarded(), 0);
     }
@@ -230,6 +286,7 @@ proptest! {
         format in prop_oneof![
             Just(Format::Audio),
             Just(Format::Vp8),
+            Just(Format::Vp9),
             h264_mode().prop_map(|mode| Format::H264 { mode }),
         ],
         max in 0usize..2000,
@@ -272,6 +329,7 @@ proptest! {
         format in prop_oneof![
             Just(Format::Audio),
             Just(Format::Vp8),
+            Just(Format::Vp9),
             h264_mode().prop_map(|mode| Format::H264 { mode }),
         ],
         max_frame in 0usize..200,
