@@ -404,6 +404,11 @@ fn requests_are_answered_only_when_authenticated() {
     assert_eq!(trig.destination, from);
     // Data from a known path is data, from elsewhere dropped.
     assert!(matches!(a.handle_receive(now, local, from, b"\x80rtp"), Receive::Data { .. }));
+    // A keepalive indication: over the path only (from anywhere else it
+    // is dropped, and wakes nothing).
+    assert_eq!(a.handle_receive(now, local, from, &indication([5; 12])), Receive::Stun);
+    let stranger = a.handle_receive(now, local, addr("127.0.0.1:1"), &indication([6; 12]));
+    assert!(matches!(stranger, Receive::Dropped(_)), "{stranger:?}");
     assert_eq!(
         a.handle_receive(now, local, addr("127.0.0.1:1"), b"\x80rtp"),
         Receive::Dropped(DropReason::UnknownPath)

@@ -842,10 +842,15 @@ impl Agent {
         let r = match class {
             Class::Request => self.on_request(now, local, remote, data, tid),
             Class::Success | Class::Error => self.on_response(now, local, remote, data, class, tid),
-            Class::Indication => match stun::decode(data, None) {
-                Ok(_) => Receive::Stun,
-                Err(e) => self.drop_decode(e),
-            },
+            // A keepalive (RFC 8445 section 11): taken over a data path only,
+            // and it changes nothing, so time is not moved for it.
+            Class::Indication if !self.is_data_path(local, remote) => return self.drop_with(DropReason::UnknownPath),
+            Class::Indication => {
+                return match stun::decode(data, None) {
+                    Ok(_) => Receive::Stun,
+                    Err(e) => self.drop_decode(e),
+                };
+            }
         };
         if r == Receive::Stun {
             self.handle_timeout(now);
