@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod browser;
+pub mod example_browser;
 pub mod fuzz;
 pub mod media;
 pub mod renegotiate;

@@ -75,6 +75,17 @@ enum Command {
         #[arg(long, value_enum)]
         role: suites::data::Role,
     },
+    /// rtc-api's `browser` example as a user runs it (the `api` suite builds
+    /// it and runs this in a loopback-only namespace): starts it on a free
+    /// port, opens its page in headless Chromium (`RTC_CHROMIUM`, else
+    /// `chromium`) with a fake camera and microphone, waits until the page
+    /// reports echoed video, audio and data, then stops both (the example
+    /// by SIGINT). Prints one summary line; exit status 1 on failure.
+    BrowserExample {
+        /// The example's executable.
+        #[arg(long)]
+        example: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -164,6 +175,10 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::BrowserExample { example } => {
+            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+            summary("browser-example", rtc_conformance::example_browser::browser_example(&example, chromium))
+        }
         Command::Srtp(args) => match cmd::srtp::session(&args) {
             Ok(f) => lines(f),
             Err(e) => {
@@ -198,6 +213,21 @@ fn run(names: &[String]) -> ExitCode {
     let reports: Vec<_> = chosen.into_iter().map(|s| runner::run_suite(s, &ctx)).collect();
     print!("{}", runner::render(&reports));
     if reports.iter().any(|r| r.failed() > 0) { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// Prints a subcommand's one-line summary (exit status 0), or its error
+/// on stderr (exit status 1).
+fn summary(name: &str, result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Feeds stdin line by line to `f` and writes each answer as one line; a bad

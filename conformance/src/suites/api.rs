@@ -463,6 +463,15 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
             Err(e) => out.push(CaseResult::fail(name, e)),
         }
         out.push(CaseResult::from_result("peer call: rtc offers to rtc, audio, video and data", peer_call(ctx).await));
+        // rtc-api's `browser` example as a user runs it, with headless Chromium on its page.
+        let name = "browser example: Chromium's camera, microphone and data channel echoed by rtc";
+        match crate::example_browser::check(ctx) {
+            Ok(what) => {
+                println!("api: browser example: {what}");
+                out.push(CaseResult::pass(name));
+            }
+            Err(e) => out.push(CaseResult::fail(name, e)),
+        }
         out
     })
 }

@@ -24,8 +24,9 @@ use rtc_api::{
 };
 use rtc_candidate::Candidate;
 use rtc_codecs::{Kind, Options};
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::LevelFilter;
+
+#[path = "shared/logs.rs"]
+mod logs;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -357,17 +358,9 @@ fn summary(peers: [&Peer; 2], counts: &[(&str, &str, Arc<Counts>)], data: &DataC
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (`warn` when it is unset; e.g.
-/// `RUST_LOG=rtc_proto=debug,rtc_ice=debug`).
-fn init_logs() {
-    let filter = EnvFilter::builder().with_default_directive(LevelFilter::WARN.into()).from_env_lossy();
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
-}
-
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    init_logs();
+    logs::init();
     let seconds: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(6.0);
     let t0 = Instant::now();
     let (alice, alice_socket_events) = peer("alice", t0).await?;

@@ -37,8 +37,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, broadcast};
 use tokio_tungstenite::tungstenite::Message;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::LevelFilter;
+
+#[path = "shared/logs.rs"]
+mod logs;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -226,17 +227,9 @@ async fn all_in_one() -> Result<(), BoxError> {
     if ok { Ok(()) } else { Err("a peer process failed".into()) }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (`warn` when it is unset; e.g.
-/// `RUST_LOG=rtc_proto=debug,rtc_ice=debug`).
-fn init_logs() {
-    let filter = EnvFilter::builder().with_default_directive(LevelFilter::WARN.into()).from_env_lossy();
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
-}
-
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    init_logs();
+    logs::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => all_in_one().await,
