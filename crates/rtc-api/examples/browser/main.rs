@@ -175,10 +175,7 @@ async fn answer(server: &Arc<Server>, offer: &str) -> Result<(u64, String), BoxE
         false
     });
     let answered = match gathered.await {
-        Ok(true) => conn
-            .set_remote_sdp(SdpType::Offer, &as_dtls_server(offer))
-            .and_then(|()| conn.local_sdp())
-            .map_err(BoxError::from),
+        Ok(true) => conn.set_remote_sdp(SdpType::Offer, offer).and_then(|()| conn.local_sdp()).map_err(BoxError::from),
         _ => Err("our candidates were not gathered within 5 s".into()),
     };
     let sdp = match answered {
@@ -208,19 +205,6 @@ async fn answer(server: &Arc<Server>, offer: &str) -> Result<(u64, String), BoxE
     });
     tokio::spawn(status(server.clone(), call));
     Ok((id, sdp))
-}
-
-/// The offer as rtc takes it. An offer with a data section is read as if
-/// it said `a=setup:active`, so that rtc answers `a=setup:passive` and is
-/// the DTLS server, hence the SCTP server: as the DTLS (and SCTP) client,
-/// rtc-proto's SCTP endpoint does not yet take the INIT that a browser
-/// sends too (both ends of a WebRTC association send one) and its driver
-/// stops. A browser takes either answer (RFC 8842 section 5.3).
-fn as_dtls_server(offer: &str) -> String {
-    if !offer.contains("\nm=application ") {
-        return offer.to_owned();
-    }
-    offer.replace("a=setup:actpass", "a=setup:active")
 }
 
 /// Prints the connection's and its socket's events (reports go to the

@@ -208,6 +208,18 @@ impl Data {
     /// One SCTP packet in.
     fn receive(&mut self, now: Instant, packet: Bytes) {
         let Some(endpoint) = self.endpoint.as_mut() else { return };
+        // An INIT (RFC 4960 section 3.3.2: chunk type 1 first) starts an
+        // association: the server takes the first; the client's own INIT
+        // starts its association, so a peer's INIT to the client (WebRTC
+        // stacks send one whatever their role) or a further INIT to the
+        // server is dropped, rather than handed to the SCTP endpoint (which
+        // cannot take one as a client, and would make an association per
+        // INIT as a server).
+        if packet.get(12) == Some(&1) && (self.client != Some(false) || self.assoc.is_some()) {
+            tracing::trace!(client = ?self.client, "SCTP INIT dropped: this side's association is started");
+            self.dropped += 1;
+            return;
+        }
         match endpoint.handle(now, PEER, None, None, packet) {
             Some((h, DatagramEvent::NewAssociation(a))) if self.assoc.is_none() => self.assoc = Some((h, a)),
             Some((h, DatagramEvent::AssociationEvent(e))) => match self.assoc.as_mut() {
@@ -1038,5 +1050,35 @@ mod tests {
         even.extend_from_slice(&[8, 0, 2, 2, b'h', b'i']);
         assert_eq!(fuzz_data(&even), 0, "the peer may not use the connection's parity");
         assert_eq!(fuzz_data(&[8, 0, 3, 2, b'h', b'i']), 0, "data before an OPEN is dropped");
+    }
+
+    /// The INIT a peer's own SCTP client sends (browsers send one whatever
+    /// their DTLS role): to this side as the client it is dropped (the SCTP
+    /// endpoint, which has no server configuration then, would panic on
+    /// it); to the server, only the first starts an association.
+    #[test]
+    fn a_peers_init_is_dropped_by_the_client_and_after_the_first_by_the_server() {
+        let now = Instant::now();
+        let init = || {
+            let mut config = EndpointConfig::new();
+            config.max_payload_size(SCTP_MTU - 12 - 16);
+            let mut peer = Endpoint::new(Arc::new(config), None);
+            let (_, mut a) = peer.connect(ClientConfig::new(), PEER).expect("connect");
+            let t = a.poll_transmit(now).expect("the INIT");
+            let Payload::RawEncode(mut packets) = t.payload else { panic!("a raw packet") };
+            packets.remove(0)
+        };
+        assert_eq!(init().get(12), Some(&1), "chunk type 1");
+        let mut client = Data::new(DataTransport::default());
+        client.start(true);
+        client.receive(now, init());
+        client.receive(now, init());
+        assert_eq!(client.dropped, 2);
+        let mut server = Data::new(DataTransport::default());
+        server.start(false);
+        server.receive(now, init());
+        assert!(server.assoc.is_some() && server.dropped == 0, "the first INIT starts the association");
+        server.receive(now, init());
+        assert_eq!(server.dropped, 1, "a second one does not");
     }
 }
