@@ -1,5 +1,5 @@
-//! Media for the peers the runner plays: the built-in VP8 and VP9 clips and
-//! a reader of IVF files.
+//! Media for the peers the runner plays: the built-in VP8 and VP9 clips, and
+//! IVF and Ogg Opus files read by rtc-media.
 
 use std::time::Duration;
 
@@ -12,8 +12,7 @@ pub const BUILTIN_VP8: &[u8] = include_bytes!("../fixtures/media/vp8-160x120.ivf
 /// conformance/fixtures/media).
 pub const BUILTIN_VP9: &[u8] = include_bytes!("../fixtures/media/vp9-160x120.ivf");
 
-/// The frames of an IVF file (a 32-octet file header with the time base,
-/// then per frame a 12-octet header: length and timestamp) and the
+/// The frames of an IVF file (read by [`rtc_media::IvfReader`]) and the
 /// duration of a frame (from the first two timestamps; 33 ms when there is
 /// one frame), of VP8.
 pub fn ivf_frames(data: &[u8]) -> Result<(Vec<Vec<u8>>, Duration), String> {
@@ -23,34 +22,45 @@ pub fn ivf_frames(data: &[u8]) -> Result<(Vec<Vec<u8>>, Duration), String> {
 /// The frames of an IVF file of the codec `fourcc` (`VP80`, `VP90`) and the
 /// duration of a frame, as [`ivf_frames`].
 pub fn ivf_frames_of(data: &[u8], fourcc: [u8; 4]) -> Result<(Vec<Vec<u8>>, Duration), String> {
-    let header = data.get(..32).ok_or("IVF: shorter than its header")?;
-    if &header[..4] != b"DKIF" || header[8..12] != fourcc {
+    let mut reader = rtc_media::IvfReader::new(data).map_err(|e| format!("IVF: {e}"))?;
+    let header = reader.header().clone();
+    if header.fourcc != fourcc {
         let codec = String::from_utf8_lossy(&fourcc);
         return Err(format!("IVF: not a {codec} IVF file (DKIF … {codec})"));
     }
-    // The time base: timestamps count `numerator / denominator` seconds.
-    let denominator = u32::from_le_bytes([header[16], header[17], header[18], header[19]]).max(1);
-    let numerator = u32::from_le_bytes([header[20], header[21], header[22], header[23]]).max(1);
-    let header_len = usize::from(u16::from_le_bytes([header[6], header[7]])).max(32);
-    let mut rest = data.get(header_len..).ok_or("IVF: truncated")?;
     let mut frames = Vec::new();
     let mut stamps = Vec::new();
-    while let [a, b, c, d, t @ ..] = rest {
-        let len = u32::from_le_bytes([*a, *b, *c, *d]) as usize;
-        let (stamp, tail) = t.split_at_checked(8).ok_or("IVF: a frame header runs past the end")?;
-        let frame = tail.get(..len).ok_or("IVF: a frame runs past the end")?;
-        stamps.push(u64::from_le_bytes(stamp.try_into().map_err(|_| "IVF: timestamp")?));
-        frames.push(frame.to_vec());
-        rest = &tail[len..];
+    while let Some(f) = reader.next_frame().map_err(|e| format!("IVF: {e}"))? {
+        stamps.push(f.timestamp);
+        frames.push(f.data);
     }
     if frames.is_empty() {
         return Err("IVF: no frame".into());
     }
     let frame_time = match stamps.as_slice() {
-        [a, b, ..] if b > a => Duration::from_secs_f64((b - a) as f64 * f64::from(numerator) / f64::from(denominator)),
+        [a, b, ..] if b > a => header.time_of(b - a),
         _ => Duration::from_millis(33),
     };
     Ok((frames, frame_time.clamp(Duration::from_millis(1), Duration::from_secs(1))))
+}
+
+/// The Opus packets of an Ogg Opus file (read by
+/// [`rtc_media::OggOpusReader`]: the identification and comment headers
+/// skipped).
+pub fn ogg_opus_packets(data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let reader = rtc_media::OggOpusReader::new(data).map_err(|e| format!("Ogg: {e}"))?;
+    let packets = reader.map(|p| p.map(|p| p.data)).collect::<Result<Vec<_>, _>>().map_err(|e| format!("Ogg: {e}"))?;
+    if packets.is_empty() {
+        return Err("Ogg: no Opus packet".into());
+    }
+    Ok(packets)
+}
+
+/// The duration of an Opus packet from its TOC octet
+/// ([`rtc_media::opus_packet_samples`]); 20 ms when it has none.
+pub fn opus_duration(packet: &[u8]) -> Duration {
+    rtc_media::opus_packet_samples(packet)
+        .map_or(Duration::from_millis(20), |n| Duration::from_micros(u64::from(n) * 1000 / 48))
 }
 
 #[cfg(test)]

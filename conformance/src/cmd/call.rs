@@ -26,7 +26,7 @@ use rtc_api::{
     RtcSocket, SdpType, SocketEvent, SocketOptions, SocketServers, StreamDescription,
 };
 use rtc_codecs::Kind;
-use rtc_conformance::media::{BUILTIN_VP8, ivf_frames};
+use rtc_conformance::media::{BUILTIN_VP8, ivf_frames, ogg_opus_packets, opus_duration};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -82,41 +82,6 @@ struct Counts {
 
 fn say(v: &Value) {
     println!("{v}");
-}
-
-/// The Opus packets of an Ogg Opus file (RFC 7845: the identification and
-/// comment headers skipped).
-fn ogg_opus_packets(data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let mut reader = ogg::PacketReader::new(std::io::Cursor::new(data));
-    let mut packets = Vec::new();
-    while let Some(p) = reader.read_packet().map_err(|e| format!("Ogg: {e}"))? {
-        packets.push(p.data);
-    }
-    if packets.first().is_none_or(|p| !p.starts_with(b"OpusHead")) {
-        return Err("Ogg: not an Ogg Opus file (no OpusHead)".into());
-    }
-    let packets: Vec<Vec<u8>> = packets.into_iter().skip(2).filter(|p| !p.is_empty()).collect();
-    if packets.is_empty() {
-        return Err("Ogg: no Opus packet".into());
-    }
-    Ok(packets)
-}
-
-/// The duration of an Opus packet from its TOC octet (RFC 6716 section 3.1).
-fn opus_duration(packet: &[u8]) -> Duration {
-    let Some(&toc) = packet.first() else { return Duration::from_millis(20) };
-    let config = toc >> 3;
-    let frame_us: u64 = match config {
-        0..=11 => [10_000, 20_000, 40_000, 60_000][usize::from(config % 4)],
-        12..=15 => [10_000, 20_000][usize::from(config % 2)],
-        _ => [2_500, 5_000, 10_000, 20_000][usize::from(config % 4)],
-    };
-    let frames = match toc & 3 {
-        0 => 1,
-        1 | 2 => 2,
-        _ => packet.get(1).map_or(1, |c| u64::from(c & 0x3f)).max(1),
-    };
-    Duration::from_micros(frame_us * frames)
 }
 
 async fn read_json_line(lines: &mut tokio::io::Lines<BufReader<tokio::io::Stdin>>) -> Result<Value, String> {
