@@ -115,10 +115,28 @@ fn a_new_offer_adds_a_stream_without_restarting_the_call() {
     // A stops its second stream: the next offer keeps its section, which
     // only receives.
     let streams = net.hosts[a.0].conn(a.1).streams(Direction::Local);
+    let ssrc_of_second = ssrc(&net, a, second[0]);
+    let second_stream = net.hosts[a.0].conn(a.1).stream_description(streams[1]).unwrap().stream_id;
     let now = net.now;
     net.conn_mut(a.0, a.1).stop_stream(now, streams[1]);
     let (offer, _) = negotiate(&mut net, a, b);
     assert_eq!(layout(&offer).0, ["audio:0", "video:1", "video:2"]);
     let third_section = offer.split("m=").nth(3).unwrap();
     assert!(third_section.contains("a=recvonly") && !third_section.contains("a=ssrc:"), "{third_section}");
+    // The first stream goes on.
+    let now = net.now;
+    net.conn_mut(a.0, a.1).write_frame(now, first[1], &vp8(50), Duration::from_millis(40)).unwrap();
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(net.hosts[b.0].frames_of(b.1, ssrc(&net, a, first[1])).len(), 11);
+    // B heard that the stream is gone: its track, then the stream.
+    let gone = ssrc_of_second;
+    let events = net.hosts[b.0].conn_events(b.1);
+    let track_down = events.iter().position(
+        |e| matches!(e, ConnectionEvent::TrackDisconnected { ssrc, direction: Direction::Remote, .. } if *ssrc == gone),
+    );
+    let stream_down = events.iter().position(|e| {
+        matches!(e, ConnectionEvent::StreamDisconnected { stream_id, direction: Direction::Remote } if *stream_id == second_stream)
+    });
+    assert!(track_down.is_some() && stream_down > track_down, "{events:#?}");
+    assert_eq!(net.hosts[b.0].conn(b.1).streams(Direction::Remote).len(), 1, "A's first stream only");
 }

@@ -269,7 +269,7 @@ impl Connection {
         self.local_keys = local_keys;
         self.fallback_keys = Vec::new();
         self.remote_keys = remote_keys;
-        self.remote = Some(d.clone());
+        let before = self.remote.replace(d.clone());
         self.route_gen += 1;
         self.agreement = Some(agreement);
         self.plan_gen += 1;
@@ -307,6 +307,9 @@ impl Connection {
             if !self.tracks.streams.iter().any(|r| r.direction == Direction::Remote && r.stream_id == s.stream_id) {
                 self.add_remote_stream(s)?;
             }
+        }
+        if let Some(before) = before {
+            self.remote_tracks_gone(&before, &d);
         }
         if !first {
             tracing::debug!(streams = d.streams.len(), ice_restart = remote_restart, "remote description updated");

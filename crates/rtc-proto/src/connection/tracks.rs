@@ -370,6 +370,49 @@ impl Connection {
         self.track_event(track, true);
     }
 
+    /// A new remote description (a renegotiation, say) no longer lists
+    /// tracks the one `before` it listed: they leave (TrackDisconnected
+    /// while they flowed), and a stream left without tracks leaves too
+    /// (StreamDisconnected). Streams no description listed (unsignaled
+    /// SSRCs, streams the application registered) are not touched.
+    pub(crate) fn remote_tracks_gone(
+        &mut self,
+        before: &crate::desc::ConnectionDescription,
+        now: &crate::desc::ConnectionDescription,
+    ) {
+        let listed = |ssrc: u32| now.streams.iter().flat_map(|s| &s.tracks).any(|t| t.ssrc == Some(ssrc));
+        for old in &before.streams {
+            let Some(stream) = self
+                .tracks
+                .streams
+                .iter()
+                .find(|s| s.direction == Direction::Remote && s.stream_id == old.stream_id)
+                .map(|s| s.id)
+            else {
+                continue;
+            };
+            let mut flowed = false;
+            for ssrc in old.tracks.iter().filter_map(|t| t.ssrc).filter(|s| !listed(*s)) {
+                let Some(&id) = self.tracks.remote_by_ssrc.get(&ssrc) else { continue };
+                if self.tracks.tracks.get(&id).is_none_or(|t| t.stream != stream) {
+                    continue;
+                }
+                if matches!(self.tracks.tracks.get(&id).map(|t| &t.state), Some(State::Receive(r)) if r.connected) {
+                    self.track_event(id, false);
+                    flowed = true;
+                }
+                tracing::debug!(ssrc, stream = %old.stream_id, "remote track gone from the description");
+                self.tracks.remove(id);
+            }
+            if self.tracks.stream(stream).is_some_and(|s| s.tracks.is_empty()) {
+                if flowed {
+                    self.stream_event(stream, false);
+                }
+                self.tracks.streams.retain(|s| s.id != stream);
+            }
+        }
+    }
+
     /// Registers a remote stream from its description; tracks must carry
     /// SSRCs. Counted against [`Limits`](crate::Limits).
     pub(crate) fn add_remote_stream(&mut self, s: &StreamDescription) -> Result<StreamId, crate::Error> {
