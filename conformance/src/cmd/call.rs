@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use rtc_api::{
-    ConnectionEvent, DataStreamDescription, RtcConnection, RtcDataStream, RtcMediaStream, RtcMediaStreamTrack,
-    RtcSocket, SdpType, SocketEvent, SocketOptions, SocketServers, StreamDescription,
+    ConnectionEvent, DataStreamDescription, DtlsEngine, RtcConnection, RtcDataStream, RtcMediaStream,
+    RtcMediaStreamTrack, RtcSocket, SdpType, SocketEvent, SocketOptions, SocketServers, StreamDescription,
 };
 use rtc_codecs::Kind;
 use rtc_conformance::media::{BUILTIN_VP8, ivf_frames, ogg_opus_packets, opus_duration};
@@ -69,6 +69,19 @@ pub(crate) struct CallArgs {
     /// IVF file of VP8 frames to send, looped.
     #[arg(long)]
     video_file: Option<PathBuf>,
+    /// The DTLS engine: `dimpl` (ECDSA peers) or `openssl` (RSA peers too,
+    /// such as GStreamer's webrtcbin).
+    #[arg(long, value_enum, default_value_t = EngineArg::Dimpl)]
+    dtls_engine: EngineArg,
+}
+
+/// `--dtls-engine`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EngineArg {
+    /// dimpl.
+    Dimpl,
+    /// OpenSSL.
+    Openssl,
 }
 
 /// Counters shared with the tasks.
@@ -132,10 +145,14 @@ async fn call(args: &CallArgs) -> Result<bool, String> {
         None => vec![OPUS_SILENCE.to_vec()],
     };
     let ips = binds(args)?;
-    let servers = if ips.is_empty() {
+    let mut servers = if ips.is_empty() {
         SocketServers::loopback_v4()
     } else {
         SocketServers { bind: ips, ..SocketServers::default() }
+    };
+    servers.dtls_engine = match args.dtls_engine {
+        EngineArg::Dimpl => DtlsEngine::Dimpl,
+        EngineArg::Openssl => DtlsEngine::OpenSsl,
     };
     let conn = RtcConnection::new(None, None).map_err(|e| e.to_string())?;
     let socket = RtcSocket::new(servers, SocketOptions::default()).await.map_err(|e| e.to_string())?;

@@ -87,7 +87,7 @@ pub use messages::DataStreamMessage;
 pub use rtc_dtls::Certificate;
 pub use rtc_proto::{
     ConnectionDescription, ConnectionEvent, CryptoKey, DataEvent, DataState, DataStreamDescription, DataTransport,
-    Direction, Error, RtpStats, SdpType, SocketDescription, SocketEvent, SocketOptions, SocketServers,
+    Direction, DtlsEngine, Error, RtpStats, SdpType, SocketDescription, SocketEvent, SocketOptions, SocketServers,
     StreamDescription, TrackDescription, TrackReport, default_options,
 };
 pub use socket::RtcSocket;

@@ -95,6 +95,7 @@ impl RtcSocket {
         config.stun_servers = stun_servers;
         config.turn_servers = turn_servers;
         config.relay_only = servers.relay_only;
+        config.dtls_engine = servers.dtls_engine.into();
         config.options = config.described_options();
         tracing::debug!(
             socket = %config.socket_id,

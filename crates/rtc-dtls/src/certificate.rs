@@ -31,6 +31,9 @@ pub struct Certificate {
 struct Inner {
     dtls: DtlsCertificate,
     fingerprint: Fingerprint,
+    /// The OpenSSL context built from it, on first use.
+    #[cfg(feature = "openssl")]
+    openssl: std::sync::OnceLock<Option<openssl::ssl::SslContext>>,
 }
 
 impl Certificate {
@@ -95,6 +98,8 @@ impl Certificate {
             inner: Arc::new(Inner {
                 fingerprint: Fingerprint::of(HashAlgorithm::Sha256, certificate),
                 dtls: DtlsCertificate { certificate: certificate.to_vec(), private_key: private_key_pkcs8.to_vec() },
+                #[cfg(feature = "openssl")]
+                openssl: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -182,6 +187,13 @@ impl Certificate {
     /// The certificate and key as the DTLS engine takes them.
     pub(crate) fn dtls(&self) -> &DtlsCertificate {
         &self.inner.dtls
+    }
+
+    /// The OpenSSL context for this certificate, built once (`None` when
+    /// OpenSSL cannot load it).
+    #[cfg(feature = "openssl")]
+    pub(crate) fn openssl_context(&self) -> Option<&openssl::ssl::SslContext> {
+        self.inner.openssl.get_or_init(|| crate::ossl::context(self)).as_ref()
     }
 }
 

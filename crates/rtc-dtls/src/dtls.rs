@@ -90,6 +90,58 @@ fn configs() -> Option<&'static [Arc<Config>; 2]> {
         .as_ref()
 }
 
+/// Which DTLS implementation runs an association
+/// ([`Dtls::with_engine`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Engine {
+    /// dimpl: pure Rust and sans-IO down to its timers, so deterministic in
+    /// simulated time; ECDHE-ECDSA suites only, so the peer's certificate
+    /// must be ECDSA (browsers, pion, aiortc, rtc).
+    #[default]
+    Dimpl,
+    /// OpenSSL through the `openssl` crate (cargo feature `openssl`):
+    /// ECDHE-ECDSA and ECDHE-RSA suites, so peers with RSA certificates
+    /// (GStreamer webrtcbin, many SIP gateways and media servers) connect
+    /// too, in either role. Its retransmission timer runs on the system
+    /// clock: for real-time drivers. Without the feature an association on
+    /// it fails at once ([`Engine::available`]).
+    OpenSsl,
+}
+
+impl Engine {
+    /// Whether this build has the engine (OpenSSL needs feature `openssl`).
+    pub fn available(self) -> bool {
+        match self {
+            Engine::Dimpl => true,
+            Engine::OpenSsl => cfg!(feature = "openssl"),
+        }
+    }
+}
+
+/// The running engine of an association. dimpl's stays inline (an
+/// association is boxed by its owner already; one more allocation per
+/// association would cost the many-connection server).
+#[allow(clippy::large_enum_variant, reason = "dimpl inline, the rarer OpenSSL engine boxed")]
+enum Inner {
+    Dimpl(dimpl::Dtls),
+    #[cfg(feature = "openssl")]
+    OpenSsl(Box<crate::ossl::Ossl>),
+}
+
+/// One operation on the engine, for [`Dtls::step`].
+#[derive(Clone, Copy)]
+enum Op<'a> {
+    /// Time passes (and a client's first flight).
+    Timeout(Instant),
+    /// A datagram from the peer.
+    Packet(Instant, &'a [u8]),
+    /// Application data out.
+    Send(&'a [u8]),
+    /// close_notify out.
+    Close(Instant),
+}
+
 /// Which end of the DTLS handshake this side is (from SDP `a=setup`,
 /// RFC 5763 section 5: `active` is the client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,8 +228,8 @@ fn is_plain_fatal_alert(data: &[u8]) -> bool {
 /// RFC 5246 section 7.2 alert descriptions.
 const UNEXPECTED_MESSAGE: u8 = 10;
 const HANDSHAKE_FAILURE: u8 = 40;
-const BAD_CERTIFICATE: u8 = 42;
-const INTERNAL_ERROR: u8 = 80;
+pub(crate) const BAD_CERTIFICATE: u8 = 42;
+pub(crate) const INTERNAL_ERROR: u8 = 80;
 
 /// The fatal alert to send for an engine error; none when the peer ended
 /// the handshake itself (its own alert) or is gone (a timeout).
@@ -253,7 +305,7 @@ fn reason(e: &dimpl::Error) -> &'static str {
 pub struct Dtls {
     /// `None` once the association ended (or if the engine could not be
     /// configured).
-    engine: Option<dimpl::Dtls>,
+    engine: Option<Inner>,
     role: Role,
     state: State,
     started: bool,
@@ -310,6 +362,40 @@ impl Dtls {
         Self::with_config(config_without_cookie(), certificate, role, remote, now)
     }
 
+    /// [`Dtls::over_ice`] on the chosen [`Engine`]. An engine this build
+    /// lacks ([`Engine::available`]) gives an association that has already
+    /// failed ([`Event::Failed`]).
+    pub fn with_engine(
+        engine: Engine,
+        certificate: &Certificate,
+        role: Role,
+        remote: Vec<Fingerprint>,
+        now: Instant,
+    ) -> Self {
+        match engine {
+            Engine::Dimpl => Self::over_ice(certificate, role, remote, now),
+            #[cfg(feature = "openssl")]
+            Engine::OpenSsl => {
+                let built = certificate
+                    .openssl_context()
+                    .ok_or("OpenSSL could not load the certificate")
+                    .and_then(|c| crate::ossl::Ossl::new(c, role, MTU, remote.clone()));
+                let mut dtls = Self::bare(None, role, remote, now);
+                match built {
+                    Ok(e) => dtls.engine = Some(Inner::OpenSsl(Box::new(e))),
+                    Err(why) => dtls.fail(why),
+                }
+                dtls
+            }
+            #[cfg(not(feature = "openssl"))]
+            Engine::OpenSsl => {
+                let mut dtls = Self::bare(None, role, remote, now);
+                dtls.fail("this build has no OpenSSL DTLS engine (cargo feature `openssl`)");
+                dtls
+            }
+        }
+    }
+
     fn with_config(
         config: Option<Arc<Config>>,
         certificate: &Certificate,
@@ -321,7 +407,15 @@ impl Dtls {
         if let Some(e) = engine.as_mut() {
             e.set_active(role == Role::Client);
         }
-        let mut dtls = Self {
+        let mut dtls = Self::bare(engine.map(Inner::Dimpl), role, remote, now);
+        if dtls.engine.is_none() {
+            dtls.fail("the DTLS engine configuration is invalid");
+        }
+        dtls
+    }
+
+    fn bare(engine: Option<Inner>, role: Role, remote: Vec<Fingerprint>, now: Instant) -> Self {
+        Self {
             engine,
             role,
             state: State::New,
@@ -340,11 +434,7 @@ impl Dtls {
             events: VecDeque::new(),
             dropped: 0,
             alert_at: None,
-        };
-        if dtls.engine.is_none() {
-            dtls.fail("the DTLS engine configuration is invalid");
         }
-        dtls
     }
 
     /// This side's role.
@@ -373,7 +463,7 @@ impl Dtls {
         self.state = State::Handshaking;
         tracing::debug!(role = ?self.role, "DTLS handshake start");
         let now = self.clock(now);
-        self.step(|e| e.handle_timeout(now));
+        self.step(Op::Timeout(now));
     }
 
     /// A DTLS datagram from the peer (RFC 7983 first byte 20..=63).
@@ -414,7 +504,7 @@ impl Dtls {
         // The engine wants its clock refreshed before each datagram; a
         // dimpl 0.9 server that never saw `handle_timeout` even panics on a
         // ClientHello, so this order is load-bearing.
-        self.step(|e| e.handle_timeout(now).and_then(|()| e.handle_packet(data)));
+        self.step(Op::Packet(now, data));
     }
 
     /// Time passes: retransmissions when the engine's timer is due, and the
@@ -430,7 +520,7 @@ impl Dtls {
             self.fail_alert("the DTLS peer sent a fatal alert", None);
             return;
         }
-        self.step(|e| e.handle_timeout(now));
+        self.step(Op::Timeout(now));
     }
 
     /// Next datagram to send, copied into `buf` (returns its length); `None`
@@ -516,9 +606,7 @@ impl Dtls {
         if self.transmits.len() >= MAX_TRANSMITS {
             return Err(Error::QueueFull);
         }
-        let mut failure = None;
-        self.step(|e| e.send_application_data(data).map(|_| ()).inspect_err(|err| failure = Some(reason(err))));
-        failure.map_or(Ok(()), |r| Err(Error::Engine(r)))
+        self.step(Op::Send(data)).map_or(Ok(()), |r| Err(Error::Engine(r)))
     }
 
     /// Application data received, copied into `out`; `None` when none is
@@ -558,11 +646,7 @@ impl Dtls {
         let now = self.clock(now);
         if self.started {
             // Errors do not matter: the association ends either way.
-            self.step(|e| {
-                let _ = e.handle_timeout(now);
-                let _ = e.close();
-                Ok(())
-            });
+            let _ = self.step(Op::Close(now));
         }
         if self.state != State::Failed {
             tracing::debug!(state = ?self.state, "DTLS closed");
@@ -585,37 +669,176 @@ impl Dtls {
     }
 
     /// Runs one engine operation, then collects what it produced; a fatal
-    /// engine error fails the association.
-    fn step(&mut self, op: impl FnOnce(&mut dimpl::Dtls) -> Result<(), dimpl::Error>) {
-        let Some(engine) = self.engine.as_mut() else { return };
-        if let Err(e) = op(engine) {
-            self.fail_alert(reason(&e), alert_for(&e));
-            return;
+    /// engine error fails the association (its reason is returned).
+    fn step(&mut self, op: Op<'_>) -> Option<&'static str> {
+        match self.engine.as_mut()? {
+            Inner::Dimpl(engine) => {
+                let result = match op {
+                    Op::Timeout(now) => engine.handle_timeout(now),
+                    // The engine wants its clock refreshed before each
+                    // datagram; a dimpl 0.9 server that never saw
+                    // `handle_timeout` even panics on a ClientHello, so
+                    // this order is load-bearing.
+                    Op::Packet(now, data) => engine.handle_timeout(now).and_then(|()| engine.handle_packet(data)),
+                    Op::Send(data) => engine.send_application_data(data).map(|_| ()),
+                    Op::Close(now) => {
+                        let _ = engine.handle_timeout(now);
+                        let _ = engine.close();
+                        Ok(())
+                    }
+                };
+                if let Err(e) = result {
+                    let why = reason(&e);
+                    self.fail_alert(why, alert_for(&e));
+                    return Some(why);
+                }
+            }
+            #[cfg(feature = "openssl")]
+            Inner::OpenSsl(_) => return self.step_openssl(op),
         }
+        self.collect()
+    }
+
+    /// After an engine step: drains the engine, fails the association on
+    /// our own checks.
+    fn collect(&mut self) -> Option<&'static str> {
         if let Err(why) = self.drain() {
             // Our own checks: the peer's certificate, or a handshake that
             // cannot key SRTP.
             let alert = if why.contains("certificate") { BAD_CERTIFICATE } else { HANDSHAKE_FAILURE };
             self.fail_alert(why, Some(alert));
+            return Some(why);
         } else if self.state == State::Closed {
             self.engine = None;
             self.timeout = None;
         }
+        None
+    }
+
+    /// [`Dtls::step`] on OpenSSL: datagrams move from its pipe to the
+    /// transmit queue, records to the received queue, and a completed
+    /// handshake is checked as dimpl's is (peer certificate, then keys).
+    #[cfg(feature = "openssl")]
+    fn step_openssl(&mut self, op: Op<'_>) -> Option<&'static str> {
+        let Some(Inner::OpenSsl(engine)) = self.engine.as_mut() else { return None };
+        let mut buf = [0u8; crate::ossl::READ_BUFFER];
+        let accepting = self.state == State::Connected;
+        let (received, received_bytes, free, dropped) =
+            (&mut self.received, &mut self.received_bytes, &mut self.free, &mut self.dropped);
+        let deliver = |data: &[u8]| accept_record(accepting, received, received_bytes, free, dropped, data);
+        let result = match op {
+            Op::Timeout(now) if self.state == State::Handshaking && engine.timeout().is_none() => engine.start(now),
+            Op::Timeout(now) => engine.handle_timeout(now),
+            Op::Packet(now, data) => engine.handle_packet(now, data, &mut buf, deliver),
+            Op::Send(data) => engine.send(data).map(|()| None),
+            Op::Close(_) => {
+                engine.close();
+                Ok(None)
+            }
+        };
+        let peer_closed = engine.peer_closed() && !matches!(op, Op::Close(_));
+        self.timeout = engine.timeout();
+        let outcome = match result {
+            Err(f) => {
+                self.fail_alert(f.reason, f.alert);
+                Some(f.reason)
+            }
+            Ok(Some(done)) => self.completed_openssl(done).err(),
+            Ok(None) => None,
+        };
+        // What OpenSSL wrote goes out, its own fatal alert included.
+        if let Some(Inner::OpenSsl(engine)) = self.engine.as_mut() {
+            let pipe = engine.pipe();
+            while let Some(d) = pipe.outgoing.pop_front() {
+                if self.transmits.len() >= MAX_TRANSMITS
+                    && let Some(old) = self.transmits.pop_front()
+                {
+                    recycle(&mut self.free, old);
+                }
+                self.transmits.push_back(d);
+            }
+            while pipe.pool.len() < 2
+                && let Some(b) = self.free.pop()
+            {
+                pipe.pool.push(b);
+            }
+        }
+        if peer_closed && matches!(self.state, State::Handshaking | State::Connected) {
+            tracing::debug!("DTLS closed by the peer (close_notify)");
+            self.state = State::Closed;
+            push_event(&mut self.events, Event::Closed);
+        }
+        if matches!(self.state, State::Closed | State::Failed) {
+            self.engine = None;
+            self.timeout = None;
+        }
+        outcome
+    }
+
+    /// The OpenSSL handshake completed: the peer's certificate was checked
+    /// by the engine's callback; checked again here, then SRTP is keyed.
+    #[cfg(feature = "openssl")]
+    fn completed_openssl(&mut self, done: crate::ossl::Completed) -> Result<(), &'static str> {
+        let result = self
+            .peer_certificate(&done.peer_certificate)
+            .and_then(|()| done.profile.ok_or("the DTLS peer agreed no SRTP profile (use_srtp)"))
+            .and_then(|profile| self.keyed(profile, &done.material));
+        if let Err(why) = result {
+            self.fail_alert(why, None);
+        }
+        result
+    }
+
+    /// The peer's certificate must match a signaled fingerprint.
+    fn peer_certificate(&mut self, der: &[u8]) -> Result<(), &'static str> {
+        if !matches_any(&self.remote, der) {
+            if tracing::enabled!(tracing::Level::WARN) {
+                let algorithm = self.remote.first().map_or(HashAlgorithm::Sha256, Fingerprint::algorithm);
+                tracing::warn!(
+                    peer = %Fingerprint::of(algorithm, der),
+                    signaled = %Fingerprints(&self.remote),
+                    "DTLS failed: the peer's certificate matches none of the signaled fingerprints"
+                );
+            }
+            return Err(CERT_MISMATCH);
+        }
+        tracing::debug!("DTLS peer certificate matches a signaled fingerprint");
+        self.verified = true;
+        Ok(())
+    }
+
+    /// Keying material came out: SRTP keys once the peer was verified.
+    fn keyed(&mut self, profile: rtc_srtp::Profile, material: &[u8]) -> Result<(), &'static str> {
+        if !self.verified {
+            return Err("DTLS keys before a verified peer certificate");
+        }
+        let keys = SrtpKeys::from_keying_material(profile, material, self.role)
+            .map_err(|_| "the DTLS keying material does not fit the SRTP profile")?;
+        if self.state == State::Handshaking {
+            tracing::debug!(role = ?self.role, %profile, "DTLS connected: SRTP keyed");
+            self.state = State::Connected;
+            self.keys = Some(keys.clone());
+            push_event(&mut self.events, Event::Connected(keys));
+        }
+        Ok(())
     }
 
     /// Polls the engine until its next timeout, queueing datagrams, events
     /// and application data.
     fn drain(&mut self) -> Result<(), &'static str> {
-        let Some(engine) = self.engine.as_mut() else { return Ok(()) };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let result = self.drain_into(&mut scratch);
+        self.scratch = scratch;
+        result
+    }
+
+    fn drain_into(&mut self, scratch: &mut Vec<u8>) -> Result<(), &'static str> {
         let mut engine_connected = false;
         let mut stack = [0u8; SCRATCH];
         for _ in 0..MAX_POLLS {
-            let room = if self.scratch.is_empty() { SCRATCH } else { self.scratch.len() };
-            let output = if self.scratch.is_empty() {
-                engine.poll_output(&mut stack)
-            } else {
-                engine.poll_output(&mut self.scratch)
-            };
+            let Some(Inner::Dimpl(engine)) = self.engine.as_mut() else { return Ok(()) };
+            let room = if scratch.is_empty() { SCRATCH } else { scratch.len() };
+            let output = if scratch.is_empty() { engine.poll_output(&mut stack) } else { engine.poll_output(scratch) };
             match output {
                 Output::Packet(p) => {
                     if self.transmits.len() >= MAX_TRANSMITS
@@ -629,53 +852,26 @@ impl Dtls {
                     if needed > MAX_OUTPUT || needed <= room {
                         return Err("the DTLS engine produced an oversized datagram");
                     }
-                    self.scratch.resize(needed, 0);
+                    scratch.resize(needed, 0);
                 }
                 Output::Timeout(t) => {
                     self.timeout = Some(t);
                     break;
                 }
-                Output::PeerCert(der) => {
-                    if !matches_any(&self.remote, der) {
-                        if tracing::enabled!(tracing::Level::WARN) {
-                            let algorithm = self.remote.first().map_or(HashAlgorithm::Sha256, Fingerprint::algorithm);
-                            tracing::warn!(
-                                peer = %Fingerprint::of(algorithm, der),
-                                signaled = %Fingerprints(&self.remote),
-                                "DTLS failed: the peer's certificate matches none of the signaled fingerprints"
-                            );
-                        }
-                        return Err(CERT_MISMATCH);
-                    }
-                    tracing::debug!("DTLS peer certificate matches a signaled fingerprint");
-                    self.verified = true;
-                }
+                Output::PeerCert(der) => self.peer_certificate(der)?,
                 Output::Connected => engine_connected = true,
                 Output::KeyingMaterial(material, profile) => {
-                    if !self.verified {
-                        return Err("DTLS keys before a verified peer certificate");
-                    }
                     let profile = profile_of(profile).ok_or("the DTLS peer agreed an SRTP profile rtc-srtp lacks")?;
-                    let keys = SrtpKeys::from_keying_material(profile, &material, self.role)
-                        .map_err(|_| "the DTLS keying material does not fit the SRTP profile")?;
-                    if self.state == State::Handshaking {
-                        tracing::debug!(role = ?self.role, %profile, "DTLS connected: SRTP keyed");
-                        self.state = State::Connected;
-                        self.keys = Some(keys.clone());
-                        push_event(&mut self.events, Event::Connected(keys));
-                    }
+                    self.keyed(profile, &material)?;
                 }
-                Output::ApplicationData(data) => {
-                    let fits = self.received.len() < MAX_RECEIVED_RECORDS
-                        && self.received_bytes.saturating_add(data.len()) <= MAX_RECEIVED_APPLICATION_DATA;
-                    if self.state == State::Connected && fits {
-                        self.received_bytes += data.len();
-                        self.received.push_back(filled(&mut self.free, data));
-                    } else {
-                        tracing::trace!(len = data.len(), "DTLS dropped received application data");
-                        self.dropped = self.dropped.saturating_add(1);
-                    }
-                }
+                Output::ApplicationData(data) => accept_record(
+                    self.state == State::Connected,
+                    &mut self.received,
+                    &mut self.received_bytes,
+                    &mut self.free,
+                    &mut self.dropped,
+                    data,
+                ),
                 Output::CloseNotify => {
                     if matches!(self.state, State::Handshaking | State::Connected) {
                         tracing::debug!("DTLS closed by the peer (close_notify)");
@@ -743,7 +939,7 @@ impl fmt::Debug for Dtls {
 
 /// Whether `der` matches one of `remote`, hashing it at most once per hash
 /// function however many fingerprints the peer signaled.
-fn matches_any(remote: &[Fingerprint], der: &[u8]) -> bool {
+pub(crate) fn matches_any(remote: &[Fingerprint], der: &[u8]) -> bool {
     let mut hashed: Vec<Fingerprint> = Vec::new();
     remote.iter().any(|f| {
         let own = match hashed.iter().find(|h| h.algorithm() == f.algorithm()) {
@@ -755,6 +951,27 @@ fn matches_any(remote: &[Fingerprint], der: &[u8]) -> bool {
         };
         own == f
     })
+}
+
+/// A received application data record into the queue when `accepting` and
+/// within the caps, else dropped and counted.
+fn accept_record(
+    accepting: bool,
+    received: &mut VecDeque<Vec<u8>>,
+    received_bytes: &mut usize,
+    free: &mut Vec<Vec<u8>>,
+    dropped: &mut u64,
+    data: &[u8],
+) {
+    let fits = received.len() < MAX_RECEIVED_RECORDS
+        && received_bytes.saturating_add(data.len()) <= MAX_RECEIVED_APPLICATION_DATA;
+    if accepting && fits {
+        *received_bytes += data.len();
+        received.push_back(filled(free, data));
+    } else {
+        tracing::trace!(len = data.len(), "DTLS dropped received application data");
+        *dropped = dropped.saturating_add(1);
+    }
 }
 
 /// A spare buffer (or a new one) holding `data`.

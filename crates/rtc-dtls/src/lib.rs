@@ -91,13 +91,15 @@ mod dtls;
 mod error;
 mod fingerprint;
 mod keys;
+#[cfg(feature = "openssl")]
+mod ossl;
 
 pub use certificate::Certificate;
 #[doc(hidden)]
 pub use dtls::fuzz_datagrams;
 pub use dtls::{
-    ALERT_GRACE, Dtls, Event, MAX_APPLICATION_DATA, MAX_RECEIVED_APPLICATION_DATA, MAX_TRANSMIT, MTU, Role, State,
-    is_dtls,
+    ALERT_GRACE, Dtls, Engine, Event, MAX_APPLICATION_DATA, MAX_RECEIVED_APPLICATION_DATA, MAX_TRANSMIT, MTU, Role,
+    State, is_dtls,
 };
 pub use error::Error;
 pub use fingerprint::{Fingerprint, HashAlgorithm};

@@ -262,6 +262,41 @@ pub struct SocketServers {
     /// Local addresses to bind, one UDP socket each (two without mux).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bind: Vec<IpAddr>,
+    /// The DTLS engine (JSON `"dtls-engine": "dimpl"` or `"openssl"`):
+    /// dimpl by default; OpenSSL (cargo feature `openssl`) talks to peers
+    /// with RSA certificates too (GStreamer's webrtcbin, many SIP
+    /// gateways). Local only: nothing of it is signaled.
+    #[serde(rename = "dtls-engine", default, skip_serializing_if = "DtlsEngine::is_default")]
+    pub dtls_engine: DtlsEngine,
+}
+
+/// The DTLS engine a socket's associations run on
+/// ([`SocketServers::dtls_engine`]); see [`rtc_dtls::Engine`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum DtlsEngine {
+    /// dimpl: ECDSA peers.
+    #[default]
+    Dimpl,
+    /// OpenSSL: ECDSA and RSA peers (needs the `openssl` feature).
+    #[serde(rename = "openssl")]
+    OpenSsl,
+}
+
+impl DtlsEngine {
+    fn is_default(&self) -> bool {
+        *self == Self::Dimpl
+    }
+}
+
+impl From<DtlsEngine> for rtc_dtls::Engine {
+    fn from(e: DtlsEngine) -> Self {
+        match e {
+            DtlsEngine::Dimpl => rtc_dtls::Engine::Dimpl,
+            DtlsEngine::OpenSsl => rtc_dtls::Engine::OpenSsl,
+        }
+    }
 }
 
 impl SocketServers {

@@ -92,7 +92,7 @@ pub use connection::{
     MIN_TRANSMIT_BUFFER, Receive, SocketConfig, Transmit, default_options,
 };
 pub use desc::{
-    ConnectionDescription, CryptoKey, DataStreamDescription, DataTransport, Direction, SocketDescription,
+    ConnectionDescription, CryptoKey, DataStreamDescription, DataTransport, Direction, DtlsEngine, SocketDescription,
     SocketOptions, SocketServers, StreamDescription, TrackDescription,
 };
 pub use endpoint::{ConnHandle, ConnectionMut, Endpoint};

@@ -31,7 +31,19 @@ impl Peer {
 }
 
 fn peer_with(net: &mut Net, name: &'static str, ip: [u8; 4], options: SocketOptions, codecs: Option<Options>) -> Peer {
-    let host = net.host(name, ip, options);
+    peer_on(net, name, ip, options, codecs, rtc_dtls::Engine::Dimpl)
+}
+
+/// [`peer_with`] whose DTLS runs on `engine`.
+fn peer_on(
+    net: &mut Net,
+    name: &'static str,
+    ip: [u8; 4],
+    options: SocketOptions,
+    codecs: Option<Options>,
+    engine: rtc_dtls::Engine,
+) -> Peer {
+    let host = net.host_on(name, ip, options, engine);
     let seed = 1000 + net.hosts.len() as u64;
     let conn = net.connect(host, ConnectionConfig::new(None, codecs), seed);
     let now = net.now;
@@ -192,6 +204,40 @@ fn dtls_srtp_keys_the_call_and_close_notify_ends_it() {
     assert!(net.run_until(Duration::from_secs(1), |n| !n.connected(b.host, b.conn)), "close_notify reached the peer");
     assert!(net.hosts[b.host].socket_events().contains(&SocketEvent::Disconnected));
     assert_eq!(net.hosts[a.host].conn(a.conn).dropped() + net.hosts[b.host].conn(b.conn).dropped(), 0);
+}
+
+/// The OpenSSL engine (feature `openssl`) against dimpl, OpenSSL taking
+/// each DTLS role once: SRTP keyed, media both ways, close_notify ends it.
+#[cfg(feature = "openssl")]
+#[test]
+fn dtls_srtp_on_openssl_against_dimpl_in_both_roles() {
+    use rtc_dtls::Engine;
+    let mut roles = Vec::new();
+    for engines in [(Engine::OpenSsl, Engine::Dimpl), (Engine::Dimpl, Engine::OpenSsl)] {
+        let mut net = Net::new(4);
+        let a = peer_on(&mut net, "alice", [10, 0, 0, 1], SocketOptions::default(), None, engines.0);
+        let b = peer_on(&mut net, "bob", [10, 0, 0, 2], SocketOptions::default(), None, engines.1);
+        net.signal_dtls(a.at(), b.at());
+        assert!(both_connected(&mut net, a, b, Duration::from_secs(5)), "{engines:?}");
+        let openssl = if engines.0 == Engine::OpenSsl { a } else { b };
+        let setup = net.hosts[openssl.host].conn(openssl.conn).description(Direction::Local).unwrap().sockets[0]
+            .options
+            .setup
+            .clone();
+        roles.push(setup);
+        talk(&mut net, &[a, b], 10);
+        net.run_for(Duration::from_millis(100));
+        for (from, to) in [(a, b), (b, a)] {
+            assert_eq!(net.hosts[to.host].frames_of(to.conn, ssrc(&net, from, from.video)).len(), 5, "{engines:?}");
+            assert_eq!(net.hosts[to.host].frames_of(to.conn, ssrc(&net, from, from.audio)).len(), 10, "{engines:?}");
+        }
+        let now = net.now;
+        net.conn_mut(openssl.host, openssl.conn).close(now);
+        let other = if engines.0 == Engine::OpenSsl { b } else { a };
+        assert!(net.run_until(Duration::from_secs(1), |n| !n.connected(other.host, other.conn)), "close_notify");
+    }
+    roles.sort();
+    assert_eq!(roles, [Some("active".to_string()), Some("passive".to_string())], "OpenSSL took both DTLS roles");
 }
 
 /// A certificate that does not match the signaled fingerprint: no SRTP

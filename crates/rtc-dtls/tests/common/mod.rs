@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use rtc_dtls::{Certificate, Dtls, Event, Fingerprint, MAX_TRANSMIT, MTU, Role, SrtpKeys, State};
+use rtc_dtls::{Certificate, Dtls, Engine, Event, Fingerprint, MAX_TRANSMIT, MTU, Role, SrtpKeys, State};
 
 /// One side with what it reported.
 pub struct Side {
@@ -54,6 +54,23 @@ impl Pair {
         Self {
             client: Side { dtls: Dtls::new(client, Role::Client, client_accepts, now), events: vec![], sent: vec![] },
             server: Side { dtls: Dtls::new(server, Role::Server, server_accepts, now), events: vec![], sent: vec![] },
+            now,
+            max_handshake_datagram: 0,
+        }
+    }
+
+    /// Each side on its own engine ([`Dtls::with_engine`]), accepting the
+    /// other's real fingerprint.
+    pub fn engines(client: (&Certificate, Engine), server: (&Certificate, Engine)) -> Self {
+        let now = Instant::now();
+        let side = |c: &Certificate, e, role, accepts: &Certificate| Side {
+            dtls: Dtls::with_engine(e, c, role, vec![accepts.fingerprint().clone()], now),
+            events: vec![],
+            sent: vec![],
+        };
+        Self {
+            client: side(client.0, client.1, Role::Client, server.0),
+            server: side(server.0, server.1, Role::Server, client.0),
             now,
             max_handshake_datagram: 0,
         }

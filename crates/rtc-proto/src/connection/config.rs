@@ -171,6 +171,10 @@ pub struct SocketConfig {
     pub relay_only: bool,
     /// The DTLS certificate the socket's associations use.
     pub certificate: rtc_dtls::Certificate,
+    /// The DTLS engine they run on: dimpl by default;
+    /// [`rtc_dtls::Engine::OpenSsl`] (feature `openssl`) for peers with RSA
+    /// certificates, such as GStreamer's webrtcbin.
+    pub dtls_engine: rtc_dtls::Engine,
 }
 
 impl SocketConfig {
@@ -189,6 +193,7 @@ impl SocketConfig {
             turn_servers: Vec::new(),
             relay_only: false,
             certificate,
+            dtls_engine: rtc_dtls::Engine::Dimpl,
         }
     }
 

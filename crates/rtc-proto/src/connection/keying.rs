@@ -393,7 +393,7 @@ impl Connection {
             let role = if client { DtlsRole::Client } else { DtlsRole::Server };
             // Over ICE with consent: no cookie exchange (see Dtls::over_ice),
             // a round trip less before the keys.
-            t.dtls = Some(Box::new(Dtls::over_ice(&t.certificate, role, fingerprints(remote), now)));
+            t.dtls = Some(Box::new(Dtls::with_engine(t.dtls_engine, &t.certificate, role, fingerprints(remote), now)));
         } else {
             let (tx, rx) = self.srtp_contexts()?;
             t.tx = Some(tx);

@@ -588,6 +588,7 @@ impl Connection {
             locals: socket.locals.clone(),
             options: socket.options.clone(),
             certificate: socket.certificate.clone(),
+            dtls_engine: socket.dtls_engine,
             agent,
             primary,
             ice_connected: false,

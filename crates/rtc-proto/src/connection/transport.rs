@@ -21,6 +21,8 @@ pub(crate) struct Transport {
     pub(crate) locals: Vec<(Component, SocketAddr)>,
     pub(crate) options: SocketOptions,
     pub(crate) certificate: Certificate,
+    /// The DTLS engine its association runs on.
+    pub(crate) dtls_engine: rtc_dtls::Engine,
     pub(crate) agent: Agent,
     /// Reports the socket's own events (candidates, state); forks sharing
     /// the socket do not.

@@ -172,6 +172,17 @@ impl Net {
 
     /// A host with one socket on `ip` (one address; two without mux).
     pub fn host(&mut self, name: &'static str, ip: [u8; 4], options: SocketOptions) -> usize {
+        self.host_on(name, ip, options, rtc_dtls::Engine::Dimpl)
+    }
+
+    /// [`Net::host`] whose DTLS associations run on `engine`.
+    pub fn host_on(
+        &mut self,
+        name: &'static str,
+        ip: [u8; 4],
+        options: SocketOptions,
+        engine: rtc_dtls::Engine,
+    ) -> usize {
         let mut h = Host {
             name,
             endpoint: Endpoint::new(),
@@ -192,7 +203,9 @@ impl Net {
             locals.push((Component::new(c).expect("component"), addr));
         }
         let cert = rtc_dtls::Certificate::generate().expect("certificate");
-        let id = h.endpoint.add_socket(SocketConfig::new(format!("{name}-s0"), locals.clone(), options, cert));
+        let mut config = SocketConfig::new(format!("{name}-s0"), locals.clone(), options, cert);
+        config.dtls_engine = engine;
+        let id = h.endpoint.add_socket(config);
         for (_, a) in locals {
             h.addrs.insert(a, id);
         }
