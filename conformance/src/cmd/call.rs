@@ -102,19 +102,26 @@ async fn read_json_line(lines: &mut tokio::io::Lines<BufReader<tokio::io::Stdin>
     serde_json::from_str(&line).map_err(|e| format!("not a JSON line: {e}: {line}"))
 }
 
-fn binds(args: &CallArgs) -> Result<Vec<IpAddr>, String> {
+/// The `--bind` addresses, and the port they give (one for all of them;
+/// `None` for ephemeral ports).
+fn binds(args: &CallArgs) -> Result<(Vec<IpAddr>, Option<u16>), String> {
     let mut ips = Vec::new();
+    let mut port = None;
     for b in &args.bind {
-        let ip = match b.parse::<SocketAddr>() {
-            Ok(a) if a.port() != 0 => {
-                return Err(format!("--bind {b}: fixed ports are not supported yet; give the address alone"));
-            }
-            Ok(a) => a.ip(),
-            Err(_) => b.parse::<IpAddr>().map_err(|e| format!("--bind {b}: {e}"))?,
+        let (ip, p) = match b.parse::<SocketAddr>() {
+            Ok(a) => (a.ip(), Some(a.port()).filter(|&p| p != 0)),
+            Err(_) => (b.parse::<IpAddr>().map_err(|e| format!("--bind {b}: {e}"))?, None),
         };
+        match (port, p) {
+            (Some(q), Some(p)) if p != q => {
+                return Err(format!("--bind {b}: every --bind must give the same port (or none)"));
+            }
+            (_, Some(_)) => port = p,
+            _ => {}
+        }
         ips.push(ip);
     }
-    Ok(ips)
+    Ok((ips, port))
 }
 
 /// Runs the peer; prints the result line and returns whether the call
@@ -144,12 +151,13 @@ async fn call(args: &CallArgs) -> Result<bool, String> {
         Some(p) => ogg_opus_packets(&std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?)?,
         None => vec![OPUS_SILENCE.to_vec()],
     };
-    let ips = binds(args)?;
+    let (ips, port) = binds(args)?;
     let mut servers = if ips.is_empty() {
         SocketServers::loopback_v4()
     } else {
         SocketServers { bind: ips, ..SocketServers::default() }
     };
+    servers.port = port;
     servers.dtls_engine = match args.dtls_engine {
         EngineArg::Dimpl => DtlsEngine::Dimpl,
         EngineArg::Openssl => DtlsEngine::OpenSsl,

@@ -32,7 +32,8 @@ pub struct RtcSocket {
 
 impl RtcSocket {
     /// Binds one UDP socket per address of `servers.bind` (two without
-    /// `mux`) on an ephemeral port. An empty list binds the machine's
+    /// `mux`) on an ephemeral port, or on `servers.port` (RTCP on the next
+    /// one without `mux`). An empty list binds the machine's
     /// interfaces: [`RtcSocket::host_addrs`]`(false)`, every usable IPv4 and
     /// IPv6 address of an interface that is up (link-local and loopback
     /// ones skipped; 127.0.0.1 and ::1 when there is nothing else; at most
@@ -89,7 +90,8 @@ impl RtcSocket {
         } else {
             (servers.bind.clone(), false)
         };
-        let bound = UdpSocketSet::bind(&ips, components, any).await?;
+        let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, servers.port.unwrap_or(0))).collect();
+        let bound = UdpSocketSet::bind_addrs(&addrs, components, any).await?;
         let locals: Vec<(Component, SocketAddr)> = bound.iter().map(|b| (b.component, b.local)).collect();
         let mut config = SocketConfig::new(crate::media::random_id(12), locals, options, certificate);
         config.stun_servers = stun_servers;

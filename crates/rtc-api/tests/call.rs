@@ -326,3 +326,29 @@ async fn data_streams_over_udp_open_carry_messages_and_close() {
     a.close();
     assert!(within(5, chat.recv()).await.unwrap().is_none(), "messages end with the connection");
 }
+
+/// `SocketServers::port` binds that port on every address (RTCP on the next
+/// one without mux); a port already taken fails the socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_binds_the_port_it_is_given() {
+    // Two free consecutive ports: the kernel's pick and the one after,
+    // both checked free (retried a few times if another program has one).
+    let mut port = None;
+    for _ in 0..20 {
+        let a = StdUdp::bind("127.0.0.1:0").unwrap();
+        let p = a.local_addr().unwrap().port();
+        if p < 65535 && StdUdp::bind(("127.0.0.1", p + 1)).is_ok() {
+            port = Some(p);
+            break;
+        }
+    }
+    let port = port.expect("two free consecutive ports");
+    let servers = SocketServers { port: Some(port), ..SocketServers::loopback_v4() };
+    let options = SocketOptions { mux: false, ..SocketOptions::default() };
+    let socket = RtcSocket::new(servers.clone(), options).await.unwrap();
+    let ports: Vec<u16> = socket.local_addrs().iter().map(|a| a.port()).collect();
+    assert_eq!(ports, [port, port + 1]);
+    let taken = RtcSocket::new(servers, SocketOptions::default()).await;
+    assert!(taken.is_err(), "the port is in use");
+    drop(socket);
+}

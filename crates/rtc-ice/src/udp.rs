@@ -174,8 +174,9 @@ impl UdpSocketSet {
     }
 
     /// As [`UdpSocketSet::bind`], on socket addresses: port 0 is an
-    /// ephemeral port, another port is bound as given (with two components
-    /// only the first socket can have it).
+    /// ephemeral port, another port is bound as given; with two components
+    /// the second socket (RTCP) takes the next port (RFC 3550 section 11's
+    /// convention), port 65535 then failing.
     pub async fn bind_addrs(addrs: &[SocketAddr], components: u16, skip_unavailable: bool) -> io::Result<Vec<Bound>> {
         if components == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no component to bind"));
@@ -185,6 +186,14 @@ impl UdpSocketSet {
             for c in 1..=components {
                 let component = Component::new(c)
                     .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "component not in 1..=256"))?;
+                let addr = if addr.port() == 0 {
+                    addr
+                } else {
+                    let port = addr.port().checked_add(c - 1).ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidInput, "no port after 65535 for the second component")
+                    })?;
+                    SocketAddr::new(addr.ip(), port)
+                };
                 let socket = match UdpSocket::bind(addr).await {
                     Ok(s) => s,
                     Err(e) if skip_unavailable && e.kind() == io::ErrorKind::AddrNotAvailable => {

@@ -262,6 +262,11 @@ pub struct SocketServers {
     /// Local addresses to bind, one UDP socket each (two without mux).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bind: Vec<IpAddr>,
+    /// The UDP port every bound address takes (without mux, RTCP takes the
+    /// next one); ephemeral ports when absent. A port already taken fails
+    /// the socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// The DTLS engine (JSON `"dtls-engine": "dimpl"` or `"openssl"`):
     /// dimpl by default; OpenSSL (cargo feature `openssl`) talks to peers
     /// with RSA certificates too (GStreamer's webrtcbin, many SIP
