@@ -14,6 +14,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("description_parse", description_parse),
     ("depacketize", depacketize),
     ("dtls_receive", dtls_receive),
+    ("dtls_openssl_receive", dtls_openssl_receive),
     ("connection_receive", connection_receive),
     ("data_receive", data_receive),
     ("ice_receive", ice_receive),
@@ -117,6 +118,14 @@ pub fn depacketize(data: &[u8]) {
 /// handshake nobody with the certificate's key took part in.
 pub fn dtls_receive(data: &[u8]) {
     rtc_dtls::fuzz_datagrams(data);
+}
+
+/// `dtls_openssl_receive`: [`dtls_receive`] with both sides on the OpenSSL
+/// engine (rtc-dtls feature `openssl`): the pipe, the mirrored timer and
+/// the completed-handshake checks take hostile datagrams without a panic
+/// and without keys.
+pub fn dtls_openssl_receive(data: &[u8]) {
+    rtc_dtls::fuzz_datagrams_on(rtc_dtls::Engine::OpenSsl, data);
 }
 
 /// `data_receive`: any bytes as the moves of a raw SCTP peer (messages of

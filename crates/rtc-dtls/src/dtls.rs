@@ -1002,11 +1002,22 @@ fn push_event(events: &mut VecDeque<Event>, event: Event) {
 /// the fingerprint, no handshake can complete.
 #[doc(hidden)]
 pub fn fuzz_datagrams(data: &[u8]) {
+    fuzz_datagrams_on(Engine::Dimpl, data);
+}
+
+/// [`fuzz_datagrams`] with both sides on `engine` (without the cookie
+/// exchange, as [`Dtls::with_engine`] makes them); not part of the API.
+#[doc(hidden)]
+pub fn fuzz_datagrams_on(engine: Engine, data: &[u8]) {
     static CERT: OnceLock<Option<Certificate>> = OnceLock::new();
     let Some(cert) = CERT.get_or_init(|| Certificate::generate().ok()) else { return };
     let mut now = Instant::now();
     let remote = vec![cert.fingerprint().clone()];
-    let mut sides = [Dtls::new(cert, Role::Server, remote.clone(), now), Dtls::new(cert, Role::Client, remote, now)];
+    let make = |role, remote| match engine {
+        Engine::Dimpl => Dtls::new(cert, role, remote, now),
+        _ => Dtls::with_engine(engine, cert, role, remote, now),
+    };
+    let mut sides = [make(Role::Server, remote.clone()), make(Role::Client, remote)];
     sides[1].start(now);
     let mut buf = [0u8; MAX_TRANSMIT];
     let mut rest = data;

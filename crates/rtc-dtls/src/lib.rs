@@ -95,12 +95,12 @@ mod keys;
 mod ossl;
 
 pub use certificate::Certificate;
-#[doc(hidden)]
-pub use dtls::fuzz_datagrams;
 pub use dtls::{
     ALERT_GRACE, Dtls, Engine, Event, MAX_APPLICATION_DATA, MAX_RECEIVED_APPLICATION_DATA, MAX_TRANSMIT, MTU, Role,
     State, is_dtls,
 };
+#[doc(hidden)]
+pub use dtls::{fuzz_datagrams, fuzz_datagrams_on};
 pub use error::Error;
 pub use fingerprint::{Fingerprint, HashAlgorithm};
 pub use keys::SrtpKeys;

@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rtc_conformance::fuzz::dtls_openssl_receive(data));
