@@ -10,6 +10,10 @@
 //! echoed audio packets and got at least 10 data messages echoed; then
 //! Chromium is stopped and the example gets Ctrl-C (SIGINT) and must print
 //! the call's summary and exit cleanly.
+//!
+//! Building an example, starting it and reading the URL it prints first
+//! (`Running`), and stopping it with SIGINT serve the `whip` example's
+//! case too (`example_whip`).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -30,15 +34,15 @@ const LIMIT: Duration = Duration::from_secs(20);
 /// The `api` suite's case: builds the example, then runs
 /// `browser-example` in a loopback-only namespace; returns its summary.
 pub fn check(ctx: &Context) -> Result<String, String> {
-    let example = build(ctx)?;
+    let example = build(ctx, "browser")?;
     let example = example.to_str().ok_or("the example's path is not UTF-8")?;
     crate::browser::in_loopback_namespace(ctx, &["browser-example", "--example", example])
 }
 
-/// Builds the example with the runner's profile into the runner's target
-/// directory (where `cargo test` has already built it, so this links at
-/// most); returns its executable.
-fn build(ctx: &Context) -> Result<PathBuf, String> {
+/// Builds rtc-api's example `name` with the runner's profile into the
+/// runner's target directory (where `cargo test` has already built it, so
+/// this links at most); returns its executable.
+pub(crate) fn build(ctx: &Context, name: &str) -> Result<PathBuf, String> {
     let exe = ctx.runner_exe.as_ref().ok_or("no runner executable")?;
     let mut dir = exe.parent().ok_or("the runner has no directory")?;
     if dir.ends_with("deps") {
@@ -51,16 +55,16 @@ fn build(ctx: &Context) -> Result<PathBuf, String> {
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = std::process::Command::new(&cargo)
-        .args(["build", "-q", "--locked", "--profile", profile, "-p", "rtc-api", "--example", "browser"])
+        .args(["build", "-q", "--locked", "--profile", profile, "-p", "rtc-api", "--example", name])
         .env("CARGO_TARGET_DIR", target)
         .current_dir(&ctx.root)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("run {cargo:?}: {e}"))?;
     if !out.status.success() {
-        return Err(format!("cargo build --example browser: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!("cargo build --example {name}: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
-    Ok(dir.join("examples").join("browser"))
+    Ok(dir.join("examples").join(name))
 }
 
 /// Runs the example and Chromium on its page (inside the namespace);
@@ -75,49 +79,103 @@ fn field(line: &str, name: &str) -> Option<f64> {
     line.split_whitespace().find_map(|w| w.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
 }
 
-/// The next line the example prints, by `deadline`.
-async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>, deadline: Instant) -> Result<Option<String>, String> {
-    match tokio::time::timeout_at(deadline.into(), lines.next_line()).await {
-        Ok(line) => line.map_err(|e| e.to_string()),
-        Err(_) => Err("timed out".into()),
+/// An example running with its standard output read line by line and its
+/// standard error (the logs) kept.
+pub(crate) struct Running {
+    child: tokio::process::Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    logs: tokio::task::JoinHandle<String>,
+    /// Every line it printed so far.
+    pub(crate) said: Vec<String>,
+    /// The `http://127.0.0.1:…` URL of its first line.
+    pub(crate) url: String,
+}
+
+impl Running {
+    /// Starts `example` with `args`; it must print a line with an
+    /// `http://127.0.0.1:` URL first, within 10 s.
+    pub(crate) async fn start(example: &Path, args: &[&std::ffi::OsStr]) -> Result<Running, String> {
+        let mut command = tokio::process::Command::new(example);
+        command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = command.spawn().map_err(|e| format!("run {}: {e}", example.display()))?;
+        let lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+        let mut stderr = child.stderr.take().ok_or("no stderr")?;
+        let logs = tokio::spawn(async move {
+            let mut all = String::new();
+            let _ = stderr.read_to_string(&mut all).await;
+            all
+        });
+        let mut running = Running { child, lines, logs, said: Vec::new(), url: String::new() };
+        let first = running.next_line(Instant::now() + Duration::from_secs(10)).await;
+        let url = first
+            .as_ref()
+            .ok()
+            .and_then(Option::as_deref)
+            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:")))
+            .map(|u| u.trim_end_matches('/').to_owned());
+        let Some(url) = url else {
+            return Err(format!("the example printed no http://127.0.0.1 URL first: {first:?}"));
+        };
+        running.url = url;
+        Ok(running)
+    }
+
+    /// The next line the example prints, by `deadline` (kept in `said`);
+    /// `None` once it closed its standard output.
+    pub(crate) async fn next_line(&mut self, deadline: Instant) -> Result<Option<String>, String> {
+        let line = match tokio::time::timeout_at(deadline.into(), self.lines.next_line()).await {
+            Ok(line) => line.map_err(|e| e.to_string())?,
+            Err(_) => return Err("timed out".into()),
+        };
+        self.said.extend(line.clone());
+        Ok(line)
+    }
+
+    /// The last 25 lines it printed.
+    pub(crate) fn tail(&self) -> String {
+        self.said[self.said.len().saturating_sub(25)..].join("\n")
+    }
+
+    /// Kills it; returns `why` with the last lines it printed and its logs.
+    pub(crate) async fn fail(mut self, why: &str) -> String {
+        let _ = self.child.kill().await;
+        format!("{why}\nthe example said:\n{}\n{}", self.tail(), self.logs.await.unwrap_or_default())
+    }
+
+    /// Ctrl-C (SIGINT): it must exit within 5 s, successfully; returns
+    /// every line it printed.
+    pub(crate) async fn interrupt(mut self) -> Result<Vec<String>, String> {
+        let pid = self.child.id().ok_or("the example already exited")?;
+        let sent = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+        if !sent.as_ref().is_ok_and(|s| s.success()) {
+            return Err(format!("kill -INT {pid}: {sent:?}"));
+        }
+        let stopped = Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.next_line(stopped).await {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => return Err(format!("the example did not end on SIGINT ({e}):\n{}", self.tail())),
+            }
+        }
+        let status = self.child.wait().await.map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err(self.fail(&format!("after SIGINT the example exited with {status}")).await);
+        }
+        Ok(self.said)
     }
 }
 
 async fn run(example: &Path, chromium: OsString) -> Result<String, String> {
-    let mut child = tokio::process::Command::new(example)
-        .args(["--port", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("run {}: {e}", example.display()))?;
-    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
-    let mut stderr = child.stderr.take().ok_or("no stderr")?;
-    let logs = tokio::spawn(async move {
-        let mut all = String::new();
-        let _ = stderr.read_to_string(&mut all).await;
-        all
-    });
-    let mut said: Vec<String> = Vec::new();
-    let first = next_line(&mut lines, Instant::now() + Duration::from_secs(10)).await;
-    let url = first
-        .as_ref()
-        .ok()
-        .and_then(Option::as_deref)
-        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:")).map(str::to_owned));
-    let Some(url) = url else {
-        return Err(format!("the example printed no http://127.0.0.1 URL first: {first:?}"));
-    };
-    said.push(first.ok().flatten().unwrap_or_default());
-
+    let mut running = Running::start(example, &["--port".as_ref(), "0".as_ref()]).await?;
+    let url = format!("{}/", running.url);
     let profile = std::env::temp_dir().join(format!("rtc-chromium-example-{}", std::process::id()));
     let mut browser = crate::browser::launch(&chromium, &url, &profile)?;
     let deadline = Instant::now() + LIMIT;
     let mut reported = None;
     let mut why = String::new();
     while reported.is_none() {
-        match next_line(&mut lines, deadline).await {
+        match running.next_line(deadline).await {
             Ok(Some(line)) => {
                 if line.contains(" status ")
                     && let Some((_, page)) = line.split_once("| page: ")
@@ -125,7 +183,6 @@ async fn run(example: &Path, chromium: OsString) -> Result<String, String> {
                 {
                     reported = Some(page.to_owned());
                 }
-                said.push(line);
             }
             Ok(None) => why = "the example exited".into(),
             Err(e) => why = e,
@@ -136,43 +193,19 @@ async fn run(example: &Path, chromium: OsString) -> Result<String, String> {
     }
     let _ = browser.kill().await;
     let _ = std::fs::remove_dir_all(&profile);
-    let tail = |said: &[String]| said[said.len().saturating_sub(25)..].join("\n");
     let Some(page) = reported else {
-        let _ = child.kill().await;
-        let logs = logs.await.unwrap_or_default();
         let want: Vec<String> = WANT.iter().map(|(n, v)| format!("{n} >= {v}")).collect();
-        return Err(format!(
-            "{why}: the page did not report {} within {LIMIT:?} of Chromium's start; the example said:\n{}\n{logs}",
-            want.join(", "),
-            tail(&said)
-        ));
+        let why = format!("{why}: the page did not report {} within {LIMIT:?} of Chromium's start", want.join(", "));
+        return Err(running.fail(&why).await);
     };
 
     // Ctrl-C: every call still up prints its summary, then the example exits.
-    let pid = child.id().ok_or("the example already exited")?;
-    let sent = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
-    if !sent.as_ref().is_ok_and(|s| s.success()) {
-        return Err(format!("kill -INT {pid}: {sent:?}"));
-    }
-    let stopped = Instant::now() + Duration::from_secs(5);
-    loop {
-        match next_line(&mut lines, stopped).await {
-            Ok(Some(line)) => said.push(line),
-            Ok(None) => break,
-            Err(e) => return Err(format!("the example did not end on SIGINT ({e}):\n{}", tail(&said))),
-        }
-    }
-    let status = child.wait().await.map_err(|e| e.to_string())?;
-    let summary = said.iter().find(|l| l.contains(" summary (")).cloned();
-    match summary {
-        Some(summary) if status.success() => {
+    let said = running.interrupt().await?;
+    match said.iter().find(|l| l.contains(" summary (")) {
+        Some(summary) => {
             let summary = summary.split_once(" summary ").map_or(summary.as_str(), |(_, s)| s);
             Ok(format!("the page reported {page}; the example's summary: {summary}"))
         }
-        _ => Err(format!(
-            "after SIGINT the example exited with {status} and printed no call summary:\n{}\n{}",
-            tail(&said),
-            logs.await.unwrap_or_default()
-        )),
+        None => Err(format!("after SIGINT the example printed no call summary:\n{}", said.join("\n"))),
     }
 }

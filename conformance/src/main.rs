@@ -86,6 +86,17 @@ enum Command {
         #[arg(long)]
         example: std::path::PathBuf,
     },
+    /// rtc-api's `whip` example as a user runs it (the `api` suite builds
+    /// it and runs this in a loopback-only namespace): its token and CORS
+    /// checked by hand, headless Chromium publishing by WHIP with a fake
+    /// camera and microphone, the recordings checked, then Chromium
+    /// watching them by WHEP. Prints one summary line; exit status 1 on
+    /// failure.
+    WhipExample {
+        /// The example's executable.
+        #[arg(long)]
+        example: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -178,6 +189,11 @@ fn main() -> ExitCode {
         Command::BrowserExample { example } => {
             let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
             summary("browser-example", rtc_conformance::example_browser::browser_example(&example, chromium))
+        }
+        Command::WhipExample { example } => {
+            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+            let root = Context::from_env().root;
+            summary("whip-example", rtc_conformance::example_whip::whip_example(&root, &example, chromium))
         }
         Command::Srtp(args) => match cmd::srtp::session(&args) {
             Ok(f) => lines(f),

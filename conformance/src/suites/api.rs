@@ -472,6 +472,16 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
             }
             Err(e) => out.push(CaseResult::fail(name, e)),
         }
+        // rtc-api's `whip` example, Chromium publishing by WHIP and watching by WHEP.
+        let name =
+            "whip example: Chromium publishes by WHIP (recorded to IVF and Ogg), then watches the recording by WHEP";
+        match crate::example_whip::check(ctx) {
+            Ok(what) => {
+                println!("api: whip example: {what}");
+                out.push(CaseResult::pass(name));
+            }
+            Err(e) => out.push(CaseResult::fail(name, e)),
+        }
         out
     })
 }

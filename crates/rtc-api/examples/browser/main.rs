@@ -41,11 +41,14 @@ use rtc_api::{
 };
 use rtc_codecs::Kind;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
+#[path = "../shared/http.rs"]
+#[allow(dead_code)]
+mod http;
 #[path = "../shared/logs.rs"]
 mod logs;
+
+use http::{Request, Response};
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -349,91 +352,41 @@ async fn status(server: Arc<Server>, call: Arc<Call>) {
     }
 }
 
-/// One HTTP request: the method, the path without its query, the body.
-struct Request {
-    method: String,
-    path: String,
-    body: String,
-}
-
-/// Reads one request: the head up to its blank line (16 KiB at most), then
-/// `Content-Length` octets of body (1 MiB at most).
-async fn read_request(tcp: &mut TcpStream) -> Option<Request> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    let head = loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        let n = tcp.read(&mut chunk).await.ok().filter(|&n| n > 0 && buf.len() < 16 << 10)?;
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let text = std::str::from_utf8(&buf[..head]).ok()?;
-    let mut lines = text.lines();
-    let mut first = lines.next()?.split_whitespace();
-    let (method, target) = (first.next()?.to_owned(), first.next()?);
-    let path = target.split('?').next().unwrap_or_default().to_owned();
-    let length: usize =
-        match lines.filter_map(|l| l.split_once(':')).find(|(n, _)| n.eq_ignore_ascii_case("content-length")) {
-            Some((_, v)) => v.trim().parse().ok().filter(|&l| l <= 1 << 20)?,
-            None => 0,
-        };
-    let mut body = buf.split_off(head);
-    while body.len() < length {
-        let n = tcp.read(&mut chunk).await.ok().filter(|&n| n > 0)?;
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(length);
-    Some(Request { method, path, body: String::from_utf8_lossy(&body).into_owned() })
-}
-
 /// The page's report (a JSON object) as `name=value` pairs.
 fn page_report(body: &str) -> String {
     let Ok(Value::Object(report)) = serde_json::from_str::<Value>(body) else { return String::new() };
     report.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
 }
 
-/// What to answer to `req`: status, content type, body.
-async fn route(server: &Arc<Server>, req: &Request) -> (&'static str, &'static str, String) {
-    const TEXT: &str = "text/plain; charset=utf-8";
+/// What to answer to `req`.
+async fn route(server: Arc<Server>, req: Request) -> Response {
     let call = |prefix: &str| req.path.strip_prefix(prefix).and_then(|n| n.parse::<u64>().ok());
     match (req.method.as_str(), req.path.as_str()) {
-        ("GET", "/" | "/index.html") => ("200 OK", "text/html; charset=utf-8", PAGE.to_owned()),
-        ("POST", "/offer") => match answer(server, &req.body).await {
-            Ok((id, sdp)) => ("200 OK", "application/json", serde_json::json!({ "call": id, "sdp": sdp }).to_string()),
+        ("GET", "/" | "/index.html") => Response::new("200 OK", "text/html; charset=utf-8", PAGE),
+        ("POST", "/offer") => match answer(&server, &req.body).await {
+            Ok((id, sdp)) => {
+                Response::new("200 OK", "application/json", serde_json::json!({ "call": id, "sdp": sdp }).to_string())
+            }
             Err(e) => {
                 println!("{} an offer was refused: {e}", stamp(server.t0));
-                ("400 Bad Request", TEXT, format!("{e}\n"))
+                Response::text("400 Bad Request", format!("{e}\n"))
             }
         },
         ("POST", _) if call("/stats/").is_some() => match call("/stats/").and_then(|id| server.call(id)) {
             Some(c) => {
                 *lock(&c.page) = page_report(&req.body);
-                ("200 OK", TEXT, String::new())
+                Response::text("200 OK", "")
             }
-            None => ("404 Not Found", TEXT, "no such call\n".to_owned()),
+            None => Response::text("404 Not Found", "no such call\n"),
         },
         ("POST", _) if call("/bye/").is_some() => {
             if let Some(id) = call("/bye/") {
                 server.end(id, "the page hung up");
             }
-            ("200 OK", TEXT, String::new())
+            Response::text("200 OK", "")
         }
-        _ => ("404 Not Found", TEXT, "not found\n".to_owned()),
+        _ => Response::text("404 Not Found", "not found\n"),
     }
-}
-
-async fn serve(server: Arc<Server>, mut tcp: TcpStream) {
-    let Ok(Some(req)) = tokio::time::timeout(Duration::from_secs(10), read_request(&mut tcp)).await else { return };
-    let (status, kind, body) = route(&server, &req).await;
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = tcp.write_all(head.as_bytes()).await;
-    let _ = tcp.write_all(body.as_bytes()).await;
-    let _ = tcp.shutdown().await;
 }
 
 /// `--port N` (8080 unless given) and `--sdp`.
@@ -465,24 +418,11 @@ async fn main() -> Result<(), BoxError> {
         eprintln!("{e}\n{USAGE}");
         std::process::exit(2);
     });
-    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await?;
+    let listener = http::bind(port).await?;
     let server = Arc::new(Server { t0: Instant::now(), sdp, next: AtomicU64::new(0), calls: Mutex::default() });
     println!("serving http://{}/ : open it in a browser to call rtc (Ctrl-C ends)", listener.local_addr()?);
-    let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => {
-                    tokio::spawn(serve(server.clone(), tcp));
-                }
-                Err(e) => {
-                    eprintln!("accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            _ = &mut stop => break,
-        }
-    }
+    let serving = server.clone();
+    http::serve_until_ctrl_c(listener, 1 << 20, move |req| route(serving.clone(), req)).await;
     let mut up: Vec<u64> = lock(&server.calls).keys().copied().collect();
     up.sort_unstable();
     for id in up {

@@ -3,10 +3,10 @@
 //! real pace, bob receives over 127.0.0.1 and records what arrives to IVF
 //! and Ogg Opus files.
 
-use std::error::Error;
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rtc_api::{
@@ -14,9 +14,12 @@ use rtc_api::{
     SocketOptions, SocketServers, StreamDescription,
 };
 use rtc_codecs::Kind;
-use rtc_media::{IvfHeader, IvfReader, IvfWriter, OggOpusReader, OggOpusWriter, OpusHead};
 
-pub(crate) type BoxError = Box<dyn Error + Send + Sync>;
+#[path = "../shared/media.rs"]
+mod media;
+
+pub(crate) use media::BoxError;
+use media::{Recorded, open_ivf, open_ogg, options, play_audio, play_video, record};
 
 /// What to play and where to record it.
 #[derive(Debug, Default)]
@@ -61,18 +64,6 @@ pub(crate) struct Summary {
     pub(crate) elapsed: Duration,
 }
 
-/// Options with VP9 (profile 0) in place of VP8 when the video is VP9.
-fn options(vp9: bool) -> rtc_codecs::Options {
-    let mut options = rtc_api::default_options();
-    if vp9 {
-        for c in options.codecs.iter_mut().filter(|c| c.name.eq_ignore_ascii_case("VP8")) {
-            c.name = "VP9".into();
-            c.parameters.insert("profile-id", "0");
-        }
-    }
-    options
-}
-
 /// Signals a socket's candidates to the other peer's socket.
 fn signal_candidates(mut events: Events<SocketEvent>, to: RtcSocket) {
     tokio::spawn(async move {
@@ -93,108 +84,13 @@ async fn connected(mut events: Events<ConnectionEvent>) -> bool {
     false
 }
 
-/// Plays the IVF file into `track` at its timestamps' pace.
-async fn play_video(mut ivf: IvfReader<BufReader<File>>, track: RtcMediaStreamTrack) -> Result<u64, BoxError> {
-    let header = ivf.header().clone();
-    let t0 = tokio::time::Instant::now();
-    let mut next = ivf.next_frame()?;
-    let first = next.as_ref().map_or(0, |f| f.timestamp);
-    let mut played = 0;
-    while let Some(frame) = next {
-        next = ivf.next_frame()?;
-        let at = header.time_of(frame.timestamp.saturating_sub(first));
-        // Each frame lasts until the next one (the last as long as 1/30 s).
-        let lasts = next
-            .as_ref()
-            .map_or(Duration::from_millis(33), |n| header.time_of(n.timestamp.saturating_sub(frame.timestamp)));
-        tokio::time::sleep_until(t0 + at).await;
-        track.write_frame(&frame.data, lasts)?;
-        played += 1;
-    }
-    Ok(played)
-}
-
-/// Plays the Ogg Opus file into `track` at its granule positions' pace.
-async fn play_audio(mut ogg: OggOpusReader<BufReader<File>>, track: RtcMediaStreamTrack) -> Result<u64, BoxError> {
-    let t0 = tokio::time::Instant::now();
-    let mut played = 0;
-    while let Some(p) = ogg.next_packet()? {
-        tokio::time::sleep_until(t0 + p.start()).await;
-        track.write_frame(&p.data, Duration::from_micros(u64::from(p.samples) * 1000 / 48))?;
-        played += 1;
-    }
-    Ok(played)
-}
-
-/// A VP8 or VP9 key frame's size.
-fn key_frame_size(fourcc: [u8; 4], frame: &[u8]) -> Option<(u16, u16)> {
-    match &fourcc {
-        b"VP90" => rtc_media::vp9_key_frame_size(frame),
-        _ => rtc_media::vp8_key_frame_size(frame),
-    }
-}
-
-/// Bob's recording of one track: frames received and recorded.
-async fn record(track: RtcMediaStreamTrack, out: Option<PathBuf>, fourcc: [u8; 4]) -> Result<[u64; 2], BoxError> {
-    enum Writer {
-        None,
-        Ivf(IvfWriter<BufWriter<File>>, u32),
-        Ogg(OggOpusWriter<BufWriter<File>>),
-    }
-    let mut writer = Writer::None;
-    let (mut received, mut recorded) = (0, 0);
-    while let Some(frame) = track.read_frame().await {
-        received += 1;
-        let Some(path) = &out else { continue };
-        if let Writer::None = writer {
-            writer = match track.kind() {
-                Kind::Audio => {
-                    Writer::Ogg(OggOpusWriter::new(BufWriter::new(File::create(path)?), &OpusHead::new(2), 1)?)
-                }
-                // Video starts at a key frame, whose size goes in the header.
-                _ => match key_frame_size(fourcc, &frame.data) {
-                    Some((w, h)) if frame.key_frame => {
-                        let header = IvfHeader::new(fourcc, w, h, 90_000, 1);
-                        Writer::Ivf(IvfWriter::new(BufWriter::new(File::create(path)?), &header)?, frame.timestamp)
-                    }
-                    _ => continue,
-                },
-            };
-        }
-        match &mut writer {
-            Writer::Ivf(w, first) => w.write_frame(u64::from(frame.timestamp.wrapping_sub(*first)), &frame.data)?,
-            Writer::Ogg(w) => w.write_packet(&frame.data)?,
-            Writer::None => continue,
-        }
-        recorded += 1;
-    }
-    match writer {
-        Writer::Ivf(w, _) => drop(w.finish_seekable()?.into_inner().map_err(|e| e.into_error())?),
-        Writer::Ogg(w) => drop(w.finish()?.into_inner().map_err(|e| e.into_error())?),
-        Writer::None => {}
-    }
-    Ok([received, recorded])
-}
-
 /// Makes the call, plays the files, records what bob receives, and hangs
 /// up once both files have played (and half a second more for the frames
 /// in flight).
 pub(crate) async fn run(plan: &Plan) -> Result<Summary, BoxError> {
-    let open = |p: &Path| File::open(p).map(BufReader::new).map_err(|e| format!("{}: {e}", p.display()));
-    let ivf = plan
-        .video
-        .as_deref()
-        .map(|p| IvfReader::new(open(p)?).map_err(|e| format!("{}: {e}", p.display())))
-        .transpose()?;
-    let ogg = plan
-        .audio
-        .as_deref()
-        .map(|p| OggOpusReader::new(open(p)?).map_err(|e| format!("{}: {e}", p.display())))
-        .transpose()?;
-    let fourcc = ivf.as_ref().map_or(*b"VP80", |r| r.header().fourcc);
-    if ivf.is_some() && !matches!(&fourcc, b"VP80" | b"VP90") {
-        return Err(format!("IVF of {}: VP8 or VP9 only", String::from_utf8_lossy(&fourcc)).into());
-    }
+    let ivf = plan.video.as_deref().map(open_ivf).transpose()?;
+    let ogg = plan.audio.as_deref().map(open_ogg).transpose()?;
+    let fourcc = ivf.as_ref().map_or(*b"VP80", |(_, fourcc)| *fourcc);
     let options = options(&fourcc == b"VP90");
     let alice = RtcConnection::new(None, Some(options.clone()))?;
     let bob = RtcConnection::new(None, Some(options))?;
@@ -237,24 +133,27 @@ pub(crate) async fn run(plan: &Plan) -> Result<Summary, BoxError> {
             Kind::Audio => (1, plan.audio_out.clone()),
             _ => (0, plan.video_out.clone()),
         };
-        recorders.push((kind, tokio::spawn(record(t, out, fourcc))));
+        let counts = Arc::new(Recorded::default());
+        let c = counts.clone();
+        recorders.push((kind, counts, tokio::spawn(async move { record(t, out, fourcc, &c).await })));
     }
     let t0 = Instant::now();
+    let played = [AtomicU64::new(0), AtomicU64::new(0)];
     let players = async {
-        let v = async { if let Some(r) = ivf { play_video(r, video).await } else { Ok(0) } };
-        let a = async { if let Some(r) = ogg { play_audio(r, audio).await } else { Ok(0) } };
+        let v = async { if let Some((r, _)) = ivf { play_video(r, &video, &played[0]).await } else { Ok(()) } };
+        let a = async { if let Some(r) = ogg { play_audio(r, &audio, &played[1]).await } else { Ok(()) } };
         let (v, a) = tokio::join!(v, a);
-        Ok::<_, BoxError>([v?, a?])
+        v.and(a)
     };
-    let mut summary = Summary { played: players.await?, elapsed: t0.elapsed(), ..Summary::default() };
+    players.await?;
+    let mut summary = Summary { played: played.map(|p| p.into_inner()), elapsed: t0.elapsed(), ..Summary::default() };
     tokio::time::sleep(Duration::from_millis(500)).await;
     alice.close();
     bob.close();
-    for (kind, r) in recorders {
-        let [received, recorded] =
-            tokio::time::timeout(Duration::from_secs(5), r).await??.map_err(|e| e.to_string())?;
-        summary.received[kind] += received;
-        summary.recorded[kind] += recorded;
+    for (kind, counts, r) in recorders {
+        tokio::time::timeout(Duration::from_secs(5), r).await??.map_err(|e| e.to_string())?;
+        summary.received[kind] += counts.received.load(Ordering::Relaxed);
+        summary.recorded[kind] += counts.recorded.load(Ordering::Relaxed);
     }
     Ok(summary)
 }
