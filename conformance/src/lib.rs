@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod example_browser;
+pub mod example_call;
 pub mod example_whip;
 pub mod fuzz;
 pub mod media;

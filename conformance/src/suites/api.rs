@@ -482,6 +482,25 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
             }
             Err(e) => out.push(CaseResult::fail(name, e)),
         }
+        // README command 1 and its two-process variant, as a user runs them.
+        for (name, check) in [
+            (
+                "call example: two peers connect, media and data both ways, a status line each second",
+                crate::example_call::check_call as fn(&Context) -> Result<String, String>,
+            ),
+            (
+                "ws_call example: a signaling server and two peer processes, media both ways",
+                crate::example_call::check_ws_call,
+            ),
+        ] {
+            match check(ctx) {
+                Ok(what) => {
+                    println!("api: {}: {what}", name.split(':').next().unwrap_or(name));
+                    out.push(CaseResult::pass(name));
+                }
+                Err(e) => out.push(CaseResult::fail(name, e)),
+            }
+        }
         out
     })
 }

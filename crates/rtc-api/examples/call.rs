@@ -3,7 +3,9 @@
 //! track (Opus-sized frames, 50 per second) and a video track (VP8 frames,
 //! 30 per second) both ways over SRTP keyed by DTLS-SRTP, a data stream
 //! (alice opens `chat`, bob echoes what it carries), every event printed as
-//! it fires, and a summary table at the end.
+//! it fires, a status line per peer each second while media flows (bitrate
+//! each way, packets lost, round trip, the bandwidth estimate), and a
+//! summary table at the end.
 //!
 //! ```sh
 //! cargo run --release -p rtc-api --example call [seconds]
@@ -275,6 +277,43 @@ fn echo(conn: RtcConnection, t0: Instant) {
     });
 }
 
+/// The octets a peer has sent and received so far, over all its tracks.
+#[derive(Default, Clone, Copy)]
+struct Octets {
+    sent: u64,
+    received: u64,
+}
+
+/// One status line for a peer: bitrate each way since `last` (`secs` ago),
+/// packets lost so far, the round trip and the bandwidth estimate.
+fn status(t0: Instant, p: &Peer, last: &mut Octets, secs: f64) {
+    let (mut now, mut lost, mut rtt) = (Octets::default(), 0i64, None::<f64>);
+    for r in p.conn.stats() {
+        match r.direction {
+            Direction::Local => {
+                now.sent += r.stats.bytes_sent.unwrap_or(0);
+                rtt = r.stats.round_trip_time.map_or(rtt, |x| Some(rtt.map_or(x, |y| y.max(x))));
+            }
+            Direction::Remote => {
+                now.received += r.stats.bytes_received.unwrap_or(0);
+                lost += r.stats.packets_lost;
+            }
+        }
+    }
+    let kbit = |a: u64, b: u64| a.saturating_sub(b) as f64 * 8.0 / secs.max(1e-3) / 1000.0;
+    println!(
+        "{} {:5} status: out {:5.0} kbit/s  in {:5.0} kbit/s  lost {}  rtt {} ms  estimate {}",
+        stamp(t0),
+        p.name,
+        kbit(now.sent, last.sent),
+        kbit(now.received, last.received),
+        lost,
+        rtt.map_or("-".into(), ms),
+        p.conn.available_outgoing_bitrate().map_or("-".into(), |b| format!("{} kbit/s", b / 1000)),
+    );
+    *last = now;
+}
+
 fn ms(v: f64) -> String {
     format!("{:.2}", v * 1000.0)
 }
@@ -417,6 +456,16 @@ async fn main() -> Result<(), BoxError> {
                 counts.push((p.name, t.kind().as_str(), c.clone()));
                 receive(t.clone(), t.kind(), c);
             }
+        }
+    }
+    let mut last = [Octets::default(); 2];
+    let mut at = Instant::now();
+    while at + Duration::from_secs(1) <= until {
+        tokio::time::sleep_until((at + Duration::from_secs(1)).into()).await;
+        let secs = at.elapsed().as_secs_f64();
+        at = Instant::now();
+        for (p, last) in [&alice, &bob].into_iter().zip(&mut last) {
+            status(t0, p, last, secs);
         }
     }
     tokio::time::sleep_until((until + Duration::from_millis(300)).into()).await;
