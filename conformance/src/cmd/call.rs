@@ -14,6 +14,7 @@
 //!   and everything asked for flowed both ways, 1 otherwise. Logs go to
 //!   stderr (rtc's, filtered by `RUST_LOG`, `warn` by default).
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -242,11 +243,18 @@ async fn call(args: &CallArgs) -> Result<bool, String> {
         if args.video {
             tokio::spawn(send_video(video.clone(), video_frames, frame_time, until));
         }
-        for s in conn.remote_streams() {
-            for t in s.tracks() {
-                tokio::spawn(receive(t, counts.clone()));
+        // Tracks the description did not announce (no `a=ssrc`, as in
+        // webrtcbin's audio sections) appear with their first packet.
+        let mut reading = HashSet::new();
+        read_new_tracks(&conn, &mut reading, &counts);
+        let (c, n) = (conn.clone(), counts.clone());
+        tokio::spawn(async move {
+            while let Some(e) = events.next().await {
+                if let ConnectionEvent::TrackConnected { direction: rtc_api::Direction::Remote, .. } = e {
+                    read_new_tracks(&c, &mut reading, &n);
+                }
             }
-        }
+        });
         if args.data {
             tokio::spawn(accept(conn.clone(), counts.clone()));
             if let Some(s) = echo_stream.clone() {
@@ -331,6 +339,15 @@ async fn send_video(track: RtcMediaStreamTrack, frames: Vec<Vec<u8>>, frame_time
         }
         next += frame_time;
         tokio::time::sleep_until(next).await;
+    }
+}
+
+/// Starts reading every remote track not read yet.
+fn read_new_tracks(conn: &RtcConnection, reading: &mut HashSet<String>, counts: &Arc<Counts>) {
+    for t in conn.remote_streams().iter().flat_map(RtcMediaStream::tracks) {
+        if reading.insert(t.id()) {
+            tokio::spawn(receive(t, counts.clone()));
+        }
     }
 }
 

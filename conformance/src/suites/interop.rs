@@ -1,10 +1,18 @@
 //! Suite `interop`: whole calls between rtc and another WebRTC stack, each
 //! side its own process speaking the `peer call` JSON-lines contract
 //! (docs/conformance.md). rtc is `rtc-conformance peer call` (this runner's
-//! own executable); pion/webrtc 3.x is `conformance/peers/pion_call`, a Go
-//! program built offline from Debian's packages by
-//! `scripts/install-peers.sh` into `target/peers/pion_call` (or
-//! `RTC_PION_CALL`). Both gather host candidates on 127.0.0.1 only.
+//! own executable); the other side is one of:
+//!
+//! - pion/webrtc 3.x: `conformance/peers/pion_call`, a Go program built
+//!   offline from Debian's packages by `scripts/install-peers.sh` into
+//!   `target/peers/pion_call` (or `RTC_PION_CALL`);
+//! - GStreamer webrtcbin: `conformance/peers/webrtcbin_call.py` under the
+//!   system python3 with python3-gi (`RTC_SYSTEM_PYTHON`, else
+//!   `/usr/bin/python3`; not the aiortc venv), in max-bundle and in
+//!   max-compat. webrtcbin's certificate is RSA-2048, so rtc runs these
+//!   calls with `--dtls-engine openssl`.
+//!
+//! Every peer gathers host candidates on 127.0.0.1 only.
 //!
 //! Each case starts both peers with `--audio --video`, relays the offer
 //! line from the offerer to the answerer and the answer line back, waits
@@ -12,7 +20,7 @@
 //! sent and received both ways) and exit status 0. It prints one line with
 //! rtc's connect time and the packet and frame counts each way; on failure
 //! the message carries both result lines and the end of both sides' stderr
-//! (`RUST_LOG` and `PION_LOG_DEBUG=all` reach the peers).
+//! (`RUST_LOG`, `PION_LOG_DEBUG=all` and `GST_DEBUG` reach the peers).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -27,7 +35,8 @@ use crate::runner::{CaseResult, Context, Suite};
 /// The suite.
 pub const SUITE: Suite = Suite {
     name: "interop",
-    about: "whole calls with pion/webrtc 3.x (Go) in both roles: SDP, ICE, DTLS-SRTP, Opus and VP8 both ways",
+    about: "whole calls with pion/webrtc 3.x (Go) and GStreamer webrtcbin in both roles: SDP, ICE, DTLS-SRTP, Opus and \
+            VP8 both ways",
     run,
 };
 
@@ -54,6 +63,72 @@ fn pion_exe(ctx: &Context) -> Result<PathBuf, String> {
              golang-github-pion-webrtc.v3-dev (or set RTC_PION_CALL)",
             exe.display()
         ))
+    }
+}
+
+/// The system python3 for the webrtcbin peer: `RTC_SYSTEM_PYTHON`, else
+/// `/usr/bin/python3`, once `webrtcbin_call.py --check` found every
+/// GStreamer element it needs (else its message, naming the Debian
+/// packages).
+fn webrtcbin_python(ctx: &Context) -> Result<PathBuf, String> {
+    let python =
+        std::env::var_os("RTC_SYSTEM_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/python3"));
+    let out = std::process::Command::new(&python)
+        .arg(ctx.root.join(WEBRTCBIN_PEER))
+        .arg("--check")
+        .current_dir(&ctx.root)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!(
+                "the webrtcbin peer needs the system python3 ({}: {e}): install the Debian packages python3 and \
+                 python3-gi and GStreamer's (scripts/debian-packages.txt), or set RTC_SYSTEM_PYTHON",
+                python.display()
+            )
+        })?;
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.status.success() {
+        Ok(python)
+    } else if said.is_empty() {
+        Err(format!("{} {WEBRTCBIN_PEER} --check: {}", python.display(), String::from_utf8_lossy(&out.stderr).trim()))
+    } else {
+        Err(said)
+    }
+}
+
+/// The webrtcbin peer, under the repository root.
+const WEBRTCBIN_PEER: &str = "conformance/peers/webrtcbin_call.py";
+
+/// The stack on the other side of a call, and how to start it.
+struct Other {
+    /// Its name in rows and messages.
+    name: &'static str,
+    /// Its program, or why it cannot run.
+    exe: Result<PathBuf, String>,
+    /// Arguments before the contract's (a script).
+    lead: Vec<String>,
+    /// Arguments after the contract's.
+    tail: Vec<String>,
+    /// rtc's own extra arguments for this peer.
+    rtc: &'static [&'static str],
+}
+
+impl Other {
+    fn pion(ctx: &Context) -> Self {
+        let video = ctx.fixture("media/vp8-160x120.ivf").to_string_lossy().into_owned();
+        Self { name: "pion", exe: pion_exe(ctx), lead: vec![], tail: vec!["--video-file".into(), video], rtc: &[] }
+    }
+
+    /// webrtcbin with a bundle policy (`max-bundle` or `max-compat`); its
+    /// RSA certificate needs rtc's OpenSSL DTLS engine.
+    fn webrtcbin(ctx: &Context, python: &Result<PathBuf, String>, policy: &str) -> Self {
+        Self {
+            name: "webrtcbin",
+            exe: python.clone(),
+            lead: vec![ctx.root.join(WEBRTCBIN_PEER).to_string_lossy().into_owned()],
+            tail: vec!["--bundle-policy".into(), policy.into()],
+            rtc: &["--dtls-engine", "openssl"],
+        }
     }
 }
 
@@ -153,20 +228,25 @@ fn ms(v: &Value) -> String {
     v["connected_ms"].as_f64().map_or("never".to_string(), |ms| format!("{ms:.0} ms"))
 }
 
-/// One call between pion and rtc, pion offering or answering: relays the
-/// SDP lines and returns the line to print, or why the call failed.
-async fn call(ctx: &Context, pion_offers: bool) -> Result<String, String> {
-    let pion = pion_exe(ctx)?;
+/// One call between rtc and another stack, the other offering or
+/// answering: relays the SDP lines and returns the line to print, or why
+/// the call failed.
+async fn call(ctx: &Context, other: &Other, other_offers: bool) -> Result<String, String> {
+    let exe = other.exe.clone()?;
     let rtc = ctx.runner_exe.clone().ok_or("no runner executable")?;
-    let video = ctx.fixture("media/vp8-160x120.ivf");
-    let video = video.to_string_lossy();
-    let (pion_role, rtc_role) = if pion_offers { ("offer", "answer") } else { ("answer", "offer") };
-    let pion_args = ["--role", pion_role, "--audio", "--video", "--seconds", SECONDS, "--video-file", &video];
-    let rtc_args = ["peer", "call", "--role", rtc_role, "--audio", "--video", "--seconds", SECONDS];
-    let mut p = Peer::spawn(ctx, "pion", &pion, &pion_args)?;
+    let name = other.name;
+    let (other_role, rtc_role) = if other_offers { ("offer", "answer") } else { ("answer", "offer") };
+    let contract = ["--role", other_role, "--audio", "--video", "--seconds", SECONDS];
+    let other_args: Vec<&str> =
+        other.lead.iter().map(String::as_str).chain(contract).chain(other.tail.iter().map(String::as_str)).collect();
+    let rtc_args: Vec<&str> = ["peer", "call", "--role", rtc_role, "--audio", "--video", "--seconds", SECONDS]
+        .into_iter()
+        .chain(other.rtc.iter().copied())
+        .collect();
+    let mut p = Peer::spawn(ctx, name, &exe, &other_args)?;
     let mut r = Peer::spawn(ctx, "rtc", &rtc, &rtc_args)?;
     let relayed = async {
-        let (offerer, answerer) = if pion_offers { (&mut p, &mut r) } else { (&mut r, &mut p) };
+        let (offerer, answerer) = if other_offers { (&mut p, &mut r) } else { (&mut r, &mut p) };
         let offer = offerer.line(SDP_LIMIT).await?;
         answerer.send(&offer).await?;
         let answer = answerer.line(SDP_LIMIT).await?;
@@ -179,7 +259,7 @@ async fn call(ctx: &Context, pion_offers: bool) -> Result<String, String> {
     let ((pr, ps, pe), (rr, rs, re)) = tokio::join!(p.finish(limit), r.finish(limit));
     let explain = |why: String| {
         format!(
-            "{why}\n  pion ({ps}): {}\n  rtc ({rs}): {}\n  pion stderr:\n    {}\n  rtc stderr:\n    {}",
+            "{why}\n  {name} ({ps}): {}\n  rtc ({rs}): {}\n  {name} stderr:\n    {}\n  rtc stderr:\n    {}",
             pr.as_ref().map_or_else(Clone::clone, Value::to_string),
             rr.as_ref().map_or_else(Clone::clone, Value::to_string),
             tail(&pe),
@@ -196,7 +276,7 @@ async fn call(ctx: &Context, pion_offers: bool) -> Result<String, String> {
         return Err(explain("not ok: a peer did not connect or media did not flow both ways".into()));
     }
     Ok(format!(
-        "rtc connected {} after the answer (pion {}); rtc→pion {}; pion→rtc {}",
+        "rtc connected {} after the answer ({name} {}); rtc→{name} {}; {name}→rtc {}",
         ms(&rv),
         ms(&pv),
         flow(&rv, &pv),
@@ -209,12 +289,39 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
         Ok(rt) => rt,
         Err(e) => return vec![CaseResult::fail("runtime", e.to_string())],
     };
+    let pion = Other::pion(ctx);
+    let python = webrtcbin_python(ctx);
+    let (bundle, compat) = (Other::webrtcbin(ctx, &python, "max-bundle"), Other::webrtcbin(ctx, &python, "max-compat"));
     let mut out = Vec::new();
-    for (pion_offers, name, short) in [
-        (true, "pion 3.x offers, rtc answers: audio and VP8 both ways", "pion offers, rtc answers"),
-        (false, "rtc offers, pion answers: audio and VP8 both ways", "rtc offers, pion answers"),
+    for (other, other_offers, name, short) in [
+        (&pion, true, "pion 3.x offers, rtc answers: audio and VP8 both ways", "pion offers, rtc answers"),
+        (&pion, false, "rtc offers, pion answers: audio and VP8 both ways", "rtc offers, pion answers"),
+        (
+            &bundle,
+            true,
+            "GStreamer webrtcbin offers (max-bundle), rtc answers: audio and VP8 both ways",
+            "webrtcbin offers (max-bundle), rtc answers",
+        ),
+        (
+            &bundle,
+            false,
+            "rtc offers, GStreamer webrtcbin answers (max-bundle): audio and VP8 both ways",
+            "rtc offers, webrtcbin answers (max-bundle)",
+        ),
+        (
+            &compat,
+            true,
+            "GStreamer webrtcbin offers (max-compat), rtc answers: audio and VP8 both ways",
+            "webrtcbin offers (max-compat), rtc answers",
+        ),
+        (
+            &compat,
+            false,
+            "rtc offers, GStreamer webrtcbin answers (max-compat): audio and VP8 both ways",
+            "rtc offers, webrtcbin answers (max-compat)",
+        ),
     ] {
-        match rt.block_on(call(ctx, pion_offers)) {
+        match rt.block_on(call(ctx, other, other_offers)) {
             Ok(line) => {
                 println!("interop: {short}: {line}");
                 out.push(CaseResult::pass(name));
