@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release -p rtc-api --example whip -- --out rec               # http://127.0.0.1:8080
 //! cargo run --release -p rtc-api --example whip -- --token s3cret --video-file clip.ivf --audio-file tone.opus
+//! cargo run --release -p rtc-api --features openssl --example whip -- --dtls-engine openssl  # RSA peers (webrtcbin)
 //! ```
 //!
 //! - `POST /whip/<name>` with an SDP offer (`application/sdp`) makes a
@@ -42,8 +43,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rtc_api::{
-    ConnectionEvent, Direction, Events, RtcConnection, RtcMediaStream, RtcMediaStreamTrack, RtcSocket, SdpType,
-    SocketEvent, SocketOptions, SocketServers, StreamDescription,
+    ConnectionEvent, Direction, DtlsEngine, Events, RtcConnection, RtcMediaStream, RtcMediaStreamTrack, RtcSocket,
+    SdpType, SocketEvent, SocketOptions, SocketServers, StreamDescription,
 };
 use rtc_candidate::Candidate;
 use rtc_codecs::Kind;
@@ -60,13 +61,15 @@ use http::{Request, Response};
 use media::{BoxError, Recorded};
 
 const USAGE: &str = "usage: whip [--port N] [--token T] [--out DIR] [--video-file F.ivf] [--audio-file F.opus]
-            [--whip-codec vp8|vp9] [--max-sessions N] [--idle SECONDS] [--sdp]
+            [--whip-codec vp8|vp9] [--dtls-engine dimpl|openssl] [--max-sessions N] [--idle SECONDS] [--sdp]
   --port N          the HTTP port on 127.0.0.1 (8080 by default; 0 takes any free port)
   --token T         require `Authorization: Bearer T`
   --out DIR         where WHIP sessions are recorded (`.` by default)
   --video-file F    an IVF file (VP8 or VP9) WHEP viewers get
   --audio-file F    an Ogg Opus file WHEP viewers get
   --whip-codec C    the video codec publishers are answered with: vp8 (default) or vp9
+  --dtls-engine E   dimpl (default) or openssl, for peers with RSA certificates such as
+                    GStreamer's webrtcbin (build with --features openssl)
   --max-sessions N  sessions at once (16 by default; more get 503)
   --idle SECONDS    end a session idle that long (30 by default)
   --sdp             print each offer and answer";
@@ -86,6 +89,7 @@ struct Config {
     video_file: Option<PathBuf>,
     audio_file: Option<PathBuf>,
     whip_vp9: bool,
+    dtls_engine: DtlsEngine,
     max_sessions: usize,
     idle: Duration,
     sdp: bool,
@@ -235,9 +239,13 @@ fn video_fourcc(conn: &RtcConnection) -> Option<[u8; 4]> {
 
 /// A session's new connection with a loopback socket whose candidates are
 /// gathered (the answer carries them).
-async fn connection(options: rtc_codecs::Options) -> Result<(RtcConnection, Events<SocketEvent>), BoxError> {
+async fn connection(
+    options: rtc_codecs::Options,
+    dtls_engine: DtlsEngine,
+) -> Result<(RtcConnection, Events<SocketEvent>), BoxError> {
     let conn = RtcConnection::new(None, Some(options))?;
-    let socket = RtcSocket::new(SocketServers::loopback_v4(), SocketOptions::default()).await?;
+    let servers = SocketServers { dtls_engine, ..SocketServers::loopback_v4() };
+    let socket = RtcSocket::new(servers, SocketOptions::default()).await?;
     let mut events = socket.events();
     conn.add_socket(&socket)?;
     let gathered = async {
@@ -271,7 +279,7 @@ async fn open(server: &Arc<Server>, role: Role, name: &str, offer: &str) -> Resu
         Role::Whip => c.whip_vp9,
         Role::Whep => ivf.as_ref().is_some_and(|(_, fourcc)| fourcc == b"VP90"),
     };
-    let (conn, socket_events) = connection(media::options(vp9)).await?;
+    let (conn, socket_events) = connection(media::options(vp9), c.dtls_engine).await?;
     let stream = RtcMediaStream::new(StreamDescription::default());
     let tracks = [RtcMediaStreamTrack::of_kind(Kind::Video), RtcMediaStreamTrack::of_kind(Kind::Audio)];
     if role == Role::Whep {
@@ -681,6 +689,7 @@ fn config() -> Result<Config, String> {
         video_file: None,
         audio_file: None,
         whip_vp9: false,
+        dtls_engine: DtlsEngine::Dimpl,
         max_sessions: 16,
         idle: Duration::from_secs(30),
         sdp: false,
@@ -711,6 +720,14 @@ fn config() -> Result<Config, String> {
                     "vp8" => false,
                     "vp9" => true,
                     v => return Err(format!("--whip-codec {v}: vp8 or vp9")),
+                }
+            }
+            "--dtls-engine" => {
+                c.dtls_engine = match text()?.to_ascii_lowercase().as_str() {
+                    "dimpl" => DtlsEngine::Dimpl,
+                    "openssl" if rtc_dtls::Engine::OpenSsl.available() => DtlsEngine::OpenSsl,
+                    "openssl" => return Err("--dtls-engine openssl: build with --features openssl".into()),
+                    v => return Err(format!("--dtls-engine {v}: dimpl or openssl")),
                 }
             }
             "--max-sessions" => c.max_sessions = number(1024)?.max(1) as usize,
