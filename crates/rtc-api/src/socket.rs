@@ -46,7 +46,9 @@ impl RtcSocket {
     /// candidates (`servers.relay_only`: those only). The socket makes
     /// a self-signed DTLS certificate (ECDSA P-256) and lists its SHA-256
     /// fingerprint in its options' `fingerprints` (so `fingerprints` given
-    /// here are refused).
+    /// here are refused). With `options.ice_lite` (ICE lite, RFC 8445
+    /// section 2.5: a server on a public address) the socket gathers host
+    /// candidates only: STUN and TURN URLs and `relay_only` are refused.
     pub async fn new(servers: SocketServers, options: SocketOptions) -> Result<Self, Error> {
         Self::with_certificate(servers, options, Certificate::generate()?).await
     }
@@ -67,6 +69,13 @@ impl RtcSocket {
         }
         for k in &options.keys {
             k.check().map_err(|e| Error::InvalidOptions(e.to_string()))?;
+        }
+        if options.ice_lite && (!servers.urls.is_empty() || servers.relay_only) {
+            return Err(Error::InvalidOptions(
+                "an `ice-lite` socket gathers host candidates only (RFC 8445 section 5.2): no STUN or TURN URLs, no \
+                 relay-only"
+                    .into(),
+            ));
         }
         let mut stun_servers = Vec::new();
         let mut turn_servers = Vec::new();

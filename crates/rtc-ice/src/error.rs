@@ -31,6 +31,11 @@ pub enum Error {
     /// [`Timing::MAX_PACING`](crate::Timing::MAX_PACING).
     #[error("ice-pacing of {0:?} is more than the {max:?} this agent takes", max = crate::Timing::MAX_PACING)]
     InvalidPacing(std::time::Duration),
+    /// An ICE lite configuration that cannot work: a lite agent with STUN or
+    /// TURN servers (it gathers host candidates only, RFC 8445 section
+    /// 5.2), or a lite agent told that its peer is lite too.
+    #[error("ICE lite: {0}")]
+    Lite(&'static str),
     /// Something this crate does not support yet (`turns:`, TURN over TCP).
     #[error("not supported: {0}")]
     Unsupported(&'static str),

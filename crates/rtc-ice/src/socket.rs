@@ -209,6 +209,13 @@ impl IceSocket {
         self.with_agent(|a| a.set_remote_pacing(pacing))
     }
 
+    /// Says whether the peer is an ICE lite agent (see
+    /// [`Agent::set_remote_lite`]): a full socket then controls and keeps
+    /// controlling; a lite socket refuses a lite peer.
+    pub fn set_remote_lite(&self, lite: bool) -> Result<(), Error> {
+        self.with_agent(|a| a.set_remote_lite(Instant::now(), lite))
+    }
+
     /// Adds a remote candidate.
     pub fn add_remote_candidate(&self, cand: &Candidate) -> Result<(), Error> {
         self.with_agent(|a| a.add_remote_candidate(Instant::now(), cand))

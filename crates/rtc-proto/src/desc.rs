@@ -176,6 +176,17 @@ pub struct SocketOptions {
     /// remote value above 10 000 is refused; one under 5 counts as 5.
     #[serde(rename = "ice-pacing", default, skip_serializing_if = "Option::is_none")]
     pub ice_pacing: Option<u64>,
+    /// `ice-lite`: this side runs ICE lite (RFC 8445 section 2.5; SDP's
+    /// session-level `a=ice-lite`, RFC 8839 section 5.3; not in the seeds),
+    /// as a server on a public address does: host candidates only (a
+    /// socket with STUN or TURN servers is refused), no connectivity checks
+    /// of its own, always ICE-controlled, selecting the pair the peer
+    /// nominates. A local description of a lite socket carries it and no
+    /// `ice-pacing` (RFC 8839: a lite agent proposes none); a remote one
+    /// that carries it makes this side control (whoever offered) and
+    /// expect no checks. Both sides lite is refused.
+    #[serde(rename = "ice-lite", default, skip_serializing_if = "std::ops::Not::not")]
+    pub ice_lite: bool,
     /// ICE timers (not signaled): tests shorten the consent timeout with it.
     #[serde(skip)]
     pub ice_timing: Option<rtc_ice::Timing>,
@@ -184,8 +195,8 @@ pub struct SocketOptions {
 impl PartialEq for SocketOptions {
     /// Compares the signaled fields (not `ice_timing`).
     fn eq(&self, o: &Self) -> bool {
-        (&self.fingerprints, self.mux, &self.kind, &self.keys, &self.setup, self.ice_pacing)
-            == (&o.fingerprints, o.mux, &o.kind, &o.keys, &o.setup, o.ice_pacing)
+        (&self.fingerprints, self.mux, &self.kind, &self.keys, &self.setup, self.ice_pacing, self.ice_lite)
+            == (&o.fingerprints, o.mux, &o.kind, &o.keys, &o.setup, o.ice_pacing, o.ice_lite)
     }
 }
 
@@ -202,6 +213,7 @@ impl Default for SocketOptions {
             keys: Vec::new(),
             setup: None,
             ice_pacing: None,
+            ice_lite: false,
             ice_timing: None,
         }
     }
@@ -221,6 +233,13 @@ impl SocketOptions {
             )));
         }
         Ok(Some(d))
+    }
+
+    /// The `ice-pacing` a local socket signals: [`SocketOptions::local_pacing`]
+    /// in milliseconds, none for a lite socket (RFC 8839 section 5.5: a
+    /// lite agent performs no checks and proposes no pacing).
+    pub(crate) fn signaled_pacing(&self) -> Option<u64> {
+        (!self.ice_lite).then(|| u64::try_from(self.local_pacing().as_millis()).unwrap_or(u64::MAX))
     }
 
     /// The Ta a local socket proposes (and signals as `ice-pacing`): its

@@ -3,7 +3,8 @@
 //! (`a=rtpmap`, `a=fmtp`, `a=rtcp-fb`, `a=extmap`), to which this adds the
 //! transport of the seeds' description: `a=ice-ufrag` / `a=ice-pwd` (the
 //! `context-id` and `secret`), the session-level `a=ice-pacing` (RFC 8839
-//! section 5.5, the first socket's `ice-pacing`), `a=crypto` (RFC 4568,
+//! section 5.5, the first socket's `ice-pacing`) or, for an ICE lite
+//! socket, `a=ice-lite` (section 5.3), `a=crypto` (RFC 4568,
 //! the `keys`),
 //! `a=candidate`, `a=rtcp-mux`, BUNDLE with `a=mid`, and per track `a=msid`
 //! and `a=ssrc` with the `cname`. The description's `data` is an
@@ -143,8 +144,14 @@ pub(crate) fn add_keying(
 }
 
 /// The session-level `a=ice-pacing:<ms>` (RFC 8839 section 5.5) of the
-/// socket's `ice-pacing`, when it has one.
+/// socket's `ice-pacing`, when it has one; for a socket with `ice-lite`,
+/// `a=ice-lite` (section 5.3) instead (section 4.3.2: a lite agent does
+/// not include `a=ice-pacing`).
 pub(crate) fn add_pacing(s: &mut Session, socket: Option<&SocketDescription>) {
+    if socket.is_some_and(|s| s.options.ice_lite) {
+        s.add_attribute(Attribute::new("ice-lite"));
+        return;
+    }
     if let Some(ms) = socket.and_then(|s| s.options.ice_pacing) {
         s.add_attribute_with_value("ice-pacing", ms);
     }
@@ -185,7 +192,7 @@ impl ConnectionDescription {
     /// over `UDP/TLS/RTP/SAVPF` with the first socket's `a=fingerprint` and
     /// `a=setup` (its `setup`, else `actpass`), which the data section
     /// carries too. The first socket's `ice-pacing` becomes the
-    /// session-level `a=ice-pacing`.
+    /// session-level `a=ice-pacing`, or with `ice-lite` `a=ice-lite`.
     ///
     /// Data streams run over DTLS, which a description with `keys` does not
     /// set up: its `data` is left out of the SDP. The SDP needs audio or
@@ -273,7 +280,8 @@ impl ConnectionDescription {
     /// section). Without `a=crypto` the call is keyed by DTLS-SRTP.
     /// `a=ice-pacing` (session level, else the first section with one)
     /// becomes the socket's `ice-pacing`; one that is not 1 to 10 digits
-    /// is an error.
+    /// is an error. `a=ice-lite` (session level, or in a section) sets its
+    /// `ice-lite`.
     pub fn from_sdp(sdp: &str) -> Result<(Self, Options), Error> {
         let s = Session::parse(sdp.as_bytes()).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
         let options = Options::from_session(&s).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
@@ -285,6 +293,9 @@ impl ConnectionDescription {
             transport.iter().find_map(|m| attr(&m.attributes, name).next()).or_else(|| attr(&s.attributes, name).next())
         };
         let ice_pacing = read_pacing(&s, &transport)?;
+        // RFC 8839 section 5.3: session level only; a section's is taken
+        // too, as `a=ice-pacing` is.
+        let ice_lite = has(&s.attributes, "ice-lite") || transport.iter().any(|m| has(&m.attributes, "ice-lite"));
         let mut d = ConnectionDescription {
             context_id: find("ice-ufrag").map(str::to_owned),
             secret: find("ice-pwd").map(str::to_owned),
@@ -322,7 +333,7 @@ impl ConnectionDescription {
         d.sockets.push(SocketDescription {
             socket_id: "sdp".into(),
             candidates,
-            options: SocketOptions { mux, fingerprints, setup, ice_pacing, ..SocketOptions::default() },
+            options: SocketOptions { mux, fingerprints, setup, ice_pacing, ice_lite, ..SocketOptions::default() },
         });
         for m in &media {
             let Ok(kind) = m.media.parse::<Kind>() else { continue };
@@ -492,6 +503,34 @@ mod tests {
         let start = sdp.find("m=application").expect("an application section");
         let rest = &sdp[start..];
         rest[2..].find("\r\nm=").map_or(rest, |end| &rest[..end + 2])
+    }
+
+    /// RFC 8839 section 5.3: `a=ice-lite` is written at session level for a
+    /// lite socket, without `a=ice-pacing` (section 4.3.2), and read back
+    /// (from a section too); a full socket writes none.
+    #[test]
+    fn ice_lite_round_trips_at_session_level() {
+        let mut d = dtls_description(None);
+        d.sockets[0].options.ice_lite = true;
+        d.sockets[0].options.ice_pacing = Some(5);
+        let opts = crate::default_options();
+        let sdp = d.to_sdp(&opts).unwrap();
+        let session = &sdp[..sdp.find("\r\nm=").unwrap()];
+        assert!(session.lines().any(|l| l == "a=ice-lite"), "{sdp}");
+        assert_eq!(sdp.matches("a=ice-lite").count(), 1);
+        assert!(!sdp.contains("ice-pacing"), "{sdp}");
+        let (back, _) = ConnectionDescription::from_sdp(&sdp).unwrap();
+        assert!(back.sockets[0].options.ice_lite);
+        d.sockets[0].options.ice_lite = false;
+        let full = d.to_sdp(&opts).unwrap();
+        assert!(!full.contains("ice-lite"), "{full}");
+        assert!(!ConnectionDescription::from_sdp(&full).unwrap().0.sockets[0].options.ice_lite);
+        let in_section = full.replace("a=mid:0\r\n", "a=mid:0\r\na=ice-lite\r\n");
+        assert!(ConnectionDescription::from_sdp(&in_section).unwrap().0.sockets[0].options.ice_lite);
+        // JSON: "ice-lite": true in the socket options, absent when false.
+        let json = serde_json::to_string(&back.sockets[0].options).unwrap();
+        assert!(json.contains(r#""ice-lite":true"#), "{json}");
+        assert!(!serde_json::to_string(&SocketOptions::default()).unwrap().contains("ice-lite"));
     }
 
     /// RFC 8839 section 5.5: `a=ice-pacing` is written at session level

@@ -108,7 +108,9 @@ impl Agent {
     }
 
     pub(super) fn has_check_work(&self) -> bool {
-        self.remote_key.is_some()
+        // A lite agent never checks (RFC 8445 section 2.5).
+        !self.cfg.lite
+            && self.remote_key.is_some()
             && (!self.triggered.is_empty()
                 || self.pairs.iter().any(|p| {
                     matches!(p.state, PairState::Waiting | PairState::Frozen)
@@ -174,7 +176,10 @@ impl Agent {
     }
 
     pub(super) fn check_failed(&mut self) {
-        if self.state != State::Checking
+        // A lite agent runs no check list and so never fails: it waits for
+        // the peer's checks (RFC 8445 section 6.1.1: its state is Running).
+        if self.cfg.lite
+            || self.state != State::Checking
             || !self.candidates_done
             || self.remote_key.is_none()
             || (self.stalled && !self.remote_done)

@@ -191,6 +191,18 @@ pub struct AgentConfig {
     /// candidates are signaled and checked. Without TURN servers nothing
     /// can connect.
     pub relay_only: bool,
+    /// ICE lite (RFC 8445 section 2.5), for an agent on a public address
+    /// (an SFU): host candidates only, no connectivity checks of its own
+    /// (no check list, no triggered checks, no consent checks), always
+    /// controlled whatever `role` says (section 6.1.1: the full peer
+    /// controls, and a lite agent never switches role), answering the
+    /// peer's checks and selecting the pair a check with USE-CANDIDATE came
+    /// over (sections 7.3.2 and 8.2). Signal it (SDP's session-level
+    /// `a=ice-lite`, RFC 8839 section 5.3) so that the peer calls
+    /// [`Agent::set_remote_lite`](super::Agent::set_remote_lite). With STUN
+    /// or TURN servers, or `relay_only`, [`Agent::new`](super::Agent::new)
+    /// refuses the configuration ([`Error::Lite`]).
+    pub lite: bool,
     /// Timers.
     pub timing: Timing,
     /// Memory caps.
@@ -210,6 +222,7 @@ impl Default for AgentConfig {
             stun_servers: Vec::new(),
             turn_servers: Vec::new(),
             relay_only: false,
+            lite: false,
             timing: Timing::default(),
             limits: Limits::default(),
             seed: None,

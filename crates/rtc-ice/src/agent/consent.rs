@@ -1,5 +1,13 @@
 //! Consent freshness (RFC 7675) on the selected pairs, and keepalives
 //! (RFC 8445 section 11).
+//!
+//! A lite agent sends no consent checks: RFC 7675 section 1 says consent
+//! is obtained by full agents only, a lite agent answering the checks it
+//! receives. Its selected pairs still lapse: each authenticated check from
+//! the peer over a selected pair (the full peer's consent checks, every 4
+//! to 6 s) renews it, and none for the consent timeout (30 s) means the
+//! peer is gone (`Disconnected`), as SFUs running ICE lite do. Keepalives
+//! (Binding indications, not checks) are sent as by a full agent.
 
 use std::time::{Duration, Instant};
 
@@ -26,14 +34,25 @@ impl Agent {
             let Some(pi) = c.selected else { continue };
             if c.consent_last.is_some_and(|l| now >= l + self.cfg.timing.consent_timeout) {
                 let timeout = self.cfg.timing.consent_timeout;
-                pair_event!(
-                    tracing::Level::WARN,
-                    self,
-                    pi,
-                    ?timeout,
-                    "ICE consent lost: no response for {:.0?} on the selected pair",
-                    timeout
-                );
+                if self.cfg.lite {
+                    pair_event!(
+                        tracing::Level::WARN,
+                        self,
+                        pi,
+                        ?timeout,
+                        "ICE peer gone: no check from it for {:.0?} on the selected pair (lite)",
+                        timeout
+                    );
+                } else {
+                    pair_event!(
+                        tracing::Level::WARN,
+                        self,
+                        pi,
+                        ?timeout,
+                        "ICE consent lost: no response for {:.0?} on the selected pair",
+                        timeout
+                    );
+                }
                 self.state = State::Disconnected;
                 self.txs.retain(|t| !matches!(t.kind, TxKind::Consent { .. }));
                 self.push_event(Event::Disconnected);

@@ -226,6 +226,9 @@ pub struct Agent {
     /// TURN allocations, one per (host base, server); empty without TURN
     /// servers.
     turn: Vec<crate::turn::Client>,
+    /// The peer is an ICE lite agent ([`Agent::set_remote_lite`]): this
+    /// agent controls and keeps that role.
+    remote_lite: bool,
 }
 
 impl Agent {
@@ -237,6 +240,12 @@ impl Agent {
             Some(s) => Csprng::Seeded(Box::new(StdRng::seed_from_u64(s))),
             None => Csprng::Os,
         };
+        if config.lite && (!config.stun_servers.is_empty() || !config.turn_servers.is_empty() || config.relay_only) {
+            return Err(Error::Lite(
+                "a lite agent gathers host candidates only (RFC 8445 section 5.2): no STUN or TURN servers, no \
+                 relay_only",
+            ));
+        }
         let mut config = config;
         let local_creds = match config.credentials.take() {
             Some(c) => {
@@ -256,7 +265,8 @@ impl Agent {
         config.timing.ta = config.timing.ta.clamp(Timing::MIN_PACING, Timing::MAX_PACING);
         let tiebreaker = rng.random();
         Self {
-            controlling: config.role == Role::Controlling,
+            // RFC 8445 section 6.1.1: a lite agent is always controlled.
+            controlling: config.role == Role::Controlling && !config.lite,
             comps: vec![Comp::default(); usize::from(config.components)],
             cfg: config,
             rng,
@@ -289,6 +299,7 @@ impl Agent {
             paths_generation: 0,
             stalled: false,
             turn: Vec::new(),
+            remote_lite: false,
         }
     }
 
@@ -313,13 +324,80 @@ impl Agent {
     /// carry the new role, as after a role conflict (RFC 8445 section
     /// 7.2.5.1). The tiebreaker stays. A peer that silently drops requests
     /// carrying the wrong role thus still gets a check it answers.
+    ///
+    /// ICE lite fixes the role (RFC 8445 section 6.1.1): a lite agent
+    /// ([`AgentConfig::lite`]) stays controlled and one whose peer is lite
+    /// ([`Agent::set_remote_lite`]) stays controlling; asking them for the
+    /// other role does nothing.
     pub fn set_role(&mut self, now: Instant, role: Role) {
         let controlling = role == Role::Controlling;
         if controlling == self.controlling {
             return;
         }
+        if self.role_pinned() {
+            tracing::debug!(
+                ?role,
+                lite = self.cfg.lite,
+                remote_lite = self.remote_lite,
+                "ICE role kept: lite fixes it"
+            );
+            return;
+        }
         self.switch_role(controlling);
         self.handle_timeout(now);
+    }
+
+    /// Whether this agent is an ICE lite agent ([`AgentConfig::lite`]).
+    pub fn is_lite(&self) -> bool {
+        self.cfg.lite
+    }
+
+    /// Whether the peer is an ICE lite agent, as [`Agent::set_remote_lite`]
+    /// said.
+    pub fn remote_lite(&self) -> bool {
+        self.remote_lite
+    }
+
+    /// Says whether the peer is an ICE lite agent (it signaled SDP's
+    /// session-level `a=ice-lite`, RFC 8839 section 5.3). Call it before
+    /// [`Agent::set_remote_credentials`], so that the first check already
+    /// carries the right role. Against a lite peer (RFC 8445 section
+    /// 6.1.1) this agent takes the controlling role (checks in flight with
+    /// the other role are sent again, as [`Agent::set_role`] does) and
+    /// keeps it: a role conflict is answered with 487 instead of switching,
+    /// and a 487 from the lite peer fails the pair. It checks and nominates
+    /// as usual, and expects no checks from the peer: data before a pair is
+    /// selected ([`Agent::early_path`]) waits for the selection, which a
+    /// lite peer makes on our nominating check. Consent checks (RFC 7675)
+    /// go on: the lite peer answers them.
+    ///
+    /// A lite agent refuses a lite peer ([`Error::Lite`]): with neither
+    /// side checking, there is no consent to send (RFC 7675 section 1:
+    /// consent is obtained by full agents only), which WebRTC requires.
+    /// The value stays across an ICE restart until set again (RFC 8445
+    /// section 9: changing between lite and full takes a restart).
+    pub fn set_remote_lite(&mut self, now: Instant, lite: bool) -> Result<(), Error> {
+        self.check_open()?;
+        if lite && self.cfg.lite {
+            return Err(Error::Lite(
+                "both agents are lite: neither would check connectivity nor obtain consent (RFC 7675)",
+            ));
+        }
+        if lite != self.remote_lite {
+            tracing::debug!(remote_lite = lite, "ICE the peer is {}", if lite { "lite" } else { "full" });
+        }
+        self.remote_lite = lite;
+        if lite && !self.controlling {
+            self.switch_role(true);
+            self.handle_timeout(now);
+        }
+        Ok(())
+    }
+
+    /// Whether ICE lite fixes the role: this agent is lite (controlled), or
+    /// its peer is (controlling).
+    fn role_pinned(&self) -> bool {
+        self.cfg.lite || self.remote_lite
     }
 
     /// Sets the Ta the peer proposed, as it signaled it (RFC 8839 section
@@ -591,7 +669,10 @@ impl Agent {
         tracing::debug!(%addr, component = c, relay_only = self.cfg.relay_only, "ICE local host candidate");
         if !self.cfg.relay_only {
             self.push_event(Event::Candidate(cand.clone()));
-            for ri in 0..self.remotes.len() {
+            // A lite agent forms no check list: its pairs are those the
+            // peer's checks come over.
+            let paired = if self.cfg.lite { 0 } else { self.remotes.len() };
+            for ri in 0..paired {
                 if self.remotes[ri].component == c && same_family(self.remotes[ri].addr, addr) {
                     self.add_pair(li, ri);
                 }
@@ -651,7 +732,9 @@ impl Agent {
         self.remotes.push(RemoteCand { cand: cand.clone(), addr, component: c, peer_reflexive: false });
         let ri = self.remotes.len() - 1;
         tracing::debug!(%addr, kind = %cand.kind, component = c, "ICE remote candidate");
-        for li in 0..self.locals.len() {
+        // A lite agent forms no check list (see `add_host_candidate`).
+        let paired = if self.cfg.lite { 0 } else { self.locals.len() };
+        for li in 0..paired {
             let l = &self.locals[li];
             if l.is_base() && self.usable(l) && l.component == c && same_family(l.base, addr) {
                 self.add_pair(li, ri);
@@ -785,7 +868,8 @@ impl Agent {
             self.abandon_allocations();
         }
         self.maybe_nominate(now);
-        if self.next_check_at().is_none_or(|t| now >= t)
+        if !self.cfg.lite
+            && self.next_check_at().is_none_or(|t| now >= t)
             && self.remote_key.is_some()
             && let Some(p) = self.next_pair()
             && self.send_check(now, p)

@@ -70,7 +70,8 @@ impl Agent {
             c.selected = Some(best);
             c.nominating = None;
             c.consent_last = Some(now);
-            c.consent_next = Some(now + interval);
+            // A lite agent sends no consent checks (RFC 7675 section 1).
+            c.consent_next = (!self.cfg.lite).then(|| now + interval);
             c.last_sent = Some(now);
             pair_event!(tracing::Level::DEBUG, self, best, "ICE pair selected");
             let p = &self.pairs[best];

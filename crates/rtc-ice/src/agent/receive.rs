@@ -136,11 +136,13 @@ impl Agent {
         let Some(li) = self.locals.iter().position(|l| l.is_base() && self.usable(l) && l.base == local) else {
             return self.drop_with(DropReason::UnknownPath);
         };
-        // Role conflict, RFC 8445 section 7.3.1.1.
+        // Role conflict, RFC 8445 section 7.3.1.1. ICE lite fixes the role
+        // (section 6.1.1): the side that may not switch answers 487, so the
+        // peer does.
         if self.controlling {
             if let Some(theirs) = d.controlling {
                 self.stats.role_conflicts += 1;
-                if self.tiebreaker >= theirs {
+                if self.remote_lite || self.tiebreaker >= theirs {
                     tracing::debug!(%src, "ICE role conflict: both controlling; our tiebreaker wins, 487 sent");
                     self.respond_error(local, src, tid, 487, "Role Conflict");
                     return Receive::Stun;
@@ -150,7 +152,7 @@ impl Agent {
             }
         } else if let Some(theirs) = d.controlled {
             self.stats.role_conflicts += 1;
-            if self.tiebreaker >= theirs {
+            if !self.cfg.lite && self.tiebreaker >= theirs {
                 tracing::debug!(%src, "ICE role conflict: both controlled; our tiebreaker wins");
                 self.switch_role(true);
             } else {
@@ -258,6 +260,10 @@ impl Agent {
             self.paths_generation += 1;
         }
         let ci = usize::from(component - 1);
+        if self.cfg.lite {
+            self.lite_request(now, li, pi, use_candidate);
+            return;
+        }
         let done = self.comps[ci].selected.is_some();
         let nominate = use_candidate && !self.controlling;
         pair_event!(tracing::Level::TRACE, self, pi, use_candidate = use_candidate, "ICE check received");
@@ -276,6 +282,33 @@ impl Agent {
             } else {
                 self.pairs[pi].nominate_on_success = true;
             }
+        }
+    }
+
+    /// RFC 8445 sections 7.3.2 and 8.2 for a lite agent: a check with
+    /// USE-CANDIDATE puts its pair (the local host candidate it arrived on,
+    /// the address it came from) into the valid list, nominated, and a
+    /// nominated pair for every component concludes ICE. No triggered
+    /// check. A check over the selected pair also says the peer is still
+    /// there: it refreshes the selected pair's liveness clock, which a lite
+    /// agent keeps in place of consent (see `consent.rs`).
+    fn lite_request(&mut self, now: Instant, li: usize, pi: usize, use_candidate: bool) {
+        let ci = usize::from(self.pairs[pi].component - 1);
+        pair_event!(tracing::Level::TRACE, self, pi, use_candidate = use_candidate, "ICE check received");
+        if use_candidate {
+            let p = &mut self.pairs[pi];
+            if p.state != PairState::Succeeded || p.valid_local.is_none() {
+                p.state = PairState::Succeeded;
+                p.valid_local = Some(li);
+                pair_event!(tracing::Level::DEBUG, self, pi, "ICE pair valid: the peer nominated it (lite)");
+            }
+            if self.comps[ci].first_valid.is_none() {
+                self.comps[ci].first_valid = Some(now);
+            }
+            self.nominate(now, pi);
+        }
+        if self.comps[ci].selected == Some(pi) && self.state == State::Connected {
+            self.comps[ci].consent_last = Some(now);
         }
     }
 
@@ -345,8 +378,12 @@ impl Agent {
             }
             TxKind::Check { pair, use_candidate, controlling, priority } => {
                 if class == Class::Error {
-                    if d.error_code == Some(487) {
-                        self.stats.role_conflicts += 1;
+                    let conflict = d.error_code == Some(487);
+                    self.stats.role_conflicts += u64::from(conflict);
+                    // A lite peer is controlled and this agent keeps
+                    // controlling (RFC 8445 section 6.1.1): its 487 fails
+                    // the pair as any other error does.
+                    if conflict && (tx.cancelled || !self.remote_lite) {
                         if tx.cancelled {
                             // Its role was already stale: the switch that
                             // cancelled it queued the pair again.

@@ -132,7 +132,8 @@ impl Pair {
         Self::build(a_cfg, a_addrs, b_cfg, b_addrs, net, true)
     }
 
-    /// As `new`, but candidates are not forwarded: the test signals them.
+    /// As `new`, but candidates (and ICE lite) are not signaled: the test
+    /// does it.
     pub fn without_signaling(
         a_cfg: AgentConfig,
         a_addrs: &[(u16, SocketAddr)],
@@ -154,6 +155,12 @@ impl Pair {
         let start = Instant::now();
         let mut a = Agent::new(a_cfg).unwrap();
         let mut b = Agent::new(b_cfg).unwrap();
+        // ICE lite is signaled with the credentials (SDP's `a=ice-lite`).
+        if signaling {
+            let (a_lite, b_lite) = (a.is_lite(), b.is_lite());
+            a.set_remote_lite(start, b_lite).unwrap();
+            b.set_remote_lite(start, a_lite).unwrap();
+        }
         a.set_remote_credentials(start, b.local_credentials().clone()).unwrap();
         b.set_remote_credentials(start, a.local_credentials().clone()).unwrap();
         let rng = StdRng::seed_from_u64(net.seed);

@@ -199,16 +199,11 @@ impl SocketConfig {
 
     /// The options as the socket's description shows them: with the
     /// certificate's fingerprint and the `ice-pacing` it proposes
-    /// ([`SocketOptions::local_pacing`]).
+    /// ([`SocketOptions::local_pacing`]; none when `ice-lite`).
     pub fn described_options(&self) -> SocketOptions {
         let mut o = self.options.clone();
         o.fingerprints = vec![self.certificate.fingerprint().to_string()];
-        o.ice_pacing = Some(millis(self.options.local_pacing()));
+        o.ice_pacing = self.options.signaled_pacing();
         o
     }
-}
-
-/// A duration in whole milliseconds, as `ice-pacing` says it.
-pub(crate) fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

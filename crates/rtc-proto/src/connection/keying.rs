@@ -33,6 +33,13 @@ pub(crate) fn remote_pacing(remote: &ConnectionDescription, index: usize) -> Res
     remote.sockets.get(index).or(remote.sockets.first()).map_or(Ok(None), |s| s.options.pacing())
 }
 
+/// Whether the peer runs ICE lite (RFC 8445 section 2.5) on the local
+/// socket at `index`: its socket at the same position, else its first,
+/// says `ice-lite` (SDP's session-level `a=ice-lite`).
+pub(crate) fn remote_lite(remote: &ConnectionDescription, index: usize) -> bool {
+    remote.sockets.get(index).or(remote.sockets.first()).is_some_and(|s| s.options.ice_lite)
+}
+
 pub(crate) fn remote_credentials(remote: &ConnectionDescription) -> Result<Credentials, Error> {
     let creds = Credentials {
         ufrag: remote.context_id.clone().unwrap_or_default(),
@@ -64,7 +71,7 @@ impl Connection {
                 let mut options = t.options.clone();
                 options.fingerprints = vec![t.certificate.fingerprint().to_string()];
                 options.setup = setup.clone();
-                options.ice_pacing = Some(super::config::millis(t.options.local_pacing()));
+                options.ice_pacing = t.options.signaled_pacing();
                 SocketDescription { socket_id: t.socket_id.clone(), candidates, options }
             })
             .collect();
@@ -178,6 +185,11 @@ impl Connection {
         for s in &d.sockets {
             s.options.pacing()?;
         }
+        if (0..self.transports.len()).any(|i| remote_lite(&d, i) && self.transports[i].agent.is_lite()) {
+            return Err(Error::InvalidDescription(
+                "both sides are ICE lite: neither would check connectivity or obtain consent (RFC 7675)".into(),
+            ));
+        }
         let dtls = d.keys.is_empty();
         if dtls {
             if fingerprints(&d).is_empty() {
@@ -239,8 +251,10 @@ impl Connection {
         let agreement = agree(local_offers, &self.local_options, self.remote_options.as_deref())?;
         // Everything is checked: apply. First the pacing the peer proposed
         // (RFC 8445 section 14.2), before any check of the new description.
+        // So is ICE lite, which decides the roles (RFC 8445 section 6.1.1).
         for (i, t) in self.transports.iter_mut().enumerate() {
             t.agent.set_remote_pacing(remote_pacing(&d, i)?)?;
+            t.agent.set_remote_lite(now, remote_lite(&d, i))?;
         }
         if remote_restart {
             // The peer restarted ICE. Unless this side restarted first and
@@ -406,8 +420,17 @@ impl Connection {
     /// offerer controls (RFC 8445 section 6.1.1; see
     /// [`Connection::local_offers`]), so both sides derive the same roles
     /// and no 487 round trip is needed. A peer that disagrees is repaired
-    /// by RFC 8445's role-conflict rules.
+    /// by RFC 8445's role-conflict rules. ICE lite comes first (section
+    /// 6.1.1: if one agent is lite, the full one controls): a lite side
+    /// (its socket's `ice-lite`) is controlled and a side whose peer says
+    /// `ice-lite` controls, whichever offered.
     pub(crate) fn ice_role(&self) -> rtc_ice::Role {
+        if self.transports.iter().any(|t| t.agent.is_lite()) {
+            return rtc_ice::Role::Controlled;
+        }
+        if self.remote.as_ref().is_some_and(|r| r.sockets.iter().any(|s| s.options.ice_lite)) {
+            return rtc_ice::Role::Controlling;
+        }
         if let Some(role) = self.ice_role_fixed {
             return role;
         }

@@ -567,6 +567,7 @@ impl Connection {
             stun_servers: socket.stun_servers.clone(),
             turn_servers: socket.turn_servers.clone(),
             relay_only: socket.relay_only,
+            lite: socket.options.ice_lite,
             seed: self.seeded.then(|| rand::Rng::random(&mut self.rng)),
             ..AgentConfig::default()
         };
@@ -600,7 +601,9 @@ impl Connection {
         };
         if let Some(remote) = &self.remote {
             let creds = keying::remote_credentials(remote)?;
-            t.agent.set_remote_pacing(keying::remote_pacing(remote, self.transports.len())?)?;
+            let index = self.transports.len();
+            t.agent.set_remote_pacing(keying::remote_pacing(remote, index)?)?;
+            t.agent.set_remote_lite(now, keying::remote_lite(remote, index))?;
             t.agent.set_role(now, self.ice_role());
             t.agent.set_remote_credentials(now, creds)?;
             self.key_transport(&mut t, now)?;
