@@ -5,8 +5,10 @@
 //! the data section in its place, and the answerer is ICE-controlled and
 //! the DTLS client. Fixtures: Chromium, Chrome, Firefox and aiortc offers
 //! (conformance/fixtures/sdp), GStreamer webrtcbin's max-bundle and
-//! max-compat offers and a pion offer with data (below), and a real
-//! pion 3.1.56 offer (conformance/fixtures/sdp/pion-offer.sdp).
+//! max-compat offers and a pion offer with data (below), a real
+//! pion 3.1.56 offer (conformance/fixtures/sdp/pion-offer.sdp), and real
+//! webrtcbin 1.22 offers (max-bundle, max-compat) and an answer
+//! (conformance/fixtures/sdp/webrtcbin-*.sdp).
 
 mod sim;
 
@@ -256,6 +258,61 @@ fn webrtcbin_max_bundle_offer_keeps_its_order_mids_and_bundle_only_audio() {
     let remote = c.description(Direction::Remote).unwrap();
     let ssrcs: Vec<u32> = remote.streams.iter().flat_map(|s| &s.tracks).filter_map(|t| t.ssrc).collect();
     assert_eq!(ssrcs, vec![3484078952, 1526227519]);
+}
+
+/// Real offers of GStreamer webrtcbin 1.22 (Debian bookworm), made by the
+/// interop suite's `webrtcbin_call.py --role offer --audio --video`: a
+/// BUNDLE group in both policies, audio first; max-bundle puts video at
+/// port 0 with `a=bundle-only`, max-compat at port 9 with the same ufrag and
+/// no candidate of its own. The audio section has no `a=ssrc` (its
+/// payloader had no caps yet when the offer was made).
+#[test]
+fn webrtcbin_1_22_max_bundle_and_max_compat_offers_are_answered_in_one_bundle() {
+    for (name, video_port) in [("webrtcbin-max-bundle-offer.sdp", 0), ("webrtcbin-max-compat-offer.sdp", 9)] {
+        let offer = fixture(name);
+        assert_eq!(Session::parse(offer.as_bytes()).unwrap().medias[1].port, video_port, "{name}");
+        let (mut c, now) = answerer(&[Kind::Audio, Kind::Video]);
+        let a = answer(&mut c, now, &offer);
+        mirrors(&offer, &a);
+        assert_eq!(bundle(&a), vec!["audio0", "video1"], "{name}");
+        let fmts: Vec<(&str, &str)> = a.medias.iter().map(|m| (m.media.as_str(), m.fmt.as_str())).collect();
+        assert_eq!(fmts, vec![("audio", "111"), ("video", "96")], "{name}: the offer's payload types");
+        for m in &a.medias {
+            assert_eq!(m.port, 9, "{name}: both sections taken");
+            assert!(!flag(m, "bundle-only"), "{name}: an answer has no bundle-only section");
+            assert_eq!(direction(m), "sendrecv", "{name}");
+            assert_eq!(attr(m, "setup"), vec!["active"], "{name}");
+            assert!(!attr(m, "ssrc").is_empty(), "{name}: our track in each section");
+        }
+        assert_eq!(c.ice_agent(SocketId(0)).unwrap().role(), rtc_ice::Role::Controlled, "{name}");
+        // Only the video track is announced; the audio one comes with its
+        // first packet.
+        let remote = c.description(Direction::Remote).unwrap();
+        let ssrcs: Vec<u32> = remote.streams.iter().flat_map(|s| &s.tracks).filter_map(|t| t.ssrc).collect();
+        assert_eq!(ssrcs.len(), 1, "{name}: {ssrcs:?}");
+    }
+}
+
+/// webrtcbin 1.22's real answer to an rtc offer (audio, video with RTX):
+/// session-level BUNDLE, per-section credentials and fingerprints, no RTX,
+/// `a=ssrc` in the video section only. The offerer takes it, controls ICE
+/// and agrees on the Opus and VP8 numbers it offered.
+#[test]
+fn webrtcbin_1_22_answer_is_taken() {
+    let answer_text = fixture("webrtcbin-answer.sdp");
+    let (mut o, now) = answerer(&[Kind::Audio, Kind::Video]);
+    let offer = Session::parse(o.local_sdp().unwrap().as_bytes()).unwrap();
+    let mids: Vec<&str> = offer.medias.iter().flat_map(|m| attr(m, "mid")).collect();
+    assert_eq!(mids, vec!["0", "1"], "the mids webrtcbin answered");
+    o.set_remote_sdp(now, SdpType::Answer, &answer_text).unwrap();
+    assert_eq!(o.ice_agent(SocketId(0)).unwrap().role(), rtc_ice::Role::Controlling, "the offerer controls");
+    let agreed: Vec<(String, u8)> =
+        o.agreement().unwrap().codecs.iter().map(|c| (c.name.to_ascii_lowercase(), c.payload_id.get())).collect();
+    assert!(agreed.contains(&("opus".into(), 111)) && agreed.contains(&("vp8".into(), 96)), "{agreed:?}");
+    assert!(!agreed.iter().any(|(n, _)| n == "rtx"), "webrtcbin answered without RTX: {agreed:?}");
+    let remote = o.description(Direction::Remote).unwrap();
+    let ssrcs: Vec<u32> = remote.streams.iter().flat_map(|s| &s.tracks).filter_map(|t| t.ssrc).collect();
+    assert_eq!(ssrcs, vec![3972815837]);
 }
 
 #[test]
