@@ -58,6 +58,9 @@ async def main(args):
     t0 = time.monotonic()
     conn.remote_username = remote["ufrag"]
     conn.remote_password = remote["pwd"]
+    # An ICE lite peer (RFC 8445 section 2.5): aioice then nominates
+    # regularly instead of on every check.
+    conn.remote_is_lite = bool(remote.get("lite", False))
     for c in remote["candidates"]:
         sdp = c[len("candidate:"):] if c.startswith("candidate:") else c
         await conn.add_remote_candidate(aioice.Candidate.from_sdp(sdp))

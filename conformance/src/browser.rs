@@ -277,9 +277,15 @@ async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
 /// clip we send cannot make a key frame when Chromium asks for one, so a
 /// packet whose retransmission is lost too costs frames until the clip's
 /// next key frame; without NACK about a third would be decodable).
-pub fn chromium_offers(root: &Path, chromium: OsString, loss: u8) -> Result<String, String> {
+///
+/// With `ice_lite`, rtc's socket runs ICE lite (RFC 8445 section 2.5): its
+/// answer says `a=ice-lite`, and the call passes only when, besides the
+/// above, Chromium was ICE-controlling (its transport's `iceRole`) and got
+/// no connectivity check from rtc over any candidate pair while rtc
+/// answered its checks (`requestsReceived` 0, `responsesReceived` > 0).
+pub fn chromium_offers(root: &Path, chromium: OsString, loss: u8, ice_lite: bool) -> Result<String, String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(answer_chromium(root, chromium, loss))
+    rt.block_on(answer_chromium(root, chromium, loss, ice_lite))
 }
 
 /// Drops `percent` of the UDP datagrams arriving in this network namespace
@@ -312,14 +318,14 @@ fn drop_udp(percent: u8) -> Result<(), String> {
     Ok(())
 }
 
-async fn answer_chromium(root: &Path, chromium: OsString, loss: u8) -> Result<String, String> {
+async fn answer_chromium(root: &Path, chromium: OsString, loss: u8, ice_lite: bool) -> Result<String, String> {
     use rtc_api::{SdpType, SocketEvent};
     let page =
         std::fs::read_to_string(root.join("conformance/peers/chromium_offer.html")).map_err(|e| e.to_string())?;
     let (clip, frame_time) = crate::media::ivf_frames(crate::media::BUILTIN_VP8)?;
     let conn = RtcConnection::new(None, None).map_err(|e| e.to_string())?;
-    let socket =
-        RtcSocket::new(SocketServers::loopback_v4(), SocketOptions::default()).await.map_err(|e| e.to_string())?;
+    let options = SocketOptions { ice_lite, ..SocketOptions::default() };
+    let socket = RtcSocket::new(SocketServers::loopback_v4(), options).await.map_err(|e| e.to_string())?;
     let mut gathered = socket.events();
     let stream = RtcMediaStream::new(StreamDescription::default());
     let audio = RtcMediaStreamTrack::of_kind(Kind::Audio);
@@ -348,6 +354,9 @@ async fn answer_chromium(root: &Path, chromium: OsString, loss: u8) -> Result<St
         let offer = posted_to(&mut posted, "/offer").await?;
         conn.set_remote_sdp(SdpType::Offer, &offer).map_err(|e| format!("Chromium's offer: {e}"))?;
         let answer = conn.local_sdp().map_err(|e| e.to_string())?;
+        if ice_lite != answer.contains("\r\na=ice-lite\r\n") {
+            return Err(format!("our answer should{} say a=ice-lite:\n{answer}", if ice_lite { "" } else { " not" }));
+        }
         pages.set("/answer", answer.clone());
         let asked = Instant::now();
         while !conn.is_connected() {
@@ -404,6 +413,24 @@ async fn answer_chromium(root: &Path, chromium: OsString, loss: u8) -> Result<St
         if decoded == 0 || heard < 25 || got_audio < 25 || got_video < 10 || theirs_estimate < 400_000 || feedbacks < 10
         {
             return Err(format!("{summary}: {report}"));
+        }
+        if ice_lite {
+            // RFC 8445 section 6.1.1: Chromium, the full agent, controls; rtc,
+            // lite, only answers its checks.
+            let n = |k: &str| report["checks"][k].as_u64().unwrap_or(0);
+            let summary = format!(
+                "{summary}; rtc ICE lite: Chromium {} (ICE role), its checks {} sent / {} answered by rtc, checks \
+                 from rtc {}",
+                report["transport"]["iceRole"].as_str().unwrap_or("?"),
+                n("requestsSent"),
+                n("responsesReceived"),
+                n("requestsReceived"),
+            );
+            let role_ok = report["transport"]["iceRole"].as_str().is_none_or(|r| r == "controlling");
+            if !role_ok || n("requestsReceived") != 0 || n("responsesReceived") == 0 {
+                return Err(format!("{summary}: {report}"));
+            }
+            return Ok(summary);
         }
         if loss == 0 {
             return Ok(summary);

@@ -55,6 +55,10 @@ enum Command {
         /// recover is then checked both ways.
         #[arg(long, default_value_t = 0)]
         loss: u8,
+        /// rtc answers as an ICE lite agent (`a=ice-lite`): Chromium must
+        /// control and nominate, and get no connectivity check from rtc.
+        #[arg(long)]
+        ice_lite: bool,
     },
     /// Renegotiation with headless Chromium (as `browser-call`, in a
     /// loopback-only namespace): Chromium offers, then adds a track and
@@ -134,9 +138,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::BrowserAnswer { loss } => {
+        Command::BrowserAnswer { loss, ice_lite } => {
             let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
-            match rtc_conformance::browser::chromium_offers(&Context::from_env().root, chromium, loss) {
+            match rtc_conformance::browser::chromium_offers(&Context::from_env().root, chromium, loss, ice_lite) {
                 Ok(summary) => {
                     println!("{summary}");
                     ExitCode::SUCCESS

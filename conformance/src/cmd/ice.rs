@@ -2,8 +2,9 @@
 //! stdin/stdout by a test harness (see `suites/ice.rs`).
 //!
 //! Protocol: the local description goes out as one JSON line
-//! `{"ufrag":…,"pwd":…,"candidates":["candidate:…",…]}`, the remote one
-//! comes in as one line of the same form, then event lines go out:
+//! `{"ufrag":…,"pwd":…,"candidates":["candidate:…",…]}` (with `"lite":
+//! true` for an ICE lite agent), the remote one comes in as one line of
+//! the same form, then event lines go out:
 //! `{"event":"activecandidate","local":…,"remote":…}`,
 //! `{"event":"connected","ms":N}` (ms since the remote description arrived),
 //! `{"event":"srflx",…}` for each server-reflexive mapping learned, and at
@@ -89,6 +90,11 @@ pub(crate) struct IceArgs {
     /// (iceTransportPolicy "relay").
     #[arg(long)]
     relay_only: bool,
+    /// Run ICE lite (RFC 8445 section 2.5): host candidates only, no checks
+    /// of its own, controlled whatever `--role` says; the description says
+    /// `"lite": true`.
+    #[arg(long)]
+    lite: bool,
 }
 
 fn say(v: Value) {
@@ -118,6 +124,7 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
     let agent = AgentConfig {
         turn_servers,
         relay_only: args.relay_only,
+        lite: args.lite,
         role: match args.role {
             RoleArg::Controlling => Role::Controlling,
             RoleArg::Controlled => Role::Controlled,
@@ -151,7 +158,11 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
         );
     }
     let creds = sock.local_credentials();
-    say(json!({"ufrag": creds.ufrag, "pwd": creds.pwd, "candidates": candidates}));
+    let mut description = json!({"ufrag": creds.ufrag, "pwd": creds.pwd, "candidates": candidates});
+    if args.lite {
+        description["lite"] = json!(true);
+    }
+    say(description);
 
     // The remote description, read off the runtime thread.
     let line = tokio::task::spawn_blocking(|| {
@@ -174,6 +185,7 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
         let _ = sock.add_remote_candidate(&cand);
     }
     sock.end_of_remote_candidates();
+    sock.set_remote_lite(remote["lite"].as_bool().unwrap_or(false)).map_err(|e| format!("remote lite: {e}"))?;
     sock.set_remote_credentials(creds).map_err(|e| format!("remote credentials: {e}"))?;
 
     loop {
@@ -216,7 +228,10 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
             say(json!({"event": "activecandidate", "local": local.to_string(), "remote": remote.to_string()}));
         }
     }
-    let dropped = sock.with_agent(|a| a.stats().dropped_total());
-    say(json!({"event": "done", "count": args.count, "dropped": dropped}));
+    let (dropped, checks) = sock.with_agent(|a| (a.stats().dropped_total(), a.stats().checks_sent));
+    let consent_checks = sock.with_agent(|a| a.stats().consent_checks);
+    say(
+        json!({"event": "done", "count": args.count, "dropped": dropped, "checks": checks, "consent_checks": consent_checks}),
+    );
     Ok(())
 }

@@ -454,6 +454,15 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
             }
             Err(e) => out.push(CaseResult::fail(name, e)),
         }
+        let name =
+            "Chromium (headless) offers, rtc answers as ICE lite: Chromium controls and nominates, media both ways";
+        match crate::browser::in_loopback_namespace(ctx, &["browser-answer", "--ice-lite"]) {
+            Ok(what) => {
+                println!("api: Chromium offers, rtc ICE lite: {what}");
+                out.push(CaseResult::pass(name));
+            }
+            Err(e) => out.push(CaseResult::fail(name, e)),
+        }
         let name = "Chromium (headless) renegotiates: it adds a track and offers, then rtc adds a stream and offers";
         match crate::browser::in_loopback_namespace(ctx, &["browser-renegotiate"]) {
             Ok(what) => {

@@ -68,6 +68,8 @@ struct Report {
     active: Option<(String, String)>,
     done: bool,
     srflx: Vec<Value>,
+    /// rtc's connectivity and consent checks sent (its `done` line).
+    requests_sent: Option<u64>,
 }
 
 impl Report {
@@ -78,7 +80,10 @@ impl Report {
                 self.active =
                     Some((v["local"].as_str().unwrap_or("").into(), v["remote"].as_str().unwrap_or("").into()))
             }
-            Some("done") => self.done = true,
+            Some("done") => {
+                self.done = true;
+                self.requests_sent = v["checks"].as_u64().zip(v["consent_checks"].as_u64()).map(|(a, b)| a + b);
+            }
             Some("srflx") => self.srflx.push(v.clone()),
             _ => {}
         }
@@ -324,6 +329,32 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
         },
         ok,
     );
+    // ICE lite (RFC 8445 section 2.5): rtc lite answers a full peer that
+    // controls and nominates; rtc sends no check (its count must be 0).
+    let lite = |a: &Report, b: &Report| {
+        same_pair(a, b)?;
+        match b.requests_sent {
+            Some(0) => Ok(()),
+            n => Err(format!("rtc lite sent {n:?} Binding requests, want 0")),
+        }
+    };
+    // aioice told that its peer is lite nominates regularly but does not
+    // take the controlling role itself: started controlled, its checks get
+    // 487 from rtc lite and it switches (RFC 8445 section 7.2.5.1). A full
+    // rtc peer started controlled takes control when it reads "lite".
+    for (name, full, role) in [
+        ("aioice-controlling/rtc-lite/ipv4", "aioice", "controlling"),
+        ("aioice-controlled/rtc-lite/ipv4 (487 makes aioice control)", "aioice", "controlled"),
+        ("rtc-controlled/rtc-lite/ipv4 (the full side takes control)", "rtc-full", "controlled"),
+    ] {
+        let full_peer = || match full {
+            "aioice" => aioice(ctx, role, "127.0.0.1", "ping"),
+            _ => rtc(ctx, role, "127.0.0.1:0", "ping", &[]),
+        };
+        // rtc lite is told to control, which it ignores.
+        let lite_peer = || rtc(ctx, "controlling", "127.0.0.1:0", "echo", &["--lite"]);
+        case(&mut cases, name, || run_pair((full, full_peer()?), ("rtc-lite", lite_peer()?)), lite);
+    }
     cases.push(CaseResult::from_result("coturn-srflx/ipv4", coturn_srflx(ctx)));
     cases.push(CaseResult::from_result("coturn-relay/ipv4", coturn_relay(ctx)));
     cases
