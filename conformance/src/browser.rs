@@ -130,14 +130,26 @@ pub(crate) async fn posted_to(posted: &mut mpsc::Receiver<(String, String)>, wan
     Ok(body)
 }
 
+/// Headless, fake media devices, loopback candidates allowed and not hidden
+/// behind mDNS names.
+pub(crate) const CHROMIUM_FLAGS: [&str; 9] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+];
+
 /// Starts headless Chromium on `url` with a fresh profile in `profile`
 /// (fake media devices, loopback candidates allowed and not hidden behind
 /// mDNS names); it is killed when the handle drops.
 pub(crate) fn launch(chromium: &OsString, url: &str, profile: &Path) -> Result<Child, String> {
     tokio::process::Command::new(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
-        .args(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
-        .args(["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"])
+        .args(CHROMIUM_FLAGS)
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(url)
         .stdin(Stdio::null())

@@ -9,7 +9,9 @@
 //! Chromium decoded more than 30 echoed video frames, received at least 25
 //! echoed audio packets and got at least 10 data messages echoed; then
 //! Chromium is stopped and the example gets Ctrl-C (SIGINT) and must print
-//! the call's summary and exit cleanly.
+//! the call's summary and exit cleanly. Just before Chromium stops, a
+//! screenshot of the page goes to `target/browser-example.png` (through
+//! Chromium's DevTools pipe; docs/browser-example.png is one).
 //!
 //! Building an example, starting it and reading the URL it prints first
 //! (`Running`), and stopping it with SIGINT serve the `whip` example's
@@ -28,6 +30,10 @@ use crate::runner::Context;
 /// What the page must report, as `name=value` in a status line.
 const WANT: [(&str, f64); 3] = [("framesDecoded", 31.0), ("audioPacketsReceived", 25.0), ("messagesEchoed", 10.0)];
 
+/// How long the call goes on after the page reported [`WANT`] before the
+/// screenshot.
+const SCREENSHOT_AFTER: Duration = Duration::from_secs(5);
+
 /// How long the page has, from Chromium's start, to report [`WANT`].
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -36,7 +42,9 @@ const LIMIT: Duration = Duration::from_secs(20);
 pub fn check(ctx: &Context) -> Result<String, String> {
     let example = build(ctx, "browser")?;
     let example = example.to_str().ok_or("the example's path is not UTF-8")?;
-    crate::browser::in_loopback_namespace(ctx, &["browser-example", "--example", example])
+    let shot = ctx.root.join("target").join("browser-example.png");
+    let shot = shot.to_str().ok_or("the repository's path is not UTF-8")?;
+    crate::browser::in_loopback_namespace(ctx, &["browser-example", "--example", example, "--screenshot", shot])
 }
 
 /// Builds rtc-api's example `name` with the runner's profile into the
@@ -69,9 +77,9 @@ pub(crate) fn build(ctx: &Context, name: &str) -> Result<PathBuf, String> {
 
 /// Runs the example and Chromium on its page (inside the namespace);
 /// returns a one-line summary.
-pub fn browser_example(example: &Path, chromium: OsString) -> Result<String, String> {
+pub fn browser_example(example: &Path, chromium: OsString, screenshot: Option<&Path>) -> Result<String, String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(run(example, chromium))
+    rt.block_on(run(example, chromium, screenshot))
 }
 
 /// `value` of `name=value` in `line`.
@@ -166,11 +174,11 @@ impl Running {
     }
 }
 
-async fn run(example: &Path, chromium: OsString) -> Result<String, String> {
+async fn run(example: &Path, chromium: OsString, screenshot: Option<&Path>) -> Result<String, String> {
     let mut running = Running::start(example, &["--port".as_ref(), "0".as_ref()]).await?;
     let url = format!("{}/", running.url);
     let profile = std::env::temp_dir().join(format!("rtc-chromium-example-{}", std::process::id()));
-    let mut browser = crate::browser::launch(&chromium, &url, &profile)?;
+    let browser = crate::devtools::launch(&chromium, &url, &profile, (1000, 980))?;
     let deadline = Instant::now() + LIMIT;
     let mut reported = None;
     let mut why = String::new();
@@ -191,8 +199,30 @@ async fn run(example: &Path, chromium: OsString) -> Result<String, String> {
             break;
         }
     }
-    let _ = browser.kill().await;
+    // The page as it shows now, for the docs (a failed screenshot fails the
+    // case: the README shows it).
+    let shot = match (screenshot, &reported) {
+        (Some(path), Some(_)) => {
+            // A few more seconds of the call first, so that the page's plot
+            // shows something.
+            tokio::time::sleep(SCREENSHOT_AFTER).await;
+            let (path, b) = (path.to_owned(), std::sync::Arc::new(browser));
+            let taker = b.clone();
+            let taken = tokio::task::spawn_blocking(move || taker.screenshot(&path)).await.map_err(|e| e.to_string());
+            let mut browser = std::sync::Arc::into_inner(b).ok_or("the browser handle is still shared")?;
+            let _ = browser.child.kill().await;
+            Some(taken.and_then(|t| t))
+        }
+        _ => {
+            let mut browser = browser;
+            let _ = browser.child.kill().await;
+            None
+        }
+    };
     let _ = std::fs::remove_dir_all(&profile);
+    if let Some(Err(e)) = &shot {
+        return Err(running.fail(&format!("the screenshot failed: {e}")).await);
+    }
     let Some(page) = reported else {
         let want: Vec<String> = WANT.iter().map(|(n, v)| format!("{n} >= {v}")).collect();
         let why = format!("{why}: the page did not report {} within {LIMIT:?} of Chromium's start", want.join(", "));
@@ -204,7 +234,11 @@ async fn run(example: &Path, chromium: OsString) -> Result<String, String> {
     match said.iter().find(|l| l.contains(" summary (")) {
         Some(summary) => {
             let summary = summary.split_once(" summary ").map_or(summary.as_str(), |(_, s)| s);
-            Ok(format!("the page reported {page}; the example's summary: {summary}"))
+            let shot = match (shot, screenshot) {
+                (Some(Ok(n)), Some(p)) => format!("; a {n}-octet screenshot in {}", p.display()),
+                _ => String::new(),
+            };
+            Ok(format!("the page reported {page}; the example's summary: {summary}{shot}"))
         }
         None => Err(format!("after SIGINT the example printed no call summary:\n{}", said.join("\n"))),
     }

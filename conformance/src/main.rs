@@ -89,6 +89,9 @@ enum Command {
         /// The example's executable.
         #[arg(long)]
         example: std::path::PathBuf,
+        /// Where to write a PNG screenshot of the page once it reported.
+        #[arg(long)]
+        screenshot: Option<std::path::PathBuf>,
     },
     /// rtc-api's `whip` example as a user runs it (the `api` suite builds
     /// it and runs this in a loopback-only namespace): its token and CORS
@@ -190,9 +193,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::BrowserExample { example } => {
+        Command::BrowserExample { example, screenshot } => {
             let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
-            summary("browser-example", rtc_conformance::example_browser::browser_example(&example, chromium))
+            let run = rtc_conformance::example_browser::browser_example(&example, chromium, screenshot.as_deref());
+            summary("browser-example", run)
         }
         Command::WhipExample { example } => {
             let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
