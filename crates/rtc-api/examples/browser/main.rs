@@ -418,7 +418,7 @@ async fn main() -> Result<(), BoxError> {
         eprintln!("{e}\n{USAGE}");
         std::process::exit(2);
     });
-    let listener = http::bind(port).await?;
+    let listener = http::bind(std::net::Ipv4Addr::LOCALHOST.into(), port).await?;
     let server = Arc::new(Server { t0: Instant::now(), sdp, next: AtomicU64::new(0), calls: Mutex::default() });
     println!("serving http://{}/ : open it in a browser to call rtc (Ctrl-C ends)", listener.local_addr()?);
     let serving = server.clone();

@@ -5,7 +5,7 @@
 //! its fetches on 127.0.0.1; not a general web server.
 
 use std::future::Future;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,9 +125,9 @@ async fn write_response(tcp: &mut TcpStream, r: &Response) {
     let _ = tcp.shutdown().await;
 }
 
-/// Binds `127.0.0.1:port` (0 for any free port).
-pub(crate) async fn bind(port: u16) -> std::io::Result<TcpListener> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await
+/// Binds `ip:port` (port 0 for any free port).
+pub(crate) async fn bind(ip: IpAddr, port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind((ip, port)).await
 }
 
 /// Serves `listener` until Ctrl-C: each request (read within 10 s, bodies

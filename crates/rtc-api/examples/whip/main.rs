@@ -33,8 +33,10 @@
 //! frame (WHIP) for `--idle` seconds, and on Ctrl-C. Each session prints
 //! when it connected, a status line every second (frames recorded or
 //! played per kind) and a summary when it ends. Everything binds
-//! 127.0.0.1. Logs go to stderr, filtered by `RUST_LOG` (`warn` by
-//! default).
+//! 127.0.0.1 unless `--listen` names another address: `--listen 0.0.0.0`
+//! serves HTTP on every interface and gathers media candidates on every
+//! usable interface address, so OBS or a browser on another machine can
+//! publish. Logs go to stderr, filtered by `RUST_LOG` (`warn` by default).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -60,9 +62,12 @@ mod media;
 use http::{Request, Response};
 use media::{BoxError, Recorded};
 
-const USAGE: &str = "usage: whip [--port N] [--token T] [--out DIR] [--video-file F.ivf] [--audio-file F.opus]
+const USAGE: &str =
+    "usage: whip [--listen IP] [--port N] [--token T] [--out DIR] [--video-file F.ivf] [--audio-file F.opus]
             [--whip-codec vp8|vp9] [--dtls-engine dimpl|openssl] [--max-sessions N] [--idle SECONDS] [--sdp]
-  --port N          the HTTP port on 127.0.0.1 (8080 by default; 0 takes any free port)
+  --listen IP       the address HTTP and media bind (127.0.0.1 by default; 0.0.0.0 or ::
+                    for every interface, media candidates on every usable interface address)
+  --port N          the HTTP port (8080 by default; 0 takes any free port)
   --token T         require `Authorization: Bearer T`
   --out DIR         where WHIP sessions are recorded (`.` by default)
   --video-file F    an IVF file (VP8 or VP9) WHEP viewers get
@@ -83,6 +88,7 @@ const SDPFRAG: &str = "application/trickle-ice-sdpfrag";
 /// The command line.
 #[derive(Debug)]
 struct Config {
+    listen: std::net::IpAddr,
     port: u16,
     token: Option<String>,
     out: PathBuf,
@@ -237,14 +243,17 @@ fn video_fourcc(conn: &RtcConnection) -> Option<[u8; 4]> {
     }
 }
 
-/// A session's new connection with a loopback socket whose candidates are
+/// A session's new connection with a socket on `listen` (every usable
+/// interface address when it is 0.0.0.0 or ::) whose candidates are
 /// gathered (the answer carries them).
 async fn connection(
     options: rtc_codecs::Options,
     dtls_engine: DtlsEngine,
+    listen: std::net::IpAddr,
 ) -> Result<(RtcConnection, Events<SocketEvent>), BoxError> {
     let conn = RtcConnection::new(None, Some(options))?;
-    let servers = SocketServers { dtls_engine, ..SocketServers::loopback_v4() };
+    let bind = if listen.is_unspecified() { Vec::new() } else { vec![listen] };
+    let servers = SocketServers { dtls_engine, bind, ..SocketServers::default() };
     let socket = RtcSocket::new(servers, SocketOptions::default()).await?;
     let mut events = socket.events();
     conn.add_socket(&socket)?;
@@ -279,7 +288,7 @@ async fn open(server: &Arc<Server>, role: Role, name: &str, offer: &str) -> Resu
         Role::Whip => c.whip_vp9,
         Role::Whep => ivf.as_ref().is_some_and(|(_, fourcc)| fourcc == b"VP90"),
     };
-    let (conn, socket_events) = connection(media::options(vp9), c.dtls_engine).await?;
+    let (conn, socket_events) = connection(media::options(vp9), c.dtls_engine, c.listen).await?;
     let stream = RtcMediaStream::new(StreamDescription::default());
     let tracks = [RtcMediaStreamTrack::of_kind(Kind::Video), RtcMediaStreamTrack::of_kind(Kind::Audio)];
     if role == Role::Whep {
@@ -683,6 +692,7 @@ async fn handle(server: &Arc<Server>, req: &Request) -> Response {
 
 fn config() -> Result<Config, String> {
     let mut c = Config {
+        listen: std::net::Ipv4Addr::LOCALHOST.into(),
         port: 8080,
         token: None,
         out: PathBuf::from("."),
@@ -710,6 +720,7 @@ fn config() -> Result<Config, String> {
         let number =
             |max: u64| text()?.parse::<u64>().ok().filter(|&v| v <= max).ok_or(format!("{arg}: a number up to {max}"));
         match arg.as_str() {
+            "--listen" => c.listen = text()?.parse().map_err(|e| format!("--listen: {e}"))?,
             "--port" => c.port = number(65535)? as u16,
             "--token" => c.token = Some(text()?).filter(|t| !t.is_empty()),
             "--out" => c.out = value.into(),
@@ -753,7 +764,10 @@ async fn main() -> Result<(), BoxError> {
         media::open_ogg(p)?;
     }
     std::fs::create_dir_all(&config.out).map_err(|e| format!("--out {}: {e}", config.out.display()))?;
-    let listener = http::bind(config.port).await?;
+    if !config.listen.is_loopback() && config.token.is_none() {
+        eprintln!("warning: serving {} without --token: anyone who reaches it can publish and watch", config.listen);
+    }
+    let listener = http::bind(config.listen, config.port).await?;
     let url = format!("http://{}", listener.local_addr()?);
     println!(
         "serving {url}/ : WHIP at {url}/whip/<name> (recorded in {}), WHEP at {url}/whep/<name>{} (Ctrl-C ends)",
