@@ -74,6 +74,12 @@ pub(crate) fn is_rtp_media(m: &Media) -> bool {
     live(m) && m.media.parse::<Kind>().is_ok() && m.parse_transport_proto().is_rtp()
 }
 
+/// Whether the peer sends in a section (RFC 3264 section 6: `sendrecv`,
+/// the default, or `sendonly`).
+fn sends(m: &Media) -> bool {
+    !has(&m.attributes, "recvonly") && !has(&m.attributes, "inactive")
+}
+
 /// A data channel section that is not rejected: `m=application` over
 /// `UDP/DTLS/SCTP` with the `webrtc-datachannel` format, or the legacy
 /// `DTLS/SCTP` form whose `a=sctpmap` names `webrtc-datachannel`.
@@ -344,8 +350,15 @@ impl ConnectionDescription {
                 .find_map(|v| v.strip_prefix("FID ").map(|r| r.split_ascii_whitespace().collect()));
             let rtx_ssrc = fid.as_ref().and_then(|g| g.get(1)).and_then(|r| r.parse::<u32>().ok());
             let fid = fid.as_ref().and_then(|g| g.first().copied());
-            let Some(first) = fid.or_else(|| ssrc_lines.first().map(|(id, _)| *id)) else { continue };
-            let ssrc: u32 = first.parse().map_err(|_| Error::InvalidDescription(format!("a=ssrc:{first}")))?;
+            let first = fid.or_else(|| ssrc_lines.first().map(|(id, _)| *id)).unwrap_or_default();
+            let ssrc: Option<u32> = match first {
+                // A section that sends without announcing its SSRC (JSEP
+                // makes `a=ssrc` optional; webrtcbin leaves it out): a
+                // track whose SSRC the first packet of its kind gives.
+                "" if sends(m) => None,
+                "" => continue,
+                id => Some(id.parse().map_err(|_| Error::InvalidDescription(format!("a=ssrc:{id}")))?),
+            };
             for (id, rest) in &ssrc_lines {
                 if *id == first
                     && let Some(c) = rest.strip_prefix("cname:")
@@ -364,7 +377,7 @@ impl ConnectionDescription {
                 Some((s, t)) => (s.to_owned(), t.to_owned()),
                 None => (format!("mid-{mid}"), format!("mid-{mid}")),
             };
-            let track = TrackDescription { track_id, socket_id: None, ssrc: Some(ssrc), rtx_ssrc, kind, options: None };
+            let track = TrackDescription { track_id, socket_id: None, ssrc, rtx_ssrc, kind, options: None };
             match d.streams.iter_mut().find(|s| s.stream_id == stream_id) {
                 Some(s) => s.tracks.push(track),
                 None => d.streams.push(StreamDescription { stream_id, tracks: vec![track] }),

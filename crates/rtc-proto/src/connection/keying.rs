@@ -225,10 +225,9 @@ impl Connection {
         let mut new_tracks = 0;
         for s in &d.streams {
             for t in &s.tracks {
-                let Some(ssrc) = t.ssrc else {
-                    return Err(Error::InvalidDescription(format!("remote track {:?} has no ssrc", t.track_id)));
-                };
-                if !self.tracks.remote_by_ssrc.contains_key(&ssrc) {
+                // A track without an SSRC takes the first unannounced SSRC
+                // of its kind (see Connection::bind_pending).
+                if t.ssrc.is_none_or(|ssrc| !self.tracks.remote_by_ssrc.contains_key(&ssrc)) {
                     new_tracks += 1;
                 }
             }

@@ -343,8 +343,12 @@ impl Connection {
         if let Some(apt) = self.rtx_apt(p.payload_type()) {
             return self.receive_rtx(now, ssrc, apt, packet);
         }
-        if !self.tracks.remote_by_ssrc.contains_key(&ssrc) && self.add_unsignaled(ssrc, p.payload_type()).is_err() {
-            return self.drop_with(DropReason::TooManyTracks);
+        if !self.tracks.remote_by_ssrc.contains_key(&ssrc) {
+            let kind = self.codec_by_pt(p.payload_type()).map(|c| c.kind);
+            let pending = kind.and_then(|k| self.bind_pending(ssrc, k));
+            if pending.is_none() && self.add_unsignaled(ssrc, p.payload_type()).is_err() {
+                return self.drop_with(DropReason::TooManyTracks);
+            }
         }
         let Some(session) = self.session.as_mut() else { return self.drop_with(DropReason::NotKeyed) };
         if session.handle_rtp(now, packet).is_err() {

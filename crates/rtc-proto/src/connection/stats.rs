@@ -13,7 +13,8 @@ impl Connection {
     pub(crate) fn stream_reports(&self, stream: StreamId) -> Vec<TrackReport> {
         let (Some(session), Some(s)) = (&self.session, self.tracks.stream(stream)) else { return Vec::new() };
         let mut out = Vec::new();
-        for t in s.tracks.iter().filter_map(|t| self.tracks.tracks.get(t)) {
+        // (A remote track still waiting for its SSRC has no report.)
+        for t in s.tracks.iter().filter_map(|t| self.tracks.tracks.get(t)).filter(|t| t.desc.ssrc.is_some()) {
             let ssrc = t.ssrc();
             let fb = match &t.state {
                 State::Send(s) => s.feedback,

@@ -230,7 +230,11 @@ impl Tracks {
         let id = TrackId(self.next_id());
         let ssrc = desc.ssrc.unwrap_or_default();
         match state {
-            State::Send(_) => self.local_by_ssrc.insert(ssrc, id),
+            State::Send(_) => {
+                self.local_by_ssrc.insert(ssrc, id);
+            }
+            // A remote track without an SSRC waits for its first packet.
+            State::Receive(_) if desc.ssrc.is_none() => {}
             State::Receive(_) => {
                 if let Some(rtx) = desc.rtx_ssrc.filter(|r| *r != ssrc) {
                     self.remote_rtx.insert(rtx, ssrc);
@@ -251,6 +255,7 @@ impl Tracks {
         let ssrc = t.ssrc();
         match t.state {
             State::Send(_) => self.local_by_ssrc.remove(&ssrc),
+            State::Receive(_) if t.desc.ssrc.is_none() => None,
             State::Receive(_) => {
                 self.remote_rtx.retain(|_, media| *media != ssrc);
                 self.remote_by_ssrc.remove(&ssrc)
@@ -413,8 +418,26 @@ impl Connection {
         }
     }
 
-    /// Registers a remote stream from its description; tracks must carry
-    /// SSRCs. Counted against [`Limits`](crate::Limits).
+    /// The first remote track of `kind` still without an SSRC (announced
+    /// by a description that gave none), now taking `ssrc`.
+    pub(crate) fn bind_pending(&mut self, ssrc: u32, kind: rtc_codecs::Kind) -> Option<TrackId> {
+        let id = self
+            .tracks
+            .tracks
+            .iter()
+            .filter(|(_, t)| t.desc.ssrc.is_none() && t.desc.kind == kind && matches!(t.state, State::Receive(_)))
+            .map(|(id, _)| *id)
+            .min()?;
+        let t = self.tracks.tracks.get_mut(&id)?;
+        t.desc.ssrc = Some(ssrc);
+        tracing::debug!(ssrc, track = %t.desc.track_id, ?kind, "a track announced without an SSRC takes this one");
+        self.tracks.remote_by_ssrc.insert(ssrc, id);
+        Some(id)
+    }
+
+    /// Registers a remote stream from its description; a track without an
+    /// SSRC waits for the first unannounced one of its kind. Counted
+    /// against [`Limits`](crate::Limits).
     pub(crate) fn add_remote_stream(&mut self, s: &StreamDescription) -> Result<StreamId, crate::Error> {
         if self.tracks.streams.iter().filter(|x| x.direction == Direction::Remote).count() >= self.limits.remote_streams
         {
@@ -425,12 +448,10 @@ impl Connection {
         }
         let id = self.tracks.new_stream(s.stream_id.clone(), Direction::Remote);
         for t in &s.tracks {
-            let Some(ssrc) = t.ssrc else { continue };
-            if self.tracks.remote_by_ssrc.contains_key(&ssrc) {
+            if t.ssrc.is_some_and(|ssrc| self.tracks.remote_by_ssrc.contains_key(&ssrc)) {
                 continue;
             }
-            let state = State::Receive(Receiving::new());
-            self.tracks.add(id, TrackDescription { ssrc: Some(ssrc), ..t.clone() }, state);
+            self.tracks.add(id, t.clone(), State::Receive(Receiving::new()));
         }
         Ok(id)
     }
