@@ -102,6 +102,11 @@ impl Options {
             let mut codec = match rtpmaps.iter().find(|r| r.payload_type == pt.get()) {
                 Some(r) => {
                     let channels = match r.encoding_params.as_deref() {
+                        // RFC 7587 section 7 requires `opus/48000/2`; a peer
+                        // that leaves the count out (webrtcbin does when its
+                        // caps lack it) still means Opus, which is always
+                        // signaled as two channels, not mono.
+                        None if r.encoding_name.eq_ignore_ascii_case("opus") => Some(2),
                         None => None,
                         Some(c) => {
                             Some(c.trim().parse::<u16>().ok().filter(|c| *c > 0).ok_or(SdpError::Field {

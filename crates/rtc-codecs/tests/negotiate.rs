@@ -143,6 +143,20 @@ fn clock_rate_and_channels_must_match() {
     assert!(r.codecs[1].parameters.is_empty());
 }
 
+/// RFC 7587 section 7 writes Opus as `opus/48000/2`; webrtcbin sometimes
+/// leaves the count out. Read as two channels, it still matches ours
+/// (read as mono, the section would be rejected and the call lost).
+#[test]
+fn opus_without_a_channel_count_is_two_channels() {
+    let ours = sdp("m=audio 9 UDP/TLS/RTP/SAVPF 111\na=rtpmap:111 opus/48000/2\n");
+    let theirs = sdp("m=audio 9 UDP/TLS/RTP/SAVPF 96\na=rtpmap:96 OPUS/48000\n");
+    assert_eq!(theirs.codecs[0].channels, Some(2));
+    let r = negotiate(&theirs, &ours).expect("negotiates");
+    assert_eq!(summary(&r.to_options()), ["96 OPUS/48000"]);
+    // Other codecs without a count stay mono.
+    assert_eq!(sdp("m=audio 9 RTP/AVP 97\na=rtpmap:97 L16/44100\n").codecs[0].channels, None);
+}
+
 #[test]
 fn h264_profile_and_packetization_mode_must_match_and_the_level_is_the_lower() {
     let offer = sdp("m=video 9 UDP/TLS/RTP/SAVPF 102 104 106\n\
