@@ -104,6 +104,8 @@ pub(crate) struct Offered {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct OfferLayout {
     pub(crate) sections: Vec<Offered>,
+    /// The offer groups its sections with `a=group:BUNDLE` (RFC 8843).
+    pub(crate) bundled: bool,
 }
 
 impl OfferLayout {
@@ -130,7 +132,8 @@ impl OfferLayout {
                 }
             })
             .collect();
-        Self { sections }
+        let bundled = attr(&s.attributes, "group").any(|g| g.starts_with("BUNDLE"));
+        Self { sections, bundled }
     }
 }
 
@@ -340,7 +343,30 @@ impl Connection {
                 "the offer has no section this side can take (no codec in common, no data)".into(),
             ));
         }
-        s.attributes.insert(0, Attribute::with_value("group", format!("BUNDLE {}", bundle.join(" "))));
+        if offer.bundled {
+            s.attributes.insert(0, Attribute::with_value("group", format!("BUNDLE {}", bundle.join(" "))));
+        } else {
+            // RFC 8843 section 7.3.1: an answerer must not bundle what the
+            // offer did not. Each unbundled section would be a transport
+            // of its own and this side runs one: the first section taken
+            // keeps it and the others are rejected, so the call goes on
+            // with that section's media instead of failing on the others'.
+            if bundle.len() > 1 {
+                tracing::warn!(
+                    kept = %bundle[0],
+                    rejected = ?&bundle[1..],
+                    "the offer does not bundle and this side runs one transport: the other sections are rejected"
+                );
+            }
+            for (m, o) in s.medias.iter_mut().zip(&offer.sections) {
+                if bundle.iter().skip(1).any(|mid| *mid == o.mid) {
+                    *m = rejected(o);
+                    // Its own transport's lines, although rejected: webrtcbin
+                    // refuses an answer whose unbundled section lacks them.
+                    add_keying(m, ufrag, pwd, &d.keys, fingerprints, setup);
+                }
+            }
+        }
         Ok(s.to_string())
     }
 }

@@ -285,12 +285,43 @@ fn webrtcbin_1_22_max_bundle_and_max_compat_offers_are_answered_in_one_bundle() 
             assert!(!attr(m, "ssrc").is_empty(), "{name}: our track in each section");
         }
         assert_eq!(c.ice_agent(SocketId(0)).unwrap().role(), rtc_ice::Role::Controlled, "{name}");
-        // Only the video track is announced; the audio one comes with its
-        // first packet.
+        // Only the video track is announced with its SSRC; the audio one is
+        // announced without and takes the first audio SSRC that comes.
         let remote = c.description(Direction::Remote).unwrap();
-        let ssrcs: Vec<u32> = remote.streams.iter().flat_map(|s| &s.tracks).filter_map(|t| t.ssrc).collect();
-        assert_eq!(ssrcs.len(), 1, "{name}: {ssrcs:?}");
+        let tracks: Vec<_> = remote.streams.iter().flat_map(|s| &s.tracks).collect();
+        let ssrcs: Vec<u32> = tracks.iter().filter_map(|t| t.ssrc).collect();
+        assert_eq!((tracks.len(), ssrcs.len()), (2, 1), "{name}: {tracks:?}");
     }
+}
+
+/// An offer without `a=group:BUNDLE` (webrtcbin's `bundle-policy=none`: a
+/// transport per section): the answer bundles nothing (RFC 8843 section
+/// 7.3.1) and, running one transport, takes the first section and rejects
+/// the others with port 0, so the call goes on with audio instead of
+/// failing. A single unbundled section is simply taken.
+#[test]
+fn an_offer_that_does_not_bundle_is_answered_without_a_bundle() {
+    let bundled = fixture("webrtcbin-max-compat-offer.sdp");
+    let offer: String = bundled.split_inclusive("\r\n").filter(|l| !l.starts_with("a=group:")).collect();
+    let offer = offer.replacen("a=ice-ufrag:RpCGk3z+DROvqY5vr8Xp0zS+FyMQWzy5", "a=ice-ufrag:other+ufrag+for+video", 2);
+    let offer = offer.replacen("a=ice-ufrag:other+ufrag+for+video", "a=ice-ufrag:RpCGk3z+DROvqY5vr8Xp0zS+FyMQWzy5", 1);
+    let (mut c, now) = answerer(&[Kind::Audio, Kind::Video]);
+    let a = answer(&mut c, now, &offer);
+    mirrors(&offer, &a);
+    assert!(bundle(&a).is_empty(), "no BUNDLE group the offer did not have:\n{a}");
+    let ports: Vec<(&str, u16)> = a.medias.iter().map(|m| (m.media.as_str(), m.port)).collect();
+    assert_eq!(ports, vec![("audio", 9), ("video", 0)]);
+    assert_eq!(attr(&a.medias[0], "ice-ufrag").len(), 1);
+    // The rejected section keeps its transport lines (webrtcbin refuses an
+    // answer whose unbundled section has no fingerprint).
+    assert_eq!(attr(&a.medias[1], "fingerprint").len(), 1);
+
+    // Audio alone: taken, still without a group.
+    let audio_only: String = offer.split("m=video").next().unwrap().to_owned();
+    let (mut c, now) = answerer(&[Kind::Audio]);
+    let a = answer(&mut c, now, &audio_only);
+    assert!(bundle(&a).is_empty());
+    assert_eq!(a.medias.iter().map(|m| m.port).collect::<Vec<_>>(), vec![9]);
 }
 
 /// webrtcbin 1.22's real answer to an rtc offer (audio, video with RTX):
