@@ -277,6 +277,13 @@ async fn call(args: &CallArgs) -> Result<bool, String> {
             "packets_sent": sum(kind, true, |s| s.packets_sent),
             "packets_received": sum(kind, false, |s| s.packets_received),
             "frames_received": frames,
+            // What the peer's receiver reports say it lost of ours (RFC
+            // 3550's cumulative number, signed), summed over the kind.
+            "packets_lost_by_peer": stats
+                .iter()
+                .filter(|r| r.kind == kind && r.direction == rtc_api::Direction::Local)
+                .map(|r| r.stats.packets_lost)
+                .sum::<i64>(),
         })
     };
     let audio_r = kind_result(Kind::Audio, counts.audio_frames.load(Ordering::Relaxed));

@@ -275,12 +275,22 @@ async fn call(ctx: &Context, other: &Other, other_offers: bool) -> Result<String
     if !ok(&pv) || !ok(&rv) || ps != "exit status: 0" || rs != "exit status: 0" {
         return Err(explain("not ok: a peer did not connect or media did not flow both ways".into()));
     }
+    // The peer's receiver reports of our streams: RFC 3550's cumulative
+    // loss, never below 0 on a loopback call (webrtcbin reported -1 when a
+    // stream's first RTP came before any RTCP of it).
+    let lost = |kind: &str| rv[kind]["packets_lost_by_peer"].as_i64();
+    if [lost("audio"), lost("video")].into_iter().any(|l| l.is_some_and(|l| l < 0)) {
+        return Err(explain(format!("{name}'s receiver reports say it lost a negative number of our packets")));
+    }
     Ok(format!(
-        "rtc connected {} after the answer ({name} {}); rtc→{name} {}; {name}→rtc {}",
+        "rtc connected {} after the answer ({name} {}); rtc→{name} {}; {name}→rtc {}; {name} reports {} audio and {} \
+         video packets of ours lost",
         ms(&rv),
         ms(&pv),
         flow(&rv, &pv),
-        flow(&pv, &rv)
+        flow(&pv, &rv),
+        lost("audio").map_or("?".into(), |l| l.to_string()),
+        lost("video").map_or("?".into(), |l| l.to_string()),
     ))
 }
 

@@ -665,6 +665,33 @@ fn calls_signaled_in_sdp_with_sdes_and_with_dtls() {
     }
 }
 
+/// Each sent stream's first packet is preceded by an SR for its SSRC, so a
+/// receiver knows the source from RTCP first (GStreamer's rtpsession
+/// otherwise reports one packet more received than expected, a negative
+/// loss). Read off the wire: SRTP and SRTCP leave those SSRCs in the clear.
+#[test]
+fn a_sender_report_announces_each_stream_before_its_first_packet() {
+    let mut net = Net::new(14);
+    let a = peer(&mut net, "alice", [10, 0, 0, 1]);
+    let b = peer(&mut net, "bob", [10, 0, 0, 2]);
+    net.signal(a.at(), b.at());
+    assert!(both_connected(&mut net, a, b, Duration::from_secs(5)));
+    net.sent_log = Some(Vec::new());
+    talk(&mut net, &[a, b], 3);
+    net.run_for(Duration::from_millis(100));
+    let log = net.sent_log.take().unwrap();
+    for t in [a.audio, a.video] {
+        let ssrc = ssrc(&net, a, t).to_be_bytes();
+        let from_alice = log.iter().filter(|(_, h, d)| *h == a.host && d.len() >= 12 && d[0] >> 6 == 2);
+        let first_rtp = from_alice.clone().position(|(_, _, d)| !(192..=223).contains(&d[1]) && d[8..12] == ssrc);
+        let first_sr = from_alice.clone().position(|(_, _, d)| d[1] == 200 && d[4..8] == ssrc);
+        let (Some(rtp), Some(sr)) = (first_rtp, first_sr) else { panic!("{t:?}: RTP {first_rtp:?}, SR {first_sr:?}") };
+        assert!(sr < rtp, "{t:?}: the SR (datagram {sr}) comes before the first packet (datagram {rtp})");
+        let sr_count = from_alice.filter(|(_, _, d)| d[1] == 200 && d[4..8] == ssrc).count();
+        assert!(sr_count <= 2, "{t:?}: one announcement, not one per frame ({sr_count} SRs)");
+    }
+}
+
 /// A section that sends without `a=ssrc` lines (JSEP makes them optional;
 /// GStreamer's webrtcbin leaves them out of its audio section): the track
 /// `a=msid` names is announced without an SSRC and takes the first

@@ -127,6 +127,8 @@ struct Outgoing {
     last_rtp_time: u32,
     last_sent: Option<Instant>,
     sent_since_report: bool,
+    /// An SR went out for it before its first packet ([`Session::announce`]).
+    announced: bool,
     stats: OutboundStats,
 }
 
@@ -317,6 +319,7 @@ impl Session {
                 last_rtp_time: first_timestamp,
                 last_sent: None,
                 sent_since_report: false,
+                announced: false,
                 stats: OutboundStats::default(),
             },
         );
@@ -368,6 +371,26 @@ impl Session {
         let n = h.write_before(payload_len, 0, out)?;
         s.sent(now, timestamp, payload_len);
         Ok(n)
+    }
+
+    /// Before the first packet of outgoing stream `ssrc`: makes a report
+    /// due at once, with a sender report (no packets yet) and SDES for
+    /// `ssrc`, so that the receiver learns the stream from RTCP before its
+    /// RTP. A receiver that first sees a source in RTP puts it on
+    /// probation (RFC 3550 appendix A.1) and some (GStreamer's rtpsession)
+    /// then report one packet more received than expected, a negative
+    /// loss. Returns whether it did (once per stream, and only before its
+    /// first packet); poll [`Session::poll_transmit`] before writing the
+    /// packet.
+    pub fn announce(&mut self, now: Instant, ssrc: u32) -> bool {
+        let Some(o) = self.outgoing.get_mut(&ssrc) else { return false };
+        if o.announced || o.last_sent.is_some() {
+            return false;
+        }
+        o.announced = true;
+        o.sent_since_report = true;
+        self.next_report = self.next_report.min(now);
+        true
     }
 
     /// Whether an outgoing stream is registered.
@@ -650,6 +673,34 @@ mod tests {
         let rtt = out.round_trip_time.expect("rtt");
         assert!((rtt - 0.080).abs() < 0.002, "rtt {rtt}");
         assert_eq!(out.packets_lost, 10);
+    }
+
+    /// Before a stream's first packet, `announce` makes an SR for it (no
+    /// packets yet) and SDES due at once; the receiver then knows the
+    /// source from RTCP when its first packet comes, skips probation and
+    /// counts no packet twice. Once per stream, never after it sent.
+    #[test]
+    fn a_stream_is_announced_by_an_sr_before_its_first_packet() {
+        let (mut a, mut b, t0) = pair();
+        a.add_outgoing(100, 48_000, 7, 1000);
+        assert!(a.poll_transmit(t0, &mut [0u8; 1500]).is_none(), "no report due yet");
+        assert!(a.announce(t0, 100));
+        assert!(!a.announce(t0, 100), "once");
+        assert!(!a.announce(t0, 555), "no such stream");
+        let mut buf = [0u8; 1500];
+        let n = a.poll_transmit(t0, &mut buf).expect("a report at once");
+        let mut parts = Compound::new(&buf[..n]);
+        let sr = parts.next().unwrap().unwrap().parse().unwrap();
+        assert!(matches!(sr, Rtcp::SenderReport(s) if s.ssrc == 100 && s.info.packet_count == 0), "{sr:?}");
+        assert!(matches!(parts.next().unwrap().unwrap().parse().unwrap(), Rtcp::SourceDescription(_)));
+        b.handle_rtcp(t0, &buf[..n]).unwrap();
+        let n = a.write_rtp(t0, 100, 111, false, 0, &[], &[], &[0u8; 50], &mut buf).unwrap();
+        b.handle_rtp(t0, &buf[..n]).unwrap();
+        assert_eq!(b.inbound_stats(100).unwrap().packets_received, 1);
+        // A stream that already sent is not announced.
+        a.add_outgoing(200, 48_000, 7, 1000);
+        a.write_rtp(t0, 200, 111, false, 0, &[], &[], &[0u8; 50], &mut buf).unwrap();
+        assert!(!a.announce(t0, 200));
     }
 
     /// The reduced minimum (RFC 3550 section 6.2, RFC 8834 section 4.1):

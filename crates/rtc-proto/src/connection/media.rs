@@ -240,6 +240,14 @@ impl Connection {
                 self.drop_frame(i);
                 continue;
             };
+            if !out.begun && session.announce(now, out.ssrc) {
+                // The stream's first packet: an SR for it goes first
+                // (see rtc_srtp::session::Session::announce).
+                if let Some(t) = self.poll_rtcp(now, buf) {
+                    return Some(t);
+                }
+                continue;
+            }
             if !out.begun {
                 if p.format() != out.plan.format || p.begin(&out.frame).is_err() {
                     self.drop_frame(i);
