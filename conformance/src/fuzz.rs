@@ -364,7 +364,9 @@ pub fn srtcp_unprotect(data: &[u8]) {
 /// peer's credentials (flags from `op`); a correctly signed success response
 /// to the agent's latest request. Nothing may panic, the caps on candidates,
 /// pairs and transactions must hold, and without a correctly signed message
-/// the agent must never select a pair.
+/// the agent must never select a pair. The first octet seeds the agent and
+/// picks its kind: controlling or controlled (bit 0), ICE lite (bit 1: it
+/// must never send a Binding request), or full with a lite peer (bit 2).
 pub fn ice_receive(data: &[u8]) {
     use rtc_candidate::{Candidate, Component};
     use rtc_ice::{Agent, AgentConfig, Credentials, Limits, Role};
@@ -376,9 +378,12 @@ pub fn ice_receive(data: &[u8]) {
     let mine = Credentials { ufrag: "fuzz".into(), pwd: "fuzzpasswordfuzzpassword".into() };
     let peer = Credentials { ufrag: "peer".into(), pwd: "peerpasswordpeerpassword".into() };
     let role = if first & 1 == 0 { Role::Controlling } else { Role::Controlled };
-    let cfg = AgentConfig { role, credentials: Some(mine), seed: Some(u64::from(first)), limits, ..Default::default() };
+    let lite = first & 2 != 0;
+    let cfg =
+        AgentConfig { role, lite, credentials: Some(mine), seed: Some(u64::from(first)), limits, ..Default::default() };
     let mut agent = Agent::new(cfg).expect("valid config");
     let mut now = Instant::now();
+    agent.set_remote_lite(now, !lite && first & 4 != 0).expect("one side full");
     let local: SocketAddr = "127.0.0.1:5000".parse().expect("address");
     let known: SocketAddr = "127.0.0.1:7000".parse().expect("address");
     agent.set_remote_credentials(now, peer).expect("valid credentials");
@@ -424,6 +429,7 @@ pub fn ice_receive(data: &[u8]) {
         }
         while let Some(t) = agent.poll_transmit() {
             if t.contents.first() == Some(&0) && t.contents.get(1) == Some(&1) {
+                assert!(!lite, "a lite agent sent a Binding request");
                 last_request = Some(t);
             }
         }

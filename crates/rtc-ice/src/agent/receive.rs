@@ -143,7 +143,11 @@ impl Agent {
             if let Some(theirs) = d.controlling {
                 self.stats.role_conflicts += 1;
                 if self.remote_lite || self.tiebreaker >= theirs {
-                    tracing::debug!(%src, "ICE role conflict: both controlling; our tiebreaker wins, 487 sent");
+                    tracing::debug!(
+                        %src,
+                        remote_lite = self.remote_lite,
+                        "ICE role conflict: both controlling; we keep the role (tiebreaker, or the peer is lite), 487 sent"
+                    );
                     self.respond_error(local, src, tid, 487, "Role Conflict");
                     return Receive::Stun;
                 }
@@ -156,7 +160,11 @@ impl Agent {
                 tracing::debug!(%src, "ICE role conflict: both controlled; our tiebreaker wins");
                 self.switch_role(true);
             } else {
-                tracing::debug!(%src, "ICE role conflict: both controlled; the peer's tiebreaker wins, 487 sent");
+                tracing::debug!(
+                    %src,
+                    lite = self.cfg.lite,
+                    "ICE role conflict: both controlled; the peer must control (its tiebreaker, or we are lite), 487 sent"
+                );
                 self.respond_error(local, src, tid, 487, "Role Conflict");
                 return Receive::Stun;
             }
