@@ -511,3 +511,82 @@ fn rtc_offers_rtc_answers_and_media_flows() {
     assert_eq!(net.hosts[ha].frames.len(), 10);
     assert_eq!(net.hosts[hb].frames.len(), 10);
 }
+
+/// A simulcast offer (RFC 8853: `a=rid` and `a=simulcast`, Chrome's form,
+/// no `a=ssrc` in the video section) is read and answered: the video
+/// section taken, without `a=rid`/`a=simulcast` in the answer, which per
+/// RFC 8853 section 5.3 makes the offerer send one stream; that stream's
+/// track is announced without an SSRC and takes the first one that comes.
+#[test]
+fn a_simulcast_offer_is_answered_without_simulcast() {
+    let base = fixture("chrome-offer.sdp");
+    let mut offer = String::new();
+    let mut in_video = false;
+    for line in base.split_inclusive("\r\n") {
+        if line.starts_with("m=") {
+            in_video = line.starts_with("m=video");
+        }
+        if in_video && line.starts_with("a=ssrc") {
+            continue;
+        }
+        if in_video && line.starts_with("a=sendrecv") {
+            offer.push_str("a=sendonly\r\na=rid:h send\r\na=rid:m send\r\na=rid:l send\r\na=simulcast:send h;m;l\r\n");
+            continue;
+        }
+        offer.push_str(line);
+    }
+    let (mut c, now) = answerer(&[Kind::Audio]);
+    let a = answer(&mut c, now, &offer);
+    mirrors(&offer, &a);
+    let video = a.medias.iter().find(|m| m.media == "video").unwrap();
+    assert_ne!(video.port, 0, "video taken");
+    assert_eq!(direction(video), "recvonly");
+    assert!(attr(video, "rid").is_empty() && attr(video, "simulcast").is_empty(), "no simulcast answered");
+    let remote = c.description(Direction::Remote).unwrap();
+    let video_tracks: Vec<_> =
+        remote.streams.iter().flat_map(|s| &s.tracks).filter(|t| t.kind == Kind::Video).collect();
+    assert_eq!(video_tracks.len(), 1, "{video_tracks:?}");
+    assert_eq!(video_tracks[0].ssrc, None);
+}
+
+/// RFC 8829 section 5.2.2: an offerer may recycle a rejected section for a
+/// new one (a new `mid` at its index). The re-offer is answered section for
+/// section: the recycled one under its new `mid`, taken.
+#[test]
+fn a_recycled_section_is_answered_under_its_new_mid() {
+    let base = fixture("chromium-offer.sdp");
+    let session = Session::parse(base.as_bytes()).unwrap();
+    let audio = session.medias[0].clone();
+    let video = session.medias[1].clone();
+    let with_mid = |m: &sdp_types::Media, mid: &str, port: u16| {
+        let mut m = m.clone();
+        m.attributes.retain(|a| a.attribute != "mid" && a.attribute != "ssrc" && a.attribute != "msid");
+        m.add_attribute_with_value("mid", mid);
+        m.port = port;
+        m
+    };
+    let mut first = session.clone();
+    first.medias = vec![with_mid(&audio, "a", 9), with_mid(&video, "v", 0)];
+    first.attributes.retain(|a| a.attribute != "group");
+    first.attributes.insert(0, sdp_types::Attribute::with_value("group", "BUNDLE a"));
+    let first = first.to_string();
+    let (mut c, now) = answerer(&[Kind::Audio, Kind::Video]);
+    let a = answer(&mut c, now, &first);
+    mirrors(&first, &a);
+    assert_eq!(a.medias.iter().map(|m| m.port).collect::<Vec<_>>(), vec![9, 0]);
+
+    // The second offer puts a new video section (mid "v2") where the
+    // rejected one was.
+    let mut second = session.clone();
+    second.origin.sess_version += 1;
+    second.medias = vec![with_mid(&audio, "a", 9), with_mid(&video, "v2", 9)];
+    second.attributes.retain(|a| a.attribute != "group");
+    second.attributes.insert(0, sdp_types::Attribute::with_value("group", "BUNDLE a v2"));
+    let second = second.to_string();
+    let a = answer(&mut c, now, &second);
+    mirrors(&second, &a);
+    assert_eq!(a.medias.iter().map(|m| m.port).collect::<Vec<_>>(), vec![9, 9]);
+    assert_eq!(bundle(&a), vec!["a", "v2"]);
+    assert_eq!(direction(&a.medias[1]), "sendrecv", "our video track goes into the recycled section");
+    assert!(!attr(&a.medias[1], "ssrc").is_empty());
+}
