@@ -165,7 +165,7 @@ func ivfFrames(path string) ([][]byte, error) {
 	return frames, nil
 }
 
-func newAPI() (*webrtc.API, error) {
+func newAPI(lite bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -186,6 +186,9 @@ func newAPI() (*webrtc.API, error) {
 	s.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	s.SetIPFilter(func(ip net.IP) bool { return ip.Equal(net.IPv4(127, 0, 0, 1)) })
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// ICE lite (RFC 8445 section 2.5): host candidates only, no checks of
+	// its own, a=ice-lite in its descriptions.
+	s.SetLite(lite)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s), webrtc.WithInterceptorRegistry(ir)), nil
 }
 
@@ -195,6 +198,7 @@ func main() {
 	withVideo := flag.Bool("video", false, "send and expect VP8 video")
 	seconds := flag.Float64("seconds", 5, "how long media flows once connected")
 	videoFile := flag.String("video-file", "conformance/fixtures/media/vp8-160x120.ivf", "IVF file of VP8 frames, looped")
+	lite := flag.Bool("ice-lite", false, "run ICE lite (the other side must control and nominate)")
 	flag.Parse()
 	if *role != "offer" && *role != "answer" {
 		fail(errors.New("--role offer|answer is required"))
@@ -205,7 +209,7 @@ func main() {
 		frames, err = ivfFrames(*videoFile)
 		check(err)
 	}
-	api, err := newAPI()
+	api, err := newAPI(*lite)
 	check(err)
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	check(err)

@@ -119,6 +119,15 @@ impl Other {
         Self { name: "pion", exe: pion_exe(ctx), lead: vec![], tail: vec!["--video-file".into(), video], rtc: &[] }
     }
 
+    /// pion as an ICE lite agent (`--ice-lite`, pion's `SetLite`): it never
+    /// checks, so the call connects only if rtc, the full side, controls
+    /// and nominates, also when it answers.
+    fn pion_lite(ctx: &Context) -> Self {
+        let mut pion = Self::pion(ctx);
+        pion.tail.push("--ice-lite".into());
+        pion
+    }
+
     /// webrtcbin with a bundle policy (`max-bundle` or `max-compat`); its
     /// RSA certificate needs rtc's OpenSSL DTLS engine.
     fn webrtcbin(ctx: &Context, python: &Result<PathBuf, String>, policy: &str) -> Self {
@@ -300,12 +309,25 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
         Err(e) => return vec![CaseResult::fail("runtime", e.to_string())],
     };
     let pion = Other::pion(ctx);
+    let pion_lite = Other::pion_lite(ctx);
     let python = webrtcbin_python(ctx);
     let (bundle, compat) = (Other::webrtcbin(ctx, &python, "max-bundle"), Other::webrtcbin(ctx, &python, "max-compat"));
     let mut out = Vec::new();
     for (other, other_offers, name, short) in [
         (&pion, true, "pion 3.x offers, rtc answers: audio and VP8 both ways", "pion offers, rtc answers"),
         (&pion, false, "rtc offers, pion answers: audio and VP8 both ways", "rtc offers, pion answers"),
+        (
+            &pion_lite,
+            true,
+            "pion 3.x as ICE lite offers, rtc answers and controls: audio and VP8 both ways",
+            "pion (ICE lite) offers, rtc answers",
+        ),
+        (
+            &pion_lite,
+            false,
+            "rtc offers, pion 3.x as ICE lite answers: audio and VP8 both ways",
+            "rtc offers, pion (ICE lite) answers",
+        ),
         (
             &bundle,
             true,
