@@ -1173,6 +1173,52 @@ mod tests {
         assert!(a.early.is_empty() && a.peer_checked);
     }
 
+    /// ICE lite fixes the roles (RFC 8445 section 6.1.1): a lite agent
+    /// answers a check carrying ICE-CONTROLLED with 487 whatever the
+    /// tiebreakers, and a full agent whose peer is lite fails the pair on a
+    /// 487 instead of turning controlled.
+    #[test]
+    fn lite_roles_are_kept_through_role_conflicts() {
+        let t0 = Instant::now();
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let peer_addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let peer = Credentials { ufrag: "peer".into(), pwd: "peerpasswordpeerpassword".into() };
+        let peer_key = stun::short_term_key(&peer.pwd).unwrap();
+        // The lite agent, and a check from a peer that thinks it is
+        // controlled with the largest tiebreaker there is.
+        let mut lite = Agent::new(AgentConfig { lite: true, seed: Some(11), ..AgentConfig::default() }).unwrap();
+        lite.add_host_candidate(t0, Component::RTP, local).unwrap();
+        lite.set_remote_credentials(t0, peer.clone()).unwrap();
+        let key = stun::short_term_key(&lite.local_credentials().pwd).unwrap();
+        let username = format!("{}:peer", lite.local_credentials().ufrag);
+        let attrs = CheckAttrs { priority: 1, controlling: false, tiebreaker: u64::MAX, use_candidate: false };
+        let mut check = Vec::new();
+        stun::binding_request(&mut check, [3; 12], Some((&username, &key)), Some(attrs)).unwrap();
+        assert_eq!(lite.handle_receive(t0, local, peer_addr, &check), Receive::Stun);
+        let answer = lite.poll_transmit().unwrap();
+        assert_eq!(answer.contents[..2], [0x01, 0x11], "a Binding error response");
+        assert_eq!(stun::decode(&answer.contents, Some(&key)).unwrap().error_code, Some(487));
+        assert_eq!((lite.role(), lite.stats().role_conflicts, lite.pair_count()), (Role::Controlled, 1, 0));
+        // The full agent with a lite peer: a 487 to its check fails the pair.
+        let mut full =
+            Agent::new(AgentConfig { role: Role::Controlled, seed: Some(12), ..AgentConfig::default() }).unwrap();
+        full.set_remote_lite(t0, true).unwrap();
+        full.add_host_candidate(t0, Component::RTP, local).unwrap();
+        let cand = Candidate::parse("candidate:1 1 udp 2130706431 127.0.0.1 7000 typ host").unwrap();
+        full.add_remote_candidate(t0, &cand).unwrap();
+        full.set_remote_credentials(t0, peer).unwrap();
+        let sent = full.poll_transmit().unwrap();
+        let d = stun::decode(&sent.contents, Some(&peer_key)).unwrap();
+        assert!(d.controlling.is_some() && d.controlled.is_none(), "controlling from the first check");
+        let tid: [u8; 12] = sent.contents[8..20].try_into().unwrap();
+        let mut error = Vec::new();
+        stun::binding_error(&mut error, tid, 487, "Role Conflict", &peer_key).unwrap();
+        assert_eq!(full.handle_receive(t0, local, peer_addr, &error), Receive::Stun);
+        assert_eq!(full.role(), Role::Controlling);
+        assert_eq!(full.candidate_pairs().next().unwrap().state, PairState::Failed);
+        assert_eq!(full.stats().role_conflicts, 1);
+    }
+
     /// A controlling agent with checks in flight on two pairs (foundations
     /// differ, so neither is frozen), sent at `t0` and `t0` + Ta.
     fn checking_two_pairs(limits: Limits) -> (Agent, Instant) {
