@@ -15,14 +15,15 @@ fi
 cd fuzz
 targets=$(cargo fuzz list)
 # One build for all targets; no sanitizer keeps it quick (libFuzzer's coverage
-# guidance and the targets' own assertions still run).
-cargo fuzz build --sanitizer none --release
+# guidance and the targets' own assertions still run); debug assertions and
+# overflow checks on (-a), so an arithmetic overflow a peer can cause fails.
+cargo fuzz build --sanitizer none --release --debug-assertions
 for t in $targets; do
   work=$(mktemp -d)
   cp -r "corpus/$t/." "$work/" 2>/dev/null || true
   echo "fuzz $t for ${secs}s"
   log="$work.log"
-  if cargo fuzz run --sanitizer none --release "$t" "$work" -- \
+  if cargo fuzz run --sanitizer none --release --debug-assertions "$t" "$work" -- \
       -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
     grep -E '^stat::number_of_executed_units' "$log" || true
     rm -rf "$work" "$log"

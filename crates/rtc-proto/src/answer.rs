@@ -175,6 +175,7 @@ impl Connection {
 
     /// [`Connection::set_remote_sdp`] without its log of a refusal.
     fn take_remote_sdp(&mut self, now: std::time::Instant, kind: SdpType, sdp: &str) -> Result<(), Error> {
+        crate::sdp::check_size(sdp)?;
         let session = Session::parse(sdp.as_bytes()).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
         let (mut d, options) = ConnectionDescription::from_sdp(sdp)?;
         let layout = match kind {

@@ -98,6 +98,7 @@ pub use desc::{
 pub use endpoint::{ConnHandle, ConnectionMut, Endpoint};
 pub use error::Error;
 pub use events::{ConnectionEvent, DataEvent, Event, RtpStats, SocketEvent, TrackReport};
+pub use sdp::{MAX_SDP_LEN, MAX_SDP_SECTIONS};
 
 /// A socket of a connection: a set of bound local addresses that share one
 /// ICE agent (per connection) and one DTLS certificate. The caller names it

@@ -74,6 +74,28 @@ pub(crate) fn is_rtp_media(m: &Media) -> bool {
     live(m) && m.media.parse::<Kind>().is_ok() && m.parse_transport_proto().is_rtp()
 }
 
+/// The longest SDP text read (a browser's offer with 64 tracks is about
+/// 200 KB) and the most `m=` sections (a connection takes 64 remote tracks,
+/// data and rejected sections besides). Checked before anything is parsed:
+/// parsing holds about ten times the text, so a megabyte of hostile SDP
+/// would cost ten.
+pub const MAX_SDP_LEN: usize = 512 * 1024;
+/// See [`MAX_SDP_LEN`].
+pub const MAX_SDP_SECTIONS: usize = 256;
+
+/// Refuses an SDP text over [`MAX_SDP_LEN`] or [`MAX_SDP_SECTIONS`],
+/// without allocating.
+pub(crate) fn check_size(sdp: &str) -> Result<(), Error> {
+    if sdp.len() > MAX_SDP_LEN {
+        return Err(Error::InvalidDescription(format!("SDP of {} octets: more than {MAX_SDP_LEN}", sdp.len())));
+    }
+    let sections = sdp.split('\n').filter(|l| l.starts_with("m=")).count();
+    if sections > MAX_SDP_SECTIONS {
+        return Err(Error::InvalidDescription(format!("{sections} SDP sections: more than {MAX_SDP_SECTIONS}")));
+    }
+    Ok(())
+}
+
 /// Whether the peer sends in a section (RFC 3264 section 6: `sendrecv`,
 /// the default, or `sendonly`).
 fn sends(m: &Media) -> bool {
@@ -289,6 +311,7 @@ impl ConnectionDescription {
     /// is an error. `a=ice-lite` (session level, or in a section) sets its
     /// `ice-lite`.
     pub fn from_sdp(sdp: &str) -> Result<(Self, Options), Error> {
+        check_size(sdp)?;
         let s = Session::parse(sdp.as_bytes()).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
         let options = Options::from_session(&s).map_err(|e| Error::InvalidDescription(format!("SDP: {e}")))?;
         // The sections rtc-codecs reads: audio or video over RTP, not rejected.
