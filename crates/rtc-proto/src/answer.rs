@@ -13,6 +13,7 @@ use crate::desc::{ConnectionDescription, Direction};
 use crate::error::Error;
 use crate::sdp::{
     DATA_CHANNEL, add_candidates, add_keying, add_pacing, add_track_ssrcs, attr, has, is_data, is_rtp_media,
+    simulcast_layers,
 };
 
 /// A sent track as an answer section lists it: stream id, track id, SSRC
@@ -98,6 +99,9 @@ pub(crate) struct Offered {
     pub(crate) mid: String,
     pub(crate) dir: Dir,
     pub(crate) what: What,
+    /// The simulcast layers the offerer sends in it (rid, paused), as
+    /// [`simulcast_layers`] reads them.
+    pub(crate) layers: Vec<(String, bool)>,
 }
 
 /// The sections of the peer's offer, in order.
@@ -128,6 +132,11 @@ impl OfferLayout {
                     fmt: m.fmt.clone(),
                     mid: attr(&m.attributes, "mid").next().map_or_else(|| i.to_string(), str::to_owned),
                     dir: Dir::of(m),
+                    layers: if matches!(what, What::Rtp(_)) && matches!(Dir::of(m), Dir::SendRecv | Dir::SendOnly) {
+                        simulcast_layers(m)
+                    } else {
+                        Vec::new()
+                    },
                     what,
                 }
             })
@@ -157,7 +166,51 @@ fn rejected(o: &Offered) -> Media {
     m
 }
 
+/// RFC 8853 section 5.3: the layers taken, each `a=rid:<id> recv` (RFC
+/// 8851 section 4) and together `a=simulcast:recv <id>;<id>…`, a paused
+/// one (`~`) kept paused.
+fn add_layers(m: &mut Media, layers: &[(String, bool)]) {
+    if layers.is_empty() {
+        return;
+    }
+    for (rid, _) in layers {
+        m.add_attribute_with_value("rid", format!("{rid} recv"));
+    }
+    let list: Vec<String> =
+        layers.iter().map(|(rid, paused)| format!("{}{rid}", if *paused { "~" } else { "" })).collect();
+    m.add_attribute_with_value("simulcast", format!("recv {}", list.join(";")));
+}
+
+/// The simulcast layers of a kind this side cannot receive (the agreement
+/// lacks the RtpStreamId extension): the answer refuses simulcast, so the
+/// offerer sends one stream, which the first layer's track takes under the
+/// section's track id.
+fn collapse_layers(d: &mut ConnectionDescription, receives: impl Fn(Kind) -> bool) {
+    for s in &mut d.streams {
+        let mut seen: Vec<Option<String>> = Vec::new();
+        s.tracks.retain_mut(|t| {
+            let Some(rid) = t.rid.as_ref().filter(|_| !receives(t.kind)) else { return true };
+            if seen.contains(&t.mid) {
+                return false;
+            }
+            seen.push(t.mid.clone());
+            if let Some(base) = t.track_id.strip_suffix(rid.as_str()).and_then(|b| b.strip_suffix('-')) {
+                t.track_id = base.to_owned();
+            }
+            t.rid = None;
+            true
+        });
+    }
+}
+
 impl Connection {
+    /// Whether simulcast layers of `kind` can be received: the agreement
+    /// has the RtpStreamId extension for it, so that the layers' packets
+    /// can be told apart.
+    pub(crate) fn receives_layers(&self, kind: Kind) -> bool {
+        crate::connection::extensions::ExtIds::of(self.agreement.as_ref(), kind).rid.is_some()
+    }
+
     /// Takes the peer's SDP: an offer (this side then answers it with
     /// [`Connection::local_sdp`]) or the answer to this side's offer. Its
     /// codec options and description are set as the remote ones (see
@@ -199,6 +252,16 @@ impl Connection {
         if let Err(e) = self.set_options(options, Direction::Remote) {
             self.sdp_offerer = before.2;
             return Err(e);
+        }
+        if kind == SdpType::Offer {
+            // Both sides list the RtpStreamId extension for the kind (the
+            // agreement will have it).
+            let rid = crate::connection::extensions::RTP_STREAM_ID;
+            let listed = |o: &Options, k: Kind| o.header_extensions.iter().any(|e| e.kind == k && e.uri == rid);
+            let remote = self.remote_options.clone();
+            collapse_layers(&mut d, |k| {
+                listed(&self.local_options, k) && remote.as_deref().is_some_and(|r| listed(r, k))
+            });
         }
         if let Err(e) = self.apply_description(now, d, Direction::Remote) {
             // Back to the options that stood before.
@@ -305,6 +368,9 @@ impl Connection {
                             m.add_attribute(Attribute::new(o.dir.answer(track.is_some()).name()));
                             if let Some((stream, track, ssrc, rtx)) = track {
                                 add_track_ssrcs(&mut m, cname, &stream, &track, ssrc, rtx);
+                            }
+                            if self.receives_layers(kind) {
+                                add_layers(&mut m, &o.layers);
                             }
                             add_candidates(&mut m, socket);
                             Some(m)

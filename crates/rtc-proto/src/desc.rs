@@ -372,13 +372,38 @@ pub struct TrackDescription {
     /// tracks have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<Box<Options>>,
+    /// The RTP stream id (RFC 8851 `a=rid`, RFC 8852 RtpStreamId) of a
+    /// simulcast layer (not in the seeds). A remote track with one is a
+    /// layer the peer sends in a simulcast section: its packets carry the
+    /// id in the `sdes:rtp-stream-id` header extension (its RTX the
+    /// `sdes:repaired-rtp-stream-id`), which is how its SSRC is learnt. A
+    /// local track with one is a layer this side sends: the tracks of one
+    /// stream and kind with a `rid` share one SDP section (`a=rid:<id>
+    /// send`, `a=simulcast:send`) and their packets carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rid: Option<String>,
+    /// The SDP section (`a=mid`) of a remote track announced without an
+    /// SSRC (not in the seeds): a packet from an unknown SSRC whose
+    /// `sdes:mid` header extension names it is this track's (RFC 8843
+    /// section 9.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mid: Option<String>,
 }
 
 impl TrackDescription {
     /// A description of a new track of `kind`; its id and SSRC are drawn
     /// from a CSPRNG when the track is built.
     pub fn new(kind: Kind) -> Self {
-        Self { track_id: String::new(), socket_id: None, ssrc: None, rtx_ssrc: None, kind, options: None }
+        Self {
+            track_id: String::new(),
+            socket_id: None,
+            ssrc: None,
+            rtx_ssrc: None,
+            kind,
+            options: None,
+            rid: None,
+            mid: None,
+        }
     }
 }
 
@@ -633,6 +658,8 @@ mod tests {
                     rtx_ssrc: None,
                     kind: Kind::Audio,
                     options: None,
+                    rid: None,
+                    mid: None,
                 }],
             }],
             data: Some(DataTransport::default()),

@@ -44,13 +44,63 @@ fn fresh_mid(sections: &[Section]) -> String {
 }
 
 impl Connection {
-    /// The local tracks in the order they were added, with their kinds.
+    /// The local tracks in the order they were added, with their kinds: of
+    /// a stream's simulcast layers (tracks with a `rid`) of one kind, the
+    /// first, whose section carries them all.
     fn local_tracks(&self) -> Vec<(TrackId, Kind)> {
         self.streams(Direction::Local)
             .into_iter()
-            .flat_map(|s| self.stream_tracks(s).to_vec())
-            .filter_map(|t| self.track_description(t).map(|d| (t, d.kind)))
+            .flat_map(|s| {
+                let mut layered: Vec<Kind> = Vec::new();
+                self.stream_tracks(s)
+                    .iter()
+                    .filter_map(|&t| {
+                        let d = self.track_description(t)?;
+                        if d.rid.is_some() {
+                            if layered.contains(&d.kind) {
+                                return None;
+                            }
+                            layered.push(d.kind);
+                        }
+                        Some((t, d.kind))
+                    })
+                    .collect::<Vec<_>>()
+            })
             .collect()
+    }
+
+    /// The simulcast layers a section whose sent track is `first` carries:
+    /// with their rids, the tracks of its stream and kind with a `rid`
+    /// (none when `first` has none).
+    pub(crate) fn layers_of(&self, first: TrackId) -> Vec<(TrackId, String)> {
+        let Some(d) = self.track_description(first).filter(|d| d.rid.is_some()) else { return Vec::new() };
+        let Some(stream) = self.stream_of(first) else { return Vec::new() };
+        self.stream_tracks(stream)
+            .iter()
+            .filter_map(|&t| {
+                let x = self.track_description(t)?;
+                let rid = x.rid.clone().filter(|_| x.kind == d.kind)?;
+                Some((t, rid))
+            })
+            .collect()
+    }
+
+    /// The `mid` of the section a local track is sent in (a simulcast
+    /// layer's is its first layer's), once SDP placed it.
+    pub(crate) fn mid_of(&self, track: TrackId) -> Option<&str> {
+        let direct = self.sdp_sections.iter().find(|s| s.track == Some(track));
+        let section = direct.or_else(|| {
+            let d = self.track_description(track)?;
+            d.rid.as_ref()?;
+            let stream = self.stream_of(track)?;
+            self.sdp_sections.iter().find(|s| {
+                s.track.is_some_and(|f| {
+                    self.stream_of(f) == Some(stream)
+                        && self.track_description(f).is_some_and(|x| x.kind == d.kind && x.rid.is_some())
+                })
+            })
+        })?;
+        Some(section.mid.as_str())
     }
 
     /// The sections of the answer to `offer`: the offer's, each sent track
@@ -201,7 +251,19 @@ impl Connection {
                     });
                     let dir = if track.is_some() { Dir::SendRecv } else { Dir::RecvOnly };
                     m.add_attribute(Attribute::new(dir.name()));
-                    if let Some((stream, t)) = track
+                    let layers = section.track.map(|t| self.layers_of(t)).unwrap_or_default();
+                    if let Some((stream, t)) = &track
+                        && !layers.is_empty()
+                    {
+                        // RFC 8853: the layers by rid, no SSRCs (the peer
+                        // learns them from the packets' MID and RID).
+                        m.add_attribute_with_value("msid", format!("{stream} {}", t.track_id));
+                        for (_, rid) in &layers {
+                            m.add_attribute_with_value("rid", format!("{rid} send"));
+                        }
+                        let list: Vec<&str> = layers.iter().map(|(_, r)| r.as_str()).collect();
+                        m.add_attribute_with_value("simulcast", format!("send {}", list.join(";")));
+                    } else if let Some((stream, t)) = track
                         && let Some(ssrc) = t.ssrc
                     {
                         add_track_ssrcs(&mut m, cname, &stream, &t.track_id, ssrc, t.rtx_ssrc);

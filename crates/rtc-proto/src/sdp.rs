@@ -61,6 +61,63 @@ pub(crate) fn add_track_ssrcs(m: &mut Media, cname: &str, stream: &str, track: &
     }
 }
 
+/// The most simulcast layers a section is answered with (RFC 8853 section
+/// 5.3: the answerer may remove streams from the offer's list); each layer
+/// is a remote track, counted against the remote-track budget too.
+pub(crate) const MAX_LAYERS: usize = 4;
+
+/// Whether `rid` is an RFC 8851 `rid-id` (alphanumerics, `-`, `_`) that
+/// fits the one-byte header extension form (at most 16 octets).
+fn valid_rid(rid: &str) -> bool {
+    (1..=16).contains(&rid.len()) && rid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The simulcast layers a section sends (RFC 8853 `a=simulcast:send`, each
+/// id with an RFC 8851 `a=rid:<id> send` line), in the offer's order, each
+/// with whether it is paused (`~`): of each stream's alternatives
+/// (`h,h2`) the first with such a line, at most [`MAX_LAYERS`] streams;
+/// empty when the section does not send simulcast or does not negotiate
+/// the RtpStreamId extension (without it the layers cannot be told apart).
+pub(crate) fn simulcast_layers(m: &Media) -> Vec<(String, bool)> {
+    let rid_ext = attr(&m.attributes, "extmap")
+        .any(|v| v.split_ascii_whitespace().nth(1) == Some(crate::connection::extensions::RTP_STREAM_ID));
+    let Some(list) = attr(&m.attributes, "simulcast").find_map(|v| {
+        let mut words = v.split_ascii_whitespace();
+        loop {
+            match (words.next()?, words.next()?) {
+                (dir, list) if dir.eq_ignore_ascii_case("send") => return Some(list),
+                _ => {}
+            }
+        }
+    }) else {
+        return Vec::new();
+    };
+    if !rid_ext {
+        return Vec::new();
+    }
+    let sent = |id: &str| {
+        attr(&m.attributes, "rid").any(|v| {
+            let mut words = v.split_ascii_whitespace();
+            words.next() == Some(id) && words.next().is_some_and(|d| d.eq_ignore_ascii_case("send"))
+        })
+    };
+    let mut layers: Vec<(String, bool)> = Vec::new();
+    for stream in list.split(';') {
+        if layers.len() == MAX_LAYERS {
+            break;
+        }
+        let pick = stream.split(',').find_map(|alt| {
+            let (id, paused) = match alt.strip_prefix('~') {
+                Some(id) => (id, true),
+                None => (alt, false),
+            };
+            (valid_rid(id) && sent(id) && !layers.iter().any(|(l, _)| l == id)).then(|| (id.to_owned(), paused))
+        });
+        layers.extend(pick);
+    }
+    layers
+}
+
 /// Whether a section is live: a port other than 0, or port 0 with
 /// `a=bundle-only` (RFC 8843 section 6: the offerer bundles it and leaves
 /// its port to the BUNDLE group).
@@ -374,6 +431,12 @@ impl ConnectionDescription {
             let rtx_ssrc = fid.as_ref().and_then(|g| g.get(1)).and_then(|r| r.parse::<u32>().ok());
             let fid = fid.as_ref().and_then(|g| g.first().copied());
             let first = fid.or_else(|| ssrc_lines.first().map(|(id, _)| *id)).unwrap_or_default();
+            let mid = attr(&m.attributes, "mid").next().unwrap_or("0");
+            let layers = if sends(m) { simulcast_layers(m) } else { Vec::new() };
+            // A simulcast section: its layers' SSRCs are learnt from their
+            // packets' MID and RtpStreamId (a=ssrc lines, if any, are not
+            // the layers').
+            let first = if layers.is_empty() { first } else { "" };
             let ssrc: Option<u32> = match first {
                 // A section that sends without announcing its SSRC (JSEP
                 // makes `a=ssrc` optional; webrtcbin leaves it out): a
@@ -395,15 +458,34 @@ impl ConnectionDescription {
                     .find_map(|(id, rest)| (*id == first).then(|| rest.strip_prefix("msid:")).flatten())
                     .map(str::to_owned)
             });
-            let mid = attr(&m.attributes, "mid").next().unwrap_or("0");
             let (stream_id, track_id) = match msid.as_deref().and_then(|v| v.split_once(' ')) {
                 Some((s, t)) => (s.to_owned(), t.to_owned()),
                 None => (format!("mid-{mid}"), format!("mid-{mid}")),
             };
-            let track = TrackDescription { track_id, socket_id: None, ssrc, rtx_ssrc, kind, options: None };
+            // A track without an SSRC keeps its section's mid, for the
+            // packets that name it (RFC 8843 section 9.2); a simulcast
+            // section gives a track per layer, `<track>-<rid>`.
+            let one = TrackDescription {
+                ssrc,
+                rtx_ssrc: rtx_ssrc.filter(|_| ssrc.is_some()),
+                mid: ssrc.is_none().then(|| mid.to_owned()),
+                ..TrackDescription::new(kind)
+            };
+            let tracks: Vec<TrackDescription> = if layers.is_empty() {
+                vec![TrackDescription { track_id, ..one }]
+            } else {
+                layers
+                    .iter()
+                    .map(|(rid, _)| TrackDescription {
+                        track_id: format!("{track_id}-{rid}"),
+                        rid: Some(rid.clone()),
+                        ..one.clone()
+                    })
+                    .collect()
+            };
             match d.streams.iter_mut().find(|s| s.stream_id == stream_id) {
-                Some(s) => s.tracks.push(track),
-                None => d.streams.push(StreamDescription { stream_id, tracks: vec![track] }),
+                Some(s) => s.tracks.extend(tracks),
+                None => d.streams.push(StreamDescription { stream_id, tracks }),
             }
         }
         Ok((d, options))

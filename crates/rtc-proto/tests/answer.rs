@@ -512,13 +512,10 @@ fn rtc_offers_rtc_answers_and_media_flows() {
     assert_eq!(net.hosts[hb].frames.len(), 10);
 }
 
-/// A simulcast offer (RFC 8853: `a=rid` and `a=simulcast`, Chrome's form,
-/// no `a=ssrc` in the video section) is read and answered: the video
-/// section taken, without `a=rid`/`a=simulcast` in the answer, which per
-/// RFC 8853 section 5.3 makes the offerer send one stream; that stream's
-/// track is announced without an SSRC and takes the first one that comes.
-#[test]
-fn a_simulcast_offer_is_answered_without_simulcast() {
+/// Chromium's simulcast offer (as the conformance page makes it) with the
+/// `a=simulcast:send` value given: the video section sendonly, with an
+/// `a=rid:<id> send` line per id and no `a=ssrc` lines.
+fn simulcast_offer(rids: &[&str], simulcast: &str) -> String {
     let base = fixture("chrome-offer.sdp");
     let mut offer = String::new();
     let mut in_video = false;
@@ -530,23 +527,107 @@ fn a_simulcast_offer_is_answered_without_simulcast() {
             continue;
         }
         if in_video && line.starts_with("a=sendrecv") {
-            offer.push_str("a=sendonly\r\na=rid:h send\r\na=rid:m send\r\na=rid:l send\r\na=simulcast:send h;m;l\r\n");
+            offer.push_str("a=sendonly\r\n");
+            for rid in rids {
+                offer.push_str(&format!("a=rid:{rid} send\r\n"));
+            }
+            offer.push_str(&format!("a=simulcast:send {simulcast}\r\n"));
             continue;
         }
         offer.push_str(line);
     }
+    offer
+}
+
+/// The remote video tracks.
+fn remote_video(c: &Connection) -> Vec<TrackDescription> {
+    let remote = c.description(Direction::Remote).unwrap();
+    remote.streams.into_iter().flat_map(|s| s.tracks).filter(|t| t.kind == Kind::Video).collect()
+}
+
+/// RFC 8853 section 5.3, RFC 8851 section 4: a simulcast offer (a=rid
+/// send, a=simulcast:send, no a=ssrc) is accepted: `a=rid:<id> recv` for
+/// each and `a=simulcast:recv` with the same list; each layer is a remote
+/// track `<track>-<rid>` of the section's stream, waiting for the packets
+/// whose MID and RID name it. The MID and RID extensions are answered
+/// under the offer's ids.
+#[test]
+fn a_simulcast_offer_is_answered_with_simulcast() {
+    let offer = simulcast_offer(&["h", "m", "l"], "h;m;l");
     let (mut c, now) = answerer(&[Kind::Audio]);
     let a = answer(&mut c, now, &offer);
     mirrors(&offer, &a);
     let video = a.medias.iter().find(|m| m.media == "video").unwrap();
     assert_ne!(video.port, 0, "video taken");
     assert_eq!(direction(video), "recvonly");
+    assert_eq!(attr(video, "rid"), vec!["h recv", "m recv", "l recv"]);
+    assert_eq!(attr(video, "simulcast"), vec!["recv h;m;l"]);
+    let extmaps = attr(video, "extmap");
+    for e in [
+        "4 urn:ietf:params:rtp-hdrext:sdes:mid",
+        "10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+        "11 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+    ] {
+        assert!(extmaps.contains(&e), "{e} missing from {extmaps:?}");
+    }
+    let mid = attr(video, "mid")[0].to_owned();
+    let tracks = remote_video(&c);
+    assert_eq!(tracks.len(), 3, "{tracks:?}");
+    for (t, want) in tracks.iter().zip(["h", "m", "l"]) {
+        assert!(t.track_id.ends_with(&format!("-{want}")), "{t:?}");
+        assert_eq!((t.rid.as_deref(), t.mid.as_deref(), t.ssrc), (Some(want), Some(mid.as_str()), None));
+    }
+}
+
+/// RFC 8853 section 5.3: past four layers the answer removes the rest (from
+/// a=simulcast and a=rid alike); a paused layer (`~`) stays paused; of
+/// alternatives the first with a send rid is taken; an id without an
+/// `a=rid ... send` line is left out.
+#[test]
+fn simulcast_layers_past_the_budget_paused_and_alternatives() {
+    let offer = simulcast_offer(&["a", "b", "c", "d", "e", "f"], "a;~b;x,c;d;e;f");
+    let (mut c, now) = answerer(&[Kind::Audio]);
+    let a = answer(&mut c, now, &offer);
+    let video = a.medias.iter().find(|m| m.media == "video").unwrap();
+    assert_eq!(attr(video, "rid"), vec!["a recv", "b recv", "c recv", "d recv"]);
+    assert_eq!(attr(video, "simulcast"), vec!["recv a;~b;c;d"]);
+    assert_eq!(remote_video(&c).len(), 4);
+}
+
+/// Without the RtpStreamId extension the layers cannot be told apart: the
+/// answer refuses simulcast (no a=rid, no a=simulcast), so the offerer
+/// sends one stream, which the section's one track takes.
+#[test]
+fn a_simulcast_offer_without_the_rid_extension_is_answered_without_simulcast() {
+    let offer = simulcast_offer(&["h", "m", "l"], "h;m;l")
+        .replace("a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n", "");
+    let (mut c, now) = answerer(&[Kind::Audio]);
+    let a = answer(&mut c, now, &offer);
+    mirrors(&offer, &a);
+    let video = a.medias.iter().find(|m| m.media == "video").unwrap();
+    assert_ne!(video.port, 0, "video taken");
     assert!(attr(video, "rid").is_empty() && attr(video, "simulcast").is_empty(), "no simulcast answered");
-    let remote = c.description(Direction::Remote).unwrap();
-    let video_tracks: Vec<_> =
-        remote.streams.iter().flat_map(|s| &s.tracks).filter(|t| t.kind == Kind::Video).collect();
-    assert_eq!(video_tracks.len(), 1, "{video_tracks:?}");
-    assert_eq!(video_tracks[0].ssrc, None);
+    let tracks = remote_video(&c);
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    assert_eq!((tracks[0].rid.as_deref(), tracks[0].ssrc), (None, None));
+
+    // Our own options without it: the same.
+    let offer = simulcast_offer(&["h", "m", "l"], "h;m;l");
+    let mut opts = rtc_proto::default_options();
+    opts.header_extensions.retain(|e| !e.uri.ends_with("sdes:rtp-stream-id"));
+    let now = Instant::now();
+    let config =
+        ConnectionConfig { seed: Some(5), options: std::sync::Arc::new(opts), ..ConnectionConfig::new(None, None) };
+    let mut c = Connection::new(config, now, SystemTime::now()).unwrap();
+    let cert = rtc_dtls::Certificate::generate().unwrap();
+    let local: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let socket = SocketConfig::new("s", vec![(Component::RTP, local)], SocketOptions::default(), cert);
+    c.add_socket(now, SocketId(0), &socket, true).unwrap();
+    let a = answer(&mut c, now, &offer);
+    let video = a.medias.iter().find(|m| m.media == "video").unwrap();
+    assert!(attr(video, "rid").is_empty() && attr(video, "simulcast").is_empty(), "no simulcast answered");
+    assert!(!attr(video, "extmap").iter().any(|e| e.contains("rtp-stream-id ")), "{:?}", attr(video, "extmap"));
+    assert_eq!(remote_video(&c).len(), 1);
 }
 
 /// RFC 8829 section 5.2.2: an offerer may recycle a rejected section for a

@@ -173,15 +173,42 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> RtpPacket<T> {
     /// sequence number, say); false when there is no such element or its
     /// length differs.
     pub fn set_extension(&mut self, id: u8, data: &[u8]) -> bool {
-        let Some((profile, _)) = self.extension() else { return false };
+        let Some((at, len, _)) = self.element(id) else { return false };
+        if len != data.len() {
+            return false;
+        }
+        self.buf.as_mut()[at..at + len].copy_from_slice(data);
+        true
+    }
+
+    /// Gives the RFC 8285 extension element `id` the identifier `to`, its
+    /// data unchanged (a retransmission's RtpStreamId becoming its
+    /// RepairedRtpStreamId, RFC 8852 section 3.2); false when there is no
+    /// such element or `to` does not fit the packet's form (1-14 in the
+    /// one-byte form, 1-255 in the two-byte form).
+    pub fn rename_extension(&mut self, id: u8, to: u8) -> bool {
+        let Some((at, _, two_byte)) = self.element(id) else { return false };
+        let b = self.buf.as_mut();
+        match two_byte {
+            true if to != 0 => b[at - 2] = to,
+            false if (1..=14).contains(&to) => b[at - 1] = (to << 4) | (b[at - 1] & 0x0f),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Where element `id`'s data starts, its length, and whether the
+    /// packet uses the two-byte form.
+    fn element(&self, id: u8) -> Option<(usize, usize, bool)> {
+        let (profile, _) = self.extension()?;
         let two_byte = match profile {
             ONE_BYTE_PROFILE => false,
             p if p & 0xfff0 == TWO_BYTE_PROFILE => true,
-            _ => return false,
+            _ => return None,
         };
         let start = HEADER_LEN + 4 * self.csrc_count() + 4;
         let end = usize::from(self.header_len);
-        let b = self.buf.as_mut();
+        let b = self.buf.as_ref();
         let mut i = start;
         while i < end {
             if b[i] == 0 {
@@ -189,27 +216,23 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> RtpPacket<T> {
                 continue;
             }
             let (eid, len, at) = if two_byte {
-                let Some(&len) = b.get(i + 1) else { return false };
+                let &len = b.get(i + 1)?;
                 (b[i], usize::from(len), i + 2)
             } else {
                 if b[i] >> 4 == 15 {
-                    return false;
+                    return None;
                 }
                 (b[i] >> 4, usize::from(b[i] & 0x0f) + 1, i + 1)
             };
             if at + len > end {
-                return false;
+                return None;
             }
             if eid == id {
-                if len != data.len() {
-                    return false;
-                }
-                b[at..at + len].copy_from_slice(data);
-                return true;
+                return Some((at, len, two_byte));
             }
             i = at + len;
         }
-        false
+        None
     }
 }
 
@@ -443,6 +466,30 @@ mod tests {
             assert_eq!(got, vec![(a, vec![1, 2, 3]), (b, vec![9, 9])]);
             assert_eq!(p.payload(), b"payload");
         }
+    }
+
+    /// RFC 8852 section 3.2: a retransmission's RtpStreamId element becomes
+    /// its RepairedRtpStreamId, in both forms.
+    #[test]
+    fn an_extension_element_is_renamed_in_place() {
+        for (a, b, to) in [(3u8, 10u8, 11u8), (3, 200, 201)] {
+            let ext = [Extension { id: a, data: &[1, 2, 3] }, Extension { id: b, data: b"h" }];
+            let h = RtpHeader { payload_type: 96, extensions: &ext, ..RtpHeader::default() };
+            let mut buf = [0u8; 64];
+            let n = h.write(b"payload", 0, &mut buf).unwrap();
+            let mut p = RtpPacket::new_checked(&mut buf[..n]).unwrap();
+            assert!(p.rename_extension(b, to));
+            assert!(!p.rename_extension(4, 5), "no such element");
+            assert!(!p.rename_extension(a, 0), "id 0 is padding");
+            let got: Vec<(u8, Vec<u8>)> = p.extensions().map(|e| e.map(|e| (e.id, e.data.to_vec())).unwrap()).collect();
+            assert_eq!(got, vec![(a, vec![1, 2, 3]), (to, b"h".to_vec())]);
+            assert_eq!(p.payload(), b"payload");
+        }
+        // The one-byte form has no room for 15 and up.
+        let ext = [Extension { id: 10, data: b"h" }];
+        let mut buf = [0u8; 64];
+        let n = RtpHeader { extensions: &ext, ..RtpHeader::default() }.write(b"x", 0, &mut buf).unwrap();
+        assert!(!RtpPacket::new_checked(&mut buf[..n]).unwrap().rename_extension(10, 16));
     }
 
     #[test]

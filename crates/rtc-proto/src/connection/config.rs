@@ -13,7 +13,10 @@ use crate::desc::{ConnectionDescription, SocketOptions};
 /// loss recovery: generic NACK and PLI (RFC 4585), FIR (RFC 5104) and
 /// retransmission on its own SSRC (RFC 4588, payload type 97); both with
 /// transport feedback (`transport-cc` and the transport-wide sequence
-/// number extension), `abs-send-time`, and audio levels (RFC 6464).
+/// number extension), `abs-send-time`, and audio levels (RFC 6464); the
+/// MID extension (RFC 8843 section 15, id 4) on both, and for video the
+/// RtpStreamId and RepairedRtpStreamId of simulcast layers (RFC 8852, ids
+/// 10 and 11), the ids Chromium offers.
 pub fn default_options() -> Options {
     let mut opus = Codec::new(PayloadType::new(111).unwrap_or(PayloadType::PCMU), Kind::Audio, "opus", 48_000, Some(2));
     opus.parameters.insert("minptime", "10");
@@ -33,8 +36,12 @@ pub fn default_options() -> Options {
         ext(Kind::Audio, 1, crate::connection::extensions::AUDIO_LEVEL),
         ext(Kind::Audio, 2, crate::connection::extensions::ABS_SEND_TIME),
         ext(Kind::Audio, 3, crate::connection::extensions::TRANSPORT_CC),
+        ext(Kind::Audio, 4, crate::connection::extensions::MID),
         ext(Kind::Video, 2, crate::connection::extensions::ABS_SEND_TIME),
         ext(Kind::Video, 3, crate::connection::extensions::TRANSPORT_CC),
+        ext(Kind::Video, 4, crate::connection::extensions::MID),
+        ext(Kind::Video, 10, crate::connection::extensions::RTP_STREAM_ID),
+        ext(Kind::Video, 11, crate::connection::extensions::REPAIRED_RTP_STREAM_ID),
     ];
     Options { codecs: vec![opus, vp8, rtx], header_extensions, ..Options::default() }
 }

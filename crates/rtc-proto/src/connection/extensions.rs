@@ -3,7 +3,10 @@
 //! (draft-holmer-rmcat-transport-wide-cc-extensions-01) on every packet
 //! sent and recorded on every packet received for transport feedback;
 //! `abs-send-time` on every packet sent; the audio level of received audio
-//! (RFC 6464) handed out with its frame.
+//! (RFC 6464) handed out with its frame; the MID (RFC 8843 section 15) on
+//! every packet sent in an SDP section, and the MID, RtpStreamId and
+//! RepairedRtpStreamId (RFC 8852) of packets from unknown SSRCs read to
+//! learn which track they are.
 
 use std::time::Instant;
 
@@ -22,6 +25,13 @@ pub(crate) const TRANSPORT_CC: &str = "http://www.ietf.org/id/draft-holmer-rmcat
 pub(crate) const ABS_SEND_TIME: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
 /// The client-to-mixer audio level extension (RFC 6464).
 pub(crate) const AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+/// The media identification extension (RFC 8843 section 15): the `a=mid`
+/// of the section a packet belongs to.
+pub(crate) const MID: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+/// The RTP stream id of a simulcast layer (RFC 8852 section 3.1).
+pub(crate) const RTP_STREAM_ID: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
+/// The RTP stream id a retransmission repairs (RFC 8852 section 3.2).
+pub(crate) const REPAIRED_RTP_STREAM_ID: &str = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";
 
 /// The negotiated identifiers of one kind's extensions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,6 +39,9 @@ pub(crate) struct ExtIds {
     pub(crate) transport_cc: Option<u8>,
     pub(crate) abs_send_time: Option<u8>,
     pub(crate) audio_level: Option<u8>,
+    pub(crate) mid: Option<u8>,
+    pub(crate) rid: Option<u8>,
+    pub(crate) rrid: Option<u8>,
 }
 
 impl ExtIds {
@@ -42,7 +55,14 @@ impl ExtIds {
                 .find(|e| e.kind == kind && e.uri == uri && (1..=14).contains(&e.id))
                 .map(|e| e.id)
         };
-        Self { transport_cc: id(TRANSPORT_CC), abs_send_time: id(ABS_SEND_TIME), audio_level: id(AUDIO_LEVEL) }
+        Self {
+            transport_cc: id(TRANSPORT_CC),
+            abs_send_time: id(ABS_SEND_TIME),
+            audio_level: id(AUDIO_LEVEL),
+            mid: id(MID),
+            rid: id(RTP_STREAM_ID),
+            rrid: id(REPAIRED_RTP_STREAM_ID),
+        }
     }
 }
 

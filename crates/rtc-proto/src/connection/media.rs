@@ -34,6 +34,38 @@ pub(crate) struct Plan {
     pub(crate) nack: bool,
     /// The RTX payload type retransmissions go out with, if negotiated.
     pub(crate) rtx: Option<u8>,
+    /// The track's section `mid` for the MID extension (RFC 8843 section
+    /// 15), when negotiated and the track is in an SDP section.
+    pub(crate) mid: Tag,
+    /// The track's `rid` for the RtpStreamId extension (RFC 8852), when
+    /// negotiated and the track is a simulcast layer.
+    pub(crate) rid: Tag,
+}
+
+/// A short identifier sent in a header extension (a `mid` or `rid`, at
+/// most 16 octets: the one-byte form's limit), kept inline so that
+/// writing it costs no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Tag {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl Tag {
+    /// `s` when it fits; nothing (an empty tag) otherwise.
+    pub(crate) fn new(s: Option<&str>) -> Self {
+        let mut t = Self::default();
+        if let Some(s) = s.filter(|s| (1..=16).contains(&s.len())) {
+            t.bytes[..s.len()].copy_from_slice(s.as_bytes());
+            t.len = s.len() as u8;
+        }
+        t
+    }
+
+    /// The identifier, if any.
+    pub(crate) fn get(&self) -> Option<&[u8]> {
+        (self.len > 0).then(|| &self.bytes[..usize::from(self.len)])
+    }
 }
 
 /// A frame written and not yet fully packetized.
@@ -162,7 +194,10 @@ impl Connection {
                 let codec = codecs.iter().find(|c| c.payload_id.get() == pt);
                 let nack = codec.is_some_and(|c| recovery::negotiated(c).nack);
                 let rtx = if nack { recovery::rtx_for(codecs, pt) } else { None };
-                Plan { pt, clock, format, transport, generation, nack, rtx }
+                let ids = self.ext_ids(desc.kind);
+                let mid = Tag::new(self.mid_of(track).filter(|_| ids.mid.is_some()));
+                let rid = Tag::new(desc.rid.as_deref().filter(|_| ids.rid.is_some()));
+                Plan { pt, clock, format, transport, generation, nack, rtx, mid, rid }
             }
         };
         if self.session.is_none() {
@@ -258,14 +293,19 @@ impl Connection {
             }
             let csrcs = &out.csrcs[..usize::from(out.ncsrc)];
             // The negotiated extensions: abs-send-time, the transport-wide
-            // sequence number.
+            // sequence number, the MID and the RtpStreamId.
             let ids = ext_ids[usize::from(kind == Kind::Video)];
             let abs = extensions::abs_send_time(session.ntp_time(now));
             let seq = twcc_seq.to_be_bytes();
-            let mut ext = [Extension { id: 0, data: &[] }; 2];
+            let mut ext = [Extension { id: 0, data: &[] }; 4];
             let mut n_ext = 0;
-            for (id, data) in [(ids.abs_send_time, &abs[..]), (ids.transport_cc, &seq[..])] {
-                if let Some(id) = id {
+            for (id, data) in [
+                (ids.abs_send_time, Some(&abs[..])),
+                (ids.transport_cc, Some(&seq[..])),
+                (ids.mid, out.plan.mid.get()),
+                (ids.rid, out.plan.rid.get()),
+            ] {
+                if let (Some(id), Some(data)) = (id, data) {
                     ext[n_ext] = Extension { id, data };
                     n_ext += 1;
                 }
@@ -353,7 +393,14 @@ impl Connection {
         }
         if !self.tracks.remote_by_ssrc.contains_key(&ssrc) {
             let kind = self.codec_by_pt(p.payload_type()).map(|c| c.kind);
-            let pending = kind.and_then(|k| self.bind_pending(ssrc, k));
+            // RFC 8843 section 9.2, RFC 8852: the packet's MID and
+            // RtpStreamId name its track; else the first waiting track of
+            // its kind.
+            let pending = kind.and_then(|k| {
+                let ids = self.ext_ids(k);
+                let (mid, rid) = (extensions::find(&p, ids.mid), extensions::find(&p, ids.rid));
+                mid.and_then(|mid| self.bind_by_mid(ssrc, k, mid, rid)).or_else(|| self.bind_pending(ssrc, k))
+            });
             if pending.is_none() && self.add_unsignaled(ssrc, p.payload_type()).is_err() {
                 return self.drop_with(DropReason::TooManyTracks);
             }
@@ -411,6 +458,8 @@ impl Connection {
             rtx_ssrc: None,
             kind,
             options: None,
+            rid: None,
+            mid: None,
         };
         self.add_remote_stream(&StreamDescription { stream_id: format!("ssrc-{ssrc}"), tracks: vec![desc] })
     }

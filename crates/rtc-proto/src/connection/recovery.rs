@@ -164,9 +164,19 @@ impl Connection {
     /// that receives `apt` (remembered).
     pub(crate) fn receive_rtx(&mut self, now: Instant, ssrc: u32, apt: u8, packet: &[u8]) -> Receive {
         let Ok(p) = RtpPacket::new_checked(packet) else { return self.drop_with(super::DropReason::Rtp) };
-        let media = match self.tracks.remote_rtx.get(&ssrc) {
-            Some(m) => Some(*m),
-            None => {
+        let ids = self.ext_ids(rtc_codecs::Kind::Video);
+        let repaired = super::extensions::find(&p, ids.rrid)
+            .and_then(|rrid| self.repaired_by_rid(super::extensions::find(&p, ids.mid), rrid));
+        let media = match (self.tracks.remote_rtx.get(&ssrc), repaired) {
+            (Some(m), _) => Some(*m),
+            (None, Some(m)) => {
+                if self.tracks.remote_rtx.len() < self.limits.remote_tracks {
+                    tracing::debug!(ssrc, media = m, "a retransmission SSRC takes the layer its RRID names");
+                    self.tracks.remote_rtx.insert(ssrc, m);
+                }
+                Some(m)
+            }
+            (None, None) => {
                 let mut receivers = self.tracks.remote_by_ssrc.iter().filter(|(_, id)| {
                     matches!(self.tracks.tracks.get(id).map(|t| &t.state),
                         Some(State::Receive(r)) if r.depacketizer.as_ref().is_some_and(|(pt, _)| *pt == apt))
@@ -312,6 +322,13 @@ impl Connection {
                     buf[hlen..hlen + 2].copy_from_slice(&seq.to_be_bytes());
                     buf[hlen + 2..n].copy_from_slice(payload);
                     s.rtx_seq = s.rtx_seq.wrapping_add(1);
+                    // RFC 8852 section 3.2: on RTX a layer's RtpStreamId
+                    // is its RepairedRtpStreamId.
+                    if let (Some(rid), Some(rrid)) = (ids.rid, ids.rrid)
+                        && let Ok(mut p) = RtpPacket::new_checked(&mut buf[..n])
+                    {
+                        p.rename_extension(rid, rrid);
+                    }
                     n
                 }
                 _ => {

@@ -221,7 +221,8 @@ impl Tracks {
     pub(crate) fn count(&self, direction: Direction) -> usize {
         match direction {
             Direction::Local => self.local_by_ssrc.len(),
-            Direction::Remote => self.remote_by_ssrc.len(),
+            // Tracks still waiting for their SSRC count too.
+            Direction::Remote => self.tracks.iter().filter(|(_, t)| matches!(t.state, State::Receive(_))).count(),
         }
     }
 
@@ -416,6 +417,50 @@ impl Connection {
                 self.tracks.streams.retain(|s| s.id != stream);
             }
         }
+    }
+
+    /// The remote track still without an SSRC that a packet's MID (RFC
+    /// 8843 section 9.2) and RtpStreamId (RFC 8852 section 3.1) name, now
+    /// taking `ssrc`: the track of that section with that `rid` (a
+    /// section's track without a `rid` takes any).
+    pub(crate) fn bind_by_mid(
+        &mut self,
+        ssrc: u32,
+        kind: rtc_codecs::Kind,
+        mid: &[u8],
+        rid: Option<&[u8]>,
+    ) -> Option<TrackId> {
+        let id = self
+            .tracks
+            .tracks
+            .iter()
+            .filter(|(_, t)| {
+                t.desc.ssrc.is_none()
+                    && t.desc.kind == kind
+                    && matches!(t.state, State::Receive(_))
+                    && t.desc.mid.as_deref().is_some_and(|m| m.as_bytes() == mid)
+                    && t.desc.rid.as_deref().is_none_or(|r| Some(r.as_bytes()) == rid)
+            })
+            .map(|(id, _)| *id)
+            .min()?;
+        let t = self.tracks.tracks.get_mut(&id)?;
+        t.desc.ssrc = Some(ssrc);
+        tracing::debug!(ssrc, track = %t.desc.track_id, mid = ?t.desc.mid, rid = ?t.desc.rid, "a track takes the SSRC its MID and RID name");
+        self.tracks.remote_by_ssrc.insert(ssrc, id);
+        Some(id)
+    }
+
+    /// The media SSRC a retransmission SSRC repairs, by the packet's MID
+    /// and RepairedRtpStreamId (RFC 8852 section 3.2): the one remote
+    /// layer of that `rid` (in that section, when the MID is there).
+    pub(crate) fn repaired_by_rid(&self, mid: Option<&[u8]>, rrid: &[u8]) -> Option<u32> {
+        let mut found = self.tracks.tracks.iter().filter(|(_, t)| {
+            matches!(t.state, State::Receive(_))
+                && t.desc.rid.as_deref().is_some_and(|r| r.as_bytes() == rrid)
+                && mid.is_none_or(|mid| t.desc.mid.as_deref().is_some_and(|m| m.as_bytes() == mid))
+        });
+        let one = found.next().and_then(|(_, t)| t.desc.ssrc);
+        if found.next().is_some() { None } else { one }
     }
 
     /// The first remote track of `kind` still without an SSRC (announced
