@@ -30,6 +30,9 @@ struct World {
     synced: Vec<Option<u64>>,
     net: Vec<Packet>,
     data: Vec<(usize, Vec<u8>)>,
+    /// Every fork's `accepts` agrees with the router (not so for a fork
+    /// without its peer's credentials, which cannot tell senders apart).
+    check_accepts: bool,
 }
 
 impl World {
@@ -48,6 +51,7 @@ impl World {
             synced: vec![None; n],
             net: vec![],
             data: vec![],
+            check_accepts: true,
         };
         if register_any {
             // Requests from a sender no fork names go to fork 0.
@@ -111,7 +115,7 @@ impl World {
         for p in std::mem::take(&mut self.net) {
             if p.dst == self.shared {
                 let k = self.demux.route_datagram(p.dst, p.src, &p.data).expect("every datagram routes");
-                for (j, fork) in self.forks.iter().enumerate() {
+                for (j, fork) in self.forks.iter().enumerate().filter(|_| self.check_accepts) {
                     assert_eq!(fork.accepts(p.dst, p.src, &p.data), j == k, "fork {j}, routed to {k}");
                 }
                 if let Receive::Data { .. } = self.forks[k].handle_receive(self.now, p.dst, p.src, &p.data) {
@@ -187,4 +191,79 @@ fn forks_sharing_a_local_ufrag_are_routed_by_sender() {
 #[test]
 fn a_fork_registered_for_any_sender_is_the_fallback() {
     forks_connect_and_carry_data(true);
+}
+
+/// Forks share their credentials, so another fork's peer (anyone who saw
+/// the offer) can sign checks that reach a fork still waiting for its own
+/// peer. Those checks are answered (RFC 8445 section 7.3) but teach the
+/// fork nothing: no peer-reflexive candidate, no pair, no path for data, no
+/// role switch (a role conflict before the peer is known is answered with
+/// 487); and once its own peer is known the fork connects to that peer
+/// alone.
+#[test]
+fn a_fork_waiting_for_its_peer_learns_nothing_from_another_peers_checks() {
+    let mut w = World::new(1, false);
+    w.check_accepts = false;
+    let creds = w.forks[0].local_credentials().clone();
+    let now = w.now;
+    // Fork 1: same socket and credentials, no peer yet; requests from a
+    // sender no fork names reach it.
+    let mut fork = Agent::new(AgentConfig {
+        role: Role::Controlled,
+        credentials: Some(creds.clone()),
+        seed: Some(7),
+        ..AgentConfig::default()
+    })
+    .unwrap();
+    let hf = fork.add_host_candidate(now, Component::RTP, w.shared).unwrap();
+    fork.end_of_local_candidates(now);
+    w.forks.push(fork);
+    w.synced.push(None);
+    w.demux.register(&creds.ufrag, 1);
+    // A stranger holding the offer: signs with the forks' password, also
+    // claims the controlled role (a conflict the fork would resolve).
+    let evil_addr = addr("198.51.100.66:6666");
+    let mut evil =
+        Agent::new(AgentConfig { role: Role::Controlled, seed: Some(66), ..AgentConfig::default() }).unwrap();
+    evil.add_host_candidate(now, Component::RTP, evil_addr).unwrap();
+    evil.end_of_local_candidates(now);
+    evil.set_remote_credentials(now, creds.clone()).unwrap();
+    evil.add_remote_candidate(now, &hf).unwrap();
+    evil.end_of_remote_candidates(now);
+    w.peers.push((evil_addr, evil));
+    w.run_until(Duration::from_secs(3), |_| false);
+    let f = &w.forks[1];
+    assert!(f.stats().responses_sent > 0, "the stranger's checks arrived and were answered");
+    assert!(f.stats().role_conflicts > 0, "with a role conflict");
+    assert_eq!(f.role(), Role::Controlled, "which does not turn the fork's role (a 487 answers it)");
+    assert_eq!((f.remote_candidate_count(), f.remote_peer_reflexive_count()), (0, 0), "nothing learned");
+    assert_eq!(f.path(Component::RTP), None);
+    assert!(!f.accepts(w.shared, evil_addr, b"\x80data"), "no data path from the stranger");
+    assert_ne!(f.state(), State::Connected);
+
+    // Its own peer's description arrives: the role from the descriptions,
+    // its credentials and candidate.
+    let good_addr = addr("192.0.2.50:7000");
+    let mut good =
+        Agent::new(AgentConfig { role: Role::Controlling, seed: Some(50), ..AgentConfig::default() }).unwrap();
+    let hg = good.add_host_candidate(now, Component::RTP, good_addr).unwrap();
+    good.end_of_local_candidates(now);
+    good.set_remote_credentials(now, creds.clone()).unwrap();
+    good.add_remote_candidate(now, &hf).unwrap();
+    good.end_of_remote_candidates(now);
+    let now = w.now;
+    let f = &mut w.forks[1];
+    f.set_role(now, Role::Controlled);
+    f.set_remote_credentials(now, good.local_credentials().clone()).unwrap();
+    f.add_remote_candidate(now, &hg).unwrap();
+    f.end_of_remote_candidates(now);
+    w.demux.register_from(&creds.ufrag, &good.local_credentials().ufrag, 1);
+    w.peers.push((good_addr, good));
+    let connected = |w: &World| w.forks[1].state() == State::Connected && w.peers[2].1.state() == State::Connected;
+    assert!(w.run_until(Duration::from_secs(10), connected));
+    let f = &w.forks[1];
+    assert_eq!(f.role(), Role::Controlled);
+    assert_eq!(f.path(Component::RTP).map(|p| p.remote), Some(good_addr));
+    assert!(!f.accepts(w.shared, evil_addr, b"\x80data"), "still no data path from the stranger");
+    assert_eq!(f.remote_peer_reflexive_count(), 0);
 }

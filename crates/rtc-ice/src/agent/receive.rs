@@ -138,11 +138,15 @@ impl Agent {
         };
         // Role conflict, RFC 8445 section 7.3.1.1. ICE lite fixes the role
         // (section 6.1.1): the side that may not switch answers 487, so the
-        // peer does.
+        // peer does. So does an agent that does not know its peer yet: the
+        // request may come from another peer holding the same credentials
+        // (forks share them), which must not turn this one's role; with the
+        // real peer the 487 resolves the conflict all the same.
+        let known = self.remote_creds.is_some();
         if self.controlling {
             if let Some(theirs) = d.controlling {
                 self.stats.role_conflicts += 1;
-                if self.remote_lite || self.tiebreaker >= theirs {
+                if self.remote_lite || self.tiebreaker >= theirs || !known {
                     tracing::debug!(
                         %src,
                         remote_lite = self.remote_lite,
@@ -156,7 +160,7 @@ impl Agent {
             }
         } else if let Some(theirs) = d.controlled {
             self.stats.role_conflicts += 1;
-            if !self.cfg.lite && self.tiebreaker >= theirs {
+            if !self.cfg.lite && self.tiebreaker >= theirs && known {
                 tracing::debug!(%src, "ICE role conflict: both controlled; our tiebreaker wins");
                 self.switch_role(true);
             } else {
