@@ -18,6 +18,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("connection_receive", connection_receive),
     ("data_receive", data_receive),
     ("ice_receive", ice_receive),
+    ("turn_stream_deframe", turn_stream_deframe),
     ("rtp_parse", rtp_parse),
     ("rtcp_parse", rtcp_parse),
     ("srtp_unprotect", srtp_unprotect),
@@ -218,6 +219,70 @@ pub fn connection_receive(data: &[u8]) {
         }
     }
     assert!(conn.streams(Direction::Remote).len() <= 64, "remote streams stay within their cap");
+}
+
+/// `turn_stream_deframe`: any bytes as a TURN stream (TCP or TLS to a TURN
+/// server), cut into chunks. The first octet sets the message limit
+/// (256 + 256 × octet); then each chunk is one length octet (1 to 256
+/// bytes) and that many bytes of the stream. Messages are taken after
+/// each chunk, as a driver does. Nothing may panic, the buffer must stay
+/// within its cap, every message must be whole (its own header's length,
+/// a multiple of 4, within the limit) and the messages must be the stream
+/// cut where a whole-stream reading cuts it, until the first error, which
+/// ends the stream.
+pub fn turn_stream_deframe(data: &[u8]) {
+    use rtc_ice::framing::{Deframer, message_len};
+    let Some((&first, mut rest)) = data.split_first() else { return };
+    let max = 256 + 256 * usize::from(first);
+    let mut d = Deframer::new(max);
+    let mut stream = Vec::new();
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut failed = false;
+    'chunks: while let Some((&n, tail)) = rest.split_first() {
+        let n = (usize::from(n) + 1).min(tail.len());
+        let (chunk, tail) = tail.split_at(n);
+        rest = tail;
+        stream.extend_from_slice(chunk);
+        if d.push(chunk).is_err() {
+            failed = true;
+            break;
+        }
+        assert!(d.buffered() <= d.cap(), "over the cap");
+        loop {
+            match d.next_message() {
+                Ok(Some(m)) => {
+                    assert!(m.len() <= max && m.len() % 4 == 0 && m.len() >= 4, "a message of {} octets", m.len());
+                    assert_eq!(message_len(m, max), Ok(Some(m.len())), "not whole");
+                    got.push(m.to_vec());
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    failed = true;
+                    break 'chunks;
+                }
+            }
+        }
+    }
+    // The whole stream read at once cuts it the same way.
+    let mut at = 0;
+    let mut want: Vec<&[u8]> = Vec::new();
+    let mut reference_failed = false;
+    loop {
+        match message_len(&stream[at..], max) {
+            Ok(Some(n)) => {
+                want.push(&stream[at..at + n]);
+                at += n;
+            }
+            Ok(None) => break,
+            Err(_) => {
+                reference_failed = true;
+                break;
+            }
+        }
+    }
+    assert_eq!(got.len(), want.len(), "message count");
+    assert!(got.iter().zip(&want).all(|(g, w)| g == w), "messages differ");
+    assert_eq!(failed, reference_failed, "error agreement");
 }
 
 /// `rtp_parse`: any bytes as an RTP packet. A packet that parses has its

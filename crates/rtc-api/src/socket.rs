@@ -84,7 +84,16 @@ impl RtcSocket {
             if scheme == "turn" || scheme == "turns" {
                 let (user, pass) = (servers.username.as_deref(), servers.credential.as_deref());
                 let found = udp::resolve_turn(url, user.unwrap_or_default(), pass.unwrap_or_default()).await;
-                turn_servers.extend(found.map_err(|e| Error::InvalidOptions(format!("TURN server {url:?}: {e}")))?);
+                let found = found.map_err(|e| Error::InvalidOptions(format!("TURN server {url:?}: {e}")))?;
+                // The connection's driver moves datagrams only: a relay
+                // over a TCP or TLS stream (rtc-ice's `StreamCommand`s)
+                // runs under `rtc_ice::IceSocket` so far.
+                if found.iter().any(|s| s.transport.is_stream()) {
+                    return Err(Error::InvalidOptions(format!(
+                        "TURN server {url:?}: TURN over TCP or TLS is not supported by RTCSocket yet (UDP only)"
+                    )));
+                }
+                turn_servers.extend(found);
                 continue;
             }
             let addr =

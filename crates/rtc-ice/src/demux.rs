@@ -514,7 +514,7 @@ mod tests {
         assert_eq!(d.route(&req), Some(7));
         // Alice (key 1) sent the request; the answer routes back to her once.
         let now = Instant::now();
-        let t = Transmit { source: addr("127.0.0.1:1"), destination: addr("127.0.0.1:2"), contents: req };
+        let t = Transmit::udp(addr("127.0.0.1:1"), addr("127.0.0.1:2"), req);
         d.note_transmit(now, 1, &t);
         let resp = response([1; 12]);
         assert_eq!(d.route(&resp), Some(1));

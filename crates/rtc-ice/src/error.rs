@@ -36,7 +36,13 @@ pub enum Error {
     /// 5.2), or a lite agent told that its peer is lite too.
     #[error("ICE lite: {0}")]
     Lite(&'static str),
-    /// Something this crate does not support yet (`turns:`, TURN over TCP).
+    /// Bytes from a stream to a TURN server (TCP or TLS) that are not STUN
+    /// and ChannelData back to back, a message over the limit, or more
+    /// buffered than the cap ([`crate::framing::Deframer`]): the connection
+    /// must end.
+    #[error("TURN stream framing: {0}")]
+    Framing(&'static str),
+    /// Something this crate does not support (`turns:` over UDP, DTLS).
     #[error("not supported: {0}")]
     Unsupported(&'static str),
     /// A datagram cannot be framed for a TURN relay (no allocation, no

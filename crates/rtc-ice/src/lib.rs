@@ -43,6 +43,7 @@
 mod agent;
 mod demux;
 mod error;
+pub mod framing;
 pub mod iface;
 #[cfg(feature = "tokio")]
 mod socket;
@@ -54,11 +55,11 @@ mod url;
 
 pub use agent::{
     Agent, AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairInfo, PairState, Path, Receive,
-    Reflexive, RelayedTransmit, Role, State, Stats, Timing, Transmit,
+    Reflexive, RelayedTransmit, Role, State, Stats, StreamCommand, Timing, Transmit,
 };
 pub use demux::{Demux, DemuxStats, request_ufrag, request_usernames};
 pub use error::Error;
 #[cfg(feature = "tokio")]
 pub use socket::{Datagram, IceSocket, SocketConfig, SocketEvent};
 pub use turn::TurnServer;
-pub use url::{STUN_DEFAULT_PORT, StunUrl, TurnTransport, TurnUrl};
+pub use url::{STUN_DEFAULT_PORT, StunUrl, TURNS_DEFAULT_PORT, TurnTransport, TurnUrl};

@@ -1,5 +1,5 @@
-//! A sans-IO TURN client (RFC 8656) over UDP: one allocation on one TURN
-//! server from one local base.
+//! A sans-IO TURN client (RFC 8656) over UDP, TCP or TLS: one allocation on
+//! one TURN server from one local base.
 //!
 //! [`Client`] holds no socket or clock. It allocates with the long-term
 //! credential mechanism (RFC 8489 section 9.2: the first Allocate is
@@ -15,7 +15,18 @@
 //! byte: 0x40..=0x4F, RFC 7983) is unwrapped in place: [`TurnReceive::Peer`]
 //! gives the peer and where the payload lies in the datagram.
 //!
-//! Requests are retransmitted with the ICE agent's RTO back-off
+//! Over TCP or TLS ([`TurnServer::transport`]) the driver opens the
+//! stream ([`Client::connected`] once it is open, [`Client::stream_closed`]
+//! when it ends, which loses the allocation: RFC 8656 section 3.1 ties it
+//! to the connection); the messages go back to back on it (whole STUN
+//! messages, ChannelData padded to a multiple of 4, RFC 8656 section 12.5;
+//! [`crate::framing`] splits what comes back), requests are sent once
+//! (RFC 8489 section 6.2.2: a reliable transport is not retransmitted on)
+//! and time out when the UDP schedule would have ended. REQUESTED-TRANSPORT
+//! stays UDP: the relayed address is UDP whatever the transport to the
+//! server.
+//!
+//! Requests over UDP are retransmitted with the ICE agent's RTO back-off
 //! ([`Timing`]). Everything a server makes the client hold is bounded: the
 //! realm and nonce (763 octets, RFC 8489 sections 14.9 and 14.10), the
 //! permissions ([`MAX_PERMISSIONS`]), the channels ([`MAX_CHANNELS`]), the
@@ -47,6 +58,7 @@ use stun_rs::{
 use crate::agent::{Timing, Transmit};
 use crate::error::Error;
 use crate::stun::{self, Class, HEADER_LEN};
+use crate::url::TurnTransport;
 
 /// Most permissions (peer IP addresses) one allocation holds.
 pub const MAX_PERMISSIONS: usize = 32;
@@ -90,21 +102,43 @@ const DATA_INDICATION: u16 = 0x0017;
 const SEND_INDICATION: u16 = 0x0016;
 const MAGIC_COOKIE: u32 = 0x2112_A442;
 
-/// A TURN server to allocate on: its address and the long-term credentials
-/// (the RTCSocketServers `username` and `credential`).
+/// A TURN server to allocate on: its address, the transport to it and the
+/// long-term credentials (the RTCSocketServers `username` and
+/// `credential`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct TurnServer {
-    /// The server's transport address (UDP).
+    /// The server's transport address.
     pub addr: SocketAddr,
+    /// The transport to the server: UDP, or a TCP or TLS stream the driver
+    /// opens (RFC 7065 `?transport=tcp`, `turns:`).
+    pub transport: TurnTransport,
+    /// The server's host name as the URL gave it (or its address as text):
+    /// the name a TLS server certificate must carry.
+    pub host: String,
     /// The long-term credential's username.
     pub username: String,
     /// The long-term credential's password.
     pub password: String,
 }
 
+impl TurnServer {
+    /// A server reached over UDP at `addr`.
+    pub fn udp(addr: SocketAddr, username: &str, password: &str) -> Self {
+        Self {
+            addr,
+            transport: TurnTransport::Udp,
+            host: addr.ip().to_string(),
+            username: username.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+}
+
 impl std::fmt::Debug for TurnServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TurnServer").field("addr", &self.addr).field("username", &self.username).finish_non_exhaustive()
+        // The password stays out.
+        let Self { addr, transport, host, username, .. } = self;
+        write!(f, "TurnServer {{ addr: {addr}, transport: {transport:?}, host: {host:?}, username: {username:?}, .. }}")
     }
 }
 
@@ -112,6 +146,9 @@ impl std::fmt::Debug for TurnServer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AllocationState {
+    /// Over TCP or TLS: waiting for the driver to open the stream
+    /// ([`Client::connected`]).
+    Connecting,
     /// Allocate requests in flight (the credential exchange included).
     Allocating,
     /// The server relays for us at [`Client::relayed`].
@@ -134,7 +171,7 @@ pub enum TurnEvent {
         mapped: Option<SocketAddr>,
     },
     /// The allocation failed or was lost (`code`: the server's error code,
-    /// `None` when it did not answer).
+    /// `None` when it did not answer or its stream closed).
     Failed {
         /// The STUN error code of the response that ended it.
         code: Option<u16>,
@@ -234,10 +271,13 @@ struct Channel {
     refresh_at: Option<Instant>,
 }
 
-/// One TURN allocation over UDP, sans-IO: feed it what the server sends
-/// ([`Client::handle_receive`]) and the time ([`Client::handle_timeout`]),
-/// drain [`Client::poll_transmit`] (datagrams from [`Client::base`] to the
-/// server) and [`Client::poll_event`].
+/// One TURN allocation, sans-IO: feed it what the server sends
+/// ([`Client::handle_receive`]: datagrams over UDP, whole messages from
+/// [`crate::framing::Deframer`] over a stream) and the time
+/// ([`Client::handle_timeout`]), drain [`Client::poll_transmit`] (datagrams
+/// or stream messages from [`Client::base`] to the server) and
+/// [`Client::poll_event`]. Over a stream, say when it opened
+/// ([`Client::connected`]) and when it ended ([`Client::stream_closed`]).
 #[derive(Debug)]
 pub struct Client {
     base: SocketAddr,
@@ -267,16 +307,19 @@ pub struct Client {
 impl Client {
     /// A client for an allocation on `server` from the local `base`.
     /// `seed` seeds its transaction ids (draw it from a CSPRNG). Nothing is
-    /// sent before [`Client::start`].
+    /// sent before [`Client::start`] (over UDP) or [`Client::connected`]
+    /// (over a stream, whose client starts [`AllocationState::Connecting`]).
     pub fn new(base: SocketAddr, server: TurnServer, timing: Timing, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let indication_tid = rng.random();
+        let state =
+            if server.transport.is_stream() { AllocationState::Connecting } else { AllocationState::Allocating };
         Self {
             base,
             server,
             timing,
             rng,
-            state: AllocationState::Allocating,
+            state,
             relayed: None,
             mapped: None,
             refresh_at: None,
@@ -303,6 +346,41 @@ impl Client {
             tracing::debug!(server = %self.server.addr, base = %self.base, "TURN allocating");
             self.request(now, TxKind::Allocate, 0);
         }
+    }
+
+    /// The stream to the server opened (TCP or TLS): the first Allocate
+    /// goes out. Nothing for a client that is not waiting for it.
+    pub fn connected(&mut self, now: Instant) {
+        if self.state == AllocationState::Connecting {
+            tracing::debug!(server = %self.server.addr, transport = self.server.transport.as_str(), "TURN stream open");
+            self.state = AllocationState::Allocating;
+            self.start(now);
+        }
+    }
+
+    /// The stream to the server could not be opened or ended (its
+    /// connection closed, or its bytes broke the framing): the allocation
+    /// is lost with it (RFC 8656 section 3.1), [`TurnEvent::Failed`] with
+    /// no code.
+    pub fn stream_closed(&mut self, now: Instant) {
+        let _ = now;
+        if !self.server.transport.is_stream() || matches!(self.state, AllocationState::Failed | AllocationState::Closed)
+        {
+            return;
+        }
+        tracing::debug!(server = %self.server.addr, state = ?self.state, "TURN stream closed: the allocation is lost");
+        self.stop(AllocationState::Failed);
+        self.events.push_back(TurnEvent::Failed { code: None });
+    }
+
+    /// The transport to the server.
+    pub fn transport(&self) -> TurnTransport {
+        self.server.transport
+    }
+
+    /// The server as configured.
+    pub fn server_config(&self) -> &TurnServer {
+        &self.server
     }
 
     /// The local base the allocation is made from.
@@ -491,11 +569,14 @@ impl Client {
         }
         let payload_len = u16::try_from(len).map_err(|_| Error::Relay("datagram too long"))?;
         if let Some(number) = self.channel(peer) {
-            let total = len + 4;
-            if buf.len() < total {
+            // Over a stream ChannelData is padded to a multiple of 4 (RFC
+            // 8656 section 12.5); over UDP it need not be.
+            let total = if self.server.transport.is_stream() { 4 + len.div_ceil(4) * 4 } else { len + 4 };
+            if buf.len() < total || len > buf.len() {
                 return Err(Error::Relay("no room for the ChannelData header"));
             }
             buf.copy_within(..len, 4);
+            buf[4 + len..total].fill(0);
             buf[..2].copy_from_slice(&number.to_be_bytes());
             buf[2..4].copy_from_slice(&payload_len.to_be_bytes());
             self.stats.relayed_out += 1;
@@ -589,7 +670,7 @@ impl Client {
     /// Gives up an allocation that is still being made (gathering ended):
     /// nothing is sent.
     pub fn abandon(&mut self) {
-        if self.state == AllocationState::Allocating {
+        if matches!(self.state, AllocationState::Allocating | AllocationState::Connecting) {
             tracing::debug!(server = %self.server.addr, "TURN allocation abandoned: gathering ended");
             self.stop(AllocationState::Closed);
         }
@@ -614,7 +695,12 @@ impl Client {
 
     fn push_transmit(&mut self, contents: Vec<u8>) {
         if self.transmits.len() < MAX_QUEUE {
-            self.transmits.push_back(Transmit { source: self.base, destination: self.server.addr, contents });
+            self.transmits.push_back(Transmit {
+                source: self.base,
+                destination: self.server.addr,
+                contents,
+                transport: self.server.transport,
+            });
         } else {
             self.stats.limit_hits += 1;
         }
@@ -661,12 +747,22 @@ impl Client {
         };
         self.stats.requests += 1;
         self.push_transmit(contents.clone());
+        // Over a stream a request is sent once and times out when the UDP
+        // schedule would have ended (RFC 8489 section 6.2.2).
+        let (sends, wait) = if self.server.transport.is_stream() {
+            let total = (0..self.timing.max_transmits.min(32))
+                .map(|i| self.timing.rto.saturating_mul(1 << i.min(16)).min(self.timing.max_rto))
+                .fold(Duration::ZERO, Duration::saturating_add);
+            (self.timing.max_transmits, total)
+        } else {
+            (1, self.timing.rto)
+        };
         self.txs.push(Tx {
             id,
             kind,
             contents,
-            sends: 1,
-            next_at: now.checked_add(self.timing.rto).unwrap_or(now),
+            sends,
+            next_at: now.checked_add(wait).unwrap_or(now),
             authenticated: self.key.is_some(),
             stale_retries,
         });
@@ -1024,7 +1120,7 @@ mod tests {
     }
 
     fn allocated_client() -> Client {
-        let server = TurnServer { addr: "192.0.2.9:3478".parse().unwrap(), username: "u".into(), password: "p".into() };
+        let server = TurnServer::udp("192.0.2.9:3478".parse().unwrap(), "u", "p");
         let mut c = Client::new("10.0.0.1:5000".parse().unwrap(), server, Timing::default(), 1);
         c.state = AllocationState::Allocated;
         c.relayed = Some("192.0.2.9:50000".parse().unwrap());
@@ -1094,12 +1190,53 @@ mod tests {
         assert!(c.frame("203.0.113.1:1".parse().unwrap(), &mut buf, 3).is_err());
     }
 
+    /// Over a stream: nothing before the stream opens, requests sent once
+    /// and failed when the UDP schedule would have ended (16.3 s),
+    /// ChannelData padded to a multiple of 4, and a closed stream loses the
+    /// allocation.
+    #[test]
+    fn over_a_stream_requests_go_once_and_channel_data_is_padded() {
+        let now = Instant::now();
+        let server = TurnServer {
+            transport: TurnTransport::Tcp,
+            ..TurnServer::udp("192.0.2.9:3478".parse().unwrap(), "u", "p")
+        };
+        let mut c = Client::new("10.0.0.1:5000".parse().unwrap(), server.clone(), Timing::default(), 1);
+        c.start(now);
+        assert_eq!((c.state(), c.poll_transmit()), (AllocationState::Connecting, None));
+        c.connected(now);
+        let t = c.poll_transmit().unwrap();
+        assert_eq!((t.transport, c.state()), (TurnTransport::Tcp, AllocationState::Allocating));
+        assert_eq!(c.poll_timeout(), Some(now + Duration::from_millis(16_300)));
+        c.handle_timeout(now + Duration::from_millis(16_299));
+        assert!(c.poll_transmit().is_none(), "no retransmission on a stream");
+        c.handle_timeout(now + Duration::from_millis(16_300));
+        assert_eq!(c.state(), AllocationState::Failed);
+        assert_eq!(c.poll_event(), Some(TurnEvent::Failed { code: None }));
+        assert_eq!(c.stats().retransmits, 0);
+
+        let mut c = Client::new("10.0.0.1:5000".parse().unwrap(), server, Timing::default(), 1);
+        c.state = AllocationState::Allocated;
+        c.relayed = Some("192.0.2.9:50000".parse().unwrap());
+        let peer: SocketAddr = "198.51.100.7:6000".parse().unwrap();
+        c.channels.push(Channel { number: 0x4001, peer, bound: true, refresh_at: None });
+        for (len, padded) in [(0usize, 4usize), (1, 8), (3, 8), (4, 8), (5, 12)] {
+            let mut buf = vec![0xEEu8; len + RELAY_OVERHEAD];
+            let n = c.frame(peer, &mut buf, len).unwrap();
+            assert_eq!(n, padded, "{len}");
+            assert!(buf[4 + len..n].iter().all(|&b| b == 0), "zero padding");
+            assert_eq!(c.handle_receive(now, &buf[..n]), TurnReceive::Peer { peer, offset: 4, len });
+        }
+        c.stream_closed(now);
+        assert_eq!((c.state(), c.poll_event()), (AllocationState::Failed, Some(TurnEvent::Failed { code: None })));
+    }
+
     /// A server's answers to the first Allocate: the 401 challenge with an
     /// over-long nonce is refused (the allocation fails, nothing held).
     #[test]
     fn over_long_nonce_is_refused() {
         let now = Instant::now();
-        let server = TurnServer { addr: "192.0.2.9:3478".parse().unwrap(), username: "u".into(), password: "p".into() };
+        let server = TurnServer::udp("192.0.2.9:3478".parse().unwrap(), "u", "p");
         let mut c = Client::new("10.0.0.1:5000".parse().unwrap(), server, Timing::default(), 1);
         c.start(now);
         let req = c.poll_transmit().unwrap();

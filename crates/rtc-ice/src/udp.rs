@@ -80,16 +80,23 @@ async fn lookup_all(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
     Ok(addrs)
 }
 
-/// Resolves a `turn:` URL (RFC 7065; UDP only, `turns:` and
-/// `?transport=tcp` are refused with [`Error::Unsupported`]) with its
-/// credentials to the [`TurnServer`]s of every address its host resolves to
-/// (at least one), in the resolver's order: put them in
-/// [`AgentConfig::turn_servers`](crate::AgentConfig::turn_servers) (each
-/// host base allocates on the servers of its family).
+/// Resolves a `turn:` or `turns:` URL (RFC 7065: UDP, `?transport=tcp`,
+/// or TLS for `turns:`; `turns:…?transport=udp` is refused with
+/// [`Error::Unsupported`]) with its credentials to the [`TurnServer`]s of
+/// every address its host resolves to (at least one), in the resolver's
+/// order, each with the URL's transport and host (the TLS server name): put
+/// them in [`AgentConfig::turn_servers`](crate::AgentConfig::turn_servers)
+/// (each host base allocates on the servers of its family).
 pub async fn resolve_turn(url: &str, username: &str, credential: &str) -> Result<Vec<TurnServer>, Error> {
     let u = TurnUrl::parse(url)?;
     let addrs = lookup_all(&u.host, u.port).await?;
-    let server = |addr| TurnServer { addr, username: username.to_owned(), password: credential.to_owned() };
+    let server = |addr| TurnServer {
+        addr,
+        transport: u.transport,
+        host: u.host.clone(),
+        username: username.to_owned(),
+        password: credential.to_owned(),
+    };
     Ok(addrs.into_iter().map(server).collect())
 }
 

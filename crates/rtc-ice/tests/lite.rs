@@ -222,7 +222,7 @@ fn a_full_agent_unaware_of_lite_is_turned_controlling_by_487() {
 fn lite_refuses_servers_and_a_lite_peer() {
     let refused = |cfg: AgentConfig| matches!(Agent::new(cfg), Err(Error::Lite(_)));
     assert!(refused(AgentConfig { stun_servers: vec![addr("192.0.2.1:3478")], ..lite(1) }));
-    let turn = TurnServer { addr: addr("192.0.2.1:3478"), username: "u".into(), password: "p".into() };
+    let turn = TurnServer::udp(addr("192.0.2.1:3478"), "u", "p");
     assert!(refused(AgentConfig { turn_servers: vec![turn], ..lite(1) }));
     assert!(refused(AgentConfig { relay_only: true, ..lite(1) }));
     let now = std::time::Instant::now();

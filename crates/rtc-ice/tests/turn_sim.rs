@@ -1,14 +1,18 @@
 //! Two agents whose only path to each other is a TURN relay: a small fake
-//! TURN server (RFC 8656 over UDP, long-term credentials) in simulated
-//! time. Each agent is given only the other's relayed candidate.
+//! TURN server (RFC 8656 over UDP, or over a TCP/TLS stream whose bytes
+//! arrive in chunks cut at random boundaries; long-term credentials) in
+//! simulated time. Each agent is given only the other's relayed candidate.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use rtc_candidate::{CandidateType, Component};
+use rtc_ice::framing::Deframer;
 use rtc_ice::turn::{AllocationState, RELAY_OVERHEAD};
-use rtc_ice::{Agent, AgentConfig, DropReason, Event, Receive, Role, State, TurnServer};
+use rtc_ice::{Agent, AgentConfig, DropReason, Event, Receive, Role, State, StreamCommand, TurnServer, TurnTransport};
 use stun_rs::attributes::stun::{ErrorCode, MessageIntegrity, Nonce, Realm, UserName, XorMappedAddress};
 use stun_rs::attributes::turn::{ChannelNumber, Data, LifeTime, XorPeerAddress, XorRelayedAddress};
 use stun_rs::methods::{ALLOCATE, CHANNEL_BIND, CREATE_PERMMISSION, DATA, REFRESH, SEND};
@@ -75,6 +79,23 @@ struct Packet {
     src: SocketAddr,
     dst: SocketAddr,
     data: Vec<u8>,
+    kind: Kind,
+}
+
+/// What travels on the simulated network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A UDP datagram.
+    Datagram,
+    /// A piece of the byte stream between a host and the server.
+    Chunk,
+    /// The stream from host `dst` to the server is open (after one
+    /// round trip).
+    Connected,
+}
+
+fn datagram(src: SocketAddr, dst: SocketAddr, data: Vec<u8>) -> Packet {
+    Packet { src, dst, data, kind: Kind::Datagram }
 }
 
 fn encode(msg: &StunMessage) -> Vec<u8> {
@@ -108,7 +129,7 @@ impl FakeTurn {
             let Some(a) = self.allocs.get(&src) else { return vec![] };
             let Some(peer) = a.channels.get(&number) else { return vec![] };
             self.counts.channel_data_in += 1;
-            return vec![Packet { src: a.relayed, dst: *peer, data: data[4..4 + len].to_vec() }];
+            return vec![datagram(a.relayed, *peer, data[4..4 + len].to_vec())];
         }
         let ctx = DecoderContextBuilder::default().with_key(key()).with_validation().build();
         let Ok((msg, _)) = MessageDecoderBuilder::default().with_context(ctx).build().decode(data) else {
@@ -120,7 +141,7 @@ impl FakeTurn {
                 .with_attribute(ErrorCode::from(stun_rs::ErrorCode::new(401, "Unauthorized").unwrap()))
                 .with_attribute(Realm::new(REALM).unwrap())
                 .with_attribute(Nonce::new("nonce-1").unwrap());
-            return vec![Packet { src: self.addr, dst: src, data: encode(&b.build()) }];
+            return vec![datagram(self.addr, src, encode(&b.build()))];
         };
         if msg.class() == MessageClass::Indication && msg.method() == SEND {
             self.counts.send_indications += 1;
@@ -131,13 +152,13 @@ impl FakeTurn {
                 self.counts.denied_send += 1;
                 return vec![];
             }
-            return vec![Packet { src: a.relayed, dst: peer, data: payload }];
+            return vec![datagram(a.relayed, peer, payload)];
         }
         if msg.class() != MessageClass::Request {
             return vec![];
         }
         let nonce = self.nonces.entry(src).or_insert_with(|| "nonce-1".into()).clone();
-        let reply = |b: StunMessageBuilder| Packet { src: self.addr, dst: src, data: encode(&b.build()) };
+        let reply = |b: StunMessageBuilder| datagram(self.addr, src, encode(&b.build()));
         let builder = |class| StunMessageBuilder::new(msg.method(), class).with_transaction_id(*msg.transaction_id());
         if msg.get::<MessageIntegrity>().is_none() {
             self.counts.unauthenticated += 1;
@@ -162,7 +183,7 @@ impl FakeTurn {
         }
         let ok = |b: StunMessageBuilder| {
             let b = b.with_attribute(MessageIntegrity::new(key()));
-            Packet { src: self.addr, dst: src, data: encode(&b.build()) }
+            datagram(self.addr, src, encode(&b.build()))
         };
         let peer = msg.get::<XorPeerAddress>().map(|a| *a.as_xor_peer_address().unwrap().socket_address());
         match msg.method() {
@@ -229,14 +250,14 @@ impl FakeTurn {
             let mut out = number.to_be_bytes().to_vec();
             out.extend_from_slice(&(data.len() as u16).to_be_bytes());
             out.extend_from_slice(data);
-            return vec![Packet { src: self.addr, dst: client, data: out }];
+            return vec![datagram(self.addr, client, out)];
         }
         self.counts.data_indications += 1;
         let msg = StunMessageBuilder::new(DATA, MessageClass::Indication)
             .with_attribute(XorPeerAddress::from(src))
             .with_attribute(Data::new(data))
             .build();
-        vec![Packet { src: self.addr, dst: client, data: encode(&msg) }]
+        vec![datagram(self.addr, client, encode(&msg))]
     }
 }
 
@@ -245,6 +266,26 @@ struct Node {
     host: SocketAddr,
     events: Vec<(Instant, Event)>,
     data: Vec<Vec<u8>>,
+    /// What the server sends on the stream, split into messages.
+    deframer: Deframer,
+    /// The stream to the server is open.
+    stream_open: bool,
+    /// Stream commands the agent gave.
+    commands: Vec<StreamCommand>,
+}
+
+impl Node {
+    fn new(agent: Agent, host: &str) -> Self {
+        Self {
+            agent,
+            host: addr(host),
+            events: vec![],
+            data: vec![],
+            deframer: Deframer::default(),
+            stream_open: false,
+            commands: vec![],
+        }
+    }
 }
 
 struct Net {
@@ -258,12 +299,21 @@ struct Net {
     latency: Duration,
     /// Drop this many of the next datagrams to the server.
     drop_to_server: usize,
-    /// When datagrams reached the server.
+    /// When datagrams (or stream messages) reached the server.
     server_arrivals: Vec<Instant>,
+    /// The transport to the server.
+    transport: TurnTransport,
+    /// Cuts the streams into chunks.
+    rng: StdRng,
+    /// The server's side of each client's stream.
+    server_deframers: HashMap<SocketAddr, Deframer>,
+    /// Stream messages from the clients, each a multiple of 4 octets
+    /// (ChannelData padded, RFC 8656 section 12.5).
+    stream_messages: usize,
 }
 
-fn turn_cfg(role: Role, seed: u64) -> AgentConfig {
-    let server = TurnServer { addr: addr(SERVER), username: "u".into(), password: "p".into() };
+fn turn_cfg_over(role: Role, seed: u64, transport: TurnTransport) -> AgentConfig {
+    let server = TurnServer { transport, ..TurnServer::udp(addr(SERVER), "u", "p") };
     AgentConfig { role, seed: Some(seed), turn_servers: vec![server], ..AgentConfig::default() }
 }
 
@@ -273,9 +323,13 @@ impl Net {
     }
 
     fn build(stale: bool, drop_first: usize, relay_only: bool) -> Self {
+        Self::build_over(stale, drop_first, relay_only, TurnTransport::Udp, 0)
+    }
+
+    fn build_over(stale: bool, drop_first: usize, relay_only: bool, transport: TurnTransport, seed: u64) -> Self {
         let start = Instant::now();
-        let mut a = Agent::new(AgentConfig { relay_only, ..turn_cfg(Role::Controlling, 1) }).unwrap();
-        let mut b = Agent::new(AgentConfig { relay_only, ..turn_cfg(Role::Controlled, 2) }).unwrap();
+        let mut a = Agent::new(AgentConfig { relay_only, ..turn_cfg_over(Role::Controlling, 1, transport) }).unwrap();
+        let mut b = Agent::new(AgentConfig { relay_only, ..turn_cfg_over(Role::Controlled, 2, transport) }).unwrap();
         a.set_remote_credentials(start, b.local_credentials().clone()).unwrap();
         b.set_remote_credentials(start, a.local_credentials().clone()).unwrap();
         let mut server = FakeTurn::new();
@@ -283,14 +337,18 @@ impl Net {
         let mut net = Net {
             start,
             now: start,
-            a: Node { agent: a, host: addr(A_HOST), events: vec![], data: vec![] },
-            b: Node { agent: b, host: addr(B_HOST), events: vec![], data: vec![] },
+            a: Node::new(a, A_HOST),
+            b: Node::new(b, B_HOST),
             server,
             in_flight: vec![],
             seq: 0,
             latency: Duration::from_millis(20),
             drop_to_server: drop_first,
             server_arrivals: vec![],
+            transport,
+            rng: StdRng::seed_from_u64(seed),
+            server_deframers: HashMap::new(),
+            stream_messages: 0,
         };
         for n in [&mut net.a, &mut net.b] {
             n.agent.add_host_candidate(start, Component::RTP, n.host).unwrap();
@@ -304,6 +362,31 @@ impl Net {
         self.in_flight.push((self.now + self.latency, self.seq, p));
     }
 
+    /// A message on the stream between a host and the server, cut into
+    /// chunks at random boundaries (in order: the same latency, later
+    /// sequence numbers). The server pads its ChannelData (RFC 8656
+    /// section 12.5); the clients must pad theirs.
+    fn send_stream(&mut self, src: SocketAddr, dst: SocketAddr, mut data: Vec<u8>) {
+        if (0x40..=0x4F).contains(&data[0]) {
+            data.resize(data.len().div_ceil(4) * 4, 0);
+        }
+        let mut at = 0;
+        while at < data.len() {
+            let n = self.rng.random_range(1..=(data.len() - at).min(48));
+            self.send(Packet { src, dst, data: data[at..at + n].to_vec(), kind: Kind::Chunk });
+            at += n;
+        }
+    }
+
+    /// A packet from the server to a client: a datagram, or on the stream.
+    fn send_to_client(&mut self, p: Packet) {
+        if self.transport.is_stream() && p.src == self.server.addr {
+            self.send_stream(p.src, p.dst, p.data);
+        } else {
+            self.send(p);
+        }
+    }
+
     /// Transmits into the network; candidates over signaling, relayed ones
     /// only (so the relay is the only path).
     fn pump(&mut self) {
@@ -314,7 +397,29 @@ impl Net {
                 let mut out = vec![];
                 while let Some(t) = me.agent.poll_transmit() {
                     assert_eq!(t.source, me.host, "everything leaves from the host socket");
-                    out.push(Packet { src: t.source, dst: t.destination, data: t.contents });
+                    if t.transport.is_stream() {
+                        assert_eq!((t.transport, t.destination), (self.transport, addr(SERVER)));
+                        assert!(me.stream_open, "nothing on the stream before it opened");
+                        assert_eq!(t.contents.len() % 4, 0, "padded on the stream");
+                        self.stream_messages += 1;
+                        out.push(Packet { src: t.source, dst: t.destination, data: t.contents, kind: Kind::Chunk });
+                    } else {
+                        out.push(datagram(t.source, t.destination, t.contents));
+                    }
+                }
+                while let Some(c) = me.agent.poll_stream_command() {
+                    any = true;
+                    if let StreamCommand::Connect { local, server, transport, ref host } = c {
+                        assert_eq!((local, server, transport), (me.host, addr(SERVER), self.transport));
+                        assert_eq!(host, "192.0.2.50");
+                        // Open after a round trip.
+                        out.push(Packet { src: server, dst: local, data: vec![], kind: Kind::Connected });
+                    }
+                    if let StreamCommand::Close { local, .. } = c {
+                        assert_eq!(local, me.host);
+                        me.stream_open = false;
+                    }
+                    me.commands.push(c);
                 }
                 while let Some(e) = me.agent.poll_event() {
                     any = true;
@@ -329,7 +434,14 @@ impl Net {
                 }
                 for p in out {
                     any = true;
-                    self.send(p);
+                    match p.kind {
+                        Kind::Chunk => self.send_stream(p.src, p.dst, p.data),
+                        Kind::Connected => {
+                            self.seq += 1;
+                            self.in_flight.push((self.now + 2 * self.latency, self.seq, p));
+                        }
+                        Kind::Datagram => self.send(p),
+                    }
                 }
             }
             if !any {
@@ -339,6 +451,52 @@ impl Net {
     }
 
     fn deliver(&mut self, p: Packet) {
+        match p.kind {
+            Kind::Connected => {
+                let node = if p.dst == self.a.host { &mut self.a } else { &mut self.b };
+                node.stream_open = true;
+                node.agent.stream_connected(self.now, p.dst, p.src, self.transport);
+                return;
+            }
+            Kind::Chunk if p.dst == self.server.addr => {
+                let d = self.server_deframers.entry(p.src).or_default();
+                d.push(&p.data).unwrap();
+                let mut msgs = vec![];
+                while let Some(m) = d.next_message().unwrap() {
+                    msgs.push(m.to_vec());
+                }
+                for m in msgs {
+                    self.server_arrivals.push(self.now);
+                    if self.drop_to_server > 0 {
+                        self.drop_to_server -= 1;
+                        continue;
+                    }
+                    for out in self.server.on_client(p.src, &m) {
+                        self.send_to_client(out);
+                    }
+                }
+                return;
+            }
+            Kind::Chunk => {
+                let (now, transport) = (self.now, self.transport);
+                let node = if p.dst == self.a.host { &mut self.a } else { &mut self.b };
+                assert_eq!(p.src, self.server.addr);
+                if node.agent.state() == State::Closed || !node.stream_open {
+                    return;
+                }
+                node.deframer.push(&p.data).unwrap();
+                while let Some(m) = node.deframer.next_message().unwrap() {
+                    match node.agent.handle_stream_receive(now, p.dst, p.src, transport, m) {
+                        Receive::RelayedData { offset, len, .. } => node.data.push(m[offset..offset + len].to_vec()),
+                        Receive::Dropped(DropReason::UnknownTransaction) => {}
+                        Receive::Dropped(r) => panic!("dropped: {r:?}"),
+                        _ => {}
+                    }
+                }
+                return;
+            }
+            Kind::Datagram => {}
+        }
         if p.dst == self.server.addr {
             self.server_arrivals.push(self.now);
             if std::env::var("TURN_SIM_TRACE").is_ok() {
@@ -355,7 +513,7 @@ impl Net {
         }
         if self.server.relayed_owner(p.dst).is_some() {
             for out in self.server.on_peer(p.src, p.dst, &p.data) {
-                self.send(out);
+                self.send_to_client(out);
             }
             return;
         }
@@ -442,9 +600,14 @@ impl Net {
             let mut buf = vec![0u8; msg.len() + RELAY_OVERHEAD];
             buf[..msg.len()].copy_from_slice(msg);
             let t = node.agent.frame_relayed(path.local, path.remote, &mut buf, msg.len()).unwrap().unwrap();
-            assert_eq!((t.source, t.destination), (node.host, addr(SERVER)));
+            assert_eq!((t.source, t.destination, t.transport), (node.host, addr(SERVER), self.transport));
             buf.truncate(t.len);
-            self.send(Packet { src: t.source, dst: t.destination, data: buf });
+            if t.transport.is_stream() {
+                assert_eq!(t.len % 4, 0, "ChannelData padded on a stream");
+                self.send_stream(t.source, t.destination, buf);
+            } else {
+                self.send(datagram(t.source, t.destination, buf));
+            }
         }
     }
 }
@@ -637,7 +800,7 @@ fn bad_responses_are_dropped_and_counted() {
 #[test]
 fn wrong_credentials_fail_the_allocation() {
     let start = Instant::now();
-    let server = TurnServer { addr: addr(SERVER), username: "u".into(), password: "wrong".into() };
+    let server = TurnServer::udp(addr(SERVER), "u", "wrong");
     let cfg = AgentConfig { seed: Some(3), turn_servers: vec![server], ..AgentConfig::default() };
     let mut a = Agent::new(cfg).unwrap();
     a.add_host_candidate(start, Component::RTP, addr(A_HOST)).unwrap();
@@ -662,4 +825,151 @@ fn wrong_credentials_fail_the_allocation() {
     assert!(events.contains(&Event::CandidatesDone));
     assert!(!events.iter().any(|e| matches!(e, Event::Candidate(c) if c.kind == CandidateType::RELAY)));
     assert_eq!(a.data_paths().count(), 0);
+}
+
+/// The relayed candidate's local preference (bits 8..24 of its priority)
+/// for a relay reached over `transport` from the IPv4 host base (local
+/// preference 65279): UDP keeps it, TCP and TLS rank below.
+fn relay_local_pref(transport: TurnTransport) -> u32 {
+    match transport {
+        TurnTransport::Udp => 65279,
+        TurnTransport::Tcp => 0x8000 | (65279 & 0x3FFF),
+        _ => 0x4000 | (65279 & 0x3FFF),
+    }
+}
+
+/// TURN over TCP and over TLS (one framing; TLS is the driver's): the
+/// allocation waits for the stream the agent asked for, every message is
+/// cut into chunks at random boundaries on the way, requests go once (no
+/// retransmission on a stream), ChannelData is padded to a multiple of 4
+/// both ways; both agents connect over relay/relay, data flows both ways
+/// as ChannelData, and close deallocates and then closes the stream.
+#[test]
+fn a_call_connects_through_relays_over_streams() {
+    for transport in [TurnTransport::Tcp, TurnTransport::Tls] {
+        for seed in 0..6 {
+            let mut net = Net::build_over(false, 0, true, transport, seed);
+            assert!(net.run_until(Duration::from_secs(5), Net::connected), "{transport:?} seed {seed}");
+            let took = net.connected_after();
+            assert!(took < Duration::from_millis(600), "{transport:?}: connected after {took:?}");
+            for node in [&net.a, &net.b] {
+                let cands: Vec<_> = node.agent.local_candidates().collect();
+                assert_eq!(cands.len(), 1, "the relayed candidate alone: {cands:?}");
+                let relay = cands[0];
+                assert_eq!(relay.kind, CandidateType::RELAY);
+                assert_eq!(relay.transport.as_str(), "udp", "the relayed address is UDP");
+                assert_eq!(relay.priority >> 24, 0, "type preference 0");
+                assert_eq!((relay.priority >> 8) & 0xFFFF, relay_local_pref(transport));
+                assert_eq!(selected_types(&node.events), [(CandidateType::RELAY, CandidateType::RELAY)]);
+                assert!(
+                    matches!(node.commands[..], [StreamCommand::Connect { .. }]),
+                    "one stream asked for: {:?}",
+                    node.commands
+                );
+                let alloc = node.agent.relay_allocations().next().unwrap();
+                assert_eq!((alloc.transport(), alloc.state()), (transport, AllocationState::Allocated));
+                assert_eq!(alloc.stats().retransmits, 0, "nothing retransmitted on a stream");
+                // The stream is no UDP path: nothing routes by it.
+                assert!(!node.agent.data_paths().any(|(_, r)| r == addr(SERVER)));
+            }
+            let c = &net.server.counts;
+            assert_eq!((c.unauthenticated, c.allocates), (2, 2), "{c:?}");
+            assert!(net.run_until(Duration::from_secs(1), |n| n.server.counts.binds >= 2));
+            for i in 0..20u8 {
+                // Lengths 1 to 8: every padding.
+                let a_msg: Vec<u8> = (0..=i % 8).map(|k| b'a' ^ k ^ i).collect();
+                let b_msg: Vec<u8> = (0..=(i + 3) % 8).map(|k| b'b' ^ k ^ i).collect();
+                net.send_data(&a_msg, &b_msg);
+                net.run_until(Duration::from_millis(100), |_| false);
+                assert_eq!(net.b.data.last(), Some(&a_msg));
+                assert_eq!(net.a.data.last(), Some(&b_msg));
+            }
+            let c = &net.server.counts;
+            assert!(c.channel_data_in >= 40 && c.channel_data_out >= 40, "{c:?}");
+            assert!(net.stream_messages > 10, "{}", net.stream_messages);
+            // A minute more: consent checks through the streams.
+            net.run_until(Duration::from_secs(60), |_| false);
+            assert!(net.connected());
+            net.a.agent.close();
+            net.b.agent.close();
+            net.pump();
+            net.run_until(Duration::from_secs(1), |_| false);
+            assert_eq!(net.server.counts.deallocations, 2);
+            for node in [&net.a, &net.b] {
+                assert!(matches!(node.commands[..], [StreamCommand::Connect { .. }, StreamCommand::Close { .. }]));
+            }
+        }
+    }
+}
+
+/// A UDP relay outranks a TCP one, which outranks a TLS one, whatever
+/// the order of the servers (RFC 8445 section 5.1.2.1 local preference).
+#[test]
+fn relays_over_streams_rank_below_udp_relays() {
+    for transport in [TurnTransport::Udp, TurnTransport::Tcp, TurnTransport::Tls] {
+        let mut net = Net::build_over(false, 0, true, transport, 7);
+        assert!(net.run_until(Duration::from_secs(5), Net::connected));
+        let relay = net.a.agent.local_candidates().next().unwrap().clone();
+        assert_eq!((relay.priority >> 8) & 0xFFFF, relay_local_pref(transport), "{transport:?}");
+    }
+    assert!(relay_local_pref(TurnTransport::Udp) > relay_local_pref(TurnTransport::Tcp));
+    assert!(relay_local_pref(TurnTransport::Tcp) > relay_local_pref(TurnTransport::Tls));
+}
+
+/// The stream to the server closes after the call connected: the
+/// allocation is lost with it (RFC 8656 section 3.1), the agent asks for
+/// nothing more on it, and consent through the relay runs out.
+#[test]
+fn a_closed_stream_loses_its_allocation() {
+    let mut net = Net::build_over(false, 0, true, TurnTransport::Tcp, 3);
+    assert!(net.run_until(Duration::from_secs(5), Net::connected));
+    let now = net.now;
+    net.a.stream_open = false;
+    net.a.agent.stream_closed(now, addr(A_HOST), addr(SERVER), TurnTransport::Tcp);
+    assert_eq!(net.a.agent.relay_allocations().next().unwrap().state(), AllocationState::Failed);
+    net.pump();
+    assert!(matches!(net.a.commands[..], [StreamCommand::Connect { .. }, StreamCommand::Close { .. }]));
+    // Messages for a closed stream are not the agent's.
+    let r = net.a.agent.handle_stream_receive(now, addr(A_HOST), addr(SERVER), TurnTransport::Tcp, &[0x40, 0, 0, 0]);
+    assert_eq!(r, Receive::Dropped(DropReason::UnknownPath));
+    assert!(net.run_until(Duration::from_secs(40), |n| n.a.agent.state() == State::Disconnected));
+    assert!(net.a.agent.poll_transmit().is_none_or(|t| !t.transport.is_stream()));
+}
+
+/// A stream that cannot be opened fails its allocation at once: gathering
+/// ends without a relayed candidate. A request lost on a stream is not
+/// retransmitted; the allocation is abandoned when gathering times out,
+/// and its stream closed.
+#[test]
+fn streams_that_fail_end_gathering() {
+    let start = Instant::now();
+    let mut a = Agent::new(turn_cfg_over(Role::Controlling, 4, TurnTransport::Tls)).unwrap();
+    a.add_host_candidate(start, Component::RTP, addr(A_HOST)).unwrap();
+    a.end_of_local_candidates(start);
+    let connect = a.poll_stream_command().unwrap();
+    assert_eq!(
+        connect,
+        StreamCommand::Connect {
+            local: addr(A_HOST),
+            server: addr(SERVER),
+            transport: TurnTransport::Tls,
+            host: "192.0.2.50".into()
+        }
+    );
+    assert!(a.poll_transmit().is_none(), "nothing before the stream opens");
+    a.stream_closed(start, addr(A_HOST), addr(SERVER), TurnTransport::Tls);
+    let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+    assert!(events.contains(&Event::CandidatesDone), "{events:?}");
+    assert_eq!(a.relay_allocations().next().unwrap().state(), AllocationState::Failed);
+
+    let mut net = Net::build_over(false, 2, true, TurnTransport::Tcp, 5);
+    net.run_until(Duration::from_secs(6), |_| false);
+    assert_eq!(net.server_arrivals.len(), 2, "each first Allocate sent once and lost");
+    for node in [&net.a, &net.b] {
+        assert_eq!(node.agent.relay_allocations().next().unwrap().state(), AllocationState::Closed);
+        assert!(matches!(node.commands[..], [StreamCommand::Connect { .. }, StreamCommand::Close { .. }]));
+        assert!(
+            node.events.iter().any(|(t, e)| *e == Event::CandidatesDone && *t - net.start == Duration::from_secs(5))
+        );
+    }
 }

@@ -7,10 +7,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use rtc_candidate::Component;
-use rtc_ice::Error;
 use rtc_ice::udp::{
     RecvBatch, UdpSocketSet, host_addrs, interface_addrs, resolve_stun, resolve_stun_all, resolve_turn,
 };
+use rtc_ice::{Error, TurnTransport};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -197,8 +197,12 @@ async fn turn_urls_resolve_with_their_credentials() {
     );
     assert!(!format!("{:?}", s[0]).contains("\"p\""), "the password stays out of Debug");
     assert_eq!(resolve_turn("TURN:[::1]", "u", "p").await.unwrap()[0].addr, "[::1]:3478".parse().unwrap());
-    assert!(matches!(resolve_turn("turns:127.0.0.1", "u", "p").await, Err(Error::Unsupported(_))));
-    assert!(matches!(resolve_turn("turn:127.0.0.1?transport=tcp", "u", "p").await, Err(Error::Unsupported(_))));
+    assert_eq!(s[0].transport, TurnTransport::Udp);
+    let tls = resolve_turn("turns:localhost", "u", "p").await.unwrap();
+    assert!(tls.iter().all(|s| s.transport == TurnTransport::Tls && s.host == "localhost" && s.addr.port() == 5349));
+    let tcp = resolve_turn("turn:127.0.0.1:3480?transport=tcp", "u", "p").await.unwrap();
+    assert_eq!((tcp[0].transport, tcp[0].host.as_str()), (TurnTransport::Tcp, "127.0.0.1"));
+    assert!(matches!(resolve_turn("turns:127.0.0.1?transport=udp", "u", "p").await, Err(Error::Unsupported(_))));
     assert!(matches!(resolve_turn("stun:127.0.0.1", "u", "p").await, Err(Error::InvalidUrl(_))));
 }
 

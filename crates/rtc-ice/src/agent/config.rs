@@ -10,6 +10,7 @@ use rtc_candidate::{Candidate, Component};
 
 use crate::error::Error;
 use crate::turn::TurnServer;
+use crate::url::TurnTransport;
 
 /// The ICE role (RFC 8445 section 6.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,9 +181,12 @@ pub struct AgentConfig {
     /// STUN servers for server-reflexive candidates (the seeds' `stun:` URLs,
     /// resolved by the driver).
     pub stun_servers: Vec<SocketAddr>,
-    /// TURN servers (the seeds' `turn:` URLs with their credentials,
-    /// resolved by the driver): each host base allocates a relayed candidate
-    /// on every server of its address family (RFC 8656, over UDP).
+    /// TURN servers (the seeds' `turn:` and `turns:` URLs with their
+    /// credentials, resolved by the driver): each host base allocates a
+    /// relayed candidate on every server of its address family (RFC 8656,
+    /// over UDP, or over a TCP or TLS stream that the driver opens when
+    /// [`Agent::poll_stream_command`](super::Agent::poll_stream_command)
+    /// says so).
     pub turn_servers: Vec<TurnServer>,
     /// Use relayed candidates only (WebRTC's `iceTransportPolicy: "relay"`):
     /// host candidates are bases for the TURN allocations but are neither
@@ -232,15 +236,61 @@ impl Default for AgentConfig {
 
 /// A datagram the driver must send from the local `source` address (checks
 /// on relayed pairs come out already framed for the TURN server, from the
-/// allocation's host base).
+/// allocation's host base), or, when `transport` is TCP or TLS, a message
+/// to write on the stream to the TURN server `destination` opened for the
+/// host base `source` ([`StreamCommand::Connect`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// The local address (a host candidate's base) to send from.
     pub source: SocketAddr,
     /// Where to send it.
     pub destination: SocketAddr,
-    /// The datagram.
+    /// The datagram (or the whole message, padded, for a stream).
     pub contents: Vec<u8>,
+    /// UDP for a datagram; TCP or TLS: on the stream to a TURN server.
+    pub transport: TurnTransport,
+}
+
+impl Transmit {
+    /// A UDP datagram.
+    pub fn udp(source: SocketAddr, destination: SocketAddr, contents: Vec<u8>) -> Self {
+        Self { source, destination, contents, transport: TurnTransport::Udp }
+    }
+}
+
+/// What the agent asks of its driver about streams to TURN servers (TURN
+/// over TCP or TLS), from [`Agent::poll_stream_command`](super::Agent::poll_stream_command).
+/// A stream is named by the host base it was opened for (`local`), the
+/// server's address and the transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamCommand {
+    /// Open a stream to `server`, from the IP address of the host base
+    /// `local` (any port): TCP, with TLS on it for [`TurnTransport::Tls`]
+    /// (the server certificate checked for `host`). Then call
+    /// [`Agent::stream_connected`](super::Agent::stream_connected), or
+    /// [`Agent::stream_closed`](super::Agent::stream_closed) when it cannot
+    /// be opened.
+    Connect {
+        /// The host base the allocation is made for.
+        local: SocketAddr,
+        /// The TURN server.
+        server: SocketAddr,
+        /// TCP or TLS.
+        transport: TurnTransport,
+        /// The server's name (the TLS server name).
+        host: String,
+    },
+    /// Close the stream, once the transmits polled before this command are
+    /// written (the deallocation is among them).
+    Close {
+        /// The host base the stream was opened for.
+        local: SocketAddr,
+        /// The TURN server.
+        server: SocketAddr,
+        /// TCP or TLS.
+        transport: TurnTransport,
+    },
 }
 
 /// What the agent tells its driver (the seeds' RTCSocket events).
@@ -323,7 +373,8 @@ pub enum Receive {
 
 /// A datagram framed for a TURN relay by
 /// [`Agent::frame_relayed`](super::Agent::frame_relayed): send the first
-/// `len` octets of the buffer from `source` to `destination`.
+/// `len` octets of the buffer from `source` to `destination` over
+/// `transport` (a UDP datagram, or a message on the stream to the server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RelayedTransmit {
     /// The host base the allocation was made from.
@@ -332,6 +383,8 @@ pub struct RelayedTransmit {
     pub destination: SocketAddr,
     /// The framed length.
     pub len: usize,
+    /// The transport to the server.
+    pub transport: TurnTransport,
 }
 
 /// Why a datagram was dropped.

@@ -72,7 +72,7 @@ impl Agent {
                     tracing::trace!(%destination, "ICE keepalive");
                     self.stats.keepalives += 1;
                     self.note_sent(now, source, destination);
-                    self.push_transmit(Transmit { source, destination, contents });
+                    self.push_transmit(Transmit::udp(source, destination, contents));
                 }
             }
         }

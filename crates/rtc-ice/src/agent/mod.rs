@@ -54,7 +54,7 @@ mod transactions;
 
 pub use config::{
     AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairInfo, PairState, Path, Receive, Reflexive,
-    RelayedTransmit, Role, State, Stats, Timing, Transmit,
+    RelayedTransmit, Role, State, Stats, StreamCommand, Timing, Transmit,
 };
 use transactions::{Tx, TxKind};
 
@@ -226,6 +226,8 @@ pub struct Agent {
     /// TURN allocations, one per (host base, server); empty without TURN
     /// servers.
     turn: Vec<crate::turn::Client>,
+    /// Streams to TURN servers to open or close (TURN over TCP or TLS).
+    stream_commands: VecDeque<StreamCommand>,
     /// The peer is an ICE lite agent ([`Agent::set_remote_lite`]): this
     /// agent controls and keeps that role.
     remote_lite: bool,
@@ -299,6 +301,7 @@ impl Agent {
             paths_generation: 0,
             stalled: false,
             turn: Vec::new(),
+            stream_commands: VecDeque::new(),
             remote_lite: false,
         }
     }
@@ -958,7 +961,7 @@ impl Agent {
     fn respond_error(&mut self, local: SocketAddr, src: SocketAddr, tid: [u8; 12], code: u16, reason: &str) {
         let mut out = Vec::new();
         if stun::binding_error(&mut out, tid, code, reason, &self.local_key).is_ok() {
-            self.push_transmit(Transmit { source: local, destination: src, contents: out });
+            self.push_transmit(Transmit::udp(local, src, out));
         }
     }
 

@@ -12,6 +12,7 @@ use rtc_candidate::{
 };
 
 use crate::stun::{self, Class};
+use crate::url::TurnTransport;
 
 use super::{
     Agent, DropReason, EarlyRequest, Event, LocalCand, LocalKind, PairState, Receive, Reflexive, RemoteCand, State,
@@ -176,7 +177,7 @@ impl Agent {
         let mut out = Vec::new();
         if stun::binding_success(&mut out, tid, src, &self.local_key).is_ok() {
             self.stats.responses_sent += 1;
-            self.push_transmit(Transmit { source: local, destination: src, contents: out });
+            self.push_transmit(Transmit::udp(local, src, out));
         }
         if self.remote_creds.is_none() {
             // RFC 8445 section 7.3: a request that arrives before the
@@ -533,7 +534,10 @@ impl Agent {
         if self.locals.iter().any(|l| l.addr == mapped && l.base == base) {
             return;
         }
-        if self.add_server_candidate(LocalKind::ServerReflexive, base, server, mapped, base).is_some() {
+        if self
+            .add_server_candidate(LocalKind::ServerReflexive, base, (server, TurnTransport::Udp), mapped, base)
+            .is_some()
+        {
             tracing::debug!(%server, %base, %mapped, "ICE local server-reflexive candidate");
         }
     }
@@ -546,7 +550,7 @@ impl Agent {
         &mut self,
         kind: LocalKind,
         base: SocketAddr,
-        server: SocketAddr,
+        (server, transport): (SocketAddr, TurnTransport),
         addr: SocketAddr,
         related: SocketAddr,
     ) -> Option<usize> {
@@ -555,14 +559,20 @@ impl Agent {
             return None;
         }
         let host = self.locals.iter().find(|l| l.kind == LocalKind::Host && l.base == base)?;
-        let (component, local_pref) = (host.component, host.local_pref);
+        let (component, mut local_pref) = (host.component, host.local_pref);
         let comp = Component::new(component).ok()?;
         let (ctype, pref, own_base) = match kind {
-            LocalKind::Relayed => (CandidateType::RELAY, TypePreference::RELAYED, addr),
+            LocalKind::Relayed => {
+                local_pref = super::relay::relay_local_pref(transport, local_pref);
+                (CandidateType::RELAY, TypePreference::RELAYED, addr)
+            }
             _ => (CandidateType::SRFLX, TypePreference::SERVER_REFLEXIVE, base),
         };
+        // RFC 8445 section 5.1.1.3: the transport to the server is part of
+        // the foundation (a relay over TCP is not one over UDP).
+        let server_transport = Transport::new(transport.as_str()).unwrap_or(Transport::UDP);
         let mut cand = Candidate::new(
-            Foundation::compute(&ctype, base.ip(), Some(server.ip()), &Transport::UDP),
+            Foundation::compute(&ctype, base.ip(), Some(server.ip()), &server_transport),
             comp,
             Transport::UDP,
             candidate_priority(pref, local_pref, comp),

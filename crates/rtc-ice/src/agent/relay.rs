@@ -1,7 +1,10 @@
 //! Relayed candidates (RFC 8445 section 5.1.1.2, RFC 8656): the agent's
 //! TURN allocations, one per (host base, TURN server) of the same family,
 //! their relayed candidates, and the framing of what goes from and comes to
-//! a relayed address (Send/Data indications, ChannelData).
+//! a relayed address (Send/Data indications, ChannelData). Over TCP or TLS
+//! the driver opens and closes the streams to the servers as
+//! [`StreamCommand`]s ask and hands back whole messages
+//! ([`Agent::handle_stream_receive`]); everything else is as over UDP.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -10,8 +13,9 @@ use rand::Rng;
 
 use crate::error::Error;
 use crate::turn::{AllocationState, Client, TurnEvent, TurnReceive, TurnServer};
+use crate::url::TurnTransport;
 
-use super::{Agent, DropReason, LocalCand, LocalKind, Receive, RelayedTransmit, Transmit, same_family};
+use super::{Agent, DropReason, LocalCand, LocalKind, Receive, RelayedTransmit, StreamCommand, Transmit, same_family};
 
 impl LocalCand {
     /// A candidate that is its own base: host or relayed (what checks
@@ -31,7 +35,26 @@ impl Agent {
 }
 
 fn active(c: &Client) -> bool {
-    matches!(c.state(), AllocationState::Allocating | AllocationState::Allocated)
+    matches!(c.state(), AllocationState::Connecting | AllocationState::Allocating | AllocationState::Allocated)
+}
+
+/// An active allocation over UDP: its server's datagrams come on its base.
+fn udp_active(c: &Client) -> bool {
+    active(c) && !c.transport().is_stream()
+}
+
+/// The local preference of a relayed candidate (RFC 8445 section 5.1.2.1)
+/// made from a host base of preference `host`: the transport to the server
+/// ranks first (UDP, then TCP, then TLS: what a relay over a stream costs,
+/// as browsers rank them), then the base's own order (IPv6 first, then the
+/// interfaces' order). Over UDP this is the host's preference unchanged.
+pub(super) fn relay_local_pref(transport: TurnTransport, host: u16) -> u16 {
+    let rank: u16 = match transport {
+        TurnTransport::Udp => 3,
+        TurnTransport::Tcp => 2,
+        _ => 1,
+    };
+    (rank << 14) | (host & 0x3FFF)
 }
 
 impl Agent {
@@ -72,7 +95,85 @@ impl Agent {
             return Err(Error::Relay("the allocation is gone"));
         };
         let len = c.frame(remote, buf, len)?;
-        Ok(Some(RelayedTransmit { source: c.base(), destination: c.server(), len }))
+        Ok(Some(RelayedTransmit { source: c.base(), destination: c.server(), len, transport: c.transport() }))
+    }
+
+    /// What the driver must do about streams to TURN servers (TURN over
+    /// TCP or TLS): open one, or close one once the transmits polled so far
+    /// are written. Drain it with [`Agent::poll_transmit`] after each call.
+    #[must_use]
+    pub fn poll_stream_command(&mut self) -> Option<StreamCommand> {
+        self.stream_commands.pop_front()
+    }
+
+    /// The stream the agent asked for ([`StreamCommand::Connect`]) is open:
+    /// its allocation starts.
+    pub fn stream_connected(&mut self, now: Instant, local: SocketAddr, server: SocketAddr, transport: TurnTransport) {
+        self.on_stream(now, (local, server, transport), Client::connected);
+    }
+
+    /// A stream to a TURN server could not be opened, closed, or broke its
+    /// framing ([`Error::Framing`] from the deframer): its allocation is
+    /// lost (RFC 8656 section 3.1) and its relayed candidate's pairs fail
+    /// by their checks' and consent's timeouts.
+    pub fn stream_closed(&mut self, now: Instant, local: SocketAddr, server: SocketAddr, transport: TurnTransport) {
+        self.on_stream(now, (local, server, transport), Client::stream_closed);
+    }
+
+    /// What the driver said of a stream, given to its allocation.
+    fn on_stream(
+        &mut self,
+        now: Instant,
+        (local, server, transport): (SocketAddr, SocketAddr, TurnTransport),
+        f: fn(&mut Client, Instant),
+    ) {
+        self.last_now = Some(now);
+        if let Some(ci) = self.stream_client(local, server, transport) {
+            f(&mut self.turn[ci], now);
+            self.after_turn(now);
+            self.handle_timeout(now);
+        }
+    }
+
+    /// Takes one whole message (from [`crate::framing::Deframer`]) that
+    /// came on the stream to `server` opened for the host base `local`:
+    /// as [`Agent::handle_receive`] does with a datagram from a TURN
+    /// server (responses taken, what peers sent unwrapped:
+    /// [`Receive::RelayedData`] indexes into `data`). Anything not for an
+    /// open stream is dropped and counted.
+    pub fn handle_stream_receive(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        server: SocketAddr,
+        transport: TurnTransport,
+        data: &[u8],
+    ) -> Receive {
+        self.last_now = Some(now);
+        if self.state == super::State::Closed {
+            return self.drop_with(DropReason::Closed);
+        }
+        let ci = self.stream_client(local, server, transport).filter(|&ci| active(&self.turn[ci]));
+        let Some(ci) = ci else { return self.drop_with(DropReason::UnknownPath) };
+        self.receive_from_client(now, ci, data).unwrap_or_else(|| self.drop_with(DropReason::Relay))
+    }
+
+    fn stream_client(&self, local: SocketAddr, server: SocketAddr, transport: TurnTransport) -> Option<usize> {
+        if !transport.is_stream() {
+            return None;
+        }
+        self.turn.iter().position(|c| c.base() == local && c.server() == server && c.transport() == transport)
+    }
+
+    fn close_stream(&mut self, ci: usize) {
+        let c = &self.turn[ci];
+        if c.transport().is_stream() && self.stream_commands.len() < self.cfg.limits.queue {
+            self.stream_commands.push_back(StreamCommand::Close {
+                local: c.base(),
+                server: c.server(),
+                transport: c.transport(),
+            });
+        }
     }
 
     /// Starts an allocation from the new host base `base` on every TURN
@@ -81,12 +182,18 @@ impl Agent {
         let servers: Vec<TurnServer> =
             self.cfg.turn_servers.iter().filter(|s| same_family(s.addr, base)).cloned().collect();
         for server in servers {
-            if self.turn.iter().any(|c| c.base() == base && c.server() == server.addr) {
+            let transport = server.transport;
+            if self.turn.iter().any(|c| c.base() == base && c.server() == server.addr && c.transport() == transport) {
                 continue;
             }
             if self.turn.len() >= self.cfg.limits.local_candidates {
                 self.stats.limit_hits += 1;
                 break;
+            }
+            if transport.is_stream() {
+                // The allocation starts once the driver opened the stream.
+                let (addr, host) = (server.addr, server.host.clone());
+                self.stream_commands.push_back(StreamCommand::Connect { local: base, server: addr, transport, host });
             }
             let mut c = Client::new(base, server, self.cfg.timing, self.rng.random());
             c.start(now);
@@ -99,15 +206,16 @@ impl Agent {
 
     /// An allocation is still being made (gathering waits for it).
     pub(super) fn allocating(&self) -> bool {
-        self.turn.iter().any(|c| c.state() == AllocationState::Allocating)
+        self.turn.iter().any(|c| matches!(c.state(), AllocationState::Connecting | AllocationState::Allocating))
     }
 
     /// Gathering timed out: allocations not made by now are given up.
     pub(super) fn abandon_allocations(&mut self) {
         let mut any = false;
-        for c in &mut self.turn {
-            if c.state() == AllocationState::Allocating {
-                c.abandon();
+        for ci in 0..self.turn.len() {
+            if matches!(self.turn[ci].state(), AllocationState::Connecting | AllocationState::Allocating) {
+                self.turn[ci].abandon();
+                self.close_stream(ci);
                 any = true;
             }
         }
@@ -121,9 +229,13 @@ impl Agent {
     pub(super) fn close_allocations(&mut self) {
         let Some(now) = self.last_now else { return };
         for ci in 0..self.turn.len() {
+            let open = active(&self.turn[ci]);
             self.turn[ci].close(now);
             while let Some(t) = self.turn[ci].poll_transmit() {
                 self.transmits.push_back(t);
+            }
+            if open {
+                self.close_stream(ci);
             }
         }
     }
@@ -139,15 +251,16 @@ impl Agent {
         self.after_turn(now);
     }
 
-    /// Whether `(local, remote)` is an active allocation's host base and
-    /// server.
+    /// Whether `(local, remote)` is an active UDP allocation's host base
+    /// and server.
     pub(super) fn is_relay_server(&self, local: SocketAddr, remote: SocketAddr) -> bool {
-        self.turn.iter().any(|c| active(c) && c.base() == local && c.server() == remote)
+        self.turn.iter().any(|c| udp_active(c) && c.base() == local && c.server() == remote)
     }
 
-    /// The `(host base, server)` paths of the active allocations.
+    /// The `(host base, server)` paths of the active UDP allocations
+    /// (datagrams; a stream's messages come to the agent by their stream).
     pub(super) fn relay_paths(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
-        self.turn.iter().filter(|c| active(c)).map(|c| (c.base(), c.server()))
+        self.turn.iter().filter(|c| udp_active(c)).map(|c| (c.base(), c.server()))
     }
 
     /// A datagram from an allocation's server: its responses are taken,
@@ -161,7 +274,12 @@ impl Agent {
         remote: SocketAddr,
         data: &[u8],
     ) -> Option<Receive> {
-        let ci = self.turn.iter().position(|c| active(c) && c.base() == local && c.server() == remote)?;
+        let ci = self.turn.iter().position(|c| udp_active(c) && c.base() == local && c.server() == remote)?;
+        self.receive_from_client(now, ci, data)
+    }
+
+    /// A datagram or stream message from allocation `ci`'s server.
+    fn receive_from_client(&mut self, now: Instant, ci: usize, data: &[u8]) -> Option<Receive> {
         match self.turn[ci].handle_receive(now, data) {
             TurnReceive::Consumed => {
                 self.after_turn(now);
@@ -238,7 +356,10 @@ impl Agent {
             while let Some(e) = self.turn[ci].poll_event() {
                 match e {
                     TurnEvent::Allocated { relayed, mapped } => self.on_allocated(ci, relayed, mapped),
-                    TurnEvent::Failed { .. } => self.paths_generation += 1,
+                    TurnEvent::Failed { .. } => {
+                        self.paths_generation += 1;
+                        self.close_stream(ci);
+                    }
                 }
             }
             self.drain_turn(ci);
@@ -247,20 +368,27 @@ impl Agent {
     }
 
     /// RFC 8445 section 5.1.1.2: the relayed candidate (type preference 0,
-    /// related address the mapped one), paired with the remote candidates
-    /// of its component and family; the mapped address is a
-    /// server-reflexive candidate as from a STUN server.
+    /// related address the mapped one, local preference by the transport
+    /// to the server), paired with the remote candidates of its component
+    /// and family; over UDP the mapped address is a server-reflexive
+    /// candidate as from a STUN server (over a stream it is the TCP
+    /// connection's, no UDP mapping).
     fn on_allocated(&mut self, ci: usize, relayed: SocketAddr, mapped: Option<SocketAddr>) {
-        let (base, server) = (self.turn[ci].base(), self.turn[ci].server());
-        if let Some(m) = mapped {
+        let (base, server, transport) = (self.turn[ci].base(), self.turn[ci].server(), self.turn[ci].transport());
+        if let Some(m) = mapped
+            && !transport.is_stream()
+        {
             self.on_reflexive(server, base, m);
         }
         if self.locals.iter().any(|l| l.addr == relayed && l.base == relayed) {
             return;
         }
         let related = mapped.unwrap_or(base);
-        let Some(li) = self.add_server_candidate(LocalKind::Relayed, base, server, relayed, related) else { return };
-        tracing::debug!(%server, %base, %relayed, "ICE local relayed candidate");
+        let Some(li) = self.add_server_candidate(LocalKind::Relayed, base, (server, transport), relayed, related)
+        else {
+            return;
+        };
+        tracing::debug!(%server, %base, %relayed, transport = transport.as_str(), "ICE local relayed candidate");
         let component = self.locals[li].component;
         for ri in 0..self.remotes.len() {
             if self.remotes[ri].component == component && same_family(self.remotes[ri].addr, relayed) {

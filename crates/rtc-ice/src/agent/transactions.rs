@@ -88,7 +88,7 @@ impl Agent {
             _ => self.cfg.timing.rto,
         };
         self.note_sent(now, source, destination);
-        self.push_transmit(Transmit { source, destination, contents: contents.clone() });
+        self.push_transmit(Transmit::udp(source, destination, contents.clone()));
         // Exact growth: a connected agent holds one or two transactions.
         self.txs.reserve_exact(1);
         self.txs.push(Tx {
@@ -178,7 +178,7 @@ impl Agent {
                 let tx = &mut self.txs[i];
                 tx.sends += 1;
                 tx.next_at = now + wait;
-                let t = Transmit { source: tx.source, destination: tx.destination, contents: tx.contents.clone() };
+                let t = Transmit::udp(tx.source, tx.destination, tx.contents.clone());
                 self.stats.retransmits += 1;
                 tracing::trace!(destination = %t.destination, sends = tx.sends, "ICE request retransmitted");
                 self.note_sent(now, t.source, t.destination);
