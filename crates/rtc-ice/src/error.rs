@@ -42,6 +42,10 @@ pub enum Error {
     /// must end.
     #[error("TURN stream framing: {0}")]
     Framing(&'static str),
+    /// The TLS setup for `turns:` servers: a CA certificate that does not
+    /// parse or cannot be a root.
+    #[error("TLS: {0}")]
+    Tls(&'static str),
     /// Something this crate does not support (`turns:` over UDP, DTLS).
     #[error("not supported: {0}")]
     Unsupported(&'static str),

@@ -26,6 +26,12 @@
 //! candidates, pairs, peer-reflexive candidates and pending transactions are
 //! capped ([`Limits`]), so a hostile peer cannot grow the agent's memory.
 //!
+//! Relayed candidates come from TURN servers ([`turn`]) over UDP, TCP or
+//! TLS (`turn:`, `turn:…?transport=tcp`, `turns:` URLs); over a stream the
+//! agent asks its driver to open it ([`Agent::poll_stream_command`]) and
+//! [`framing`] splits what comes back into messages. With feature `tokio`,
+//! `tcp` opens those streams (TLS through rustls).
+//!
 //! Many agents can share UDP sockets: [`Demux`] routes each datagram to its
 //! agent in constant time (requests by USERNAME, including forks that share
 //! a local ufrag, responses by transaction id, everything else by 4-tuple
@@ -48,6 +54,8 @@ pub mod iface;
 #[cfg(feature = "tokio")]
 mod socket;
 mod stun;
+#[cfg(feature = "tokio")]
+pub mod tcp;
 pub mod turn;
 #[cfg(feature = "tokio")]
 pub mod udp;

@@ -5,7 +5,9 @@
 //! them in a batch, locks the [`Agent`] once for the batch, feeds it the
 //! datagrams and the time, drains what it wants sent and its events,
 //! unlocks, and sends. Application datagrams are sent straight from the
-//! caller's buffer over the selected pair.
+//! caller's buffer over the selected pair. TURN servers over TCP or TLS get
+//! their streams from [`crate::tcp`]: the driver opens and closes them as
+//! the agent asks, and their messages join the batch.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -16,8 +18,9 @@ use rtc_candidate::{Candidate, Component};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::agent::{Agent, AgentConfig, Credentials, Event, Receive, State, Transmit};
+use crate::agent::{Agent, AgentConfig, Credentials, Event, Receive, State, StreamCommand, Transmit};
 use crate::error::Error;
+use crate::tcp::{StreamEvent, TurnStreams};
 use crate::udp::{RecvBatch, UdpSocketSet, host_addrs, resolve_stun_all};
 
 /// Where an [`IceSocket`] binds.
@@ -37,6 +40,10 @@ pub struct SocketConfig {
     /// STUN servers as `stun:` URLs (the seeds' RTCSocketServers), resolved
     /// when binding and added to `agent.stun_servers`.
     pub stun_urls: Vec<String>,
+    /// CA certificates (PEM) trusted for `turns:` servers besides Mozilla's
+    /// roots: a private CA, or a test's self-signed certificate. The server
+    /// certificate is always verified for the URL's host.
+    pub turn_ca_pem: Vec<String>,
 }
 
 impl SocketConfig {
@@ -46,7 +53,7 @@ impl SocketConfig {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 0),
         ];
-        Self { agent, bind, stun_urls: Vec::new() }
+        Self { agent, bind, stun_urls: Vec::new(), turn_ca_pem: Vec::new() }
     }
 }
 
@@ -110,6 +117,20 @@ struct Shared {
     agent: Mutex<Agent>,
     wake: Notify,
     udp: UdpSocketSet,
+    streams: TurnStreams,
+}
+
+impl Shared {
+    /// Sends what the agent wants sent: a datagram, or a message on a
+    /// stream to a TURN server. Never waits.
+    fn transmit(&self, t: Transmit) {
+        if t.transport.is_stream() {
+            self.streams.send((t.source, t.destination, t.transport), t.contents);
+        } else {
+            // Loss is the agent's business (retransmissions).
+            let _ = self.udp.try_send_to(t.source, t.destination, &t.contents);
+        }
+    }
 }
 
 impl Shared {
@@ -165,12 +186,13 @@ impl IceSocket {
         }
         agent.end_of_local_candidates(now);
         let udp = bound.into_iter().collect();
-        let shared = Arc::new(Shared { agent: Mutex::new(agent), wake: Notify::new(), udp });
+        let (streams, stream_events) = TurnStreams::new(&config.turn_ca_pem).map_err(to_io)?;
+        let shared = Arc::new(Shared { agent: Mutex::new(agent), wake: Notify::new(), udp, streams });
         // Unbounded: the agent's own queue cap bounds how many events one
         // wake-up can produce, and the driver must never wait on the caller.
         let (event_tx, events) = mpsc::unbounded_channel();
         let (data_tx, data) = mpsc::channel(DATA_QUEUE);
-        let tasks = vec![tokio::spawn(drive(shared.clone(), event_tx, data_tx))];
+        let tasks = vec![tokio::spawn(drive(shared.clone(), stream_events, event_tx, data_tx))];
         Ok(Self { shared, events, data, tasks, local_addrs })
     }
 
@@ -247,6 +269,11 @@ impl IceSocket {
         buf[..data.len()].copy_from_slice(data);
         let framed = self.shared.agent().frame_relayed(path.local, path.remote, &mut buf, data.len());
         let t = framed.map_err(to_io)?.ok_or(io::ErrorKind::NotConnected)?;
+        if t.transport.is_stream() {
+            buf.truncate(t.len);
+            let queued = self.shared.streams.send((t.source, t.destination, t.transport), buf);
+            return if queued { Ok(()) } else { Err(io::ErrorKind::WouldBlock.into()) };
+        }
         let bound = self.shared.udp.get(t.source).ok_or(io::ErrorKind::NotConnected)?;
         bound.socket.send_to(&buf[..t.len], t.destination).await.map(|_| ())
     }
@@ -262,14 +289,21 @@ impl IceSocket {
     }
 
     /// Closes the agent (releasing its TURN allocations: their last
-    /// datagrams are sent here) and stops the driver.
+    /// datagrams are sent here, and streams to TURN servers are closed once
+    /// they are written) and stops the driver.
     pub fn close(&mut self) {
         let mut a = self.shared.agent();
         a.close();
-        while let Some(t) = a.poll_transmit() {
-            let _ = self.shared.udp.try_send_to(t.source, t.destination, &t.contents);
-        }
+        let out: Vec<Transmit> = std::iter::from_fn(|| a.poll_transmit()).collect();
+        let commands: Vec<StreamCommand> = std::iter::from_fn(|| a.poll_stream_command()).collect();
         drop(a);
+        for t in out {
+            self.shared.transmit(t);
+        }
+        for c in commands {
+            self.shared.streams.command(c);
+        }
+        self.shared.streams.close_all();
         for t in self.tasks.drain(..) {
             t.abort();
         }
@@ -286,20 +320,33 @@ fn to_io(e: Error) -> io::Error {
     let kind = match e {
         Error::Resolve(_) => io::ErrorKind::NotFound,
         Error::Relay(_) => io::ErrorKind::NotConnected,
+        Error::Tls(_) => io::ErrorKind::InvalidData,
         _ => io::ErrorKind::InvalidInput,
     };
     io::Error::new(kind, e)
 }
 
-/// The one task of an [`IceSocket`]: waits for datagrams, a wake-up (the
-/// caller changed the agent) or the agent's timer; then, under one lock,
-/// hands the agent the whole batch and its time, and takes what it wants
-/// sent and its events; then sends and delivers without the lock. Once
-/// warm, nothing here allocates per datagram.
-async fn drive(shared: Arc<Shared>, events: mpsc::UnboundedSender<Event>, data: mpsc::Sender<Datagram>) {
+/// Stream events taken in one round at most.
+const STREAM_BATCH: usize = 64;
+
+/// The one task of an [`IceSocket`]: waits for datagrams, a stream event
+/// (TURN over TCP or TLS), a wake-up (the caller changed the agent) or the
+/// agent's timer; then, under one lock, hands the agent the whole batch and
+/// its time, and takes what it wants sent, its stream commands and its
+/// events; then sends, opens and closes streams, and delivers without the
+/// lock. Once warm, nothing here allocates per datagram (a stream's
+/// messages come in buffers of their own).
+async fn drive(
+    shared: Arc<Shared>,
+    mut stream_events: mpsc::Receiver<StreamEvent>,
+    events: mpsc::UnboundedSender<Event>,
+    data: mpsc::Sender<Datagram>,
+) {
     let pool = Arc::new(Pool::default());
     let mut batch = RecvBatch::new();
     let mut out: Vec<Transmit> = Vec::new();
+    let mut commands: Vec<StreamCommand> = Vec::new();
+    let mut from_streams: Vec<StreamEvent> = Vec::new();
     let mut evs: Vec<Event> = Vec::new();
     let mut received: Vec<Datagram> = Vec::new();
     let mut timeout: Option<Instant> = None;
@@ -312,6 +359,7 @@ async fn drive(shared: Arc<Shared>, events: mpsc::UnboundedSender<Event>, data: 
             let deadline = timeout.map(tokio::time::Instant::from_std);
             tokio::select! {
                 _ = shared.udp.recv_batch(&mut batch) => {}
+                Some(e) = stream_events.recv() => from_streams.push(e),
                 _ = shared.wake.notified() => {}
                 _ = async {
                     match deadline {
@@ -322,9 +370,35 @@ async fn drive(shared: Arc<Shared>, events: mpsc::UnboundedSender<Event>, data: 
             }
         }
         first = false;
+        while from_streams.len() < STREAM_BATCH
+            && let Ok(e) = stream_events.try_recv()
+        {
+            from_streams.push(e);
+        }
         {
             let mut a = shared.agent();
             let now = Instant::now();
+            for e in from_streams.drain(..) {
+                let (key, m) = match e {
+                    StreamEvent::Connected((l, s, t)) => {
+                        a.stream_connected(now, l, s, t);
+                        continue;
+                    }
+                    StreamEvent::Closed((l, s, t)) => {
+                        a.stream_closed(now, l, s, t);
+                        continue;
+                    }
+                    StreamEvent::Message(key, m) => (key, m),
+                };
+                let (l, s, t) = key;
+                if let Receive::RelayedData { component, offset, len } = a.handle_stream_receive(now, l, s, t, &m)
+                    && let Some(p) = offset.checked_add(len).and_then(|end| m.get(offset..end))
+                {
+                    let mut buf = pool.take();
+                    buf.extend_from_slice(p);
+                    received.push(Datagram { component, buf, pool: pool.clone() });
+                }
+            }
             for (local, remote, d) in batch.iter_mut() {
                 let (component, payload) = match a.handle_receive(now, local, remote, d) {
                     Receive::Data { component } => (component, &d[..]),
@@ -346,14 +420,20 @@ async fn drive(shared: Arc<Shared>, events: mpsc::UnboundedSender<Event>, data: 
             while let Some(t) = a.poll_transmit() {
                 out.push(t);
             }
+            while let Some(c) = a.poll_stream_command() {
+                commands.push(c);
+            }
             while let Some(e) = a.poll_event() {
                 evs.push(e);
             }
             timeout = a.poll_timeout();
         }
+        // Transmits first: a close comes after the deallocation it follows.
         for t in out.drain(..) {
-            // Loss is the agent's business (retransmissions).
-            let _ = shared.udp.try_send_to(t.source, t.destination, &t.contents);
+            shared.transmit(t);
+        }
+        for c in commands.drain(..) {
+            shared.streams.command(c);
         }
         for d in received.drain(..) {
             // A full queue drops the datagram, as a socket buffer would.

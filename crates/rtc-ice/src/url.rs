@@ -36,7 +36,7 @@ impl StunUrl {
 /// The transport between the TURN client and the server (RFC 7065: a
 /// `turn:` URL's `?transport=`, TLS for `turns:`). The relayed address is
 /// UDP whatever it is (REQUESTED-TRANSPORT UDP, RFC 8656 section 3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum TurnTransport {
     /// UDP datagrams (the default of `turn:`).

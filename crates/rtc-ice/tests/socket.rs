@@ -12,6 +12,7 @@ async fn pair(bind: &str) -> (IceSocket, IceSocket) {
         agent: AgentConfig { role, ..AgentConfig::default() },
         bind: vec![addr],
         stun_urls: vec![],
+        turn_ca_pem: vec![],
     };
     let a = IceSocket::bind(mk(Role::Controlling)).await.unwrap();
     let b = IceSocket::bind(mk(Role::Controlled)).await.unwrap();

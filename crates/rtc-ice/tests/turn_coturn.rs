@@ -2,7 +2,10 @@
 //! (Debian's `turnserver`, installed by scripts/install-peers.sh) started
 //! by the test on 127.0.0.1 with a static long-term user, each socket given
 //! only the other's relayed candidate. Data flows both ways through the
-//! relay. Skipped (with a message) where `turnserver` is not installed.
+//! relay, reached over UDP, over TCP and over TLS (`turns:`, a self-signed
+//! certificate made by the test with rcgen and given to the sockets as a
+//! root; without it the handshake fails and no relay is allocated).
+//! Skipped (with a message) where `turnserver` is not installed.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -11,12 +14,18 @@ use std::time::{Duration, Instant};
 use rtc_candidate::{CandidateType, Component};
 use rtc_ice::turn::AllocationState;
 use rtc_ice::udp::resolve_turn;
-use rtc_ice::{AgentConfig, Event, IceSocket, Nomination, Role, SocketConfig, State};
+use rtc_ice::{AgentConfig, Event, IceSocket, Nomination, Role, SocketConfig, State, TurnTransport};
 
 struct Coturn {
     child: Child,
     dir: std::path::PathBuf,
+    /// UDP and TCP.
     addr: SocketAddr,
+    /// TLS.
+    tls_addr: SocketAddr,
+    /// The self-signed certificate of the TLS listener (for 127.0.0.1 and
+    /// localhost), PEM.
+    cert_pem: String,
 }
 
 impl Drop for Coturn {
@@ -27,34 +36,83 @@ impl Drop for Coturn {
     }
 }
 
-/// coturn on 127.0.0.1 only (listening and relaying), an ephemeral
-/// listening port, user `u:p` in realm `rtc`, loopback peers allowed, no
-/// TLS/DTLS listeners, no CLI. `None` when `turnserver` is missing.
+/// A PEM block (RFC 7468): base64 in lines of 64.
+fn pem(label: &str, der: &[u8]) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in der.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                text.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    let lines: Vec<&str> = text.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
+/// A port free for UDP and TCP on 127.0.0.1 (as far as one can tell).
+fn free_port() -> u16 {
+    loop {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// coturn on 127.0.0.1 only (listening and relaying), ephemeral listening
+/// ports (UDP and TCP on one, TLS on another, with a self-signed
+/// certificate made here), user `u:p` in realm `rtc`, loopback peers
+/// allowed, no DTLS listener, no CLI. Waits until both TCP listeners take
+/// connections. `None` when `turnserver` is missing.
 fn start_coturn() -> Option<Coturn> {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).unwrap().port();
+    let (port, tls_port) = (free_port(), free_port());
     let dir = std::env::temp_dir().join(format!("rtc-ice-turn-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let cert_pem = pem("CERTIFICATE", cert.cert.der());
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, &cert_pem).unwrap();
+    std::fs::write(&key_file, pem("PRIVATE KEY", &cert.signing_key.serialize_der())).unwrap();
     let spawned = Command::new("turnserver")
         .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
         .arg(format!("--listening-port={port}"))
+        .arg(format!("--tls-listening-port={tls_port}"))
+        .arg(format!("--cert={}", cert_file.display()))
+        .arg(format!("--pkey={}", key_file.display()))
         .args(["--lt-cred-mech", "--user=u:p", "--realm=rtc", "--allow-loopback-peers"])
-        .args(["--no-tls", "--no-dtls", "--no-cli", "--simple-log", "--min-port=40000", "--max-port=60000"])
+        .args(["--no-dtls", "--no-cli", "--simple-log", "--min-port=40000", "--max-port=60000"])
         .arg(format!("--log-file={}", dir.join("turnserver.log").display()))
         .arg(format!("--pidfile={}", dir.join("turnserver.pid").display()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
-    match spawned {
-        Ok(child) => Some(Coturn { child, dir, addr: SocketAddr::from(([127, 0, 0, 1], port)) }),
+    let child = match spawned {
+        Ok(child) => child,
         Err(e) => {
             println!("skipped: cannot run turnserver ({e}); install coturn (scripts/install-peers.sh)");
             let _ = std::fs::remove_dir_all(&dir);
-            None
+            return None;
+        }
+    };
+    let (addr, tls_addr) = (SocketAddr::from(([127, 0, 0, 1], port)), SocketAddr::from(([127, 0, 0, 1], tls_port)));
+    let coturn = Coturn { child, dir, addr, tls_addr, cert_pem };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for a in [addr, tls_addr] {
+        while std::net::TcpStream::connect_timeout(&a, Duration::from_millis(100)).is_err() {
+            assert!(Instant::now() < deadline, "coturn does not listen on {a}");
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
+    Some(coturn)
 }
 
-async fn socket(role: Role, url: &str) -> IceSocket {
+async fn socket(role: Role, url: &str, ca: Option<&str>) -> IceSocket {
     let agent = AgentConfig {
         role,
         nomination: Nomination::Regular,
@@ -64,7 +122,11 @@ async fn socket(role: Role, url: &str) -> IceSocket {
         turn_servers: resolve_turn(url, "u", "p").await.unwrap(),
         ..AgentConfig::default()
     };
-    let config = SocketConfig { agent, bind: vec!["127.0.0.1:0".parse().unwrap()], stun_urls: vec![] };
+    let config = SocketConfig {
+        bind: vec!["127.0.0.1:0".parse().unwrap()],
+        turn_ca_pem: ca.into_iter().map(str::to_owned).collect(),
+        ..SocketConfig::loopback(agent)
+    };
     IceSocket::bind(config).await.unwrap()
 }
 
@@ -88,20 +150,80 @@ async fn relayed(s: &mut IceSocket) -> rtc_candidate::Candidate {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_sockets_connect_through_coturn_and_exchange_data() {
     let Some(coturn) = start_coturn() else { return };
-    let url = format!("turn:{}?transport=udp", coturn.addr);
-    // coturn needs a moment to open its listener; the Allocate is
-    // retransmitted anyway (500 ms RTO).
+    call_through(&coturn, &format!("turn:{}?transport=udp", coturn.addr), None, TurnTransport::Udp).await;
+}
+
+/// TURN over TCP (RFC 8656 section 12.5 framing on the stream; the
+/// relayed address is UDP).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sockets_connect_through_coturn_over_tcp() {
+    let Some(coturn) = start_coturn() else { return };
+    call_through(&coturn, &format!("turn:{}?transport=tcp", coturn.addr), None, TurnTransport::Tcp).await;
+}
+
+/// TURN over TLS (`turns:`): coturn's self-signed certificate is the
+/// sockets' root, verified for 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sockets_connect_through_coturn_over_tls() {
+    let Some(coturn) = start_coturn() else { return };
+    let url = format!("turns:{}", coturn.tls_addr);
+    call_through(&coturn, &url, Some(&coturn.cert_pem), TurnTransport::Tls).await;
+}
+
+/// Without the certificate as a root, the TLS handshake fails (Mozilla's
+/// roots do not vouch for it): no relayed candidate, gathering ends at
+/// once, and nothing is sent to the server but the handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_tls_certificate_is_refused() {
+    let Some(coturn) = start_coturn() else { return };
     let started = Instant::now();
-    let mut a = socket(Role::Controlling, &url).await;
-    let mut b = socket(Role::Controlled, &url).await;
+    let mut a = socket(Role::Controlling, &format!("turns:{}", coturn.tls_addr), None).await;
+    let done = async {
+        while let Some(e) = a.next_event().await {
+            assert!(!matches!(e, Event::Candidate(_)), "no candidate: {e:?}");
+            if e == Event::CandidatesDone {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), done).await.expect("gathering ends");
+    assert!(started.elapsed() < Duration::from_secs(4), "ended by the failed handshake, not the timeout");
+    a.with_agent(|ag| {
+        let alloc = ag.relay_allocations().next().unwrap();
+        assert_eq!((alloc.state(), alloc.stats().requests), (AllocationState::Failed, 0));
+    });
+}
+
+async fn call_through(coturn: &Coturn, url: &str, ca: Option<&str>, transport: TurnTransport) {
+    let server = if transport == TurnTransport::Tls { coturn.tls_addr } else { coturn.addr };
+    // Over UDP coturn may need a moment to open its listener; the Allocate
+    // is retransmitted anyway (500 ms RTO).
+    let started = Instant::now();
+    let mut a = socket(Role::Controlling, url, ca).await;
+    let mut b = socket(Role::Controlled, url, ca).await;
     let (ra, rb) = (relayed(&mut a).await, relayed(&mut b).await);
-    println!("relayed: a {}:{} (took {:?}), b {}:{}", ra.address, ra.port, started.elapsed(), rb.address, rb.port);
+    println!(
+        "{transport:?}: relayed a {}:{} (took {:?}), b {}:{}",
+        ra.address,
+        ra.port,
+        started.elapsed(),
+        rb.address,
+        rb.port
+    );
     assert_eq!(ra.priority >> 24, 0, "type preference 0");
+    assert_eq!(ra.transport.as_str(), "udp", "the relayed address is UDP");
+    let pref = (ra.priority >> 8) & 0xFFFF;
+    let rank = match transport {
+        TurnTransport::Udp => 3,
+        TurnTransport::Tcp => 2,
+        _ => 1,
+    };
+    assert_eq!(pref >> 14, rank, "local preference {pref:#x} ranks the transport");
     for s in [&a, &b] {
         s.with_agent(|ag| {
             let alloc = ag.relay_allocations().next().unwrap();
             assert_eq!(alloc.state(), AllocationState::Allocated);
-            assert_eq!(alloc.server(), coturn.addr);
+            assert_eq!((alloc.server(), alloc.transport()), (server, transport));
         });
     }
     a.set_remote_credentials(b.local_credentials()).unwrap();
@@ -128,7 +250,7 @@ async fn two_sockets_connect_through_coturn_and_exchange_data() {
         assert_eq!(active, Some((CandidateType::RELAY, CandidateType::RELAY)));
     }
     assert_eq!((a.state(), b.state()), (State::Connected, State::Connected));
-    println!("connected through coturn after {:?}", started.elapsed());
+    println!("{transport:?}: connected through coturn after {:?}", started.elapsed());
     // Data both ways through the relay (Send indications, then ChannelData
     // once the channels are bound).
     let mut got_a = Vec::new();
@@ -163,11 +285,14 @@ async fn two_sockets_connect_through_coturn_and_exchange_data() {
             );
             assert!(st.relayed_out >= 50 && st.relayed_in >= 48, "{st:?}");
             assert_eq!(st.dropped, 0);
+            if transport.is_stream() {
+                assert_eq!(st.retransmits, 0, "nothing retransmitted on a stream");
+            }
             let peer = ag.path(Component::RTP).unwrap().remote;
             assert!(alloc.channel(peer).is_some(), "a channel is bound to the peer");
         });
     }
-    println!("{} and {} datagrams through coturn", got_a.len(), got_b.len());
+    println!("{transport:?}: {} and {} datagrams through coturn", got_a.len(), got_b.len());
     a.close();
     b.close();
 }
