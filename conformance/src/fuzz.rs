@@ -48,7 +48,8 @@ pub fn candidate_parse(data: &[u8]) {
 /// depacketizers (which must not panic, and whose frames must be well
 /// formed and within their size limit), and as a frame for each packetizer:
 /// a frame it takes must come back from the depacketizer (VP8, VP9 and
-/// audio byte for byte; H.264 normalized, and the same again when sent twice).
+/// audio byte for byte; H.264 and AV1 normalized, and the same again when
+/// sent twice).
 pub fn depacketize(data: &[u8]) {
     use rtc_payload::{Depacketizer, Format, H264Mode, PacketInfo, Packetizer};
     const MAX_FRAME: usize = 1 << 16;
@@ -56,6 +57,7 @@ pub fn depacketize(data: &[u8]) {
         Format::Audio,
         Format::Vp8,
         Format::Vp9,
+        Format::Av1,
         Format::H264 { mode: H264Mode::NonInterleaved },
         Format::H264 { mode: H264Mode::SingleNal },
     ];
@@ -104,6 +106,14 @@ pub fn depacketize(data: &[u8]) {
         if let Some((_, back)) = send(format, data) {
             assert_eq!(back, data, "{format:?}: frame round trip");
         }
+    }
+    // AV1 comes back normalized (a temporal delimiter first, every OBU
+    // with its size, delimiters, tile lists and padding left out), and the
+    // same again when sent twice.
+    if let Some((_, back)) = send(Format::Av1, data) {
+        assert!(back.starts_with(&[0x12, 0]), "AV1: a temporal delimiter first");
+        let again = send(Format::Av1, &back).map(|(_, b)| b);
+        assert_eq!(again.as_ref(), Some(&back), "AV1: normalized once");
     }
     for mode in [H264Mode::NonInterleaved, H264Mode::SingleNal] {
         let format = Format::H264 { mode };

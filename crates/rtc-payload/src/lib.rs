@@ -68,6 +68,7 @@
 #![warn(missing_docs)]
 
 mod audio;
+mod av1;
 mod fragment;
 mod framing;
 mod h264;
@@ -91,6 +92,9 @@ pub enum Format {
     /// VP9 (RFC 9628), sent in non-flexible mode with one spatial and one
     /// temporal layer.
     Vp9,
+    /// AV1 (the AOM RTP payload format for AV1): temporal units in the
+    /// low-overhead bitstream format, OBU elements with their lengths.
+    Av1,
     /// H.264 (RFC 6184) in the packetization mode agreed.
     H264 {
         /// The packetization mode.
@@ -121,6 +125,7 @@ impl Format {
     /// - `VP8`: [`Format::Vp8`];
     /// - `VP9`: [`Format::Vp9`] (any `profile-id`: the payload format is the
     ///   same; RFC 9628 section 6 has the profiles agreed in negotiation);
+    /// - `AV1`: [`Format::Av1`] (any `profile`);
     /// - `H264`: [`Format::H264`] in the mode of its `packetization-mode`
     ///   parameter (RFC 6184 section 8.1: absent means 0), `None` for a mode
     ///   other than 0 and 1;
@@ -134,7 +139,8 @@ impl Format {
     /// assert_eq!(Format::for_codec("h264", false, fmtp), Some(Format::H264 { mode: H264Mode::NonInterleaved }));
     /// assert_eq!(Format::for_codec("H264", false, |_| Some("2")), None);
     /// assert_eq!(Format::for_codec("vp9", false, |_| Some("0")), Some(Format::Vp9));
-    /// assert_eq!(Format::for_codec("AV1", false, |_| None), None);
+    /// assert_eq!(Format::for_codec("AV1", false, |_| None), Some(Format::Av1));
+    /// assert_eq!(Format::for_codec("H265", false, |_| None), None);
     /// ```
     pub fn for_codec<'a>(name: &str, audio: bool, fmtp: impl Fn(&str) -> Option<&'a str>) -> Option<Format> {
         let is = |n: &str| name.eq_ignore_ascii_case(n);
@@ -144,6 +150,8 @@ impl Format {
             Some(Format::Vp8)
         } else if is("VP9") {
             Some(Format::Vp9)
+        } else if is("AV1") {
+            Some(Format::Av1)
         } else if is("H264") {
             let mode = match fmtp("packetization-mode").map(str::trim) {
                 None | Some("0") => H264Mode::SingleNal,
@@ -212,6 +220,7 @@ enum Sending {
     Audio(audio::Sender),
     Vp8(vp8::Sender),
     Vp9(vp9::Sender),
+    Av1(av1::Sender),
     H264(h264::Sender),
 }
 
@@ -277,6 +286,10 @@ impl Packetizer {
                 self.picture_id = vp8::Sender::next_picture_id(self.picture_id);
                 (Sending::Vp9(s), n)
             }
+            Format::Av1 => {
+                let (s, n) = av1::Sender::begin(frame, self.max)?;
+                (Sending::Av1(s), n)
+            }
             Format::H264 { mode } => {
                 let (s, n) = h264::Sender::begin(frame, self.max, mode)?;
                 (Sending::H264(s), n)
@@ -305,6 +318,7 @@ impl Packetizer {
             Sending::Audio(s) => s.next(frame, out),
             Sending::Vp8(s) => s.next(frame, out),
             Sending::Vp9(s) => s.next(frame, out),
+            Sending::Av1(s) => s.next(frame, out),
             Sending::H264(s) => s.next(frame, out),
         };
         if payload.is_none_or(|p| p.marker) {
@@ -348,6 +362,11 @@ pub(crate) struct Assembly {
 }
 
 impl Assembly {
+    /// Whether `extra` more octets would keep the frame within the limit.
+    pub(crate) fn fits(&self, extra: usize) -> bool {
+        self.buf.len().saturating_add(extra) <= self.max
+    }
+
     /// Appends `parts` if the frame stays within the limit; false (nothing
     /// appended) otherwise.
     pub(crate) fn append(&mut self, parts: &[&[u8]]) -> bool {
@@ -396,6 +415,7 @@ enum Receiving {
     Audio,
     Vp8(vp8::Receiver),
     Vp9(vp9::Receiver),
+    Av1(av1::Receiver),
     H264(h264::Receiver),
 }
 
@@ -408,6 +428,7 @@ impl Depacketizer {
             Format::Audio => Receiving::Audio,
             Format::Vp8 => Receiving::Vp8(vp8::Receiver::default()),
             Format::Vp9 => Receiving::Vp9(vp9::Receiver::default()),
+            Format::Av1 => Receiving::Av1(av1::Receiver::default()),
             Format::H264 { .. } => Receiving::H264(h264::Receiver::default()),
         };
         Self {
@@ -437,6 +458,9 @@ impl Depacketizer {
     /// - Audio: each payload is a frame.
     /// - VP8: RFC 7741 section 4.5.1: one timestamp, consecutive sequence
     ///   numbers, from a packet with S = 1 and PID = 0 to the marker bit.
+    /// - AV1: one timestamp, consecutive sequence numbers, from a packet
+    ///   with Z = 0 to the marker bit; OBU fragments (Y, Z) joined; each OBU
+    ///   comes out with its size field, after a temporal delimiter.
     /// - VP9: RFC 9628: one timestamp, consecutive sequence numbers, from a
     ///   packet with B = 1 to the marker bit (or E = 1 without layer
     ///   indices); the layer frames of several spatial layers are
@@ -457,6 +481,7 @@ impl Depacketizer {
             Receiving::Audio => audio::push(order, packet, payload, &mut self.frame, frame),
             Receiving::Vp8(r) => r.push(order, packet, payload, &mut self.frame, frame),
             Receiving::Vp9(r) => r.push(order, packet, payload, &mut self.frame, frame),
+            Receiving::Av1(r) => r.push(order, packet, payload, &mut self.frame, frame),
             Receiving::H264(r) => r.push(order, packet, payload, &mut self.frame, frame),
         }
     }
@@ -536,7 +561,8 @@ mod tests {
             assert_eq!(Format::for_codec("H264", false, mode(m)), None, "interleaved or unknown mode {m:?}");
         }
         assert_eq!(Format::for_codec("VP9", false, none), Some(Format::Vp9));
-        for name in ["AV1", "H265", "rtx", "red"] {
+        assert_eq!(Format::for_codec("AV1", false, none), Some(Format::Av1));
+        for name in ["H265", "rtx", "red"] {
             assert_eq!(Format::for_codec(name, false, none), None, "{name}");
         }
     }

@@ -47,8 +47,11 @@ fn no_allocation_per_packet() {
     let opus = [0x78u8; 160];
     // A VP9 interframe (frame_marker 2, frame_type 1).
     let vp9: Vec<u8> = [0x86].into_iter().chain((0..5000u32).map(|i| i as u8)).collect();
+    // An AV1 temporal unit: a temporal delimiter, a 5000-octet frame OBU.
+    let av1: Vec<u8> = [0x12, 0, 6 << 3 | 2, 0x88, 0x27].into_iter().chain((0..5000u32).map(|i| i as u8)).collect();
     let cases = [
         (Format::Vp8, &vp8[..]),
+        (Format::Av1, &av1[..]),
         (Format::Vp9, &vp9[..]),
         (Format::H264 { mode: H264Mode::NonInterleaved }, &h264[..]),
         (Format::H264 { mode: H264Mode::SingleNal }, &h264[..21]),

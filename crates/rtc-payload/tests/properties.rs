@@ -169,6 +169,52 @@ proptest! {
         prop_assert_eq!(d.discarded(), 0);
     }
 
+    /// AV1: any run of temporal units (a temporal delimiter, then OBUs of
+    /// any type but the delimiter, tile list and padding, with their sizes,
+    /// an extension header on some) at any payload size comes back octet for
+    /// octet, a key frame exactly when it holds a sequence header.
+    #[test]
+    fn av1_round_trip(
+        units in prop::collection::vec(
+            prop::collection::vec((prop_oneof![Just(1u8), Just(3u8), Just(4u8), Just(5u8), Just(6u8)], any::<bool>(), prop::collection::vec(any::<u8>(), 0..3000)), 1..5),
+            1..4,
+        ),
+        max in 0usize..1500,
+        seq in any::<u16>(),
+    ) {
+        let mut p = Packetizer::new(Format::Av1, max, 0);
+        let mut d = Depacketizer::new(Format::Av1, 1 << 20);
+        let mut seq = seq;
+        for (i, obus) in units.iter().enumerate() {
+            let mut tu = vec![0x12, 0];
+            for (kind, ext, payload) in obus {
+                tu.push(kind << 3 | 0x02 | if *ext { 0x04 } else { 0 });
+                if *ext {
+                    tu.push(0x28);
+                }
+                let mut n = payload.len();
+                loop {
+                    let b = (n & 0x7f) as u8;
+                    n >>= 7;
+                    tu.push(if n == 0 { b } else { b | 0x80 });
+                    if n == 0 {
+                        break;
+                    }
+                }
+                tu.extend(payload);
+            }
+            let packets = packetize(&mut p, &tu)?;
+            let n = packets.len();
+            let got = depacketize(&mut d, with_header(packets, seq, i as u32 * 3000));
+            seq = seq.wrapping_add(n as u16);
+            prop_assert_eq!(got.len(), 1);
+            prop_assert_eq!(&got[0].1, &tu);
+            let key = obus.iter().any(|(k, _, _)| *k == 1);
+            prop_assert_eq!(got[0].0, FrameInfo { timestamp: i as u32 * 3000, key_frame: key });
+        }
+        prop_assert_eq!(d.discarded(), 0);
+    }
+
     /// RFC 9628: any run of VP9 frames (key frames with their size in the
     /// uncompressed header, interframes) at any payload size comes back
     /// whole; B on the first packet, E on the last, P = 0 and the
@@ -287,6 +333,7 @@ proptest! {
             Just(Format::Audio),
             Just(Format::Vp8),
             Just(Format::Vp9),
+            Just(Format::Av1),
             h264_mode().prop_map(|mode| Format::H264 { mode }),
         ],
         max in 0usize..2000,
@@ -330,6 +377,7 @@ proptest! {
             Just(Format::Audio),
             Just(Format::Vp8),
             Just(Format::Vp9),
+            Just(Format::Av1),
             h264_mode().prop_map(|mode| Format::H264 { mode }),
         ],
         max_frame in 0usize..200,
