@@ -160,6 +160,51 @@ pub(crate) fn launch(chromium: &OsString, url: &str, profile: &Path) -> Result<C
         .map_err(|e| format!("run {chromium:?}: {e}"))
 }
 
+/// Serves `page` at `/offer.html` on 127.0.0.1 (Chromium posts its offer
+/// there and reads `/answer`); returns the pages (to set the answer), what
+/// Chromium posts, and the page's URL with `query`.
+pub(crate) async fn serve_offer_page(
+    page: String,
+    query: &str,
+) -> Result<(Pages, mpsc::Receiver<(String, String)>, String), String> {
+    let pages = Pages::default();
+    pages.set("/offer.html", page);
+    let (tx, posted) = mpsc::channel(4);
+    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let url = format!("http://{}/offer.html?{query}", listener.local_addr().map_err(|e| e.to_string())?);
+    tokio::spawn(serve_pages(listener, pages.clone(), tx));
+    Ok((pages, posted, url))
+}
+
+/// Waits, at most 10 s, for `conn` to connect (ICE and DTLS) after our
+/// `answer` went to Chromium; returns how long it took.
+pub(crate) async fn connected_after_answer(conn: &RtcConnection, answer: &str) -> Result<Duration, String> {
+    let asked = Instant::now();
+    while !conn.is_connected() {
+        if asked.elapsed() > Duration::from_secs(10) {
+            return Err(format!("not connected to Chromium (ICE and DTLS) within 10 s; our answer:\n{answer}"));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(asked.elapsed())
+}
+
+/// Runs `call` while headless Chromium shows `url` (with a fresh profile
+/// named after `name`, removed afterwards), then stops Chromium.
+pub(crate) async fn with_chromium<T>(
+    chromium: &OsString,
+    url: &str,
+    name: &str,
+    call: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let profile = std::env::temp_dir().join(format!("rtc-chromium-{name}-{}", std::process::id()));
+    let mut browser = launch(chromium, url, &profile)?;
+    let result = call.await;
+    let _ = browser.kill().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    result
+}
+
 /// Runs this runner's executable with `args` in a new network namespace
 /// that has only loopback (`unshare -rn`: a user namespace first, no
 /// privilege needed where they are enabled; then `unshare -n` as root), so
@@ -370,14 +415,7 @@ async fn answer_chromium(root: &Path, chromium: OsString, loss: u8, ice_lite: bo
             return Err(format!("our answer should{} say a=ice-lite:\n{answer}", if ice_lite { "" } else { " not" }));
         }
         pages.set("/answer", answer.clone());
-        let asked = Instant::now();
-        while !conn.is_connected() {
-            if asked.elapsed() > Duration::from_secs(10) {
-                return Err(format!("not connected to Chromium (ICE and DTLS) within 10 s; our answer:\n{answer}"));
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let connected = asked.elapsed();
+        let connected = connected_after_answer(&conn, &answer).await?;
         if loss > 0 {
             drop_udp(loss)?;
         }

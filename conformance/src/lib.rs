@@ -17,6 +17,7 @@ pub mod fuzz;
 pub mod media;
 pub mod renegotiate;
 pub mod runner;
+pub mod simulcast_call;
 pub mod suites;
 pub mod vp9_call;
 

@@ -70,6 +70,12 @@ enum Command {
     /// rtc answers with VP9 only and sends the built-in VP9 clip. Prints one
     /// summary line; exit status 1 on failure.
     BrowserVp9,
+    /// Simulcast from headless Chromium (as `browser-call`, in a
+    /// loopback-only namespace; the `api` suite runs it): Chromium publishes
+    /// its camera in three VP8 layers by rid, rtc answers taking them and
+    /// receives every layer on a track of its own. Prints one summary line;
+    /// exit status 1 on failure.
+    BrowserSimulcast,
     /// A data-only connection with headless Chromium (as `browser-call`; the
     /// `data` suite runs it): rtc opens data streams and Chromium echoes,
     /// or the other way round. Prints one summary line; exit status 1 on
@@ -163,6 +169,19 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("browser-renegotiate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::BrowserSimulcast => {
+            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+            match rtc_conformance::simulcast_call::chromium_simulcast(&Context::from_env().root, chromium) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("browser-simulcast: {e}");
                     ExitCode::FAILURE
                 }
             }

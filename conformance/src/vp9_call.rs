@@ -10,17 +10,15 @@
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rtc_api::{
     RtcConnection, RtcMediaStream, RtcMediaStreamTrack, RtcSocket, SdpType, SocketOptions, SocketServers,
     StreamDescription,
 };
 use rtc_codecs::Kind;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
-use crate::browser::{Pages, launch, posted_to, serve_pages};
+use crate::browser::{launch, posted_to};
 
 /// Opus silence (RFC 6716 TOC 0xf8: a 20 ms CELT frame).
 const SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
@@ -59,12 +57,7 @@ async fn run(root: &Path, chromium: OsString) -> Result<String, String> {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // The page at /offer.html; Chromium posts its offer, reads /answer.
-    let pages = Pages::default();
-    pages.set("/offer.html", page);
-    let (tx, mut posted) = mpsc::channel(4);
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let url = format!("http://{}/offer.html?seconds=4", listener.local_addr().map_err(|e| e.to_string())?);
-    tokio::spawn(serve_pages(listener, pages.clone(), tx));
+    let (pages, mut posted, url) = crate::browser::serve_offer_page(page, "seconds=4").await?;
     let profile = std::env::temp_dir().join(format!("rtc-chromium-vp9-{}", std::process::id()));
     let mut browser = launch(&chromium, &url, &profile)?;
     let result = async {
@@ -75,13 +68,7 @@ async fn run(root: &Path, chromium: OsString) -> Result<String, String> {
             return Err(format!("our answer has no VP9:\n{answer}"));
         }
         pages.set("/answer", answer.clone());
-        let asked = Instant::now();
-        while !conn.is_connected() {
-            if asked.elapsed() > Duration::from_secs(10) {
-                return Err(format!("not connected to Chromium (ICE and DTLS) within 10 s; our answer:\n{answer}"));
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        crate::browser::connected_after_answer(&conn, &answer).await?;
         let theirs: Vec<RtcMediaStreamTrack> = conn.remote_streams().iter().flat_map(|s| s.tracks()).collect();
         let mut audio_tick = tokio::time::interval(Duration::from_millis(20));
         let mut video_tick = tokio::time::interval(frame_time);

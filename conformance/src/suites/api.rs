@@ -463,6 +463,14 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
             }
             Err(e) => out.push(CaseResult::fail(name, e)),
         }
+        let name = "Chromium (headless) publishes simulcast (rid h, m, l; RFC 8853): rtc takes every layer it sends";
+        match crate::browser::in_loopback_namespace(ctx, &["browser-simulcast"]) {
+            Ok(what) => {
+                println!("api: Chromium simulcast: {what}");
+                out.push(CaseResult::pass(name));
+            }
+            Err(e) => out.push(CaseResult::fail(name, e)),
+        }
         let name = "Chromium (headless) renegotiates: it adds a track and offers, then rtc adds a stream and offers";
         match crate::browser::in_loopback_namespace(ctx, &["browser-renegotiate"]) {
             Ok(what) => {
