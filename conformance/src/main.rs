@@ -76,6 +76,9 @@ enum Command {
     /// receives every layer on a track of its own. Prints one summary line;
     /// exit status 1 on failure.
     BrowserSimulcast,
+    /// AV1 with headless Chromium, as `browser-vp9`: rtc answers with AV1
+    /// only and sends the built-in AV1 clip.
+    BrowserAv1,
     /// A data-only connection with headless Chromium (as `browser-call`; the
     /// `data` suite runs it): rtc opens data streams and Chromium echoes,
     /// or the other way round. Prints one summary line; exit status 1 on
@@ -186,15 +189,19 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::BrowserVp9 => {
+        Command::BrowserVp9 | Command::BrowserAv1 => {
             let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
-            match rtc_conformance::vp9_call::chromium_vp9(&Context::from_env().root, chromium) {
+            let (codec, name) = match cli.command {
+                Command::BrowserAv1 => (rtc_conformance::vp9_call::Codec::Av1, "browser-av1"),
+                _ => (rtc_conformance::vp9_call::Codec::Vp9, "browser-vp9"),
+            };
+            match rtc_conformance::vp9_call::chromium_codec(&Context::from_env().root, chromium, codec) {
                 Ok(summary) => {
                     println!("{summary}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("browser-vp9: {e}");
+                    eprintln!("{name}: {e}");
                     ExitCode::FAILURE
                 }
             }

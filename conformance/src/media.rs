@@ -11,6 +11,9 @@ pub const BUILTIN_VP8: &[u8] = include_bytes!("../fixtures/media/vp8-160x120.ivf
 /// real-time mode encodes), 160x120, 30 frames/s, a key frame every 10 (see
 /// conformance/fixtures/media).
 pub const BUILTIN_VP9: &[u8] = include_bytes!("../fixtures/media/vp9-160x120.ivf");
+/// 30 temporal units of real AV1, 160x120, a key frame every 10 (aomenc;
+/// `conformance/fixtures/media/README.md`).
+pub const BUILTIN_AV1: &[u8] = include_bytes!("../fixtures/media/av1-160x120.ivf");
 
 /// The frames of an IVF file (read by [`rtc_media::IvfReader`]) and the
 /// duration of a frame (from the first two timestamps; 33 ms when there is

@@ -1,12 +1,14 @@
-//! VP9 with headless Chromium (`rtc-conformance browser-vp9`, run by the
-//! `codecs` suite in a loopback-only network namespace): Chromium offers a
-//! fake camera and microphone (`conformance/peers/chromium_offer.html`), rtc
-//! answers with VP9 (profile 0) as its only video codec, then sends Opus
-//! silence and the built-in VP9 clip, packetized by rtc-payload (RFC 9628),
-//! while Chromium's VP9 comes to rtc. Passes when Chromium's decoder took
-//! our frames (`framesDecoded`, at the clip's 160x120) and rtc reassembled
-//! at least 90% of the VP9 frames Chromium sent (`framesSent`), key frames
-//! among them.
+//! VP9 and AV1 with headless Chromium (`rtc-conformance browser-vp9` and
+//! `browser-av1`, run by the `codecs` suite in a loopback-only network
+//! namespace): Chromium offers a fake camera and microphone
+//! (`conformance/peers/chromium_offer.html`), rtc answers with the codec
+//! (VP9 profile 0, or AV1 profile 0) as its only video codec, then sends
+//! Opus silence and the built-in clip of that codec, packetized by
+//! rtc-payload (RFC 9628; the AOM AV1 RTP payload format), while Chromium's
+//! video in that codec comes to rtc. Passes when Chromium's decoder took our
+//! frames (`framesDecoded`, at the clip's 160x120) and rtc reassembled at
+//! least 90% of the frames Chromium sent (`framesSent`), key frames among
+//! them.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -23,28 +25,62 @@ use crate::browser::{launch, posted_to};
 /// Opus silence (RFC 6716 TOC 0xf8: a 20 ms CELT frame).
 const SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
 
-/// Runs the call; returns a one-line summary.
-pub fn chromium_vp9(root: &Path, chromium: OsString) -> Result<String, String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(run(root, chromium))
+/// A video codec the call is made in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// VP9 profile 0 (RFC 9628).
+    Vp9,
+    /// AV1 main profile (the AOM AV1 RTP payload format).
+    Av1,
 }
 
-/// The default options with VP9 profile 0 (RFC 9628 section 6) in place of
-/// VP8: its feedback and RTX stay.
-fn vp9_options() -> rtc_codecs::Options {
-    let mut options = rtc_api::default_options();
-    for c in options.codecs.iter_mut().filter(|c| c.name.eq_ignore_ascii_case("VP8")) {
-        c.name = "VP9".into();
-        c.parameters.insert("profile-id", "0");
+impl Codec {
+    /// Its SDP encoding name.
+    fn name(self) -> &'static str {
+        match self {
+            Codec::Vp9 => "VP9",
+            Codec::Av1 => "AV1",
+        }
     }
-    options
+
+    /// The default options with this codec in place of VP8, profile 0 (RFC
+    /// 9628 section 6; AV1's `profile`): VP8's feedback and RTX stay.
+    fn options(self) -> rtc_codecs::Options {
+        let mut options = rtc_api::default_options();
+        for c in options.codecs.iter_mut().filter(|c| c.name.eq_ignore_ascii_case("VP8")) {
+            c.name = self.name().into();
+            c.parameters.insert(if self == Codec::Vp9 { "profile-id" } else { "profile" }, "0");
+        }
+        options
+    }
+
+    /// Its built-in clip and IVF fourcc.
+    fn clip(self) -> (&'static [u8], [u8; 4]) {
+        match self {
+            Codec::Vp9 => (crate::media::BUILTIN_VP9, *b"VP90"),
+            Codec::Av1 => (crate::media::BUILTIN_AV1, *b"AV01"),
+        }
+    }
 }
 
-async fn run(root: &Path, chromium: OsString) -> Result<String, String> {
+/// Runs the call in VP9; returns a one-line summary.
+pub fn chromium_vp9(root: &Path, chromium: OsString) -> Result<String, String> {
+    chromium_codec(root, chromium, Codec::Vp9)
+}
+
+/// Runs the call in `codec`; returns a one-line summary.
+pub fn chromium_codec(root: &Path, chromium: OsString, codec: Codec) -> Result<String, String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(run(root, chromium, codec))
+}
+
+async fn run(root: &Path, chromium: OsString, codec: Codec) -> Result<String, String> {
     let page =
         std::fs::read_to_string(root.join("conformance/peers/chromium_offer.html")).map_err(|e| e.to_string())?;
-    let (clip, frame_time) = crate::media::ivf_frames_of(crate::media::BUILTIN_VP9, *b"VP90")?;
-    let conn = RtcConnection::new(None, Some(vp9_options())).map_err(|e| e.to_string())?;
+    let (file, fourcc) = codec.clip();
+    let (clip, frame_time) = crate::media::ivf_frames_of(file, fourcc)?;
+    let name = codec.name();
+    let conn = RtcConnection::new(None, Some(codec.options())).map_err(|e| e.to_string())?;
     let socket =
         RtcSocket::new(SocketServers::loopback_v4(), SocketOptions::default()).await.map_err(|e| e.to_string())?;
     let stream = RtcMediaStream::new(StreamDescription::default());
@@ -58,14 +94,14 @@ async fn run(root: &Path, chromium: OsString) -> Result<String, String> {
 
     // The page at /offer.html; Chromium posts its offer, reads /answer.
     let (pages, mut posted, url) = crate::browser::serve_offer_page(page, "seconds=4").await?;
-    let profile = std::env::temp_dir().join(format!("rtc-chromium-vp9-{}", std::process::id()));
+    let profile = std::env::temp_dir().join(format!("rtc-chromium-{name}-{}", std::process::id()));
     let mut browser = launch(&chromium, &url, &profile)?;
     let result = async {
         let offer = posted_to(&mut posted, "/offer").await?;
         conn.set_remote_sdp(SdpType::Offer, &offer).map_err(|e| format!("Chromium's offer: {e}"))?;
         let answer = conn.local_sdp().map_err(|e| e.to_string())?;
-        if !answer.lines().any(|l| l.starts_with("a=rtpmap:") && l.contains(" VP9/90000")) {
-            return Err(format!("our answer has no VP9:\n{answer}"));
+        if !answer.lines().any(|l| l.starts_with("a=rtpmap:") && l.contains(&format!(" {name}/90000"))) {
+            return Err(format!("our answer has no {name}:\n{answer}"));
         }
         pages.set("/answer", answer.clone());
         crate::browser::connected_after_answer(&conn, &answer).await?;
@@ -96,8 +132,8 @@ async fn run(root: &Path, chromium: OsString) -> Result<String, String> {
         let decoded = v["framesDecoded"].as_u64().unwrap_or(0);
         let their_sent = report["out"]["video"]["framesSent"].as_u64().unwrap_or(0);
         let summary = format!(
-            "Chromium decoded {decoded} of our {sent} VP9 frames ({}x{}, {} key frames); we reassembled {got} of \
-             the {their_sent} VP9 frames it sent ({got_keys} key frames)",
+            "Chromium decoded {decoded} of our {sent} {name} frames ({}x{}, {} key frames); we reassembled {got} of \
+             the {their_sent} {name} frames it sent ({got_keys} key frames)",
             v["frameWidth"], v["frameHeight"], v["keyFramesDecoded"],
         );
         let sized = v["frameWidth"].as_u64() == Some(160) && v["frameHeight"].as_u64() == Some(120);

@@ -224,6 +224,13 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
         println!("codecs: Chromium and VP9: {what}");
     });
     out.push(CaseResult::from_result("chromium offers, rtc answers VP9 (RFC 9628): decoded both ways", vp9));
+    let av1 = crate::browser::in_loopback_namespace(ctx, &["browser-av1"]).map(|what| {
+        println!("codecs: Chromium and AV1: {what}");
+    });
+    out.push(CaseResult::from_result(
+        "chromium offers, rtc answers AV1 (AOM RTP payload format): decoded both ways",
+        av1,
+    ));
     out
 }
 
