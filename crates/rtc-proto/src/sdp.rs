@@ -68,7 +68,7 @@ pub(crate) const MAX_LAYERS: usize = 4;
 
 /// Whether `rid` is an RFC 8851 `rid-id` (alphanumerics, `-`, `_`) that
 /// fits the one-byte header extension form (at most 16 octets).
-fn valid_rid(rid: &str) -> bool {
+pub(crate) fn valid_rid(rid: &str) -> bool {
     (1..=16).contains(&rid.len()) && rid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 

@@ -283,3 +283,46 @@ fn without_mid_a_track_is_bound_by_kind() {
     let events = net.hosts[hb].conn_events(b);
     assert!(events.iter().any(|e| matches!(e, ConnectionEvent::TrackConnected { track_id, .. } if track_id == "v")));
 }
+
+/// Renegotiation: the sender stops its layers and offers again (its
+/// section now receives only); the layers' tracks leave the receiver, with
+/// TrackDisconnected for each and StreamDisconnected. A layer with an
+/// invalid or repeated rid is refused.
+#[test]
+fn layers_leave_with_their_section_and_bad_rids_are_refused() {
+    let mut call = simulcast_call(default_options(), 0.0, 66);
+    call.send(5);
+    let (ha, a) = call.a;
+    let (hb, b) = call.b;
+    let now = call.net.now;
+    let stream = call.net.hosts[ha].conn(a).streams(Direction::Local)[0];
+    call.net.conn_mut(ha, a).stop_stream(now, stream);
+    let offer = call.net.conn_mut(ha, a).create_offer().expect("offer");
+    assert!(!offer.contains("a=rid"), "{offer}");
+    call.net.conn_mut(hb, b).set_remote_sdp(now, SdpType::Offer, &offer).expect("offer taken");
+    let answer = call.net.hosts[hb].conn(b).local_sdp().expect("answer");
+    assert!(!answer.contains("a=simulcast"), "{answer}");
+    call.net.conn_mut(ha, a).set_remote_sdp(now, SdpType::Answer, &answer).expect("answer taken");
+    call.net.run_for(Duration::from_millis(10));
+    let remote = call.net.hosts[hb].conn(b);
+    assert!(remote.streams(Direction::Remote).is_empty(), "the layers are gone");
+    let events = call.net.hosts[hb].conn_events(b);
+    let downs = events.iter().filter(|e| matches!(e, ConnectionEvent::TrackDisconnected { .. })).count();
+    assert_eq!(downs, 3, "{events:?}");
+    assert!(events.iter().any(|e| matches!(e, ConnectionEvent::StreamDisconnected { .. })));
+
+    let now = call.net.now;
+    let layer = |rid: &str| TrackDescription { rid: Some(rid.into()), ..TrackDescription::new(Kind::Video) };
+    for bad in [vec![layer("")], vec![layer("h!")], vec![layer("seventeen-octets!")], vec![layer("h"), layer("h")]] {
+        let r = call.net.conn_mut(ha, a).send_stream(now, StreamDescription { stream_id: "x".into(), tracks: bad });
+        assert!(matches!(r, Err(rtc_proto::Error::InvalidDescription(_))), "{r:?}");
+    }
+    let (s, _) = call
+        .net
+        .conn_mut(ha, a)
+        .send_stream(now, StreamDescription { stream_id: "y".into(), tracks: vec![layer("h")] })
+        .expect("one layer");
+    let r = call.net.conn_mut(ha, a).add_track(now, s, layer("h"));
+    assert!(matches!(r, Err(rtc_proto::Error::InvalidDescription(_))), "{r:?}");
+    call.net.conn_mut(ha, a).add_track(now, s, layer("m")).expect("another layer");
+}

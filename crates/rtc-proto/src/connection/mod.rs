@@ -715,6 +715,7 @@ impl Connection {
             if self.tracks.local_by_ssrc.contains_key(&ssrc) || descs[..i].iter().any(|o| o.ssrc == d.ssrc) {
                 return Err(Error::InvalidDescription(format!("ssrc {ssrc} is already sent on this connection")));
             }
+            check_rid(d, descs[..i].iter())?;
         }
         if self.tracks.count(Direction::Local) + descs.len() > self.limits.local_tracks {
             return Err(Error::LimitReached("local tracks"));
@@ -756,6 +757,7 @@ impl Connection {
         if self.tracks.local_by_ssrc.contains_key(&ssrc) {
             return Err(Error::InvalidDescription(format!("ssrc {ssrc} is already sent on this connection")));
         }
+        check_rid(&track, self.stream_tracks(stream).iter().filter_map(|t| self.track_description(*t)))?;
         if self.tracks.count(Direction::Local) >= self.limits.local_tracks {
             return Err(Error::LimitReached("local tracks"));
         }
@@ -1146,4 +1148,20 @@ impl Connection {
         }
         generation
     }
+}
+
+/// A sent simulcast layer's `rid` must be an RFC 8851 `rid-id` that fits
+/// the one-byte header extension (1 to 16 alphanumerics, `-`, `_`), and
+/// differ from the other layers' of its stream and kind (`others`).
+fn check_rid<'a>(d: &TrackDescription, mut others: impl Iterator<Item = &'a TrackDescription>) -> Result<(), Error> {
+    let Some(rid) = &d.rid else { return Ok(()) };
+    if !crate::sdp::valid_rid(rid) {
+        return Err(Error::InvalidDescription(format!(
+            "rid {rid:?}: 1 to 16 letters, digits, '-' or '_' (RFC 8851, one-byte header extension)"
+        )));
+    }
+    if others.any(|o| o.kind == d.kind && o.rid.as_ref() == Some(rid)) {
+        return Err(Error::InvalidDescription(format!("rid {rid:?} is already a layer of this stream")));
+    }
+    Ok(())
 }

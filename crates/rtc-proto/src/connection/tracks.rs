@@ -387,6 +387,11 @@ impl Connection {
         now: &crate::desc::ConnectionDescription,
     ) {
         let listed = |ssrc: u32| now.streams.iter().flat_map(|s| &s.tracks).any(|t| t.ssrc == Some(ssrc));
+        // A track announced without an SSRC (a simulcast layer, say) is
+        // known by its stream and track id.
+        let named = |stream: &str, track: &str| {
+            now.streams.iter().any(|s| s.stream_id == stream && s.tracks.iter().any(|t| t.track_id == track))
+        };
         for old in &before.streams {
             let Some(stream) = self
                 .tracks
@@ -398,16 +403,30 @@ impl Connection {
                 continue;
             };
             let mut flowed = false;
-            for ssrc in old.tracks.iter().filter_map(|t| t.ssrc).filter(|s| !listed(*s)) {
-                let Some(&id) = self.tracks.remote_by_ssrc.get(&ssrc) else { continue };
+            let gone: Vec<TrackId> = old
+                .tracks
+                .iter()
+                .filter_map(|t| match t.ssrc {
+                    Some(ssrc) if !listed(ssrc) => self.tracks.remote_by_ssrc.get(&ssrc).copied(),
+                    None if !named(&old.stream_id, &t.track_id) => self.tracks.stream(stream).and_then(|s| {
+                        s.tracks
+                            .iter()
+                            .copied()
+                            .find(|id| self.tracks.tracks.get(id).is_some_and(|x| x.desc.track_id == t.track_id))
+                    }),
+                    _ => None,
+                })
+                .collect();
+            for id in gone {
                 if self.tracks.tracks.get(&id).is_none_or(|t| t.stream != stream) {
                     continue;
                 }
+                let ssrc = self.tracks.tracks.get(&id).and_then(|t| t.desc.ssrc);
                 if matches!(self.tracks.tracks.get(&id).map(|t| &t.state), Some(State::Receive(r)) if r.connected) {
                     self.track_event(id, false);
                     flowed = true;
                 }
-                tracing::debug!(ssrc, stream = %old.stream_id, "remote track gone from the description");
+                tracing::debug!(ssrc = ?ssrc, stream = %old.stream_id, "remote track gone from the description");
                 self.tracks.remove(id);
             }
             if self.tracks.stream(stream).is_some_and(|s| s.tracks.is_empty()) {
