@@ -19,6 +19,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("data_receive", data_receive),
     ("ice_receive", ice_receive),
     ("turn_stream_deframe", turn_stream_deframe),
+    ("mdns_response", mdns_response),
     ("rtp_parse", rtp_parse),
     ("rtcp_parse", rtcp_parse),
     ("srtp_unprotect", srtp_unprotect),
@@ -293,6 +294,49 @@ pub fn turn_stream_deframe(data: &[u8]) {
     assert_eq!(got.len(), want.len(), "message count");
     assert!(got.iter().zip(&want).all(|(g, w)| g == w), "messages differ");
     assert_eq!(failed, reference_failed, "error agreement");
+}
+
+/// `mdns_response`: any bytes as a datagram on the mDNS socket. The parser
+/// must not panic; every address record it hands over has a lowercase host
+/// name within 253 octets, at most `MAX_RECORDS` of them, and a malformed
+/// message hands over none. A resolver waiting for three names (the
+/// names of the corpus' responses among them) resolves only pending names,
+/// each once, and stays within its bounds.
+pub fn mdns_response(data: &[u8]) {
+    use rtc_ice::mdns::{self, MdnsEvent, Resolver};
+    let mut handed = 0;
+    let r = mdns::parse_response(data, |r| {
+        handed += 1;
+        assert!(r.name.len() <= mdns::MAX_NAME, "name of {} octets", r.name.len());
+        assert!(
+            r.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'),
+            "not a lowercase host name: {:?}",
+            r.name
+        );
+    });
+    match r {
+        Ok(n) => assert_eq!(n, handed),
+        Err(_) => assert_eq!(handed, 0, "a refused message handed records over"),
+    }
+    assert!(handed <= mdns::MAX_RECORDS);
+    let now = std::time::Instant::now();
+    let mut resolver = Resolver::default();
+    let names = ["host-a.local", "1f0e7c3a-5b2d-4e8f-9a61-0c2b3d4e5f60.local", "x.local"];
+    for n in names {
+        resolver.query(now, n).expect("a candidate's name");
+    }
+    let from = std::net::SocketAddr::from(([10, 0, 0, 2], mdns::MDNS_PORT));
+    let resolved = resolver.handle_response(from, data);
+    assert_eq!(resolver.pending(), names.len() - resolved);
+    let mut seen = Vec::new();
+    while let Some(e) = resolver.poll_event() {
+        let MdnsEvent::Resolved { name, .. } = e else { panic!("not a resolution: {e:?}") };
+        assert!(names.contains(&name.as_str()) && !seen.contains(&name), "{name}");
+        seen.push(name);
+    }
+    assert_eq!(seen.len(), resolved);
+    // The same datagram again resolves nothing more.
+    assert_eq!(resolver.handle_response(from, data), 0);
 }
 
 /// `rtp_parse`: any bytes as an RTP packet. A packet that parses has its

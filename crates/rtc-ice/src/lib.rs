@@ -51,6 +51,7 @@ mod demux;
 mod error;
 pub mod framing;
 pub mod iface;
+pub mod mdns;
 #[cfg(feature = "tokio")]
 mod socket;
 mod stun;

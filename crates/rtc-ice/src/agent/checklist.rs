@@ -204,8 +204,9 @@ impl Agent {
         if !hopeless {
             return;
         }
-        if !self.remote_done {
-            // More remote candidates may come (trickle ICE): not failed yet,
+        if !self.remote_done || !self.mdns.is_empty() {
+            // More remote candidates may come (trickle ICE, or an mDNS name
+            // being resolved): not failed yet,
             // but worth saying once, since a call stuck here never connects.
             if !self.stalled && !self.pairs.is_empty() {
                 self.stalled = true;

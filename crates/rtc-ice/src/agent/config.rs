@@ -102,6 +102,10 @@ pub struct Timing {
     pub keepalive: Duration,
     /// Server-reflexive gathering ends by this time after it starts.
     pub gather_timeout: Duration,
+    /// How long a remote candidate named by an mDNS `.local` name waits
+    /// for [`Agent::mdns_resolved`](super::Agent::mdns_resolved) before it
+    /// is dropped (3 s, as [`crate::mdns::ResolverConfig::timeout`]).
+    pub mdns_timeout: Duration,
 }
 
 impl Timing {
@@ -132,6 +136,7 @@ impl Default for Timing {
             consent_timeout: Duration::from_secs(30),
             keepalive: Duration::from_secs(15),
             gather_timeout: Duration::from_secs(5),
+            mdns_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -151,6 +156,8 @@ pub struct Limits {
     pub transactions: usize,
     /// Queued outgoing datagrams and events.
     pub queue: usize,
+    /// Remote candidates waiting for their mDNS name to be resolved.
+    pub mdns_candidates: usize,
 }
 
 impl Default for Limits {
@@ -162,6 +169,7 @@ impl Default for Limits {
             pairs: 128,
             transactions: 32,
             queue: 256,
+            mdns_candidates: 8,
         }
     }
 }

@@ -47,6 +47,7 @@ macro_rules! pair_event {
 mod checklist;
 mod config;
 mod consent;
+mod mdns;
 mod nomination;
 mod receive;
 mod relay;
@@ -231,6 +232,11 @@ pub struct Agent {
     /// The peer is an ICE lite agent ([`Agent::set_remote_lite`]): this
     /// agent controls and keeps that role.
     remote_lite: bool,
+    /// Remote candidates named by an mDNS name, waiting for it to be
+    /// resolved; empty otherwise.
+    mdns: Vec<mdns::Held>,
+    /// Names the driver must resolve ([`Agent::poll_mdns_query`]).
+    mdns_queries: VecDeque<String>,
 }
 
 impl Agent {
@@ -303,6 +309,8 @@ impl Agent {
             turn: Vec::new(),
             stream_commands: VecDeque::new(),
             remote_lite: false,
+            mdns: Vec::new(),
+            mdns_queries: VecDeque::new(),
         }
     }
 
@@ -574,6 +582,7 @@ impl Agent {
         // Peer-reflexive local candidates belonged to the old checks.
         self.locals.retain(|l| l.kind != LocalKind::PeerReflexive);
         self.remotes.clear();
+        self.forget_mdns();
         self.pairs.clear();
         self.paths_generation += 1;
         self.triggered.clear();
@@ -707,9 +716,6 @@ impl Agent {
         if cand.transport.kind() != TransportKind::Udp {
             return Err(Error::UnsupportedCandidate("transport is not UDP"));
         }
-        let Some(ip) = cand.address.ip() else {
-            return Err(Error::UnsupportedCandidate("address is not an IP address"));
-        };
         if cand.port == 0 {
             return Err(Error::UnsupportedCandidate("port 0"));
         }
@@ -717,6 +723,12 @@ impl Agent {
         if c == 0 || c > self.cfg.components {
             return Err(Error::InvalidComponent(c));
         }
+        if let Address::Mdns(name) = &cand.address {
+            return self.hold_mdns(now, cand, name);
+        }
+        let Some(ip) = cand.address.ip() else {
+            return Err(Error::UnsupportedCandidate("address is not an IP address"));
+        };
         let addr = SocketAddr::new(ip, cand.port);
         if let Some(r) = self.remotes.iter_mut().find(|r| r.addr == addr && r.component == c) {
             // A signaled candidate replaces what a check taught us.
@@ -767,6 +779,7 @@ impl Agent {
         self.transmits.clear();
         // Deallocate (RFC 8656 section 7: a Refresh with LIFETIME 0).
         self.close_allocations();
+        self.forget_mdns();
     }
 
     /// The next datagram to send.
@@ -812,6 +825,7 @@ impl Agent {
             at(self.next_check_at().or(self.last_now));
         }
         at(self.gather_deadline);
+        at(self.mdns.iter().map(|h| h.deadline).min());
         if self.controlling && self.cfg.nomination == Nomination::Regular {
             for c in &self.comps {
                 if c.selected.is_none() && c.nominating.is_none() {
@@ -843,6 +857,7 @@ impl Agent {
             return;
         }
         self.retransmit(now);
+        self.expire_mdns(now);
         self.turn_timeout(now);
         if !self.previous.is_empty() {
             let (comps, timeout) = (&self.comps, self.cfg.timing.consent_timeout);
@@ -1086,8 +1101,17 @@ mod tests {
         let mut a = Agent::new(AgentConfig::default()).unwrap();
         let tcp = Candidate::parse("candidate:1 1 tcp 1 127.0.0.1 9 typ host tcptype active").unwrap();
         assert_eq!(a.add_remote_candidate(now, &tcp), Err(Error::UnsupportedCandidate("transport is not UDP")));
+        let mdns = Candidate::parse("candidate:1 1 udp 1 a.b.local 9 typ host").unwrap();
+        assert_eq!(
+            a.add_remote_candidate(now, &mdns),
+            Err(Error::UnsupportedCandidate("an mDNS name that is not one label and .local"))
+        );
+        let fqdn = Candidate::parse("candidate:1 1 udp 1 host.example.com 9 typ host").unwrap();
+        assert!(a.add_remote_candidate(now, &fqdn).is_err());
+        // A browser's name is held until it is resolved.
         let mdns = Candidate::parse("candidate:1 1 udp 1 abc.local 9 typ host").unwrap();
-        assert!(a.add_remote_candidate(now, &mdns).is_err());
+        assert_eq!(a.add_remote_candidate(now, &mdns), Ok(()));
+        assert_eq!((a.mdns_pending(), a.poll_mdns_query().as_deref()), (1, Some("abc.local")));
         let rtcp = Candidate::parse("candidate:1 2 udp 1 127.0.0.1 9 typ host").unwrap();
         assert_eq!(a.add_remote_candidate(now, &rtcp), Err(Error::InvalidComponent(2)));
         let addr: SocketAddr = "127.0.0.1:1000".parse().unwrap();
