@@ -75,11 +75,15 @@ pub(crate) struct IceArgs {
     /// (RFC 7064; loopback in tests).
     #[arg(long)]
     stun: Vec<String>,
-    /// TURN servers for relayed candidates, as `turn:` URLs (RFC 7065,
-    /// `?transport=udp`; loopback in tests), with `--turn-username` and
-    /// `--turn-credential`.
+    /// TURN servers for relayed candidates, as `turn:` or `turns:` URLs
+    /// (RFC 7065: `?transport=udp`, `?transport=tcp`, or TLS for `turns:`;
+    /// loopback in tests), with `--turn-username` and `--turn-credential`.
     #[arg(long)]
     turn: Vec<String>,
+    /// A PEM file of CA certificates trusted for `turns:` servers besides
+    /// Mozilla's roots (a test's self-signed certificate).
+    #[arg(long)]
+    turn_ca: Vec<std::path::PathBuf>,
     /// The long-term credential's username for `--turn`.
     #[arg(long, default_value = "")]
     turn_username: String,
@@ -140,6 +144,9 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
         config.bind = args.bind.clone();
     }
     config.stun_urls = args.stun.clone();
+    for f in &args.turn_ca {
+        config.turn_ca_pem.push(std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?);
+    }
     let mut sock = IceSocket::bind(config).await.map_err(|e| format!("bind: {e}"))?;
 
     // Gather: host candidates now, srflx ones until CandidatesDone.
@@ -151,6 +158,16 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
             Some(_) => {}
             None => return Err("agent stopped while gathering".into()),
         }
+    }
+    let relays: Vec<Value> = sock.with_agent(|a| {
+        let relay = |c: &rtc_ice::turn::Client| {
+            json!({"event": "relay", "server": c.server().to_string(), "transport": c.transport().as_str(),
+                "state": format!("{:?}", c.state()), "relayed": c.relayed().map(|r| r.to_string())})
+        };
+        a.relay_allocations().map(relay).collect()
+    });
+    for r in relays {
+        say(r);
     }
     for m in sock.with_agent(|a| a.reflexive_mappings().to_vec()) {
         say(

@@ -1,6 +1,7 @@
 //! Suite `ice`: rtc-ice against itself and against aioice 0.13.0 in both
-//! roles over 127.0.0.1 and ::1 with data exchanged, and server-reflexive
-//! gathering against coturn on 127.0.0.1. Each peer is a process speaking
+//! roles over 127.0.0.1 and ::1 with data exchanged, server-reflexive
+//! gathering against coturn on 127.0.0.1, and relays through coturn reached
+//! over UDP, TCP and TLS. Each peer is a process speaking
 //! the line protocol of `rtc-conformance peer ice`
 //! (`conformance/peers/aioice_peer.py` for aioice). Loopback only.
 
@@ -17,7 +18,7 @@ use crate::runner::{CaseResult, Context, Suite};
 /// The suite.
 pub const SUITE: Suite = Suite {
     name: "ice",
-    about: "ICE: rtc-ice vs itself and aioice 0.13.0 (both roles, v4/v6), coturn srflx and relay",
+    about: "ICE: rtc-ice vs itself and aioice 0.13.0 (both roles, v4/v6), coturn srflx and relay (UDP, TCP, TLS)",
     run,
 };
 
@@ -68,6 +69,8 @@ struct Report {
     active: Option<(String, String)>,
     done: bool,
     srflx: Vec<Value>,
+    /// rtc's TURN allocations once gathered (`relay` lines).
+    relays: Vec<Value>,
     /// rtc's connectivity and consent checks sent (its `done` line).
     requests_sent: Option<u64>,
 }
@@ -85,6 +88,7 @@ impl Report {
                 self.requests_sent = v["checks"].as_u64().zip(v["consent_checks"].as_u64()).map(|(a, b)| a + b);
             }
             Some("srflx") => self.srflx.push(v.clone()),
+            Some("relay") => self.relays.push(v.clone()),
             _ => {}
         }
     }
@@ -356,23 +360,52 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
         case(&mut cases, name, || run_pair((full, full_peer()?), ("rtc-lite", lite_peer()?)), lite);
     }
     cases.push(CaseResult::from_result("coturn-srflx/ipv4", coturn_srflx(ctx)));
-    cases.push(CaseResult::from_result("coturn-relay/ipv4", coturn_relay(ctx)));
+    for (name, transport) in
+        [("coturn-relay/ipv4", "udp"), ("coturn-relay-tcp/ipv4", "tcp"), ("coturn-relay-tls/ipv4", "tls")]
+    {
+        cases.push(CaseResult::from_result(name, coturn_relay(ctx, name, transport)));
+    }
     cases
+}
+
+/// A port free for UDP and TCP on 127.0.0.1 (as far as one can tell).
+fn free_port() -> Result<u16, String> {
+    for _ in 0..100 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map_err(|e| e.to_string())?;
+        if std::net::TcpListener::bind(udp).is_ok() {
+            return Ok(udp.port());
+        }
+    }
+    Err("no free port".into())
 }
 
 /// coturn as a TURN server on 127.0.0.1 (static user `u:p` in realm
 /// `rtc`, long-term credentials, relaying on 127.0.0.1 only, loopback peers
-/// allowed): two rtc peers that gather, signal and check relayed candidates
-/// only connect over a relayed pair and ping/echo through the relay.
-fn coturn_relay(ctx: &Context) -> Result<(), String> {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map_err(|e| e.to_string())?.port();
+/// allowed; UDP and TCP on one port, TLS on another with a self-signed
+/// certificate for 127.0.0.1 made here): two rtc peers that gather, signal
+/// and check relayed candidates only, reaching coturn over `transport`
+/// (`udp`, `tcp`, or `tls` with the certificate as their root), connect
+/// over a relayed pair and ping/echo through the relay.
+fn coturn_relay(ctx: &Context, name: &str, transport: &str) -> Result<(), String> {
+    let (port, tls_port) = (free_port()?, free_port()?);
     let dir = std::env::temp_dir().join(format!("rtc-ice-coturn-relay-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let pem = dir.join("cert.pem");
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .map_err(|e| e.to_string())?;
+    let cert = rtc_dtls::Certificate::from_der(cert.cert.der(), &cert.signing_key.serialize_der())
+        .map_err(|e| e.to_string())?;
+    // One file: the CERTIFICATE block for coturn and the peers' roots, the
+    // PRIVATE KEY block for coturn.
+    std::fs::write(&pem, cert.to_pem()).map_err(|e| e.to_string())?;
     let mut server = Command::new("turnserver")
         .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
         .arg(format!("--listening-port={port}"))
+        .arg(format!("--tls-listening-port={tls_port}"))
+        .arg(format!("--cert={}", pem.display()))
+        .arg(format!("--pkey={}", pem.display()))
         .args(["--lt-cred-mech", "--user=u:p", "--realm=rtc", "--allow-loopback-peers"])
-        .args(["--no-tls", "--no-dtls", "--no-cli", "--simple-log"])
+        .args(["--no-dtls", "--no-cli", "--simple-log"])
         .arg(format!("--log-file={}", dir.join("turnserver.log").display()))
         .arg(format!("--pidfile={}", dir.join("turnserver.pid").display()))
         .stdout(Stdio::null())
@@ -380,8 +413,27 @@ fn coturn_relay(ctx: &Context) -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("turnserver: {e} (install coturn: scripts/install-peers.sh)"))?;
     let r = (|| {
-        let url = format!("turn:127.0.0.1:{port}?transport=udp");
-        let relay = ["--turn", &url, "--turn-username", "u", "--turn-credential", "p", "--relay-only"];
+        // The stream listeners must take connections before the peers
+        // connect (a refused connection fails the allocation at once).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for p in [port, tls_port] {
+            let a = std::net::SocketAddr::from(([127, 0, 0, 1], p));
+            while std::net::TcpStream::connect_timeout(&a, Duration::from_millis(100)).is_err() {
+                if Instant::now() > deadline {
+                    return Err(format!("coturn does not listen on {a}"));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let url = match transport {
+            "tls" => format!("turns:127.0.0.1:{tls_port}"),
+            t => format!("turn:127.0.0.1:{port}?transport={t}"),
+        };
+        let ca = pem.display().to_string();
+        let mut relay = vec!["--turn", &url, "--turn-username", "u", "--turn-credential", "p", "--relay-only"];
+        if transport == "tls" {
+            relay.extend(["--turn-ca", &ca]);
+        }
         let a = rtc(ctx, "controlling", "127.0.0.1:0", "ping", &relay)?;
         let b = rtc(ctx, "controlled", "127.0.0.1:0", "echo", &relay)?;
         let (ra, rb) = run_pair(("rtc-relay-a", a), ("rtc-relay-b", b))?;
@@ -391,9 +443,13 @@ fn coturn_relay(ctx: &Context) -> Result<(), String> {
             if !local.contains(" typ relay") || !remote.contains(" typ relay") {
                 return Err(format!("not a relayed pair: {local} -> {remote}"));
             }
+            let over = r.relays.iter().any(|v| v["transport"] == transport && v["state"] == "Allocated");
+            if !over {
+                return Err(format!("no allocation over {transport}: {:?}", r.relays));
+            }
         }
         eprintln!(
-            "ice: coturn-relay/ipv4: connected in {} ms / {} ms over {} <-> {}",
+            "ice: {name}: connected in {} ms / {} ms over {} <-> {} (TURN over {transport})",
             ra.connected_ms.unwrap_or_default(),
             rb.connected_ms.unwrap_or_default(),
             ra.active.as_ref().map(|x| x.0.as_str()).unwrap_or(""),
