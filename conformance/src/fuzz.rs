@@ -195,10 +195,25 @@ pub fn connection_receive(data: &[u8]) {
             ],
             options: SocketOptions::default(),
         }],
-        streams: vec![StreamDescription {
-            stream_id: "s".into(),
-            tracks: vec![track(rtc_codecs::Kind::Audio, 1), track(rtc_codecs::Kind::Video, 2)],
-        }],
+        streams: vec![
+            StreamDescription {
+                stream_id: "s".into(),
+                tracks: vec![track(rtc_codecs::Kind::Audio, 1), track(rtc_codecs::Kind::Video, 2)],
+            },
+            // Simulcast layers without SSRCs, bound by the MID (id 4) and
+            // RtpStreamId (10) of a packet, their RTX by the RRID (11).
+            StreamDescription {
+                stream_id: "sim".into(),
+                tracks: ["h", "m"]
+                    .map(|rid| TrackDescription {
+                        track_id: format!("v-{rid}"),
+                        mid: Some("1".into()),
+                        rid: Some(rid.into()),
+                        ..TrackDescription::new(rtc_codecs::Kind::Video)
+                    })
+                    .into(),
+            },
+        ],
         ..ConnectionDescription::default()
     };
     conn.set_description(now, peer, Direction::Remote).expect("remote description");
