@@ -296,3 +296,21 @@ async fn call_through(coturn: &Coturn, url: &str, ca: Option<&str>, transport: T
     a.close();
     b.close();
 }
+
+/// The TURN server goes away under a TCP allocation: the stream ends and
+/// the allocation is lost at once (RFC 8656 section 3.1), not at the next
+/// refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_tcp_stream_loses_the_allocation() {
+    let Some(coturn) = start_coturn() else { return };
+    let mut a = socket(Role::Controlling, &format!("turn:{}?transport=tcp", coturn.addr), None).await;
+    relayed(&mut a).await;
+    let state = |s: &IceSocket| s.with_agent(|ag| ag.relay_allocations().next().unwrap().state());
+    assert_eq!(state(&a), AllocationState::Allocated);
+    drop(coturn);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while state(&a) != AllocationState::Failed {
+        assert!(Instant::now() < deadline, "the allocation outlived its stream");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
