@@ -137,3 +137,22 @@ async fn a_call_through_coturn_over_relayed_candidates() {
     a.conn.close();
     b.conn.close();
 }
+
+/// TURN over TCP (`?transport=tcp`) and TLS (`turns:`) run under rtc-ice's
+/// `IceSocket`; RTCSocket's driver moves datagrams only, so it refuses
+/// those URLs with a message saying so rather than gathering nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_over_tcp_and_tls_urls_are_refused_for_now() {
+    for url in ["turn:127.0.0.1:3478?transport=tcp", "turns:127.0.0.1:5349"] {
+        let servers = SocketServers {
+            urls: vec![url.into()],
+            username: Some("u".into()),
+            credential: Some("p".into()),
+            ..SocketServers::loopback_v4()
+        };
+        match RtcSocket::new(servers, SocketOptions::default()).await {
+            Err(rtc_api::Error::InvalidOptions(m)) => assert!(m.contains("TCP or TLS"), "{m}"),
+            other => panic!("{url}: {:?}", other.map(|_| ())),
+        }
+    }
+}
