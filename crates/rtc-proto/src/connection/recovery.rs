@@ -160,31 +160,28 @@ impl Connection {
     /// A retransmission (RFC 4588 section 4) that came on `ssrc` with
     /// payload type `pt` (an `rtx` whose `apt` is `apt`): its original
     /// sequence number restored, into the media track's jitter buffer. The
-    /// media SSRC is the one signaled with it, else the one remote track
-    /// that receives `apt` (remembered).
+    /// media SSRC is the one signaled with it, else the simulcast layer its
+    /// MID and RepairedRtpStreamId name, else the one remote track that
+    /// receives `apt` (remembered).
     pub(crate) fn receive_rtx(&mut self, now: Instant, ssrc: u32, apt: u8, packet: &[u8]) -> Receive {
         let Ok(p) = RtpPacket::new_checked(packet) else { return self.drop_with(super::DropReason::Rtp) };
-        let ids = self.ext_ids(rtc_codecs::Kind::Video);
-        let repaired = super::extensions::find(&p, ids.rrid)
-            .and_then(|rrid| self.repaired_by_rid(super::extensions::find(&p, ids.mid), rrid));
-        let media = match (self.tracks.remote_rtx.get(&ssrc), repaired) {
-            (Some(m), _) => Some(*m),
-            (None, Some(m)) => {
-                if self.tracks.remote_rtx.len() < self.limits.remote_tracks {
-                    tracing::debug!(ssrc, media = m, "a retransmission SSRC takes the layer its RRID names");
-                    self.tracks.remote_rtx.insert(ssrc, m);
-                }
-                Some(m)
-            }
-            (None, None) => {
+        let media = match self.tracks.remote_rtx.get(&ssrc) {
+            Some(m) => Some(*m),
+            None => {
+                // A new RTX SSRC: the layer its MID and RRID name (RFC 8852
+                // section 3.2), else the one track receiving the `apt`.
+                let ids = self.ext_ids(rtc_codecs::Kind::Video);
+                let repaired = super::extensions::find(&p, ids.rrid)
+                    .and_then(|rrid| self.repaired_by_rid(super::extensions::find(&p, ids.mid), rrid));
                 let mut receivers = self.tracks.remote_by_ssrc.iter().filter(|(_, id)| {
                     matches!(self.tracks.tracks.get(id).map(|t| &t.state),
                         Some(State::Receive(r)) if r.depacketizer.as_ref().is_some_and(|(pt, _)| *pt == apt))
                 });
-                let one = receivers.next().map(|(s, _)| *s).filter(|_| receivers.next().is_none());
+                let one = repaired.or_else(|| receivers.next().map(|(s, _)| *s).filter(|_| receivers.next().is_none()));
                 if let Some(m) = one
                     && self.tracks.remote_rtx.len() < self.limits.remote_tracks
                 {
+                    tracing::debug!(ssrc, media = m, "a retransmission SSRC takes its media SSRC");
                     self.tracks.remote_rtx.insert(ssrc, m);
                 }
                 one
