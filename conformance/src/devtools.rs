@@ -121,6 +121,9 @@ impl Browser {
         if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
             return Err("DevTools: the screenshot is not a PNG".into());
         }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
         std::fs::write(path, &png).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(png.len())
     }
