@@ -12,8 +12,8 @@ use crate::connection::Connection;
 use crate::desc::{ConnectionDescription, Direction};
 use crate::error::Error;
 use crate::sdp::{
-    DATA_CHANNEL, add_candidates, add_keying, add_pacing, add_track_ssrcs, attr, has, is_data, is_rtp_media,
-    simulcast_layers,
+    DATA_CHANNEL, add_candidates, add_keying, add_pacing, add_send_layers, add_track_ssrcs, attr, has, is_data,
+    is_rtp_media, simulcast_layers,
 };
 
 /// A sent track as an answer section lists it: stream id, track id, SSRC
@@ -102,6 +102,8 @@ pub(crate) struct Offered {
     /// The simulcast layers the offerer sends in it (rid, paused), as
     /// [`simulcast_layers`] reads them.
     pub(crate) layers: Vec<(String, bool)>,
+    /// The simulcast layers the offerer would receive in it (rid, paused).
+    pub(crate) recv_layers: Vec<(String, bool)>,
 }
 
 /// The sections of the peer's offer, in order.
@@ -133,7 +135,12 @@ impl OfferLayout {
                     mid: attr(&m.attributes, "mid").next().map_or_else(|| i.to_string(), str::to_owned),
                     dir: Dir::of(m),
                     layers: if matches!(what, What::Rtp(_)) && matches!(Dir::of(m), Dir::SendRecv | Dir::SendOnly) {
-                        simulcast_layers(m)
+                        simulcast_layers(m, "send")
+                    } else {
+                        Vec::new()
+                    },
+                    recv_layers: if matches!(what, What::Rtp(_)) && Dir::of(m).offerer_receives() {
+                        simulcast_layers(m, "recv")
                     } else {
                         Vec::new()
                     },
@@ -366,8 +373,27 @@ impl Connection {
                             }
                             let track = sent_in(&o.mid);
                             m.add_attribute(Attribute::new(o.dir.answer(track.is_some()).name()));
-                            if let Some((stream, track, ssrc, rtx)) = track {
-                                add_track_ssrcs(&mut m, cname, &stream, &track, ssrc, rtx);
+                            // RFC 8853 section 5.3: the offer's receive
+                            // layers that are ours, sent as simulcast.
+                            let rids: Vec<&str> = plan
+                                .iter()
+                                .find(|p| p.mid == o.mid)
+                                .and_then(|p| p.track)
+                                .map(|t| self.layers_of(t))
+                                .unwrap_or_default()
+                                .iter()
+                                .filter_map(|(_, r)| {
+                                    o.recv_layers.iter().find(|(x, _)| x == r).map(|(x, _)| x.as_str())
+                                })
+                                .collect();
+                            match track {
+                                Some((stream, track, _, _)) if !rids.is_empty() && self.receives_layers(kind) => {
+                                    add_send_layers(&mut m, &stream, &track, &rids);
+                                }
+                                Some((stream, track, ssrc, rtx)) => {
+                                    add_track_ssrcs(&mut m, cname, &stream, &track, ssrc, rtx);
+                                }
+                                None => {}
                             }
                             if self.receives_layers(kind) {
                                 add_layers(&mut m, &o.layers);

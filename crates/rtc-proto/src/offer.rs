@@ -15,7 +15,9 @@ use crate::answer::{Dir, OfferLayout, What};
 use crate::connection::Connection;
 use crate::desc::{ConnectionDescription, Direction};
 use crate::error::Error;
-use crate::sdp::{DATA_CHANNEL, DTLS_PROTO, PROTO, add_candidates, add_keying, add_pacing, add_track_ssrcs};
+use crate::sdp::{
+    DATA_CHANNEL, DTLS_PROTO, PROTO, add_candidates, add_keying, add_pacing, add_send_layers, add_track_ssrcs,
+};
 
 /// What a section carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,14 +257,8 @@ impl Connection {
                     if let Some((stream, t)) = &track
                         && !layers.is_empty()
                     {
-                        // RFC 8853: the layers by rid, no SSRCs (the peer
-                        // learns them from the packets' MID and RID).
-                        m.add_attribute_with_value("msid", format!("{stream} {}", t.track_id));
-                        for (_, rid) in &layers {
-                            m.add_attribute_with_value("rid", format!("{rid} send"));
-                        }
-                        let list: Vec<&str> = layers.iter().map(|(_, r)| r.as_str()).collect();
-                        m.add_attribute_with_value("simulcast", format!("send {}", list.join(";")));
+                        let rids: Vec<&str> = layers.iter().map(|(_, r)| r.as_str()).collect();
+                        add_send_layers(&mut m, stream, &t.track_id, &rids);
                     } else if let Some((stream, t)) = track
                         && let Some(ssrc) = t.ssrc
                     {

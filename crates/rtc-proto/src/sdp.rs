@@ -72,20 +72,21 @@ pub(crate) fn valid_rid(rid: &str) -> bool {
     (1..=16).contains(&rid.len()) && rid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The simulcast layers a section sends (RFC 8853 `a=simulcast:send`, each
-/// id with an RFC 8851 `a=rid:<id> send` line), in the offer's order, each
-/// with whether it is paused (`~`): of each stream's alternatives
-/// (`h,h2`) the first with such a line, at most [`MAX_LAYERS`] streams;
-/// empty when the section does not send simulcast or does not negotiate
-/// the RtpStreamId extension (without it the layers cannot be told apart).
-pub(crate) fn simulcast_layers(m: &Media) -> Vec<(String, bool)> {
+/// The simulcast layers a section sends (`dir` "send": RFC 8853
+/// `a=simulcast:send`, each id with an RFC 8851 `a=rid:<id> send` line)
+/// or would receive (`dir` "recv"), in the section's order, each with
+/// whether it is paused (`~`): of each stream's alternatives (`h,h2`) the
+/// first with such a line, at most [`MAX_LAYERS`] streams; empty when the
+/// section has no such simulcast or does not negotiate the RtpStreamId
+/// extension (without it the layers cannot be told apart).
+pub(crate) fn simulcast_layers(m: &Media, dir: &str) -> Vec<(String, bool)> {
     let rid_ext = attr(&m.attributes, "extmap")
         .any(|v| v.split_ascii_whitespace().nth(1) == Some(crate::connection::extensions::RTP_STREAM_ID));
     let Some(list) = attr(&m.attributes, "simulcast").find_map(|v| {
         let mut words = v.split_ascii_whitespace();
         loop {
             match (words.next()?, words.next()?) {
-                (dir, list) if dir.eq_ignore_ascii_case("send") => return Some(list),
+                (d, list) if d.eq_ignore_ascii_case(dir) => return Some(list),
                 _ => {}
             }
         }
@@ -98,7 +99,7 @@ pub(crate) fn simulcast_layers(m: &Media) -> Vec<(String, bool)> {
     let sent = |id: &str| {
         attr(&m.attributes, "rid").any(|v| {
             let mut words = v.split_ascii_whitespace();
-            words.next() == Some(id) && words.next().is_some_and(|d| d.eq_ignore_ascii_case("send"))
+            words.next() == Some(id) && words.next().is_some_and(|d| d.eq_ignore_ascii_case(dir))
         })
     };
     let mut layers: Vec<(String, bool)> = Vec::new();
@@ -116,6 +117,18 @@ pub(crate) fn simulcast_layers(m: &Media) -> Vec<(String, bool)> {
         layers.extend(pick);
     }
     layers
+}
+
+/// A sent track's simulcast layers in its section (RFC 8853, RFC 8851):
+/// `a=msid`, `a=rid:<id> send` per layer and `a=simulcast:send` with them,
+/// and no `a=ssrc` lines (the peer learns the SSRCs from the packets' MID
+/// and RID).
+pub(crate) fn add_send_layers(m: &mut Media, stream: &str, track: &str, rids: &[&str]) {
+    m.add_attribute_with_value("msid", format!("{stream} {track}"));
+    for rid in rids {
+        m.add_attribute_with_value("rid", format!("{rid} send"));
+    }
+    m.add_attribute_with_value("simulcast", format!("send {}", rids.join(";")));
 }
 
 /// Whether a section is live: a port other than 0, or port 0 with
@@ -432,7 +445,7 @@ impl ConnectionDescription {
             let fid = fid.as_ref().and_then(|g| g.first().copied());
             let first = fid.or_else(|| ssrc_lines.first().map(|(id, _)| *id)).unwrap_or_default();
             let mid = attr(&m.attributes, "mid").next().unwrap_or("0");
-            let layers = if sends(m) { simulcast_layers(m) } else { Vec::new() };
+            let layers = if sends(m) { simulcast_layers(m, "send") } else { Vec::new() };
             // A simulcast section: its layers' SSRCs are learnt from their
             // packets' MID and RtpStreamId (a=ssrc lines, if any, are not
             // the layers').

@@ -51,6 +51,13 @@ fn section<'a>(sdp: &'a str, m: &str) -> &'a str {
 /// `a` sends one video track in three layers (h, m, l) with `options`;
 /// `b` answers with default options; SDP offer/answer, then connected.
 fn simulcast_call(options: Options, loss: f64, seed: u64) -> Call {
+    call_offered_by(options, loss, seed, false)
+}
+
+/// [`simulcast_call`], or with `receiver_offers` the receiver offering
+/// (its video section made to receive h, m and l: `a=rid:<id> recv`,
+/// `a=simulcast:recv h;m;l`) and the sender answering.
+fn call_offered_by(options: Options, loss: f64, seed: u64, receiver_offers: bool) -> Call {
     let mut net = Net::new(seed);
     let ha = net.host("sender", [10, 0, 0, 1], SocketOptions::default());
     let hb = net.host("receiver", [10, 0, 0, 2], SocketOptions::default());
@@ -68,10 +75,16 @@ fn simulcast_call(options: Options, loss: f64, seed: u64) -> Call {
         .collect();
     let (_, layers) =
         net.conn_mut(ha, a).send_stream(now, StreamDescription { stream_id: "me".into(), tracks }).expect("layers");
-    let offer = net.conn_mut(ha, a).create_offer().expect("offer");
-    net.conn_mut(hb, b).set_remote_sdp(now, SdpType::Offer, &offer).expect("offer taken");
-    let answer = net.hosts[hb].conn(b).local_sdp().expect("answer");
-    net.conn_mut(ha, a).set_remote_sdp(now, SdpType::Answer, &answer).expect("answer taken");
+    let (offerer, answerer) = if receiver_offers { ((hb, b), (ha, a)) } else { ((ha, a), (hb, b)) };
+    let mut offer = net.conn_mut(offerer.0, offerer.1).create_offer().expect("offer");
+    if receiver_offers {
+        let video = offer.find("m=video").expect("a video section");
+        let at = video + offer[video..].find("a=recvonly\r\n").expect("receiving") + "a=recvonly\r\n".len();
+        offer.insert_str(at, "a=rid:h recv\r\na=rid:m recv\r\na=rid:l recv\r\na=simulcast:recv h;m;l\r\n");
+    }
+    net.conn_mut(answerer.0, answerer.1).set_remote_sdp(now, SdpType::Offer, &offer).expect("offer taken");
+    let answer = net.hosts[answerer.0].conn(answerer.1).local_sdp().expect("answer");
+    net.conn_mut(offerer.0, offerer.1).set_remote_sdp(now, SdpType::Answer, &answer).expect("answer taken");
     assert!(net.run_until(Duration::from_secs(10), |n| n.connected(ha, a) && n.connected(hb, b)), "connected");
     net.link.loss = loss;
     Call { net, a: (ha, a), b: (hb, b), layers, offer, answer }
@@ -325,4 +338,24 @@ fn layers_leave_with_their_section_and_bad_rids_are_refused() {
     let r = call.net.conn_mut(ha, a).add_track(now, s, layer("h"));
     assert!(matches!(r, Err(rtc_proto::Error::InvalidDescription(_))), "{r:?}");
     call.net.conn_mut(ha, a).add_track(now, s, layer("m")).expect("another layer");
+}
+
+/// RFC 8853 section 5.3 the other way: the receiver offers to receive h, m
+/// and l (`a=simulcast:recv`), the sender answers sending its layers
+/// (`a=rid:<id> send`, `a=simulcast:send h;m;l`, no SSRCs), and the
+/// receiver, reading that answer, takes each layer on a track of its own.
+#[test]
+fn an_offer_to_receive_layers_is_answered_with_them() {
+    let mut call = call_offered_by(default_options(), 0.0, 67, true);
+    let video = section(&call.answer, "m=video");
+    for line in ["a=sendonly", "a=rid:h send", "a=rid:m send", "a=rid:l send", "a=simulcast:send h;m;l"] {
+        assert!(video.contains(&format!("{line}\r\n")), "{line} missing from\n{video}");
+    }
+    assert!(!video.contains("a=ssrc"), "no SSRCs:\n{video}");
+    call.send(20);
+    for (n, rid) in RIDS.iter().enumerate() {
+        assert_eq!(call.received(n).len(), 20, "layer {rid}");
+        let (track, _) = call.stats(call.b, Direction::Remote, call.ssrc(n));
+        assert!(track.ends_with(&format!("-{rid}")), "{track}");
+    }
 }
