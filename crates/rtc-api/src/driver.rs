@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
 use crossbeam_queue::ArrayQueue;
+use rtc_ice::StreamCommand;
+use rtc_ice::tcp::{StreamEvent, TlsConfig, TurnStreams};
 use rtc_ice::udp::{Bound, RecvBatch, UdpSocketSet};
 use rtc_proto::{
     ConnHandle, ConnectionEvent, DataEvent, DataStreamId, Direction, Endpoint, Error, Event, MIN_TRANSMIT_BUFFER,
-    SocketConfig, SocketEvent, SocketId, StreamId, TrackDescription, TrackId,
+    SocketConfig, SocketEvent, SocketId, StreamId, StreamOutput, TrackDescription, TrackId, TurnStream,
 };
 use tokio::sync::Notify;
 
@@ -161,6 +163,8 @@ pub(crate) struct SocketShared {
     pub(crate) link: Mutex<Option<(Weak<Driver>, SocketId)>>,
     pub(crate) events: Emitter<SocketEvent>,
     pub(crate) closed: AtomicBool,
+    /// The TLS roots of its `turns:` servers.
+    pub(crate) tls: TlsConfig,
 }
 
 impl SocketShared {
@@ -401,6 +405,11 @@ impl Driver {
 #[derive(Default)]
 struct Turn {
     transmit: Vec<(SocketAddr, SocketAddr, usize, usize)>,
+    /// Stream events (TURN over TCP or TLS) for the endpoint.
+    from_streams: Vec<StreamEvent>,
+    /// Messages for streams, and streams to open (with their socket's
+    /// roots) or close.
+    to_streams: Vec<(StreamOutput, Option<TlsConfig>)>,
     deliveries: Vec<Delivery>,
     frames: Vec<(Arc<TrackInner>, Frame)>,
     messages: Vec<(Arc<DataInner>, DataStreamMessage)>,
@@ -411,6 +420,22 @@ impl Turn {
     /// Under the lock: datagrams in, timers, and everything out.
     fn take(&mut self, st: &mut State, batch: &mut RecvBatch, out: &mut [u8], home: &Arc<ArrayQueue<Vec<u8>>>) -> bool {
         let now = Instant::now();
+        for e in self.from_streams.drain(..) {
+            let (local, server, transport) = match &e {
+                StreamEvent::Connected(k) | StreamEvent::Closed(k) | StreamEvent::Message(k, _) => *k,
+                _ => continue,
+            };
+            let Some(&socket) = st.addrs.get(&local) else { continue };
+            let stream = TurnStream::of(socket, (local, server, transport));
+            match e {
+                StreamEvent::Connected(_) => st.endpoint.stream_connected(now, stream),
+                StreamEvent::Closed(_) => st.endpoint.stream_closed(now, stream),
+                StreamEvent::Message(_, mut m) => {
+                    let _ = st.endpoint.handle_stream_message(now, stream, &mut m);
+                }
+                _ => {}
+            }
+        }
         for (local, remote, data) in batch.iter_mut() {
             if let Some(&socket) = st.addrs.get(&local) {
                 let _ = st.endpoint.handle_datagram(now, socket, local, remote, data);
@@ -424,6 +449,15 @@ impl Turn {
             self.transmit.push((t.source, t.destination, at, t.len));
             at += t.len;
             more = at + MIN_TRANSMIT_BUFFER > out.len();
+        }
+        while let Some((_, o)) = st.endpoint.poll_stream() {
+            let tls = match &o {
+                StreamOutput::Command(socket, StreamCommand::Connect { .. }) => {
+                    st.sockets.get(socket).map(|s| s.tls.clone())
+                }
+                _ => None,
+            };
+            self.to_streams.push((o, tls));
         }
         while let Some((h, e)) = st.endpoint.poll_event() {
             if let Some(d) = st.resolve(h, e) {
@@ -465,11 +499,22 @@ impl Turn {
 
     /// With the lock released: send, fire events, deliver frames, end
     /// streams.
-    fn act(&mut self, udp: &UdpSocketSet, out: &[u8]) {
+    fn act(&mut self, udp: &UdpSocketSet, streams: &TurnStreams, out: &[u8]) {
         for (source, destination, at, len) in self.transmit.drain(..) {
             // A full socket buffer drops the datagram, as the network would.
             if let Err(e) = udp.try_send_to(source, destination, &out[at..at + len]) {
                 tracing::trace!(%source, %destination, len, "UDP send failed: {e}");
+            }
+        }
+        // In order: a close comes after the messages before it.
+        for (o, tls) in self.to_streams.drain(..) {
+            match (o, tls) {
+                (StreamOutput::Transmit(_, t), _) => {
+                    streams.send((t.source, t.destination, t.transport), t.contents);
+                }
+                (StreamOutput::Command(_, c), Some(tls)) => streams.command_with(c, &tls),
+                (StreamOutput::Command(_, c), None) => streams.command(c),
+                _ => {}
             }
         }
         for delivery in self.deliveries.drain(..) {
@@ -516,8 +561,20 @@ impl Turn {
     }
 }
 
+/// Stream events taken in one turn at most.
+const STREAM_BATCH: usize = 64;
+
 async fn run(driver: Weak<Driver>) {
     let mut udp = UdpSocketSet::new();
+    // Streams to TURN servers (TURN over TCP or TLS): opened, written and
+    // read by tasks of their own; their events come in below.
+    let (streams, mut stream_events) = match TurnStreams::new(&[]) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("driver task ended: no TLS configuration: {e}");
+            return;
+        }
+    };
     let mut batch = RecvBatch::new();
     let mut out = vec![0u8; TRANSMIT_BATCH * MIN_TRANSMIT_BUFFER];
     let mut turn = Turn::default();
@@ -537,10 +594,15 @@ async fn run(driver: Weak<Driver>) {
             for a in st.drop_udp.drain(..) {
                 udp.remove(a);
             }
+            while turn.from_streams.len() < STREAM_BATCH
+                && let Ok(e) = stream_events.try_recv()
+            {
+                turn.from_streams.push(e);
+            }
             let more = turn.take(&mut st, &mut batch, &mut out, &home);
             (st.endpoint.poll_timeout(), more, st.retired && st.conns.is_empty() && st.sockets.is_empty())
         };
-        turn.act(&udp, &out);
+        turn.act(&udp, &streams, &out);
         if done {
             tracing::debug!("driver task ended: every connection closed, every socket gone");
             return;
@@ -554,6 +616,7 @@ async fn run(driver: Weak<Driver>) {
         let until = timeout.unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(3600));
         tokio::select! {
             _ = udp.recv_batch(&mut batch) => {}
+            Some(e) = stream_events.recv() => turn.from_streams.push(e),
             () = wake => {}
             () = tokio::time::sleep_until(until.into()) => {}
         }

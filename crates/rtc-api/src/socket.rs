@@ -41,9 +41,10 @@ impl RtcSocket {
     /// host candidate. A call that must stay on the machine lists loopback
     /// itself ([`SocketServers::loopback_v4`], or `[127.0.0.1, ::1]`).
     /// STUN URLs (`stun:host[:port]`) are resolved here, and TURN URLs
-    /// (`turn:host[:port][?transport=udp]`, with `servers.username` and
-    /// `servers.credential`; `turns:` and TCP are refused) for relayed
-    /// candidates (`servers.relay_only`: those only). The socket makes
+    /// (`turn:host[:port][?transport=udp|tcp]`, `turns:host[:port]` over
+    /// TLS with the roots of `servers.turn_ca` besides Mozilla's, with
+    /// `servers.username` and `servers.credential`) for relayed candidates
+    /// (`servers.relay_only`: those only). The socket makes
     /// a self-signed DTLS certificate (ECDSA P-256) and lists its SHA-256
     /// fingerprint in its options' `fingerprints` (so `fingerprints` given
     /// here are refused). With `options.ice_lite` (ICE lite, RFC 8445
@@ -84,22 +85,16 @@ impl RtcSocket {
             if scheme == "turn" || scheme == "turns" {
                 let (user, pass) = (servers.username.as_deref(), servers.credential.as_deref());
                 let found = udp::resolve_turn(url, user.unwrap_or_default(), pass.unwrap_or_default()).await;
-                let found = found.map_err(|e| Error::InvalidOptions(format!("TURN server {url:?}: {e}")))?;
-                // The connection's driver moves datagrams only: a relay
-                // over a TCP or TLS stream (rtc-ice's `StreamCommand`s)
-                // runs under `rtc_ice::IceSocket` so far.
-                if found.iter().any(|s| s.transport.is_stream()) {
-                    return Err(Error::InvalidOptions(format!(
-                        "TURN server {url:?}: TURN over TCP or TLS is not supported by RTCSocket yet (UDP only)"
-                    )));
-                }
-                turn_servers.extend(found);
+                turn_servers.extend(found.map_err(|e| Error::InvalidOptions(format!("TURN server {url:?}: {e}")))?);
                 continue;
             }
             let addr =
                 resolve_stun(url).await.map_err(|e| Error::InvalidOptions(format!("STUN server {url:?}: {e}")))?;
             stun_servers.push(addr);
         }
+        // The roots for `turns:` servers, checked here.
+        let tls =
+            rtc_ice::tcp::tls_config(&servers.turn_ca).map_err(|e| Error::InvalidOptions(format!("turn-ca: {e}")))?;
         let components: u16 = if options.mux { 1 } else { 2 };
         // An address that went away since it was listed (or an IPv6 one
         // still in duplicate address detection) is skipped.
@@ -132,6 +127,7 @@ impl RtcSocket {
                 link: Mutex::new(None),
                 events: Emitter::new(),
                 closed: AtomicBool::new(false),
+                tls,
             }),
         })
     }

@@ -67,7 +67,18 @@ const READ_CHUNK: usize = 16 * 1024;
 pub struct TurnStreams {
     writers: Mutex<HashMap<StreamKey, mpsc::Sender<Vec<u8>>>>,
     events: mpsc::Sender<StreamEvent>,
-    tls: Arc<ClientConfig>,
+    tls: TlsConfig,
+}
+
+/// The TLS client configuration for `turns:` servers ([`tls_config`]):
+/// cheap to clone.
+#[derive(Clone)]
+pub struct TlsConfig(Arc<ClientConfig>);
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for TurnStreams {
@@ -80,7 +91,7 @@ impl std::fmt::Debug for TurnStreams {
 /// (webpki-roots) and the CA certificates in `extra_roots_pem` (PEM, any
 /// number of certificates each), TLS 1.2 and 1.3 on ring. A PEM that holds
 /// no certificate, or one that does not parse, is [`Error::Tls`].
-pub fn tls_config(extra_roots_pem: &[String]) -> Result<Arc<ClientConfig>, Error> {
+pub fn tls_config(extra_roots_pem: &[String]) -> Result<TlsConfig, Error> {
     let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     for pem in extra_roots_pem {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
@@ -99,7 +110,7 @@ pub fn tls_config(extra_roots_pem: &[String]) -> Result<Arc<ClientConfig>, Error
         .map_err(|_| Error::Tls("no TLS version available"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(Arc::new(config))
+    Ok(TlsConfig(Arc::new(config)))
 }
 
 impl TurnStreams {
@@ -130,6 +141,13 @@ impl TurnStreams {
     /// own, on the current tokio runtime) or closes one once what was
     /// queued on it is written. Opening a stream that is open does nothing.
     pub fn command(&self, command: StreamCommand) {
+        let tls = self.tls.clone();
+        self.command_with(command, &tls);
+    }
+
+    /// [`TurnStreams::command`] with another TLS configuration for a
+    /// stream it opens (the roots of the socket it is for).
+    pub fn command_with(&self, command: StreamCommand, tls: &TlsConfig) {
         match command {
             StreamCommand::Connect { local, server, transport, host } => {
                 let key = (local, server, transport);
@@ -140,7 +158,7 @@ impl TurnStreams {
                 let (tx, rx) = mpsc::channel(SEND_QUEUE);
                 writers.insert(key, tx);
                 drop(writers);
-                let tls = (transport == TurnTransport::Tls).then(|| self.tls.clone());
+                let tls = (transport == TurnTransport::Tls).then(|| tls.0.clone());
                 tokio::spawn(run(key, host, tls, rx, self.events.clone()));
             }
             StreamCommand::Close { local, server, transport } => {

@@ -256,16 +256,17 @@ impl SocketOptions {
 }
 
 /// The seeds' `RTCSocketServers`: STUN and TURN server URLs
-/// (`stun:host:port`, `turn:host:port?transport=udp` with `username` and
-/// `credential`, as WebRTC's RTCIceServer) and the local addresses to bind.
+/// (`stun:host:port`, `turn:host:port?transport=udp|tcp` and
+/// `turns:host:port` with `username` and `credential`, as WebRTC's
+/// RTCIceServer) and the local addresses to bind.
 /// With no address, the socket binds 127.0.0.1 and ::1 only: list the
 /// interface addresses to reach other machines.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SocketServers {
     /// `stun:host[:port]` URLs for server-reflexive candidates and
-    /// `turn:host[:port][?transport=udp]` URLs (RFC 7065) for relayed ones;
-    /// `turns:` and `transport=tcp` are refused (not supported yet).
+    /// `turn:host[:port][?transport=udp|tcp]` and `turns:host[:port]` (TLS)
+    /// URLs (RFC 7065) for relayed ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<String>,
     /// The TURN servers' long-term credential: the username.
@@ -292,6 +293,12 @@ pub struct SocketServers {
     /// gateways). Local only: nothing of it is signaled.
     #[serde(rename = "dtls-engine", default, skip_serializing_if = "DtlsEngine::is_default")]
     pub dtls_engine: DtlsEngine,
+    /// CA certificates (PEM) trusted for `turns:` servers besides
+    /// Mozilla's roots (JSON `"turn-ca"`): a private CA, or a test's
+    /// self-signed certificate. The server certificate is always verified
+    /// for the URL's host. Local only.
+    #[serde(rename = "turn-ca", default, skip_serializing_if = "Vec::is_empty")]
+    pub turn_ca: Vec<String>,
 }
 
 /// The DTLS engine a socket's associations run on

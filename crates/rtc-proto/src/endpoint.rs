@@ -9,7 +9,9 @@ use std::time::Instant;
 use rtc_ice::Demux;
 
 use crate::SocketId;
-use crate::connection::{Connection, DataMessage, FrameInfo, Receive, SocketConfig, Transmit};
+use crate::connection::{
+    Connection, DataMessage, FrameInfo, Receive, SocketConfig, StreamOutput, Transmit, TurnStream,
+};
 use crate::error::Error;
 use crate::events::Event;
 
@@ -36,6 +38,7 @@ struct Entry {
     queued_event: bool,
     queued_frame: bool,
     queued_data: bool,
+    queued_stream: bool,
     /// What the router was told: local ufrag, remote ufrag, paths.
     route_local: String,
     route_remote: Option<String>,
@@ -68,6 +71,10 @@ struct Core {
     event_ready: VecDeque<ConnHandle>,
     frame_ready: VecDeque<ConnHandle>,
     data_ready: VecDeque<ConnHandle>,
+    /// Connections that allocate through TURN servers over TCP or TLS.
+    stream_ready: VecDeque<ConnHandle>,
+    /// Which connection each open stream to a TURN server is for.
+    streams: HashMap<TurnStream, ConnHandle>,
     /// Connections per local ufrag, to hand a freed "any sender" route to
     /// a fork still waiting for its remote description.
     ufrags: HashMap<String, u32>,
@@ -151,6 +158,8 @@ impl Default for Core {
             event_ready: VecDeque::new(),
             frame_ready: VecDeque::new(),
             data_ready: VecDeque::new(),
+            stream_ready: VecDeque::new(),
+            streams: HashMap::new(),
             ufrags: HashMap::new(),
             rescan: Vec::new(),
             live: 0,
@@ -219,6 +228,16 @@ impl Core {
                 e.queued_data = true;
                 self.data_ready.push_back(h);
             }
+        }
+        self.stream_check(h, e);
+    }
+
+    /// Queues a connection that allocates over TCP or TLS for
+    /// [`Endpoint::poll_stream`].
+    fn stream_check(&mut self, h: ConnHandle, e: &mut Entry) {
+        if !e.queued_stream && e.conn.uses_turn_streams() {
+            e.queued_stream = true;
+            self.stream_ready.push_back(h);
         }
     }
 
@@ -325,6 +344,7 @@ impl Endpoint {
             queued_event: false,
             queued_frame: false,
             queued_data: false,
+            queued_stream: false,
             route_local: String::new(),
             route_remote: None,
             route_gen: None,
@@ -532,6 +552,8 @@ impl Endpoint {
                 None => {
                     e.queued_transmit = false;
                     core.transmit_ready.pop_front();
+                    // Messages for streams to TURN servers were set aside.
+                    core.stream_check(h, e);
                     // Sending may have moved its timers (RTCP).
                     let t = e.conn.poll_timeout();
                     if t != e.deadline {
@@ -544,6 +566,70 @@ impl Endpoint {
             }
         }
         None
+    }
+
+    /// The next message or command for a stream to a TURN server (TURN
+    /// over TCP or TLS) of any connection (see [`Connection::poll_stream`]);
+    /// drain it after [`Endpoint::poll_transmit`].
+    #[must_use]
+    pub fn poll_stream(&mut self) -> Option<(ConnHandle, StreamOutput)> {
+        loop {
+            let h = *self.core.stream_ready.front()?;
+            let out = self.parts(h).and_then(|(e, _)| {
+                let o = e.conn.poll_stream();
+                e.queued_stream = o.is_some();
+                o
+            });
+            let Some(o) = out else {
+                self.core.stream_ready.pop_front();
+                continue;
+            };
+            // Which connection a stream's events are for.
+            if let StreamOutput::Command(socket, c) = &o {
+                match c {
+                    rtc_ice::StreamCommand::Connect { local, server, transport, .. } => {
+                        self.core.streams.insert(TurnStream::of(*socket, (*local, *server, *transport)), h);
+                    }
+                    rtc_ice::StreamCommand::Close { local, server, transport } => {
+                        self.core.streams.remove(&TurnStream::of(*socket, (*local, *server, *transport)));
+                    }
+                    _ => {}
+                }
+            }
+            return Some((h, o));
+        }
+    }
+
+    /// The stream is open (see [`Connection::stream_connected`]).
+    pub fn stream_connected(&mut self, now: Instant, stream: TurnStream) {
+        self.on_stream(stream, |c| c.stream_connected(now, stream));
+    }
+
+    /// The stream could not be opened or ended (see
+    /// [`Connection::stream_closed`]).
+    pub fn stream_closed(&mut self, now: Instant, stream: TurnStream) {
+        self.on_stream(stream, |c| c.stream_closed(now, stream));
+        self.core.streams.remove(&stream);
+    }
+
+    /// One whole message from a stream to a TURN server, for the
+    /// connection that opened it (see [`Connection::handle_stream_message`]);
+    /// `None` when no connection has that stream or it dropped the message.
+    pub fn handle_stream_message(&mut self, now: Instant, stream: TurnStream, data: &mut [u8]) -> Option<ConnHandle> {
+        let mut taken = false;
+        let h = self.on_stream(stream, |c| {
+            taken = !matches!(c.handle_stream_message(now, stream, data), Receive::Dropped(_));
+        })?;
+        taken.then_some(h)
+    }
+
+    fn on_stream(&mut self, stream: TurnStream, f: impl FnOnce(&mut Connection)) -> Option<ConnHandle> {
+        self.settle();
+        let h = *self.core.streams.get(&stream)?;
+        let (e, core) = self.parts(h)?;
+        f(&mut e.conn);
+        core.touch(h, e);
+        Some(h)
     }
 
     /// The next event of any connection.

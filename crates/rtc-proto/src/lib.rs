@@ -89,7 +89,7 @@ pub use answer::SdpType;
 pub use connection::fuzz_data;
 pub use connection::{
     Connection, ConnectionConfig, DataMessage, DataState, DropReason, FrameInfo, Limits, MAX_PAYLOAD_LIMIT,
-    MIN_TRANSMIT_BUFFER, Receive, SocketConfig, Transmit, default_options,
+    MIN_TRANSMIT_BUFFER, Receive, SocketConfig, StreamOutput, Transmit, TurnStream, default_options,
 };
 pub use desc::{
     ConnectionDescription, CryptoKey, DataStreamDescription, DataTransport, Direction, DtlsEngine, SocketDescription,

@@ -10,6 +10,7 @@ mod negotiation;
 mod pacer;
 mod recovery;
 mod stats;
+mod stream;
 mod timer;
 mod tracks;
 mod transport;
@@ -31,6 +32,7 @@ pub use config::{ConnectionConfig, Limits, MAX_PAYLOAD_LIMIT, SocketConfig, defa
 pub use data::fuzz_data;
 pub use data::{DataMessage, DataState};
 use media::{FrameQueue, SendQueue};
+pub use stream::{StreamOutput, TurnStream};
 use tracks::{Sending, State, Tracks};
 use transport::{Kind as DatagramKind, Transport, classify};
 
@@ -220,6 +222,9 @@ pub struct Connection {
     closed: bool,
     /// Bumped when what STUN requests route by changes (the ufrags, close).
     route_gen: u64,
+    /// Messages and commands for streams to TURN servers (TURN over TCP or
+    /// TLS), for [`Connection::poll_stream`].
+    stream_out: VecDeque<StreamOutput>,
     limits: Limits,
     max_payload: usize,
     dropped: [u64; DropReason::COUNTED],
@@ -329,6 +334,7 @@ impl Connection {
             plan_gen: 0,
             closed: false,
             route_gen: 0,
+            stream_out: VecDeque::new(),
             limits: config.limits,
             max_payload: config.max_payload.clamp(200, MAX_PAYLOAD_LIMIT),
             dropped: [0; DropReason::COUNTED],
@@ -886,17 +892,39 @@ impl Connection {
         data: &mut [u8],
     ) -> Receive {
         let _span = self.entered();
-        self.last_now = now;
-        if self.closed {
-            return self.drop_with(DropReason::Closed);
-        }
-        let Some(ti) = self.transports.iter().position(|t| t.id == socket) else {
-            return self.drop_with(DropReason::UnknownSocket);
+        let ti = match self.receiving(now, socket) {
+            Ok(ti) => ti,
+            Err(r) => return r,
         };
         // The socket's span for what its agent and association do (media
         // goes by with the connection's alone).
         let socket_span = (classify(data) != DatagramKind::Media).then(|| self.transports[ti].span.clone().entered());
         let got = self.transports[ti].agent.handle_receive(now, local, remote, data);
+        self.after_ice(now, ti, got, data, socket_span)
+    }
+
+    /// The clock, and the index of `socket`'s transport for what arrived
+    /// on it, or why it is dropped.
+    fn receiving(&mut self, now: Instant, socket: SocketId) -> Result<usize, Receive> {
+        self.last_now = now;
+        if self.closed {
+            return Err(self.drop_with(DropReason::Closed));
+        }
+        let ti = self.transports.iter().position(|t| t.id == socket);
+        ti.ok_or_else(|| self.drop_with(DropReason::UnknownSocket))
+    }
+
+    /// What the socket's ICE agent made of a datagram (or of a message on a
+    /// stream to a TURN server), acted on: DTLS to the association, media
+    /// unprotected in place.
+    fn after_ice(
+        &mut self,
+        now: Instant,
+        ti: usize,
+        got: rtc_ice::Receive,
+        data: &mut [u8],
+        socket_span: Option<tracing::span::EnteredSpan>,
+    ) -> Receive {
         // Through a TURN relay: the payload inside the ChannelData or Data
         // indication, handled in place like a datagram of its own.
         let (got, data) = match got {
@@ -953,6 +981,18 @@ impl Connection {
             let Some(tr) = self.transports.iter_mut().find(|tr| tr.id == t.socket) else { return Some(t) };
             match tr.agent.frame_relayed(t.source, t.destination, buf, t.len) {
                 Ok(None) => return Some(t),
+                // A relay reached over TCP or TLS: the framed datagram goes
+                // on the stream (`Connection::poll_stream`).
+                Ok(Some(r)) if r.transport.is_stream() => {
+                    let contents = buf.get(..r.len).map(<[u8]>::to_vec).unwrap_or_default();
+                    let out = rtc_ice::Transmit {
+                        source: r.source,
+                        destination: r.destination,
+                        contents,
+                        transport: r.transport,
+                    };
+                    self.push_stream(StreamOutput::Transmit(t.socket, out));
+                }
                 Ok(Some(r)) => {
                     return Some(Transmit {
                         socket: t.socket,
@@ -973,6 +1013,10 @@ impl Connection {
         }
         for t in &mut self.transports {
             while let Some(tr) = t.agent.poll_transmit() {
+                if tr.transport.is_stream() {
+                    stream::push(&mut self.stream_out, StreamOutput::Transmit(t.id, tr));
+                    continue;
+                }
                 // A STUN message longer than the buffer cannot happen (the
                 // agent writes short Binding messages); it would be lost.
                 if let Some(dst) = buf.get_mut(..tr.contents.len()) {
