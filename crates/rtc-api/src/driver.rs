@@ -50,6 +50,9 @@ pub(crate) struct TrackInner {
     /// belongs to one connection family.
     pub(crate) driver: OnceLock<Weak<Driver>>,
     pub(crate) contributors: Mutex<Vec<u32>>,
+    /// The audio level of the frames written next (see
+    /// `RtcMediaStreamTrack::set_audio_level`).
+    pub(crate) audio_level: Mutex<Option<(u8, bool)>>,
     /// Received frames (a received track only).
     pub(crate) inbox: Option<Inbox<Frame>>,
 }
@@ -57,7 +60,8 @@ pub(crate) struct TrackInner {
 impl TrackInner {
     pub(crate) fn new(desc: TrackDescription, inbox: Option<Inbox<Frame>>) -> Arc<Self> {
         let (playing, driver, contributors) = (AtomicBool::new(true), OnceLock::new(), Mutex::new(Vec::new()));
-        Arc::new(Self { desc: Mutex::new(desc), playing, driver, contributors, inbox })
+        let audio_level = Mutex::new(None);
+        Arc::new(Self { desc: Mutex::new(desc), playing, driver, contributors, audio_level, inbox })
     }
 
     /// The key of the track in [`State::sent`].
@@ -83,6 +87,7 @@ impl TrackInner {
         st.sent.insert(self.key(), (h, t));
         if let Some(mut c) = st.endpoint.connection_mut(h) {
             let _ = c.set_contributors(t, &lock(&self.contributors));
+            let _ = c.set_audio_level(t, *lock(&self.audio_level));
             if let Some(d) = c.track_description(t) {
                 *lock(&self.desc) = d.clone();
             }

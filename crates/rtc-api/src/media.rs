@@ -118,6 +118,28 @@ impl RtcMediaStreamTrack {
         Ok(())
     }
 
+    /// Sets the audio level of the frames written next (RFC 6464: `level` 0
+    /// to 127 in -dBov, 127 for silence, and whether they hold voice), sent
+    /// in the `ssrc-audio-level` header extension when it was negotiated,
+    /// as it is by default; `None` stops it. The receiver reads it in
+    /// [`Frame::audio_level`](crate::Frame). Refused for a video track or a
+    /// level over 127.
+    pub fn set_audio_level(&self, level: Option<(u8, bool)>) -> Result<(), Error> {
+        if self.kind() != Kind::Audio {
+            return Err(Error::InvalidOptions("an audio level is for audio tracks".into()));
+        }
+        if level.is_some_and(|(l, _)| l > 127) {
+            return Err(Error::InvalidOptions("an audio level is 0 to 127 (-dBov)".into()));
+        }
+        *lock(&self.inner.audio_level) = level;
+        if let Some((d, h, t)) = self.inner.sent()
+            && let Some(mut c) = d.state().endpoint.connection_mut(h)
+        {
+            c.set_audio_level(t, level)?;
+        }
+        Ok(())
+    }
+
     /// Sends one encoded frame lasting `duration` as RTP with the negotiated
     /// payload type: Opus (and other audio) one frame per packet, VP8 per
     /// RFC 7741, H.264 access units in Annex B form per RFC 6184. Returns

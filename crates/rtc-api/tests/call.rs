@@ -89,6 +89,9 @@ async fn a_call_over_udp_with_media_statistics_and_close() {
     let (b_audio, b_video, a_audio) =
         (remote_track(&b, Kind::Audio), remote_track(&b, Kind::Video), remote_track(&a, Kind::Audio));
     assert_eq!(b_audio.ssrc(), a.audio.ssrc());
+    // Alice's audio carries its level (RFC 6464), bob's none.
+    a.audio.set_audio_level(Some((42, true))).unwrap();
+    assert!(a.video.set_audio_level(Some((42, true))).is_err());
     for i in 0..50u32 {
         assert_eq!(a.audio.write_frame(&[i as u8; 160], Duration::from_millis(20)).unwrap(), 1);
         assert_eq!(b.audio.write_frame(&[i as u8; 100], Duration::from_millis(20)).unwrap(), 1);
@@ -101,8 +104,10 @@ async fn a_call_over_udp_with_media_statistics_and_close() {
         }
     }
     for i in 0..50u32 {
-        assert_eq!(read(&b_audio).await.data, vec![i as u8; 160]);
-        assert_eq!(read(&a_audio).await.data, vec![i as u8; 100]);
+        let f = read(&b_audio).await;
+        assert_eq!((f.data.as_ref(), f.audio_level), (&[i as u8; 160][..], Some(42)));
+        let f = read(&a_audio).await;
+        assert_eq!((f.data.as_ref(), f.audio_level), (&[i as u8; 100][..], None));
     }
     for i in (0..50u32).step_by(2) {
         let f = read(&b_video).await;

@@ -983,3 +983,33 @@ fn a_peer_listing_another_peers_address_does_not_capture_its_traffic() {
     );
     assert!(net.hosts[server].frames_of(server_side[1].conn, ssrc(&net, victim, victim.audio)).is_empty());
 }
+
+/// RFC 6464: an audio track's level set with `set_audio_level` goes out in
+/// the `ssrc-audio-level` extension (negotiated by default) and comes out
+/// of the receiver's frames; `None` stops it; video tracks and levels over
+/// 127 are refused.
+#[test]
+fn the_audio_level_of_sent_frames_reaches_the_receiver() {
+    let mut net = Net::new(15);
+    let a = peer(&mut net, "alice", [10, 0, 0, 1]);
+    let b = peer(&mut net, "bob", [10, 0, 0, 2]);
+    net.signal(a.at(), b.at());
+    assert!(both_connected(&mut net, a, b, Duration::from_secs(5)));
+    let levels = |net: &Net| -> Vec<Option<u8>> {
+        let s = ssrc(net, a, a.audio);
+        net.hosts[b.host].frames.iter().filter(|(_, _, f, _)| f.ssrc == s).map(|(_, _, f, _)| f.audio_level).collect()
+    };
+    for (i, level) in [Some((30, true)), Some((127, false)), None].into_iter().enumerate() {
+        let now = net.now;
+        {
+            let mut c = net.conn_mut(a.host, a.conn);
+            c.set_audio_level(a.audio, level).unwrap();
+            c.write_frame(now, a.audio, &audio_frame(i as u32), Duration::from_millis(20)).unwrap();
+        }
+        net.run_for(Duration::from_millis(40));
+    }
+    assert_eq!(levels(&net), [Some(30), Some(127), None]);
+    let mut c = net.conn_mut(a.host, a.conn);
+    assert!(c.set_audio_level(a.video, Some((10, true))).is_err(), "not for video");
+    assert!(c.set_audio_level(a.audio, Some((128, true))).is_err(), "0 to 127");
+}

@@ -77,6 +77,8 @@ struct Outgoing {
     media_time: u32,
     csrcs: [u32; 15],
     ncsrc: u8,
+    /// The RFC 6464 octet its packets carry, if any.
+    audio_level: Option<u8>,
     frame: Vec<u8>,
     begun: bool,
 }
@@ -234,6 +236,7 @@ impl Connection {
             media_time: s.media_time,
             csrcs: s.csrcs,
             ncsrc: s.ncsrc,
+            audio_level: s.audio_level,
             frame: buf,
             begun: false,
         });
@@ -297,13 +300,15 @@ impl Connection {
             let ids = ext_ids[usize::from(kind == Kind::Video)];
             let abs = extensions::abs_send_time(session.ntp_time(now));
             let seq = twcc_seq.to_be_bytes();
-            let mut ext = [Extension { id: 0, data: &[] }; 4];
+            let level = out.audio_level.map(|l| [l]);
+            let mut ext = [Extension { id: 0, data: &[] }; 5];
             let mut n_ext = 0;
             for (id, data) in [
                 (ids.abs_send_time, Some(&abs[..])),
                 (ids.transport_cc, Some(&seq[..])),
                 (ids.mid, out.plan.mid.get()),
                 (ids.rid, out.plan.rid.get()),
+                (ids.audio_level.filter(|_| kind == Kind::Audio), level.as_ref().map(|l| &l[..])),
             ] {
                 if let (Some(id), Some(data)) = (id, data) {
                     ext[n_ext] = Extension { id, data };

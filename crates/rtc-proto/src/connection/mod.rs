@@ -845,6 +845,24 @@ impl Connection {
         Ok(())
     }
 
+    /// Sets the audio level (RFC 6464: `level` 0 to 127 in -dBov, 127 for
+    /// silence, and whether the frames hold voice) of an audio track's next
+    /// frames, sent in the `ssrc-audio-level` header extension when it was
+    /// negotiated (a mixer or an SFU reads it without decoding); `None`
+    /// stops it. The receiver finds it in `FrameInfo::audio_level`.
+    pub fn set_audio_level(&mut self, track: TrackId, level: Option<(u8, bool)>) -> Result<(), Error> {
+        let Some(t) = self.tracks.tracks.get_mut(&track) else { return Err(Error::Unknown("sent track")) };
+        if t.desc.kind != rtc_codecs::Kind::Audio {
+            return Err(Error::InvalidOptions("an audio level is for audio tracks".into()));
+        }
+        let State::Send(s) = &mut t.state else { return Err(Error::Unknown("sent track")) };
+        if level.is_some_and(|(l, _)| l > 127) {
+            return Err(Error::InvalidOptions("an audio level is 0 to 127 (-dBov)".into()));
+        }
+        s.audio_level = level.map(|(l, voice)| l | if voice { 0x80 } else { 0 });
+        Ok(())
+    }
+
     /// Sets how often StreamReport and TrackReport fire (at least 10 ms).
     pub fn set_report_interval(&mut self, interval: Duration) {
         self.report_interval = interval.max(Duration::from_millis(10));
@@ -1158,6 +1176,7 @@ impl Connection {
             picture_id,
             csrcs: [0; 15],
             ncsrc: 0,
+            audio_level: None,
             history: None,
             rtx_seq: rand::Rng::random(&mut self.rng),
             feedback: tracks::FeedbackCounts::default(),

@@ -34,6 +34,8 @@ pub(crate) struct Sending {
     pub(crate) picture_id: u16,
     pub(crate) csrcs: [u32; 15],
     pub(crate) ncsrc: u8,
+    /// The RFC 6464 octet (V and the level in -dBov) of the next frames.
+    pub(crate) audio_level: Option<u8>,
     /// Packets sent, for retransmission (made with the first packet sent
     /// under a plan that negotiated NACK).
     pub(crate) history: Option<SendHistory>,
