@@ -5,7 +5,7 @@
 //! delivers with the lock released. Also the state the handles share.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
@@ -13,7 +13,7 @@ use std::time::Instant;
 use crossbeam_queue::ArrayQueue;
 use rtc_ice::StreamCommand;
 use rtc_ice::tcp::{StreamEvent, TlsConfig, TurnStreams};
-use rtc_ice::udp::{Bound, RecvBatch, UdpSocketSet};
+use rtc_ice::udp::{Bound, MdnsLink, RecvBatch, UdpSocketSet};
 use rtc_proto::{
     ConnHandle, ConnectionEvent, DataEvent, DataStreamId, Direction, Endpoint, Error, Event, MIN_TRANSMIT_BUFFER,
     SocketConfig, SocketEvent, SocketId, StreamId, StreamOutput, TrackDescription, TrackId, TurnStream,
@@ -419,11 +419,22 @@ struct Turn {
     frames: Vec<(Arc<TrackInner>, Frame)>,
     messages: Vec<(Arc<DataInner>, DataStreamMessage)>,
     ended: Vec<Ending>,
+    /// mDNS queries, and the host addresses whose interfaces they go out
+    /// on.
+    mdns: Vec<Vec<u8>>,
+    mdns_interfaces: Vec<IpAddr>,
 }
 
 impl Turn {
     /// Under the lock: datagrams in, timers, and everything out.
-    fn take(&mut self, st: &mut State, batch: &mut RecvBatch, out: &mut [u8], home: &Arc<ArrayQueue<Vec<u8>>>) -> bool {
+    fn take(
+        &mut self,
+        st: &mut State,
+        batch: &mut RecvBatch,
+        mdns: &mut MdnsLink,
+        out: &mut [u8],
+        home: &Arc<ArrayQueue<Vec<u8>>>,
+    ) -> bool {
         let now = Instant::now();
         for e in self.from_streams.drain(..) {
             let (local, server, transport) = match &e {
@@ -441,6 +452,9 @@ impl Turn {
                 _ => {}
             }
         }
+        if let Some((from, data)) = mdns.take() {
+            st.endpoint.handle_mdns_datagram(now, from, data);
+        }
         for (local, remote, data) in batch.iter_mut() {
             if let Some(&socket) = st.addrs.get(&local) {
                 let _ = st.endpoint.handle_datagram(now, socket, local, remote, data);
@@ -448,6 +462,12 @@ impl Turn {
         }
         batch.clear();
         st.endpoint.handle_timeout(now);
+        while let Some(q) = st.endpoint.poll_mdns_transmit(now) {
+            self.mdns.push(q);
+        }
+        if !self.mdns.is_empty() && mdns.socket().is_none() {
+            self.mdns_interfaces = st.addrs.keys().map(SocketAddr::ip).collect();
+        }
         let (mut at, mut more) = (0, false);
         while at + MIN_TRANSMIT_BUFFER <= out.len() {
             let Some((_, t)) = st.endpoint.poll_transmit(now, &mut out[at..]) else { break };
@@ -504,7 +524,9 @@ impl Turn {
 
     /// With the lock released: send, fire events, deliver frames, end
     /// streams.
-    fn act(&mut self, udp: &UdpSocketSet, streams: &TurnStreams, out: &[u8]) {
+    fn act(&mut self, udp: &UdpSocketSet, streams: &TurnStreams, mdns: &mut MdnsLink, out: &[u8]) {
+        let interfaces = std::mem::take(&mut self.mdns_interfaces);
+        mdns.send(&mut self.mdns, || interfaces);
         for (source, destination, at, len) in self.transmit.drain(..) {
             // A full socket buffer drops the datagram, as the network would.
             if let Err(e) = udp.try_send_to(source, destination, &out[at..at + len]) {
@@ -583,6 +605,7 @@ async fn run(driver: Weak<Driver>) {
     let mut batch = RecvBatch::new();
     let mut out = vec![0u8; TRANSMIT_BATCH * MIN_TRANSMIT_BUFFER];
     let mut turn = Turn::default();
+    let mut mdns = MdnsLink::new();
     // Frame buffers circulate: the core fills one, a reader drops it, and it
     // comes back here.
     let home = Arc::new(ArrayQueue::<Vec<u8>>::new(FRAME_POOL));
@@ -604,10 +627,10 @@ async fn run(driver: Weak<Driver>) {
             {
                 turn.from_streams.push(e);
             }
-            let more = turn.take(&mut st, &mut batch, &mut out, &home);
+            let more = turn.take(&mut st, &mut batch, &mut mdns, &mut out, &home);
             (st.endpoint.poll_timeout(), more, st.retired && st.conns.is_empty() && st.sockets.is_empty())
         };
-        turn.act(&udp, &streams, &out);
+        turn.act(&udp, &streams, &mut mdns, &out);
         if done {
             tracing::debug!("driver task ended: every connection closed, every socket gone");
             return;
@@ -623,6 +646,7 @@ async fn run(driver: Weak<Driver>) {
             _ = udp.recv_batch(&mut batch) => {}
             Some(e) = stream_events.recv() => turn.from_streams.push(e),
             () = wake => {}
+            () = mdns.recv() => {}
             () = tokio::time::sleep_until(until.into()) => {}
         }
     }

@@ -60,6 +60,8 @@ pub mod tcp;
 pub mod turn;
 #[cfg(feature = "tokio")]
 pub mod udp;
+#[cfg(feature = "tokio")]
+mod udp_mdns;
 mod url;
 
 pub use agent::{

@@ -350,6 +350,7 @@ async fn drive(
     let mut evs: Vec<Event> = Vec::new();
     let mut received: Vec<Datagram> = Vec::new();
     let mut timeout: Option<Instant> = None;
+    let mut mdns = crate::udp_mdns::AgentMdns::default();
     let mut first = true;
     loop {
         if !first {
@@ -361,6 +362,7 @@ async fn drive(
                 _ = shared.udp.recv_batch(&mut batch) => {}
                 Some(e) = stream_events.recv() => from_streams.push(e),
                 _ = shared.wake.notified() => {}
+                () = mdns.link.recv() => {}
                 _ = async {
                     match deadline {
                         Some(d) => tokio::time::sleep_until(d).await,
@@ -417,6 +419,7 @@ async fn drive(
             if a.poll_timeout().is_some_and(|t| t <= now) {
                 a.handle_timeout(now);
             }
+            let mdns_at = mdns.exchange(now, &mut a);
             while let Some(t) = a.poll_transmit() {
                 out.push(t);
             }
@@ -426,8 +429,9 @@ async fn drive(
             while let Some(e) = a.poll_event() {
                 evs.push(e);
             }
-            timeout = a.poll_timeout();
+            timeout = [a.poll_timeout(), mdns_at].into_iter().flatten().min();
         }
+        mdns.send(|| shared.udp.iter().map(|b| b.local.ip()).collect());
         // Transmits first: a close comes after the deallocation it follows.
         for t in out.drain(..) {
             shared.transmit(t);

@@ -23,6 +23,7 @@ use tokio::net::UdpSocket;
 use crate::error::Error;
 use crate::iface::{InterfaceAddr, select_host_addrs};
 use crate::turn::TurnServer;
+pub use crate::udp_mdns::{MdnsLink, MdnsSocket};
 use crate::url::{StunUrl, TurnUrl};
 
 /// What each socket asks for as its receive and send buffers: a burst of

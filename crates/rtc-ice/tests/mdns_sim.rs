@@ -117,6 +117,16 @@ fn a_resolved_name_replaces_the_peer_reflexive_candidate_its_checks_made() {
     assert_eq!(p.b.agent.remote_candidate_count(), 1);
     assert_eq!(p.b.agent.state(), State::Connected);
     assert_eq!(p.b.agent.path(Component::RTP).unwrap().remote, addr(A));
+    // The selected pair is announced again with the resolved candidate.
+    let kinds: Vec<CandidateKind> =
+        p.b.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::ActiveCandidate { remote, .. } => Some(remote.kind.kind()),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(kinds, [CandidateKind::PeerReflexive, CandidateKind::Host]);
 }
 
 #[test]

@@ -2,11 +2,12 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
 use rtc_ice::Demux;
+use rtc_ice::mdns::{MdnsEvent, Resolver};
 
 use crate::SocketId;
 use crate::connection::{
@@ -84,7 +85,18 @@ struct Core {
     due: Vec<(Instant, ConnHandle)>,
     /// When the router last forgot old transactions.
     expired: Option<Instant>,
+    /// The mDNS names connections asked for, not yet given to the resolver.
+    mdns_asked: VecDeque<(ConnHandle, String)>,
+    /// Who waits for which name (lowercase).
+    mdns_waiting: Vec<(String, ConnHandle)>,
+    mdns: Resolver,
 }
+
+/// mDNS names asked for and not yet given to the resolver, and connections
+/// waiting for a name; beyond these a name is not asked for (its candidate
+/// is dropped by its agent's timeout).
+const MDNS_ASKED: usize = 256;
+const MDNS_WAITING: usize = 1024;
 
 /// Many [`Connection`]s on shared sockets: forks of one call, or a media
 /// server holding thousands of peers on one UDP port. Datagrams are routed
@@ -165,6 +177,9 @@ impl Default for Core {
             live: 0,
             due: Vec::new(),
             expired: None,
+            mdns_asked: VecDeque::new(),
+            mdns_waiting: Vec::new(),
+            mdns: Resolver::default(),
         }
     }
 }
@@ -203,6 +218,11 @@ impl Core {
             let (generation, paths) = e.conn.data_paths();
             self.router.set_paths(h, paths);
             e.route_paths = Some(generation);
+        }
+        while let Some(name) = e.conn.poll_mdns_query() {
+            if self.mdns_asked.len() < MDNS_ASKED {
+                self.mdns_asked.push_back((h, name));
+            }
         }
         let t = e.conn.poll_timeout();
         if t != e.deadline {
@@ -514,6 +534,7 @@ impl Endpoint {
             core.touch(h, e);
         }
         self.core.due = due;
+        self.mdns_timeout(now);
         if self.core.expired.is_none_or(|t| now.saturating_duration_since(t) >= std::time::Duration::from_secs(1)) {
             self.core.router.expire(now);
             self.core.expired = Some(now);
@@ -532,7 +553,76 @@ impl Endpoint {
         }
     }
 
+    /// Takes a datagram that arrived on the driver's mDNS socket
+    /// ([`rtc_ice::udp::MdnsSocket`] with feature `tokio` of rtc-ice) from
+    /// `source`: answers resolve the `.local` names of remote candidates
+    /// the connections wait for (see [`Endpoint::poll_mdns_transmit`]).
+    pub fn handle_mdns_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        self.core.mdns.handle_response(source, data);
+        self.deliver_mdns(now);
+    }
+
+    /// Gives the names asked for to the resolver, moves its timers, and
+    /// hands its outcomes to the connections waiting.
+    fn mdns_timeout(&mut self, now: Instant) {
+        while let Some((h, name)) = self.core.mdns_asked.pop_front() {
+            let lower = name.to_ascii_lowercase();
+            let waiting = self.core.mdns_waiting.len() < MDNS_WAITING;
+            match self.core.mdns.query(now, &name) {
+                Ok(()) if waiting => self.core.mdns_waiting.push((lower, h)),
+                r => {
+                    if let Err(e) = r {
+                        tracing::debug!(%name, "mDNS name not asked for: {e}");
+                    }
+                    if let Some(mut c) = self.connection_mut(h) {
+                        c.mdns_resolved(now, &name, None);
+                    }
+                }
+            }
+        }
+        if self.core.mdns.poll_timeout().is_some_and(|t| t <= now) {
+            self.core.mdns.handle_timeout(now);
+        }
+        self.deliver_mdns(now);
+    }
+
+    fn deliver_mdns(&mut self, now: Instant) {
+        while let Some(e) = self.core.mdns.poll_event() {
+            let (name, addr): (String, Option<IpAddr>) = match e {
+                MdnsEvent::Resolved { name, addr } => (name, Some(addr)),
+                MdnsEvent::Failed { name } => (name, None),
+                _ => continue,
+            };
+            let mut i = 0;
+            while i < self.core.mdns_waiting.len() {
+                if self.core.mdns_waiting[i].0 != name {
+                    i += 1;
+                    continue;
+                }
+                let (_, h) = self.core.mdns_waiting.swap_remove(i);
+                if let Some(mut c) = self.connection_mut(h) {
+                    c.mdns_resolved(now, &name, addr);
+                }
+            }
+        }
+    }
+
     // ----- outputs -----
+
+    /// The next mDNS query (a one-question query for a `.local` name a
+    /// connection's remote candidate waits for, or its retransmission):
+    /// send it to [`rtc_ice::mdns::MDNS_V4`] (and
+    /// [`rtc_ice::mdns::MDNS_V6`]) on the interfaces of the sockets'
+    /// addresses, and feed what arrives to
+    /// [`Endpoint::handle_mdns_datagram`]. A driver without an mDNS socket
+    /// may leave these undrained: the names then fail after 3 s.
+    #[must_use]
+    pub fn poll_mdns_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        if !self.core.mdns_asked.is_empty() {
+            self.mdns_timeout(now);
+        }
+        self.core.mdns.poll_transmit()
+    }
 
     /// The next datagram of any connection, written into `buf` (see
     /// [`Connection::poll_transmit`]).
@@ -695,6 +785,7 @@ impl Endpoint {
     /// superseded timer wakes the caller once for nothing).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.core.timers.peek().map(|Reverse((t, _))| *t)
+        let timers = self.core.timers.peek().map(|Reverse((t, _))| *t);
+        [timers, self.core.mdns.poll_timeout()].into_iter().flatten().min()
     }
 }

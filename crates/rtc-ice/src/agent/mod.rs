@@ -730,12 +730,14 @@ impl Agent {
             return Err(Error::UnsupportedCandidate("address is not an IP address"));
         };
         let addr = SocketAddr::new(ip, cand.port);
-        if let Some(r) = self.remotes.iter_mut().find(|r| r.addr == addr && r.component == c) {
+        if let Some(ri) = self.remotes.iter().position(|r| r.addr == addr && r.component == c) {
             // A signaled candidate replaces what a check taught us.
+            let r = &mut self.remotes[ri];
             if r.peer_reflexive {
                 r.cand = cand.clone();
                 r.peer_reflexive = false;
                 self.recompute_priorities();
+                self.reannounce_selected(ri);
             }
             return Ok(());
         }

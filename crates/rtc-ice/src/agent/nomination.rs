@@ -110,4 +110,21 @@ impl Agent {
         self.reflexive.shrink_to_fit();
         self.cfg.stun_servers.shrink_to_fit();
     }
+
+    /// Announces again the selected pairs whose remote candidate `ri` was
+    /// just signaled (or resolved from an mDNS name) after a check had made
+    /// it peer-reflexive: the pair is the same, its remote candidate is now
+    /// the signaled one.
+    pub(super) fn reannounce_selected(&mut self, ri: usize) {
+        for ci in 0..self.comps.len() {
+            let Some(pi) = self.comps[ci].selected.filter(|pi| self.pairs[*pi].remote == ri) else { continue };
+            let p = &self.pairs[pi];
+            let local = self.locals[p.valid_local.unwrap_or(p.local)].cand.clone();
+            let remote = self.remotes[ri].cand.clone();
+            if let Ok(component) = u16::try_from(ci + 1).map_err(|_| ()).and_then(|c| Component::new(c).map_err(|_| ()))
+            {
+                self.push_event(Event::ActiveCandidate { component, local, remote });
+            }
+        }
+    }
 }

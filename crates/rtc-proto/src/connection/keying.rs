@@ -305,7 +305,8 @@ impl Connection {
             self.start_session(now);
         }
         // Candidates listed in the description go to the socket at the same
-        // position; ones the agent cannot use (TCP, mDNS names) are skipped.
+        // position; ones the agent cannot use (TCP) are skipped, mDNS names
+        // wait to be resolved (`poll_mdns_query`).
         for (i, s) in d.sockets.iter().enumerate() {
             if let Some(t) = self.transports.get_mut(i) {
                 let _entered = t.span.clone().entered();

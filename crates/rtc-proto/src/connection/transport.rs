@@ -92,6 +92,31 @@ pub(crate) fn classify(data: &[u8]) -> Kind {
 }
 
 impl Connection {
+    /// An mDNS name one of the connection's ICE agents waits for: a remote
+    /// candidate whose address a browser concealed behind `<uuid>.local`
+    /// (draft-ietf-mmusic-mdns-ice-candidates) is held until the name is
+    /// resolved. Resolve it (with an [`rtc_ice::mdns::Resolver`]; an
+    /// [`Endpoint`](crate::Endpoint) does it for its connections) and hand
+    /// the outcome to [`Connection::mdns_resolved`]; each name comes once.
+    #[must_use]
+    pub fn poll_mdns_query(&mut self) -> Option<String> {
+        self.transports.iter_mut().find_map(|t| t.agent.poll_mdns_query())
+    }
+
+    /// The outcome of resolving an mDNS name (any case): with an address,
+    /// the remote candidates waiting for it become host candidates at that
+    /// address and are checked; `None` drops them. Unresolved names are
+    /// dropped after 3 s anyway.
+    pub fn mdns_resolved(&mut self, now: Instant, name: &str, addr: Option<std::net::IpAddr>) {
+        let _span = self.entered();
+        self.last_now = now;
+        for t in &mut self.transports {
+            let _entered = t.span.clone().entered();
+            t.agent.mdns_resolved(now, name, addr);
+        }
+        self.drive_transports(now);
+    }
+
     /// Handles what the transports' agents and DTLS associations report,
     /// starts DTLS clients once ICE gives them a path, and installs keys.
     pub(crate) fn drive_transports(&mut self, now: Instant) {
