@@ -212,17 +212,26 @@ pub(crate) async fn with_chromium<T>(
 /// leave the machine. Returns its standard output, trimmed; on failure its
 /// standard error.
 pub(crate) fn in_loopback_namespace(ctx: &Context, args: &[&str]) -> Result<String, String> {
+    in_namespace(ctx, "ip link set lo up", "loopback-only network namespace for Chromium", args)
+}
+
+/// Runs this runner's executable with `args` in a new network namespace
+/// (`unshare -rn`, else `unshare -n`) once the shell commands `setup` have
+/// built its network. Returns the standard output, trimmed; on failure its
+/// standard error, or why no namespace (`what`) could be made.
+pub(crate) fn in_namespace(ctx: &Context, setup: &str, what: &str, args: &[&str]) -> Result<String, String> {
     let exe = ctx.runner_exe.as_ref().ok_or("no runner executable")?;
+    let script = format!("{setup} && exec \"$0\" \"$@\"");
     let mut why = String::new();
     for flags in ["-rn", "-n"] {
         let out = std::process::Command::new("unshare")
-            .args([flags, "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+            .args([flags, "sh", "-c", &script])
             .arg(exe)
             .args(args)
             .current_dir(&ctx.root)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("unshare (util-linux) to make a loopback-only network namespace: {e}"))?;
+            .map_err(|e| format!("unshare (util-linux) to make a network namespace: {e}"))?;
         let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned());
@@ -232,7 +241,7 @@ pub(crate) fn in_loopback_namespace(ctx: &Context, args: &[&str]) -> Result<Stri
         }
         why = err;
     }
-    Err(format!("no loopback-only network namespace for Chromium: {why}"))
+    Err(format!("no {what}: {why}"))
 }
 
 /// Runs the call; returns a one-line summary of what both ends saw.

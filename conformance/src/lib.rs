@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod browser;
+pub mod browser_mdns;
 mod devtools;
 pub mod example_browser;
 pub mod example_call;

@@ -60,6 +60,13 @@ enum Command {
         #[arg(long)]
         ice_lite: bool,
     },
+    /// mDNS candidates with headless Chromium: rtc offers a data channel,
+    /// Chromium answers with its host addresses hidden behind `.local`
+    /// names, rtc resolves them and must select a resolved host candidate.
+    /// Run it in the network namespace the `api` suite makes for it
+    /// (loopback and a veth pair). Prints one summary line; exit status 1
+    /// on failure.
+    BrowserMdns,
     /// Renegotiation with headless Chromium (as `browser-call`, in a
     /// loopback-only namespace): Chromium offers, then adds a track and
     /// offers again, then rtc adds a stream and offers. Prints one summary
@@ -159,6 +166,19 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("browser-answer: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::BrowserMdns => {
+            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+            match rtc_conformance::browser_mdns::chromium_mdns(&Context::from_env().root, chromium) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("browser-mdns: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -463,6 +463,15 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
             }
             Err(e) => out.push(CaseResult::fail(name, e)),
         }
+        let name = "Chromium (headless) hides its host addresses behind mDNS names: rtc resolves them and selects a \
+                    resolved host candidate";
+        match crate::browser_mdns::in_mdns_namespace(ctx, &["browser-mdns"]) {
+            Ok(what) => {
+                println!("api: Chromium mDNS candidates: {what}");
+                out.push(CaseResult::pass(name));
+            }
+            Err(e) => out.push(CaseResult::fail(name, e)),
+        }
         let name = "Chromium (headless) publishes simulcast (rid h, m, l; RFC 8853): rtc takes every layer it sends";
         match crate::browser::in_loopback_namespace(ctx, &["browser-simulcast"]) {
             Ok(what) => {
