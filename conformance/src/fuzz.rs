@@ -158,6 +158,12 @@ pub fn data_receive(data: &[u8]) {
 /// panics, frames stay within their limit, and what the peer can make the
 /// connection hold stays within its caps.
 pub fn connection_receive(data: &[u8]) {
+    let _ = connection_receive_frames(data);
+}
+
+/// [`connection_receive`]'s body; returns how many frames came out (so a
+/// test can tell that records reach the depacketizers).
+fn connection_receive_frames(data: &[u8]) -> usize {
     use std::sync::OnceLock;
     use std::time::{Duration, Instant, SystemTime};
 
@@ -169,14 +175,14 @@ pub fn connection_receive(data: &[u8]) {
     use rtc_srtp::{Context, Profile};
 
     static CERT: OnceLock<Option<rtc_dtls::Certificate>> = OnceLock::new();
-    let Some(cert) = CERT.get_or_init(|| rtc_dtls::Certificate::generate().ok()) else { return };
+    let Some(cert) = CERT.get_or_init(|| rtc_dtls::Certificate::generate().ok()) else { return 0 };
     let (key, salt) = ([7u8; 16], [9u8; 14]);
     let mut now = Instant::now();
     let local: std::net::SocketAddr = "10.0.0.1:5000".parse().expect("address");
     let remote: std::net::SocketAddr = "10.0.0.2:6000".parse().expect("address");
     let mut config = ConnectionConfig { seed: Some(1), ..ConnectionConfig::default() };
     config.limits.max_frame = 1 << 16;
-    let Ok(mut conn) = Connection::new(config, now, SystemTime::UNIX_EPOCH) else { return };
+    let Ok(mut conn) = Connection::new(config, now, SystemTime::UNIX_EPOCH) else { return 0 };
     let socket = SocketId(0);
     let cfg = SocketConfig::new("s", vec![(Component::RTP, local)], SocketOptions::default(), cert.clone());
     conn.add_socket(now, socket, &cfg, true).expect("socket");
@@ -217,8 +223,15 @@ pub fn connection_receive(data: &[u8]) {
         ..ConnectionDescription::default()
     };
     conn.set_description(now, peer, Direction::Remote).expect("remote description");
-    let Ok(mut tx) = Context::new(Profile::Aes128CmHmacSha1_80, &key, &salt) else { return };
+    let Ok(mut tx) = Context::new(Profile::Aes128CmHmacSha1_80, &key, &salt) else { return 0 };
     let (mut buf, mut frame, mut out) = (vec![0u8; 2048], Vec::new(), vec![0u8; rtc_proto::MIN_TRANSMIT_BUFFER]);
+    // The peer's authenticated (nominating) check first: application data
+    // is taken only over a pair a check went through.
+    let mine = conn.description(Direction::Local).expect("local description");
+    let (Some(ufrag), Some(pwd)) = (mine.context_id, mine.secret) else { return 0 };
+    let mut check = fuzz_stun::check_with(&format!("{ufrag}:peerufrag"), &pwd, [3; 12], u64::MAX, true);
+    let _ = conn.handle_datagram(now, socket, local, remote, &mut check);
+    let mut frames = 0;
     let mut rest = data;
     while let [kind, hi, lo, tail @ ..] = rest {
         let (bytes, next) = tail.split_at(usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len()).min(1500));
@@ -242,9 +255,11 @@ pub fn connection_receive(data: &[u8]) {
         while conn.poll_event().is_some() {}
         while conn.poll_frame(&mut frame).is_some() {
             assert!(frame.len() <= 1 << 16, "a frame over the limit");
+            frames += 1;
         }
     }
     assert!(conn.streams(Direction::Remote).len() <= 64, "remote streams stay within their cap");
+    frames
 }
 
 /// `turn_stream_deframe`: any bytes as a TURN stream (TCP or TLS to a TURN
@@ -595,6 +610,22 @@ mod fuzz_stun {
         }
     }
 
+    /// A controlling check signed with `pwd`, from USERNAME `user`, with
+    /// USE-CANDIDATE when `nominate`.
+    pub(super) fn check_with(user: &str, pwd: &str, tid: [u8; 12], tiebreaker: u64, nominate: bool) -> Vec<u8> {
+        let Ok(user) = UserName::new(user) else { return Vec::new() };
+        let Ok(key) = HMACKey::new_short_term(pwd) else { return Vec::new() };
+        let mut b = StunMessageBuilder::new(BINDING, MessageClass::Request)
+            .with_transaction_id(TransactionId::from(tid))
+            .with_attribute(user)
+            .with_attribute(Priority::new(0x6e00_00ff))
+            .with_attribute(IceControlling::new(tiebreaker));
+        if nominate {
+            b = b.with_attribute(UseCandidate::default());
+        }
+        encode(b.with_attribute(MessageIntegrity::new(key)).with_attribute(Fingerprint::default()))
+    }
+
     /// A check from the peer (`peer` → `fuzz`), flags from `op`.
     pub(super) fn check(payload: &[u8], op: u8) -> Vec<u8> {
         let mut tid = [0u8; 12];
@@ -769,5 +800,20 @@ pub fn jitter_buffer(data: &[u8]) {
             last_released = Some(ext);
             assert_eq!(r.payload, &p[..], "released with its payload");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `connection_receive` gets past ICE: an RTP record (kind 1, protected
+    /// with the peer's key) of the announced audio SSRC comes out as a
+    /// frame.
+    #[test]
+    fn connection_receive_reaches_the_depacketizers() {
+        let mut rtp = vec![0x80, 111, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1];
+        rtp.extend([0xf8, 0xff, 0xfe]);
+        let mut input = vec![1, 0, rtp.len() as u8];
+        input.extend(&rtp);
+        assert_eq!(super::connection_receive_frames(&input), 1);
     }
 }
