@@ -23,7 +23,7 @@ use rtc_ice::{AgentConfig, Credentials, Event, IceSocket, Nomination, Role, Sock
 
 fn bind(role: Role, nomination: Nomination) -> SocketConfig {
     let agent = AgentConfig { role, nomination, ..AgentConfig::default() };
-    SocketConfig { agent, bind: vec!["127.0.0.1:0".parse().expect("addr")], stun_urls: vec![] }
+    SocketConfig { bind: vec!["127.0.0.1:0".parse().expect("addr")], ..SocketConfig::loopback(agent) }
 }
 
 async fn connected(s: &mut IceSocket) {
