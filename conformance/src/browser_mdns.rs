@@ -46,20 +46,28 @@ pub(crate) fn in_mdns_namespace(ctx: &Context, args: &[&str]) -> Result<String, 
 }
 
 /// Runs the case; returns a one-line summary.
-pub fn chromium_mdns(root: &Path, chromium: OsString) -> Result<String, String> {
+///
+/// With `conceal`, the other way: rtc's socket hides its host address
+/// behind a `.local` name (`mdns-host-names`) and answers for it, which the
+/// offer must show; rtc is given Chromium's answer without its candidates,
+/// so that only Chromium's checks, sent once it resolved rtc's name through
+/// rtc's responder, can connect; Chromium's selected pair must have a host
+/// candidate as its remote (rtc's) candidate.
+pub fn chromium_mdns(root: &Path, chromium: OsString, conceal: bool) -> Result<String, String> {
     if std::env::var_os("RUST_LOG").is_some() {
         let filter = tracing_subscriber::EnvFilter::from_default_env();
         let _ =
             tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(call(root, chromium))
+    rt.block_on(call(root, chromium, conceal))
 }
 
-async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
+async fn call(root: &Path, chromium: OsString, conceal: bool) -> Result<String, String> {
     let page = std::fs::read_to_string(root.join("conformance/peers/chromium_mdns.html")).map_err(|e| e.to_string())?;
     let conn = RtcConnection::new(None, Some(Options::default())).map_err(|e| e.to_string())?;
-    let servers = SocketServers { bind: vec![IpAddr::V4(RTC_ADDR)], ..SocketServers::default() };
+    let servers =
+        SocketServers { bind: vec![IpAddr::V4(RTC_ADDR)], mdns_host_names: conceal, ..SocketServers::default() };
     let socket = RtcSocket::new(servers, SocketOptions::default()).await.map_err(|e| e.to_string())?;
     let mut socket_events = socket.events();
     conn.add_socket(&socket).map_err(|e| e.to_string())?;
@@ -67,6 +75,9 @@ async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
     let mut offer = conn.description(Direction::Local).ok_or("no local description")?;
     offer.keys.clear();
     let offer = offer.to_sdp(&Options::default()).map_err(|e| e.to_string())?;
+    if conceal && (!offer.contains(".local ") || offer.contains(&RTC_ADDR.to_string())) {
+        return Err(format!("our offer should hide {RTC_ADDR} behind a .local name:\n{offer}"));
+    }
 
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
@@ -99,7 +110,11 @@ async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
         if hidden == 0 || !shown.is_empty() {
             return Err(format!("Chromium's answer should hide every host address behind a .local name:\n{answer}"));
         }
-        let (d, _) = ConnectionDescription::from_sdp(&answer).map_err(|e| e.to_string())?;
+        // Concealing, rtc takes none of Chromium's candidates: only
+        // Chromium's checks can connect.
+        let taken: String =
+            answer.split_inclusive('\n').filter(|l| !(conceal && l.starts_with("a=candidate:"))).collect();
+        let (d, _) = ConnectionDescription::from_sdp(&taken).map_err(|e| e.to_string())?;
         conn.set_description(d, Direction::Remote).map_err(|e| e.to_string())?;
         let asked = Instant::now();
         // Every pair rtc selects, in order, until the call is up and a
@@ -117,7 +132,10 @@ async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
             if let Some((at, remote)) = host
                 && connected.is_some()
             {
-                break (*at, remote.clone());
+                break Some((*at, remote.clone()));
+            }
+            if conceal && connected.is_some() {
+                break None;
             }
             let wait = (tokio::time::Instant::now() + Duration::from_millis(20)).min(deadline);
             match tokio::time::timeout_at(wait, socket_events.next()).await {
@@ -139,7 +157,23 @@ async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
         if report["channel"] != "mdns" {
             return Err(format!("Chromium did not open our data channel: {report}"));
         }
-        let Address::Ip(ip) = resolved.1.address else { unreachable!("matched above") };
+        let connected_ms = connected.unwrap_or_default().as_secs_f64() * 1000.0;
+        let Some((at, remote)) = resolved else {
+            // Concealing: Chromium reached rtc over a host candidate, which
+            // only resolving rtc's name could give it.
+            if report["remote"]["type"] != "host" {
+                return Err(format!("Chromium's selected pair has no host candidate of rtc's: {report}"));
+            }
+            let theirs = selected.last().map(|(_, r)| r.kind.to_string()).unwrap_or_default();
+            return Ok(format!(
+                "our offer hid {RTC_ADDR} behind a .local name and rtc took none of Chromium's candidates; Chromium \
+                 resolved the name through rtc's responder and its checks connected the call (ICE and DTLS) \
+                 {connected_ms:.0} ms after the answer, the data channel opened; Chromium's view of the pair: local \
+                 {}, remote {} (rtc's); rtc's remote candidate: {theirs}",
+                report["local"], report["remote"],
+            ));
+        };
+        let Address::Ip(ip) = remote.address else { unreachable!("matched above") };
         if answer.contains(&format!(" {ip} ")) {
             return Err(format!("{ip} was in Chromium's answer, not resolved: {answer}"));
         }
@@ -147,11 +181,10 @@ async fn call(root: &Path, chromium: OsString) -> Result<String, String> {
         Ok(format!(
             "Chromium's answer hid its {hidden} host candidates behind .local names; rtc resolved them by mDNS and \
              selected a host candidate at {ip}:{} ({:.0} ms after the answer; first selected remote candidate: \
-             {first}); connected (ICE and DTLS) {:.0} ms after the answer, the data channel opened; Chromium's view \
-             of the pair: local {}, remote {}",
-            resolved.1.port,
-            resolved.0.as_secs_f64() * 1000.0,
-            connected.unwrap_or_default().as_secs_f64() * 1000.0,
+             {first}); connected (ICE and DTLS) {connected_ms:.0} ms after the answer, the data channel opened; \
+             Chromium's view of the pair: local {}, remote {}",
+            remote.port,
+            at.as_secs_f64() * 1000.0,
             report["local"],
             report["remote"],
         ))

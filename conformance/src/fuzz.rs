@@ -331,7 +331,8 @@ pub fn turn_stream_deframe(data: &[u8]) {
 /// name within 253 octets, at most `MAX_RECORDS` of them, and a malformed
 /// message hands over none. A resolver waiting for three names (the
 /// names of the corpus' responses among them) resolves only pending names,
-/// each once, and stays within its bounds.
+/// each once, and stays within its bounds. As a query, a responder
+/// answers for its own name only, with answers that parse.
 pub fn mdns_response(data: &[u8]) {
     use rtc_ice::mdns::{self, MdnsEvent, Resolver};
     let mut handed = 0;
@@ -367,6 +368,23 @@ pub fn mdns_response(data: &[u8]) {
     assert_eq!(seen.len(), resolved);
     // The same datagram again resolves nothing more.
     assert_eq!(resolver.handle_response(from, data), 0);
+    // As a query, from the mDNS port and from another (legacy unicast): a
+    // responder answers for its own name only, at most 4 questions, with
+    // answers that parse.
+    let mut responder = mdns::Responder::default();
+    responder.register(names[0], std::net::IpAddr::from([10, 0, 0, 1])).expect("a candidate's name");
+    for port in [mdns::MDNS_PORT, 40000] {
+        let source = std::net::SocketAddr::from(([10, 0, 0, 2], port));
+        let n = responder.handle_query(now, source, data);
+        assert!(n <= 4);
+        for _ in 0..n {
+            let t = responder.poll_transmit().expect("an answer per count");
+            assert_eq!(t.destination.is_some(), port != mdns::MDNS_PORT || t.destination == Some(source));
+            let got = mdns::parse_response(&t.contents, |r| assert_eq!(r.name, names[0])).expect("our answer parses");
+            assert_eq!(got, 1);
+        }
+        assert!(responder.poll_transmit().is_none());
+    }
 }
 
 /// `rtp_parse`: any bytes as an RTP packet. A packet that parses has its

@@ -66,7 +66,14 @@ enum Command {
     /// Run it in the network namespace the `api` suite makes for it
     /// (loopback and a veth pair). Prints one summary line; exit status 1
     /// on failure.
-    BrowserMdns,
+    BrowserMdns {
+        /// The other way: rtc conceals its host addresses behind `.local`
+        /// names (`mdns-host-names`) and answers for them; rtc is given no
+        /// candidate of Chromium's, so only Chromium's checks, after
+        /// resolving rtc's name, can connect.
+        #[arg(long)]
+        conceal: bool,
+    },
     /// Renegotiation with headless Chromium (as `browser-call`, in a
     /// loopback-only namespace): Chromium offers, then adds a track and
     /// offers again, then rtc adds a stream and offers. Prints one summary
@@ -170,9 +177,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::BrowserMdns => {
+        Command::BrowserMdns { conceal } => {
             let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
-            match rtc_conformance::browser_mdns::chromium_mdns(&Context::from_env().root, chromium) {
+            match rtc_conformance::browser_mdns::chromium_mdns(&Context::from_env().root, chromium, conceal) {
                 Ok(summary) => {
                     println!("{summary}");
                     ExitCode::SUCCESS

@@ -472,6 +472,14 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
             }
             Err(e) => out.push(CaseResult::fail(name, e)),
         }
+        let name = "rtc hides its host addresses behind mDNS names: Chromium resolves them through rtc's responder";
+        match crate::browser_mdns::in_mdns_namespace(ctx, &["browser-mdns", "--conceal"]) {
+            Ok(what) => {
+                println!("api: rtc's mDNS candidates: {what}");
+                out.push(CaseResult::pass(name));
+            }
+            Err(e) => out.push(CaseResult::fail(name, e)),
+        }
         let name = "Chromium (headless) publishes simulcast (rid h, m, l; RFC 8853): rtc takes every layer it sends";
         match crate::browser::in_loopback_namespace(ctx, &["browser-simulcast"]) {
             Ok(what) => {

@@ -421,7 +421,7 @@ struct Turn {
     ended: Vec<Ending>,
     /// mDNS queries, and the host addresses whose interfaces they go out
     /// on.
-    mdns: Vec<Vec<u8>>,
+    mdns: Vec<rtc_ice::mdns::MdnsTransmit>,
     mdns_interfaces: Vec<IpAddr>,
 }
 
@@ -465,7 +465,7 @@ impl Turn {
         while let Some(q) = st.endpoint.poll_mdns_transmit(now) {
             self.mdns.push(q);
         }
-        if !self.mdns.is_empty() && mdns.socket().is_none() {
+        if (!self.mdns.is_empty() || st.endpoint.mdns_responding()) && mdns.socket().is_none() && !mdns.failed() {
             self.mdns_interfaces = st.addrs.keys().map(SocketAddr::ip).collect();
         }
         let (mut at, mut more) = (0, false);
@@ -526,7 +526,12 @@ impl Turn {
     /// streams.
     fn act(&mut self, udp: &UdpSocketSet, streams: &TurnStreams, mdns: &mut MdnsLink, out: &[u8]) {
         let interfaces = std::mem::take(&mut self.mdns_interfaces);
-        mdns.send(&mut self.mdns, || interfaces);
+        if self.mdns.is_empty() && !interfaces.is_empty() {
+            // Names to answer for: the socket listens from now on.
+            mdns.open(|| interfaces);
+        } else {
+            mdns.send(&mut self.mdns, || interfaces);
+        }
         for (source, destination, at, len) in self.transmit.drain(..) {
             // A full socket buffer drops the datagram, as the network would.
             if let Err(e) = udp.try_send_to(source, destination, &out[at..at + len]) {

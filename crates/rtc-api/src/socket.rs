@@ -110,6 +110,7 @@ impl RtcSocket {
         config.stun_servers = stun_servers;
         config.turn_servers = turn_servers;
         config.relay_only = servers.relay_only;
+        config.mdns_host_names = servers.mdns_host_names;
         config.dtls_engine = servers.dtls_engine.into();
         config.options = config.described_options();
         tracing::debug!(

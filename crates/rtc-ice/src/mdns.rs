@@ -180,6 +180,24 @@ fn read_name(msg: &[u8], mut pos: usize, name: &mut Name) -> Result<usize, MdnsE
     }
 }
 
+/// The header's flags, once the message is long enough for a header, is
+/// a response (or a query, as `response` says) and has opcode QUERY.
+fn check_header(msg: &[u8], response: bool) -> Result<u16, MdnsError> {
+    if msg.len() < HEADER {
+        return Err(MdnsError::Malformed("shorter than a header"));
+    }
+    let flags = u16_at(msg, 2)?;
+    match (flags & FLAG_RESPONSE != 0, response) {
+        (false, true) => return Err(MdnsError::NotResponse("a query")),
+        (true, false) => return Err(MdnsError::NotResponse("a response, not a query")),
+        _ => {}
+    }
+    if (flags >> 11) & 0xf != 0 {
+        return Err(MdnsError::NotResponse("an opcode other than QUERY"));
+    }
+    Ok(flags)
+}
+
 /// An address record found by [`parse_response`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddressRecord<'a> {
@@ -203,16 +221,7 @@ pub struct AddressRecord<'a> {
 /// ignored); a message that does not parse up to the records read is
 /// [`MdnsError::Malformed`] and hands over nothing.
 pub fn parse_response(msg: &[u8], mut found: impl FnMut(AddressRecord<'_>)) -> Result<usize, MdnsError> {
-    if msg.len() < HEADER {
-        return Err(MdnsError::Malformed("shorter than a header"));
-    }
-    let flags = u16_at(msg, 2)?;
-    if flags & FLAG_RESPONSE == 0 {
-        return Err(MdnsError::NotResponse("a query"));
-    }
-    if (flags >> 11) & 0xf != 0 {
-        return Err(MdnsError::NotResponse("an opcode other than QUERY"));
-    }
+    let flags = check_header(msg, true)?;
     if flags & 0xf != 0 {
         return Err(MdnsError::NotResponse("a nonzero response code"));
     }
@@ -266,6 +275,217 @@ pub fn parse_response(msg: &[u8], mut found: impl FnMut(AddressRecord<'_>)) -> R
         handed += 1;
     }
     Ok(handed)
+}
+
+/// A question read by [`parse_query`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Question<'a> {
+    /// The name asked for: lowercase, without the final dot.
+    pub name: &'a str,
+    /// The record type asked for (1 A, 28 AAAA, 255 ANY, ...).
+    pub qtype: u16,
+    /// The QU bit: the querier wants a unicast response (RFC 6762 section
+    /// 5.4).
+    pub unicast_response: bool,
+}
+
+/// Reads an mDNS query: each question of class IN whose name is a host
+/// name is handed to `found`, at most [`MAX_RECORDS`]; the known answers
+/// and other sections are not read. Returns the query's ID (echoed in a
+/// legacy unicast response). A response, a nonzero opcode or a message
+/// that does not parse up to its questions is an error, and hands over
+/// nothing.
+pub fn parse_query(msg: &[u8], mut found: impl FnMut(Question<'_>)) -> Result<u16, MdnsError> {
+    check_header(msg, false)?;
+    let count = usize::from(u16_at(msg, 4)?).min(MAX_RECORDS);
+    let mut name = Name { buf: [0; MAX_NAME], len: 0, host: true };
+    let mut starts = [0usize; MAX_RECORDS];
+    let mut pos = HEADER;
+    for start in starts.iter_mut().take(count) {
+        *start = pos;
+        pos = read_name(msg, pos, &mut name)?;
+        u16_at(msg, pos + 2)?;
+        pos += 4;
+    }
+    for &start in &starts[..count] {
+        let after = read_name(msg, start, &mut name)?;
+        let (qtype, class) = (u16_at(msg, after)?, u16_at(msg, after + 2)?);
+        if class & !CLASS_TOP_BIT != CLASS_IN || !name.host {
+            continue;
+        }
+        let Ok(n) = std::str::from_utf8(name.as_bytes()) else { continue };
+        found(Question { name: n, qtype, unicast_response: class & CLASS_TOP_BIT != 0 });
+    }
+    u16_at(msg, 0)
+}
+
+/// A name for a host candidate as browsers make them: a random version 4
+/// UUID and `.local`.
+pub fn random_name(rng: &mut impl rand::RngCore) -> String {
+    let mut b = [0u8; 16];
+    rng.fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}.local", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+/// An mDNS datagram to send: to the mDNS group of each family on each
+/// interface ([`MDNS_V4`], [`MDNS_V6`]) when `destination` is `None`, else
+/// by unicast to `destination`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MdnsTransmit {
+    /// A unicast destination, or `None` for the groups.
+    pub destination: Option<SocketAddr>,
+    /// The message.
+    pub contents: Vec<u8>,
+}
+
+/// Names the responder answers for, at most.
+pub const MAX_OWN_NAMES: usize = 1024;
+/// The TTL of our address records (RFC 6762 section 10: 120 s for records
+/// with a host name).
+const OWN_TTL: u32 = 120;
+
+#[derive(Debug)]
+struct Own {
+    name: String,
+    addr: IpAddr,
+    /// When the record was last multicast (RFC 6762 section 6: at most once
+    /// a second).
+    multicast_at: Option<Instant>,
+}
+
+/// Answers mDNS queries for the names that conceal our own host candidates
+/// (draft-ietf-mmusic-mdns-ice-candidates), sans-IO: [`Responder::register`]
+/// a name and its address, hand it every query with
+/// [`Responder::handle_query`], send what [`Responder::poll_transmit`] gives.
+/// An A (or AAAA, or ANY) question for one of its names is answered with
+/// the address record, cache-flush set, TTL 120 (section 10): by multicast
+/// to the group, at most once a second per name (section 6); by unicast to
+/// the querier when it asked with the QU bit (section 5.4); and, to a
+/// query from a port other than 5353, by a legacy unicast response (section
+/// 6.7: the query's ID and question echoed, TTL 10). At most
+/// [`MAX_OWN_NAMES`] names (the oldest go first) and 64 queued responses.
+#[derive(Debug, Default)]
+pub struct Responder {
+    names: VecDeque<Own>,
+    transmits: VecDeque<MdnsTransmit>,
+}
+
+impl Responder {
+    /// Answers for `name` (a candidate's name, see [`is_candidate_name`])
+    /// with `addr` from now on.
+    pub fn register(&mut self, name: &str, addr: IpAddr) -> Result<(), MdnsError> {
+        check_name(name)?;
+        let name = name.to_ascii_lowercase();
+        self.names.retain(|o| o.name != name);
+        if self.names.len() >= MAX_OWN_NAMES {
+            self.names.pop_front();
+        }
+        tracing::debug!(%name, %addr, "mDNS responder: answering for a host candidate's name");
+        self.names.push_back(Own { name, addr, multicast_at: None });
+        Ok(())
+    }
+
+    /// Stops answering for `name`.
+    pub fn unregister(&mut self, name: &str) {
+        self.names.retain(|o| !o.name.eq_ignore_ascii_case(name));
+    }
+
+    /// Whether it answers for any name (the driver then keeps its mDNS
+    /// socket open).
+    pub fn is_active(&self) -> bool {
+        !self.names.is_empty()
+    }
+
+    /// Takes a datagram that arrived on the mDNS socket from `source`:
+    /// answers the questions for our names. Returns how many answers it
+    /// queued.
+    pub fn handle_query(&mut self, now: Instant, source: SocketAddr, data: &[u8]) -> usize {
+        if self.names.is_empty() {
+            return 0;
+        }
+        let legacy = source.port() != MDNS_PORT;
+        let mut hits = [(0usize, false); 4];
+        let mut n = 0;
+        let names = &self.names;
+        let id = parse_query(data, |q| {
+            let Some(i) = names.iter().position(|o| o.name == q.name) else { return };
+            let family =
+                matches!((q.qtype, names[i].addr), (TYPE_A, IpAddr::V4(_)) | (TYPE_AAAA, IpAddr::V6(_)) | (255, _));
+            if family && n < hits.len() {
+                hits[n] = (i, q.unicast_response);
+                n += 1;
+            }
+        });
+        let Ok(id) = id else { return 0 };
+        let mut queued = 0;
+        for &(i, qu) in &hits[..n] {
+            if self.transmits.len() >= 64 {
+                break;
+            }
+            let own = &mut self.names[i];
+            let (destination, ttl) = if legacy {
+                (Some(source), 10)
+            } else if qu {
+                (Some(source), OWN_TTL)
+            } else {
+                if own.multicast_at.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1)) {
+                    continue;
+                }
+                own.multicast_at = Some(now);
+                (None, OWN_TTL)
+            };
+            let mut m = Vec::with_capacity(HEADER + 2 * (own.name.len() + 2) + 30);
+            let qd: u16 = if legacy { 1 } else { 0 };
+            m.extend_from_slice(&(if legacy { id } else { 0 }).to_be_bytes());
+            m.extend_from_slice(&[0x84, 0]);
+            m.extend_from_slice(&qd.to_be_bytes());
+            m.extend_from_slice(&[0, 1, 0, 0, 0, 0]);
+            let (rtype, rdata): (u16, Vec<u8>) = match own.addr {
+                IpAddr::V4(a) => (TYPE_A, a.octets().to_vec()),
+                IpAddr::V6(a) => (TYPE_AAAA, a.octets().to_vec()),
+            };
+            let name_at = m.len();
+            for label in own.name.split('.') {
+                // Registered names are one label of at most 63 octets and "local".
+                m.push(label.len() as u8);
+                m.extend_from_slice(label.as_bytes());
+            }
+            m.push(0);
+            if legacy {
+                m.extend_from_slice(&rtype.to_be_bytes());
+                m.extend_from_slice(&CLASS_IN.to_be_bytes());
+                // The answer's name points at the question's.
+                m.extend_from_slice(&[0xc0 | (name_at >> 8) as u8, name_at as u8]);
+            }
+            m.extend_from_slice(&rtype.to_be_bytes());
+            // The cache-flush bit only in multicast responses (section 10.2).
+            let class = if legacy { CLASS_IN } else { CLASS_IN | CLASS_TOP_BIT };
+            m.extend_from_slice(&class.to_be_bytes());
+            m.extend_from_slice(&ttl.to_be_bytes());
+            m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            m.extend_from_slice(&rdata);
+            tracing::trace!(name = %own.name, ?destination, %source, "mDNS responder: answered");
+            self.transmits.push_back(MdnsTransmit { destination, contents: m });
+            queued += 1;
+        }
+        queued
+    }
+
+    /// The next response to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<MdnsTransmit> {
+        self.transmits.pop_front()
+    }
+}
+
+/// Whether an mDNS message is a query (else a response, or too short to
+/// say): which of [`Responder::handle_query`] and
+/// [`Resolver::handle_response`] takes it.
+pub fn is_query(msg: &[u8]) -> bool {
+    msg.len() >= HEADER && msg[2] & 0x80 == 0
 }
 
 /// How a [`Resolver`] asks.
@@ -803,5 +1023,118 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 8);
+    }
+
+    fn query(name: &str, qtype: u16, qu: bool) -> Vec<u8> {
+        let mut q = Vec::new();
+        write_query(&mut q, name, qtype, qu).unwrap();
+        q
+    }
+
+    #[test]
+    fn queries_parse() {
+        let mut got = Vec::new();
+        let id = parse_query(&query("AbC.local", TYPE_AAAA, true), |q| {
+            got.push((q.name.to_owned(), q.qtype, q.unicast_response))
+        });
+        assert_eq!(id, Ok(0));
+        assert_eq!(got, [("abc.local".to_owned(), TYPE_AAAA, true)]);
+        assert_eq!(
+            parse_query(&chromium_positive(NAME, [1, 2, 3, 4]), |_| {}),
+            Err(MdnsError::NotResponse("a response, not a query"))
+        );
+        let q = query(NAME, TYPE_A, false);
+        for n in 0..q.len() {
+            let mut any = false;
+            assert!(parse_query(&q[..n], |_| any = true).is_err());
+            assert!(!any);
+        }
+        // Two questions, the second's name compressed into the first's.
+        let mut q = header(0x0000, [2, 0, 0, 0]);
+        q[0..2].copy_from_slice(&[0x12, 0x34]);
+        q.extend_from_slice(&wire("a.local"));
+        q.extend_from_slice(&[0, 1, 0, 1, 1, b'b', 0xc0, 0x0e, 0, 28, 0, 1]);
+        let mut got = Vec::new();
+        assert_eq!(parse_query(&q, |q| got.push(q.name.to_owned())), Ok(0x1234));
+        assert_eq!(got, ["a.local", "b.local"]);
+    }
+
+    #[test]
+    fn random_names_are_uuid_v4_candidate_names() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let a = random_name(&mut rng);
+        assert!(is_candidate_name(&a), "{a}");
+        assert_eq!(a.len(), 36 + 6);
+        assert_eq!(&a[14..15], "4");
+        assert_ne!(a, random_name(&mut rng));
+    }
+
+    #[test]
+    fn the_responder_answers_for_its_names_only() {
+        let t0 = Instant::now();
+        let mut r = Responder::default();
+        assert!(!r.is_active());
+        r.register("Host-A.local", IpAddr::from([10, 0, 0, 1])).unwrap();
+        r.register("host-b.local", "fd00::9".parse().unwrap()).unwrap();
+        assert!(r.register("a.b.local", IpAddr::from([1, 1, 1, 1])).is_err());
+        assert!(r.is_active());
+        let peer: SocketAddr = "10.0.0.2:5353".parse().unwrap();
+        // A multicast answer that our own resolver reads.
+        assert_eq!(r.handle_query(t0, peer, &query("host-a.local", TYPE_A, false)), 1);
+        let t = r.poll_transmit().unwrap();
+        assert_eq!(t.destination, None);
+        assert_eq!(addresses(&t.contents).unwrap(), [("host-a.local".to_owned(), IpAddr::from([10, 0, 0, 1]), 120)]);
+        // At most once a second per name by multicast; QU answers by
+        // unicast; other names and families are not answered.
+        assert_eq!(r.handle_query(t0 + Duration::from_millis(500), peer, &query("host-a.local", TYPE_A, false)), 0);
+        assert_eq!(r.handle_query(t0 + Duration::from_millis(500), peer, &query("host-a.local", TYPE_A, true)), 1);
+        assert_eq!(r.poll_transmit().unwrap().destination, Some(peer));
+        assert_eq!(r.handle_query(t0 + Duration::from_secs(1), peer, &query("host-a.local", TYPE_A, false)), 1);
+        assert!(r.poll_transmit().is_some());
+        assert_eq!(r.handle_query(t0, peer, &query("host-a.local", TYPE_AAAA, false)), 0);
+        assert_eq!(r.handle_query(t0, peer, &query("other.local", TYPE_A, false)), 0);
+        assert_eq!(r.handle_query(t0, peer, &query("host-b.local", TYPE_AAAA, false)), 1);
+        let t = r.poll_transmit().unwrap();
+        assert_eq!(addresses(&t.contents).unwrap()[0].1, "fd00::9".parse::<IpAddr>().unwrap());
+        // A legacy unicast query (not from port 5353): the ID and the
+        // question echoed, TTL 10, by unicast; a resolver reads it.
+        let legacy: SocketAddr = "10.0.0.2:40000".parse().unwrap();
+        let mut q = query("host-a.local", TYPE_A, false);
+        q[0..2].copy_from_slice(&[0xbe, 0xef]);
+        assert_eq!(r.handle_query(t0, legacy, &q), 1);
+        let t = r.poll_transmit().unwrap();
+        assert_eq!(t.destination, Some(legacy));
+        assert_eq!(&t.contents[..6], &[0xbe, 0xef, 0x84, 0, 0, 1]);
+        assert_eq!(addresses(&t.contents).unwrap(), [("host-a.local".to_owned(), IpAddr::from([10, 0, 0, 1]), 10)]);
+        let mut resolver = Resolver::default();
+        resolver.query(t0, "host-a.local").unwrap();
+        assert_eq!(resolver.handle_response("10.0.0.1:5353".parse().unwrap(), &t.contents), 1);
+        // Responses, garbage and unregistered names get nothing.
+        assert_eq!(r.handle_query(t0, peer, &chromium_positive("host-a.local", [1, 1, 1, 1])), 0);
+        assert_eq!(r.handle_query(t0, peer, &[0; 5]), 0);
+        r.unregister("HOST-A.local");
+        assert_eq!(r.handle_query(t0 + Duration::from_secs(9), peer, &query("host-a.local", TYPE_A, false)), 0);
+        assert!(r.poll_transmit().is_none());
+    }
+
+    #[test]
+    fn the_responder_is_bounded() {
+        let t0 = Instant::now();
+        let mut r = Responder::default();
+        for i in 0..MAX_OWN_NAMES + 10 {
+            r.register(&format!("n{i}.local"), IpAddr::from([10, 0, 0, 1])).unwrap();
+        }
+        assert_eq!(r.names.len(), MAX_OWN_NAMES);
+        assert_eq!(
+            r.handle_query(t0, "10.0.0.2:5353".parse().unwrap(), &query("n0.local", TYPE_A, false)),
+            0,
+            "the oldest went"
+        );
+        let legacy: SocketAddr = "10.0.0.2:40000".parse().unwrap();
+        for _ in 0..200 {
+            r.handle_query(t0, legacy, &query("n20.local", TYPE_A, false));
+        }
+        assert_eq!(r.transmits.len(), 64);
     }
 }

@@ -10,7 +10,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 
-use crate::mdns::{MDNS_PORT, MDNS_V4, MDNS_V6};
+use crate::mdns::{MDNS_PORT, MDNS_V4, MDNS_V6, MdnsTransmit};
 
 /// A UDP socket per address family for one-shot mDNS queries (RFC 6762),
 /// joined to the mDNS group on the interfaces given.
@@ -204,6 +204,15 @@ impl MdnsSocket {
         sent
     }
 
+    /// Sends a datagram by unicast to `destination` (a legacy unicast or QU
+    /// answer), from the socket of its family.
+    pub fn send_to(&self, data: &[u8], destination: SocketAddr) -> io::Result<usize> {
+        let s = if destination.is_ipv4() { &self.v4 } else { &self.v6 };
+        let s =
+            s.as_ref().ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no socket of that family"))?;
+        send_now(s, data, destination)
+    }
+
     /// Waits for a datagram on either socket; returns its length in `buf`
     /// and its source. Size `buf` at [`crate::mdns::MAX_MESSAGE`].
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
@@ -242,6 +251,11 @@ impl MdnsLink {
         self.socket.as_ref()
     }
 
+    /// Whether opening the socket failed (it is not tried again).
+    pub fn failed(&self) -> bool {
+        self.open_failed
+    }
+
     /// Waits for a datagram on the socket (forever while it is not open);
     /// [`MdnsLink::take`] gives it.
     pub async fn recv(&mut self) {
@@ -261,37 +275,54 @@ impl MdnsLink {
         Some((from, self.buf.get(..n)?))
     }
 
-    /// Sends `queries` (drained), opening the socket on the interfaces of
-    /// `interfaces` (the host addresses in use) first if need be; once
-    /// opening failed, queries are dropped (their names fail by timeout).
-    pub fn send(&mut self, queries: &mut Vec<Vec<u8>>, interfaces: impl FnOnce() -> Vec<IpAddr>) {
-        if queries.is_empty() {
-            return;
-        }
+    /// Opens the socket on the interfaces of `interfaces` (the host
+    /// addresses in use) unless it is open or opening failed before.
+    pub fn open(&mut self, interfaces: impl FnOnce() -> Vec<IpAddr>) {
         if self.socket.is_none() && !self.open_failed {
             match MdnsSocket::open(&interfaces()) {
                 Ok(s) => self.socket = Some(s),
                 Err(e) => {
-                    tracing::warn!("mDNS: no socket for queries ({e}); .local candidates will not be resolved");
+                    tracing::warn!("mDNS: no socket ({e}); .local names will be neither resolved nor answered");
                     self.open_failed = true;
                 }
             }
         }
-        for q in queries.drain(..) {
-            if let Some(s) = &self.socket {
-                s.send(&q);
+    }
+
+    /// Sends `transmits` (drained): to the groups, or by unicast to their
+    /// destination, opening the socket first if need be (see
+    /// [`MdnsLink::open`]); once opening failed, they are dropped (names
+    /// asked for fail by timeout).
+    pub fn send(&mut self, transmits: &mut Vec<MdnsTransmit>, interfaces: impl FnOnce() -> Vec<IpAddr>) {
+        if transmits.is_empty() {
+            return;
+        }
+        self.open(interfaces);
+        for t in transmits.drain(..) {
+            let Some(s) = &self.socket else { continue };
+            match t.destination {
+                None => {
+                    s.send(&t.contents);
+                }
+                Some(to) => {
+                    if let Err(e) = s.send_to(&t.contents, to) {
+                        tracing::debug!(%to, "mDNS answer not sent: {e}");
+                    }
+                }
             }
         }
     }
 }
 
 /// An [`IceSocket`](crate::IceSocket)'s mDNS side: a resolver for its
-/// agent's names and the link its queries go over.
+/// agent's names, a responder for the names concealing its host
+/// addresses, and the link they go over.
 #[derive(Debug, Default)]
 pub(crate) struct AgentMdns {
     resolver: crate::mdns::Resolver,
+    responder: crate::mdns::Responder,
     pub(crate) link: MdnsLink,
-    out: Vec<Vec<u8>>,
+    out: Vec<MdnsTransmit>,
 }
 
 impl AgentMdns {
@@ -300,8 +331,17 @@ impl AgentMdns {
     /// Returns when the resolver wants time next.
     pub(crate) fn exchange(&mut self, now: std::time::Instant, agent: &mut crate::Agent) -> Option<std::time::Instant> {
         use crate::mdns::MdnsEvent;
+        while let Some((name, ip)) = agent.poll_mdns_host_name() {
+            if let Err(e) = self.responder.register(&name, ip) {
+                tracing::debug!(%name, "mDNS name not answered for: {e}");
+            }
+        }
         if let Some((from, data)) = self.link.take() {
-            self.resolver.handle_response(from, data);
+            if crate::mdns::is_query(data) {
+                self.responder.handle_query(now, from, data);
+            } else {
+                self.resolver.handle_response(from, data);
+            }
         }
         while let Some(name) = agent.poll_mdns_query() {
             if let Err(e) = self.resolver.query(now, &name) {
@@ -318,14 +358,22 @@ impl AgentMdns {
                 MdnsEvent::Failed { name } => agent.mdns_resolved(now, &name, None),
             }
         }
-        while let Some(q) = self.resolver.poll_transmit() {
-            self.out.push(q);
+        while let Some(contents) = self.resolver.poll_transmit() {
+            self.out.push(MdnsTransmit { destination: None, contents });
+        }
+        while let Some(t) = self.responder.poll_transmit() {
+            self.out.push(t);
         }
         self.resolver.poll_timeout()
     }
 
-    /// Without the lock: sends the queries.
+    /// Without the lock: sends the queries and answers (the socket opens
+    /// as soon as there are names to answer for).
     pub(crate) fn send(&mut self, interfaces: impl FnOnce() -> Vec<IpAddr>) {
+        if self.responder.is_active() && self.link.socket().is_none() && self.out.is_empty() {
+            self.link.open(interfaces);
+            return;
+        }
         self.link.send(&mut self.out, interfaces);
     }
 }

@@ -197,3 +197,43 @@ fn a_flood_of_names_is_capped() {
     p.b.agent.restart(now, None).unwrap();
     assert_eq!((p.b.agent.mdns_pending(), p.b.agent.poll_mdns_query()), (0, None));
 }
+
+#[test]
+fn our_host_candidates_concealed_behind_names_are_resolved_by_the_peer() {
+    let concealing = AgentConfig { mdns_host_names: true, ..cfg(Role::Controlling, 350) };
+    let mut p =
+        Pair::new(concealing, &[(1, addr(A))], cfg(Role::Controlled, 351), &[(1, addr(B))], NetConfig::default());
+    // A signals its host candidate under a name, and gives the driver the
+    // name with its address, once.
+    let signaled = candidates(&p.a).remove(0);
+    let Address::Mdns(name) = signaled.address.clone() else { panic!("not concealed: {signaled}") };
+    assert!(rtc_ice::mdns::is_candidate_name(&name));
+    assert_eq!(p.a.agent.poll_mdns_host_name(), Some((name.clone(), addr(A).ip())));
+    assert_eq!(p.a.agent.poll_mdns_host_name(), None);
+    // B (signaled by the harness) asks for the name; "its resolver" finds
+    // A's address, and the call connects over host candidates.
+    assert_eq!(p.b.agent.poll_mdns_query(), Some(name.clone()));
+    let now = p.now;
+    p.b.agent.mdns_resolved(now, &name, Some(addr(A).ip()));
+    assert!(p.run_until(Duration::from_secs(5), Pair::both_connected));
+    assert_eq!(p.b.agent.path(Component::RTP).unwrap().remote, addr(A));
+    // A restart announces the same name again.
+    p.a.agent.restart(p.now, None).unwrap();
+    let again: Vec<Candidate> = p.a.agent.local_candidates().cloned().collect();
+    assert_eq!(again[0].address, Address::Mdns(name));
+}
+
+#[test]
+fn a_concealed_host_address_is_not_the_related_address_of_a_server_reflexive_candidate() {
+    let stun = addr("192.0.2.100:3478");
+    let a = AgentConfig { stun_servers: vec![stun], mdns_host_names: true, ..cfg(Role::Controlling, 360) };
+    let net =
+        NetConfig { nat: Some(sim::Nat { inside: addr(A), public: addr("203.0.113.1:6000") }), ..NetConfig::default() };
+    let mut p = Pair::new(a, &[(1, addr(A))], cfg(Role::Controlled, 361), &[(1, addr(B))], net);
+    p.stun = Some(sim::StunServer { addr: stun, requests: 0 });
+    assert!(p.run_until(Duration::from_secs(10), |p| p.a.has(|e| *e == Event::CandidatesDone)));
+    let srflx = candidates(&p.a).into_iter().find(|c| c.kind.kind() == CandidateKind::ServerReflexive).unwrap();
+    assert_eq!(srflx.address, Address::Ip(IpAddr::from([203, 0, 113, 1])));
+    assert_eq!((srflx.related_address, srflx.related_port), (Some(Address::Ip(IpAddr::from([0, 0, 0, 0]))), Some(9)));
+    assert!(!candidates(&p.a).iter().any(|c| c.to_string().contains("10.0.0.1")), "the host address never shows");
+}

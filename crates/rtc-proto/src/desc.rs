@@ -279,6 +279,13 @@ pub struct SocketServers {
     /// "relay"`): host addresses are not signaled, only the TURN relays'.
     #[serde(rename = "relay-only", default, skip_serializing_if = "std::ops::Not::not")]
     pub relay_only: bool,
+    /// Conceal the host addresses behind random `<uuid>.local` names, as
+    /// browsers do (JSON `"mdns-host-names": true`;
+    /// draft-ietf-mmusic-mdns-ice-candidates): candidates are signaled with
+    /// the names and the driver answers mDNS queries for them on the link.
+    /// Local only.
+    #[serde(rename = "mdns-host-names", default, skip_serializing_if = "std::ops::Not::not")]
+    pub mdns_host_names: bool,
     /// Local addresses to bind, one UDP socket each (two without mux).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bind: Vec<IpAddr>,

@@ -7,7 +7,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
 use rtc_ice::Demux;
-use rtc_ice::mdns::{MdnsEvent, Resolver};
+use rtc_ice::mdns::{MdnsEvent, MdnsTransmit, Resolver, Responder};
 
 use crate::SocketId;
 use crate::connection::{
@@ -90,6 +90,8 @@ struct Core {
     /// Who waits for which name (lowercase).
     mdns_waiting: Vec<(String, ConnHandle)>,
     mdns: Resolver,
+    /// Answers for the names concealing the connections' host addresses.
+    responder: Responder,
 }
 
 /// mDNS names asked for and not yet given to the resolver, and connections
@@ -180,6 +182,7 @@ impl Default for Core {
             mdns_asked: VecDeque::new(),
             mdns_waiting: Vec::new(),
             mdns: Resolver::default(),
+            responder: Responder::default(),
         }
     }
 }
@@ -218,6 +221,11 @@ impl Core {
             let (generation, paths) = e.conn.data_paths();
             self.router.set_paths(h, paths);
             e.route_paths = Some(generation);
+        }
+        while let Some((name, ip)) = e.conn.poll_mdns_host_name() {
+            if let Err(err) = self.responder.register(&name, ip) {
+                tracing::debug!(%name, "mDNS name not answered for: {err}");
+            }
         }
         while let Some(name) = e.conn.poll_mdns_query() {
             if self.mdns_asked.len() < MDNS_ASKED {
@@ -556,10 +564,23 @@ impl Endpoint {
     /// Takes a datagram that arrived on the driver's mDNS socket
     /// ([`rtc_ice::udp::MdnsSocket`] with feature `tokio` of rtc-ice) from
     /// `source`: answers resolve the `.local` names of remote candidates
-    /// the connections wait for (see [`Endpoint::poll_mdns_transmit`]).
+    /// the connections wait for, and queries for the names concealing the
+    /// connections' host addresses are answered (see
+    /// [`Endpoint::poll_mdns_transmit`]).
     pub fn handle_mdns_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        if rtc_ice::mdns::is_query(data) {
+            self.core.responder.handle_query(now, source, data);
+            return;
+        }
         self.core.mdns.handle_response(source, data);
         self.deliver_mdns(now);
+    }
+
+    /// Whether a connection's host addresses are concealed behind names the
+    /// endpoint answers for: the driver must then keep its mDNS socket open
+    /// and feed it to [`Endpoint::handle_mdns_datagram`].
+    pub fn mdns_responding(&self) -> bool {
+        self.core.responder.is_active()
     }
 
     /// Gives the names asked for to the resolver, moves its timers, and
@@ -609,19 +630,24 @@ impl Endpoint {
 
     // ----- outputs -----
 
-    /// The next mDNS query (a one-question query for a `.local` name a
-    /// connection's remote candidate waits for, or its retransmission):
-    /// send it to [`rtc_ice::mdns::MDNS_V4`] (and
-    /// [`rtc_ice::mdns::MDNS_V6`]) on the interfaces of the sockets'
-    /// addresses, and feed what arrives to
+    /// The next mDNS datagram: a one-question query for a `.local` name a
+    /// connection's remote candidate waits for (or its retransmission), or
+    /// an answer for one of the names concealing the connections' host
+    /// addresses. Send it to `destination`, or, when that is `None`, to
+    /// [`rtc_ice::mdns::MDNS_V4`] (and [`rtc_ice::mdns::MDNS_V6`]) on the
+    /// interfaces of the sockets' addresses, and feed what arrives to
     /// [`Endpoint::handle_mdns_datagram`]. A driver without an mDNS socket
     /// may leave these undrained: the names then fail after 3 s.
     #[must_use]
-    pub fn poll_mdns_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+    pub fn poll_mdns_transmit(&mut self, now: Instant) -> Option<MdnsTransmit> {
         if !self.core.mdns_asked.is_empty() {
             self.mdns_timeout(now);
         }
-        self.core.mdns.poll_transmit()
+        if let Some(t) = self.core.responder.poll_transmit() {
+            return Some(t);
+        }
+        let contents = self.core.mdns.poll_transmit()?;
+        Some(MdnsTransmit { destination: None, contents })
     }
 
     /// The next datagram of any connection, written into `buf` (see

@@ -49,9 +49,9 @@ fn setup() -> (Net, (usize, rtc_proto::ConnHandle), (usize, rtc_proto::ConnHandl
 fn the_endpoint_asks_for_the_name_and_connects_over_the_resolved_candidate() {
     let (mut net, a, b) = setup();
     let now = net.now;
-    let query = net.hosts[b.0].endpoint.poll_mdns_transmit(now).expect("an mDNS query");
+    let query = net.hosts[b.0].endpoint.poll_mdns_transmit(now).expect("an mDNS query").contents;
     assert!(query.windows(36).any(|w| w == &NAME.as_bytes()[..36]), "the query names the candidate's name");
-    let aaaa = net.hosts[b.0].endpoint.poll_mdns_transmit(now).expect("the AAAA query");
+    let aaaa = net.hosts[b.0].endpoint.poll_mdns_transmit(now).expect("the AAAA query").contents;
     assert_ne!(query, aaaa);
     assert!(net.hosts[b.0].endpoint.poll_mdns_transmit(now).is_none());
     // The browser does not have rtc's description yet: only rtc's checks,

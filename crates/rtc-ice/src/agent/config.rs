@@ -196,6 +196,13 @@ pub struct AgentConfig {
     /// [`Agent::poll_stream_command`](super::Agent::poll_stream_command)
     /// says so).
     pub turn_servers: Vec<TurnServer>,
+    /// Conceal the host candidates behind random `<uuid>.local` names
+    /// (draft-ietf-mmusic-mdns-ice-candidates), as browsers do: they are
+    /// signaled with the name ([`Agent::poll_mdns_host_name`](super::Agent::poll_mdns_host_name)
+    /// gives each name and address for the driver's
+    /// [`crate::mdns::Responder`]), and server-reflexive candidates with
+    /// 0.0.0.0:9 as their related address.
+    pub mdns_host_names: bool,
     /// Use relayed candidates only (WebRTC's `iceTransportPolicy: "relay"`):
     /// host candidates are bases for the TURN allocations but are neither
     /// signaled nor paired, no server-reflexive candidate is gathered, and
@@ -233,6 +240,7 @@ impl Default for AgentConfig {
             credentials: None,
             stun_servers: Vec::new(),
             turn_servers: Vec::new(),
+            mdns_host_names: false,
             relay_only: false,
             lite: false,
             timing: Timing::default(),

@@ -119,4 +119,28 @@ impl Agent {
         self.mdns = Vec::new();
         self.mdns_queries = VecDeque::new();
     }
+
+    /// The name that conceals the host address `ip` (one per address, kept
+    /// across restarts, as browsers keep theirs).
+    pub(super) fn conceal(&mut self, ip: IpAddr) -> String {
+        if let Some((name, _)) = self.mdns_own.iter().find(|(_, a)| *a == ip) {
+            return name.clone();
+        }
+        let name = crate::mdns::random_name(&mut self.rng);
+        self.mdns_own.push((name.clone(), ip));
+        self.mdns_own_new += 1;
+        name
+    }
+
+    /// A name that conceals one of our host addresses
+    /// ([`AgentConfig::mdns_host_names`](super::AgentConfig::mdns_host_names)),
+    /// with the address: register it with the driver's
+    /// [`crate::mdns::Responder`] so that the peer can resolve it. Each
+    /// comes once.
+    #[must_use]
+    pub fn poll_mdns_host_name(&mut self) -> Option<(String, IpAddr)> {
+        let n = self.mdns_own_new.checked_sub(1)?;
+        self.mdns_own_new = n;
+        self.mdns_own.get(self.mdns_own.len() - 1 - n).cloned()
+    }
 }

@@ -237,6 +237,10 @@ pub struct Agent {
     mdns: Vec<mdns::Held>,
     /// Names the driver must resolve ([`Agent::poll_mdns_query`]).
     mdns_queries: VecDeque<String>,
+    /// The names concealing our host addresses, each with its address.
+    mdns_own: Vec<(String, IpAddr)>,
+    /// Those the driver has not taken yet ([`Agent::poll_mdns_host_name`]).
+    mdns_own_new: usize,
 }
 
 impl Agent {
@@ -311,6 +315,8 @@ impl Agent {
             remote_lite: false,
             mdns: Vec::new(),
             mdns_queries: VecDeque::new(),
+            mdns_own: Vec::new(),
+            mdns_own_new: 0,
         }
     }
 
@@ -659,15 +665,12 @@ impl Agent {
         let local_pref = base_pref.saturating_sub(u16::try_from(hosts).unwrap_or(u16::MAX));
         let priority = candidate_priority(TypePreference::HOST, local_pref, component);
         let foundation = Foundation::compute(&CandidateType::HOST, addr.ip(), None, &Transport::UDP);
-        let cand = Candidate::new(
-            foundation,
-            component,
-            Transport::UDP,
-            priority,
-            Address::Ip(addr.ip()),
-            addr.port(),
-            CandidateType::HOST,
-        );
+        let address = match self.cfg.mdns_host_names {
+            true => Address::Mdns(self.conceal(addr.ip())),
+            false => Address::Ip(addr.ip()),
+        };
+        let cand =
+            Candidate::new(foundation, component, Transport::UDP, priority, address, addr.port(), CandidateType::HOST);
         self.locals.reserve_exact(1);
         self.locals.push(LocalCand {
             cand: cand.clone(),

@@ -580,6 +580,12 @@ impl Agent {
             addr.port(),
             ctype,
         );
+        // A concealed host address is not shown as the related address
+        // either (0.0.0.0:9, as browsers write it).
+        let related = match kind {
+            LocalKind::ServerReflexive if self.cfg.mdns_host_names => SocketAddr::from(([0, 0, 0, 0], 9)),
+            _ => related,
+        };
         cand.related_address = Some(Address::Ip(related.ip()));
         cand.related_port = Some(related.port());
         self.locals.reserve_exact(1);

@@ -176,6 +176,9 @@ pub struct SocketConfig {
     /// Gather, signal and check relayed candidates only (WebRTC's
     /// `iceTransportPolicy: "relay"`; see `rtc_ice::AgentConfig::relay_only`).
     pub relay_only: bool,
+    /// Signal host candidates behind `.local` names (see
+    /// `rtc_ice::AgentConfig::mdns_host_names`).
+    pub mdns_host_names: bool,
     /// The DTLS certificate the socket's associations use.
     pub certificate: rtc_dtls::Certificate,
     /// The DTLS engine they run on: dimpl by default;
@@ -199,6 +202,7 @@ impl SocketConfig {
             stun_servers: Vec::new(),
             turn_servers: Vec::new(),
             relay_only: false,
+            mdns_host_names: false,
             certificate,
             dtls_engine: rtc_dtls::Engine::Dimpl,
         }

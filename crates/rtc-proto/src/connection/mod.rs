@@ -573,6 +573,7 @@ impl Connection {
             stun_servers: socket.stun_servers.clone(),
             turn_servers: socket.turn_servers.clone(),
             relay_only: socket.relay_only,
+            mdns_host_names: socket.mdns_host_names,
             lite: socket.options.ice_lite,
             seed: self.seeded.then(|| rand::Rng::random(&mut self.rng)),
             ..AgentConfig::default()

@@ -103,6 +103,16 @@ impl Connection {
         self.transports.iter_mut().find_map(|t| t.agent.poll_mdns_query())
     }
 
+    /// A name that conceals one of the connection's host addresses (a
+    /// socket with `mdns_host_names`), with the address: answer mDNS
+    /// queries for it (an [`rtc_ice::mdns::Responder`]; an
+    /// [`Endpoint`](crate::Endpoint) does it for its connections). Each
+    /// comes once.
+    #[must_use]
+    pub fn poll_mdns_host_name(&mut self) -> Option<(String, std::net::IpAddr)> {
+        self.transports.iter_mut().find_map(|t| t.agent.poll_mdns_host_name())
+    }
+
     /// The outcome of resolving an mDNS name (any case): with an address,
     /// the remote candidates waiting for it become host candidates at that
     /// address and are checked; `None` drops them. Unresolved names are
