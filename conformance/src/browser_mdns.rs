@@ -5,7 +5,7 @@
 //! and connect over a resolved host candidate, not a peer-reflexive one.
 //!
 //! Run inside a network namespace of its own (`rtc-conformance
-//! browser-mdns` under `unshare -rn`, see [`in_mdns_namespace`]) that has
+//! browser-mdns` under `unshare -rn`, see `in_mdns_namespace`) that has
 //! loopback and a veth pair `rtcm0` (10.77.0.1/24) ↔ `rtcm1` (10.77.0.2/24):
 //! Chromium's responder answers on non-loopback interfaces only, and a
 //! multicast sent out of one end of the pair arrives at the other, so
