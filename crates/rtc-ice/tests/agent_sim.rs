@@ -1183,3 +1183,24 @@ fn early_path_waits_for_a_check_from_the_peer() {
     assert!(p.b.agent.early_path(Component::RTP).is_some(), "{:?}", p.b.agent.path(Component::RTP));
     assert!(p.run_until(ms(100), Pair::both_connected));
 }
+
+/// RFC 8445 section 7.3.1.4: when the peer's check arrives on a pair whose
+/// own check is in progress, that check is cancelled and the pair checked
+/// again at once. Here A's first check is lost; B's check then shows A the
+/// path works, and A connects about a round trip later instead of waiting
+/// for the 500 ms retransmission of its lost check.
+#[test]
+fn a_check_from_the_peer_retries_a_pair_whose_check_is_in_progress() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DROPPED: AtomicBool = AtomicBool::new(false);
+    // B's socket loses the first Binding request A sends.
+    fn lose_first_request(p: &sim::Packet, _: &Agent) -> bool {
+        p.data.starts_with(&[0x00, 0x01]) && !DROPPED.swap(true, Ordering::SeqCst)
+    }
+    let mut p = simple(cfg(Role::Controlling, 70), cfg(Role::Controlled, 71), NetConfig::default());
+    p.drop_at_b = Some(lose_first_request);
+    assert!(p.run_until(Duration::from_secs(5), Pair::both_connected));
+    assert_eq!(p.dropped_at_b, 1);
+    let took = p.a.connected_at().unwrap() - p.start;
+    assert!(took < Duration::from_millis(300), "A connected after {took:?}, not after its retransmission");
+}

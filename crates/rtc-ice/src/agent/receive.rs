@@ -15,8 +15,8 @@ use crate::stun::{self, Class};
 use crate::url::TurnTransport;
 
 use super::{
-    Agent, DropReason, EarlyRequest, Event, LocalCand, LocalKind, PairState, Receive, Reflexive, RemoteCand, State,
-    Transmit, TxKind, split_username,
+    Agent, DropReason, EarlyRequest, Event, LocalCand, LocalKind, Nomination, PairState, Receive, Reflexive,
+    RemoteCand, State, Transmit, TxKind, split_username,
 };
 
 impl Agent {
@@ -281,7 +281,23 @@ impl Agent {
         let nominate = use_candidate && !self.controlling;
         pair_event!(tracing::Level::TRACE, self, pi, use_candidate = use_candidate, "ICE check received");
         match self.pairs[pi].state {
-            PairState::Succeeded | PairState::InProgress => {}
+            PairState::Succeeded => {}
+            // RFC 8445 7.3.1.4: a check in flight on the pair is cancelled
+            // (a response is still taken) and the pair checked again at
+            // once: the peer's check shows the path works now, while ours
+            // may have been lost (sent before the peer's permission or NAT
+            // binding existed) and would wait for its retransmission.
+            PairState::InProgress => {
+                // (A nominating check leaves ours alone: the pair is
+                // nominated when ours succeeds; so does aggressive
+                // nomination, whose every check nominates.)
+                let aggressive = self.controlling && self.cfg.nomination == Nomination::Aggressive;
+                if !done && !nominate && !aggressive {
+                    self.cancel_check_of(pi);
+                    self.pairs[pi].state = PairState::Waiting;
+                    self.enqueue_triggered(pi);
+                }
+            }
             PairState::Waiting | PairState::Frozen | PairState::Failed => {
                 if !done || nominate {
                     self.pairs[pi].state = PairState::Waiting;

@@ -143,27 +143,49 @@ impl Agent {
             if tx.cancelled {
                 continue;
             }
-            // The end of the transaction: the current wait, then the waits
-            // of the retransmissions it had left.
-            let left = tx.max_sends.saturating_sub(tx.sends);
-            let doubling = left.min(17);
-            let mut end = tx.next_at;
-            for k in 1..=doubling {
-                end = end.checked_add(self.wait_after(tx.sends + k)).unwrap_or(end);
-            }
-            let rest = self.wait_after(tx.sends.saturating_add(18)).saturating_mul(left - doubling);
-            end = end.checked_add(rest).unwrap_or(end);
-            let tx = &mut self.txs[i];
-            tx.cancelled = true;
-            tx.max_sends = tx.sends;
-            tx.next_at = end;
-            // Never sent again: the request's bytes are not needed.
-            tx.contents = Vec::new();
+            self.cancel_tx(i);
             if !pairs.contains(&pair) {
                 pairs.push(pair);
             }
         }
         pairs
+    }
+
+    /// Cancels the check in flight on `pair`, if any (RFC 8445 7.3.1.4, as
+    /// [`Agent::cancel_checks`] does); whether there was one.
+    pub(super) fn cancel_check_of(&mut self, pair: usize) -> bool {
+        let mut any = false;
+        for i in 0..self.txs.len() {
+            let tx = &self.txs[i];
+            if matches!(tx.kind, TxKind::Check { pair: p, .. } if p == pair) && !tx.cancelled {
+                self.cancel_tx(i);
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// Cancellation of transaction `i`: no more retransmissions, no failure
+    /// for the lack of a response, a response still taken until the
+    /// transaction would have ended.
+    fn cancel_tx(&mut self, i: usize) {
+        let tx = &self.txs[i];
+        // The end of the transaction: the current wait, then the waits
+        // of the retransmissions it had left.
+        let left = tx.max_sends.saturating_sub(tx.sends);
+        let doubling = left.min(17);
+        let mut end = tx.next_at;
+        for k in 1..=doubling {
+            end = end.checked_add(self.wait_after(tx.sends + k)).unwrap_or(end);
+        }
+        let rest = self.wait_after(tx.sends.saturating_add(18)).saturating_mul(left - doubling);
+        end = end.checked_add(rest).unwrap_or(end);
+        let tx = &mut self.txs[i];
+        tx.cancelled = true;
+        tx.max_sends = tx.sends;
+        tx.next_at = end;
+        // Never sent again: the request's bytes are not needed.
+        tx.contents = Vec::new();
     }
 
     pub(super) fn retransmit(&mut self, now: Instant) {
