@@ -152,107 +152,56 @@ fn main() -> ExitCode {
             }
         },
         Command::BrowserCall => {
-            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
-            match rtc_conformance::browser::chromium_call(&Context::from_env().root, chromium) {
-                Ok(summary) => {
-                    println!("{summary}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("browser-call: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            let chromium = chromium();
+            summary("browser-call", rtc_conformance::browser::chromium_call(&Context::from_env().root, chromium))
         }
         Command::BrowserAnswer { loss, ice_lite } => {
-            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
-            match rtc_conformance::browser::chromium_offers(&Context::from_env().root, chromium, loss, ice_lite) {
-                Ok(summary) => {
-                    println!("{summary}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("browser-answer: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            let chromium = chromium();
+            summary(
+                "browser-answer",
+                rtc_conformance::browser::chromium_offers(&Context::from_env().root, chromium, loss, ice_lite),
+            )
         }
         Command::BrowserMdns { conceal } => {
-            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
-            match rtc_conformance::browser_mdns::chromium_mdns(&Context::from_env().root, chromium, conceal) {
-                Ok(summary) => {
-                    println!("{summary}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("browser-mdns: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            let chromium = chromium();
+            summary(
+                "browser-mdns",
+                rtc_conformance::browser_mdns::chromium_mdns(&Context::from_env().root, chromium, conceal),
+            )
         }
         Command::BrowserRenegotiate => {
-            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
-            match rtc_conformance::renegotiate::chromium_renegotiates(&Context::from_env().root, chromium) {
-                Ok(summary) => {
-                    println!("{summary}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("browser-renegotiate: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            let chromium = chromium();
+            summary(
+                "browser-renegotiate",
+                rtc_conformance::renegotiate::chromium_renegotiates(&Context::from_env().root, chromium),
+            )
         }
         Command::BrowserSimulcast => {
-            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
-            match rtc_conformance::simulcast_call::chromium_simulcast(&Context::from_env().root, chromium) {
-                Ok(summary) => {
-                    println!("{summary}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("browser-simulcast: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            let chromium = chromium();
+            summary(
+                "browser-simulcast",
+                rtc_conformance::simulcast_call::chromium_simulcast(&Context::from_env().root, chromium),
+            )
         }
         Command::BrowserVp9 | Command::BrowserAv1 => {
-            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+            let chromium = chromium();
             let (codec, name) = match cli.command {
                 Command::BrowserAv1 => (rtc_conformance::vp9_call::Codec::Av1, "browser-av1"),
                 _ => (rtc_conformance::vp9_call::Codec::Vp9, "browser-vp9"),
             };
-            match rtc_conformance::vp9_call::chromium_codec(&Context::from_env().root, chromium, codec) {
-                Ok(summary) => {
-                    println!("{summary}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{name}: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            summary(name, rtc_conformance::vp9_call::chromium_codec(&Context::from_env().root, chromium, codec))
         }
         Command::BrowserData { role } => {
-            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
-            match suites::data::browser_data(&Context::from_env(), chromium, role) {
-                Ok(summary) => {
-                    println!("{summary}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("browser-data: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            let chromium = chromium();
+            summary("browser-data", suites::data::browser_data(&Context::from_env(), chromium, role))
         }
         Command::BrowserExample { example, screenshot } => {
-            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+            let chromium = chromium();
             let run = rtc_conformance::example_browser::browser_example(&example, chromium, screenshot.as_deref());
             summary("browser-example", run)
         }
         Command::WhipExample { example } => {
-            let chromium = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
+            let chromium = chromium();
             let root = Context::from_env().root;
             summary("whip-example", rtc_conformance::example_whip::whip_example(&root, &example, chromium))
         }
@@ -294,6 +243,11 @@ fn run(names: &[String]) -> ExitCode {
 
 /// Prints a subcommand's one-line summary (exit status 0), or its error
 /// on stderr (exit status 1).
+/// The Chromium to run: `RTC_CHROMIUM`, else `chromium` on the PATH.
+fn chromium() -> std::ffi::OsString {
+    std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into())
+}
+
 fn summary(name: &str, result: Result<String, String>) -> ExitCode {
     match result {
         Ok(summary) => {
