@@ -20,8 +20,12 @@ struct Peer {
 }
 
 fn peer(net: &mut Net, name: &'static str, ip: [u8; 4]) -> Peer {
+    peer_with(net, name, ip, ConnectionConfig::new(None, None))
+}
+
+fn peer_with(net: &mut Net, name: &'static str, ip: [u8; 4], config: ConnectionConfig) -> Peer {
     let host = net.host(name, ip, SocketOptions::default());
-    let conn = net.connect(host, ConnectionConfig::new(None, None), 3000 + net.hosts.len() as u64);
+    let conn = net.connect(host, config, 3000 + net.hosts.len() as u64);
     let now = net.now;
     let stream = StreamDescription { stream_id: String::new(), tracks: vec![TrackDescription::new(Kind::Video)] };
     let (_, tracks) = net.conn_mut(host, conn).send_stream(now, stream).expect("send stream");
@@ -138,4 +142,57 @@ fn a_large_frame_is_paced_out_and_audio_goes_ahead() {
     let (video, _) = burst(Some(plain));
     assert_eq!(video.len(), 28);
     assert_eq!(*video.last().unwrap() - video[0], Duration::ZERO, "unpaced: {video:?}");
+}
+
+/// draft-alvestrand-rmcat-remb: without transport-cc (a peer such as
+/// aiortc estimates on its side and sends REMB), the peer's REMB is the
+/// estimate: `available_outgoing_bitrate` and `OutgoingBitrate` report it,
+/// a decrease at once.
+#[test]
+fn without_transport_cc_the_peers_remb_is_the_estimate() {
+    use base64::Engine as _;
+    use rtc_proto::{ConnectionDescription, CryptoKey};
+    let (key, salt) = ([0x31u8; 16], [0x42u8; 14]);
+    let mut options = rtc_proto::default_options();
+    for c in &mut options.codecs {
+        c.rtcp_feedback.retain(|f| !f.kind.eq_ignore_ascii_case("transport-cc"));
+    }
+    options.header_extensions.retain(|e| !e.uri.contains("transport-wide-cc"));
+    let mut net = Net::new(43);
+    let a = peer_with(&mut net, "a", [10, 0, 0, 1], ConnectionConfig::new(None, Some(options.clone())));
+    let mut inline = key.to_vec();
+    inline.extend_from_slice(&salt);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&inline);
+    let keys = vec![CryptoKey::parse(&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{b64}")).unwrap()];
+    let known = ConnectionDescription { keys, ..ConnectionDescription::default() };
+    let b = peer_with(&mut net, "b", [10, 0, 0, 2], ConnectionConfig::new(Some(known), Some(options)));
+    net.signal((a.host, a.conn), (b.host, b.conn));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.connected(a.host, a.conn) && n.connected(b.host, b.conn)));
+    assert_eq!(net.hosts[a.host].conn(a.conn).available_outgoing_bitrate(), None, "no transport-cc, no REMB yet");
+    let a_video = net.hosts[a.host].conn(a.conn).track_description(a.video).and_then(|d| d.ssrc).unwrap();
+    let (a_addr, b_addr) =
+        (*net.hosts[a.host].addrs.keys().next().unwrap(), *net.hosts[b.host].addrs.keys().next().unwrap());
+    let socket = net.hosts[a.host].addrs[&a_addr];
+    let mut tx = rtc_srtp::Context::new(rtc_srtp::Profile::Aes128CmHmacSha1_80, &key, &salt).unwrap();
+    for bitrate in [800_000u64, 300_000] {
+        let mut buf = [0u8; 200];
+        let mut w = rtc_srtp::rtcp::Writer::new(&mut buf);
+        w.receiver_report(0xbbbb, &[]).unwrap();
+        w.remb(0xbbbb, bitrate, &[a_video]).unwrap();
+        let n = w.len();
+        let n = tx.protect_rtcp(&mut buf, n).unwrap();
+        let now = net.now;
+        let _ = net.hosts[a.host].endpoint.handle_datagram(now, socket, a_addr, b_addr, &mut buf[..n]);
+        assert_eq!(net.hosts[a.host].conn(a.conn).available_outgoing_bitrate(), Some(bitrate));
+        net.run_for(Duration::from_millis(50));
+    }
+    let told: Vec<u64> = net.hosts[a.host]
+        .conn_events(a.conn)
+        .into_iter()
+        .filter_map(|e| match e {
+            ConnectionEvent::OutgoingBitrate { bitrate } => Some(bitrate),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, [800_000, 300_000], "the first, then a decrease at once");
 }

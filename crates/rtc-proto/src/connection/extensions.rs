@@ -112,6 +112,25 @@ impl Connection {
     pub(crate) fn on_transport_feedback(&mut self, now: Instant, body: &[u8]) {
         let (Some(bwe), Ok(fb)) = (self.bwe.as_mut(), rtc_srtp::twcc::parse(body)) else { return };
         let estimate = bwe.on_feedback(now, &fb);
+        tracing::trace!(bitrate = estimate, usage = ?bwe.usage(), "transport feedback taken");
+        self.tell_bitrate(now, estimate);
+    }
+
+    /// A REMB from the peer (draft-alvestrand-rmcat-remb): its receiver's
+    /// estimate, taken as ours when no transport feedback is agreed (a
+    /// peer such as aiortc that estimates on its side), reported as the
+    /// transport feedback estimate is.
+    pub(crate) fn on_remb(&mut self, now: Instant, bitrate: u64) {
+        if self.bwe.is_some() {
+            return;
+        }
+        self.remb = Some(bitrate);
+        self.tell_bitrate(now, bitrate);
+    }
+
+    /// Tells the application of a change of a tenth or more: a decrease
+    /// at once, an increase at most once a second.
+    fn tell_bitrate(&mut self, now: Instant, estimate: u64) {
         let due = match self.bitrate_told {
             None => true,
             Some((t, at)) => {
@@ -121,7 +140,7 @@ impl Connection {
         };
         if due {
             self.bitrate_told = Some((estimate, now));
-            tracing::debug!(bitrate = estimate, usage = ?bwe.usage(), "outgoing bitrate estimate");
+            tracing::debug!(bitrate = estimate, "outgoing bitrate estimate");
             self.push_event(Event::Connection(ConnectionEvent::OutgoingBitrate { bitrate: estimate }));
         }
     }
@@ -135,9 +154,10 @@ impl Connection {
 
     /// The bitrate the transport can carry as the peer's transport feedback
     /// shows it (webrtc-stats' `availableOutgoingBitrate`), in bits per
-    /// second: `None` until transport-cc is agreed.
+    /// second; without transport-cc, the latest REMB the peer sent; `None`
+    /// until either.
     pub fn available_outgoing_bitrate(&self) -> Option<u64> {
-        self.bwe.as_ref().map(|b| b.estimate())
+        self.bwe.as_ref().map(|b| b.estimate()).or(self.remb)
     }
 
     /// Transport feedback messages the peer sent and the estimate took (0

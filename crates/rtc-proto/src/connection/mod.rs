@@ -201,6 +201,9 @@ pub struct Connection {
     bwe: Option<Box<rtc_srtp::bwe::Bwe>>,
     /// The estimate the application was last told of, and when.
     bitrate_told: Option<(u64, Instant)>,
+    /// The latest REMB bitrate the peer sent, when no transport feedback
+    /// is agreed (see `available_outgoing_bitrate`).
+    remb: Option<u64>,
     /// Paces media at a multiple of the estimate.
     pacer: pacer::Pacer,
     /// The agreed header extensions' identifiers, audio and video.
@@ -319,6 +322,7 @@ impl Connection {
             twcc_seq: 0,
             bwe: None,
             bitrate_told: None,
+            remb: None,
             pacer: pacer::Pacer::default(),
             ext_ids: Default::default(),
             frames: FrameQueue::default(),

@@ -211,7 +211,8 @@ impl Connection {
         Receive::Rtp { track: Some(track) }
     }
 
-    /// NACK, PLI and FIR the peer sent about our tracks.
+    /// NACK, PLI, FIR, transport feedback and REMB the peer sent about our
+    /// tracks.
     pub(crate) fn handle_feedback(&mut self, now: Instant, packet: &[u8]) {
         for p in Compound::new(packet) {
             let Ok(p) = p else { break };
@@ -240,6 +241,7 @@ impl Connection {
                         }
                     }
                 }
+                Ok(Rtcp::Remb(r)) => self.on_remb(now, r.bitrate),
                 Ok(Rtcp::Other(o))
                     if o.packet_type() == rtc_srtp::rtcp::PacketType::RTPFB
                         && o.count() == rtc_srtp::twcc::FMT_TRANSPORT_CC =>
