@@ -324,7 +324,9 @@ const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
 async fn aiortc_call(ctx: &Context, t0: Instant) -> Result<String, String> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-    let mut child = ctx.spawn_peer("aiortc_call.py", ["--frames", "25", "--timeout", "10"])?;
+    // 100 audio frames (2 s): long enough for aiortc's receive-side
+    // estimator to send REMB about our video.
+    let mut child = ctx.spawn_peer("aiortc_call.py", ["--frames", "250", "--timeout", "10"])?;
     let mut stdin = child.stdin.take().ok_or("no stdin")?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
     let me = peer(SocketOptions::default(), t0).await?;
@@ -353,14 +355,21 @@ async fn aiortc_call(ctx: &Context, t0: Instant) -> Result<String, String> {
     until("connected with aiortc (ICE and DTLS)", Duration::from_secs(10), || me.conn.is_connected()).await?;
     let connected = asked.elapsed();
     let theirs = remote_track(&me, Kind::Audio)?;
+    // Real VP8 too (aiortc only receives video): its estimator answers
+    // with REMB, which is our estimate since aiortc has no transport-cc.
+    let (clip, _) = crate::media::ivf_frames_of(crate::media::BUILTIN_VP8, *b"VP80")?;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     let mut sent = 0;
     let mut got = 0;
     let result = loop {
         tokio::select! {
             _ = tick.tick() => {
-                if sent < 250 {
+                if sent < 600 {
                     me.audio.write_frame(&OPUS_SILENCE, Duration::from_millis(20)).map_err(|e| e.to_string())?;
+                    if sent % 2 == 0 {
+                        let frame = &clip[(sent / 2) % clip.len()];
+                        me.video.write_frame(frame, Duration::from_millis(40)).map_err(|e| e.to_string())?;
+                    }
                     sent += 1;
                 }
                 while theirs.try_read_frame().is_some() {
@@ -375,18 +384,22 @@ async fn aiortc_call(ctx: &Context, t0: Instant) -> Result<String, String> {
             }
         }
     };
+    let remb = me.conn.available_outgoing_bitrate();
     me.conn.close();
     let _ = child.wait().await;
     let decoded = result["frames"].as_u64().unwrap_or(0);
-    if result["event"] != "done" || decoded < 25 {
+    if result["event"] != "done" || decoded < 250 {
         return Err(format!("aiortc decoded {decoded} of our {sent} Opus frames: {result}"));
     }
     if got < 10 {
         return Err(format!("we received {got} Opus frames from aiortc"));
     }
+    let Some(remb) = remb else {
+        return Err("no estimate from aiortc's REMB about our video".into());
+    };
     Ok(format!(
         "connected (ICE and DTLS) {:.0} ms after the answer; aiortc decoded {decoded} of our Opus frames, we received \
-         {got} of its",
+         {got} of its; outgoing bitrate estimate from aiortc's REMB: {remb} bit/s",
         connected.as_secs_f64() * 1000.0
     ))
 }
