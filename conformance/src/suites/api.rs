@@ -324,7 +324,7 @@ const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
 async fn aiortc_call(ctx: &Context, t0: Instant) -> Result<String, String> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-    // 100 audio frames (2 s): long enough for aiortc's receive-side
+    // 250 audio frames (5 s): long enough for aiortc's receive-side
     // estimator to send REMB about our video.
     let mut child = ctx.spawn_peer("aiortc_call.py", ["--frames", "250", "--timeout", "10"])?;
     let mut stdin = child.stdin.take().ok_or("no stdin")?;
