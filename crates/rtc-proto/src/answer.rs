@@ -211,6 +211,24 @@ fn collapse_layers(d: &mut ConnectionDescription, receives: impl Fn(Kind) -> boo
 }
 
 impl Connection {
+    /// Whether the answer takes offered section `o` (as `answer_sdp` does):
+    /// audio or video with an agreed codec among its payload types; data
+    /// when data is on and keyed by DTLS.
+    pub(crate) fn takes(&self, o: &Offered) -> bool {
+        match o.what {
+            What::Rtp(kind) => {
+                let offered: Vec<&str> = o.fmt.split_ascii_whitespace().collect();
+                self.agreement.as_ref().is_some_and(|a| {
+                    a.codecs.iter().any(|c| c.kind == kind && offered.contains(&c.payload_id.to_string().as_str()))
+                })
+            }
+            What::Data => {
+                self.remote.as_ref().is_none_or(|r| r.keys.is_empty()) && self.local_description().data.is_some()
+            }
+            What::Other => false,
+        }
+    }
+
     /// Whether simulcast layers of `kind` can be received: the agreement
     /// has the RtpStreamId extension for it, so that the layers' packets
     /// can be told apart.

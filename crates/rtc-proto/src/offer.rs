@@ -147,6 +147,21 @@ impl Connection {
                 s.track = Some(t);
             }
         }
+        if !offer.bundled {
+            // One transport: the first section taken keeps it, the others
+            // are rejected (see the answer), and carry no track.
+            let mut taken = false;
+            for (s, o) in sections.iter_mut().zip(&offer.sections) {
+                if matches!(s.carries, Carries::Rtp(_) | Carries::Data) && self.takes(o) {
+                    if taken {
+                        s.carries =
+                            Carries::Rejected { media: o.media.clone(), proto: o.proto.clone(), fmt: o.fmt.clone() };
+                        s.track = None;
+                    }
+                    taken = true;
+                }
+            }
+        }
         sections
     }
 

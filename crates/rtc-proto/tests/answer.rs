@@ -315,6 +315,15 @@ fn an_offer_that_does_not_bundle_is_answered_without_a_bundle() {
     // The rejected section keeps its transport lines (webrtcbin refuses an
     // answer whose unbundled section has no fingerprint).
     assert_eq!(attr(&a.medias[1], "fingerprint").len(), 1);
+    // And our video track, which no section carries now, is not sent.
+    let stream = c.streams(Direction::Local)[0];
+    let tracks = c.stream_tracks(stream).to_vec();
+    let kinds: Vec<Kind> = tracks.iter().map(|&t| c.track_description(t).unwrap().kind).collect();
+    assert_eq!(kinds, [Kind::Audio, Kind::Video]);
+    let video = c.write_frame(now, tracks[1], &[0x10; 100], std::time::Duration::from_millis(33)).unwrap_err();
+    assert!(video.to_string().contains("no section"), "{video}");
+    let audio = c.write_frame(now, tracks[0], &[0xf8, 0xff, 0xfe], std::time::Duration::from_millis(20)).unwrap_err();
+    assert!(!audio.to_string().contains("no section"), "audio has its section (only not connected): {audio}");
 
     // Audio alone: taken, still without a group.
     let audio_only: String = offer.split("m=video").next().unwrap().to_owned();

@@ -190,6 +190,12 @@ impl Connection {
             Some(p) => p,
             None => {
                 let desc = t.desc.clone();
+                if !self.sdp_sections.is_empty() && self.mid_of(track).is_none() {
+                    // SDP placed the sent tracks in the sections of the
+                    // exchange, and none carries this one (the offer had
+                    // no more sections of its kind, or they were rejected).
+                    return Err(Error::NotConnected("no section of the SDP exchange carries this track"));
+                }
                 let (pt, clock, format) = self.send_codec(&desc)?;
                 let transport = self.transport_for(&desc).ok_or(Error::NotConnected("no socket carries this track"))?;
                 let codecs = self.agreement.as_ref().map_or(&[][..], |a| &a.codecs[..]);
