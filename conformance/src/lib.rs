@@ -16,6 +16,7 @@ pub mod example_call;
 pub mod example_whip;
 pub mod fuzz;
 pub mod media;
+pub mod nat;
 pub mod renegotiate;
 pub mod runner;
 pub mod simulcast_call;

@@ -74,6 +74,19 @@ enum Command {
         #[arg(long)]
         conceal: bool,
     },
+    /// Two rtc peers (`peer call`) behind NAT whose only way to each other
+    /// is a coturn relay, each in a network namespace made here (run it in
+    /// a namespace of its own that plays the router, as the `ice` suite
+    /// does; see `conformance/src/nat.rs`). Prints one summary line; exit
+    /// status 1 on failure.
+    NatCall {
+        /// How the peers reach coturn: `udp`, `tcp` or `tls`.
+        #[arg(long, default_value = "udp")]
+        transport: String,
+        /// Gather and use relayed candidates only.
+        #[arg(long)]
+        relay_only: bool,
+    },
     /// Renegotiation with headless Chromium (as `browser-call`, in a
     /// loopback-only namespace): Chromium offers, then adds a track and
     /// offers again, then rtc adds a stream and offers. Prints one summary
@@ -168,6 +181,12 @@ fn main() -> ExitCode {
                 "browser-mdns",
                 rtc_conformance::browser_mdns::chromium_mdns(&Context::from_env().root, chromium, conceal),
             )
+        }
+        Command::NatCall { transport, relay_only } => {
+            let run = std::env::current_exe()
+                .map_err(|e| e.to_string())
+                .and_then(|exe| rtc_conformance::nat::nat_call(&exe, &transport, relay_only));
+            summary("nat-call", run)
         }
         Command::BrowserRenegotiate => {
             let chromium = chromium();

@@ -74,6 +74,24 @@ pub(crate) struct CallArgs {
     /// such as GStreamer's webrtcbin).
     #[arg(long, value_enum, default_value_t = EngineArg::Dimpl)]
     dtls_engine: EngineArg,
+    /// A STUN or TURN server (repeatable): `stun:HOST[:PORT]`,
+    /// `turn:HOST[:PORT][?transport=udp|tcp]`, `turns:HOST[:PORT]` (RFC 7065).
+    #[arg(long = "ice-server")]
+    ice_servers: Vec<String>,
+    /// The TURN servers' long-term credential: the username.
+    #[arg(long)]
+    ice_username: Option<String>,
+    /// The TURN servers' long-term credential: the password.
+    #[arg(long)]
+    ice_credential: Option<String>,
+    /// Gather, signal and use relayed candidates only (WebRTC's
+    /// `iceTransportPolicy: "relay"`).
+    #[arg(long)]
+    relay_only: bool,
+    /// A PEM file of CA certificates trusted for `turns:` servers (besides
+    /// Mozilla's roots); repeatable.
+    #[arg(long)]
+    turn_ca: Vec<PathBuf>,
 }
 
 /// `--dtls-engine`.
@@ -159,6 +177,13 @@ async fn call(args: &CallArgs) -> Result<bool, String> {
         SocketServers { bind: ips, ..SocketServers::default() }
     };
     servers.port = port;
+    servers.urls.clone_from(&args.ice_servers);
+    servers.username.clone_from(&args.ice_username);
+    servers.credential.clone_from(&args.ice_credential);
+    servers.relay_only = args.relay_only;
+    for f in &args.turn_ca {
+        servers.turn_ca.push(std::fs::read_to_string(f).map_err(|e| format!("--turn-ca {}: {e}", f.display()))?);
+    }
     servers.dtls_engine = match args.dtls_engine {
         EngineArg::Dimpl => DtlsEngine::Dimpl,
         EngineArg::Openssl => DtlsEngine::OpenSsl,
@@ -220,9 +245,7 @@ async fn call(args: &CallArgs) -> Result<bool, String> {
         while let Some(e) = events.next().await {
             match e {
                 ConnectionEvent::ActiveConnectionCandidate { local, remote, .. } => {
-                    let kind = |c: &rtc_candidate::Candidate| serde_json::to_value(c).map(|v| v["type"].clone());
-                    pair =
-                        json!({"local": kind(&local).unwrap_or_default(), "remote": kind(&remote).unwrap_or_default()});
+                    pair = pair_summary(&local, &remote);
                 }
                 ConnectionEvent::Connected => return true,
                 _ => {}
@@ -318,6 +341,15 @@ async fn call(args: &CallArgs) -> Result<bool, String> {
     say(&json!({ "result": result }));
     conn.close();
     Ok(ok)
+}
+
+/// The result line's `selected_pair`: the candidates' types (as before),
+/// the pair's transport protocol and both addresses.
+fn pair_summary(local: &rtc_candidate::Candidate, remote: &rtc_candidate::Candidate) -> Value {
+    let (l, r) = (serde_json::to_value(local).unwrap_or_default(), serde_json::to_value(remote).unwrap_or_default());
+    let at = |v: &Value| format!("{}:{}", v["connectionAddress"].as_str().unwrap_or("?"), v["connectionPort"]);
+    json!({"local": l["type"], "remote": r["type"], "protocol": l["transport"],
+        "local_address": at(&l), "remote_address": at(&r)})
 }
 
 async fn send_audio(track: RtcMediaStreamTrack, packets: Vec<Vec<u8>>, until: Instant) {

@@ -18,7 +18,8 @@ use crate::runner::{CaseResult, Context, Suite};
 /// The suite.
 pub const SUITE: Suite = Suite {
     name: "ice",
-    about: "ICE: rtc-ice vs itself and aioice 0.13.0 (both roles, v4/v6), coturn srflx and relay (UDP, TCP, TLS)",
+    about: "ICE: rtc-ice vs itself and aioice 0.13.0 (both roles, v4/v6), coturn srflx and relay (UDP, TCP, TLS), \
+            calls behind NAT through coturn",
     run,
 };
 
@@ -364,6 +365,19 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
         [("coturn-relay/ipv4", "udp"), ("coturn-relay-tcp/ipv4", "tcp"), ("coturn-relay-tls/ipv4", "tls")]
     {
         cases.push(CaseResult::from_result(name, coturn_relay(ctx, name, transport)));
+    }
+    // Behind NAT, only a relay joins the peers (conformance/src/nat.rs):
+    // whole `peer call`s, with every kind of candidate, then relayed only.
+    for (name, args) in [
+        ("nat/coturn-udp", &["nat-call", "--transport", "udp"][..]),
+        ("nat/coturn-tcp", &["nat-call", "--transport", "tcp"]),
+        ("nat/coturn-tls", &["nat-call", "--transport", "tls"]),
+        ("nat/coturn-udp/relay-only", &["nat-call", "--transport", "udp", "--relay-only"]),
+    ] {
+        let run = crate::nat::in_router_namespace(ctx, args).map(|summary| {
+            eprintln!("ice: {name}: {summary}");
+        });
+        cases.push(CaseResult::from_result(name, run));
     }
     cases
 }
