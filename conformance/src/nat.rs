@@ -137,6 +137,32 @@ fn build_network() -> Result<(Holder, Holder, Holder), String> {
     Ok((a, b, c))
 }
 
+/// coturn's arguments for a test server: no configuration file, listening
+/// and relaying on `ip` only, UDP and TCP on `port`, TLS on `tls_port` with
+/// the certificate and key in `pem`, long-term credentials `u:p` in realm
+/// `rtc`, no DTLS or CLI, its log and pid file in `dir`, no output.
+pub(crate) fn coturn_args<'c>(
+    cmd: &'c mut Command,
+    ip: &str,
+    port: u16,
+    tls_port: u16,
+    pem: &Path,
+    dir: &Path,
+) -> &'c mut Command {
+    cmd.arg("-n")
+        .arg(format!("--listening-ip={ip}"))
+        .arg(format!("--relay-ip={ip}"))
+        .arg(format!("--listening-port={port}"))
+        .arg(format!("--tls-listening-port={tls_port}"))
+        .arg(format!("--cert={}", pem.display()))
+        .arg(format!("--pkey={}", pem.display()))
+        .args(["--lt-cred-mech", "--user=u:p", "--realm=rtc", "--no-dtls", "--no-cli", "--simple-log"])
+        .arg(format!("--log-file={}", dir.join("turnserver.log").display()))
+        .arg(format!("--pidfile={}", dir.join("turnserver.pid").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+}
+
 /// Starts coturn in `ns` (user `u:p`, realm `rtc`, relaying on its own
 /// address; TLS with a certificate for that address written to `pem`) and
 /// waits until its stream listeners take connections.
@@ -145,20 +171,8 @@ fn start_coturn(ns: &Holder, dir: &Path, pem: &Path) -> Result<Reaped, String> {
     let cert = rtc_dtls::Certificate::from_der(cert.cert.der(), &cert.signing_key.serialize_der())
         .map_err(|e| e.to_string())?;
     std::fs::write(pem, cert.to_pem()).map_err(|e| e.to_string())?;
-    let server = ns
-        .command("turnserver")
-        .arg("-n")
-        .arg(format!("--listening-ip={TURN_ADDR}"))
-        .arg(format!("--relay-ip={TURN_ADDR}"))
-        .arg(format!("--listening-port={TURN_PORT}"))
-        .arg(format!("--tls-listening-port={TURNS_PORT}"))
-        .arg(format!("--cert={}", pem.display()))
-        .arg(format!("--pkey={}", pem.display()))
-        .args(["--lt-cred-mech", "--user=u:p", "--realm=rtc", "--no-dtls", "--no-cli", "--simple-log"])
-        .arg(format!("--log-file={}", dir.join("turnserver.log").display()))
-        .arg(format!("--pidfile={}", dir.join("turnserver.pid").display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let mut server = ns.command("turnserver");
+    let server = coturn_args(&mut server, TURN_ADDR, TURN_PORT, TURNS_PORT, pem, dir)
         .spawn()
         .map_err(|e| format!("turnserver: {e} (install coturn: scripts/install-peers.sh)"))?;
     let server = Reaped(server);

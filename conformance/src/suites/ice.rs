@@ -412,18 +412,9 @@ fn coturn_relay(ctx: &Context, name: &str, transport: &str) -> Result<(), String
     // One file: the CERTIFICATE block for coturn and the peers' roots, the
     // PRIVATE KEY block for coturn.
     std::fs::write(&pem, cert.to_pem()).map_err(|e| e.to_string())?;
-    let mut server = Command::new("turnserver")
-        .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
-        .arg(format!("--listening-port={port}"))
-        .arg(format!("--tls-listening-port={tls_port}"))
-        .arg(format!("--cert={}", pem.display()))
-        .arg(format!("--pkey={}", pem.display()))
-        .args(["--lt-cred-mech", "--user=u:p", "--realm=rtc", "--allow-loopback-peers"])
-        .args(["--no-dtls", "--no-cli", "--simple-log"])
-        .arg(format!("--log-file={}", dir.join("turnserver.log").display()))
-        .arg(format!("--pidfile={}", dir.join("turnserver.pid").display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let mut server = Command::new("turnserver");
+    let mut server = crate::nat::coturn_args(&mut server, "127.0.0.1", port, tls_port, &pem, &dir)
+        .arg("--allow-loopback-peers")
         .spawn()
         .map_err(|e| format!("turnserver: {e} (install coturn: scripts/install-peers.sh)"))?;
     let r = (|| {
