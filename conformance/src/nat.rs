@@ -281,16 +281,27 @@ pub fn nat_call(exe: &Path, transport: &str, relay_only: bool) -> Result<String,
             if r["ok"] != true || relayed == 0 || (relay_only && relayed != 2) {
                 return Err(format!("peer {name}: {r}"));
             }
+            // A local relayed candidate is reached over the transport asked.
+            if pair["local"] == "relay" && pair["relay_protocol"] != transport {
+                return Err(format!(
+                    "peer {name}: relayed over {} rather than {transport}: {r}",
+                    pair["relay_protocol"]
+                ));
+            }
             let frames = |k: &str| format!("{}/{}", r[k]["frames_received"], r[k]["packets_received"]);
             seen.push(format!(
-                "{name} connected in {:.0} ms over {} {} -> {} {} ({}), received audio {} video {} (frames/packets), \
-                 {} data messages",
+                "{name} connected in {:.0} ms over {}{} {} -> {} {} ({}; {} octets out, {} in, round trip {} s), \
+                 received audio {} video {} (frames/packets), {} data messages",
                 r["connected_ms"].as_f64().unwrap_or_default(),
                 pair["local"].as_str().unwrap_or("?"),
+                pair["relay_protocol"].as_str().map(|p| format!(" (TURN over {p})")).unwrap_or_default(),
                 pair["local_address"].as_str().unwrap_or("?"),
                 pair["remote"].as_str().unwrap_or("?"),
                 pair["remote_address"].as_str().unwrap_or("?"),
                 pair["protocol"].as_str().unwrap_or("?"),
+                pair["bytes_sent"],
+                pair["bytes_received"],
+                pair["current_round_trip_time"],
                 frames("audio"),
                 frames("video"),
                 r["data"]["messages_received"],

@@ -322,6 +322,14 @@ async fn call(args: &CallArgs) -> Result<bool, String> {
         && (!args.audio || flowed(&audio_r))
         && (!args.video || flowed(&video_r))
         && (!args.data || (sent > 0 && received > 0));
+    // The selected pair's statistics: how a relay is reached, the round
+    // trip, what went over it.
+    if let Some(p) = conn.candidate_pairs().into_iter().find(|p| p.selected && p.component == 1) {
+        pair["relay_protocol"] = json!(p.relay_protocol);
+        pair["current_round_trip_time"] = json!(p.counters.current_round_trip_time.map(|d| d.as_secs_f64()));
+        pair["bytes_sent"] = json!(p.counters.bytes_sent);
+        pair["bytes_received"] = json!(p.counters.bytes_received);
+    }
     let mut result = json!({
         "connected_ms": connected_ms,
         "ice": if connected { "connected" } else { "failed" },

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 use rtc_candidate::Candidate;
 use rtc_codecs::{Agreement, Options};
 use rtc_proto::{
-    ConnHandle, Connection, ConnectionConfig, ConnectionDescription, ConnectionEvent, ConnectionMut,
-    DataStreamDescription, Direction, Error, SdpType, StreamDescription, TrackReport,
+    CandidatePairReport, ConnHandle, Connection, ConnectionConfig, ConnectionDescription, ConnectionEvent,
+    ConnectionMut, DataStreamDescription, Direction, Error, SdpType, StreamDescription, TrackReport,
 };
 
 use crate::data::RtcDataStream;
@@ -327,6 +327,14 @@ impl RtcConnection {
     /// The statistics of every sent and received track now.
     pub fn stats(&self) -> Vec<TrackReport> {
         self.read(Connection::stats)
+    }
+
+    /// Every ICE candidate pair of the connection's sockets now: state,
+    /// candidate types, relay protocol, checks, round trips, and the
+    /// packets and octets that went over each (webrtc-stats'
+    /// `candidate-pair`); `selected` marks the pairs in use.
+    pub fn candidate_pairs(&self) -> Vec<CandidatePairReport> {
+        self.read(Connection::candidate_pairs)
     }
 
     /// The bitrate the transport can carry, as the peer's transport

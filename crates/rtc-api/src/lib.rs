@@ -86,8 +86,8 @@ pub use media::{RtcMediaStream, RtcMediaStreamTrack};
 pub use messages::DataStreamMessage;
 pub use rtc_dtls::Certificate;
 pub use rtc_proto::{
-    ConnectionDescription, ConnectionEvent, CryptoKey, DataEvent, DataState, DataStreamDescription, DataTransport,
-    Direction, DtlsEngine, Error, RtpStats, SdpType, SocketDescription, SocketEvent, SocketOptions, SocketServers,
-    StreamDescription, TrackDescription, TrackReport, default_options,
+    CandidatePairReport, ConnectionDescription, ConnectionEvent, CryptoKey, DataEvent, DataState,
+    DataStreamDescription, DataTransport, Direction, DtlsEngine, Error, RtpStats, SdpType, SocketDescription,
+    SocketEvent, SocketOptions, SocketServers, StreamDescription, TrackDescription, TrackReport, default_options,
 };
 pub use socket::RtcSocket;

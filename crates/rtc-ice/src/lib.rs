@@ -65,8 +65,8 @@ mod udp_mdns;
 mod url;
 
 pub use agent::{
-    Agent, AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairInfo, PairState, Path, Receive,
-    Reflexive, RelayedTransmit, Role, State, Stats, StreamCommand, Timing, Transmit,
+    Agent, AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairCounters, PairInfo, PairState, Path,
+    Receive, Reflexive, RelayedTransmit, Role, State, Stats, StreamCommand, Timing, Transmit,
 };
 pub use demux::{Demux, DemuxStats, request_ufrag, request_usernames};
 pub use error::Error;

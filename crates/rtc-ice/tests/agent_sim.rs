@@ -67,6 +67,41 @@ fn connects_and_carries_data() {
 }
 
 #[test]
+fn candidate_pair_counters_follow_checks_round_trips_and_data() {
+    // 20 ms each way: every round trip measured is 40 ms.
+    let mut p = simple(cfg(Role::Controlling, 1), cfg(Role::Controlled, 2), NetConfig::default());
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+    for _ in 0..3 {
+        p.send_data(Component::RTP, b"0123456789", b"abc");
+    }
+    p.run_for(Duration::from_millis(100));
+    let (a, b) = (p.a.agent.selected_pair(Component::RTP).unwrap(), p.b.agent.selected_pair(Component::RTP).unwrap());
+    assert_eq!((a.local_kind, a.remote_kind, a.relay_protocol), (CandidateKind::Host, CandidateKind::Host, None));
+    for (x, y) in [(&a, &b), (&b, &a)] {
+        let c = x.counters;
+        assert!(c.requests_sent >= 1 && c.responses_received >= 1, "{c:?}");
+        // No loss: every check and consent request arrives.
+        assert_eq!(c.requests_received, y.counters.requests_sent + y.counters.consent_requests_sent, "{c:?}");
+        assert_eq!(c.responses_sent, c.requests_received);
+        assert_eq!(c.current_round_trip_time, Some(Duration::from_millis(40)));
+        assert_eq!(c.total_round_trip_time, Duration::from_millis(40) * c.round_trip_time_measurements as u32);
+        assert_eq!(c.packets_sent, 3);
+        assert_eq!((c.packets_received, c.bytes_received), (y.counters.packets_sent, y.counters.bytes_sent));
+    }
+    assert_eq!((a.counters.bytes_sent, b.counters.bytes_sent), (30, 9));
+    // Consent requests go on every 5 s or so, and are answered.
+    let before = a.counters.responses_received;
+    p.run_for(Duration::from_secs(12));
+    let a = p.a.agent.selected_pair(Component::RTP).unwrap();
+    assert!(a.counters.consent_requests_sent >= 2, "{:?}", a.counters);
+    assert!(a.counters.responses_received >= before + 2, "{:?}", a.counters);
+    // STUN (first octet 0 or 1) is not counted as data.
+    let path = p.a.agent.path(Component::RTP).unwrap();
+    p.a.agent.count_sent(path.local, path.remote, &[0, 1, 0, 0]);
+    assert_eq!(p.a.agent.selected_pair(Component::RTP).unwrap().counters.packets_sent, 3);
+}
+
+#[test]
 fn connects_with_30_percent_loss_reordering_and_nat() {
     for seed in 0..25u64 {
         let net = NetConfig {

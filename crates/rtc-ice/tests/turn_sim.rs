@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rtc_candidate::{CandidateType, Component};
+use rtc_candidate::{CandidateKind, CandidateType, Component};
 use rtc_ice::framing::Deframer;
 use rtc_ice::turn::{AllocationState, RELAY_OVERHEAD};
 use rtc_ice::{Agent, AgentConfig, DropReason, Event, Receive, Role, State, StreamCommand, TurnServer, TurnTransport};
@@ -869,6 +869,10 @@ fn a_call_connects_through_relays_over_streams() {
                 let alloc = node.agent.relay_allocations().next().unwrap();
                 assert_eq!((alloc.transport(), alloc.state()), (transport, AllocationState::Allocated));
                 assert_eq!(alloc.stats().retransmits, 0, "nothing retransmitted on a stream");
+                // The selected pair's statistics say how the relay is reached.
+                let pair = node.agent.selected_pair(Component::RTP).unwrap();
+                assert_eq!((pair.local_kind, pair.remote_kind), (CandidateKind::Relayed, CandidateKind::Relayed));
+                assert_eq!(pair.relay_protocol, Some(transport));
                 // The stream is no UDP path: nothing routes by it.
                 assert!(!node.agent.data_paths().any(|(_, r)| r == addr(SERVER)));
             }

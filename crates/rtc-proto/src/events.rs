@@ -1,7 +1,9 @@
 //! What a connection reports: the seeds' socket and connection events, the
 //! statistics in them, and the core's output [`Event`].
 
-use rtc_candidate::Candidate;
+use std::net::SocketAddr;
+
+use rtc_candidate::{Candidate, CandidateKind};
 use rtc_codecs::Kind;
 use serde::Serialize;
 
@@ -81,6 +83,108 @@ pub struct RtpStats {
     /// what arrived too late for it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub packets_given_up: Option<u64>,
+}
+
+/// One ICE candidate pair of a socket, as webrtc-stats'
+/// `RTCIceCandidatePairStats` (with the candidates' `candidateType` and the
+/// local one's `relayProtocol`). In JSON the counters join the other
+/// fields under webrtc-stats' camelCase names (`requestsSent`,
+/// `bytesReceived`, `currentRoundTripTime` in seconds, …).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CandidatePairReport {
+    /// The socket.
+    pub socket_id: String,
+    /// The component (1 RTP, 2 RTCP).
+    pub component: u16,
+    /// `frozen`, `waiting`, `in-progress`, `succeeded` or `failed`.
+    pub state: &'static str,
+    /// Nominated.
+    pub nominated: bool,
+    /// The pair media and data take now.
+    pub selected: bool,
+    /// The local candidate's base address (the host or relayed address
+    /// datagrams go from).
+    pub local_address: SocketAddr,
+    /// The remote candidate's address.
+    pub remote_address: SocketAddr,
+    /// The local candidate's type (`host`, `srflx`, `prflx`, `relay`).
+    pub local_candidate_type: &'static str,
+    /// The remote candidate's type.
+    pub remote_candidate_type: &'static str,
+    /// How a local relayed candidate's TURN server is reached: `udp`,
+    /// `tcp` or `tls`.
+    pub relay_protocol: Option<&'static str>,
+    /// Checks, responses, round trips and the media and data that went
+    /// over the pair.
+    pub counters: rtc_ice::PairCounters,
+}
+
+impl CandidatePairReport {
+    /// The report of `pair` of socket `socket_id`; `selected` when it is
+    /// the pair in use.
+    pub(crate) fn new(socket_id: &str, pair: &rtc_ice::PairInfo, selected: bool) -> Self {
+        let kind = |k: CandidateKind| match k {
+            CandidateKind::Host => "host",
+            CandidateKind::ServerReflexive => "srflx",
+            CandidateKind::PeerReflexive => "prflx",
+            CandidateKind::Relayed => "relay",
+            _ => "unknown",
+        };
+        Self {
+            socket_id: socket_id.to_owned(),
+            component: pair.component,
+            state: match pair.state {
+                rtc_ice::PairState::Frozen => "frozen",
+                rtc_ice::PairState::Waiting => "waiting",
+                rtc_ice::PairState::InProgress => "in-progress",
+                rtc_ice::PairState::Succeeded => "succeeded",
+                _ => "failed",
+            },
+            nominated: pair.nominated,
+            selected,
+            local_address: pair.local,
+            remote_address: pair.remote,
+            local_candidate_type: kind(pair.local_kind),
+            remote_candidate_type: kind(pair.remote_kind),
+            relay_protocol: pair.relay_protocol.map(rtc_ice::TurnTransport::as_str),
+            counters: pair.counters,
+        }
+    }
+}
+
+impl Serialize for CandidatePairReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let c = &self.counters;
+        let mut m = s.serialize_struct("CandidatePairReport", 22)?;
+        m.serialize_field("socket-id", &self.socket_id)?;
+        m.serialize_field("component", &self.component)?;
+        m.serialize_field("state", self.state)?;
+        m.serialize_field("nominated", &self.nominated)?;
+        m.serialize_field("selected", &self.selected)?;
+        m.serialize_field("localAddress", &self.local_address)?;
+        m.serialize_field("remoteAddress", &self.remote_address)?;
+        m.serialize_field("localCandidateType", self.local_candidate_type)?;
+        m.serialize_field("remoteCandidateType", self.remote_candidate_type)?;
+        m.serialize_field("relayProtocol", &self.relay_protocol)?;
+        for (name, n) in [
+            ("requestsSent", c.requests_sent),
+            ("requestsReceived", c.requests_received),
+            ("responsesSent", c.responses_sent),
+            ("responsesReceived", c.responses_received),
+            ("consentRequestsSent", c.consent_requests_sent),
+            ("packetsSent", c.packets_sent),
+            ("bytesSent", c.bytes_sent),
+            ("packetsReceived", c.packets_received),
+            ("bytesReceived", c.bytes_received),
+        ] {
+            m.serialize_field(name, &n)?;
+        }
+        m.serialize_field("currentRoundTripTime", &c.current_round_trip_time.map(|d| d.as_secs_f64()))?;
+        m.serialize_field("totalRoundTripTime", &c.total_round_trip_time.as_secs_f64())?;
+        m.end()
+    }
 }
 
 /// A track's report: which track, and its statistics.

@@ -97,7 +97,7 @@ pub use desc::{
 };
 pub use endpoint::{ConnHandle, ConnectionMut, Endpoint};
 pub use error::Error;
-pub use events::{ConnectionEvent, DataEvent, Event, RtpStats, SocketEvent, TrackReport};
+pub use events::{CandidatePairReport, ConnectionEvent, DataEvent, Event, RtpStats, SocketEvent, TrackReport};
 pub use sdp::{MAX_SDP_LEN, MAX_SDP_SECTIONS};
 
 /// A socket of a connection: a set of bound local addresses that share one

@@ -144,6 +144,32 @@ fn a_call_connects_carries_media_both_ways_and_reports() {
     net.run_for(Duration::from_secs(3));
     let rtt = find(&net.hosts[a.host].conn(a.conn).stats(), Kind::Audio, Direction::Local).round_trip_time;
     assert!(rtt.is_some_and(|r| (0.015..0.03).contains(&r)), "20 ms simulated round trip: {rtt:?}");
+    // The candidate pairs: one selected, host to host, with the checks,
+    // the round trip and the media that went over it.
+    let selected = |p: Peer| {
+        let pairs = net.hosts[p.host].conn(p.conn).candidate_pairs();
+        let sel: Vec<_> = pairs.iter().filter(|x| x.selected).cloned().collect();
+        assert_eq!(sel.len(), 1, "{pairs:#?}");
+        sel[0].clone()
+    };
+    let (pa, pb) = (selected(a), selected(b));
+    for (x, y) in [(&pa, &pb), (&pb, &pa)] {
+        assert_eq!((x.local_candidate_type, x.remote_candidate_type, x.state), ("host", "host", "succeeded"));
+        assert_eq!((x.local_address, x.remote_address), (y.remote_address, y.local_address));
+        assert_eq!(x.relay_protocol, None);
+        let (c, d) = (x.counters, y.counters);
+        assert!(c.requests_sent >= 1 && c.responses_received >= 1 && c.requests_received >= 1, "{x:?}");
+        let rtt = c.current_round_trip_time;
+        assert_eq!(rtt, Some(Duration::from_millis(20)), "20 ms simulated round trip");
+        // 50 audio and 125 video packets at least (and RTCP, DTLS none: SDES).
+        assert!(c.packets_received >= 175 && c.packets_received <= d.packets_sent, "{x:?} / {y:?}");
+        assert!(c.bytes_received > 50 * 160 + 25 * 5000 && c.bytes_received <= d.bytes_sent, "{x:?} / {y:?}");
+    }
+    let json = serde_json::to_value(&pa).unwrap();
+    for key in ["socket-id", "localCandidateType", "requestsSent", "bytesReceived", "currentRoundTripTime"] {
+        assert!(json.get(key).is_some(), "{key} in {json}");
+    }
+    assert_eq!(json["currentRoundTripTime"], 0.02);
     // The seeds' events, in order.
     let ev = net.hosts[a.host].conn_events(a.conn);
     let pos = |f: &dyn Fn(&ConnectionEvent) -> bool| ev.iter().position(f).expect("event");

@@ -7,7 +7,7 @@ use rtc_candidate::{Component, TypePreference, candidate_priority, pair_priority
 
 use crate::stun::{self, CheckAttrs};
 
-use super::{Agent, CheckPair, Comp, Event, Nomination, PairState, Role, State, TxKind};
+use super::{Agent, CheckPair, Comp, Event, Nomination, PairCounters, PairState, Role, State, TxKind};
 
 impl Agent {
     pub(super) fn add_pair(&mut self, li: usize, ri: usize) -> Option<usize> {
@@ -41,6 +41,7 @@ impl Agent {
             nominated: false,
             nominate_on_success: false,
             use_candidate_pending: false,
+            counters: PairCounters::default(),
         });
         let pi = self.pairs.len() - 1;
         self.pairs[pi].priority = self.priority_of(pi);

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rand::Rng;
-use rtc_candidate::{Candidate, Component};
+use rtc_candidate::{Candidate, CandidateKind, Component};
 
 use crate::error::Error;
 use crate::turn::TurnServer;
@@ -507,6 +507,43 @@ pub enum PairState {
     Failed,
 }
 
+/// What went over one candidate pair, with webrtc-stats' names
+/// (`RTCIceCandidatePairStats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PairCounters {
+    /// Connectivity checks sent (`requestsSent`; retransmissions not
+    /// counted, consent requests neither).
+    pub requests_sent: u64,
+    /// Binding requests received from the peer over the pair, checks and
+    /// consent requests, retransmissions included (`requestsReceived`).
+    pub requests_received: u64,
+    /// Success responses sent to them (`responsesSent`).
+    pub responses_sent: u64,
+    /// Success responses received to checks and consent requests
+    /// (`responsesReceived`).
+    pub responses_received: u64,
+    /// Consent requests sent (RFC 7675; `consentRequestsSent`).
+    pub consent_requests_sent: u64,
+    /// Application datagrams sent over the pair (`packetsSent`), as told by
+    /// [`Agent::count_sent`](super::Agent::count_sent).
+    pub packets_sent: u64,
+    /// Their octets (`bytesSent`).
+    pub bytes_sent: u64,
+    /// Application datagrams received over the pair (`packetsReceived`).
+    pub packets_received: u64,
+    /// Their octets (`bytesReceived`).
+    pub bytes_received: u64,
+    /// The round trip of the latest request answered without a
+    /// retransmission (`currentRoundTripTime`).
+    pub current_round_trip_time: Option<Duration>,
+    /// The sum of every such round trip (`totalRoundTripTime`).
+    pub total_round_trip_time: Duration,
+    /// How many round trips the sum holds (`responsesReceived` less those
+    /// to retransmitted requests).
+    pub round_trip_time_measurements: u64,
+}
+
 /// A view of one candidate pair, for statistics and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PairInfo {
@@ -522,4 +559,15 @@ pub struct PairInfo {
     pub priority: u64,
     /// Nominated.
     pub nominated: bool,
+    /// The local candidate's type: the valid pair's (peer-reflexive when
+    /// the peer saw another address than the candidate's), else the
+    /// pair's.
+    pub local_kind: CandidateKind,
+    /// The remote candidate's type.
+    pub remote_kind: CandidateKind,
+    /// For a local relayed candidate, how the agent reaches its TURN
+    /// server (webrtc-stats' `relayProtocol`).
+    pub relay_protocol: Option<TurnTransport>,
+    /// What went over the pair.
+    pub counters: PairCounters,
 }

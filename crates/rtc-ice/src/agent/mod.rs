@@ -54,8 +54,8 @@ mod relay;
 mod transactions;
 
 pub use config::{
-    AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairInfo, PairState, Path, Receive, Reflexive,
-    RelayedTransmit, Role, State, Stats, StreamCommand, Timing, Transmit,
+    AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairCounters, PairInfo, PairState, Path, Receive,
+    Reflexive, RelayedTransmit, Role, State, Stats, StreamCommand, Timing, Transmit,
 };
 use transactions::{Tx, TxKind};
 
@@ -108,6 +108,8 @@ struct CheckPair {
     /// A check of the peer's (signed with our password, from its ufrag)
     /// came over this pair.
     heard: bool,
+    /// What went over it.
+    counters: PairCounters,
 }
 
 impl CheckPair {
@@ -932,11 +934,14 @@ impl Agent {
     /// a relayed address when a TURN server relayed it) from `remote`.
     fn receive_on(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> Receive {
         if !stun::is_stun(data) {
-            let pair = self
-                .pairs
-                .iter()
-                .find(|p| p.base == local && p.remote_addr == remote && p.carries_data())
-                .map(|p| p.component);
+            let pair =
+                self.pairs.iter_mut().find(|p| p.base == local && p.remote_addr == remote && p.carries_data()).map(
+                    |p| {
+                        p.counters.packets_received += 1;
+                        p.counters.bytes_received += data.len() as u64;
+                        p.component
+                    },
+                );
             let old = || self.previous.iter().find(|(_, p)| p.local == local && p.remote == remote).map(|(c, _)| *c);
             return match pair.or_else(old).map(Component::new) {
                 Some(Ok(component)) => Receive::Data { component },
@@ -1056,14 +1061,45 @@ impl Agent {
 
     /// The candidate pairs, in the order they were formed.
     pub fn candidate_pairs(&self) -> impl Iterator<Item = PairInfo> + '_ {
-        self.pairs.iter().map(|p| PairInfo {
-            local: p.base,
-            remote: p.remote_addr,
-            component: p.component,
-            state: p.state,
-            priority: p.priority,
-            nominated: p.nominated,
+        self.pairs.iter().map(|p| {
+            let local = &self.locals[p.valid_local.unwrap_or(p.local)];
+            PairInfo {
+                local: p.base,
+                remote: p.remote_addr,
+                component: p.component,
+                state: p.state,
+                priority: p.priority,
+                nominated: p.nominated,
+                local_kind: local.cand.kind.kind(),
+                remote_kind: self.remotes[p.remote].cand.kind.kind(),
+                relay_protocol: self.turn.iter().find(|c| c.relayed() == Some(p.base)).map(|c| c.transport()),
+                counters: p.counters,
+            }
         })
+    }
+
+    /// The selected pair of `component`, as [`Agent::candidate_pairs`]
+    /// shows it (while connected, or kept through an ICE restart: the pair
+    /// [`Agent::path`] gives).
+    pub fn selected_pair(&self, component: Component) -> Option<PairInfo> {
+        let path = self.path(component)?;
+        self.candidate_pairs().find(|p| p.local == path.local && p.remote == path.remote)
+    }
+
+    /// Counts an application datagram the driver sent from `local` to
+    /// `remote` (its first octet says it is not STUN: RFC 7983) in the
+    /// counters of that pair, if it is one (see [`PairCounters`]). The
+    /// selected pairs are looked at first.
+    pub fn count_sent(&mut self, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
+        if datagram.first().is_none_or(|&b| b < 4) {
+            return;
+        }
+        let on = |p: &CheckPair| p.base == local && p.remote_addr == remote;
+        let pi = self.comps.iter().filter_map(|c| c.selected).find(|&pi| on(&self.pairs[pi]));
+        let Some(pi) = pi.or_else(|| self.pairs.iter().position(on)) else { return };
+        let c = &mut self.pairs[pi].counters;
+        c.packets_sent += 1;
+        c.bytes_sent += datagram.len() as u64;
     }
 }
 

@@ -272,6 +272,9 @@ impl Agent {
             self.pairs[pi].heard = true;
             self.paths_generation += 1;
         }
+        // It was answered with success before coming here.
+        self.pairs[pi].counters.requests_received += 1;
+        self.pairs[pi].counters.responses_sent += 1;
         let ci = usize::from(component - 1);
         if self.cfg.lite {
             self.lite_request(now, li, pi, use_candidate);
@@ -386,6 +389,16 @@ impl Agent {
                 );
             }
             return self.drop_with(DropReason::UnknownPath);
+        }
+        if let (TxKind::Check { pair, .. } | TxKind::Consent { pair }, Class::Success) = (tx.kind, class) {
+            let c = &mut self.pairs[pair].counters;
+            c.responses_received += 1;
+            if tx.sends == 1 {
+                let rtt = now.saturating_duration_since(tx.first_sent);
+                c.current_round_trip_time = Some(rtt);
+                c.total_round_trip_time += rtt;
+                c.round_trip_time_measurements += 1;
+            }
         }
         match tx.kind {
             TxKind::Gather { server } => match (class, d.mapped) {

@@ -26,6 +26,9 @@ pub(super) struct Tx {
     pub(super) sends: u32,
     pub(super) max_sends: u32,
     pub(super) next_at: Instant,
+    /// When it was first sent: a response to a request sent once gives
+    /// the pair's round trip.
+    pub(super) first_sent: Instant,
     /// A check cancelled in the sense of RFC 8445 section 7.3.1.4: it is not
     /// retransmitted, and its pair was (or needs no longer be) checked again
     /// by a new transaction; a response may still arrive until the time the
@@ -88,6 +91,11 @@ impl Agent {
             _ => self.cfg.timing.rto,
         };
         self.note_sent(now, source, destination);
+        match kind {
+            TxKind::Check { pair, .. } => self.pairs[pair].counters.requests_sent += 1,
+            TxKind::Consent { pair } => self.pairs[pair].counters.consent_requests_sent += 1,
+            TxKind::Gather { .. } => {}
+        }
         self.push_transmit(Transmit::udp(source, destination, contents.clone()));
         // Exact growth: a connected agent holds one or two transactions.
         self.txs.reserve_exact(1);
@@ -100,6 +108,7 @@ impl Agent {
             sends: 1,
             max_sends,
             next_at: now + wait,
+            first_sent: now,
             cancelled: false,
         });
     }

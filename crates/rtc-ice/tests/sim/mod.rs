@@ -357,6 +357,7 @@ impl Pair {
     pub fn send_data(&mut self, component: Component, a_msg: &[u8], b_msg: &[u8]) {
         for (node, msg, is_a) in [(&mut self.a, a_msg, true), (&mut self.b, b_msg, false)] {
             let path = node.agent.path(component).expect("a selected path");
+            node.agent.count_sent(path.local, path.remote, msg);
             let mut p = Packet { src: path.local, dst: path.remote, data: msg.to_vec() };
             if is_a
                 && let Some(nat) = self.net.nat

@@ -38,7 +38,7 @@ use transport::{Kind as DatagramKind, Transport, classify};
 
 use crate::desc::{ConnectionDescription, Direction, StreamDescription, TrackDescription};
 use crate::error::Error;
-use crate::events::{Event, TrackReport};
+use crate::events::{CandidatePairReport, Event, TrackReport};
 use crate::keys::Keying;
 use crate::{SocketId, StreamId, TrackId, random_id, random_ssrc};
 
@@ -486,6 +486,22 @@ impl Connection {
             for s in self.tracks.stream_ids(d) {
                 out.extend(self.stream_reports(s));
             }
+        }
+        out
+    }
+
+    /// Every ICE candidate pair of every socket, in the order they were
+    /// formed: state, candidate types, checks, round trips and what went
+    /// over each (webrtc-stats' `candidate-pair`).
+    pub fn candidate_pairs(&self) -> Vec<CandidatePairReport> {
+        let mut out = Vec::new();
+        for t in &self.transports {
+            let selected: Vec<_> =
+                [Component::RTP, Component::RTCP].into_iter().filter_map(|c| t.agent.path(c)).collect();
+            out.extend(t.agent.candidate_pairs().map(|p| {
+                let sel = selected.iter().any(|s| s.local == p.local && s.remote == p.remote);
+                CandidatePairReport::new(&t.socket_id, &p, sel)
+            }));
         }
         out
     }
@@ -1002,6 +1018,7 @@ impl Connection {
         loop {
             let t = self.poll_unframed(now, buf)?;
             let Some(tr) = self.transports.iter_mut().find(|tr| tr.id == t.socket) else { return Some(t) };
+            tr.agent.count_sent(t.source, t.destination, buf.get(..t.len).unwrap_or_default());
             match tr.agent.frame_relayed(t.source, t.destination, buf, t.len) {
                 Ok(None) => return Some(t),
                 // A relay reached over TCP or TLS: the framed datagram goes
