@@ -101,6 +101,54 @@ fn candidate_pair_counters_follow_checks_round_trips_and_data() {
     assert_eq!(p.a.agent.selected_pair(Component::RTP).unwrap().counters.packets_sent, 3);
 }
 
+/// B's first host address (ranked above `B`), which some tests make
+/// unreachable.
+const B_UNREACHABLE: &str = "198.51.100.9:7000";
+
+#[test]
+fn regular_nomination_does_not_wait_for_checks_that_are_overdue() {
+    // B's best candidate is unreachable (a private address behind a NAT):
+    // A's checks to it are never answered. A nominates the pair that works
+    // once those checks are overdue (twice its 40 ms round trip and 100 ms),
+    // not after the whole 500 ms nomination delay.
+    let b_addrs = [(1, addr(B_UNREACHABLE)), (1, addr(B))];
+    for seed in 0..4 {
+        let mut p = Pair::new(
+            cfg(Role::Controlling, seed),
+            &[(1, addr(A))],
+            cfg(Role::Controlled, seed + 10),
+            &b_addrs,
+            NetConfig::default(),
+        );
+        p.drop_at_b = Some(|pkt, _| pkt.dst == addr(B_UNREACHABLE));
+        let pairs: Vec<_> = p.a.agent.candidate_pairs().collect();
+        let unreachable = pairs.iter().find(|x| x.remote == addr(B_UNREACHABLE)).unwrap();
+        let reachable = pairs.iter().find(|x| x.remote == addr(B)).unwrap();
+        assert!(unreachable.priority > reachable.priority, "the test needs the unreachable pair ranked first");
+        assert!(p.run_until(Duration::from_secs(5), Pair::both_connected), "seed {seed}");
+        let t = p.a.connected_at().unwrap() - p.start;
+        // (680 ms when the whole nomination delay was waited.)
+        assert!(t < Duration::from_millis(350), "seed {seed}: connected after {t:?}");
+        assert_eq!(p.a.agent.path(Component::RTP).unwrap().remote, addr(B));
+        assert!(p.dropped_at_b > 0);
+    }
+}
+
+#[test]
+fn regular_nomination_waits_for_a_better_pair_that_answers_in_time() {
+    // Both of B's addresses work, over a link whose delay varies by up to
+    // 30 ms a datagram: the better pair's check may be answered after the
+    // other's, but not overdue, and A waits for it and nominates it.
+    let b_addrs = [(1, addr(B_UNREACHABLE)), (1, addr(B))];
+    for seed in 0..8 {
+        let net = NetConfig { jitter: Duration::from_millis(30), seed, ..NetConfig::default() };
+        let mut p =
+            Pair::new(cfg(Role::Controlling, seed), &[(1, addr(A))], cfg(Role::Controlled, seed + 10), &b_addrs, net);
+        assert!(p.run_until(Duration::from_secs(5), Pair::both_connected), "seed {seed}");
+        assert_eq!(p.a.agent.path(Component::RTP).unwrap().remote, addr(B_UNREACHABLE), "seed {seed}");
+    }
+}
+
 #[test]
 fn connects_with_30_percent_loss_reordering_and_nat() {
     for seed in 0..25u64 {

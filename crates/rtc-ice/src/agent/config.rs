@@ -90,7 +90,9 @@ pub struct Timing {
     /// How many times a request is sent before its transaction fails (Rc).
     pub max_transmits: u32,
     /// The controlling agent's longest wait, after its first valid pair, for
-    /// a better pair before it nominates (regular nomination).
+    /// a better pair before it nominates (regular nomination). A better
+    /// pair whose check is overdue (unanswered for twice the valid pair's
+    /// round trip and 100 ms) is not waited for.
     pub nomination_delay: Duration,
     /// The basic consent-check period; each interval is randomized between
     /// 0.8 and 1.2 times it, and never below 4 s (RFC 7675 section 5.1).

@@ -833,12 +833,8 @@ impl Agent {
         }
         at(self.gather_deadline);
         at(self.mdns.iter().map(|h| h.deadline).min());
-        if self.controlling && self.cfg.nomination == Nomination::Regular {
-            for c in &self.comps {
-                if c.selected.is_none() && c.nominating.is_none() {
-                    at(c.first_valid.map(|f| f + self.cfg.timing.nomination_delay));
-                }
-            }
+        for ci in 0..self.comps.len() {
+            at(self.nomination_due(ci).map(|(_, due)| due));
         }
         if self.state == State::Checking {
             for (comp, _) in &self.previous {

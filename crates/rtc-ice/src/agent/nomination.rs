@@ -1,38 +1,22 @@
 //! Nomination (RFC 8445 section 8): choosing the pair to nominate,
 //! selecting nominated pairs, and becoming connected.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rtc_candidate::Component;
 
-use super::{Agent, Event, Nomination, PairState, State};
+use super::{Agent, Event, Nomination, PairState, State, TxKind};
+
+/// How long past twice the best valid pair's round trip a better pair's
+/// check may stay unanswered before regular nomination stops waiting for it
+/// (see `Agent::nomination_due`).
+pub(super) const OVERDUE_MARGIN: Duration = Duration::from_millis(100);
 
 impl Agent {
     pub(super) fn maybe_nominate(&mut self, now: Instant) {
-        if !self.controlling || self.cfg.nomination != Nomination::Regular || self.remote_key.is_none() {
-            return;
-        }
         for ci in 0..self.comps.len() {
-            let c = self.comps[ci];
-            if c.selected.is_some() || c.nominating.is_some() {
-                continue;
-            }
-            let comp = u16::try_from(ci + 1).unwrap_or(1);
-            let best = self
-                .pairs
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.component == comp && p.valid_local.is_some() && p.state == PairState::Succeeded)
-                .max_by_key(|(_, p)| p.priority)
-                .map(|(i, p)| (i, p.priority));
-            let Some((bi, bprio)) = best else { continue };
-            let better_pending = self.pairs.iter().any(|p| {
-                p.component == comp
-                    && p.priority > bprio
-                    && matches!(p.state, PairState::Frozen | PairState::Waiting | PairState::InProgress)
-            });
-            let waited = c.first_valid.is_some_and(|f| now >= f + self.cfg.timing.nomination_delay);
-            if !better_pending || waited {
+            let Some((bi, due)) = self.nomination_due(ci) else { continue };
+            if now >= due {
                 pair_event!(tracing::Level::DEBUG, self, bi, "ICE nominating pair");
                 self.comps[ci].nominating = Some(bi);
                 self.pairs[bi].use_candidate_pending = true;
@@ -42,6 +26,54 @@ impl Agent {
         }
     }
 
+    /// Regular nomination, controlling: the best valid pair of component
+    /// `ci` and when to nominate it (RFC 8445 section 8.1.1 leaves the
+    /// choice to the agent). At once when no pair of higher priority may
+    /// still succeed. A pair not checked yet may: it is waited for until
+    /// [`Timing::nomination_delay`](super::Timing::nomination_delay) after
+    /// the first valid pair. So is a pair whose check is in flight, but
+    /// only until its check is overdue: twice the best pair's round trip,
+    /// plus [`OVERDUE_MARGIN`], after it was sent. (Behind a NAT, checks
+    /// to the peer's private addresses are never answered; they would
+    /// hold the call for the whole delay.) `None` when nothing is to be
+    /// nominated.
+    pub(super) fn nomination_due(&self, ci: usize) -> Option<(usize, Instant)> {
+        if !self.controlling || self.cfg.nomination != Nomination::Regular || self.remote_key.is_none() {
+            return None;
+        }
+        let c = self.comps.get(ci)?;
+        if c.selected.is_some() || c.nominating.is_some() {
+            return None;
+        }
+        let cap = c.first_valid? + self.cfg.timing.nomination_delay;
+        let comp = u16::try_from(ci + 1).unwrap_or(1);
+        let (bi, best) = self
+            .pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.component == comp && p.valid_local.is_some() && p.state == PairState::Succeeded)
+            .max_by_key(|(_, p)| p.priority)?;
+        let rtt = best.counters.current_round_trip_time;
+        let mut due = c.first_valid?;
+        for (pi, p) in self.pairs.iter().enumerate() {
+            if p.component != comp || p.priority <= best.priority {
+                continue;
+            }
+            match p.state {
+                PairState::Frozen | PairState::Waiting => return Some((bi, cap)),
+                PairState::InProgress => {
+                    let sent = self.txs.iter().find_map(|t| match t.kind {
+                        TxKind::Check { pair, .. } if pair == pi && !t.cancelled => Some(t.first_sent),
+                        _ => None,
+                    });
+                    let (Some(sent), Some(rtt)) = (sent, rtt) else { return Some((bi, cap)) };
+                    due = due.max(sent + rtt * 2 + OVERDUE_MARGIN);
+                }
+                PairState::Succeeded | PairState::Failed => {}
+            }
+        }
+        Some((bi, due.min(cap)))
+    }
     /// Marks `pi` nominated and selects, for its component, the
     /// highest-priority nominated valid pair.
     pub(super) fn nominate(&mut self, now: Instant, pi: usize) {
