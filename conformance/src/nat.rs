@@ -1,7 +1,7 @@
 //! Two rtc peers behind NAT whose only way to each other is a TURN relay.
 //!
 //! `rtc-conformance nat-call` runs in a network namespace of its own (the
-//! `ice` suite starts it under `unshare -rn`, see [`in_router_namespace`]),
+//! `ice` suite starts it under `unshare -rn`, see `in_router_namespace`),
 //! which plays the router. It makes three more namespaces inside it, each
 //! joined to the router by a veth pair:
 //!
