@@ -9,7 +9,12 @@ Line protocol on stdin/stdout, one JSON object per line:
   out: {"event": "done", "frames": N, "state": <connectionState>}
        once aiortc decoded --frames audio frames of ours, or after
        --timeout seconds.
-aiortc sends its own audio track (AudioStreamTrack: Opus-encoded silence).
+aiortc sends its own audio track (AudioStreamTrack: Opus-encoded silence)
+and, with --video, its own video track (VideoStreamTrack, VP8). Its "done"
+line then also gives "remb": the REMBs rtc sent about that video, as
+aiortc's sender read them ({"count": N, "last": bit/s}), and "target": the
+bitrate its VP8 encoder was set to (aiortc clamps REMB to 250 kbit/s ..
+1.5 Mbit/s).
 Exit status 1 with the reason on stderr on any error.
 
 aioice skips loopback addresses when it lists host addresses, so the host
@@ -22,7 +27,8 @@ import sys
 
 import aioice.ice
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
 
 
 def say(obj):
@@ -34,6 +40,24 @@ async def main(args):
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
     pc = RTCPeerConnection()
     pc.addTrack(AudioStreamTrack())
+    remb = {"count": 0, "last": None}
+    video_sender = None
+    if args.video:
+        video_sender = pc.addTrack(VideoStreamTrack())
+        handle = video_sender._handle_rtcp_packet
+
+        async def counting(packet):
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                try:
+                    bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                    if video_sender._ssrc in ssrcs:
+                        remb["count"] += 1
+                        remb["last"] = bitrate
+                except ValueError:
+                    pass
+            await handle(packet)
+
+        video_sender._handle_rtcp_packet = counting
     received = 0
     finished = asyncio.Event()
 
@@ -71,7 +95,12 @@ async def main(args):
         await asyncio.wait_for(finished.wait(), args.timeout)
     except asyncio.TimeoutError:
         pass
-    say({"event": "done", "frames": received, "state": pc.connectionState})
+    done = {"event": "done", "frames": received, "state": pc.connectionState}
+    if video_sender is not None:
+        encoder = getattr(video_sender, "_RTCRtpSender__encoder", None)
+        done["remb"] = remb
+        done["target"] = getattr(encoder, "target_bitrate", None)
+    say(done)
     await pc.close()
 
 
@@ -79,6 +108,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--frames", type=int, default=25)
     p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--video", action="store_true")
     try:
         asyncio.run(main(p.parse_args()))
     except Exception as e:  # noqa: BLE001 - report any failure to the runner

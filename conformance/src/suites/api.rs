@@ -320,13 +320,16 @@ const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
 /// (`a=setup:active`), ICE runs between rtc-ice and aioice, DTLS-SRTP
 /// keys SRTP (aiortc's OpenSSL against our dimpl handshake, certificates
 /// checked against the fingerprints both ways), and Opus flows both ways:
-/// aiortc decodes our frames and we receive its.
+/// aiortc decodes our frames and we receive its. VP8 flows both ways too,
+/// and as aiortc has no transport-cc, REMB carries the estimates: aiortc's
+/// about our video becomes our outgoing estimate, ours about its video
+/// reaches its sender.
 async fn aiortc_call(ctx: &Context, t0: Instant) -> Result<String, String> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     // 250 audio frames (5 s): long enough for aiortc's receive-side
     // estimator to send REMB about our video.
-    let mut child = ctx.spawn_peer("aiortc_call.py", ["--frames", "250", "--timeout", "10"])?;
+    let mut child = ctx.spawn_peer("aiortc_call.py", ["--frames", "250", "--timeout", "10", "--video"])?;
     let mut stdin = child.stdin.take().ok_or("no stdin")?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
     let me = peer(SocketOptions::default(), t0).await?;
@@ -355,6 +358,8 @@ async fn aiortc_call(ctx: &Context, t0: Instant) -> Result<String, String> {
     until("connected with aiortc (ICE and DTLS)", Duration::from_secs(10), || me.conn.is_connected()).await?;
     let connected = asked.elapsed();
     let theirs = remote_track(&me, Kind::Audio)?;
+    let mut their_video = None;
+    let mut video_frames = 0;
     // Real VP8 too (aiortc only receives video): its estimator answers
     // with REMB, which is our estimate since aiortc has no transport-cc.
     let (clip, _) = crate::media::ivf_frames_of(crate::media::BUILTIN_VP8, *b"VP80")?;
@@ -374,6 +379,13 @@ async fn aiortc_call(ctx: &Context, t0: Instant) -> Result<String, String> {
                 }
                 while theirs.try_read_frame().is_some() {
                     got += 1;
+                }
+                // aiortc's video track appears with its first packet.
+                if their_video.is_none() {
+                    their_video = remote_track(&me, Kind::Video).ok();
+                }
+                while their_video.as_ref().is_some_and(|t| t.try_read_frame().is_some()) {
+                    video_frames += 1;
                 }
             }
             v = next() => {
@@ -397,10 +409,23 @@ async fn aiortc_call(ctx: &Context, t0: Instant) -> Result<String, String> {
     let Some(remb) = remb else {
         return Err("no estimate from aiortc's REMB about our video".into());
     };
+    // The other way: aiortc's video (VP8) reached us, and our REMB about
+    // it (aiortc has no transport-cc) reached its sender.
+    let (ours, target) = (&result["remb"], &result["target"]);
+    if ours["count"].as_u64().unwrap_or(0) < 2 || !ours["last"].is_u64() {
+        return Err(format!("aiortc's sender read no REMB of ours about its video: {result}"));
+    }
+    if video_frames < 10 {
+        return Err(format!("we received {video_frames} VP8 frames from aiortc"));
+    }
     Ok(format!(
         "connected (ICE and DTLS) {:.0} ms after the answer; aiortc decoded {decoded} of our Opus frames, we received \
-         {got} of its; outgoing bitrate estimate from aiortc's REMB: {remb} bit/s",
-        connected.as_secs_f64() * 1000.0
+         {got} of its and {video_frames} of its VP8 frames; outgoing bitrate estimate from aiortc's REMB: {remb} \
+         bit/s; aiortc's sender read {} REMBs of ours about its video, the last {} bit/s (its VP8 encoder's target \
+         now {target} bit/s)",
+        connected.as_secs_f64() * 1000.0,
+        ours["count"],
+        ours["last"],
     ))
 }
 

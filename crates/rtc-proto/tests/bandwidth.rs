@@ -19,10 +19,6 @@ struct Peer {
     video: TrackId,
 }
 
-fn peer(net: &mut Net, name: &'static str, ip: [u8; 4]) -> Peer {
-    peer_with(net, name, ip, ConnectionConfig::new(None, None))
-}
-
 fn peer_with(net: &mut Net, name: &'static str, ip: [u8; 4], config: ConnectionConfig) -> Peer {
     let host = net.host(name, ip, SocketOptions::default());
     let conn = net.connect(host, config, 3000 + net.hosts.len() as u64);
@@ -37,15 +33,25 @@ fn peer_with(net: &mut Net, name: &'static str, ip: [u8; 4], config: ConnectionC
 /// encoder following the estimate would, at most 90% of it; A's estimate
 /// each second, and the OutgoingBitrate events A got.
 fn send(bitrate: u64, capacity: u64, seconds: u32) -> (Vec<u64>, Vec<u64>) {
+    send_with(None, bitrate, capacity, seconds)
+}
+
+/// [`send`] with both peers on `options`. Until the first estimate (REMB
+/// takes a second), the encoder aims at 300 kbit/s.
+fn send_with(options: Option<rtc_codecs::Options>, bitrate: u64, capacity: u64, seconds: u32) -> (Vec<u64>, Vec<u64>) {
     let mut net = Net::new(41);
-    let (a, b) = (peer(&mut net, "a", [10, 0, 0, 1]), peer(&mut net, "b", [10, 0, 0, 2]));
+    let remb = options.is_some();
+    let config = || ConnectionConfig::new(None, options.clone());
+    let (a, b) = (peer_with(&mut net, "a", [10, 0, 0, 1], config()), peer_with(&mut net, "b", [10, 0, 0, 2], config()));
     net.link.latency = Duration::from_millis(20);
     net.signal_dtls((a.host, a.conn), (b.host, b.conn));
     assert!(net.run_until(Duration::from_secs(10), |n| n.connected(a.host, a.conn) && n.connected(b.host, b.conn)));
     net.link.bandwidth = capacity;
     let mut estimates = Vec::new();
     for i in 0..seconds * 25 {
-        let estimate = net.hosts[a.host].conn(a.conn).available_outgoing_bitrate().expect("transport-cc agreed");
+        let estimate = net.hosts[a.host].conn(a.conn).available_outgoing_bitrate();
+        assert!(remb || estimate.is_some(), "transport-cc agreed");
+        let estimate = estimate.unwrap_or(300_000);
         let frame_len = (bitrate.min(estimate * 9 / 10) / 8 / 25).max(100) as usize;
         let mut frame = vec![(i % 251) as u8; frame_len];
         frame[0] = u8::from(!i.is_multiple_of(50));
@@ -55,7 +61,7 @@ fn send(bitrate: u64, capacity: u64, seconds: u32) -> (Vec<u64>, Vec<u64>) {
         let _ = net.conn_mut(a.host, a.conn).write_frame(now, a.video, &frame, Duration::from_millis(40));
         net.run_for(Duration::from_millis(40));
         if i % 25 == 24 {
-            estimates.push(net.hosts[a.host].conn(a.conn).available_outgoing_bitrate().expect("transport-cc agreed"));
+            estimates.push(net.hosts[a.host].conn(a.conn).available_outgoing_bitrate().unwrap_or(0));
         }
     }
     let events = net.hosts[a.host]
@@ -87,6 +93,33 @@ fn a_narrow_link_brings_the_estimate_down_to_its_capacity() {
     println!("2.5 Mbit/s into 1: {e:?}");
     let last = *e.last().unwrap();
     assert!((400_000..=1_300_000).contains(&last), "{e:?}");
+}
+
+/// The options without transport feedback: REMB it is, as with aiortc.
+fn without_transport_cc() -> rtc_codecs::Options {
+    let mut options = rtc_proto::default_options();
+    for c in &mut options.codecs {
+        c.rtcp_feedback.retain(|f| !f.kind.eq_ignore_ascii_case("transport-cc"));
+    }
+    options.header_extensions.retain(|e| !e.uri.contains("transport-wide-cc"));
+    options
+}
+
+/// Without transport feedback, B's receiving side estimates what arrives
+/// (from `abs-send-time`) and sends REMB; A's estimate is B's REMB, and
+/// follows the link as transport feedback makes it.
+#[test]
+fn remb_from_the_receiving_side_follows_a_narrow_and_a_wide_link() {
+    let (e, events) = send_with(Some(without_transport_cc()), 2_500_000, 1_000_000, 20);
+    println!("REMB, 2.5 Mbit/s into 1: {e:?}");
+    // The first REMB goes a second after the first packet.
+    assert!(e[1] > 0 && !events.is_empty(), "REMB arrived within two seconds: {e:?}");
+    let last = *e.last().unwrap();
+    assert!((400_000..=1_300_000).contains(&last), "{e:?}");
+    let (e, _) = send_with(Some(without_transport_cc()), 1_500_000, 0, 10);
+    println!("REMB, 1.5 Mbit/s, no cap: {e:?}");
+    let last = *e.last().unwrap();
+    assert!((1_400_000..=2_800_000).contains(&last), "{e:?}");
 }
 
 /// A 30 KB video frame and then a 400-octet audio frame written at once;
@@ -153,11 +186,7 @@ fn without_transport_cc_the_peers_remb_is_the_estimate() {
     use base64::Engine as _;
     use rtc_proto::{ConnectionDescription, CryptoKey};
     let (key, salt) = ([0x31u8; 16], [0x42u8; 14]);
-    let mut options = rtc_proto::default_options();
-    for c in &mut options.codecs {
-        c.rtcp_feedback.retain(|f| !f.kind.eq_ignore_ascii_case("transport-cc"));
-    }
-    options.header_extensions.retain(|e| !e.uri.contains("transport-wide-cc"));
+    let options = without_transport_cc();
     let mut net = Net::new(43);
     let a = peer_with(&mut net, "a", [10, 0, 0, 1], ConnectionConfig::new(None, Some(options.clone())));
     let mut inline = key.to_vec();

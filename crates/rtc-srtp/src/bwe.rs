@@ -13,6 +13,11 @@
 //! Call order: [`Bwe::on_sent`] for every packet sent with a transport-wide
 //! sequence number, [`Bwe::on_feedback`] with every transport feedback
 //! message; [`Bwe::estimate`] is the bitrate the sender may use.
+//!
+//! The same estimator runs on the receiving side for a sender that takes
+//! REMB (draft-alvestrand-rmcat-remb) rather than transport feedback:
+//! [`Bwe::on_received`] with every packet that carries `abs-send-time`;
+//! [`Bwe::estimate`] is then the bitrate to send the peer in REMB.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -55,6 +60,10 @@ const OVERUSE_TIME: f64 = 10.0;
 const BETA: f64 = 0.85;
 /// Throughput window for the acknowledged bitrate.
 const ACKED_WINDOW: Duration = Duration::from_millis(500);
+/// Receiving side: the rates are updated this often.
+const RECEIVE_UPDATE: Duration = Duration::from_millis(100);
+/// Receiving side: `abs-send-time` units a second (6.18 fixed point).
+const ABS_SEND_TIME_HZ: i64 = 1 << 18;
 
 /// What the delay-based detector says (section 5.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -129,6 +138,12 @@ pub struct Bwe {
     acked: VecDeque<(i64, u32)>,
     acked_bytes: u64,
     feedbacks: u64,
+    /// Receiving side: the first arrival, the clock both times count from.
+    recv_epoch: Option<Instant>,
+    /// Receiving side: the newest `abs-send-time` (24 bits) and its
+    /// unwrapped value in 2^-18 s, and packets since the last rate update.
+    recv_send_time: Option<(u32, i64)>,
+    recv_count: u32,
 }
 
 impl Bwe {
@@ -164,6 +179,9 @@ impl Bwe {
             acked: VecDeque::new(),
             acked_bytes: 0,
             feedbacks: 0,
+            recv_epoch: None,
+            recv_send_time: None,
+            recv_count: 0,
         }
     }
 
@@ -216,6 +234,46 @@ impl Bwe {
             self.sent.pop_front();
             self.sent_base += 1;
         }
+    }
+
+    /// Receiving side: a packet of `size` octets arrived at `now`, stamped
+    /// by its sender with `abs-send-time` `send_time` (24-bit 6.18
+    /// fixed-point seconds; the value wraps every 64 s). The delay-based
+    /// rate and the throughput follow arrivals as they follow transport
+    /// feedback on the sending side, the rates are updated every 100 ms,
+    /// and loss is left to the sender (REMB is delay-based). Returns the
+    /// estimate.
+    pub fn on_received(&mut self, now: Instant, send_time: u32, size: usize) -> u64 {
+        let epoch = *self.recv_epoch.get_or_insert(now);
+        let ticks = self.unwrap_send_time(send_time);
+        let Ok(nanos) = u64::try_from(ticks.saturating_mul(1_000_000_000) / ABS_SEND_TIME_HZ) else {
+            return self.estimate();
+        };
+        let sent = Sent { at: epoch + Duration::from_nanos(nanos), size: u32::try_from(size).unwrap_or(u32::MAX) };
+        let arrival = i64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(i64::MAX);
+        self.on_arrival(now, sent, arrival);
+        self.recv_count = self.recv_count.saturating_add(1);
+        if self.last_rate_update.is_none_or(|l| now.saturating_duration_since(l) >= RECEIVE_UPDATE) {
+            let received = std::mem::take(&mut self.recv_count);
+            self.update_rates(now, received, 0);
+        }
+        self.estimate()
+    }
+
+    /// `abs-send-time` (24 bits) unwrapped, in 2^-18 s: from the newest
+    /// value seen, within half the 64 s range either way; the first counts
+    /// as 1000 s, so that a reordered older packet still has a time after
+    /// the epoch.
+    fn unwrap_send_time(&mut self, send_time: u32) -> i64 {
+        let raw = send_time & 0x00ff_ffff;
+        let ticks = match self.recv_send_time {
+            None => 1000 * ABS_SEND_TIME_HZ,
+            Some((last_raw, last)) => last + i64::from(((raw.wrapping_sub(last_raw) << 8) as i32) >> 8),
+        };
+        if self.recv_send_time.is_none_or(|(_, last)| ticks > last) {
+            self.recv_send_time = Some((raw, ticks));
+        }
+        ticks
     }
 
     /// Takes one transport feedback message at `now`; returns the estimate
@@ -486,5 +544,66 @@ mod tests {
         let e = run(2_000_000.0, 10_000_000.0, 0.2, 10);
         let last = *e.last().unwrap();
         assert!(last < 1_000_000, "20% loss: {e:?}");
+    }
+
+    /// The receiving side: a sender writing `rate` bits per second in
+    /// 1200-octet packets stamped with `abs-send-time` (starting at
+    /// `start` seconds), over a link of `capacity` (a FIFO queue, 20 ms one
+    /// way); the receiver's estimate each second.
+    fn run_receiving(rate: f64, capacity: f64, start: f64, seconds: u32) -> Vec<u64> {
+        let t0 = Instant::now();
+        let mut bwe = Bwe::new(BweConfig::default());
+        let (size, gap) = (1200usize, Duration::from_secs_f64(1200.0 * 8.0 / rate));
+        let mut link_free = t0;
+        let mut arrivals: VecDeque<(Instant, u32)> = VecDeque::new();
+        let mut now = t0;
+        let mut out = Vec::new();
+        let mut next_second = t0 + Duration::from_secs(1);
+        while now < t0 + Duration::from_secs(u64::from(seconds)) {
+            let stamp = ((start + (now - t0).as_secs_f64()) * 262_144.0) as u64 as u32 & 0x00ff_ffff;
+            let begin = link_free.max(now);
+            link_free = begin + Duration::from_secs_f64(size as f64 * 8.0 / capacity);
+            arrivals.push_back((link_free + Duration::from_millis(20), stamp));
+            now += gap;
+            while arrivals.front().is_some_and(|(a, _)| *a <= now) {
+                let (a, stamp) = arrivals.pop_front().unwrap();
+                bwe.on_received(a, stamp, size);
+            }
+            if now >= next_second {
+                out.push(bwe.estimate());
+                next_second += Duration::from_secs(1);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_receiving_side_estimates_a_narrow_link_and_a_wide_one() {
+        // 3 Mbit/s into 1: the queue grows, the estimate comes down to it.
+        let e = run_receiving(3_000_000.0, 1_000_000.0, 5.0, 15);
+        let last = *e.last().unwrap();
+        assert!((500_000..=1_300_000).contains(&last), "3 Mbit/s into 1: {e:?}");
+        // 2 Mbit/s through 10: the estimate climbs to what arrives.
+        let e = run_receiving(2_000_000.0, 10_000_000.0, 5.0, 10);
+        let last = *e.last().unwrap();
+        assert!((1_900_000..=3_100_000).contains(&last), "2 Mbit/s through 10: {e:?}");
+    }
+
+    #[test]
+    fn the_receiving_side_unwraps_abs_send_time() {
+        // The 24-bit time wraps every 64 s; a packet reordered across the
+        // wrap goes back in time, not 64 s ahead.
+        let mut bwe = Bwe::new(BweConfig::default());
+        let base = 1000 * ABS_SEND_TIME_HZ;
+        assert_eq!(bwe.unwrap_send_time(0x00ff_fff0), base);
+        assert_eq!(bwe.unwrap_send_time(0x0000_0010), base + 0x20);
+        assert_eq!(bwe.unwrap_send_time(0x00ff_fff8), base + 0x8);
+        // Bits above the 24 are ignored; a whole turn later counts.
+        assert_eq!(bwe.unwrap_send_time(0xff00_0020), base + 0x30);
+        for k in 1..=4i64 {
+            // Steps of 16 s, four of them: one turn of 64 s.
+            let raw = (0x20 + k * 16 * ABS_SEND_TIME_HZ) as u32 & 0x00ff_ffff;
+            assert_eq!(bwe.unwrap_send_time(raw), base + 0x30 + k * 16 * ABS_SEND_TIME_HZ);
+        }
     }
 }

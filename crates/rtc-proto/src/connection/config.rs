@@ -13,7 +13,8 @@ use crate::desc::{ConnectionDescription, SocketOptions};
 /// loss recovery: generic NACK and PLI (RFC 4585), FIR (RFC 5104) and
 /// retransmission on its own SSRC (RFC 4588, payload type 97); both with
 /// transport feedback (`transport-cc` and the transport-wide sequence
-/// number extension), `abs-send-time`, and audio levels (RFC 6464); the
+/// number extension), VP8 with `goog-remb` too (REMB, for peers without
+/// transport feedback), `abs-send-time`, and audio levels (RFC 6464); the
 /// MID extension (RFC 8843 section 15, id 4) on both, and for video the
 /// RtpStreamId and RepairedRtpStreamId of simulcast layers (RFC 8852, ids
 /// 10 and 11), the ids Chromium offers.
@@ -28,6 +29,7 @@ pub fn default_options() -> Options {
         Feedback::new("nack", Some("pli")),
         Feedback::new("ccm", Some("fir")),
         Feedback::new("transport-cc", None),
+        Feedback::new("goog-remb", None),
     ];
     let mut rtx = Codec::new(PayloadType::new(97).unwrap_or(PayloadType::PCMU), Kind::Video, "rtx", 90_000, None);
     rtx.parameters.insert("apt", "96");

@@ -2,7 +2,9 @@
 //! negotiated them: the transport-wide sequence number
 //! (draft-holmer-rmcat-transport-wide-cc-extensions-01) on every packet
 //! sent and recorded on every packet received for transport feedback;
-//! `abs-send-time` on every packet sent; the audio level of received audio
+//! `abs-send-time` on every packet sent, and read on every packet received
+//! for the REMB estimate when the peer takes REMB rather than transport
+//! feedback; the audio level of received audio
 //! (RFC 6464) handed out with its frame; the MID (RFC 8843 section 15) on
 //! every packet sent in an SDP section, and the MID, RtpStreamId and
 //! RepairedRtpStreamId (RFC 8852) of packets from unknown SSRCs read to
@@ -79,6 +81,20 @@ pub(crate) fn find<T: AsRef<[u8]>>(packet: &RtpPacket<T>, id: Option<u8>) -> Opt
     packet.extensions().filter_map(Result::ok).find(|e| e.id == id).map(|e| e.data)
 }
 
+/// REMB is sent at least this often while the estimate holds (a fall of
+/// 3% or more goes at once).
+const REMB_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether the agreement has the receiving side estimate and send REMB
+/// (draft-alvestrand-rmcat-remb): a `goog-remb` codec feedback and the
+/// `abs-send-time` extension, and no transport feedback (with it, the
+/// sender estimates).
+pub(crate) fn remb_feedback(agreement: &Agreement) -> bool {
+    !transport_feedback(agreement)
+        && agreement.codecs.iter().any(|c| c.rtcp_feedback.iter().any(|f| f.kind.eq_ignore_ascii_case("goog-remb")))
+        && agreement.header_extensions.iter().any(|e| e.uri == ABS_SEND_TIME)
+}
+
 /// Whether the agreement has transport feedback: a `transport-cc` codec
 /// feedback and the transport-wide sequence number extension.
 pub(crate) fn transport_feedback(agreement: &Agreement) -> bool {
@@ -101,6 +117,16 @@ impl Connection {
             (Some(_), false) => {
                 self.twcc = None;
                 self.bwe = None;
+            }
+            _ => {}
+        }
+        let remb = self.agreement.as_ref().is_some_and(remb_feedback);
+        match (&self.remb_rx, remb) {
+            (None, true) => self.remb_rx = Some(Box::new(Bwe::new(BweConfig::default()))),
+            (Some(_), false) => {
+                self.remb_rx = None;
+                self.remb_first = None;
+                self.remb_sent = None;
             }
             _ => {}
         }
@@ -173,15 +199,52 @@ impl Connection {
 
     /// Records a received packet's transport-wide sequence number.
     pub(crate) fn record_arrival<T: AsRef<[u8]>>(&mut self, now: Instant, packet: &RtpPacket<T>) {
-        if self.twcc.is_none() {
+        if self.twcc.is_none() && self.remb_rx.is_none() {
             return;
         }
         let kind = self.codec_by_pt(packet.payload_type()).map_or(Kind::Video, |c| c.kind);
-        let id = self.ext_ids(kind).transport_cc;
-        let Some(rec) = self.twcc.as_mut() else { return };
-        if let Some(&[a, b]) = find(packet, id) {
+        let ids = self.ext_ids(kind);
+        if let Some(rec) = self.twcc.as_mut()
+            && let Some(&[a, b]) = find(packet, ids.transport_cc)
+        {
             rec.record(now, u16::from_be_bytes([a, b]));
         }
+        if let Some(rx) = self.remb_rx.as_mut()
+            && let Some(&[a, b, c]) = find(packet, ids.abs_send_time)
+        {
+            rx.on_received(now, u32::from_be_bytes([0, a, b, c]), packet.as_bytes().len());
+            self.remb_first.get_or_insert(now);
+        }
+    }
+
+    /// When the next REMB is due: a second after the first packet the
+    /// estimate took, then a second after each one sent; at once when the
+    /// estimate fell 3% or more below the last one sent.
+    pub(crate) fn remb_due(&self) -> Option<Instant> {
+        let rx = self.remb_rx.as_ref()?;
+        match self.remb_sent {
+            None => Some(self.remb_first? + REMB_INTERVAL),
+            Some((sent, _)) if rx.estimate() * 100 <= sent * 97 => Some(self.last_now),
+            Some((_, at)) => Some(at + REMB_INTERVAL),
+        }
+    }
+
+    /// The REMB due, in a compound RTCP packet (RR, SDES, REMB) about every
+    /// stream we receive.
+    pub(crate) fn poll_remb(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if !self.connected || self.remb_due().is_none_or(|t| t > now) {
+            return None;
+        }
+        let Connection { session, transports, remb_rx, remb_sent, tracks, .. } = self;
+        let bitrate = remb_rx.as_ref()?.estimate();
+        let mut ssrcs = [0u32; 16];
+        let n = tracks.remote_by_ssrc.iter().zip(&mut ssrcs).map(|((s, _), slot)| *slot = *s).count();
+        let t = feedback_transmit(session.as_ref()?, transports, buf, |w, rtcp_ssrc| {
+            w.remb(rtcp_ssrc, bitrate, &ssrcs[..n]).is_ok()
+        })?;
+        *remb_sent = Some((bitrate, now));
+        tracing::trace!(bitrate, streams = n, "REMB sent");
+        Some(t)
     }
 
     /// The transport feedback due, in a compound RTCP packet (RR, SDES,
@@ -191,23 +254,37 @@ impl Connection {
             return None;
         }
         let Connection { session, transports, twcc, tracks, .. } = self;
-        let (session, rec) = (session.as_ref()?, twcc.as_mut()?);
-        let (rtcp_ssrc, cname) = (session.config().rtcp_ssrc, session.config().cname.as_bytes());
+        let rec = twcc.as_mut()?;
         let media_ssrc = tracks.remote_by_ssrc.iter().next().map_or(0, |(s, _)| *s);
-        let t = transports.iter_mut().find(|t| t.ice_connected && t.tx.is_some())?;
-        let path = t.rtcp_path()?;
-        let tx = t.tx.as_mut()?;
-        let room = buf.len().saturating_sub(tx.profile().rtcp_overhead());
-        let mut w = Writer::new(&mut buf[..room]);
-        w.receiver_report(rtcp_ssrc, &[]).ok()?;
-        w.sdes_cname(rtcp_ssrc, cname).ok()?;
-        if !rec.write(now, rtcp_ssrc, media_ssrc, &mut w).ok()? {
-            return None;
-        }
-        let len = w.len();
-        let len = tx.protect_rtcp(buf, len).ok()?;
-        Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len })
+        feedback_transmit(session.as_ref()?, transports, buf, |w, rtcp_ssrc| {
+            rec.write(now, rtcp_ssrc, media_ssrc, w).unwrap_or(false)
+        })
     }
+}
+
+/// A compound RTCP packet of feedback (RR, SDES, then what `write` adds
+/// given our RTCP SSRC; nothing is sent when it says false), protected,
+/// over the first connected transport's RTCP path.
+fn feedback_transmit(
+    session: &rtc_srtp::session::Session,
+    transports: &mut [super::transport::Transport],
+    buf: &mut [u8],
+    write: impl FnOnce(&mut Writer<'_>, u32) -> bool,
+) -> Option<Transmit> {
+    let (rtcp_ssrc, cname) = (session.config().rtcp_ssrc, session.config().cname.as_bytes());
+    let t = transports.iter_mut().find(|t| t.ice_connected && t.tx.is_some())?;
+    let path = t.rtcp_path()?;
+    let tx = t.tx.as_mut()?;
+    let room = buf.len().saturating_sub(tx.profile().rtcp_overhead());
+    let mut w = Writer::new(&mut buf[..room]);
+    w.receiver_report(rtcp_ssrc, &[]).ok()?;
+    w.sdes_cname(rtcp_ssrc, cname).ok()?;
+    if !write(&mut w, rtcp_ssrc) {
+        return None;
+    }
+    let len = w.len();
+    let len = tx.protect_rtcp(buf, len).ok()?;
+    Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len })
 }
 
 #[cfg(test)]

@@ -204,6 +204,13 @@ pub struct Connection {
     /// The latest REMB bitrate the peer sent, when no transport feedback
     /// is agreed (see `available_outgoing_bitrate`).
     remb: Option<u64>,
+    /// Our receiving side's estimate for the peer, sent as REMB, when
+    /// `goog-remb` is agreed and transport feedback is not (see
+    /// `extensions.rs`), with the first arrival it took and the last REMB
+    /// sent (bitrate, when).
+    remb_rx: Option<Box<rtc_srtp::bwe::Bwe>>,
+    remb_first: Option<Instant>,
+    remb_sent: Option<(u64, Instant)>,
     /// Paces media at a multiple of the estimate.
     pacer: pacer::Pacer,
     /// The agreed header extensions' identifiers, audio and video.
@@ -323,6 +330,9 @@ impl Connection {
             bwe: None,
             bitrate_told: None,
             remb: None,
+            remb_rx: None,
+            remb_first: None,
+            remb_sent: None,
             pacer: pacer::Pacer::default(),
             ext_ids: Default::default(),
             frames: FrameQueue::default(),
@@ -1092,6 +1102,9 @@ impl Connection {
             return Some(t);
         }
         if let Some(t) = self.poll_transport_feedback(now, buf) {
+            return Some(t);
+        }
+        if let Some(t) = self.poll_remb(now, buf) {
             return Some(t);
         }
         if let Some(t) = self.poll_resend(now, buf) {

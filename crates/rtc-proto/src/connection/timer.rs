@@ -47,6 +47,7 @@ impl Connection {
         if self.connected {
             at(self.recovery_poll_timeout());
             at(self.twcc.as_ref().and_then(|r| r.poll_timeout()));
+            at(self.remb_due());
             at(self.pacer_timeout());
             at(self.session.as_ref().and_then(Session::poll_timeout));
             at(Some(self.next_report.unwrap_or(self.last_now)));
