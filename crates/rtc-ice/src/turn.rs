@@ -403,6 +403,12 @@ impl Client {
         self.relayed.filter(|_| self.state == AllocationState::Allocated)
     }
 
+    /// The relayed address the allocation had, whatever its state now (a
+    /// lost allocation's, for the agent to retire its candidate).
+    pub(crate) fn last_relayed(&self) -> Option<SocketAddr> {
+        self.relayed
+    }
+
     /// Our address as the server saw it, once allocated.
     pub fn mapped(&self) -> Option<SocketAddr> {
         self.mapped

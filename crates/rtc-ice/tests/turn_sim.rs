@@ -12,7 +12,9 @@ use rand::{Rng, SeedableRng};
 use rtc_candidate::{CandidateKind, CandidateType, Component};
 use rtc_ice::framing::Deframer;
 use rtc_ice::turn::{AllocationState, RELAY_OVERHEAD};
-use rtc_ice::{Agent, AgentConfig, DropReason, Event, Receive, Role, State, StreamCommand, TurnServer, TurnTransport};
+use rtc_ice::{
+    Agent, AgentConfig, DropReason, Event, PairState, Receive, Role, State, StreamCommand, TurnServer, TurnTransport,
+};
 use stun_rs::attributes::stun::{ErrorCode, MessageIntegrity, Nonce, Realm, UserName, XorMappedAddress};
 use stun_rs::attributes::turn::{ChannelNumber, Data, LifeTime, XorPeerAddress, XorRelayedAddress};
 use stun_rs::methods::{ALLOCATE, CHANNEL_BIND, CREATE_PERMMISSION, DATA, REFRESH, SEND};
@@ -517,6 +519,11 @@ impl Net {
             }
             return;
         }
+        if p.dst.ip() == self.server.addr.ip() {
+            // A relayed address no allocation holds any more: the server
+            // drops what comes to it.
+            return;
+        }
         let node = if p.dst == self.a.host {
             &mut self.a
         } else if p.dst == self.b.host {
@@ -938,6 +945,74 @@ fn a_closed_stream_loses_its_allocation() {
     assert_eq!(r, Receive::Dropped(DropReason::UnknownPath));
     assert!(net.run_until(Duration::from_secs(40), |n| n.a.agent.state() == State::Disconnected));
     assert!(net.a.agent.poll_transmit().is_none_or(|t| !t.transport.is_stream()));
+}
+
+/// An allocation lost after it was made (here its stream closed) is made
+/// again a second later: the lost relayed candidate is no longer signaled
+/// and its pairs fail, the new one is trickled (the peer takes it), and an
+/// ICE restart, once consent over the lost one has run out, signals only
+/// the new one.
+#[test]
+fn a_lost_allocation_is_made_again_and_its_candidate_trickled() {
+    let mut net = Net::build_over(false, 0, true, TurnTransport::Tcp, 5);
+    assert!(net.run_until(Duration::from_secs(5), Net::connected));
+    let old = net.a.agent.relay_allocations().next().unwrap().relayed().unwrap();
+    let lost_at = net.now;
+    net.a.stream_open = false;
+    net.a.agent.stream_closed(lost_at, addr(A_HOST), addr(SERVER), TurnTransport::Tcp);
+    net.pump();
+    assert!(net.a.agent.local_candidates().next().is_none(), "the lost relayed candidate is not signaled");
+    let pairs: Vec<_> = net.a.agent.candidate_pairs().filter(|p| p.local == old).collect();
+    assert!(!pairs.is_empty() && pairs.iter().all(|p| p.state == PairState::Failed), "{pairs:?}");
+    assert!(net.run_until(Duration::from_secs(3), |n| n.a.agent.relay_allocations().any(|c| c.relayed().is_some())));
+    let new = net.a.agent.relay_allocations().find_map(|c| c.relayed()).unwrap();
+    assert_ne!(new, old);
+    let took = net.now - lost_at;
+    assert!((Duration::from_secs(1)..Duration::from_millis(1500)).contains(&took), "{took:?}");
+    assert!(matches!(
+        net.a.commands[..],
+        [StreamCommand::Connect { .. }, StreamCommand::Close { .. }, StreamCommand::Connect { .. }]
+    ));
+    let trickled: Vec<_> =
+        net.a.events.iter().filter(|(t, e)| *t > lost_at && matches!(e, Event::Candidate(_))).collect();
+    assert!(
+        matches!(&trickled[..], [(_, Event::Candidate(c))] if c.port == new.port() && c.kind == CandidateType::RELAY),
+        "{trickled:?}"
+    );
+    let cands: Vec<u16> = net.a.agent.local_candidates().map(|c| c.port).collect();
+    assert_eq!(cands, [new.port()]);
+    // The selected pair went through the lost allocation: consent runs out.
+    assert!(net.run_until(Duration::from_secs(40), |n| n.a.agent.state() == State::Disconnected));
+    let now = net.now;
+    let before = net.a.events.len();
+    net.a.agent.restart(now, None).unwrap();
+    net.pump();
+    let again: Vec<u16> = net.a.events[before..]
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Candidate(c) => Some(c.port),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(again, [new.port()], "the restart signals the live relayed candidate only");
+}
+
+/// A replacement that the server never answers is given up after the
+/// gathering timeout (5 s) and tried again after 2, 4 and 8 s: four
+/// attempts, then no more.
+#[test]
+fn a_lost_allocation_is_tried_again_four_times() {
+    let mut net = Net::build_over(false, 0, true, TurnTransport::Tcp, 6);
+    assert!(net.run_until(Duration::from_secs(5), Net::connected));
+    let lost_at = net.now;
+    net.a.stream_open = false;
+    net.a.agent.stream_closed(lost_at, addr(A_HOST), addr(SERVER), TurnTransport::Tcp);
+    net.drop_to_server = usize::MAX;
+    net.run_until(Duration::from_secs(120), |_| false);
+    let connects = net.a.commands.iter().filter(|c| matches!(c, StreamCommand::Connect { .. })).count();
+    assert_eq!(connects, 1 + 4, "{:?}", net.a.commands);
+    assert!(net.a.agent.relay_allocations().all(|c| c.relayed().is_none()));
+    assert!(net.a.agent.poll_timeout().is_none_or(|t| t > net.now), "nothing due: no busy loop");
 }
 
 /// A stream that cannot be opened fails its allocation at once: gathering

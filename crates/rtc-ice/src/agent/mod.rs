@@ -229,6 +229,12 @@ pub struct Agent {
     /// TURN allocations, one per (host base, server); empty without TURN
     /// servers.
     turn: Vec<crate::turn::Client>,
+    /// Allocations lost after they were made, to make again (see
+    /// `relay.rs`), and their relayed addresses, no longer signaled.
+    reallocs: Vec<relay::Realloc>,
+    retired: Vec<SocketAddr>,
+    /// Replacement allocations in flight: (base, server, transport, attempt).
+    turn_attempts: Vec<(SocketAddr, SocketAddr, crate::url::TurnTransport, u32)>,
     /// Streams to TURN servers to open or close (TURN over TCP or TLS).
     stream_commands: VecDeque<StreamCommand>,
     /// The peer is an ICE lite agent ([`Agent::set_remote_lite`]): this
@@ -313,6 +319,9 @@ impl Agent {
             paths_generation: 0,
             stalled: false,
             turn: Vec::new(),
+            reallocs: Vec::new(),
+            retired: Vec::new(),
+            turn_attempts: Vec::new(),
             stream_commands: VecDeque::new(),
             remote_lite: false,
             mdns: Vec::new(),
@@ -786,6 +795,7 @@ impl Agent {
         self.transmits.clear();
         // Deallocate (RFC 8656 section 7: a Refresh with LIFETIME 0).
         self.close_allocations();
+        self.reallocs.clear();
         self.forget_mdns();
     }
 
@@ -828,6 +838,7 @@ impl Agent {
         for c in &self.turn {
             at(c.poll_timeout());
         }
+        at(self.reallocs.iter().map(|r| r.at).min());
         if self.has_check_work() {
             at(self.next_check_at().or(self.last_now));
         }
@@ -862,6 +873,7 @@ impl Agent {
         self.retransmit(now);
         self.expire_mdns(now);
         self.turn_timeout(now);
+        self.realloc_timeout(now);
         if !self.previous.is_empty() {
             let (comps, timeout) = (&self.comps, self.cfg.timing.consent_timeout);
             let before = self.previous.len();

@@ -7,7 +7,7 @@
 //! ([`Agent::handle_stream_receive`]); everything else is as over UDP.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
@@ -30,8 +30,29 @@ impl Agent {
     /// of them, or only relayed ones with
     /// [`AgentConfig::relay_only`](super::AgentConfig::relay_only).
     pub(super) fn usable(&self, l: &LocalCand) -> bool {
+        if l.kind == LocalKind::Relayed && self.retired.contains(&l.addr) {
+            return false;
+        }
         !self.cfg.relay_only || l.kind == LocalKind::Relayed
     }
+}
+
+/// The first wait before an allocation lost after it was made is asked
+/// for again; it doubles with each failed attempt.
+const REALLOC_BACKOFF: Duration = Duration::from_secs(1);
+/// Attempts to make a lost allocation again (after 1, 2, 4 and 8 s).
+const REALLOC_ATTEMPTS: u32 = 4;
+
+/// An allocation to make again: from `base` on `server`, at `at`, the
+/// `attempt`-th time; once `started`, `at` is when that attempt is given
+/// up if it is not allocated by then (the gathering timeout).
+#[derive(Debug, Clone)]
+pub(super) struct Realloc {
+    base: SocketAddr,
+    server: TurnServer,
+    pub(super) at: Instant,
+    attempt: u32,
+    started: bool,
 }
 
 fn active(c: &Client) -> bool {
@@ -359,12 +380,100 @@ impl Agent {
                     TurnEvent::Failed { .. } => {
                         self.paths_generation += 1;
                         self.close_stream(ci);
+                        self.on_allocation_failed(now, ci);
                     }
                 }
             }
             self.drain_turn(ci);
         }
-        let _ = now;
+    }
+
+    /// Allocation `ci` failed. One lost after it was made (its refresh
+    /// failed, or its stream closed) is made again: its relayed candidate
+    /// is no longer signaled and its pairs fail, and a new allocation is
+    /// asked for on the same server after [`REALLOC_BACKOFF`], its relayed
+    /// candidate trickled as a new [`Event::Candidate`](super::Event). A
+    /// replacement that fails is tried again, the wait doubled, up to
+    /// [`REALLOC_ATTEMPTS`] times. (One that never succeeded at gathering is
+    /// not: gathering ended without it.)
+    fn on_allocation_failed(&mut self, now: Instant, ci: usize) {
+        if self.state == super::State::Closed {
+            return;
+        }
+        let c = &self.turn[ci];
+        let (base, server_addr, transport) = (c.base(), c.server(), c.transport());
+        let lost = c.last_relayed().filter(|r| !self.retired.contains(r));
+        let replacing = self.turn_attempt(base, server_addr, transport);
+        let attempt = match (lost, replacing) {
+            (Some(relayed), _) => {
+                tracing::debug!(%server_addr, %relayed, "TURN allocation lost: its relayed candidate is retired, a new one will be asked for");
+                self.retired.push(relayed);
+                for p in self.pairs.iter_mut().filter(|p| p.base == relayed) {
+                    p.state = super::PairState::Failed;
+                }
+                1
+            }
+            (None, Some(n)) if n < REALLOC_ATTEMPTS => n + 1,
+            (None, Some(_)) => {
+                tracing::debug!(%server_addr, "TURN allocation not made again: attempts exhausted");
+                return;
+            }
+            (None, None) => return,
+        };
+        let Some(server) =
+            self.cfg.turn_servers.iter().find(|s| s.addr == server_addr && s.transport == transport).cloned()
+        else {
+            return;
+        };
+        let at = now + REALLOC_BACKOFF * 2u32.pow(attempt - 1);
+        self.reallocs.retain(|r| !(r.base == base && r.server.addr == server_addr && r.server.transport == transport));
+        self.reallocs.push(Realloc { base, server, at, attempt, started: false });
+    }
+
+    /// The attempt a replacement allocation on `(base, server, transport)`
+    /// is (`None` for the first allocation).
+    fn turn_attempt(&self, base: SocketAddr, server: SocketAddr, transport: TurnTransport) -> Option<u32> {
+        self.turn_attempts.iter().find(|a| (a.0, a.1, a.2) == (base, server, transport)).map(|a| a.3)
+    }
+
+    /// Makes the lost allocations whose wait is over again, and gives up
+    /// the attempts not allocated within the gathering timeout (the next
+    /// attempt follows, as after a failure).
+    pub(super) fn realloc_timeout(&mut self, now: Instant) {
+        if self.reallocs.iter().all(|r| r.at > now) {
+            return;
+        }
+        let due: Vec<Realloc> = self.reallocs.iter().filter(|r| r.at <= now).cloned().collect();
+        self.reallocs.retain(|r| r.at > now);
+        for r in due {
+            let (base, addr, transport) = (r.base, r.server.addr, r.server.transport);
+            let same = |c: &Client| c.base() == base && c.server() == addr && c.transport() == transport;
+            if r.started {
+                let Some(ci) = self.turn.iter().position(|c| same(c) && active(c)) else { continue };
+                if self.turn[ci].state() != AllocationState::Allocated {
+                    self.turn[ci].abandon();
+                    self.close_stream(ci);
+                    self.paths_generation += 1;
+                    self.on_allocation_failed(now, ci);
+                }
+                continue;
+            }
+            self.turn.retain(|c| !same(c) || active(c));
+            self.turn_attempts.retain(|a| (a.0, a.1, a.2) != (base, addr, transport));
+            self.turn_attempts.push((base, addr, transport, r.attempt));
+            tracing::debug!(server = %addr, attempt = r.attempt, "TURN allocation asked for again");
+            if transport.is_stream() {
+                let host = r.server.host.clone();
+                self.stream_commands.push_back(StreamCommand::Connect { local: base, server: addr, transport, host });
+            }
+            let give_up = now + self.cfg.timing.gather_timeout;
+            self.reallocs.push(Realloc { at: give_up, started: true, ..r.clone() });
+            let mut c = Client::new(base, r.server, self.cfg.timing, self.rng.random());
+            c.start(now);
+            self.turn.push(c);
+            self.paths_generation += 1;
+            self.drain_turn(self.turn.len() - 1);
+        }
     }
 
     /// RFC 8445 section 5.1.1.2: the relayed candidate (type preference 0,
@@ -380,7 +489,19 @@ impl Agent {
         {
             self.on_reflexive(server, base, m);
         }
-        if self.locals.iter().any(|l| l.addr == relayed && l.base == relayed) {
+        self.turn_attempts.retain(|a| (a.0, a.1, a.2) != (base, server, transport));
+        self.reallocs
+            .retain(|r| !(r.started && r.base == base && r.server.addr == server && r.server.transport == transport));
+        if let Some(li) = self.locals.iter().position(|l| l.addr == relayed && l.base == relayed) {
+            // A replacement given the address the lost one had: signaled
+            // again, its pairs checked again.
+            if let Some(i) = self.retired.iter().position(|r| *r == relayed) {
+                self.retired.swap_remove(i);
+                self.push_event(super::Event::Candidate(self.locals[li].cand.clone()));
+                for p in self.pairs.iter_mut().filter(|p| p.base == relayed) {
+                    p.state = super::PairState::Waiting;
+                }
+            }
             return;
         }
         let related = mapped.unwrap_or(base);
