@@ -8,6 +8,7 @@
 use rtc_codecs::{Kind, Options};
 use sdp_types::{Attribute, Connection as SdpConnection, Media, Origin, Session};
 
+use crate::TrackId;
 use crate::connection::Connection;
 use crate::desc::{ConnectionDescription, Direction};
 use crate::error::Error;
@@ -211,6 +212,47 @@ fn collapse_layers(d: &mut ConnectionDescription, receives: impl Fn(Kind) -> boo
 }
 
 impl Connection {
+    /// The simulcast layers of ours the peer's answer does not take (RFC
+    /// 8853 section 5.3): in a section where we offered several, those its
+    /// `a=simulcast:recv` leaves out or pauses (`~`); all but the first
+    /// when it has no `a=simulcast` (an answerer without simulcast takes
+    /// one stream).
+    fn layers_held(&self, answer: &Session) -> Vec<(TrackId, &'static str)> {
+        let mut held = Vec::new();
+        for s in &self.sdp_sections {
+            let Some(first) = s.track else { continue };
+            let layers = self.layers_of(first);
+            let Some(m) = answer.medias.iter().find(|m| attr(&m.attributes, "mid").next() == Some(s.mid.as_str()))
+            else {
+                continue;
+            };
+            if layers.len() < 2 || m.port == 0 {
+                continue;
+            }
+            let taken = simulcast_layers(m, "recv");
+            for (i, (t, rid)) in layers.into_iter().enumerate() {
+                let why = match taken.iter().find(|(r, _)| *r == rid) {
+                    _ if taken.is_empty() && i == 0 => continue,
+                    _ if taken.is_empty() => "the peer's answer takes no simulcast: only the first layer is sent",
+                    None => "the peer's answer does not take this simulcast layer",
+                    Some((_, true)) => "the peer's answer paused this simulcast layer",
+                    Some((_, false)) => continue,
+                };
+                tracing::debug!(rid, why, "simulcast layer not sent");
+                held.push((t, why));
+            }
+        }
+        held
+    }
+
+    /// Whether a sent simulcast layer (a track with a `rid`) is sent: false
+    /// when the peer's answer paused it or does not take it (RFC 8853
+    /// section 5.3); `write_frame` then refuses its frames, and the
+    /// application need not encode them.
+    pub fn layer_taken(&self, track: TrackId) -> bool {
+        !self.held_layers.iter().any(|(t, _)| *t == track)
+    }
+
     /// Whether the answer takes offered section `o` (as `answer_sdp` does):
     /// audio or video with an agreed codec among its payload types; data
     /// when data is on and keyed by DTLS.
@@ -304,6 +346,9 @@ impl Connection {
             // sections that offer had.
             None if self.sdp_sections.is_empty() => self.sdp_sections = self.plan_offer(),
             None => {}
+        }
+        if kind == SdpType::Answer {
+            self.held_layers = self.layers_held(&session);
         }
         self.remote_offer = layout;
         Ok(())

@@ -58,6 +58,11 @@ fn simulcast_call(options: Options, loss: f64, seed: u64) -> Call {
 /// (its video section made to receive h, m and l: `a=rid:<id> recv`,
 /// `a=simulcast:recv h;m;l`) and the sender answering.
 fn call_offered_by(options: Options, loss: f64, seed: u64, receiver_offers: bool) -> Call {
+    call_answered(options, loss, seed, receiver_offers, str::to_owned)
+}
+
+/// [`call_offered_by`], the answer edited by `edit` on its way.
+fn call_answered(options: Options, loss: f64, seed: u64, receiver_offers: bool, edit: fn(&str) -> String) -> Call {
     let mut net = Net::new(seed);
     let ha = net.host("sender", [10, 0, 0, 1], SocketOptions::default());
     let hb = net.host("receiver", [10, 0, 0, 2], SocketOptions::default());
@@ -83,7 +88,7 @@ fn call_offered_by(options: Options, loss: f64, seed: u64, receiver_offers: bool
         offer.insert_str(at, "a=rid:h recv\r\na=rid:m recv\r\na=rid:l recv\r\na=simulcast:recv h;m;l\r\n");
     }
     net.conn_mut(answerer.0, answerer.1).set_remote_sdp(now, SdpType::Offer, &offer).expect("offer taken");
-    let answer = net.hosts[answerer.0].conn(answerer.1).local_sdp().expect("answer");
+    let answer = edit(&net.hosts[answerer.0].conn(answerer.1).local_sdp().expect("answer"));
     net.conn_mut(offerer.0, offerer.1).set_remote_sdp(now, SdpType::Answer, &answer).expect("answer taken");
     assert!(net.run_until(Duration::from_secs(10), |n| n.connected(ha, a) && n.connected(hb, b)), "connected");
     net.link.loss = loss;
@@ -357,5 +362,42 @@ fn an_offer_to_receive_layers_is_answered_with_them() {
         assert_eq!(call.received(n).len(), 20, "layer {rid}");
         let (track, _) = call.stats(call.b, Direction::Remote, call.ssrc(n));
         assert!(track.ends_with(&format!("-{rid}")), "{track}");
+    }
+}
+
+/// RFC 8853 section 5.3: the answer takes h, pauses m (`~m`) and leaves l
+/// out: only h is sent, writes to m and l are refused and say why, and
+/// `layer_taken` tells the application which layers to encode. An answer
+/// without `a=simulcast` takes the first layer alone.
+#[test]
+fn layers_the_answer_pauses_or_leaves_out_are_not_sent() {
+    fn pause_m_drop_l(answer: &str) -> String {
+        answer.replace("a=rid:l recv\r\n", "").replace("a=simulcast:recv h;m;l", "a=simulcast:recv h;~m")
+    }
+    fn no_simulcast(answer: &str) -> String {
+        answer.split_inclusive("\r\n").filter(|l| !l.starts_with("a=rid:") && !l.starts_with("a=simulcast")).collect()
+    }
+    let sent = [true, false, false];
+    for (edit, paused) in [(pause_m_drop_l as fn(&str) -> String, true), (no_simulcast, false)] {
+        let mut call = call_answered(default_options(), 0.0, 71, false, edit);
+        let now = call.net.now;
+        let mut refused = Vec::new();
+        for (n, &t) in call.layers.clone().iter().enumerate() {
+            let taken = call.net.hosts[call.a.0].conn(call.a.1).layer_taken(t);
+            assert_eq!(taken, sent[n], "layer {}", RIDS[n]);
+            let mut c = call.net.conn_mut(call.a.0, call.a.1);
+            match c.write_frame(now, t, &vp8_frame(n as u8, 0, 1000), Duration::from_millis(40)) {
+                Ok(_) => assert!(sent[n]),
+                Err(e) => refused.push(e.to_string()),
+            }
+        }
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        if paused {
+            assert!(refused[0].contains("paused") && refused[1].contains("does not take"), "{refused:?}");
+        } else {
+            assert!(refused.iter().all(|r| r.contains("no simulcast")), "{refused:?}");
+        }
+        call.net.run_for(Duration::from_millis(500));
+        assert_eq!(call.received(0).len(), 1, "h arrives");
     }
 }

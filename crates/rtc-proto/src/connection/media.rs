@@ -182,6 +182,9 @@ impl Connection {
             return Err(Error::Closed);
         }
         let generation = self.plan_gen;
+        if let Some(&(_, why)) = self.held_layers.iter().find(|(t, _)| *t == track) {
+            return Err(Error::NotConnected(why));
+        }
         let t = self.tracks.tracks.get(&track).ok_or(Error::Unknown("track"))?;
         let State::Send(s) = &t.state else {
             return Err(Error::InvalidOptions("frames are written to sent tracks only".into()));

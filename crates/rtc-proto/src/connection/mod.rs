@@ -244,6 +244,9 @@ pub struct Connection {
     pub(crate) remote_offer: Option<Box<crate::answer::OfferLayout>>,
     /// This side's SDP sections, kept across offers and answers.
     pub(crate) sdp_sections: Vec<crate::offer::Section>,
+    /// Simulcast layers of ours that the peer's answer paused or does not
+    /// take (RFC 8853 section 5.3), and why: not sent.
+    pub(crate) held_layers: Vec<(TrackId, &'static str)>,
     /// The `o=` version of this side's SDP.
     pub(crate) sdp_version: u64,
     /// The DTLS role (client: `true`) and ICE role, fixed by the first
@@ -355,6 +358,7 @@ impl Connection {
             data: None,
             remote_offer: None,
             sdp_sections: Vec::new(),
+            held_layers: Vec::new(),
             sdp_version: 0,
             dtls_role: None,
             ice_role_fixed: None,
