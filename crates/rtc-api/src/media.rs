@@ -140,6 +140,15 @@ impl RtcMediaStreamTrack {
         Ok(())
     }
 
+    /// Whether this track, a simulcast layer sent on a connection, is sent:
+    /// false when the peer's answer paused it or does not take it (RFC 8853
+    /// section 5.3), and `write_frame` refuses its frames: the encoder need
+    /// not make them. True for any other track.
+    pub fn layer_taken(&self) -> bool {
+        let Some((d, h, t)) = self.inner.sent() else { return true };
+        d.state().endpoint.connection(h).is_none_or(|c| c.layer_taken(t))
+    }
+
     /// Sends one encoded frame lasting `duration` as RTP with the negotiated
     /// payload type: Opus (and other audio) one frame per packet, VP8 per
     /// RFC 7741, H.264 access units in Annex B form per RFC 6184. Returns
