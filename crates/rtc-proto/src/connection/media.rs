@@ -108,6 +108,11 @@ impl SendQueue {
         self.queue.is_empty()
     }
 
+    /// Octets of the frames queued.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Drops every queued frame (the connection closed).
     pub(crate) fn clear(&mut self) {
         while let Some(o) = self.queue.pop_front() {

@@ -3,8 +3,9 @@
 //! frame at once; a large key frame spreads over tens of milliseconds
 //! rather than filling the bottleneck's queue in one go. Audio goes ahead
 //! of video the pacer holds back (and still counts against the budget);
-//! retransmissions are sent at once and counted. Without transport-cc
-//! there is no estimate and nothing is paced.
+//! retransmissions are sent at once and counted. Frames are not made to
+//! wait more than 2 s: past that the rate rises to send them in time.
+//! Without transport-cc there is no estimate and nothing is paced.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,11 @@ use super::Connection;
 const FACTOR: f64 = 2.5;
 /// The most that leaves back to back.
 const BURST: Duration = Duration::from_millis(5);
+/// The longest the queued frames are made to wait: past it the pacing rate
+/// rises to send them within it (as libwebrtc's pacer does), whatever the
+/// estimate; an application that writes more than the estimate gets late
+/// frames, not lost ones.
+const MAX_QUEUE_TIME: Duration = Duration::from_secs(2);
 
 /// A leaky bucket of octets.
 #[derive(Debug, Default)]
@@ -59,9 +65,12 @@ impl Pacer {
 }
 
 impl Connection {
-    /// The pacing rate in bits per second, when there is an estimate.
+    /// The pacing rate in bits per second, when there is an estimate:
+    /// [`FACTOR`] times it, or what sends the queued frames within
+    /// [`MAX_QUEUE_TIME`] if that is more.
     pub(crate) fn pacing_rate(&self) -> Option<f64> {
-        self.bwe.as_ref().map(|b| b.estimate() as f64 * FACTOR)
+        let drain = self.send.bytes() as f64 * 8.0 / MAX_QUEUE_TIME.as_secs_f64();
+        self.bwe.as_ref().map(|b| (b.estimate() as f64 * FACTOR).max(drain))
     }
 
     /// When the pacer lets the frames waiting go on.

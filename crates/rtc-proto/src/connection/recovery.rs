@@ -53,15 +53,20 @@ fn apt(c: &Codec) -> Option<u8> {
     c.parameters.get("apt").and_then(|v| v.trim().parse().ok())
 }
 
-/// How long a jitter buffer waits for a missing packet: three round trips
-/// and a margin when it can be asked for again, a reordering allowance
-/// otherwise.
-fn max_wait(nack: bool, rtt: Duration) -> Duration {
-    if nack {
-        (rtt * 3 + Duration::from_millis(40)).clamp(Duration::from_millis(80), Duration::from_secs(1))
-    } else {
-        Duration::from_millis(40)
+/// How long a jitter buffer waits for a missing packet when it can be
+/// asked for again: a round trip for each request it may take, and a
+/// margin. A request fails when the NACK or the retransmission is lost,
+/// with `loss` the share of packets the link loses: as many round trips as
+/// bring what is still missing under 1% (three at least, six at most: 3 at
+/// 5% loss, 5 at 20%). Without NACK, a reordering allowance.
+fn max_wait(nack: bool, rtt: Duration, loss: f64) -> Duration {
+    if !nack {
+        return Duration::from_millis(40);
     }
+    let fail = 1.0 - (1.0 - loss.clamp(0.0, 0.5)).powi(2);
+    let tries = if fail > 0.0 { (0.01f64.ln() / fail.ln()).ceil() } else { 3.0 };
+    let tries = tries.clamp(3.0, 6.0) as u32;
+    (rtt * tries + Duration::from_millis(40)).clamp(Duration::from_millis(80), Duration::from_secs(1))
 }
 
 /// Takes one packet of a received track through its jitter buffer (video)
@@ -150,7 +155,7 @@ impl Connection {
             let nack = r.negotiated.nack;
             r.jitter = Some(Box::new(JitterBuffer::new(JitterConfig {
                 nack,
-                max_wait: max_wait(nack, DEFAULT_RTT),
+                max_wait: max_wait(nack, DEFAULT_RTT, 0.0),
                 max_bytes: limits.jitter_bytes,
                 ..JitterConfig::default()
             })));
@@ -434,11 +439,12 @@ impl Connection {
     /// goes on), the waits follow the round-trip time.
     pub(crate) fn recovery_timeout(&mut self, now: Instant) {
         let rtt = self.recovery_rtt();
-        let Connection { tracks, frames, limits, .. } = self;
+        let Connection { tracks, frames, limits, session, .. } = self;
         for (&ssrc, id) in tracks.remote_by_ssrc.iter() {
             let Some(State::Receive(r)) = tracks.tracks.get_mut(id).map(|t| &mut t.state) else { continue };
             let Receiving { depacketizer: Some((_, d)), jitter: Some(j), key_frame_wanted, .. } = r else { continue };
-            j.set_max_wait(max_wait(j.config().nack, rtt));
+            let loss = session.as_ref().and_then(|s| s.inbound_stats(ssrc)).map_or(0.0, |i| i.fraction_lost);
+            j.set_max_wait(max_wait(j.config().nack, rtt, loss));
             if j.held() == 0 {
                 continue;
             }
@@ -475,5 +481,21 @@ impl Connection {
             }
         }
         next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_for_a_missing_packet_grows_with_loss() {
+        let rtt = Duration::from_millis(50);
+        assert_eq!(max_wait(true, rtt, 0.0), Duration::from_millis(190));
+        assert_eq!(max_wait(true, rtt, 0.05), Duration::from_millis(190));
+        assert_eq!(max_wait(true, rtt, 0.2), Duration::from_millis(290));
+        assert_eq!(max_wait(true, rtt, 0.5), Duration::from_millis(340));
+        assert_eq!(max_wait(true, Duration::from_millis(400), 0.5), Duration::from_secs(1));
+        assert_eq!(max_wait(false, rtt, 0.2), Duration::from_millis(40));
     }
 }

@@ -62,6 +62,9 @@ pub struct Host {
     pub data: Vec<(Instant, ConnHandle, DataMessage, Vec<u8>)>,
     /// When the host's uplink is free again (bandwidth cap).
     pub busy_until: Instant,
+    /// The longest a datagram of this host queued behind others for its
+    /// uplink (bandwidth cap) since the test last reset it.
+    pub max_queue_delay: Duration,
     pub sent: u64,
 }
 
@@ -193,6 +196,7 @@ impl Net {
             frames: Vec::new(),
             data: Vec::new(),
             busy_until: self.now,
+            max_queue_delay: Duration::ZERO,
             sent: 0,
         };
         let components = if options.mux { 1 } else { 2 };
@@ -330,6 +334,7 @@ impl Net {
                 self.lost += 1;
                 return;
             }
+            h.max_queue_delay = h.max_queue_delay.max(start - self.now);
             h.busy_until = start + wire;
             at = h.busy_until + self.link.latency;
         }
