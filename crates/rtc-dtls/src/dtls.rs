@@ -67,27 +67,63 @@ const IDLE: Duration = Duration::from_secs(24 * 60 * 60);
 /// certificates required, 1 s initial retransmission timeout, 4 retries,
 /// a 40 s handshake deadline) with the [`MTU`].
 pub(crate) fn config() -> Option<Arc<Config>> {
-    configs().map(|c| c[0].clone())
+    configs().map(|c| c[0][RTO_STEPS.len() - 1].clone())
+}
+
+/// Initial retransmission timeouts an association can start with (see
+/// [`Dtls::set_round_trip`]), and the retries each gets: a shorter start
+/// retries more, so that every one keeps retransmitting for 25 to 31 s of
+/// the 40 s deadline. The last is RFC 6347's 1 s, the default.
+const RTO_STEPS: [(Duration, usize); 6] = [
+    (Duration::from_millis(50), 8),
+    (Duration::from_millis(100), 7),
+    (Duration::from_millis(200), 6),
+    (Duration::from_millis(400), 5),
+    (Duration::from_millis(800), 4),
+    (Duration::from_millis(1000), 4),
+];
+
+/// Every configuration, with and without the server's cookie exchange (for
+/// [`Dtls::over_ice`]) and for each of [`RTO_STEPS`], built together on
+/// first use: building one takes a few milliseconds (the engine checks its
+/// crypto provider), and creating a certificate (`Certificate::from_der`)
+/// asks for them, so they are ready before any call instead of being built
+/// while a handshake waits.
+fn configs() -> Option<&'static [[Arc<Config>; RTO_STEPS.len()]; 2]> {
+    static CONFIGS: OnceLock<Option<[[Arc<Config>; RTO_STEPS.len()]; 2]>> = OnceLock::new();
+    CONFIGS
+        .get_or_init(|| {
+            let build = |cookie, (rto, retries): (Duration, usize)| {
+                Config::builder()
+                    .mtu(MTU)
+                    .use_server_cookie(cookie)
+                    .flight_start_rto(rto)
+                    .flight_retries(retries)
+                    .build()
+                    .ok()
+                    .map(Arc::new)
+            };
+            let set = |cookie| -> Option<[Arc<Config>; RTO_STEPS.len()]> {
+                let v: Option<Vec<Arc<Config>>> = RTO_STEPS.iter().map(|&step| build(cookie, step)).collect();
+                v?.try_into().ok()
+            };
+            Some([set(true)?, set(false)?])
+        })
+        .as_ref()
+}
+
+/// The configuration for an association with (or without) the cookie
+/// exchange whose first retransmission waits about `rto`: the first of
+/// [`RTO_STEPS`] at least as long, the last if none is.
+fn config_for(cookie: bool, rto: Duration) -> Option<Arc<Config>> {
+    let i = RTO_STEPS.iter().position(|&(r, _)| r >= rto).unwrap_or(RTO_STEPS.len() - 1);
+    configs().map(|c| c[usize::from(!cookie)][i].clone())
 }
 
 /// [`config`] without the server's cookie exchange, for
 /// [`Dtls::over_ice`].
 fn config_without_cookie() -> Option<Arc<Config>> {
-    configs().map(|c| c[1].clone())
-}
-
-/// Both configurations, built together on first use: building one takes a
-/// few milliseconds (the engine checks its crypto provider), and creating a
-/// certificate (`Certificate::from_der`) asks for one, so both are ready
-/// before any call instead of being built while a handshake waits.
-fn configs() -> Option<&'static [Arc<Config>; 2]> {
-    static CONFIGS: OnceLock<Option<[Arc<Config>; 2]>> = OnceLock::new();
-    CONFIGS
-        .get_or_init(|| {
-            let build = |cookie| Config::builder().mtu(MTU).use_server_cookie(cookie).build().ok().map(Arc::new);
-            Some([build(true)?, build(false)?])
-        })
-        .as_ref()
+    config_for(false, Duration::MAX)
 }
 
 /// Which DTLS implementation runs an association
@@ -331,6 +367,8 @@ pub struct Dtls {
     /// A plaintext fatal alert came during the handshake: it fails the
     /// association at this instant unless the handshake completes first.
     alert_at: Option<Instant>,
+    /// The server exchanges cookies (not [`Dtls::over_ice`]).
+    cookie: bool,
 }
 
 impl Dtls {
@@ -340,7 +378,9 @@ impl Dtls {
     /// With no fingerprint in `remote`, no peer can be accepted and the
     /// handshake fails when the peer's certificate arrives.
     pub fn new(certificate: &Certificate, role: Role, remote: Vec<Fingerprint>, now: Instant) -> Self {
-        Self::with_config(config(), certificate, role, remote, now)
+        let mut dtls = Self::with_config(config(), certificate, role, remote, now);
+        dtls.cookie = true;
+        dtls
     }
 
     /// [`Dtls::new`] for an association whose datagrams travel only over an
@@ -434,6 +474,7 @@ impl Dtls {
             events: VecDeque::new(),
             dropped: 0,
             alert_at: None,
+            cookie: false,
         }
     }
 
@@ -451,6 +492,24 @@ impl Dtls {
     /// after a later close or failure).
     pub fn srtp_keys(&self) -> Option<&SrtpKeys> {
         self.keys.as_ref()
+    }
+
+    /// The round trip of the path the handshake will take (ICE measured it
+    /// with its check), given before the handshake starts: the first
+    /// retransmission then waits twice it, 50 ms to 1 s (RFC 6347's 1 s is
+    /// for when nothing is known of the path; WebRTC stacks derive it from
+    /// ICE's round trip likewise), and a shorter wait retries more often,
+    /// so a lossy path loses less time to a lost flight. With the dimpl
+    /// engine only (OpenSSL keeps its own timer); ignored once started.
+    pub fn set_round_trip(&mut self, rtt: Duration, certificate: &Certificate) {
+        if self.state != State::New || !matches!(self.engine, Some(Inner::Dimpl(_))) {
+            return;
+        }
+        let Some(c) = config_for(self.cookie, rtt.saturating_mul(2)) else { return };
+        let mut engine = dimpl::Dtls::new_12(c, certificate.dtls().clone(), self.now);
+        engine.set_active(self.role == Role::Client);
+        self.engine = Some(Inner::Dimpl(engine));
+        tracing::trace!(?rtt, "DTLS retransmission timer from the path's round trip");
     }
 
     /// The client sends its first flight (no-op for a server or once

@@ -233,6 +233,12 @@ pub struct Agent {
     /// `relay.rs`), and their relayed addresses, no longer signaled.
     reallocs: Vec<relay::Realloc>,
     retired: Vec<SocketAddr>,
+    /// The longest round trip a check or consent request took (answered
+    /// without a retransmission): the checks' RTO follows it.
+    max_rtt: Option<Duration>,
+    /// `max_rtt` holds a true measurement (not only guesses from
+    /// retransmitted requests).
+    rtt_measured: bool,
     /// Replacement allocations in flight: (base, server, transport, attempt).
     turn_attempts: Vec<(SocketAddr, SocketAddr, crate::url::TurnTransport, u32)>,
     /// Streams to TURN servers to open or close (TURN over TCP or TLS).
@@ -322,6 +328,8 @@ impl Agent {
             reallocs: Vec::new(),
             retired: Vec::new(),
             turn_attempts: Vec::new(),
+            max_rtt: None,
+            rtt_measured: false,
             stream_commands: VecDeque::new(),
             remote_lite: false,
             mdns: Vec::new(),
@@ -601,6 +609,8 @@ impl Agent {
         self.remotes.clear();
         self.forget_mdns();
         self.pairs.clear();
+        self.max_rtt = None;
+        self.rtt_measured = false;
         self.paths_generation += 1;
         self.triggered.clear();
         self.txs.retain(|t| matches!(t.kind, TxKind::Gather { .. }));
@@ -1086,6 +1096,15 @@ impl Agent {
         })
     }
 
+    /// The longest round trip a check or consent request took (one answered
+    /// without a retransmission) on any pair since the agent started or
+    /// restarted; until there is one, a guess from retransmitted requests
+    /// (from their last transmission to the response); `None` before any
+    /// response.
+    pub fn round_trip(&self) -> Option<Duration> {
+        self.max_rtt
+    }
+
     /// The selected pair of `component`, as [`Agent::candidate_pairs`]
     /// shows it (while connected, or kept through an ICE restart: the pair
     /// [`Agent::path`] gives).
@@ -1326,10 +1345,11 @@ mod tests {
         let old: Vec<[u8; 12]> = a.txs.iter().map(|t| t.id).collect();
         a.switch_role(false);
         assert!(a.txs.iter().all(|t| t.cancelled && t.sends == t.max_sends));
-        // Sent at t0: 500 + 1000 + 2000 + 4 x 3200 ms (RTO doubling, capped,
-        // 7 transmissions), as if it had been retransmitted to the end.
+        // Sent at t0: 4 x 500 + 1000 + 2000 + 3200 ms (one RTO after each
+        // of the first four transmissions, then doubling, capped; 7 in
+        // all), as if it had been retransmitted to the end.
         let first = a.txs.iter().find(|t| t.id == old[0]).unwrap();
-        assert_eq!(first.next_at - t0, Duration::from_millis(16_300));
+        assert_eq!(first.next_at - t0, Duration::from_millis(8_200));
         assert!(a.pairs.iter().all(|p| p.state == PairState::Waiting));
         assert_eq!(a.triggered.len(), 2);
         // Switching again does not cancel twice nor queue twice.
@@ -1352,7 +1372,7 @@ mod tests {
         // pair: the new checks (sent at 100 and 150 ms) are still running.
         let mut now = t;
         while let Some(next) = a.poll_timeout() {
-            if next > t0 + Duration::from_millis(16_350) {
+            if next > t0 + Duration::from_millis(8_250) {
                 break;
             }
             now = next;
@@ -1362,7 +1382,7 @@ mod tests {
                 assert!(!old.contains(&id), "a cancelled check was retransmitted");
             }
         }
-        assert!(now >= t0 + Duration::from_millis(16_300));
+        assert!(now >= t0 + Duration::from_millis(8_200));
         assert!(a.txs.iter().all(|t| !old.contains(&t.id)), "gone once their time is up");
         assert_eq!(a.txs.len(), 2);
         assert!(a.pairs.iter().all(|p| p.state == PairState::InProgress));

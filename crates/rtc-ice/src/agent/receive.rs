@@ -393,11 +393,18 @@ impl Agent {
         if let (TxKind::Check { pair, .. } | TxKind::Consent { pair }, Class::Success) = (tx.kind, class) {
             let c = &mut self.pairs[pair].counters;
             c.responses_received += 1;
+            // A request sent once gives the round trip; a retransmitted
+            // one only a guess (the response may answer an earlier send),
+            // taken for the agent's estimate while it has no better one.
+            let rtt = now.saturating_duration_since(tx.last_sent);
             if tx.sends == 1 {
-                let rtt = now.saturating_duration_since(tx.first_sent);
                 c.current_round_trip_time = Some(rtt);
                 c.total_round_trip_time += rtt;
                 c.round_trip_time_measurements += 1;
+                self.max_rtt = Some(self.max_rtt.map_or(rtt, |m| m.max(rtt)));
+                self.rtt_measured = true;
+            } else if !self.rtt_measured {
+                self.max_rtt = Some(self.max_rtt.map_or(rtt, |m| m.max(rtt)));
             }
         }
         match tx.kind {

@@ -9,6 +9,10 @@ use crate::stun;
 
 use super::{Agent, PairState, Transmit};
 
+/// Transmissions of a connectivity check after each of which it waits one
+/// RTO (see `Agent::wait_after`); the waits double after that.
+const FLAT_CHECK_SENDS: u32 = 4;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum TxKind {
     Check { pair: usize, use_candidate: bool, controlling: bool, priority: u32 },
@@ -29,6 +33,8 @@ pub(super) struct Tx {
     /// When it was first sent: a response to a request sent once gives
     /// the pair's round trip.
     pub(super) first_sent: Instant,
+    /// When it was last sent.
+    pub(super) last_sent: Instant,
     /// A check cancelled in the sense of RFC 8445 section 7.3.1.4: it is not
     /// retransmitted, and its pair was (or needs no longer be) checked again
     /// by a new transaction; a response may still arrive until the time the
@@ -109,6 +115,7 @@ impl Agent {
             max_sends,
             next_at: now + wait,
             first_sent: now,
+            last_sent: now,
             cancelled: false,
         });
     }
@@ -130,10 +137,17 @@ impl Agent {
         }
     }
 
-    /// The wait after the `sends`-th transmission of a request: RTO doubled
-    /// for each retransmission, capped at the maximum (RFC 8489 6.2.1).
-    fn wait_after(&self, sends: u32) -> Duration {
-        let shift = sends.saturating_sub(1).min(16);
+    /// The wait after the `sends`-th transmission of a request of `kind`:
+    /// RTO doubled for each retransmission, capped at the maximum (RFC 8489
+    /// 6.2.1). A connectivity check waits one RTO after each of its first
+    /// [`FLAT_CHECK_SENDS`] transmissions before it doubles: RFC 8445
+    /// section 14.3 lets the agent choose each transaction's RTO (never
+    /// under 500 ms), and on a path losing a fifth of the datagrams a check
+    /// or its response lost twice would otherwise hold the call for 1.5 s,
+    /// three times for 3.5 s.
+    fn wait_after(&self, kind: &TxKind, sends: u32) -> Duration {
+        let flat = if matches!(kind, TxKind::Check { .. }) { FLAT_CHECK_SENDS } else { 1 };
+        let shift = sends.saturating_sub(flat).min(16);
         self.cfg.timing.rto.saturating_mul(1 << shift).min(self.cfg.timing.max_rto)
     }
 
@@ -185,9 +199,9 @@ impl Agent {
         let doubling = left.min(17);
         let mut end = tx.next_at;
         for k in 1..=doubling {
-            end = end.checked_add(self.wait_after(tx.sends + k)).unwrap_or(end);
+            end = end.checked_add(self.wait_after(&tx.kind, tx.sends + k)).unwrap_or(end);
         }
-        let rest = self.wait_after(tx.sends.saturating_add(18)).saturating_mul(left - doubling);
+        let rest = self.wait_after(&tx.kind, tx.sends.saturating_add(18)).saturating_mul(left - doubling);
         end = end.checked_add(rest).unwrap_or(end);
         let tx = &mut self.txs[i];
         tx.cancelled = true;
@@ -205,10 +219,11 @@ impl Agent {
                 continue;
             }
             if self.txs[i].sends < self.txs[i].max_sends {
-                let wait = self.wait_after(self.txs[i].sends + 1);
+                let wait = self.wait_after(&self.txs[i].kind, self.txs[i].sends + 1);
                 let tx = &mut self.txs[i];
                 tx.sends += 1;
                 tx.next_at = now + wait;
+                tx.last_sent = now;
                 let t = Transmit::udp(tx.source, tx.destination, tx.contents.clone());
                 self.stats.retransmits += 1;
                 tracing::trace!(destination = %t.destination, sends = tx.sends, "ICE request retransmitted");

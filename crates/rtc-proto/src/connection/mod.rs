@@ -993,9 +993,20 @@ impl Connection {
         let r = match got {
             rtc_ice::Receive::Stun => Receive::Stun,
             rtc_ice::Receive::Data { component } => match classify(data) {
-                DatagramKind::Dtls => match self.transports[ti].dtls.as_mut() {
-                    Some(d) if component == Component::RTP => {
-                        d.handle_datagram(now, data);
+                DatagramKind::Dtls => match self.transports[ti].dtls.as_deref().map(rtc_dtls::Dtls::state) {
+                    Some(state) if component == Component::RTP => {
+                        let t = &mut self.transports[ti];
+                        if state == rtc_dtls::State::New
+                            && let Some(rtt) = t.ice_round_trip()
+                            && let Some(d) = t.dtls.as_mut()
+                        {
+                            // A server's first datagram: its retransmissions
+                            // wait twice ICE's round trip.
+                            d.set_round_trip(rtt, &t.certificate);
+                        }
+                        if let Some(d) = t.dtls.as_mut() {
+                            d.handle_datagram(now, data);
+                        }
                         Receive::Dtls
                     }
                     _ => self.drop_with(DropReason::Dtls),

@@ -64,6 +64,16 @@ impl Transport {
         self.agent.path(Component::RTP).or_else(|| self.agent.early_path(Component::RTP)).or(self.final_path)
     }
 
+    /// The round trip ICE measured for DTLS's path ([`Transport::dtls_path`])
+    /// or, when there is none or that pair has none (its checks were
+    /// retransmitted), the longest any check took.
+    pub(crate) fn ice_round_trip(&self) -> Option<std::time::Duration> {
+        let path = self.dtls_path();
+        path.and_then(|path| self.agent.candidate_pairs().find(|p| p.local == path.local && p.remote == path.remote))
+            .and_then(|p| p.counters.current_round_trip_time)
+            .or_else(|| self.agent.round_trip())
+    }
+
     /// The path RTCP takes: component 1 with mux, else component 2.
     pub(crate) fn rtcp_path(&self) -> Option<Path> {
         self.agent.path(if self.options.mux { Component::RTP } else { Component::RTCP })
@@ -192,8 +202,13 @@ impl Connection {
     fn drive_dtls(&mut self, now: Instant, ti: usize) {
         let t = &mut self.transports[ti];
         let has_path = t.dtls_path().is_some();
+        let rtt = t.ice_round_trip();
         let Some(dtls) = t.dtls.as_mut() else { return };
         if dtls.role() == DtlsRole::Client && dtls.state() == rtc_dtls::State::New && !self.closed && has_path {
+            // The first retransmission waits twice ICE's round trip.
+            if let Some(rtt) = rtt {
+                dtls.set_round_trip(rtt, &t.certificate);
+            }
             dtls.start(now);
         }
         while let Some(e) = self.transports[ti].dtls.as_deref_mut().and_then(Dtls::poll_event) {
