@@ -91,6 +91,59 @@ pub fn check_call(ctx: &Context) -> Result<String, String> {
     ))
 }
 
+/// One row of the `call` example's table: peer, track, direction, NACKs,
+/// retransmissions and frames (written or received whole).
+fn table_rows(out: &str) -> Vec<(String, String, String, u64, u64, u64)> {
+    out.lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            if w.len() != 12 || !["sent", "recv"].contains(&w[2]) {
+                return None;
+            }
+            let n = |i: usize| w[i].parse::<u64>().ok();
+            Some((w[0].to_owned(), w[1].to_owned(), w[2].to_owned(), n(9)?, n(10)?, n(11)?))
+        })
+        .collect()
+}
+
+/// The `call` example with `--loss 5`: the peers reach each other through
+/// its relay that drops 5% of the datagrams each way. Each peer must get at
+/// least 95% of the video frames the other wrote whole, NACK and be
+/// answered with retransmissions; audio is not repaired (it never waits).
+pub fn check_call_with_loss(ctx: &Context) -> Result<String, String> {
+    let exe = build(ctx, "call")?;
+    let out = run(&exe, &["4", "--loss", "5"])?;
+    let fail = |why: &str| format!("{why}; the example printed (last lines):\n{}", last_lines(&out, 25));
+    let rows = table_rows(&out);
+    let frames = |peer: &str, kind: &str, dir: &str| {
+        rows.iter().find(|r| r.0 == peer && r.1 == kind && r.2 == dir).map(|r| (r.3, r.4, r.5))
+    };
+    let mut seen = Vec::new();
+    for (me, other) in [("alice", "bob"), ("bob", "alice")] {
+        let (Some((nacks, _, got)), Some((_, resent, written))) =
+            (frames(me, "video", "recv"), frames(other, "video", "sent"))
+        else {
+            return Err(fail("no video rows in the table"));
+        };
+        if got * 100 < written * 95 || nacks == 0 || resent == 0 {
+            return Err(fail(&format!(
+                "{me} got {got} of {other}'s {written} video frames, {nacks} NACKs, {resent} resent"
+            )));
+        }
+        let audio = frames(me, "audio", "recv").map_or(0, |r| r.2);
+        let audio_written = frames(other, "audio", "sent").map_or(0, |r| r.2);
+        seen.push(format!(
+            "{me} received {got} of {written} video frames whole ({nacks} NACKs, {resent} retransmitted) and {audio} of \
+             {audio_written} audio frames"
+        ));
+    }
+    let relay = out.lines().find(|l| l.starts_with("relay:")).ok_or_else(|| fail("no relay line"))?;
+    if number_after(relay, "forwarded,").unwrap_or(0.0) < 1.0 {
+        return Err(fail("the relay dropped nothing"));
+    }
+    Ok(format!("{}; {relay}", seen.join("; ")))
+}
+
 /// The `ws_call` example (a signaling server and two peer processes).
 pub fn check_ws_call(ctx: &Context) -> Result<String, String> {
     let exe = build(ctx, "ws_call")?;

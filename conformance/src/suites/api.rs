@@ -561,6 +561,10 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
                 crate::example_call::check_call as fn(&Context) -> Result<String, String>,
             ),
             (
+                "call example --loss 5: through a relay dropping 5% each way, 95% of the video frames whole",
+                crate::example_call::check_call_with_loss,
+            ),
+            (
                 "ws_call example: a signaling server and two peer processes, media both ways",
                 crate::example_call::check_ws_call,
             ),

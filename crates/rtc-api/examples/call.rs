@@ -5,10 +5,16 @@
 //! (alice opens `chat`, bob echoes what it carries), every event printed as
 //! it fires, a status line per peer each second while media flows (bitrate
 //! each way, packets lost, round trip, the bandwidth estimate), and a
-//! summary table at the end.
+//! summary table at the end: per track packets, loss, NACKs and
+//! retransmissions, and the frames sent and received whole.
+//!
+//! With `--loss PERCENT` the peers reach each other only through a relay
+//! in the process that drops that share of the datagrams each way (STUN,
+//! DTLS and media alike, from the first check on): the candidates each peer
+//! is given are the relay's address.
 //!
 //! ```sh
-//! cargo run --release -p rtc-api --example call [seconds]
+//! cargo run --release -p rtc-api --example call [seconds] [--loss PERCENT]
 //! RUST_LOG=debug cargo run --release -p rtc-api --example call 1   # and the logs
 //! ```
 //!
@@ -68,13 +74,82 @@ fn print_events(name: &'static str, t0: Instant, mut events: Events<ConnectionEv
     });
 }
 
+/// A relay between the two peers that drops a share of the datagrams each
+/// way (`--loss`): each peer is told the relay's address as the other's
+/// candidate; what comes from one peer goes to the other.
+struct LossyRelay {
+    socket: tokio::net::UdpSocket,
+    /// The peers' addresses, as their candidates gave them: alice, bob.
+    peers: std::sync::Mutex<[Option<std::net::SocketAddr>; 2]>,
+    /// The share dropped, in millionths.
+    loss: u32,
+    dropped: AtomicU64,
+    forwarded: AtomicU64,
+}
+
+impl LossyRelay {
+    async fn start(percent: f64) -> Result<Arc<Self>, BoxError> {
+        let relay = Arc::new(Self {
+            socket: tokio::net::UdpSocket::bind("127.0.0.1:0").await?,
+            peers: std::sync::Mutex::new([None, None]),
+            loss: (percent.clamp(0.0, 100.0) * 10_000.0) as u32,
+            dropped: AtomicU64::new(0),
+            forwarded: AtomicU64::new(0),
+        });
+        let r = relay.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            // xorshift64: loss needs no more than that.
+            let mut x = 0x2545_f491_4f6c_dd1du64 ^ u64::from(std::process::id());
+            while let Ok((n, from)) = r.socket.recv_from(&mut buf).await {
+                let peers = *r.peers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let to = match peers {
+                    [Some(a), Some(b)] if from == a => b,
+                    [Some(a), Some(b)] if from == b => a,
+                    _ => continue,
+                };
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if (x % 1_000_000) < u64::from(r.loss) {
+                    r.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                r.forwarded.fetch_add(1, Ordering::Relaxed);
+                let _ = r.socket.send_to(&buf[..n], to).await;
+            }
+        });
+        Ok(relay)
+    }
+
+    /// `c`, a candidate of peer `who` (0 alice, 1 bob), as the other peer
+    /// is told it: the relay's address.
+    fn stand_in(&self, who: usize, c: &mut Candidate) {
+        let (Some(ip), Ok(relay)) = (c.address.ip(), self.socket.local_addr()) else { return };
+        let mut peers = self.peers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        peers[who] = Some(std::net::SocketAddr::new(ip, c.port));
+        c.address = rtc_candidate::Address::Ip(relay.ip());
+        c.port = relay.port();
+    }
+}
+
 /// Prints a socket's events and signals its candidates to the other peer
-/// as JSON text (the "signaling channel" is this task).
-fn signal_candidates(mut events: Events<SocketEvent>, name: &'static str, to: RtcSocket, t0: Instant) {
+/// as JSON text (the "signaling channel" is this task); through the lossy
+/// relay with `--loss` (`who`: 0 alice, 1 bob).
+fn signal_candidates(
+    mut events: Events<SocketEvent>,
+    name: &'static str,
+    to: RtcSocket,
+    t0: Instant,
+    relay: Option<(Arc<LossyRelay>, usize)>,
+) {
     tokio::spawn(async move {
         while let Some(e) = events.next().await {
             println!("{} {name:5} socket event {}", stamp(t0), serde_json::to_string(&e).unwrap_or_default());
-            if let SocketEvent::Candidate { candidate } = e {
+            if let SocketEvent::Candidate { mut candidate } = e {
+                if let Some((r, who)) = &relay {
+                    r.stand_in(*who, &mut candidate);
+                }
                 let json = serde_json::to_string(&candidate).unwrap_or_default();
                 println!("{} {name:5} -> candidate {json}", stamp(t0));
                 match serde_json::from_str::<Candidate>(&json) {
@@ -126,6 +201,7 @@ fn video_frame(i: u32) -> Vec<u8> {
 
 #[derive(Default)]
 struct Counts {
+    /// Frames written (a sent track) or received (a received track).
     frames: AtomicU64,
     bad: AtomicU64,
     key_frames: AtomicU64,
@@ -160,7 +236,7 @@ fn receive(track: RtcMediaStreamTrack, kind: Kind, counts: Arc<Counts>) {
     });
 }
 
-fn send(track: RtcMediaStreamTrack, kind: Kind, until: Instant) {
+fn send(track: RtcMediaStreamTrack, kind: Kind, until: Instant, counts: Arc<Counts>) {
     tokio::spawn(async move {
         let (period, mut i) = match kind {
             Kind::Audio => (Duration::from_millis(20), 0u32),
@@ -171,25 +247,33 @@ fn send(track: RtcMediaStreamTrack, kind: Kind, until: Instant) {
         while Instant::now() < until {
             tick.tick().await;
             let frame = if kind == Kind::Audio { audio_frame(i) } else { video_frame(i) };
-            if let Err(e) = track.write_frame(&frame, period) {
-                println!("write_frame: {e}");
+            match track.write_frame(&frame, period) {
+                Ok(_) => {
+                    counts.frames.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => println!("write_frame: {e}"),
             }
             i += 1;
         }
     });
 }
 
-async fn exchange(a: &Peer, b: &Peer, t0: Instant) -> Result<(), BoxError> {
+async fn exchange(a: &Peer, b: &Peer, t0: Instant, relay: Option<&LossyRelay>) -> Result<(), BoxError> {
     for (from, to) in [(a, b), (b, a)] {
         let opts = from.conn.options(Direction::Local).unwrap_or_default().to_json();
         println!("{} {:5} -> options {opts}", stamp(t0), from.name);
         to.conn.set_options(Options::from_json(&opts)?, Direction::Remote)?;
     }
-    for (from, to) in [(a, b), (b, a)] {
+    for (who, (from, to)) in [(a, b), (b, a)].into_iter().enumerate() {
         // Without `keys`, as browsers signal, SRTP is keyed by DTLS-SRTP
         // against the sockets' certificate fingerprints.
         let mut desc = from.conn.description(Direction::Local).ok_or("no local description")?;
         desc.keys.clear();
+        if let Some(r) = relay {
+            for c in desc.sockets.iter_mut().flat_map(|s| s.candidates.iter_mut()) {
+                r.stand_in(who, c);
+            }
+        }
         let desc = desc.to_json();
         println!("{} {:5} -> description {desc}", stamp(t0), from.name);
         to.conn.set_description(ConnectionDescription::from_json(&desc)?, Direction::Remote)?;
@@ -318,7 +402,13 @@ fn ms(v: f64) -> String {
     format!("{:.2}", v * 1000.0)
 }
 
-fn summary(peers: [&Peer; 2], counts: &[(&str, &str, Arc<Counts>)], data: &DataCounts) {
+/// A track's frame counts in the summary: written (`sent`) or received.
+struct TrackCounts {
+    sent: bool,
+    counts: Arc<Counts>,
+}
+
+fn summary(peers: [&Peer; 2], counts: &[(&str, &str, TrackCounts)], data: &DataCounts) {
     println!();
     println!(
         "{:6} {:6} {:4} {:>8} {:>10} {:>6} {:>8} {:>11} {:>8} {:>5} {:>6} {:>8}",
@@ -346,18 +436,16 @@ fn summary(peers: [&Peer; 2], counts: &[(&str, &str, Arc<Counts>)], data: &DataC
                     ("recv", r.stats.packets_received, r.stats.bytes_received, r.stats.retransmitted_packets_received)
                 }
             };
-            let frames = match r.direction {
-                Direction::Remote => counts
-                    .iter()
-                    .find(|(n, k, _)| *n == p.name && *k == kind)
-                    .map(|(_, _, c)| {
-                        let bad = c.bad.load(Ordering::Relaxed);
-                        let f = c.frames.load(Ordering::Relaxed);
-                        if bad == 0 { f.to_string() } else { format!("{f} ({bad} bad)") }
-                    })
-                    .unwrap_or_default(),
-                Direction::Local => String::new(),
-            };
+            let local = r.direction == Direction::Local;
+            let frames = counts
+                .iter()
+                .find(|(n, k, c)| *n == p.name && *k == kind && c.sent == local)
+                .map(|(_, _, c)| {
+                    let bad = c.counts.bad.load(Ordering::Relaxed);
+                    let f = c.counts.frames.load(Ordering::Relaxed);
+                    if bad == 0 { f.to_string() } else { format!("{f} ({bad} bad)") }
+                })
+                .unwrap_or_default();
             println!(
                 "{:6} {:6} {:4} {:>8} {:>10} {:>6} {:>8.3} {:>11} {:>8} {:>5} {:>6} {:>8}",
                 p.name,
@@ -400,23 +488,41 @@ fn summary(peers: [&Peer; 2], counts: &[(&str, &str, Arc<Counts>)], data: &DataC
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     logs::init();
-    let seconds: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(6.0);
+    let (mut seconds, mut loss) = (6.0, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--loss" => loss = Some(args.next().and_then(|v| v.parse::<f64>().ok()).ok_or("--loss PERCENT")?),
+            _ => seconds = a.parse().map_err(|_| format!("usage: call [seconds] [--loss PERCENT]; not {a:?}"))?,
+        }
+    }
     let t0 = Instant::now();
+    let relay = match loss {
+        Some(percent) => {
+            let r = LossyRelay::start(percent).await?;
+            println!(
+                "{} the peers reach each other through a relay that drops {percent}% of the datagrams each way",
+                stamp(t0)
+            );
+            Some(r)
+        }
+        None => None,
+    };
     let (alice, alice_socket_events) = peer("alice", t0).await?;
     let (bob, bob_socket_events) = peer("bob", t0).await?;
     let (a_ev, b_ev) = (alice.conn.events(), bob.conn.events());
     alice.conn.add_socket(&alice.socket)?;
     bob.conn.add_socket(&bob.socket)?;
     // Both sockets exist: their candidates (already queued) can be signaled.
-    signal_candidates(alice_socket_events, "alice", bob.socket.clone(), t0);
-    signal_candidates(bob_socket_events, "bob", alice.socket.clone(), t0);
+    signal_candidates(alice_socket_events, "alice", bob.socket.clone(), t0, relay.clone().map(|r| (r, 0)));
+    signal_candidates(bob_socket_events, "bob", alice.socket.clone(), t0, relay.clone().map(|r| (r, 1)));
     // A data stream: the descriptions carry `data` from now on; bob accepts
     // (his description answers with `data` once he has alice's).
     let chat_stream = alice.conn.create_data_stream(DataStreamDescription::new("chat"))?;
     print_data_events("alice", t0, &chat_stream);
     let mut chat_events = chat_stream.events();
     echo(bob.conn.clone(), t0);
-    exchange(&alice, &bob, t0).await?;
+    exchange(&alice, &bob, t0, relay.as_deref()).await?;
     let connected = |mut ev: Events<ConnectionEvent>| async move {
         while let Some(e) = ev.next().await {
             if e == ConnectionEvent::Connected {
@@ -426,8 +532,8 @@ async fn main() -> Result<(), BoxError> {
         false
     };
     let both = async { connected(a_ev).await && connected(b_ev).await };
-    if !tokio::time::timeout(Duration::from_secs(5), both).await.unwrap_or(false) {
-        return Err("the peers did not connect within 5 s".into());
+    if !tokio::time::timeout(Duration::from_secs(10), both).await.unwrap_or(false) {
+        return Err("the peers did not connect within 10 s".into());
     }
     let opened = async {
         while let Some(e) = chat_events.next().await {
@@ -437,23 +543,26 @@ async fn main() -> Result<(), BoxError> {
         }
         false
     };
-    if !tokio::time::timeout(Duration::from_secs(5), opened).await.unwrap_or(false) {
-        return Err("the data stream did not open within 5 s".into());
+    if !tokio::time::timeout(Duration::from_secs(10), opened).await.unwrap_or(false) {
+        return Err("the data stream did not open within 10 s".into());
     }
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let data_counts = Arc::new(DataCounts::default());
     chat(chat_stream.clone(), until, data_counts.clone());
     let mut counts = Vec::new();
     for p in [&alice, &bob] {
-        send(p.audio.clone(), Kind::Audio, until);
-        send(p.video.clone(), Kind::Video, until);
+        for (track, kind) in [(&p.audio, Kind::Audio), (&p.video, Kind::Video)] {
+            let c = Arc::new(Counts::default());
+            counts.push((p.name, kind.as_str(), TrackCounts { sent: true, counts: c.clone() }));
+            send(track.clone(), kind, until, c);
+        }
     }
     // Received tracks appear as the remote description announced them.
     for p in [&alice, &bob] {
         for s in p.conn.remote_streams() {
             for t in s.tracks() {
                 let c = Arc::new(Counts::default());
-                counts.push((p.name, t.kind().as_str(), c.clone()));
+                counts.push((p.name, t.kind().as_str(), TrackCounts { sent: false, counts: c.clone() }));
                 receive(t.clone(), t.kind(), c);
             }
         }
@@ -470,6 +579,13 @@ async fn main() -> Result<(), BoxError> {
     }
     tokio::time::sleep_until((until + Duration::from_millis(300)).into()).await;
     summary([&alice, &bob], &counts, &data_counts);
+    if let Some(r) = &relay {
+        println!(
+            "relay: {} datagrams forwarded, {} dropped",
+            r.forwarded.load(Ordering::Relaxed),
+            r.dropped.load(Ordering::Relaxed)
+        );
+    }
     alice.conn.close();
     bob.conn.close();
     Ok(())
