@@ -83,6 +83,21 @@ pub struct RtpStats {
     /// what arrived too late for it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub packets_given_up: Option<u64>,
+    /// `framesReceived`: whole frames handed out (received tracks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames_received: Option<u64>,
+    /// `framesDropped`: frames dropped incomplete, a packet of theirs lost
+    /// for good (received tracks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames_dropped: Option<u64>,
+    /// `jitterBufferDelay` in seconds: the time from each handed-out
+    /// frame's first packet to its hand-out, summed (received tracks);
+    /// divided by `jitterBufferEmittedCount` it is the mean wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter_buffer_delay: Option<f64>,
+    /// `jitterBufferEmittedCount`: the frames `jitterBufferDelay` sums.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter_buffer_emitted_count: Option<u64>,
 }
 
 /// One ICE candidate pair of a socket, as webrtc-stats'

@@ -240,8 +240,25 @@ fn at_a_50_ms_round_trip_five_and_twenty_percent_loss_cost_few_frames() {
         for side in 0..2 {
             check_order(&o.received[side]);
             let got = o.received[side].len() as u32;
-            println!("{:.0}% loss, side {side}: {got} of {FRAMES} frames whole", loss * 100.0);
+            let r = o.recv_stats[side];
+            let (dropped, delay, emitted) = (
+                r.frames_dropped.unwrap_or(0) as u32,
+                r.jitter_buffer_delay.unwrap_or(0.0),
+                r.jitter_buffer_emitted_count.unwrap_or(0),
+            );
+            let mean = delay / emitted.max(1) as f64 * 1000.0;
+            println!(
+                "{:.0}% loss, side {side}: {got} of {FRAMES} frames whole, {dropped} dropped, {mean:.1} ms mean jitter \
+                 buffer delay",
+                loss * 100.0
+            );
             assert!(got * 100 >= FRAMES * want, "{:.0}% loss, side {side}: {got} of {FRAMES}", loss * 100.0);
+            // The statistics say the same: framesReceived, framesDropped
+            // (every frame had a packet arrive), the jitter buffer's wait.
+            assert_eq!(r.frames_received, Some(u64::from(got)));
+            assert_eq!(emitted, u64::from(got));
+            assert!(got + dropped <= FRAMES && got + dropped + 2 >= FRAMES, "{got} whole, {dropped} dropped: {r:?}");
+            assert!(mean > 0.0 && mean < 300.0, "mean jitter buffer delay {mean} ms");
         }
     }
 }

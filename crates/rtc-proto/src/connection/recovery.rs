@@ -81,12 +81,14 @@ pub(crate) fn deliver(
     frames: &mut FrameQueue,
     limits: &Limits,
 ) {
-    let Receiving { depacketizer: Some((_, d)), jitter, key_frame_wanted, .. } = r else { return };
+    let Receiving { depacketizer: Some((_, d)), jitter, key_frame_wanted, frame_stats, .. } = r else { return };
     let before = d.discarded();
     let mut key = false;
     let (max_frames, max_bytes) = (limits.frames_queued, limits.frame_bytes);
+    frame_stats.arrived(now, info.timestamp);
     let mut out = |f: rtc_payload::FrameInfo, data: &mut Vec<u8>| {
         key |= f.key_frame;
+        frame_stats.emitted(now, f.timestamp);
         let info = FrameInfo { track, ssrc, timestamp: f.timestamp, key_frame: f.key_frame, audio_level };
         frames.push(info, data, max_frames, max_bytes);
     };
@@ -442,7 +444,9 @@ impl Connection {
         let Connection { tracks, frames, limits, session, .. } = self;
         for (&ssrc, id) in tracks.remote_by_ssrc.iter() {
             let Some(State::Receive(r)) = tracks.tracks.get_mut(id).map(|t| &mut t.state) else { continue };
-            let Receiving { depacketizer: Some((_, d)), jitter: Some(j), key_frame_wanted, .. } = r else { continue };
+            let Receiving { depacketizer: Some((_, d)), jitter: Some(j), key_frame_wanted, frame_stats, .. } = r else {
+                continue;
+            };
             let loss = session.as_ref().and_then(|s| s.inbound_stats(ssrc)).map_or(0.0, |i| i.fraction_lost);
             j.set_max_wait(max_wait(j.config().nack, rtt, loss));
             if j.held() == 0 {
@@ -452,6 +456,7 @@ impl Connection {
             let track = *id;
             let (max_frames, max_bytes) = (limits.frames_queued, limits.frame_bytes);
             drain(now, j, d, &mut |f, data: &mut Vec<u8>| {
+                frame_stats.emitted(now, f.timestamp);
                 let info = FrameInfo { track, ssrc, timestamp: f.timestamp, key_frame: f.key_frame, audio_level: None };
                 frames.push(info, data, max_frames, max_bytes);
             });

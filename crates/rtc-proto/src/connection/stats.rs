@@ -52,6 +52,13 @@ impl Connection {
                     Direction::Remote => {
                         stats.retransmitted_packets_received = Some(fb.retransmitted);
                         stats.packets_given_up = given_up;
+                        if let State::Receive(r) = &t.state {
+                            let f = &r.frame_stats;
+                            stats.frames_received = Some(f.received);
+                            stats.frames_dropped = r.depacketizer.as_ref().map(|(_, d)| d.discarded());
+                            stats.jitter_buffer_delay = Some(f.delay.as_secs_f64());
+                            stats.jitter_buffer_emitted_count = Some(f.emitted);
+                        }
                     }
                 }
             }

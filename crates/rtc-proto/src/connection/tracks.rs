@@ -1,7 +1,7 @@
 //! The streams and tracks of a connection, both directions, and the seeds'
 //! stream and track events.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rtc_payload::{Depacketizer, Packetizer};
 use rtc_srtp::recovery::{JitterBuffer, SendHistory};
@@ -91,6 +91,54 @@ pub(crate) struct Receiving {
     pub(crate) receiving: bool,
     /// TrackConnected fired (its first packet came).
     pub(crate) connected: bool,
+    /// Frames handed out, and how long they waited (webrtc-stats).
+    pub(crate) frame_stats: FrameStats,
+}
+
+/// A received track's frames: how many were handed out, and the time from
+/// each one's first packet to its hand-out (webrtc-stats'
+/// `framesReceived`, `jitterBufferDelay`, `jitterBufferEmittedCount`).
+#[derive(Debug, Default)]
+pub(crate) struct FrameStats {
+    pub(crate) received: u64,
+    pub(crate) delay: Duration,
+    pub(crate) emitted: u64,
+    /// The first arrival of each RTP timestamp not yet handed out (a few:
+    /// the frames a jitter buffer holds at once; the oldest goes first).
+    /// Boxed: a received track's state stays small.
+    arrivals: Box<[(u32, Option<Instant>); FrameStats::PENDING]>,
+}
+
+impl FrameStats {
+    const PENDING: usize = 16;
+
+    /// A packet of the frame with RTP timestamp `ts` arrived.
+    pub(crate) fn arrived(&mut self, now: Instant, ts: u32) {
+        if self.arrivals.iter().any(|(t, at)| at.is_some() && *t == ts) {
+            return;
+        }
+        let slot = match self.arrivals.iter().position(|(_, at)| at.is_none()) {
+            Some(i) => i,
+            None => (0..Self::PENDING).min_by_key(|&i| self.arrivals[i].1).unwrap_or(0),
+        };
+        self.arrivals[slot] = (ts, Some(now));
+    }
+
+    /// The frame with RTP timestamp `ts` was handed out: what waited for
+    /// it counts, and frames before it are gone.
+    pub(crate) fn emitted(&mut self, now: Instant, ts: u32) {
+        self.received += 1;
+        self.emitted += 1;
+        for (t, at) in self.arrivals.iter_mut() {
+            let Some(first) = *at else { continue };
+            if *t == ts {
+                self.delay += now.saturating_duration_since(first);
+            }
+            if *t == ts || (ts.wrapping_sub(*t) as i32) > 0 {
+                *at = None;
+            }
+        }
+    }
 }
 
 impl Receiving {
@@ -105,6 +153,7 @@ impl Receiving {
             feedback: FeedbackCounts::default(),
             receiving: true,
             connected: false,
+            frame_stats: FrameStats::default(),
         }
     }
 }
