@@ -68,7 +68,7 @@ pub fn check_call(ctx: &Context) -> Result<String, String> {
     }
     let mut frames = Vec::new();
     for line in out.lines().filter(|l| l.contains(" recv ")) {
-        let last = line.split_whitespace().last().unwrap_or_default();
+        let last = line.split_whitespace().nth(11).unwrap_or_default();
         if line.contains("bad") {
             return Err(fail("damaged frames"));
         }
@@ -97,7 +97,8 @@ fn table_rows(out: &str) -> Vec<(String, String, String, u64, u64, u64)> {
     out.lines()
         .filter_map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
-            if w.len() != 12 || !["sent", "recv"].contains(&w[2]) {
+            // (A received row may end in "(N dropped)".)
+            if w.len() < 12 || !["sent", "recv"].contains(&w[2]) {
                 return None;
             }
             let n = |i: usize| w[i].parse::<u64>().ok();

@@ -6,7 +6,8 @@
 //! it fires, a status line per peer each second while media flows (bitrate
 //! each way, packets lost, round trip, the bandwidth estimate), and a
 //! summary table at the end: per track packets, loss, NACKs and
-//! retransmissions, and the frames sent and received whole.
+//! retransmissions, and the frames sent and received whole (and those
+//! dropped incomplete, when any were).
 //!
 //! With `--loss PERCENT` the peers reach each other only through a relay
 //! in the process that drops that share of the datagrams each way (STUN,
@@ -443,7 +444,9 @@ fn summary(peers: [&Peer; 2], counts: &[(&str, &str, TrackCounts)], data: &DataC
                 .map(|(_, _, c)| {
                     let bad = c.counts.bad.load(Ordering::Relaxed);
                     let f = c.counts.frames.load(Ordering::Relaxed);
-                    if bad == 0 { f.to_string() } else { format!("{f} ({bad} bad)") }
+                    let dropped = r.stats.frames_dropped.filter(|&d| d > 0).map(|d| format!(" ({d} dropped)"));
+                    let bad = (bad > 0).then(|| format!(" ({bad} bad)"));
+                    format!("{f}{}{}", dropped.unwrap_or_default(), bad.unwrap_or_default())
                 })
                 .unwrap_or_default();
             println!(
