@@ -87,7 +87,8 @@ impl Certificate {
         }
         // The engine loads the key when an association is built and treats
         // a key it cannot load as a programming error; make sure it can.
-        let config = crate::dtls::config().ok_or(Error::Engine("the DTLS configuration is invalid"))?;
+        // (Both default configurations are built here, before any call.)
+        let [config, _] = crate::dtls::configs().ok_or(Error::Engine("the DTLS configuration is invalid"))?;
         config
             .crypto_provider()
             .key_provider

@@ -67,7 +67,7 @@ const IDLE: Duration = Duration::from_secs(24 * 60 * 60);
 /// certificates required, 1 s initial retransmission timeout, 4 retries,
 /// a 40 s handshake deadline) with the [`MTU`].
 pub(crate) fn config() -> Option<Arc<Config>> {
-    configs().map(|c| c[0][RTO_STEPS.len() - 1].clone())
+    built(true, RTO_STEPS.len() - 1)
 }
 
 /// Initial retransmission timeouts an association can start with (see
@@ -83,33 +83,35 @@ const RTO_STEPS: [(Duration, usize); 6] = [
     (Duration::from_millis(1000), 4),
 ];
 
-/// Every configuration, with and without the server's cookie exchange (for
-/// [`Dtls::over_ice`]) and for each of [`RTO_STEPS`], built together on
-/// first use: building one takes a few milliseconds (the engine checks its
-/// crypto provider), and creating a certificate (`Certificate::from_der`)
-/// asks for them, so they are ready before any call instead of being built
-/// while a handshake waits.
-fn configs() -> Option<&'static [[Arc<Config>; RTO_STEPS.len()]; 2]> {
-    static CONFIGS: OnceLock<Option<[[Arc<Config>; RTO_STEPS.len()]; 2]>> = OnceLock::new();
-    CONFIGS
+/// A configuration with (or without) the cookie exchange for one of
+/// [`RTO_STEPS`]: building one takes a few milliseconds (the engine checks
+/// its crypto provider), so each is built once, on first use. The default
+/// two (1 s) are asked for when a certificate is created
+/// (`Certificate::from_der`), before any call; another step's, by the
+/// first handshake that needs it.
+fn built(cookie: bool, step: usize) -> Option<Arc<Config>> {
+    static CONFIGS: [[OnceLock<Option<Arc<Config>>>; RTO_STEPS.len()]; 2] =
+        [const { [const { OnceLock::new() }; RTO_STEPS.len()] }; 2];
+    let (rto, retries) = *RTO_STEPS.get(step)?;
+    CONFIGS[usize::from(!cookie)][step]
         .get_or_init(|| {
-            let build = |cookie, (rto, retries): (Duration, usize)| {
-                Config::builder()
-                    .mtu(MTU)
-                    .use_server_cookie(cookie)
-                    .flight_start_rto(rto)
-                    .flight_retries(retries)
-                    .build()
-                    .ok()
-                    .map(Arc::new)
-            };
-            let set = |cookie| -> Option<[Arc<Config>; RTO_STEPS.len()]> {
-                let v: Option<Vec<Arc<Config>>> = RTO_STEPS.iter().map(|&step| build(cookie, step)).collect();
-                v?.try_into().ok()
-            };
-            Some([set(true)?, set(false)?])
+            Config::builder()
+                .mtu(MTU)
+                .use_server_cookie(cookie)
+                .flight_start_rto(rto)
+                .flight_retries(retries)
+                .build()
+                .ok()
+                .map(Arc::new)
         })
-        .as_ref()
+        .clone()
+}
+
+/// Both default configurations, with and without the cookie exchange
+/// (built when a certificate is created, see [`built`]).
+pub(crate) fn configs() -> Option<[Arc<Config>; 2]> {
+    let last = RTO_STEPS.len() - 1;
+    Some([built(true, last)?, built(false, last)?])
 }
 
 /// The configuration for an association with (or without) the cookie
@@ -117,7 +119,7 @@ fn configs() -> Option<&'static [[Arc<Config>; RTO_STEPS.len()]; 2]> {
 /// [`RTO_STEPS`] at least as long, the last if none is.
 fn config_for(cookie: bool, rto: Duration) -> Option<Arc<Config>> {
     let i = RTO_STEPS.iter().position(|&(r, _)| r >= rto).unwrap_or(RTO_STEPS.len() - 1);
-    configs().map(|c| c[usize::from(!cookie)][i].clone())
+    built(cookie, i)
 }
 
 /// [`config`] without the server's cookie exchange, for
