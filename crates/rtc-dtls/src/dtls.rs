@@ -292,9 +292,11 @@ fn fatal_alert(description: u8) -> [u8; 15] {
     [21, 0xFE, 0xFD, 0, 0, 0, 0, 0x7F, 0xFF, 0xFF, 0xFF, 0, 2, 2, description]
 }
 
-/// Why the handshake fails when the peer's certificate matches none of the
-/// signaled fingerprints (logged with both fingerprints where it is found).
-const CERT_MISMATCH: &str = "the peer's DTLS certificate matches none of its fingerprints";
+/// The reason [`Event::Failed`] gives when the peer's certificate matches
+/// none of the signaled fingerprints (logged with both fingerprints where
+/// it is found), with either engine: the one failure a new handshake would
+/// meet again.
+pub const CERT_MISMATCH: &str = "the peer's DTLS certificate matches none of its fingerprints";
 
 /// Fingerprints as one log field: `sha-256 AB:…, sha-1 CD:…`.
 struct Fingerprints<'a>(&'a [Fingerprint]);

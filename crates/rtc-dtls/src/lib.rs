@@ -96,8 +96,8 @@ mod ossl;
 
 pub use certificate::Certificate;
 pub use dtls::{
-    ALERT_GRACE, Dtls, Engine, Event, MAX_APPLICATION_DATA, MAX_RECEIVED_APPLICATION_DATA, MAX_TRANSMIT, MTU, Role,
-    State, is_dtls,
+    ALERT_GRACE, CERT_MISMATCH, Dtls, Engine, Event, MAX_APPLICATION_DATA, MAX_RECEIVED_APPLICATION_DATA, MAX_TRANSMIT,
+    MTU, Role, State, is_dtls,
 };
 #[doc(hidden)]
 pub use dtls::{fuzz_datagrams, fuzz_datagrams_on};

@@ -199,6 +199,34 @@ fn a_call_connects_carries_media_both_ways_and_reports() {
     assert!(net.hosts[b.host].has(b.conn, |e| *e == ConnectionEvent::Disconnected));
 }
 
+/// A DTLS handshake that fails before keying (here every DTLS record is
+/// lost for its whole retransmission budget while ICE stays up) is started
+/// over with a fresh association, and keys the call once DTLS gets
+/// through; the socket is not left unkeyed.
+#[test]
+fn a_dtls_handshake_that_failed_before_keying_is_started_over() {
+    let mut net = Net::new(3);
+    let a = peer(&mut net, "alice", [10, 0, 0, 1]);
+    let b = peer(&mut net, "bob", [10, 0, 0, 2]);
+    net.drop_if = Some(|d| (20..=63).contains(&d[0]));
+    net.signal_dtls(a.at(), b.at());
+    let start = net.now;
+    // The client gives up once its retransmissions are spent (about 25 s
+    // at this round trip), then starts again; DTLS gets through from 30 s.
+    net.run_for(Duration::from_secs(30));
+    assert!(!net.connected(a.host, a.conn) && !net.connected(b.host, b.conn));
+    net.drop_if = None;
+    assert!(both_connected(&mut net, a, b, Duration::from_secs(20)), "keyed after the restart");
+    let took = net.now - start;
+    assert!(took < Duration::from_secs(40), "{took:?}");
+    for p in [a, b] {
+        assert!(!net.hosts[p.host].socket_events().contains(&SocketEvent::Disconnected), "never left unkeyed");
+    }
+    talk(&mut net, &[a, b], 10);
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.hosts[b.host].frames_of(b.conn, ssrc(&net, a, a.audio)).len(), 10);
+}
+
 /// RFC 5763/5764: no `keys` signaled, so each side runs a DTLS handshake
 /// over the ICE path, checks the peer's certificate against its
 /// fingerprint, and keys SRTP from the exported material; close() sends

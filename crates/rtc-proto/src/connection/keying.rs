@@ -20,7 +20,7 @@ use crate::{SocketConfig, random_ssrc};
 
 /// The DTLS certificate fingerprints a description's sockets list, parsed;
 /// ones that do not parse (an unknown hash) are skipped.
-fn fingerprints(d: &ConnectionDescription) -> Vec<Fingerprint> {
+pub(crate) fn fingerprints(d: &ConnectionDescription) -> Vec<Fingerprint> {
     d.sockets.iter().flat_map(|s| &s.options.fingerprints).filter_map(|f| Fingerprint::parse(f).ok()).collect()
 }
 

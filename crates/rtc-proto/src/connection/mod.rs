@@ -638,6 +638,7 @@ impl Connection {
             tx: None,
             rx: None,
             final_path: None,
+            dtls_restarts: 0,
             span,
         };
         if let Some(remote) = &self.remote {

@@ -36,10 +36,21 @@ pub(crate) struct Transport {
     pub(crate) rx: Option<Context>,
     /// The RTP path when the connection closed, for DTLS close_notify.
     pub(crate) final_path: Option<Path>,
+    /// DTLS handshakes restarted after one failed before keying (at most
+    /// [`DTLS_RESTARTS`]).
+    pub(crate) dtls_restarts: u8,
     /// The logs' `socket` span (`id`: the socket-id), a child of the
     /// connection's, entered around what its agent and association do.
     pub(crate) span: tracing::Span,
 }
+
+/// How many times a DTLS handshake that failed before keying is started
+/// over (a fresh association, the same certificates and role) before the
+/// socket is left unkeyed: a handshake whose flights were all lost for its
+/// 40 s, or that records forged from the peer's address derailed, gets
+/// another chance rather than ending keying for good. A certificate that
+/// matches no signaled fingerprint is not retried: it would fail again.
+pub(crate) const DTLS_RESTARTS: u8 = 3;
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -229,6 +240,30 @@ impl Connection {
                 // A handshake that failed leaves the socket unkeyed; a failure
                 // after keying ends only the association (media stays keyed
                 // and flowing, so the socket does not say Disconnected).
+                rtc_dtls::Event::Failed(why)
+                    if t.tx.is_none()
+                        && why != rtc_dtls::CERT_MISMATCH
+                        && t.dtls_restarts < DTLS_RESTARTS
+                        && !self.closed
+                        && let Some(remote) = self.remote.as_ref() =>
+                {
+                    // Before keying: start over with a fresh association.
+                    let role = t.dtls.as_deref().map_or(DtlsRole::Client, Dtls::role);
+                    t.dtls_restarts += 1;
+                    tracing::info!(
+                        attempt = t.dtls_restarts,
+                        ?role,
+                        "DTLS handshake failed before keying ({why}): started over"
+                    );
+                    let fresh = Dtls::with_engine(
+                        t.dtls_engine,
+                        &t.certificate,
+                        role,
+                        super::keying::fingerprints(remote),
+                        now,
+                    );
+                    t.dtls = Some(Box::new(fresh));
+                }
                 rtc_dtls::Event::Failed(why) if t.tx.is_none() => {
                     tracing::info!("media cannot flow on this socket: SRTP is not keyed ({why})");
                     self.push_event(Event::Socket { socket, event: SocketEvent::Disconnected });

@@ -129,6 +129,8 @@ pub struct Net {
     pub cut: bool,
     /// Datagrams between these two hosts are dropped.
     pub cut_between: Option<(usize, usize)>,
+    /// Datagrams for which this says true are dropped (a filter).
+    pub drop_if: Option<fn(&[u8]) -> bool>,
     rng: StdRng,
     in_flight: BinaryHeap<Reverse<(Instant, u64)>>,
     flights: HashMap<u64, Flight>,
@@ -158,6 +160,7 @@ impl Net {
             link: Link::default(),
             hosts: Vec::new(),
             cut: false,
+            drop_if: None,
             cut_between: None,
             rng: StdRng::seed_from_u64(seed),
             in_flight: BinaryHeap::new(),
@@ -345,7 +348,8 @@ impl Net {
             let dst = self.host_of(to).map(|(i, _)| i);
             dst.is_some_and(|d| (from_host, d) == (a, b) || (from_host, d) == (b, a))
         });
-        if self.cut || cut_pair || self.rng.random::<f64>() < self.link.loss {
+        let filtered = self.drop_if.is_some_and(|f| f(&data));
+        if self.cut || cut_pair || filtered || self.rng.random::<f64>() < self.link.loss {
             self.lost += 1;
             return;
         }
