@@ -18,8 +18,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use rtc_codecs::Kind;
 use rtc_proto::{
-    ConnHandle, ConnectionConfig, ConnectionDescription, CryptoKey, Direction, DropReason, SdpType, SocketOptions,
-    StreamDescription, TrackDescription, TrackId,
+    ConnHandle, ConnectionConfig, ConnectionDescription, CryptoKey, Direction, DropReason, SdpType, SocketEvent,
+    SocketOptions, StreamDescription, TrackDescription, TrackId,
 };
 use rtc_srtp::{Context, Profile, RtpHeader};
 use sim::Net;
@@ -302,4 +302,53 @@ fn malformed_datagrams_at_every_stage_are_dropped_and_counted() {
     assert_eq!(dropped(&net) + unrouted(&net), before.0 + before.1 + 1, "a stranger's indication");
     assert_eq!(audio_flows(&mut net, a, b, 5), 5, "the call goes on");
     assert!(net.connected(a.host, a.conn) && net.connected(b.host, b.conn));
+}
+
+/// A DTLS 1.2 handshake fragment nobody sent: epoch 0, a Certificate
+/// message far ahead (message_seq `n` + 5), its first 16 octets of 1000.
+fn forged_fragment(n: u16) -> Vec<u8> {
+    let mut d = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0];
+    d.extend_from_slice(&(200 + n).to_be_bytes());
+    d.extend_from_slice(&(12u16 + 16).to_be_bytes());
+    d.extend_from_slice(&[11, 0, 0x03, 0xe8]);
+    d.extend_from_slice(&(n + 5).to_be_bytes());
+    d.extend_from_slice(&[0, 0, 0, 0, 0, 16]);
+    d.extend_from_slice(&[0u8; 16]);
+    d
+}
+
+/// Finding 3: forged handshake fragments from the client's address, more
+/// than the DTLS engine queues (30), end the server's handshake. The server
+/// starts over with a fresh association, the client's retransmission
+/// reaches it, and the call is keyed and carries media.
+#[test]
+fn forged_handshake_fragments_do_not_end_keying_for_good() {
+    let mut net = Net::new(77);
+    let a = peer(&mut net, "alice", [10, 0, 0, 1], false);
+    let b = peer(&mut net, "bob", [10, 0, 0, 2], false);
+    let dtls = |d: &[u8]| (20..=63).contains(&d[0]);
+    net.sent_log = Some(Vec::new());
+    net.signal_dtls((a.host, a.conn), (b.host, b.conn));
+    let senders = |n: &Net| -> Vec<usize> {
+        n.sent_log.as_ref().unwrap().iter().filter(|(_, _, d)| dtls(d)).map(|(_, h, _)| *h).collect()
+    };
+    // Until the server answered the ClientHello: the window before the
+    // client's next flight reaches it.
+    let answered = |n: &Net| {
+        let s = senders(n);
+        s.first().is_some_and(|c| s.iter().any(|h| h != c))
+    };
+    assert!(net.run_until(Duration::from_secs(5), answered));
+    let (client, server) = if senders(&net)[0] == a.host { (a, b) } else { (b, a) };
+    let from = addr(&net, client);
+    for n in 0..31 {
+        inject(&mut net, server, from, &forged_fragment(n));
+    }
+    let started = net.now;
+    assert!(net.run_until(Duration::from_secs(60), |n| n.connected(a.host, a.conn) && n.connected(b.host, b.conn)));
+    println!("keyed {:?} after the forgery", net.now - started);
+    for p in [a, b] {
+        assert!(!net.hosts[p.host].socket_events().contains(&SocketEvent::Disconnected), "never left unkeyed");
+    }
+    assert!(audio_flows(&mut net, a, b, 20) >= 19);
 }
