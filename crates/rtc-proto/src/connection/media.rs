@@ -553,3 +553,31 @@ impl Connection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Finding 5 of the hostile-peer review: received frames were capped in
+    /// number (512), not octets, so frames of up to 4 MiB could hold 2 GiB
+    /// per track. The queue now also stops at `bytes`: what would pass it
+    /// is dropped and counted, and what is popped makes room again.
+    #[test]
+    fn received_frames_are_capped_in_octets() {
+        let mut q = FrameQueue::default();
+        let info = FrameInfo { track: TrackId(1), ssrc: 7, timestamp: 0, key_frame: true, audio_level: None };
+        let (frames, bytes) = (512, 8 << 20);
+        for _ in 0..4 {
+            let mut frame = vec![0u8; 3 << 20];
+            q.push(info, &mut frame, frames, bytes);
+        }
+        assert_eq!((q.queue.len(), q.dropped), (2, 2));
+        assert!(q.bytes <= bytes);
+        let mut out = Vec::new();
+        assert!(q.pop(&mut out).is_some());
+        assert_eq!(out.len(), 3 << 20);
+        let mut frame = vec![1u8; 3 << 20];
+        q.push(info, &mut frame, frames, bytes);
+        assert_eq!((q.queue.len(), q.dropped), (2, 2), "room again after a pop");
+    }
+}
