@@ -14,6 +14,11 @@
 //! ([`Error::Framing`]), and so is anything that is neither STUN nor
 //! ChannelData (a peer that sends that has lost the framing: the
 //! connection must end). It never panics on input.
+//!
+//! ICE-TCP (RFC 6544 section 7.1) frames every message, STUN or not, as
+//! RFC 4571 says: a 16-bit length in network order, then that many octets.
+//! [`Deframer::rfc4571`] reads that framing the same way, and
+//! [`frame_rfc4571`] writes it.
 
 use crate::error::Error;
 use crate::stun::HEADER_LEN;
@@ -39,6 +44,8 @@ pub struct Deframer {
     /// Bytes up to `end` are filled.
     end: usize,
     max_message: usize,
+    /// RFC 4571 framing (ICE-TCP) rather than TURN's.
+    rfc4571: bool,
 }
 
 impl Default for Deframer {
@@ -52,7 +59,22 @@ impl Deframer {
     /// (clamped to 4..=[`MAX_STREAM_MESSAGE`]); its buffer grows, on
     /// demand, up to twice that.
     pub fn new(max_message: usize) -> Self {
-        Self { buf: Vec::new(), start: 0, end: 0, max_message: max_message.clamp(4, MAX_STREAM_MESSAGE) }
+        Self {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            max_message: max_message.clamp(4, MAX_STREAM_MESSAGE),
+            rfc4571: false,
+        }
+    }
+
+    /// A deframer for an ICE-TCP connection (RFC 4571 framing): messages of
+    /// any content, of at most `max_message` octets (clamped to
+    /// 4..=[`MAX_RFC4571_MESSAGE`]), handed out without their length
+    /// field. Empty frames are skipped.
+    pub fn rfc4571(max_message: usize) -> Self {
+        let max_message = max_message.clamp(4, MAX_RFC4571_MESSAGE) + 2;
+        Self { buf: Vec::new(), start: 0, end: 0, max_message, rfc4571: true }
     }
 
     /// The most octets the deframer holds.
@@ -121,6 +143,9 @@ impl Deframer {
     /// the stream is not STUN and ChannelData, or a message is longer than
     /// the limit: end the connection.
     pub fn next_message(&mut self) -> Result<Option<&mut [u8]>, Error> {
+        if self.rfc4571 {
+            return self.next_rfc4571();
+        }
         let Some(len) = message_len(&self.buf[self.start..self.end], self.max_message)? else {
             if self.start == self.end {
                 // Nothing held: the buffer is released.
@@ -132,6 +157,46 @@ impl Deframer {
         self.start += len;
         Ok(Some(&mut self.buf[at..at + len]))
     }
+}
+
+impl Deframer {
+    fn next_rfc4571(&mut self) -> Result<Option<&mut [u8]>, Error> {
+        loop {
+            let held = &self.buf[self.start..self.end];
+            let Some(&[a, b]) = held.get(..2) else {
+                if self.start == self.end {
+                    (self.start, self.end) = (0, 0);
+                }
+                return Ok(None);
+            };
+            let len = usize::from(u16::from_be_bytes([a, b]));
+            if len + 2 > self.max_message {
+                return Err(Error::Framing("a message longer than the limit"));
+            }
+            if held.len() < len + 2 {
+                return Ok(None);
+            }
+            let at = self.start + 2;
+            self.start = at + len;
+            if len > 0 {
+                return Ok(Some(&mut self.buf[at..at + len]));
+            }
+        }
+    }
+}
+
+/// The longest message RFC 4571 framing can carry.
+pub const MAX_RFC4571_MESSAGE: usize = 65_535;
+
+/// Appends `message` to `out` framed as RFC 4571 says (ICE-TCP): its
+/// length in two octets, then the message. Longer than
+/// [`MAX_RFC4571_MESSAGE`] is an error (nothing is appended then).
+pub fn frame_rfc4571(message: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    let len = u16::try_from(message.len()).map_err(|_| Error::Framing("a message longer than RFC 4571 carries"))?;
+    out.reserve(message.len() + 2);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(message);
+    Ok(())
 }
 
 /// The length of the message at the start of `data`, its padding included,
@@ -247,6 +312,44 @@ mod tests {
         let mut d = Deframer::new(100);
         d.push(&stun(80)).unwrap();
         assert_eq!(d.next_message().unwrap().map(|m| m.len()), Some(100));
+    }
+
+    /// RFC 4571 framing: any content, whatever the chunks; empty frames
+    /// skipped; a length over the limit fails before its body comes.
+    #[test]
+    fn rfc4571_frames_come_whole_whatever_the_chunks() {
+        let msgs: Vec<Vec<u8>> =
+            vec![stun(8), vec![0x16, 0xfe, 0xfd, 1, 2], vec![0x80; 1200], vec![7], channel(3), vec![0xff; 3]];
+        let mut stream = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            frame_rfc4571(m, &mut stream).unwrap();
+            if i == 2 {
+                frame_rfc4571(&[], &mut stream).unwrap();
+            }
+        }
+        for chunk in [1, 2, 3, 7, 100, stream.len()] {
+            let mut d = Deframer::rfc4571(MAX_RFC4571_MESSAGE);
+            let mut got = Vec::new();
+            for c in stream.chunks(chunk) {
+                d.push(c).unwrap();
+                while let Some(m) = d.next_message().unwrap() {
+                    got.push(m.to_vec());
+                }
+            }
+            assert_eq!(got, msgs, "chunks of {chunk}");
+            assert_eq!(d.buffered(), 0);
+        }
+        assert!(frame_rfc4571(&vec![0; 65_536], &mut Vec::new()).is_err());
+        let mut d = Deframer::rfc4571(1000);
+        d.push(&1001u16.to_be_bytes()).unwrap();
+        assert_eq!(d.next_message(), Err(Error::Framing("a message longer than the limit")));
+        let mut d = Deframer::rfc4571(1000);
+        let mut one = Vec::new();
+        frame_rfc4571(&[1; 1000], &mut one).unwrap();
+        d.push(&one).unwrap();
+        assert_eq!(d.next_message().unwrap().map(|m| m.len()), Some(1000));
+        // The buffer holds at most two whole messages.
+        assert!(d.push(&vec![0; 2 * 1002 + 1]).is_err());
     }
 
     #[test]

@@ -66,7 +66,8 @@ mod url;
 
 pub use agent::{
     Agent, AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairCounters, PairInfo, PairState, Path,
-    Receive, Reflexive, RelayedTransmit, Role, State, Stats, StreamCommand, Timing, Transmit,
+    Receive, Reflexive, RelayedTransmit, Role, State, Stats, StreamCommand, TCP_CHECK_TIMEOUT, TcpCommand, Timing,
+    Transmit,
 };
 pub use demux::{Demux, DemuxStats, request_ufrag, request_usernames};
 pub use error::Error;

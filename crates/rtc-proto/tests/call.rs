@@ -489,8 +489,7 @@ fn bad_remote_input_is_refused_and_the_connection_stays_usable() {
         "a refused description changed nothing"
     );
     // A candidate the agent cannot use is refused with its reason.
-    let tcp =
-        rtc_candidate::Candidate::parse("candidate:1 1 tcp 2130706431 10.0.0.2 9 typ host tcptype active").unwrap();
+    let tcp = rtc_candidate::Candidate::parse("candidate:1 1 tcp 2130706431 10.0.0.2 9 typ host").unwrap();
     let now = net.now;
     let socket = net.socket(a.host);
     let e = net.conn_mut(a.host, a.conn).add_remote_candidate(now, socket, &tcp).unwrap_err();

@@ -142,6 +142,10 @@ impl Agent {
     }
 
     pub(super) fn send_check(&mut self, now: Instant, pi: usize) -> bool {
+        if self.locals[self.pairs[pi].local].tcp == super::Tcp::Active {
+            // RFC 6544 section 7.1: the connection first, then the check.
+            return self.tcp_connect(now, pi);
+        }
         if !self.room_for_tx() {
             self.stats.limit_hits += 1;
             // Try again after Ta.
@@ -154,7 +158,9 @@ impl Agent {
         let p = &self.pairs[pi];
         let l = &self.locals[p.local];
         let Ok(comp) = Component::new(p.component) else { return false };
-        let priority = candidate_priority(TypePreference::PEER_REFLEXIVE, l.local_pref, comp);
+        let prflx =
+            if l.tcp.is_tcp() { TypePreference::new(super::tcp::PRFLX_TCP) } else { TypePreference::PEER_REFLEXIVE };
+        let priority = candidate_priority(prflx, l.local_pref, comp);
         let use_candidate =
             self.controlling && (self.cfg.nomination == Nomination::Aggressive || p.use_candidate_pending);
         let attrs = CheckAttrs { priority, controlling: self.controlling, tiebreaker: self.tiebreaker, use_candidate };

@@ -311,6 +311,46 @@ pub enum StreamCommand {
     },
 }
 
+/// What the agent asks of its driver about ICE-TCP connections (RFC 6544),
+/// from [`Agent::poll_tcp_command`](super::Agent::poll_tcp_command).
+///
+/// Everything sent or received on such a connection is framed as RFC 4571
+/// says (a 16-bit length before each message; see
+/// [`crate::framing::Rfc4571Deframer`]). The agent names a connection by
+/// its two addresses: a [`Transmit`] whose `source` is the local address
+/// of a TCP connection the driver holds (a listener's address for
+/// connections it accepted) goes on that connection to `destination`, and
+/// what arrives on one is given to
+/// [`Agent::handle_receive`](super::Agent::handle_receive) with the same
+/// two addresses, one message at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TcpCommand {
+    /// Open a TCP connection to `remote` from the IP address of the
+    /// active candidate `local` (its port is 9, as signaled), from any
+    /// port. Then call
+    /// [`Agent::tcp_connected`](super::Agent::tcp_connected) with the
+    /// connection's local address, or
+    /// [`Agent::tcp_closed`](super::Agent::tcp_closed) with `local` when it
+    /// cannot be opened.
+    Connect {
+        /// The active candidate's address (the IP to connect from, port 9).
+        local: SocketAddr,
+        /// The peer's passive candidate.
+        remote: SocketAddr,
+    },
+    /// Close the connection between `local` and `remote` once the
+    /// transmits polled before this command are written: a connection no
+    /// pair needs any more (RFC 6544 section 8), or the agent closed.
+    Close {
+        /// The connection's local address (a listener's, for an accepted
+        /// connection).
+        local: SocketAddr,
+        /// The peer's address on it.
+        remote: SocketAddr,
+    },
+}
+
 /// What the agent tells its driver (the seeds' RTCSocket events).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -570,6 +610,9 @@ pub struct PairInfo {
     /// For a local relayed candidate, how the agent reaches its TURN
     /// server (webrtc-stats' `relayProtocol`).
     pub relay_protocol: Option<TurnTransport>,
+    /// The local candidate's `tcptype` for a pair over TCP (ICE-TCP, RFC
+    /// 6544; `Active` also for a connection opened from it); `None` for UDP.
+    pub tcp_type: Option<rtc_candidate::TcpType>,
     /// What went over the pair.
     pub counters: PairCounters,
 }

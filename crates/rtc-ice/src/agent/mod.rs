@@ -51,12 +51,15 @@ mod mdns;
 mod nomination;
 mod receive;
 mod relay;
+mod tcp;
 mod transactions;
 
 pub use config::{
     AgentConfig, Credentials, DropReason, Event, Limits, Nomination, PairCounters, PairInfo, PairState, Path, Receive,
-    Reflexive, RelayedTransmit, Role, State, Stats, StreamCommand, Timing, Transmit,
+    Reflexive, RelayedTransmit, Role, State, Stats, StreamCommand, TcpCommand, Timing, Transmit,
 };
+pub use tcp::TCP_CHECK_TIMEOUT;
+use tcp::{Tcp, TcpConnect};
 use transactions::{Tx, TxKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +80,8 @@ struct LocalCand {
     base: SocketAddr,
     component: u16,
     local_pref: u16,
+    /// UDP, or which TCP candidate (RFC 6544) or connection it is.
+    tcp: Tcp,
 }
 
 #[derive(Debug)]
@@ -255,6 +260,12 @@ pub struct Agent {
     mdns_own: Vec<(String, IpAddr)>,
     /// Those the driver has not taken yet ([`Agent::poll_mdns_host_name`]).
     mdns_own_new: usize,
+    /// ICE-TCP connections being opened for checks (RFC 6544 section 7.1),
+    /// and what the driver must do about TCP connections.
+    tcp_connecting: Vec<TcpConnect>,
+    tcp_commands: VecDeque<TcpCommand>,
+    /// The TCP connections of the pairs not selected were closed.
+    tcp_pruned: bool,
 }
 
 impl Agent {
@@ -336,6 +347,9 @@ impl Agent {
             mdns_queries: VecDeque::new(),
             mdns_own: Vec::new(),
             mdns_own_new: 0,
+            tcp_connecting: Vec::new(),
+            tcp_commands: VecDeque::new(),
+            tcp_pruned: false,
         }
     }
 
@@ -503,7 +517,7 @@ impl Agent {
     /// with [`AgentConfig::relay_only`], the relayed ones only (the host
     /// bases of the allocations are not signaled).
     pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> {
-        self.locals.iter().filter(|l| self.usable(l)).map(|l| &l.cand)
+        self.locals.iter().filter(|l| self.usable(l) && l.tcp != Tcp::Conn).map(|l| &l.cand)
     }
 
     /// The path application data may take for `component`: the selected
@@ -604,8 +618,14 @@ impl Agent {
         self.remote_creds = None;
         self.remote_key = None;
         self.username_out.clear();
-        // Peer-reflexive local candidates belonged to the old checks.
-        self.locals.retain(|l| l.kind != LocalKind::PeerReflexive);
+        // TCP connections but the kept paths' close (RFC 6544 section 9.2
+        // keeps those).
+        let kept: Vec<(SocketAddr, SocketAddr)> = self.previous.iter().map(|(_, p)| (p.local, p.remote)).collect();
+        self.tcp_close_all_but(&kept);
+        self.tcp_pruned = false;
+        // Peer-reflexive local candidates belonged to the old checks, and
+        // so did the TCP connections opened for them.
+        self.locals.retain(|l| l.kind != LocalKind::PeerReflexive && l.tcp != Tcp::Conn);
         self.remotes.clear();
         self.forget_mdns();
         self.pairs.clear();
@@ -629,7 +649,8 @@ impl Agent {
             "ICE restart: new local credentials, checks start over"
         );
         self.state = State::Checking;
-        let again: Vec<Candidate> = self.locals.iter().filter(|l| self.usable(l)).map(|l| l.cand.clone()).collect();
+        let again: Vec<Candidate> =
+            self.locals.iter().filter(|l| self.usable(l) && l.tcp != Tcp::Conn).map(|l| l.cand.clone()).collect();
         for cand in again {
             self.push_event(Event::Candidate(cand));
         }
@@ -700,6 +721,7 @@ impl Agent {
             base: addr,
             component: c,
             local_pref,
+            tcp: Tcp::No,
         });
         let li = self.locals.len() - 1;
         tracing::debug!(%addr, component = c, relay_only = self.cfg.relay_only, "ICE local host candidate");
@@ -709,7 +731,8 @@ impl Agent {
             // peer's checks come over.
             let paired = if self.cfg.lite { 0 } else { self.remotes.len() };
             for ri in 0..paired {
-                if self.remotes[ri].component == c && same_family(self.remotes[ri].addr, addr) {
+                let r = &self.remotes[ri];
+                if r.component == c && same_family(r.addr, addr) && !r.is_tcp() {
                     self.add_pair(li, ri);
                 }
             }
@@ -731,14 +754,19 @@ impl Agent {
         self.handle_timeout(now);
     }
 
-    /// Adds a remote candidate (at any time: trickle ICE, RFC 8838). Only UDP
-    /// candidates with an IP address are used.
+    /// Adds a remote candidate (at any time: trickle ICE, RFC 8838): UDP,
+    /// or TCP with its `tcptype` (RFC 6544; a passive one is paired with
+    /// this agent's active TCP candidates, active and simultaneous-open
+    /// ones are kept but checked only when the peer connects).
     pub fn add_remote_candidate(&mut self, now: Instant, cand: &Candidate) -> Result<(), Error> {
         self.check_open()?;
         // Pairs formed here may start TURN permissions, timed from now.
         self.last_now = Some(now);
-        if cand.transport.kind() != TransportKind::Udp {
-            return Err(Error::UnsupportedCandidate("transport is not UDP"));
+        if cand.transport.kind() == TransportKind::Tcp && cand.tcp_type().is_none() {
+            return Err(Error::UnsupportedCandidate("a TCP candidate without tcptype"));
+        }
+        if !matches!(cand.transport.kind(), TransportKind::Udp | TransportKind::Tcp) {
+            return Err(Error::UnsupportedCandidate("transport is neither UDP nor TCP"));
         }
         if cand.port == 0 {
             return Err(Error::UnsupportedCandidate("port 0"));
@@ -754,7 +782,8 @@ impl Agent {
             return Err(Error::UnsupportedCandidate("address is not an IP address"));
         };
         let addr = SocketAddr::new(ip, cand.port);
-        if let Some(ri) = self.remotes.iter().position(|r| r.addr == addr && r.component == c) {
+        let tcp = cand.transport.kind() == TransportKind::Tcp;
+        if let Some(ri) = self.remotes.iter().position(|r| r.addr == addr && r.component == c && r.is_tcp() == tcp) {
             // A signaled candidate replaces what a check taught us.
             let r = &mut self.remotes[ri];
             if r.peer_reflexive {
@@ -777,7 +806,8 @@ impl Agent {
         let paired = if self.cfg.lite { 0 } else { self.locals.len() };
         for li in 0..paired {
             let l = &self.locals[li];
-            if l.is_base() && self.usable(l) && l.component == c && same_family(l.base, addr) {
+            if l.is_base() && self.usable(l) && l.component == c && same_family(l.base, addr) && l.tcp.pairs_with(cand)
+            {
                 self.add_pair(li, ri);
             }
         }
@@ -799,6 +829,7 @@ impl Agent {
             self.paths_generation += 1;
             tracing::debug!("ICE agent closed");
         }
+        self.tcp_close_all_but(&[]);
         self.state = State::Closed;
         self.txs.clear();
         self.triggered.clear();
@@ -853,6 +884,7 @@ impl Agent {
             at(self.next_check_at().or(self.last_now));
         }
         at(self.gather_deadline);
+        at(self.tcp_deadline());
         at(self.mdns.iter().map(|h| h.deadline).min());
         for ci in 0..self.comps.len() {
             at(self.nomination_due(ci).map(|(_, due)| due));
@@ -881,6 +913,7 @@ impl Agent {
             return;
         }
         self.retransmit(now);
+        self.tcp_timeout(now);
         self.expire_mdns(now);
         self.turn_timeout(now);
         self.realloc_timeout(now);
@@ -911,6 +944,10 @@ impl Agent {
             self.abandon_allocations();
         }
         self.maybe_nominate(now);
+        if self.state == State::Connected && !self.tcp_pruned {
+            self.tcp_pruned = true;
+            self.tcp_prune();
+        }
         if !self.cfg.lite
             && self.next_check_at().is_none_or(|t| now >= t)
             && self.remote_key.is_some()
@@ -1091,6 +1128,7 @@ impl Agent {
                 local_kind: local.cand.kind.kind(),
                 remote_kind: self.remotes[p.remote].cand.kind.kind(),
                 relay_protocol: self.turn.iter().find(|c| c.relayed() == Some(p.base)).map(|c| c.transport()),
+                tcp_type: local.cand.tcp_type(),
                 counters: p.counters,
             }
         })
@@ -1167,8 +1205,19 @@ mod tests {
     fn bad_candidates_are_refused() {
         let now = Instant::now();
         let mut a = Agent::new(AgentConfig::default()).unwrap();
-        let tcp = Candidate::parse("candidate:1 1 tcp 1 127.0.0.1 9 typ host tcptype active").unwrap();
-        assert_eq!(a.add_remote_candidate(now, &tcp), Err(Error::UnsupportedCandidate("transport is not UDP")));
+        let tcp = Candidate::parse("candidate:1 1 tcp 1 127.0.0.1 9 typ host").unwrap();
+        assert_eq!(
+            a.add_remote_candidate(now, &tcp),
+            Err(Error::UnsupportedCandidate("a TCP candidate without tcptype"))
+        );
+        let sctp = Candidate::parse("candidate:1 1 sctp 1 127.0.0.1 9 typ host").unwrap();
+        assert_eq!(
+            a.add_remote_candidate(now, &sctp),
+            Err(Error::UnsupportedCandidate("transport is neither UDP nor TCP"))
+        );
+        let active = Candidate::parse("candidate:1 1 tcp 1 127.0.0.1 9 typ host tcptype active").unwrap();
+        assert_eq!(a.add_remote_candidate(now, &active), Ok(()));
+        assert_eq!(a.pair_count(), 0);
         let mdns = Candidate::parse("candidate:1 1 udp 1 a.b.local 9 typ host").unwrap();
         assert_eq!(
             a.add_remote_candidate(now, &mdns),

@@ -16,7 +16,7 @@ use crate::url::TurnTransport;
 
 use super::{
     Agent, DropReason, EarlyRequest, Event, LocalCand, LocalKind, Nomination, PairState, Receive, Reflexive,
-    RemoteCand, State, Transmit, TxKind, split_username,
+    RemoteCand, State, Tcp, Transmit, TxKind, split_username,
 };
 
 impl Agent {
@@ -235,7 +235,9 @@ impl Agent {
         let local = self.locals[li].base;
         let component = self.locals[li].component;
         // RFC 8445 7.3.1.3: learn a peer-reflexive remote candidate.
-        let ri = match self.remotes.iter().position(|r| r.addr == src && r.component == component) {
+        let tcp = self.locals[li].tcp.is_tcp();
+        let ri = match self.remotes.iter().position(|r| r.addr == src && r.component == component && r.is_tcp() == tcp)
+        {
             Some(ri) => ri,
             None => {
                 let prflx = self.remotes.iter().filter(|r| r.peer_reflexive).count();
@@ -247,13 +249,17 @@ impl Agent {
                 let mut cand = Candidate::new(
                     Foundation::from_u32(self.rng.random()),
                     comp,
-                    Transport::UDP,
+                    if tcp { Transport::TCP } else { Transport::UDP },
                     prio,
                     Address::Ip(src.ip()),
                     src.port(),
                     CandidateType::PRFLX,
                 );
                 cand.socket_id = None;
+                if tcp {
+                    // RFC 6544 section 7.2: it connected to us.
+                    cand.set_extension(rtc_candidate::Extension::TcpType(rtc_candidate::TcpType::Active));
+                }
                 tracing::debug!(addr = %src, component, "ICE remote peer-reflexive candidate (learned from a check)");
                 self.remotes.reserve_exact(1);
                 self.remotes.push(RemoteCand { cand, addr: src, component, peer_reflexive: true });
@@ -497,10 +503,12 @@ impl Agent {
                 else {
                     return;
                 };
+                let tcp = self.locals[self.pairs[pi].local].tcp;
+                let transport = if tcp.is_tcp() { Transport::TCP } else { Transport::UDP };
                 let mut cand = Candidate::new(
-                    Foundation::compute(&CandidateType::PRFLX, base.ip(), None, &Transport::UDP),
+                    Foundation::compute(&CandidateType::PRFLX, base.ip(), None, &transport),
                     comp,
-                    Transport::UDP,
+                    transport.clone(),
                     prflx_priority,
                     Address::Ip(mapped.ip()),
                     mapped.port(),
@@ -508,6 +516,14 @@ impl Agent {
                 );
                 cand.related_address = Some(Address::Ip(base.ip()));
                 cand.related_port = Some(base.port());
+                if tcp.is_tcp() {
+                    let t = if tcp == Tcp::Passive {
+                        rtc_candidate::TcpType::Passive
+                    } else {
+                        rtc_candidate::TcpType::Active
+                    };
+                    cand.set_extension(rtc_candidate::Extension::TcpType(t));
+                }
                 self.locals.reserve_exact(1);
                 self.locals.push(LocalCand {
                     cand,
@@ -516,6 +532,7 @@ impl Agent {
                     base,
                     component,
                     local_pref,
+                    tcp,
                 });
                 self.locals.len() - 1
             }
@@ -625,7 +642,15 @@ impl Agent {
         cand.related_address = Some(Address::Ip(related.ip()));
         cand.related_port = Some(related.port());
         self.locals.reserve_exact(1);
-        self.locals.push(LocalCand { cand: cand.clone(), kind, addr, base: own_base, component, local_pref });
+        self.locals.push(LocalCand {
+            cand: cand.clone(),
+            kind,
+            addr,
+            base: own_base,
+            component,
+            local_pref,
+            tcp: Tcp::No,
+        });
         self.push_event(Event::Candidate(cand));
         Some(self.locals.len() - 1)
     }

@@ -512,7 +512,8 @@ impl Agent {
         tracing::debug!(%server, %base, %relayed, transport = transport.as_str(), "ICE local relayed candidate");
         let component = self.locals[li].component;
         for ri in 0..self.remotes.len() {
-            if self.remotes[ri].component == component && same_family(self.remotes[ri].addr, relayed) {
+            let r = &self.remotes[ri];
+            if r.component == component && same_family(r.addr, relayed) && !r.is_tcp() {
                 self.add_pair(li, ri);
             }
         }

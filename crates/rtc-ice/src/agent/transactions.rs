@@ -90,12 +90,16 @@ impl Agent {
         contents: Vec<u8>,
         max_sends: u32,
     ) {
+        let tcp = self.is_tcp_base(source);
         let wait = match kind {
             // Consent requests are sent once; a late answer still counts
             // until the next one goes out (RFC 7675 section 5.1).
             TxKind::Consent { .. } => self.cfg.timing.consent_interval,
+            // Over TCP a request is sent once (RFC 6544 section 7.1).
+            _ if tcp => super::TCP_CHECK_TIMEOUT,
             _ => self.cfg.timing.rto,
         };
+        let max_sends = if tcp { 1 } else { max_sends };
         self.note_sent(now, source, destination);
         match kind {
             TxKind::Check { pair, .. } => self.pairs[pair].counters.requests_sent += 1,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rtc_candidate::Component;
-use rtc_ice::{Agent, AgentConfig, Event, Receive};
+use rtc_ice::{Agent, AgentConfig, Event, Receive, TcpCommand};
 
 /// A datagram in flight.
 #[derive(Debug, Clone)]
@@ -117,6 +117,24 @@ pub struct Pair {
     pub drop_at_b: Option<fn(&Packet, &Agent) -> bool>,
     /// How many datagrams `drop_at_b` dropped.
     pub dropped_at_b: usize,
+    /// ICE-TCP: the TCP listeners' addresses (either side), ...
+    pub listeners: Vec<SocketAddr>,
+    /// ... the open connections (the opener's local address, the listener's),
+    pub connections: Vec<(SocketAddr, SocketAddr)>,
+    /// ... connections opened and closed so far, ...
+    pub tcp_opened: usize,
+    pub tcp_closed: usize,
+    /// ... connection outcomes due (when, side A, the active candidate,
+    /// the listener, the connection's address or `None` for refused), and
+    /// closes due at the other end (when, side A, local, remote).
+    tcp_due: Vec<(Instant, bool, SocketAddr, SocketAddr, Option<SocketAddr>)>,
+    close_due: Vec<(Instant, bool, SocketAddr, SocketAddr)>,
+    /// Drop every UDP datagram (a firewall that lets TCP through).
+    pub block_udp: bool,
+    /// Refuse every TCP connection.
+    pub refuse_tcp: bool,
+    /// Every TCP address there was: listeners and connections' ends.
+    tcp_addrs: Vec<SocketAddr>,
 }
 
 impl Pair {
@@ -180,6 +198,15 @@ impl Pair {
             sent: vec![],
             drop_at_b: None,
             dropped_at_b: 0,
+            listeners: vec![],
+            connections: vec![],
+            tcp_opened: 0,
+            tcp_closed: 0,
+            tcp_due: vec![],
+            close_due: vec![],
+            block_udp: false,
+            refuse_tcp: false,
+            tcp_addrs: vec![],
         };
         for &(c, addr) in a_addrs {
             pair.a.agent.add_host_candidate(start, Component::new(c).unwrap(), addr).unwrap();
@@ -200,10 +227,46 @@ impl Pair {
             let mut any = false;
             for side in 0..2 {
                 let (me, other) = if side == 0 { (&mut self.a, &mut self.b) } else { (&mut self.b, &mut self.a) };
+                while let Some(c) = me.agent.poll_tcp_command() {
+                    any = true;
+                    let rtt = 2 * self.net.latency;
+                    match c {
+                        TcpCommand::Connect { local, remote } => {
+                            let ok = !self.refuse_tcp && self.listeners.contains(&remote);
+                            let conn = ok.then(|| {
+                                self.tcp_opened += 1;
+                                let port = 40_000 + u16::try_from(self.tcp_opened).unwrap();
+                                SocketAddr::new(local.ip(), port)
+                            });
+                            self.tcp_due.push((self.now + rtt, side == 0, local, remote, conn));
+                        }
+                        TcpCommand::Close { local, remote } => {
+                            let n = self.connections.len();
+                            self.connections.retain(|&(x, y)| (x, y) != (local, remote) && (y, x) != (local, remote));
+                            if self.connections.len() < n {
+                                self.tcp_closed += 1;
+                                self.close_due.push((self.now + self.net.latency, side != 0, remote, local));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
                 while let Some(t) = me.agent.poll_transmit() {
                     any = true;
                     let mut p = Packet { src: t.source, dst: t.destination, data: t.contents };
                     self.sent.push((self.now, side == 0, p.clone()));
+                    let tcp =
+                        self.connections.iter().any(|&(x, y)| (x, y) == (p.src, p.dst) || (y, x) == (p.src, p.dst));
+                    if !tcp && (self.block_udp || self.tcp_addrs.contains(&p.src)) {
+                        // UDP blocked, or a TCP connection that is gone.
+                        continue;
+                    }
+                    if tcp {
+                        // Reliable and in order.
+                        self.seq += 1;
+                        self.in_flight.push((self.now + self.net.latency, self.seq, p));
+                        continue;
+                    }
                     if side == 0
                         && let Some(nat) = self.net.nat
                         && p.src == nat.inside
@@ -242,6 +305,10 @@ impl Pair {
     }
 
     fn deliver(&mut self, mut p: Packet) {
+        let tcp = self.connections.iter().any(|&(x, y)| (x, y) == (p.src, p.dst) || (y, x) == (p.src, p.dst));
+        if !tcp && (self.block_udp || self.tcp_addrs.contains(&p.dst)) {
+            return;
+        }
         if let Some(stun) = &mut self.stun
             && p.dst == stun.addr
         {
@@ -298,6 +365,28 @@ impl Pair {
     /// wake-up. Returns false when nothing will ever happen again.
     pub fn step(&mut self) -> bool {
         self.pump();
+        let now = self.now;
+        let due: Vec<_> = self.tcp_due.iter().filter(|d| d.0 <= now).cloned().collect();
+        self.tcp_due.retain(|d| d.0 > now);
+        for (_, is_a, local, remote, conn) in due {
+            let node = if is_a { &mut self.a } else { &mut self.b };
+            match conn {
+                Some(conn) => {
+                    self.connections.push((conn, remote));
+                    self.tcp_addrs.push(conn);
+                    node.addrs.push(conn);
+                    node.agent.tcp_connected(now, local, remote, conn);
+                }
+                None => node.agent.tcp_closed(now, local, remote),
+            }
+        }
+        let closes: Vec<_> = self.close_due.iter().filter(|d| d.0 <= now).cloned().collect();
+        self.close_due.retain(|d| d.0 > now);
+        for (_, is_a, local, remote) in closes {
+            let node = if is_a { &mut self.a } else { &mut self.b };
+            node.agent.tcp_closed(now, local, remote);
+        }
+        self.pump();
         self.in_flight.sort_by_key(|(t, s, _)| (*t, *s));
         while self.in_flight.first().is_some_and(|(t, _, _)| *t <= self.now) {
             let (_, _, p) = self.in_flight.remove(0);
@@ -313,10 +402,16 @@ impl Pair {
         self.pump();
         self.a.check_paths("a", &mut self.broken_promises);
         self.b.check_paths("b", &mut self.broken_promises);
-        let next = [self.a.agent.poll_timeout(), self.b.agent.poll_timeout(), self.in_flight.first().map(|x| x.0)]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            self.a.agent.poll_timeout(),
+            self.b.agent.poll_timeout(),
+            self.in_flight.first().map(|x| x.0),
+            self.tcp_due.iter().map(|d| d.0).min(),
+            self.close_due.iter().map(|d| d.0).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         match next {
             Some(t) => {
                 self.now = self.now.max(t);
@@ -351,6 +446,27 @@ impl Pair {
 
     pub fn both_connected(&self) -> bool {
         self.a.connected_at().is_some() && self.b.connected_at().is_some()
+    }
+
+    /// Adds ICE-TCP candidates on both sides: listeners at `a` and `b`.
+    pub fn add_tcp(&mut self, a: SocketAddr, b: SocketAddr) {
+        self.listeners.extend([a, b]);
+        self.tcp_addrs.extend([a, b]);
+        self.a.addrs.push(a);
+        self.b.addrs.push(b);
+        self.a.agent.add_tcp_host_candidates(self.now, Component::RTP, a).unwrap();
+        self.b.agent.add_tcp_host_candidates(self.now, Component::RTP, b).unwrap();
+        self.pump();
+    }
+
+    /// Closes an open TCP connection as the network would (a reset): both
+    /// ends hear of it.
+    pub fn reset_connection(&mut self, i: usize) {
+        let (x, y) = self.connections.remove(i);
+        self.tcp_closed += 1;
+        let a_has = self.a.addrs.contains(&x);
+        self.close_due.push((self.now, a_has, x, y));
+        self.close_due.push((self.now, !a_has, y, x));
     }
 
     /// Sends one application datagram each way over the selected pairs.
