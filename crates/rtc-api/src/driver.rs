@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
 use crossbeam_queue::ArrayQueue;
-use rtc_ice::StreamCommand;
+use rtc_ice::ice_tcp::{IceTcp, IceTcpEvent};
 use rtc_ice::tcp::{StreamEvent, TlsConfig, TurnStreams};
 use rtc_ice::udp::{Bound, MdnsLink, RecvBatch, UdpSocketSet};
+use rtc_ice::{StreamCommand, TcpCommand};
 use rtc_proto::{
     ConnHandle, ConnectionEvent, DataEvent, DataStreamId, Direction, Endpoint, Error, Event, MIN_TRANSMIT_BUFFER,
     SocketConfig, SocketEvent, SocketId, StreamId, StreamOutput, TrackDescription, TrackId, TurnStream,
@@ -164,6 +165,8 @@ pub(crate) struct SocketShared {
     /// The bound sockets until the socket is added to a connection (then the
     /// driver's task owns them).
     pub(crate) unbound: Mutex<Vec<Bound>>,
+    /// Its ICE-TCP listeners until then.
+    pub(crate) unbound_tcp: Mutex<Vec<std::net::TcpListener>>,
     /// The driver it was added to, and its id there.
     pub(crate) link: Mutex<Option<(Weak<Driver>, SocketId)>>,
     pub(crate) events: Emitter<SocketEvent>,
@@ -199,6 +202,12 @@ impl SocketShared {
             st.addrs.insert(b.local, id);
             st.add_udp.push(b);
         }
+        for l in std::mem::take(&mut *lock(&self.unbound_tcp)) {
+            if let Ok(a) = l.local_addr() {
+                st.tcp_addrs.insert(a, id);
+                st.add_tcp.push(l);
+            }
+        }
         st.sockets.insert(id, self.clone());
         *link = Some((Arc::downgrade(driver), id));
         Ok(id)
@@ -224,6 +233,15 @@ pub(crate) struct State {
     add_udp: Vec<Bound>,
     drop_udp: Vec<SocketAddr>,
     addrs: HashMap<SocketAddr, SocketId>,
+    /// ICE-TCP: listeners to take on and to drop, and the socket of each
+    /// listener's address and of each connection an agent opened (its
+    /// local address; the active candidate's and the remote while it is
+    /// being opened).
+    add_tcp: Vec<std::net::TcpListener>,
+    drop_tcp: Vec<SocketAddr>,
+    tcp_addrs: HashMap<SocketAddr, SocketId>,
+    tcp_conns: HashMap<SocketAddr, SocketId>,
+    tcp_opening: HashMap<(SocketAddr, SocketAddr), SocketId>,
     pub(crate) sockets: HashMap<SocketId, Arc<SocketShared>>,
     pub(crate) conns: HashMap<ConnHandle, ConnLink>,
     /// Sent tracks by their handle's address: `write_frame`'s lookup.
@@ -265,6 +283,52 @@ impl State {
         for a in addrs {
             self.addrs.remove(&a);
             self.drop_udp.push(a);
+        }
+        let tcp: Vec<SocketAddr> = self.tcp_addrs.iter().filter(|(_, s)| **s == id).map(|(a, _)| *a).collect();
+        for a in tcp {
+            self.tcp_addrs.remove(&a);
+            self.drop_tcp.push(a);
+        }
+        let conns: Vec<SocketAddr> = self.tcp_conns.iter().filter(|(_, s)| **s == id).map(|(a, _)| *a).collect();
+        for a in conns {
+            self.tcp_conns.remove(&a);
+            self.drop_tcp.push(a);
+        }
+        self.tcp_opening.retain(|_, s| *s != id);
+    }
+
+    /// Hands an ICE-TCP report to the endpoint, for the socket whose
+    /// listener or connection it is about; a connection nobody waits for
+    /// any more is closed again.
+    fn ice_tcp_event(&mut self, now: Instant, e: IceTcpEvent, close: &mut Vec<TcpCommand>) {
+        match e {
+            IceTcpEvent::Connected { local, remote, connection } => {
+                let Some(socket) = self.tcp_opening.remove(&(local, remote)) else {
+                    close.push(TcpCommand::Close { local: connection, remote });
+                    return;
+                };
+                if self.endpoint.tcp_connected(now, socket, (local, remote), connection) {
+                    self.tcp_conns.insert(connection, socket);
+                } else {
+                    close.push(TcpCommand::Close { local: connection, remote });
+                }
+            }
+            IceTcpEvent::Message((local, remote), mut data) => {
+                if let Some(&socket) = self.tcp_addrs.get(&local).or_else(|| self.tcp_conns.get(&local)) {
+                    let _ = self.endpoint.handle_datagram(now, socket, local, remote, &mut data);
+                }
+            }
+            IceTcpEvent::Closed((local, remote)) => {
+                let socket = self
+                    .tcp_opening
+                    .remove(&(local, remote))
+                    .or_else(|| self.tcp_conns.remove(&local))
+                    .or_else(|| self.tcp_addrs.get(&local).copied());
+                if let Some(socket) = socket {
+                    self.endpoint.tcp_closed(now, socket, local, remote);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -412,6 +476,9 @@ struct Turn {
     transmit: Vec<(SocketAddr, SocketAddr, usize, usize)>,
     /// Stream events (TURN over TCP or TLS) for the endpoint.
     from_streams: Vec<StreamEvent>,
+    /// ICE-TCP reports for the endpoint, and commands for the connections.
+    from_tcp: Vec<IceTcpEvent>,
+    to_tcp: Vec<TcpCommand>,
     /// Messages for streams, and streams to open (with their socket's
     /// roots) or close.
     to_streams: Vec<(StreamOutput, Option<TlsConfig>)>,
@@ -452,6 +519,9 @@ impl Turn {
                 _ => {}
             }
         }
+        for e in self.from_tcp.drain(..) {
+            st.ice_tcp_event(now, e, &mut self.to_tcp);
+        }
         if let Some((from, data)) = mdns.take() {
             st.endpoint.handle_mdns_datagram(now, from, data);
         }
@@ -476,6 +546,20 @@ impl Turn {
             more = at + MIN_TRANSMIT_BUFFER > out.len();
         }
         while let Some((_, o)) = st.endpoint.poll_stream() {
+            if let StreamOutput::Tcp(socket, c) = o {
+                match c {
+                    TcpCommand::Connect { local, remote } => {
+                        st.tcp_opening.insert((local, remote), socket);
+                    }
+                    TcpCommand::Close { local, remote } => {
+                        st.tcp_opening.remove(&(local, remote));
+                        st.tcp_conns.remove(&local);
+                    }
+                    _ => {}
+                }
+                self.to_tcp.push(c);
+                continue;
+            }
             let tls = match &o {
                 StreamOutput::Command(socket, StreamCommand::Connect { .. }) => {
                     st.sockets.get(socket).map(|s| s.tls.clone())
@@ -524,7 +608,7 @@ impl Turn {
 
     /// With the lock released: send, fire events, deliver frames, end
     /// streams.
-    fn act(&mut self, udp: &UdpSocketSet, streams: &TurnStreams, mdns: &mut MdnsLink, out: &[u8]) {
+    fn act(&mut self, udp: &UdpSocketSet, streams: &TurnStreams, tcp: &mut IceTcp, mdns: &mut MdnsLink, out: &[u8]) {
         let interfaces = std::mem::take(&mut self.mdns_interfaces);
         if self.mdns.is_empty() && !interfaces.is_empty() {
             // Names to answer for: the socket listens from now on.
@@ -532,7 +616,14 @@ impl Turn {
         } else {
             mdns.send(&mut self.mdns, || interfaces);
         }
+        for c in self.to_tcp.drain(..) {
+            tcp.command(c);
+        }
         for (source, destination, at, len) in self.transmit.drain(..) {
+            // Over an ICE-TCP connection when its two addresses name one.
+            if tcp.send(source, destination, &out[at..at + len]) {
+                continue;
+            }
             // A full socket buffer drops the datagram, as the network would.
             if let Err(e) = udp.try_send_to(source, destination, &out[at..at + len]) {
                 tracing::trace!(%source, %destination, len, "UDP send failed: {e}");
@@ -611,6 +702,7 @@ async fn run(driver: Weak<Driver>) {
     let mut out = vec![0u8; TRANSMIT_BATCH * MIN_TRANSMIT_BUFFER];
     let mut turn = Turn::default();
     let mut mdns = MdnsLink::new();
+    let mut tcp = IceTcp::new();
     // Frame buffers circulate: the core fills one, a reader drops it, and it
     // comes back here.
     let home = Arc::new(ArrayQueue::<Vec<u8>>::new(FRAME_POOL));
@@ -627,6 +719,19 @@ async fn run(driver: Weak<Driver>) {
             for a in st.drop_udp.drain(..) {
                 udp.remove(a);
             }
+            for l in st.add_tcp.drain(..) {
+                if let Err(e) = tcp.adopt(l) {
+                    tracing::warn!("an ICE-TCP listener could not be taken on: {e}");
+                }
+            }
+            for a in st.drop_tcp.drain(..) {
+                tcp.unlisten(a);
+            }
+            while turn.from_tcp.len() < STREAM_BATCH
+                && let Some(e) = tcp.try_recv()
+            {
+                turn.from_tcp.push(e);
+            }
             while turn.from_streams.len() < STREAM_BATCH
                 && let Ok(e) = stream_events.try_recv()
             {
@@ -635,7 +740,7 @@ async fn run(driver: Weak<Driver>) {
             let more = turn.take(&mut st, &mut batch, &mut mdns, &mut out, &home);
             (st.endpoint.poll_timeout(), more, st.retired && st.conns.is_empty() && st.sockets.is_empty())
         };
-        turn.act(&udp, &streams, &mut mdns, &out);
+        turn.act(&udp, &streams, &mut tcp, &mut mdns, &out);
         if done {
             tracing::debug!("driver task ended: every connection closed, every socket gone");
             return;
@@ -650,6 +755,7 @@ async fn run(driver: Weak<Driver>) {
         tokio::select! {
             _ = udp.recv_batch(&mut batch) => {}
             Some(e) = stream_events.recv() => turn.from_streams.push(e),
+            Some(e) = tcp.recv() => turn.from_tcp.push(e),
             () = wake => {}
             () = mdns.recv() => {}
             () = tokio::time::sleep_until(until.into()) => {}

@@ -106,7 +106,12 @@ impl RtcSocket {
         let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, servers.port.unwrap_or(0))).collect();
         let bound = UdpSocketSet::bind_addrs(&addrs, components, any).await?;
         let locals: Vec<(Component, SocketAddr)> = bound.iter().map(|b| (b.component, b.local)).collect();
+        let listeners = match servers.ice_tcp {
+            true => tcp_listeners(&locals)?,
+            false => Vec::new(),
+        };
         let mut config = SocketConfig::new(crate::media::random_id(12), locals, options, certificate);
+        config.tcp_locals = listeners.iter().map(|(c, l)| l.local_addr().map(|a| (*c, a))).collect::<Result<_, _>>()?;
         config.stun_servers = stun_servers;
         config.turn_servers = turn_servers;
         config.relay_only = servers.relay_only;
@@ -125,6 +130,7 @@ impl RtcSocket {
             inner: Arc::new(SocketShared {
                 config,
                 unbound: Mutex::new(bound),
+                unbound_tcp: Mutex::new(listeners.into_iter().map(|(_, l)| l).collect()),
                 link: Mutex::new(None),
                 events: Emitter::new(),
                 closed: AtomicBool::new(false),
@@ -197,6 +203,7 @@ impl RtcSocket {
             return;
         }
         lock(&self.inner.unbound).clear();
+        lock(&self.inner.unbound_tcp).clear();
         if let Some((d, id)) = self.inner.linked() {
             d.state().drop_socket(Instant::now(), id);
             d.wake.notify_one();
@@ -209,6 +216,26 @@ impl RtcSocket {
     pub fn dropped(&self) -> u64 {
         self.inner.linked().map_or(0, |(d, id)| d.state().endpoint.unrouted(id))
     }
+}
+
+/// An ICE-TCP listener beside each bound address, on a port of its own
+/// (never one of the UDP sockets' numbers, so the ICE agent tells their
+/// paths apart).
+fn tcp_listeners(locals: &[(Component, SocketAddr)]) -> std::io::Result<Vec<(Component, std::net::TcpListener)>> {
+    let mut out = Vec::with_capacity(locals.len());
+    for (component, addr) in locals {
+        let mut tries = 0;
+        let l = loop {
+            let l = std::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0))?;
+            let port = l.local_addr()?.port();
+            tries += 1;
+            if tries > 8 || !locals.iter().any(|(_, a)| a.port() == port) {
+                break l;
+            }
+        };
+        out.push((*component, l));
+    }
+    Ok(out)
 }
 
 impl Drop for RtcSocket {

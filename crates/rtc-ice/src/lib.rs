@@ -50,6 +50,8 @@ mod agent;
 mod demux;
 mod error;
 pub mod framing;
+#[cfg(feature = "tokio")]
+pub mod ice_tcp;
 pub mod iface;
 pub mod mdns;
 #[cfg(feature = "tokio")]

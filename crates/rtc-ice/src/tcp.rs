@@ -273,7 +273,10 @@ async fn read_loop(
 
 /// Writes queued messages until the queue is closed (then shuts the
 /// stream down) or a write fails.
-async fn write_loop(mut writer: impl AsyncWrite + Unpin, mut out: mpsc::Receiver<Vec<u8>>) -> io::Result<()> {
+pub(crate) async fn write_loop(
+    mut writer: impl AsyncWrite + Unpin,
+    mut out: mpsc::Receiver<Vec<u8>>,
+) -> io::Result<()> {
     while let Some(m) = out.recv().await {
         writer.write_all(&m).await?;
     }

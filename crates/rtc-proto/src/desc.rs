@@ -286,6 +286,13 @@ pub struct SocketServers {
     /// Local only.
     #[serde(rename = "mdns-host-names", default, skip_serializing_if = "std::ops::Not::not")]
     pub mdns_host_names: bool,
+    /// Also gather ICE-TCP candidates (RFC 6544; JSON `"ice-tcp": true`): a
+    /// TCP listener beside each bound address, signaled as a passive
+    /// candidate, and an active candidate that opens connections to the
+    /// peer's passive ones, for networks that block UDP. UDP paths are
+    /// still preferred. Local only.
+    #[serde(rename = "ice-tcp", default, skip_serializing_if = "std::ops::Not::not")]
+    pub ice_tcp: bool,
     /// Local addresses to bind, one UDP socket each (two without mux).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bind: Vec<IpAddr>,

@@ -76,6 +76,9 @@ struct Core {
     stream_ready: VecDeque<ConnHandle>,
     /// Which connection each open stream to a TURN server is for.
     streams: HashMap<TurnStream, ConnHandle>,
+    /// ICE-TCP connections being opened, by socket, active candidate and
+    /// remote: which connection asked.
+    tcp_connects: HashMap<(SocketId, SocketAddr, SocketAddr), ConnHandle>,
     /// Connections per local ufrag, to hand a freed "any sender" route to
     /// a fork still waiting for its remote description.
     ufrags: HashMap<String, u32>,
@@ -174,6 +177,7 @@ impl Default for Core {
             data_ready: VecDeque::new(),
             stream_ready: VecDeque::new(),
             streams: HashMap::new(),
+            tcp_connects: HashMap::new(),
             ufrags: HashMap::new(),
             rescan: Vec::new(),
             live: 0,
@@ -443,6 +447,8 @@ impl Endpoint {
         for s in self.core.sockets.iter_mut().flatten() {
             s.users.retain(|u| *u != h);
         }
+        self.core.streams.retain(|_, c| *c != h);
+        self.core.tcp_connects.retain(|_, c| *c != h);
         self.settle();
         Some(e.conn)
     }
@@ -712,6 +718,17 @@ impl Endpoint {
                     _ => {}
                 }
             }
+            if let StreamOutput::Tcp(socket, c) = &o {
+                match c {
+                    rtc_ice::TcpCommand::Connect { local, remote } => {
+                        self.core.tcp_connects.insert((*socket, *local, *remote), h);
+                    }
+                    rtc_ice::TcpCommand::Close { local, remote } => {
+                        self.core.tcp_connects.remove(&(*socket, *local, *remote));
+                    }
+                    _ => {}
+                }
+            }
             return Some((h, o));
         }
     }
@@ -746,6 +763,44 @@ impl Endpoint {
         f(&mut e.conn);
         core.touch(h, e);
         Some(h)
+    }
+
+    /// The ICE-TCP connection a [`StreamOutput::Tcp`] connect of `socket`
+    /// asked for, from the active candidate `local` to `remote`, is open
+    /// from `connection` (see [`Connection::tcp_connected`]). False when no
+    /// connection waits for it: close it.
+    pub fn tcp_connected(
+        &mut self,
+        now: Instant,
+        socket: SocketId,
+        (local, remote): (SocketAddr, SocketAddr),
+        connection: SocketAddr,
+    ) -> bool {
+        self.settle();
+        let Some(h) = self.core.tcp_connects.remove(&(socket, local, remote)) else { return false };
+        let Some((e, core)) = self.parts(h) else { return false };
+        e.conn.tcp_connected(now, socket, (local, remote), connection);
+        core.touch(h, e);
+        true
+    }
+
+    /// An ICE-TCP connection of `socket` between `local` and `remote`
+    /// closed, or could not be opened (see [`Connection::tcp_closed`]): it
+    /// goes to the connection that opened it, or for one the peer opened,
+    /// to every connection on the socket (only the one whose pair it
+    /// carried takes note).
+    pub fn tcp_closed(&mut self, now: Instant, socket: SocketId, local: SocketAddr, remote: SocketAddr) {
+        self.settle();
+        let users: Vec<ConnHandle> = match self.core.tcp_connects.remove(&(socket, local, remote)) {
+            Some(h) => vec![h],
+            None => self.socket_users(socket).to_vec(),
+        };
+        for h in users {
+            if let Some((e, core)) = self.parts(h) {
+                e.conn.tcp_closed(now, socket, local, remote);
+                core.touch(h, e);
+            }
+        }
     }
 
     /// The next event of any connection.

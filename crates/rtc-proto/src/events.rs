@@ -130,6 +130,11 @@ pub struct CandidatePairReport {
     /// How a local relayed candidate's TURN server is reached: `udp`,
     /// `tcp` or `tls`.
     pub relay_protocol: Option<&'static str>,
+    /// `udp`, or `tcp` for a pair over an ICE-TCP connection (RFC 6544).
+    pub protocol: &'static str,
+    /// The local candidate's `tcptype` on a TCP pair: `active` (it opened
+    /// the connection) or `passive` (it accepted it).
+    pub tcp_type: Option<&'static str>,
     /// Checks, responses, round trips and the media and data that went
     /// over the pair.
     pub counters: rtc_ice::PairCounters,
@@ -163,6 +168,8 @@ impl CandidatePairReport {
             local_candidate_type: kind(pair.local_kind),
             remote_candidate_type: kind(pair.remote_kind),
             relay_protocol: pair.relay_protocol.map(rtc_ice::TurnTransport::as_str),
+            protocol: if pair.tcp_type.is_some() { "tcp" } else { "udp" },
+            tcp_type: pair.tcp_type.map(rtc_candidate::TcpType::as_str),
             counters: pair.counters,
         }
     }
@@ -172,7 +179,7 @@ impl Serialize for CandidatePairReport {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let c = &self.counters;
-        let mut m = s.serialize_struct("CandidatePairReport", 22)?;
+        let mut m = s.serialize_struct("CandidatePairReport", 24)?;
         m.serialize_field("socket-id", &self.socket_id)?;
         m.serialize_field("component", &self.component)?;
         m.serialize_field("state", self.state)?;
@@ -183,6 +190,8 @@ impl Serialize for CandidatePairReport {
         m.serialize_field("localCandidateType", self.local_candidate_type)?;
         m.serialize_field("remoteCandidateType", self.remote_candidate_type)?;
         m.serialize_field("relayProtocol", &self.relay_protocol)?;
+        m.serialize_field("protocol", self.protocol)?;
+        m.serialize_field("tcpType", &self.tcp_type)?;
         for (name, n) in [
             ("requestsSent", c.requests_sent),
             ("requestsReceived", c.requests_received),

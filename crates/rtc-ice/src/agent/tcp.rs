@@ -201,6 +201,12 @@ impl Agent {
         Ok(added)
     }
 
+    /// Whether the agent has TCP candidates (so
+    /// [`Agent::poll_tcp_command`] may have something).
+    pub fn uses_tcp(&self) -> bool {
+        self.locals.iter().any(|l| l.tcp.is_tcp())
+    }
+
     /// The next thing the driver must do about ICE-TCP connections.
     #[must_use]
     pub fn poll_tcp_command(&mut self) -> Option<TcpCommand> {

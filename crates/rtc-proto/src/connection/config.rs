@@ -167,6 +167,11 @@ pub struct SocketConfig {
     /// The bound local addresses, each with the ICE component it serves (1
     /// for RTP, 2 for RTCP when `options.mux` is off).
     pub locals: Vec<(Component, SocketAddr)>,
+    /// The driver's ICE-TCP listeners (RFC 6544), each with its component:
+    /// a passive and an active TCP host candidate each (see
+    /// `rtc_ice::Agent::add_tcp_host_candidates`). Empty: UDP only. None
+    /// may be one of `locals`.
+    pub tcp_locals: Vec<(Component, SocketAddr)>,
     /// The socket's options. `fingerprints` are the certificate's, filled
     /// in by the connection.
     pub options: SocketOptions,
@@ -200,6 +205,7 @@ impl SocketConfig {
         Self {
             socket_id: socket_id.into(),
             locals,
+            tcp_locals: Vec::new(),
             options,
             stun_servers: Vec::new(),
             turn_servers: Vec::new(),

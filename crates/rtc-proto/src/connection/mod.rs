@@ -622,6 +622,9 @@ impl Connection {
         for (component, addr) in &socket.locals {
             agent.add_host_candidate(now, *component, *addr)?;
         }
+        for (component, addr) in &socket.tcp_locals {
+            agent.add_tcp_host_candidates(now, *component, *addr)?;
+        }
         agent.end_of_local_candidates(now);
         self.merge_local_keys(socket)?;
         let mut t = Transport {

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use rtc_ice::{StreamCommand, TurnTransport};
+use rtc_ice::{StreamCommand, TcpCommand, TurnTransport};
 
 use super::{Connection, Receive};
 use crate::SocketId;
@@ -27,6 +27,14 @@ pub enum StreamOutput {
     /// Open or close a stream for the socket (`rtc_ice::StreamCommand`; a
     /// close comes after the messages queued before it).
     Command(SocketId, StreamCommand),
+    /// Open or close an ICE-TCP connection for the socket (RFC 6544;
+    /// `rtc_ice::TcpCommand`, done by `rtc_ice::ice_tcp::IceTcp` on tokio).
+    /// What goes over such a connection comes out of
+    /// [`Connection::poll_transmit`] as any datagram does: a transmit whose
+    /// `source` and `destination` are an open connection's two addresses
+    /// goes on it, framed (RFC 4571); what arrives on one is handed to
+    /// [`Connection::handle_datagram`] message by message.
+    Tcp(SocketId, TcpCommand),
 }
 
 /// A stream to a TURN server as a driver names it: the socket, its host
@@ -72,7 +80,9 @@ impl Connection {
     /// Whether a socket's agent allocates through a TURN server over TCP
     /// or TLS (so [`Connection::poll_stream`] may have something).
     pub fn uses_turn_streams(&self) -> bool {
-        self.transports.iter().any(|t| t.agent.relay_allocations().any(|c| c.transport().is_stream()))
+        self.transports
+            .iter()
+            .any(|t| t.agent.uses_tcp() || t.agent.relay_allocations().any(|c| c.transport().is_stream()))
     }
 
     /// The next message or command for a stream to a TURN server. Drain it
@@ -84,6 +94,9 @@ impl Connection {
         for t in &mut self.transports {
             while let Some(c) = t.agent.poll_stream_command() {
                 push(&mut self.stream_out, StreamOutput::Command(t.id, c));
+            }
+            while let Some(c) = t.agent.poll_tcp_command() {
+                push(&mut self.stream_out, StreamOutput::Tcp(t.id, c));
             }
         }
         self.stream_out.pop_front()
@@ -109,6 +122,33 @@ impl Connection {
         } else {
             t.agent.stream_closed(now, s.local, s.server, s.transport);
         }
+        self.drive_transports(now);
+    }
+
+    /// The ICE-TCP connection a [`TcpCommand::Connect`] of `socket`'s agent
+    /// asked for, from the active candidate `local` to `remote`, is open
+    /// from `connection` (see `rtc_ice::Agent::tcp_connected`).
+    pub fn tcp_connected(
+        &mut self,
+        now: Instant,
+        socket: SocketId,
+        (local, remote): (SocketAddr, SocketAddr),
+        connection: SocketAddr,
+    ) {
+        self.on_tcp(now, socket, |a| a.tcp_connected(now, local, remote, connection));
+    }
+
+    /// The ICE-TCP connection between `local` and `remote` of `socket`
+    /// closed, or could not be opened (see `rtc_ice::Agent::tcp_closed`).
+    pub fn tcp_closed(&mut self, now: Instant, socket: SocketId, local: SocketAddr, remote: SocketAddr) {
+        self.on_tcp(now, socket, |a| a.tcp_closed(now, local, remote));
+    }
+
+    fn on_tcp(&mut self, now: Instant, socket: SocketId, f: impl FnOnce(&mut rtc_ice::Agent)) {
+        let _span = self.entered();
+        self.last_now = now;
+        let Some(t) = self.transports.iter_mut().find(|t| t.id == socket) else { return };
+        f(&mut t.agent);
         self.drive_transports(now);
     }
 
