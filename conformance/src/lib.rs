@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod browser_mdns;
+pub mod browser_tcp;
 mod devtools;
 pub mod example_browser;
 pub mod example_call;

@@ -74,6 +74,11 @@ enum Command {
         #[arg(long)]
         conceal: bool,
     },
+    /// ICE-TCP with headless Chromium (in a namespace where every UDP
+    /// datagram is dropped; the `api` suite runs it under `unshare -rn`):
+    /// rtc offers a data channel with ICE-TCP candidates, and the call must
+    /// connect over TCP. Prints one summary line; exit status 1 on failure.
+    BrowserTcp,
     /// Two rtc peers (`peer call`) behind NAT whose only way to each other
     /// is a coturn relay, each in a network namespace made here (run it in
     /// a namespace of its own that plays the router, as the `ice` suite
@@ -87,6 +92,12 @@ enum Command {
         #[arg(long)]
         relay_only: bool,
     },
+    /// Two rtc peers (`peer call --tcp`) whose router forwards TCP between
+    /// them and drops every UDP datagram, each in a network namespace made
+    /// here (run it in a namespace of its own, as the `ice` suite does; see
+    /// `conformance/src/nat.rs`): they must connect over ICE-TCP. Prints
+    /// one summary line; exit status 1 on failure.
+    TcpCall,
     /// Renegotiation with headless Chromium (as `browser-call`, in a
     /// loopback-only namespace): Chromium offers, then adds a track and
     /// offers again, then rtc adds a stream and offers. Prints one summary
@@ -175,6 +186,10 @@ fn main() -> ExitCode {
                 rtc_conformance::browser::chromium_offers(&Context::from_env().root, chromium, loss, ice_lite),
             )
         }
+        Command::BrowserTcp => {
+            let chromium = chromium();
+            summary("browser-tcp", rtc_conformance::browser_tcp::chromium_tcp(&Context::from_env().root, chromium))
+        }
         Command::BrowserMdns { conceal } => {
             let chromium = chromium();
             summary(
@@ -187,6 +202,11 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
                 .and_then(|exe| rtc_conformance::nat::nat_call(&exe, &transport, relay_only));
             summary("nat-call", run)
+        }
+        Command::TcpCall => {
+            let run =
+                std::env::current_exe().map_err(|e| e.to_string()).and_then(|exe| rtc_conformance::nat::tcp_call(&exe));
+            summary("tcp-call", run)
         }
         Command::BrowserRenegotiate => {
             let chromium = chromium();

@@ -108,8 +108,23 @@ fn sh(script: &str) -> Result<(), String> {
     }
 }
 
-/// Builds the three namespaces and the router; returns (A, B, coturn's).
-fn build_network() -> Result<(Holder, Holder, Holder), String> {
+/// The router's rules for the NAT case: A and B out to coturn's network,
+/// and back only what answers a flow they started (conntrack), as a NAT
+/// with address- and port-dependent filtering does. Nothing between A and
+/// B.
+const NAT_RULES: &str = "table ip rtc_nat {\n chain peers { type filter hook forward priority 0; policy drop; ct state \
+                         established,related accept; iifname { \"ra\", \"rb\" } oifname \"rc\" accept; }\n chain \
+                         masq { type nat hook postrouting priority 100; oifname \"rc\" masquerade; }\n}\n";
+
+/// The router's rules for the ICE-TCP case: between A and B, TCP only;
+/// every UDP datagram is dropped.
+const TCP_ONLY_RULES: &str = "table ip rtc_tcp {\n chain peers { type filter hook forward priority 0; policy drop; \
+                              ct state established,related accept; iifname { \"ra\", \"rb\" } oifname { \"ra\", \
+                              \"rb\" } meta l4proto tcp accept; }\n}\n";
+
+/// Builds the three namespaces and the router with `rules`; returns (A, B,
+/// coturn's).
+fn build_network(rules: &str) -> Result<(Holder, Holder, Holder), String> {
     let (a, b, c) = (Holder::new()?, Holder::new()?, Holder::new()?);
     let mut script = String::new();
     for (name, h, net) in [("a", &a, 1), ("b", &b, 2), ("c", &c, 3)] {
@@ -122,12 +137,6 @@ fn build_network() -> Result<(Holder, Holder, Holder), String> {
     }
     script += "echo 1 > /proc/sys/net/ipv4/ip_forward\n";
     sh(&script)?;
-    // Forwarded: A and B out to coturn's network, and back only what
-    // answers a flow they started (conntrack), as a NAT with address- and
-    // port-dependent filtering does. Nothing between A and B.
-    let rules = "table ip rtc_nat {\n chain peers { type filter hook forward priority 0; policy drop; ct state \
-                 established,related accept; iifname { \"ra\", \"rb\" } oifname \"rc\" accept; }\n chain masq { \
-                 type nat hook postrouting priority 100; oifname \"rc\" masquerade; }\n}\n";
     let mut nft =
         Command::new("nft").args(["-f", "-"]).stdin(Stdio::piped()).spawn().map_err(|e| format!("nft: {e}"))?;
     nft.stdin.take().ok_or("nft stdin")?.write_all(rules.as_bytes()).map_err(|e| e.to_string())?;
@@ -246,6 +255,19 @@ impl Peer {
     }
 }
 
+/// A `peer call` at A (10.1.0.2, offering) and one at B (10.2.0.2,
+/// answering), both with `ice`; their offer and answer passed between
+/// them; their results.
+fn call_between(exe: &Path, (a, b): (&Holder, &Holder), ice: &[String], dir: &Path) -> Result<(Value, Value), String> {
+    let mut pa = Peer::start(exe, a, "offer", "10.1.0.2", ice, dir.join("a.log"))?;
+    let mut pb = Peer::start(exe, b, "answer", "10.2.0.2", ice, dir.join("b.log"))?;
+    let offer = pa.line()?;
+    pb.send(&offer)?;
+    let answer = pb.line()?;
+    pa.send(&answer)?;
+    Ok((pa.result()?, pb.result()?))
+}
+
 /// Runs the call through coturn reached over `transport` (`udp`, `tcp` or
 /// `tls`); with `relay_only` both peers gather relayed candidates only.
 /// Returns a one-line summary.
@@ -253,7 +275,7 @@ pub fn nat_call(exe: &Path, transport: &str, relay_only: bool) -> Result<String,
     let dir = std::env::temp_dir().join(format!("rtc-nat-{transport}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let r = (|| {
-        let (a, b, c) = build_network()?;
+        let (a, b, c) = build_network(NAT_RULES)?;
         let pem = dir.join("cert.pem");
         let _coturn = start_coturn(&c, &dir, &pem)?;
         let url = match transport {
@@ -267,13 +289,7 @@ pub fn nat_call(exe: &Path, transport: &str, relay_only: bool) -> Result<String,
         if relay_only {
             ice.push("--relay-only".into());
         }
-        let mut pa = Peer::start(exe, &a, "offer", "10.1.0.2", &ice, dir.join("a.log"))?;
-        let mut pb = Peer::start(exe, &b, "answer", "10.2.0.2", &ice, dir.join("b.log"))?;
-        let offer = pa.line()?;
-        pb.send(&offer)?;
-        let answer = pb.line()?;
-        pa.send(&answer)?;
-        let (ra, rb) = (pa.result()?, pb.result()?);
+        let (ra, rb) = call_between(exe, (&a, &b), &ice, &dir)?;
         let mut seen = Vec::new();
         for (name, r) in [("A", &ra), ("B", &rb)] {
             let pair = &r["selected_pair"];
@@ -288,26 +304,64 @@ pub fn nat_call(exe: &Path, transport: &str, relay_only: bool) -> Result<String,
                     pair["relay_protocol"]
                 ));
             }
-            let frames = |k: &str| format!("{}/{}", r[k]["frames_received"], r[k]["packets_received"]);
-            seen.push(format!(
-                "{name} connected in {:.0} ms over {}{} {} -> {} {} ({}; {} octets out, {} in, round trip {} s), \
-                 received audio {} video {} (frames/packets), {} data messages",
-                r["connected_ms"].as_f64().unwrap_or_default(),
-                pair["local"].as_str().unwrap_or("?"),
-                pair["relay_protocol"].as_str().map(|p| format!(" (TURN over {p})")).unwrap_or_default(),
-                pair["local_address"].as_str().unwrap_or("?"),
-                pair["remote"].as_str().unwrap_or("?"),
-                pair["remote_address"].as_str().unwrap_or("?"),
-                pair["protocol"].as_str().unwrap_or("?"),
-                pair["bytes_sent"],
-                pair["bytes_received"],
-                pair["current_round_trip_time"],
-                frames("audio"),
-                frames("video"),
-                r["data"]["messages_received"],
-            ));
+            seen.push(describe(name, r));
         }
         Ok(format!("TURN over {transport}{}: {}", if relay_only { ", relay only" } else { "" }, seen.join("; ")))
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+/// One peer's part of a summary line: how long it took, the selected
+/// pair (types, addresses, transport, octets, round trip), what arrived.
+fn describe(name: &str, r: &Value) -> String {
+    let pair = &r["selected_pair"];
+    let frames = |k: &str| format!("{}/{}", r[k]["frames_received"], r[k]["packets_received"]);
+    format!(
+        "{name} connected in {:.0} ms over {}{}{} {} -> {} {} ({}; {} octets out, {} in, round trip {} s), received \
+         audio {} video {} (frames/packets), {} data messages",
+        r["connected_ms"].as_f64().unwrap_or_default(),
+        pair["local"].as_str().unwrap_or("?"),
+        pair["relay_protocol"].as_str().map(|p| format!(" (TURN over {p})")).unwrap_or_default(),
+        pair["tcp_type"].as_str().map(|t| format!(" (tcptype {t})")).unwrap_or_default(),
+        pair["local_address"].as_str().unwrap_or("?"),
+        pair["remote"].as_str().unwrap_or("?"),
+        pair["remote_address"].as_str().unwrap_or("?"),
+        pair["protocol"].as_str().unwrap_or("?"),
+        pair["bytes_sent"],
+        pair["bytes_received"],
+        pair["current_round_trip_time"],
+        frames("audio"),
+        frames("video"),
+        r["data"]["messages_received"],
+    )
+}
+
+/// Two peers whose router forwards TCP between them and drops all UDP
+/// (the same namespaces as the NAT case, no NAT, coturn's left unused):
+/// both gather ICE-TCP candidates (`--tcp`), and the case passes when
+/// both connect over a TCP pair, one side having opened the connection
+/// and the other accepted it, with media and data both ways. Returns a
+/// one-line summary.
+pub fn tcp_call(exe: &Path) -> Result<String, String> {
+    let dir = std::env::temp_dir().join(format!("rtc-ice-tcp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let r = (|| {
+        let (a, b, _c) = build_network(TCP_ONLY_RULES)?;
+        let ice = ["--tcp".to_owned()];
+        let (ra, rb) = call_between(exe, (&a, &b), &ice, &dir)?;
+        let mut types = Vec::new();
+        for (name, r) in [("A", &ra), ("B", &rb)] {
+            if r["ok"] != true || r["selected_pair"]["protocol"] != "tcp" {
+                return Err(format!("peer {name}: {r}"));
+            }
+            types.push(r["selected_pair"]["tcp_type"].as_str().unwrap_or("?").to_owned());
+        }
+        types.sort();
+        if types != ["active", "passive"] {
+            return Err(format!("the two ends' tcptypes are {types:?}: {ra}; {rb}"));
+        }
+        Ok(format!("UDP dropped, ICE-TCP: {}; {}", describe("A", &ra), describe("B", &rb)))
     })();
     let _ = std::fs::remove_dir_all(&dir);
     r

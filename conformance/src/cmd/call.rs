@@ -88,6 +88,13 @@ pub(crate) struct CallArgs {
     /// `iceTransportPolicy: "relay"`).
     #[arg(long)]
     relay_only: bool,
+    /// Gather ICE-TCP candidates too (RFC 6544: a passive one per bound
+    /// address, and active ones).
+    #[arg(long)]
+    tcp: bool,
+    /// Signal and check no UDP host candidate (with `--tcp`: ICE-TCP only).
+    #[arg(long)]
+    no_udp: bool,
     /// A PEM file of CA certificates trusted for `turns:` servers (besides
     /// Mozilla's roots); repeatable.
     #[arg(long)]
@@ -181,6 +188,8 @@ async fn call(args: &CallArgs) -> Result<bool, String> {
     servers.username.clone_from(&args.ice_username);
     servers.credential.clone_from(&args.ice_credential);
     servers.relay_only = args.relay_only;
+    servers.ice_tcp = args.tcp;
+    servers.no_udp = args.no_udp;
     for f in &args.turn_ca {
         servers.turn_ca.push(std::fs::read_to_string(f).map_err(|e| format!("--turn-ca {}: {e}", f.display()))?);
     }
@@ -326,6 +335,8 @@ async fn call(args: &CallArgs) -> Result<bool, String> {
     // trip, what went over it.
     if let Some(p) = conn.candidate_pairs().into_iter().find(|p| p.selected && p.component == 1) {
         pair["relay_protocol"] = json!(p.relay_protocol);
+        pair["protocol"] = json!(p.protocol);
+        pair["tcp_type"] = json!(p.tcp_type);
         pair["current_round_trip_time"] = json!(p.counters.current_round_trip_time.map(|d| d.as_secs_f64()));
         pair["bytes_sent"] = json!(p.counters.bytes_sent);
         pair["bytes_received"] = json!(p.counters.bytes_received);

@@ -510,6 +510,14 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
             }
             Err(e) => out.push(CaseResult::fail(name, e)),
         }
+        let name = "UDP blocked: Chromium (headless) and rtc connect over ICE-TCP (RFC 6544) and open a data channel";
+        match crate::browser_tcp::in_tcp_namespace(ctx, &["browser-tcp"]) {
+            Ok(what) => {
+                println!("api: Chromium over ICE-TCP: {what}");
+                out.push(CaseResult::pass(name));
+            }
+            Err(e) => out.push(CaseResult::fail(name, e)),
+        }
         let name = "rtc hides its host addresses behind mDNS names: Chromium resolves them through rtc's responder";
         match crate::browser_mdns::in_mdns_namespace(ctx, &["browser-mdns", "--conceal"]) {
             Ok(what) => {

@@ -373,6 +373,8 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
         ("nat/coturn-tcp", &["nat-call", "--transport", "tcp"]),
         ("nat/coturn-tls", &["nat-call", "--transport", "tls"]),
         ("nat/coturn-udp/relay-only", &["nat-call", "--transport", "udp", "--relay-only"]),
+        // UDP dropped between the peers: ICE-TCP (RFC 6544).
+        ("tcp/udp-blocked", &["tcp-call"]),
     ] {
         let run = crate::nat::in_router_namespace(ctx, args).map(|summary| {
             eprintln!("ice: {name}: {summary}");

@@ -111,6 +111,10 @@ impl RtcSocket {
             false => Vec::new(),
         };
         let mut config = SocketConfig::new(crate::media::random_id(12), locals, options, certificate);
+        if servers.no_udp && !servers.ice_tcp {
+            return Err(Error::InvalidOptions("`no-udp` without `ice-tcp` leaves no candidate".into()));
+        }
+        config.udp_candidates = !servers.no_udp;
         config.tcp_locals = listeners.iter().map(|(c, l)| l.local_addr().map(|a| (*c, a))).collect::<Result<_, _>>()?;
         config.stun_servers = stun_servers;
         config.turn_servers = turn_servers;

@@ -293,6 +293,11 @@ pub struct SocketServers {
     /// still preferred. Local only.
     #[serde(rename = "ice-tcp", default, skip_serializing_if = "std::ops::Not::not")]
     pub ice_tcp: bool,
+    /// Signal and check no UDP host candidate (JSON `"no-udp": true`), so
+    /// no server-reflexive or relayed one either: with `ice-tcp`, ICE runs
+    /// over TCP only. Local only.
+    #[serde(rename = "no-udp", default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_udp: bool,
     /// Local addresses to bind, one UDP socket each (two without mux).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bind: Vec<IpAddr>,

@@ -172,6 +172,9 @@ pub struct SocketConfig {
     /// `rtc_ice::Agent::add_tcp_host_candidates`). Empty: UDP only. None
     /// may be one of `locals`.
     pub tcp_locals: Vec<(Component, SocketAddr)>,
+    /// Whether `locals` become UDP host candidates (true unless the
+    /// application asked for no UDP; the sockets stay bound).
+    pub udp_candidates: bool,
     /// The socket's options. `fingerprints` are the certificate's, filled
     /// in by the connection.
     pub options: SocketOptions,
@@ -206,6 +209,7 @@ impl SocketConfig {
             socket_id: socket_id.into(),
             locals,
             tcp_locals: Vec::new(),
+            udp_candidates: true,
             options,
             stun_servers: Vec::new(),
             turn_servers: Vec::new(),

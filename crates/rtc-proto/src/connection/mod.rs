@@ -619,7 +619,7 @@ impl Connection {
         // the peer's (50 ms until the remote description says otherwise).
         cfg.timing.ta = socket.options.local_pacing();
         let mut agent = Agent::new(cfg)?;
-        for (component, addr) in &socket.locals {
+        for (component, addr) in socket.locals.iter().filter(|_| socket.udp_candidates) {
             agent.add_host_candidate(now, *component, *addr)?;
         }
         for (component, addr) in &socket.tcp_locals {
