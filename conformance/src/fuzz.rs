@@ -19,6 +19,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("data_receive", data_receive),
     ("ice_receive", ice_receive),
     ("turn_stream_deframe", turn_stream_deframe),
+    ("ice_tcp_deframe", ice_tcp_deframe),
     ("mdns_response", mdns_response),
     ("rtp_parse", rtp_parse),
     ("rtcp_parse", rtcp_parse),
@@ -260,6 +261,67 @@ fn connection_receive_frames(data: &[u8]) -> usize {
     }
     assert!(conn.streams(Direction::Remote).len() <= 64, "remote streams stay within their cap");
     frames
+}
+
+/// `ice_tcp_deframe`: any bytes as an ICE-TCP connection (RFC 4571
+/// framing: a 16-bit length, then that many octets), cut into chunks as
+/// in `turn_stream_deframe`; the first octet sets the message limit
+/// (4 + 64 × octet). Nothing may panic, the buffer must stay within its
+/// cap, every message must be non-empty and within the limit, and the
+/// messages must be those a whole-stream reading finds (empty frames
+/// skipped), up to the first over-long frame, which ends the connection.
+pub fn ice_tcp_deframe(data: &[u8]) {
+    use rtc_ice::framing::Deframer;
+    let Some((&first, mut rest)) = data.split_first() else { return };
+    let max = 4 + 64 * usize::from(first);
+    let mut d = Deframer::rfc4571(max);
+    let mut stream = Vec::new();
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut failed = false;
+    'chunks: while let Some((&n, tail)) = rest.split_first() {
+        let n = (usize::from(n) + 1).min(tail.len());
+        let (chunk, tail) = tail.split_at(n);
+        rest = tail;
+        stream.extend_from_slice(chunk);
+        if d.push(chunk).is_err() {
+            failed = true;
+            break;
+        }
+        assert!(d.buffered() <= d.cap(), "over the cap");
+        loop {
+            match d.next_message() {
+                Ok(Some(m)) => {
+                    assert!(!m.is_empty() && m.len() <= max, "a message of {} octets", m.len());
+                    got.push(m.to_vec());
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    failed = true;
+                    break 'chunks;
+                }
+            }
+        }
+    }
+    // The whole stream read at once.
+    let (mut at, mut want, mut too_long) = (0, Vec::new(), false);
+    while let Some(&[a, b]) = stream.get(at..at + 2) {
+        let len = usize::from(u16::from_be_bytes([a, b]));
+        if len > max {
+            too_long = true;
+            break;
+        }
+        let Some(payload) = stream.get(at + 2..at + 2 + len) else { break };
+        if len > 0 {
+            want.push(payload.to_vec());
+        }
+        at += 2 + len;
+    }
+    if failed {
+        assert!(got.len() <= want.len() && got[..] == want[..got.len()], "a prefix of the stream's messages");
+    } else {
+        assert!(!too_long, "an over-long frame was taken");
+        assert_eq!(got, want);
+    }
 }
 
 /// `turn_stream_deframe`: any bytes as a TURN stream (TCP or TLS to a TURN

@@ -22,8 +22,12 @@ struct Peer {
 }
 
 async fn peer() -> Peer {
+    peer_with(false).await
+}
+
+async fn peer_with(no_udp: bool) -> Peer {
     let conn = RtcConnection::new(None, None).unwrap();
-    let servers = SocketServers { ice_tcp: true, ..SocketServers::loopback_v4() };
+    let servers = SocketServers { ice_tcp: true, no_udp, ..SocketServers::loopback_v4() };
     let socket = RtcSocket::new(servers, SocketOptions::default()).await.unwrap();
     let events = conn.events();
     let stream = RtcMediaStream::new(StreamDescription::default());
@@ -95,6 +99,32 @@ async fn a_call_connects_over_ice_tcp_alone() {
     assert_eq!(m.data, b"over tcp");
     let sa = selected(&a.conn);
     assert!(sa.counters.bytes_sent > 20 * 160 && sa.counters.bytes_received > 20 * 160, "{sa:?}");
+    a.conn.close();
+    b.conn.close();
+}
+
+/// `"no-udp"` on one side: it signals TCP candidates only and checks no
+/// UDP pair, so the call runs over TCP although the other side offers UDP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_udp_leaves_ice_tcp_only() {
+    let (mut a, mut b) = (peer_with(true).await, peer().await);
+    let theirs = a.conn.description(Direction::Local).unwrap();
+    assert!(theirs.sockets[0].candidates.iter().all(|c| c.transport.kind() == TransportKind::Tcp));
+    for (from, to) in [(&a.conn, &b.conn), (&b.conn, &a.conn)] {
+        let d = from.description(Direction::Local).unwrap();
+        to.set_description(ConnectionDescription::from_json(&d.to_json()).unwrap(), Direction::Remote).unwrap();
+    }
+    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    for c in [&a.conn, &b.conn] {
+        let p = c.candidate_pairs().into_iter().find(|p| p.selected).expect("a selected pair");
+        assert_eq!(p.protocol, "tcp");
+    }
+    assert!(
+        RtcSocket::new(SocketServers { no_udp: true, ..SocketServers::loopback_v4() }, SocketOptions::default())
+            .await
+            .is_err()
+    );
     a.conn.close();
     b.conn.close();
 }
