@@ -1,6 +1,6 @@
 //! ICE-TCP connections on tokio (feature `tokio`, RFC 6544): the listeners
 //! of passive candidates, the connections active candidates open, and the
-//! RFC 4571 framing of everything on them, for a driver of [`Agent`]s.
+//! RFC 4571 framing of everything on them, for a driver of [`Agent`](crate::Agent)s.
 //!
 //! [`IceTcp`] is owned by the driver's task (no lock): it
 //! [`listens`](IceTcp::listen) on a host address, acts on the agents'

@@ -316,7 +316,7 @@ pub enum StreamCommand {
 ///
 /// Everything sent or received on such a connection is framed as RFC 4571
 /// says (a 16-bit length before each message; see
-/// [`crate::framing::Rfc4571Deframer`]). The agent names a connection by
+/// [`Deframer::rfc4571`](crate::framing::Deframer::rfc4571)). The agent names a connection by
 /// its two addresses: a [`Transmit`] whose `source` is the local address
 /// of a TCP connection the driver holds (a listener's address for
 /// connections it accepted) goes on that connection to `destination`, and
