@@ -266,42 +266,18 @@ fn connection_receive_frames(data: &[u8]) -> usize {
 /// `ice_tcp_deframe`: any bytes as an ICE-TCP connection (RFC 4571
 /// framing: a 16-bit length, then that many octets), cut into chunks as
 /// in `turn_stream_deframe`; the first octet sets the message limit
-/// (4 + 64 × octet). Nothing may panic, the buffer must stay within its
+/// (256 + 64 × octet). Nothing may panic, the buffer must stay within its
 /// cap, every message must be non-empty and within the limit, and the
-/// messages must be those a whole-stream reading finds (empty frames
-/// skipped), up to the first over-long frame, which ends the connection.
+/// messages and the error must be those a whole-stream reading finds
+/// (empty frames skipped; a frame over the limit ends the connection).
 pub fn ice_tcp_deframe(data: &[u8]) {
     use rtc_ice::framing::Deframer;
-    let Some((&first, mut rest)) = data.split_first() else { return };
-    let max = 4 + 64 * usize::from(first);
+    let Some((&first, rest)) = data.split_first() else { return };
+    let max = 256 + 64 * usize::from(first);
     let mut d = Deframer::rfc4571(max);
-    let mut stream = Vec::new();
-    let mut got: Vec<Vec<u8>> = Vec::new();
-    let mut failed = false;
-    'chunks: while let Some((&n, tail)) = rest.split_first() {
-        let n = (usize::from(n) + 1).min(tail.len());
-        let (chunk, tail) = tail.split_at(n);
-        rest = tail;
-        stream.extend_from_slice(chunk);
-        if d.push(chunk).is_err() {
-            failed = true;
-            break;
-        }
-        assert!(d.buffered() <= d.cap(), "over the cap");
-        loop {
-            match d.next_message() {
-                Ok(Some(m)) => {
-                    assert!(!m.is_empty() && m.len() <= max, "a message of {} octets", m.len());
-                    got.push(m.to_vec());
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    failed = true;
-                    break 'chunks;
-                }
-            }
-        }
-    }
+    let (stream, got, failed) = feed_in_chunks(&mut d, rest, |m| {
+        assert!(!m.is_empty() && m.len() <= max, "a message of {} octets", m.len());
+    });
     // The whole stream read at once.
     let (mut at, mut want, mut too_long) = (0, Vec::new(), false);
     while let Some(&[a, b]) = stream.get(at..at + 2) {
@@ -316,12 +292,8 @@ pub fn ice_tcp_deframe(data: &[u8]) {
         }
         at += 2 + len;
     }
-    if failed {
-        assert!(got.len() <= want.len() && got[..] == want[..got.len()], "a prefix of the stream's messages");
-    } else {
-        assert!(!too_long, "an over-long frame was taken");
-        assert_eq!(got, want);
-    }
+    assert_eq!(got, want, "messages differ");
+    assert_eq!(failed, too_long, "error agreement");
 }
 
 /// `turn_stream_deframe`: any bytes as a TURN stream (TCP or TLS to a TURN
@@ -335,37 +307,13 @@ pub fn ice_tcp_deframe(data: &[u8]) {
 /// ends the stream.
 pub fn turn_stream_deframe(data: &[u8]) {
     use rtc_ice::framing::{Deframer, message_len};
-    let Some((&first, mut rest)) = data.split_first() else { return };
+    let Some((&first, rest)) = data.split_first() else { return };
     let max = 256 + 256 * usize::from(first);
     let mut d = Deframer::new(max);
-    let mut stream = Vec::new();
-    let mut got: Vec<Vec<u8>> = Vec::new();
-    let mut failed = false;
-    'chunks: while let Some((&n, tail)) = rest.split_first() {
-        let n = (usize::from(n) + 1).min(tail.len());
-        let (chunk, tail) = tail.split_at(n);
-        rest = tail;
-        stream.extend_from_slice(chunk);
-        if d.push(chunk).is_err() {
-            failed = true;
-            break;
-        }
-        assert!(d.buffered() <= d.cap(), "over the cap");
-        loop {
-            match d.next_message() {
-                Ok(Some(m)) => {
-                    assert!(m.len() <= max && m.len() % 4 == 0 && m.len() >= 4, "a message of {} octets", m.len());
-                    assert_eq!(message_len(m, max), Ok(Some(m.len())), "not whole");
-                    got.push(m.to_vec());
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    failed = true;
-                    break 'chunks;
-                }
-            }
-        }
-    }
+    let (stream, got, failed) = feed_in_chunks(&mut d, rest, |m| {
+        assert!(m.len() <= max && m.len() % 4 == 0 && m.len() >= 4, "a message of {} octets", m.len());
+        assert_eq!(message_len(m, max), Ok(Some(m.len())), "not whole");
+    });
     // The whole stream read at once cuts it the same way.
     let mut at = 0;
     let mut want: Vec<&[u8]> = Vec::new();
@@ -386,6 +334,40 @@ pub fn turn_stream_deframe(data: &[u8]) {
     assert_eq!(got.len(), want.len(), "message count");
     assert!(got.iter().zip(&want).all(|(g, w)| g == w), "messages differ");
     assert_eq!(failed, reference_failed, "error agreement");
+}
+
+/// Feeds `rest` to `d` in chunks (each a length octet, 1 to 256 bytes, then
+/// those bytes of the stream), taking the messages after each chunk as a
+/// driver does and checking each with `check`, until the end or the
+/// deframer's first error. The buffer must stay within its cap. Returns
+/// the stream fed, the messages and whether it ended in an error.
+fn feed_in_chunks(
+    d: &mut rtc_ice::framing::Deframer,
+    mut rest: &[u8],
+    check: impl Fn(&[u8]),
+) -> (Vec<u8>, Vec<Vec<u8>>, bool) {
+    let (mut stream, mut got) = (Vec::new(), Vec::new());
+    while let Some((&n, tail)) = rest.split_first() {
+        let n = (usize::from(n) + 1).min(tail.len());
+        let (chunk, tail) = tail.split_at(n);
+        rest = tail;
+        stream.extend_from_slice(chunk);
+        if d.push(chunk).is_err() {
+            return (stream, got, true);
+        }
+        assert!(d.buffered() <= d.cap(), "over the cap");
+        loop {
+            match d.next_message() {
+                Ok(Some(m)) => {
+                    check(m);
+                    got.push(m.to_vec());
+                }
+                Ok(None) => break,
+                Err(_) => return (stream, got, true),
+            }
+        }
+    }
+    (stream, got, false)
 }
 
 /// `mdns_response`: any bytes as a datagram on the mDNS socket. The parser

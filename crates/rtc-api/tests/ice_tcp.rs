@@ -128,3 +128,75 @@ async fn no_udp_leaves_ice_tcp_only() {
     a.conn.close();
     b.conn.close();
 }
+
+/// Strangers at the TCP listener during a call over it: 100 connections
+/// that send junk frames, frames over the limit, STUN with the wrong
+/// credentials, or nothing. The listener keeps at most 64 of them, the
+/// call's media keeps flowing, and nothing the strangers sent reaches the
+/// connection as media.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_at_the_listener_do_not_disturb_the_call() {
+    use tokio::io::AsyncWriteExt;
+    let (mut a, mut b) = (peer().await, peer().await);
+    let b_desc = b.conn.description(Direction::Local).unwrap();
+    let listen = b_desc.sockets[0]
+        .candidates
+        .iter()
+        .find(|c| c.tcp_type() == Some(TcpType::Passive))
+        .map(|c| std::net::SocketAddr::new(c.address.ip().unwrap(), c.port))
+        .unwrap();
+    for (from, to) in [(&a.conn, &b.conn), (&b.conn, &a.conn)] {
+        let mut d = from.description(Direction::Local).unwrap();
+        d.sockets[0].candidates.retain(|c| c.transport.kind() == TransportKind::Tcp);
+        to.set_description(ConnectionDescription::from_json(&d.to_json()).unwrap(), Direction::Remote).unwrap();
+    }
+    wait_for(&mut a.events, |e| *e == ConnectionEvent::Connected).await;
+    wait_for(&mut b.events, |e| *e == ConnectionEvent::Connected).await;
+    let mut strangers = Vec::new();
+    for i in 0..100u32 {
+        let Ok(mut s) = tokio::net::TcpStream::connect(listen).await else { continue };
+        let junk: Vec<u8> = match i % 4 {
+            // Frames of junk, RTP-looking and DTLS-looking.
+            0 => [&[0, 4][..], &[0x80, 0x60, 0, 1], &[0, 3], &[0x16, 0xfe, 0xfd]].concat(),
+            // A frame longer than the listener takes.
+            1 => [&[0xff, 0xff][..], &[0; 100]].concat(),
+            // A Binding request with a USERNAME that is nobody's.
+            2 => {
+                let mut m = vec![0, 1, 0, 12, 0x21, 0x12, 0xa4, 0x42];
+                m.extend_from_slice(&[7; 12]);
+                m.extend_from_slice(&[0, 6, 0, 8]);
+                m.extend_from_slice(b"nobody:x");
+                [&u16::try_from(m.len()).unwrap().to_be_bytes()[..], &m].concat()
+            }
+            _ => Vec::new(),
+        };
+        let _ = s.write_all(&junk).await;
+        strangers.push(s);
+    }
+    let remote = |p: &Peer| p.conn.remote_streams()[0].tracks()[0].clone();
+    let (a_in, b_in) = (remote(&a), remote(&b));
+    for i in 0..20u8 {
+        a.audio.write_frame(&[i; 160], Duration::from_millis(20)).unwrap();
+        b.audio.write_frame(&[!i; 160], Duration::from_millis(20)).unwrap();
+    }
+    for i in 0..20u8 {
+        let f = tokio::time::timeout(Duration::from_secs(3), b_in.read_frame()).await.unwrap().unwrap();
+        assert_eq!(f.data, vec![i; 160]);
+        let f = tokio::time::timeout(Duration::from_secs(3), a_in.read_frame()).await.unwrap().unwrap();
+        assert_eq!(f.data, vec![!i; 160]);
+    }
+    // The listener holds at most 64 of the strangers' connections: those
+    // beyond are closed at once (a read sees the end, or a reset when the
+    // listener dropped what they had sent unread).
+    let mut closed = 0;
+    for s in &mut strangers {
+        let mut buf = [0u8; 16];
+        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_millis(20), s.peek(&mut buf)).await {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 100 - 64 - 1, "{closed} of 100 strangers' connections closed");
+    assert!(b.conn.is_connected());
+    a.conn.close();
+    b.conn.close();
+}
