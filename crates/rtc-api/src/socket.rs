@@ -106,10 +106,13 @@ impl RtcSocket {
         let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, servers.port.unwrap_or(0))).collect();
         let bound = UdpSocketSet::bind_addrs(&addrs, components, any).await?;
         let locals: Vec<(Component, SocketAddr)> = bound.iter().map(|b| (b.component, b.local)).collect();
-        let listeners = match servers.ice_tcp {
-            true => tcp_listeners(&locals)?,
-            false => Vec::new(),
-        };
+        let mut listeners = Vec::new();
+        if servers.ice_tcp {
+            let udp: Vec<SocketAddr> = locals.iter().map(|(_, a)| *a).collect();
+            for (component, addr) in &locals {
+                listeners.push((*component, rtc_ice::ice_tcp::listener_beside(*addr, &udp)?));
+            }
+        }
         let mut config = SocketConfig::new(crate::media::random_id(12), locals, options, certificate);
         if servers.no_udp && !servers.ice_tcp {
             return Err(Error::InvalidOptions("`no-udp` without `ice-tcp` leaves no candidate".into()));
@@ -220,26 +223,6 @@ impl RtcSocket {
     pub fn dropped(&self) -> u64 {
         self.inner.linked().map_or(0, |(d, id)| d.state().endpoint.unrouted(id))
     }
-}
-
-/// An ICE-TCP listener beside each bound address, on a port of its own
-/// (never one of the UDP sockets' numbers, so the ICE agent tells their
-/// paths apart).
-fn tcp_listeners(locals: &[(Component, SocketAddr)]) -> std::io::Result<Vec<(Component, std::net::TcpListener)>> {
-    let mut out = Vec::with_capacity(locals.len());
-    for (component, addr) in locals {
-        let mut tries = 0;
-        let l = loop {
-            let l = std::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0))?;
-            let port = l.local_addr()?.port();
-            tries += 1;
-            if tries > 8 || !locals.iter().any(|(_, a)| a.port() == port) {
-                break l;
-            }
-        };
-        out.push((*component, l));
-    }
-    Ok(out)
 }
 
 impl Drop for RtcSocket {

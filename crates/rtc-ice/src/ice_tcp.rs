@@ -253,6 +253,22 @@ impl Drop for IceTcp {
     }
 }
 
+/// A TCP listener on `addr`'s IP, on a port none of `udp` has (so the
+/// agent tells its paths from theirs), for
+/// [`IceTcp::adopt`] and
+/// [`Agent::add_tcp_host_candidates`](crate::Agent::add_tcp_host_candidates).
+pub fn listener_beside(addr: SocketAddr, udp: &[SocketAddr]) -> io::Result<std::net::TcpListener> {
+    let mut tries = 0;
+    loop {
+        let l = std::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0))?;
+        let port = l.local_addr()?.port();
+        tries += 1;
+        if tries >= 8 || !udp.iter().any(|a| a.ip() == addr.ip() && a.port() == port) {
+            return Ok(l);
+        }
+    }
+}
+
 /// Accepts connections until aborted; each runs in a task of its own.
 async fn accept_loop(
     listener: TcpListener,

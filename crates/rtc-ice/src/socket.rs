@@ -7,7 +7,10 @@
 //! unlocks, and sends. Application datagrams are sent straight from the
 //! caller's buffer over the selected pair. TURN servers over TCP or TLS get
 //! their streams from [`crate::tcp`]: the driver opens and closes them as
-//! the agent asks, and their messages join the batch.
+//! the agent asks, and their messages join the batch. With
+//! [`SocketConfig::tcp`], ICE-TCP (RFC 6544) runs on [`crate::ice_tcp`]: a
+//! listener beside each bound address, connections the agent asks for,
+//! their messages handed to the agent as datagrams are.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -44,6 +47,9 @@ pub struct SocketConfig {
     /// roots: a private CA, or a test's self-signed certificate. The server
     /// certificate is always verified for the URL's host.
     pub turn_ca_pem: Vec<String>,
+    /// Also ICE-TCP candidates (RFC 6544): a TCP listener beside each
+    /// bound address (a passive candidate) and active candidates.
+    pub tcp: bool,
 }
 
 impl SocketConfig {
@@ -53,7 +59,7 @@ impl SocketConfig {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 0),
         ];
-        Self { agent, bind, stun_urls: Vec::new(), turn_ca_pem: Vec::new() }
+        Self { agent, bind, stun_urls: Vec::new(), turn_ca_pem: Vec::new(), tcp: false }
     }
 }
 
@@ -144,6 +150,9 @@ impl Shared {
 /// An ICE socket: an [`Agent`] on real UDP sockets.
 pub struct IceSocket {
     shared: Arc<Shared>,
+    /// Application datagrams for ICE-TCP connections, framed by the driver
+    /// task (which owns the connections).
+    tcp_out: mpsc::Sender<(SocketAddr, SocketAddr, Vec<u8>)>,
     events: mpsc::UnboundedReceiver<Event>,
     data: mpsc::Receiver<Datagram>,
     tasks: Vec<JoinHandle<()>>,
@@ -184,6 +193,15 @@ impl IceSocket {
             agent.add_host_candidate(now, b.component, b.local).map_err(to_io)?;
             local_addrs.push(b.local);
         }
+        let mut listeners = Vec::new();
+        if config.tcp {
+            let udp: Vec<SocketAddr> = bound.iter().map(|b| b.local).collect();
+            for b in &bound {
+                let l = crate::ice_tcp::listener_beside(b.local, &udp)?;
+                agent.add_tcp_host_candidates(now, b.component, l.local_addr()?).map_err(to_io)?;
+                listeners.push(l);
+            }
+        }
         agent.end_of_local_candidates(now);
         let udp = bound.into_iter().collect();
         let (streams, stream_events) = TurnStreams::new(&config.turn_ca_pem).map_err(to_io)?;
@@ -192,8 +210,14 @@ impl IceSocket {
         // wake-up can produce, and the driver must never wait on the caller.
         let (event_tx, events) = mpsc::unbounded_channel();
         let (data_tx, data) = mpsc::channel(DATA_QUEUE);
-        let tasks = vec![tokio::spawn(drive(shared.clone(), stream_events, event_tx, data_tx))];
-        Ok(Self { shared, events, data, tasks, local_addrs })
+        let (tcp_out, tcp_in) = mpsc::channel(DATA_QUEUE);
+        let mut tcp = crate::ice_tcp::IceTcp::new();
+        for l in listeners {
+            tcp.adopt(l)?;
+        }
+        let io = Io { stream_events, tcp, tcp_in };
+        let tasks = vec![tokio::spawn(drive(shared.clone(), io, event_tx, data_tx))];
+        Ok(Self { shared, tcp_out, events, data, tasks, local_addrs })
     }
 
     /// The bound local addresses.
@@ -264,6 +288,10 @@ impl IceSocket {
         };
         if let Some(bound) = self.shared.udp.get(path.local) {
             return bound.socket.send_to(data, path.remote).await.map(|_| ());
+        }
+        if self.shared.agent().is_tcp_path(path.local) {
+            let queued = self.tcp_out.try_send((path.local, path.remote, data.to_vec()));
+            return queued.map_err(|_| io::ErrorKind::WouldBlock.into());
         }
         let mut buf = vec![0u8; data.len() + crate::turn::RELAY_OVERHEAD];
         buf[..data.len()].copy_from_slice(data);
@@ -336,12 +364,19 @@ const STREAM_BATCH: usize = 64;
 /// events; then sends, opens and closes streams, and delivers without the
 /// lock. Once warm, nothing here allocates per datagram (a stream's
 /// messages come in buffers of their own).
-async fn drive(
-    shared: Arc<Shared>,
-    mut stream_events: mpsc::Receiver<StreamEvent>,
-    events: mpsc::UnboundedSender<Event>,
-    data: mpsc::Sender<Datagram>,
-) {
+/// What the driver task owns besides the shared state: the TURN streams'
+/// events, the ICE-TCP listeners and connections, and the application's
+/// datagrams for those connections.
+struct Io {
+    stream_events: mpsc::Receiver<StreamEvent>,
+    tcp: crate::ice_tcp::IceTcp,
+    tcp_in: mpsc::Receiver<(SocketAddr, SocketAddr, Vec<u8>)>,
+}
+
+async fn drive(shared: Arc<Shared>, io: Io, events: mpsc::UnboundedSender<Event>, data: mpsc::Sender<Datagram>) {
+    let Io { mut stream_events, mut tcp, mut tcp_in } = io;
+    let mut from_tcp: Vec<crate::ice_tcp::IceTcpEvent> = Vec::new();
+    let mut tcp_commands: Vec<crate::agent::TcpCommand> = Vec::new();
     let pool = Arc::new(Pool::default());
     let mut batch = RecvBatch::new();
     let mut out: Vec<Transmit> = Vec::new();
@@ -361,6 +396,10 @@ async fn drive(
             tokio::select! {
                 _ = shared.udp.recv_batch(&mut batch) => {}
                 Some(e) = stream_events.recv() => from_streams.push(e),
+                Some(e) = tcp.recv() => from_tcp.push(e),
+                Some((local, remote, d)) = tcp_in.recv() => {
+                    tcp.send(local, remote, &d);
+                }
                 _ = shared.wake.notified() => {}
                 () = mdns.link.recv() => {}
                 _ = async {
@@ -376,6 +415,11 @@ async fn drive(
             && let Ok(e) = stream_events.try_recv()
         {
             from_streams.push(e);
+        }
+        while from_tcp.len() < STREAM_BATCH
+            && let Some(e) = tcp.try_recv()
+        {
+            from_tcp.push(e);
         }
         {
             let mut a = shared.agent();
@@ -399,6 +443,21 @@ async fn drive(
                     let mut buf = pool.take();
                     buf.extend_from_slice(p);
                     received.push(Datagram { component, buf, pool: pool.clone() });
+                }
+            }
+            for e in from_tcp.drain(..) {
+                match e {
+                    crate::ice_tcp::IceTcpEvent::Connected { local, remote, connection } => {
+                        a.tcp_connected(now, local, remote, connection);
+                    }
+                    crate::ice_tcp::IceTcpEvent::Closed((local, remote)) => a.tcp_closed(now, local, remote),
+                    crate::ice_tcp::IceTcpEvent::Message((local, remote), m) => {
+                        if let Receive::Data { component } = a.handle_receive(now, local, remote, &m) {
+                            let mut buf = pool.take();
+                            buf.extend_from_slice(&m);
+                            received.push(Datagram { component, buf, pool: pool.clone() });
+                        }
+                    }
                 }
             }
             for (local, remote, d) in batch.iter_mut() {
@@ -426,15 +485,24 @@ async fn drive(
             while let Some(c) = a.poll_stream_command() {
                 commands.push(c);
             }
+            while let Some(c) = a.poll_tcp_command() {
+                tcp_commands.push(c);
+            }
             while let Some(e) = a.poll_event() {
                 evs.push(e);
             }
             timeout = [a.poll_timeout(), mdns_at].into_iter().flatten().min();
         }
         mdns.send(|| shared.udp.iter().map(|b| b.local.ip()).collect());
+        for c in tcp_commands.drain(..) {
+            tcp.command(c);
+        }
         // Transmits first: a close comes after the deallocation it follows.
         for t in out.drain(..) {
-            shared.transmit(t);
+            // On an ICE-TCP connection when its two addresses name one.
+            if !tcp.send(t.source, t.destination, &t.contents) {
+                shared.transmit(t);
+            }
         }
         for c in commands.drain(..) {
             shared.streams.command(c);

@@ -7,22 +7,29 @@ use rtc_candidate::Component;
 use rtc_ice::{AgentConfig, Event, IceSocket, Role, SocketConfig, State};
 
 async fn pair(bind: &str) -> (IceSocket, IceSocket) {
+    pair_with(bind, false).await
+}
+
+/// With `tcp`, both gather ICE-TCP candidates and signal only those.
+async fn pair_with(bind: &str, tcp: bool) -> (IceSocket, IceSocket) {
     let addr: SocketAddr = bind.parse().unwrap();
     let mk = |role| SocketConfig {
         agent: AgentConfig { role, ..AgentConfig::default() },
         bind: vec![addr],
         stun_urls: vec![],
         turn_ca_pem: vec![],
+        tcp,
     };
     let a = IceSocket::bind(mk(Role::Controlling)).await.unwrap();
     let b = IceSocket::bind(mk(Role::Controlled)).await.unwrap();
     a.set_remote_credentials(b.local_credentials()).unwrap();
     b.set_remote_credentials(a.local_credentials()).unwrap();
-    for c in a.local_candidates() {
-        b.add_remote_candidate(&c).unwrap();
+    let signaled = |c: &rtc_candidate::Candidate| !tcp || c.tcp_type().is_some();
+    for c in a.local_candidates().iter().filter(|c| signaled(c)) {
+        b.add_remote_candidate(c).unwrap();
     }
-    for c in b.local_candidates() {
-        a.add_remote_candidate(&c).unwrap();
+    for c in b.local_candidates().iter().filter(|c| signaled(c)) {
+        a.add_remote_candidate(c).unwrap();
     }
     a.end_of_remote_candidates();
     b.end_of_remote_candidates();
@@ -42,7 +49,11 @@ async fn until_connected(s: &mut IceSocket) -> Vec<Event> {
 }
 
 async fn connect_and_echo(bind: &str) {
-    let (mut a, mut b) = pair(bind).await;
+    connect_and_echo_with(bind, false).await;
+}
+
+async fn connect_and_echo_with(bind: &str, tcp: bool) {
+    let (mut a, mut b) = pair_with(bind, tcp).await;
     let (ea, eb) = tokio::time::timeout(Duration::from_secs(10), async {
         tokio::join!(until_connected(&mut a), until_connected(&mut b))
     })
@@ -61,6 +72,9 @@ async fn connect_and_echo(bind: &str) {
         assert_eq!(&*echo, msg.as_bytes());
     }
     assert_eq!(a.with_agent(|ag| ag.stats().dropped_total()), 0);
+    let pair = a.with_agent(|ag| ag.selected_pair(Component::RTP)).unwrap();
+    assert_eq!(pair.tcp_type.is_some(), tcp, "{pair:?}");
+    assert_eq!(a.with_agent(|ag| ag.is_tcp_path(pair.local)), tcp);
 }
 
 #[tokio::test]
@@ -76,6 +90,13 @@ async fn connects_over_ipv6_loopback() {
         return;
     }
     connect_and_echo("[::1]:0").await;
+}
+
+/// ICE-TCP alone (only TCP candidates signaled): the pair selected runs
+/// over a TCP connection, and datagrams are echoed over it.
+#[tokio::test]
+async fn connects_over_ice_tcp() {
+    connect_and_echo_with("127.0.0.1:0", true).await;
 }
 
 #[tokio::test]

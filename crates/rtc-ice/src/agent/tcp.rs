@@ -296,6 +296,12 @@ impl Agent {
         self.handle_timeout(now);
     }
 
+    /// Whether a path from `local` (a [`Path`](super::Path)'s) runs over an
+    /// ICE-TCP connection, rather than a UDP socket or a relay.
+    pub fn is_tcp_path(&self, local: SocketAddr) -> bool {
+        self.is_tcp_base(local)
+    }
+
     /// Whether `base` is the base of a TCP candidate or connection: its
     /// requests are sent once.
     pub(super) fn is_tcp_base(&self, base: SocketAddr) -> bool {

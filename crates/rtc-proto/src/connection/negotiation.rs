@@ -94,8 +94,9 @@ impl Connection {
             .codecs_of(d.kind)
             .find(|c| d.options.as_ref().is_none_or(|o| o.codecs.iter().any(|t| t.is(&c.name))))
             .ok_or_else(|| Error::InvalidOptions(format!("no agreed {} codec for track {:?}", d.kind, d.track_id)))?;
-        let format = Self::format_of(codec)
-            .ok_or(Error::NotSupported("RTP packetization of this video codec (VP8, VP9 and H.264 only)"))?;
+        let format = Self::format_of(codec).ok_or(Error::NotSupported(
+            "RTP packetization of this video codec (VP8, VP9, AV1, and H.264 in packetization mode 0 or 1 only)",
+        ))?;
         Ok((codec.payload_id.get(), codec.hz_rate, format))
     }
 
