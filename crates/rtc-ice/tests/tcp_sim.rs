@@ -127,14 +127,71 @@ fn refused_connections_fail_their_pairs() {
     assert!(p.now - p.start < Duration::from_secs(45), "{:?}", p.now - p.start);
 }
 
-/// The selected connection reset: the pair fails at both ends, consent
-/// runs out and the agents say so.
+/// RFC 6544 section 11.1: the selected connection reset. The side that
+/// opened it opens it again and checks over it, the other side takes the
+/// new connection for the selected pair, and the call goes on without a
+/// Disconnected, whichever side is active. When it cannot be opened
+/// again, consent runs out and both ends say so.
 #[test]
-fn a_reset_connection_ends_the_path() {
-    let mut p = pair(15);
+fn a_reset_connection_is_reopened_and_the_call_goes_on() {
+    for seed in [15, 19, 21, 23] {
+        let mut p = pair(seed);
+        p.block_udp = true;
+        assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+        p.run_for(Duration::from_secs(1));
+        let before = p.a.agent.path(Component::RTP).unwrap();
+        p.reset_connection(0);
+        p.run_for(Duration::from_secs(2));
+        assert_eq!(p.connections.len(), 1, "seed {seed}");
+        let (pa, pb) = (p.a.agent.path(Component::RTP).unwrap(), p.b.agent.path(Component::RTP).unwrap());
+        assert_ne!((pa.local, pa.remote), (before.local, before.remote), "seed {seed}: a new connection");
+        assert_eq!((pa.local, pa.remote), (pb.remote, pb.local), "seed {seed}");
+        p.send_data(Component::RTP, b"after the reset, from a", b"after the reset, from b");
+        p.run_for(Duration::from_millis(100));
+        assert_eq!(p.b.data, vec![b"after the reset, from a".to_vec()], "seed {seed}");
+        assert_eq!(p.a.data, vec![b"after the reset, from b".to_vec()], "seed {seed}");
+        p.run_for(Duration::from_secs(40));
+        for n in [&p.a, &p.b] {
+            assert!(!n.has(|e| *e == Event::Disconnected || *e == Event::Failed), "seed {seed}");
+            assert_eq!(n.agent.state(), State::Connected, "seed {seed}");
+        }
+    }
+    // The side that accepted the connection controls: A is given only B's
+    // active candidate, B only A's passive one.
+    let mut p = Pair::without_signaling(
+        cfg(Role::Controlling, 27),
+        &[(1, addr(A))],
+        cfg(Role::Controlled, 28),
+        &[(1, addr(B))],
+        NetConfig::default(),
+    );
+    p.block_udp = true;
+    p.add_tcp(addr(A_TCP), addr(B_TCP));
+    let tcp_of =
+        |n: &sim::Node, t: TcpType| n.agent.local_candidates().find(|c| c.tcp_type() == Some(t)).cloned().unwrap();
+    let (a_passive, b_active) = (tcp_of(&p.a, TcpType::Passive), tcp_of(&p.b, TcpType::Active));
+    let now = p.now;
+    p.a.agent.add_remote_candidate(now, &b_active).unwrap();
+    p.b.agent.add_remote_candidate(now, &a_passive).unwrap();
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
+    assert_eq!(p.a.agent.selected_pair(Component::RTP).unwrap().tcp_type, Some(TcpType::Passive));
+    let before = p.a.agent.path(Component::RTP).unwrap();
+    p.reset_connection(0);
+    p.run_for(Duration::from_secs(2));
+    let (pa, pb) = (p.a.agent.path(Component::RTP).unwrap(), p.b.agent.path(Component::RTP).unwrap());
+    assert_ne!(pa.remote, before.remote, "A takes the connection B opened again");
+    assert_eq!((pa.local, pa.remote), (pb.remote, pb.local));
+    p.send_data(Component::RTP, b"a", b"b");
+    p.run_for(Duration::from_secs(40));
+    assert_eq!((p.a.data.len(), p.b.data.len()), (1, 1));
+    for n in [&p.a, &p.b] {
+        assert!(!n.has(|e| *e == Event::Disconnected || *e == Event::Failed));
+    }
+    drop(p);
+    let mut p = pair(25);
     p.block_udp = true;
     assert!(p.run_until(Duration::from_secs(10), Pair::both_connected));
-    p.run_for(Duration::from_secs(1));
+    p.refuse_tcp = true;
     p.reset_connection(0);
     assert!(p.run_until(Duration::from_secs(60), |p| {
         p.a.has(|e| *e == Event::Disconnected || *e == Event::Failed)

@@ -286,7 +286,9 @@ impl Agent {
             self.lite_request(now, li, pi, use_candidate);
             return;
         }
-        let done = self.comps[ci].selected.is_some();
+        // A connection the peer reopened for the selected pair is checked
+        // as if nothing were selected (RFC 6544 section 11.1).
+        let done = self.comps[ci].selected.is_some() && self.tcp_reopened(pi).is_none();
         let nominate = use_candidate && !self.controlling;
         pair_event!(tracing::Level::TRACE, self, pi, use_candidate = use_candidate, "ICE check received");
         match self.pairs[pi].state {
@@ -573,6 +575,7 @@ impl Agent {
         if nominated || (!self.controlling && self.pairs[pi].nominate_on_success) {
             self.nominate(now, pi);
         }
+        self.tcp_adopt(now, pi);
     }
 
     pub(super) fn on_reflexive(&mut self, server: SocketAddr, base: SocketAddr, mapped: SocketAddr) {

@@ -229,6 +229,28 @@ impl Agent {
         };
         let pi = self.tcp_connecting.swap_remove(i).pair;
         let clash = self.locals.iter().any(|l| l.base == connection);
+        // A connection opened again (RFC 6544 section 11.1) takes the place
+        // of the one that closed, if no pair uses that any more.
+        let unused = (0..self.locals.len()).find(|&li| {
+            let l = &self.locals[li];
+            l.tcp == Tcp::Conn
+                && l.component == self.pairs[pi].component
+                && l.base.ip() == connection.ip()
+                && !self.pairs.iter().any(|p| p.local == li || p.valid_local == Some(li))
+        });
+        if !clash && let Some(li) = unused {
+            let l = &mut self.locals[li];
+            (l.addr, l.base) = (connection, connection);
+            let p = &mut self.pairs[pi];
+            (p.local, p.base, p.state) = (li, connection, PairState::Waiting);
+            self.paths_generation += 1;
+            pair_event!(tracing::Level::DEBUG, self, pi, %connection, "ICE-TCP connection open again: checking the pair over it");
+            if self.send_check(now, pi) {
+                self.last_check = Some(now);
+            }
+            self.handle_timeout(now);
+            return;
+        }
         if clash || self.locals.len() >= self.cfg.limits.local_candidates {
             // Its address is another base's (a UDP socket with the same
             // port number): the agent could not tell their paths apart.
@@ -255,6 +277,7 @@ impl Agent {
         p.local = self.locals.len() - 1;
         p.base = connection;
         p.state = PairState::Waiting;
+        self.paths_generation += 1;
         pair_event!(tracing::Level::DEBUG, self, pi, %connection, "ICE-TCP connection open: checking the pair over it");
         if self.send_check(now, pi) {
             self.last_check = Some(now);
@@ -264,9 +287,12 @@ impl Agent {
 
     /// The TCP connection between `local` and `remote` closed (or, with an
     /// active candidate's address as `local`, could not be opened): the
-    /// pairs over it fail, with the checks in flight on it. A selected pair
-    /// fails too; its consent then runs out and the application restarts
-    /// ICE.
+    /// pairs over it fail, with the checks in flight on it. RFC 6544
+    /// section 11.1: a selected pair whose connection this agent opened is
+    /// opened again at once and checked over the new connection (it stays
+    /// selected; data waits meanwhile); one the peer opened waits for the
+    /// peer to reopen it (see `tcp_adopt`). Should that not happen, consent
+    /// runs out and the application restarts ICE.
     pub fn tcp_closed(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
         self.last_now = Some(now);
         if let Some(i) = self.connecting(local, remote) {
@@ -277,12 +303,27 @@ impl Agent {
             return;
         }
         let mut any = false;
+        let mut reopen = Vec::new();
         for pi in 0..self.pairs.len() {
             let p = &self.pairs[pi];
             if p.base != local || p.remote_addr != remote || !p.has_connection(&self.locals) {
                 continue;
             }
             any = true;
+            let selected = self.comps[usize::from(p.component - 1)].selected == Some(pi);
+            if selected && let Some(active) = self.active_of(p.local) {
+                let base = self.locals[active].base;
+                let p = &mut self.pairs[pi];
+                (p.local, p.base, p.valid_local, p.state) = (active, base, None, PairState::Waiting);
+                pair_event!(
+                    tracing::Level::INFO,
+                    self,
+                    pi,
+                    "ICE-TCP connection of the selected pair closed: reopening it"
+                );
+                reopen.push(pi);
+                continue;
+            }
             let p = &mut self.pairs[pi];
             p.state = PairState::Failed;
             p.heard = false;
@@ -291,9 +332,67 @@ impl Agent {
         if !any {
             return;
         }
-        self.txs.retain(|t| !(t.source == local && t.destination == remote && matches!(t.kind, TxKind::Check { .. })));
+        self.txs.retain(|t| {
+            !(t.source == local
+                && t.destination == remote
+                && matches!(t.kind, TxKind::Check { .. } | TxKind::Consent { .. }))
+        });
         self.paths_generation += 1;
+        for pi in reopen {
+            self.tcp_connect(now, pi);
+        }
         self.handle_timeout(now);
+    }
+
+    /// Whether pair `pi` runs over a connection the peer opened to the
+    /// passive candidate of its component's selected pair, from that
+    /// pair's remote IP address, while the selected pair's own connection
+    /// is gone: the peer reopened it (RFC 6544 section 11.1). The selected
+    /// pair, if so. Its checks are answered with a triggered check although
+    /// the component has its selected pair.
+    pub(super) fn tcp_reopened(&self, pi: usize) -> Option<usize> {
+        let p = &self.pairs[pi];
+        if self.state != super::State::Connected || self.locals[p.local].tcp != Tcp::Passive {
+            return None;
+        }
+        let si = self.comps[usize::from(p.component - 1)].selected.filter(|&si| si != pi)?;
+        let s = &self.pairs[si];
+        (s.local == p.local && s.remote_addr.ip() == p.remote_addr.ip() && !s.has_connection(&self.locals))
+            .then_some(si)
+    }
+
+    /// The active candidate a connection (local candidate `li`, `Tcp::Conn`)
+    /// was opened from.
+    fn active_of(&self, li: usize) -> Option<usize> {
+        let c = &self.locals[li];
+        if c.tcp != Tcp::Conn {
+            return None;
+        }
+        self.locals
+            .iter()
+            .position(|l| l.tcp == Tcp::Active && l.component == c.component && l.base.ip() == c.base.ip())
+    }
+
+    /// RFC 6544 section 11.1, the side that accepted the connection: once
+    /// the selected pair's connection (to a passive candidate) closed, a
+    /// check that succeeds over a new connection from the same peer address
+    /// to the same passive candidate makes that pair the selected one: the
+    /// peer reopened the connection.
+    pub(super) fn tcp_adopt(&mut self, now: Instant, pi: usize) {
+        let Some(si) = self.tcp_reopened(pi) else { return };
+        let ci = usize::from(self.pairs[pi].component - 1);
+        self.pairs[si].nominated = false;
+        self.pairs[pi].nominated = true;
+        let c = &mut self.comps[ci];
+        (c.selected, c.consent_last, c.last_sent) = (Some(pi), Some(now), Some(now));
+        self.paths_generation += 1;
+        pair_event!(tracing::Level::INFO, self, pi, "ICE-TCP connection of the selected pair reopened by the peer");
+        let p = &self.pairs[pi];
+        let local = self.locals[p.valid_local.unwrap_or(p.local)].cand.clone();
+        let remote = self.remotes[p.remote].cand.clone();
+        if let Ok(component) = Component::new(p.component) {
+            self.push_event(Event::ActiveCandidate { component, local, remote });
+        }
     }
 
     /// Whether a path from `local` (a [`Path`](super::Path)'s) runs over an
