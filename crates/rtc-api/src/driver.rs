@@ -299,13 +299,13 @@ impl State {
 
     /// Hands an ICE-TCP report to the endpoint, for the socket whose
     /// listener or connection it is about; a connection nobody waits for
-    /// any more is closed again.
-    fn ice_tcp_event(&mut self, now: Instant, e: IceTcpEvent, close: &mut Vec<TcpCommand>) {
+    /// any more is closed again. Returns a message's buffer, done with.
+    fn ice_tcp_event(&mut self, now: Instant, e: IceTcpEvent, close: &mut Vec<TcpCommand>) -> Option<Vec<u8>> {
         match e {
             IceTcpEvent::Connected { local, remote, connection } => {
                 let Some(socket) = self.tcp_opening.remove(&(local, remote)) else {
                     close.push(TcpCommand::Close { local: connection, remote });
-                    return;
+                    return None;
                 };
                 if self.endpoint.tcp_connected(now, socket, (local, remote), connection) {
                     self.tcp_conns.insert(connection, socket);
@@ -317,6 +317,7 @@ impl State {
                 if let Some(&socket) = self.tcp_addrs.get(&local).or_else(|| self.tcp_conns.get(&local)) {
                     let _ = self.endpoint.handle_datagram(now, socket, local, remote, &mut data);
                 }
+                return Some(data);
             }
             IceTcpEvent::Closed((local, remote)) => {
                 let socket = self
@@ -330,6 +331,7 @@ impl State {
             }
             _ => {}
         }
+        None
     }
 
     /// Marks a connection for removal once its last datagrams (DTLS
@@ -479,6 +481,8 @@ struct Turn {
     /// ICE-TCP reports for the endpoint, and commands for the connections.
     from_tcp: Vec<IceTcpEvent>,
     to_tcp: Vec<TcpCommand>,
+    /// Buffers of ICE-TCP messages handed in, to give back to their pool.
+    tcp_spent: Vec<Vec<u8>>,
     /// Messages for streams, and streams to open (with their socket's
     /// roots) or close.
     to_streams: Vec<(StreamOutput, Option<TlsConfig>)>,
@@ -520,7 +524,9 @@ impl Turn {
             }
         }
         for e in self.from_tcp.drain(..) {
-            st.ice_tcp_event(now, e, &mut self.to_tcp);
+            if let Some(spent) = st.ice_tcp_event(now, e, &mut self.to_tcp) {
+                self.tcp_spent.push(spent);
+            }
         }
         if let Some((from, data)) = mdns.take() {
             st.endpoint.handle_mdns_datagram(now, from, data);
@@ -618,6 +624,9 @@ impl Turn {
         }
         for c in self.to_tcp.drain(..) {
             tcp.command(c);
+        }
+        for b in self.tcp_spent.drain(..) {
+            tcp.recycle(b);
         }
         for (source, destination, at, len) in self.transmit.drain(..) {
             // Over an ICE-TCP connection when its two addresses name one.

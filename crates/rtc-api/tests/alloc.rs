@@ -33,7 +33,7 @@ fn sending_and_receiving_do_not_allocate_per_packet() {
     // VP8: a 4000-octet key frame (P bit clear) is four packets.
     let mut vp8 = [7u8; 4000];
     vp8[0] = 6;
-    check("VP8", &measure(Some(options()), &vp8, 4));
+    check("VP8", &measure(Some(options()), &vp8, 4, false));
     // H.264: SPS and PPS (one STAP-A) and a 4000-octet IDR slice (four
     // FU-A fragments).
     let mut h264 = options();
@@ -45,7 +45,16 @@ fn sending_and_receiving_do_not_allocate_per_packet() {
     h264.codecs.push(codec);
     let mut unit = vec![0, 0, 0, 1, 0x67, 1, 2, 3, 0, 0, 0, 1, 0x68, 4, 0, 0, 0, 1, 0x65];
     unit.extend([7u8; 3999]);
-    check("H.264", &measure(Some(h264), &unit, 5));
+    check("H.264", &measure(Some(h264), &unit, 5, false));
+}
+
+/// The same over ICE-TCP alone (`"ice-tcp"` and `"no-udp"`): RFC 4571
+/// framing, the connections' tasks and their buffers included.
+#[test]
+fn over_ice_tcp_sending_and_receiving_do_not_allocate_per_packet() {
+    let mut vp8 = [7u8; 4000];
+    vp8[0] = 6;
+    check("VP8 over ICE-TCP", &measure(Some(options()), &vp8, 4, true));
 }
 
 /// Media alone allocates nothing: most windows count none. What is not per
@@ -59,10 +68,11 @@ fn check(name: &str, windows: &[u64]) {
 /// Rounds (an audio and a video frame each) per measured window.
 const WINDOW: usize = 25;
 
-/// Connects two peers with `codecs`, warms up, then counts the allocations
-/// of eight windows of [`WINDOW`] audio and video frames of `frame`
-/// (`per_frame` packets each) from the writer to the reader.
-fn measure(codecs: Option<rtc_codecs::Options>, frame: &[u8], per_frame: usize) -> Vec<u64> {
+/// Connects two peers with `codecs` (over ICE-TCP only with `tcp`), warms
+/// up, then counts the allocations of eight windows of [`WINDOW`] audio
+/// and video frames of `frame` (`per_frame` packets each) from the writer
+/// to the reader.
+fn measure(codecs: Option<rtc_codecs::Options>, frame: &[u8], per_frame: usize, tcp: bool) -> Vec<u64> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (peers, audio_in, video_in) = rt.block_on(async {
         let mut peers = Vec::new();
@@ -70,7 +80,8 @@ fn measure(codecs: Option<rtc_codecs::Options>, frame: &[u8], per_frame: usize) 
             let conn = RtcConnection::new(None, codecs.clone()).unwrap();
             // Reports (strings in events) every hour only.
             conn.set_report_interval(Duration::from_secs(3600));
-            let socket = RtcSocket::new(SocketServers::loopback_v4(), SocketOptions::default()).await.unwrap();
+            let servers = SocketServers { ice_tcp: tcp, no_udp: tcp, ..SocketServers::loopback_v4() };
+            let socket = RtcSocket::new(servers, SocketOptions::default()).await.unwrap();
             let stream = RtcMediaStream::new(StreamDescription::default());
             let (audio, video) = (RtcMediaStreamTrack::of_kind(Kind::Audio), RtcMediaStreamTrack::of_kind(Kind::Video));
             stream.add_track(audio.clone()).unwrap();
@@ -91,6 +102,8 @@ fn measure(codecs: Option<rtc_codecs::Options>, frame: &[u8], per_frame: usize) 
             .await
             .unwrap();
         }
+        let selected = peers[0].0.candidate_pairs().into_iter().find(|p| p.selected).unwrap();
+        assert_eq!(selected.protocol, if tcp { "tcp" } else { "udp" });
         let tracks = peers[1].0.remote_streams()[0].tracks();
         let audio_in = tracks.iter().find(|t| t.kind() == Kind::Audio).unwrap().clone();
         let video_in = tracks.iter().find(|t| t.kind() == Kind::Video).unwrap().clone();

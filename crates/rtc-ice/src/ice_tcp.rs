@@ -11,6 +11,11 @@
 //! into an RFC 4571 [`Deframer`] and writes a bounded queue (a full queue
 //! drops, as a full socket buffer would).
 //!
+//! Buffers circulate: a message read comes in a buffer the driver hands
+//! back with [`IceTcp::recycle`] once it is done with it, and a message
+//! sent is framed into one the writing task returns; once warm, a message
+//! each way allocates nothing.
+//!
 //! Budgets: at most [`MAX_ACCEPTED`] accepted connections per listener
 //! (more are closed at once), messages of at most [`MAX_MESSAGE`] octets
 //! (a longer one ends the connection), and an accepted connection that
@@ -91,8 +96,34 @@ const REPORT_QUEUE: usize = 256;
 /// Bytes read at once.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Buffers kept for reuse.
+const POOL: usize = 512;
+
+/// Message buffers shared by the driver and the connections' tasks
+/// (lock-free).
+#[derive(Clone)]
+pub(crate) struct Pool(Arc<crossbeam_queue::ArrayQueue<Vec<u8>>>);
+
+impl Pool {
+    fn new() -> Self {
+        Self(Arc::new(crossbeam_queue::ArrayQueue::new(POOL)))
+    }
+
+    /// An empty buffer, reused when one is there.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        self.0.pop().unwrap_or_default()
+    }
+
+    /// Keeps `v` for reuse (dropped when the pool is full).
+    pub(crate) fn put(&self, mut v: Vec<u8>) {
+        v.clear();
+        let _ = self.0.push(v);
+    }
+}
+
 /// The ICE-TCP listeners and connections of one driver.
 pub struct IceTcp {
+    pool: Pool,
     writers: HashMap<ConnKey, (u64, mpsc::Sender<Vec<u8>>)>,
     listeners: HashMap<SocketAddr, (AbortHandle, Arc<AtomicUsize>)>,
     reports: mpsc::Sender<(u64, Report)>,
@@ -119,7 +150,7 @@ impl IceTcp {
     /// No listener, no connection.
     pub fn new() -> Self {
         let (reports, rx) = mpsc::channel(REPORT_QUEUE);
-        Self { writers: HashMap::new(), listeners: HashMap::new(), reports, rx, next_id: 0 }
+        Self { pool: Pool::new(), writers: HashMap::new(), listeners: HashMap::new(), reports, rx, next_id: 0 }
     }
 
     /// Listens on `addr` (port 0: any) for the passive candidate of a host
@@ -137,7 +168,7 @@ impl IceTcp {
         let listener = TcpListener::from_std(listener)?;
         let bound = listener.local_addr()?;
         let open = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(accept_loop(listener, bound, self.reports.clone(), open.clone()));
+        let task = tokio::spawn(accept_loop(listener, bound, (self.reports.clone(), self.pool.clone()), open.clone()));
         self.listeners.insert(bound, (task.abort_handle(), open));
         tracing::debug!(%bound, "ICE-TCP listening");
         Ok(bound)
@@ -157,7 +188,7 @@ impl IceTcp {
         match command {
             TcpCommand::Connect { local, remote } => {
                 self.next_id += 1;
-                tokio::spawn(connect(local, remote, self.next_id, self.reports.clone()));
+                tokio::spawn(connect(local, remote, self.next_id, (self.reports.clone(), self.pool.clone())));
             }
             TcpCommand::Close { local, remote } => {
                 // The task writes what is queued, then shuts down.
@@ -192,11 +223,30 @@ impl IceTcp {
             return false;
         }
         let Some((_, tx)) = self.writers.get(&(local, remote)) else { return false };
-        let mut framed = Vec::new();
-        if frame_rfc4571(message, &mut framed).is_ok() {
-            let _ = tx.try_send(framed);
+        let mut framed = self.pool.take();
+        if frame_rfc4571(message, &mut framed).is_ok()
+            && let Err(e) = tx.try_send(framed)
+        {
+            self.pool.put(e.into_inner());
         }
         true
+    }
+
+    /// Hands back the buffer of an [`IceTcpEvent::Message`] once done with
+    /// it, for the connections to read into again.
+    pub fn recycle(&self, buffer: Vec<u8>) {
+        self.pool.put(buffer);
+    }
+
+    /// An empty buffer from the pool (for a message to hand to
+    /// [`IceTcp::send`] from elsewhere, then to [`IceTcp::recycle`]).
+    pub fn buffer(&self) -> Vec<u8> {
+        self.pool.take()
+    }
+
+    /// The pool, for an owner that fills buffers elsewhere.
+    pub(crate) fn pool(&self) -> Pool {
+        self.pool.clone()
     }
 
     /// The next report, once there is one (cancel-safe); `None` never
@@ -269,13 +319,11 @@ pub fn listener_beside(addr: SocketAddr, udp: &[SocketAddr]) -> io::Result<std::
     }
 }
 
+/// Where a connection's task reports, and the buffers it reads into.
+type Ends = (mpsc::Sender<(u64, Report)>, Pool);
+
 /// Accepts connections until aborted; each runs in a task of its own.
-async fn accept_loop(
-    listener: TcpListener,
-    bound: SocketAddr,
-    reports: mpsc::Sender<(u64, Report)>,
-    open: Arc<AtomicUsize>,
-) {
+async fn accept_loop(listener: TcpListener, bound: SocketAddr, ends: Ends, open: Arc<AtomicUsize>) {
     let mut id = u64::MAX / 2;
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -292,16 +340,17 @@ async fn accept_loop(
         }
         open.fetch_add(1, Ordering::AcqRel);
         id += 1;
-        let (reports, open) = (reports.clone(), open.clone());
+        let (ends, open) = (ends.clone(), open.clone());
         tokio::spawn(async move {
-            run(stream, (bound, peer), id, None, true, &reports).await;
+            run(stream, (bound, peer), id, None, &ends).await;
             open.fetch_sub(1, Ordering::AcqRel);
         });
     }
 }
 
 /// Opens a connection from the active candidate `local`'s IP address.
-async fn connect(local: SocketAddr, remote: SocketAddr, id: u64, reports: mpsc::Sender<(u64, Report)>) {
+async fn connect(local: SocketAddr, remote: SocketAddr, id: u64, ends: Ends) {
+    let reports = &ends.0;
     let open = async {
         let socket = if remote.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
         socket.bind(SocketAddr::new(local.ip(), 0))?;
@@ -323,19 +372,14 @@ async fn connect(local: SocketAddr, remote: SocketAddr, id: u64, reports: mpsc::
     let Ok(connection) = stream.local_addr() else { return };
     tracing::debug!(%connection, %remote, "ICE-TCP connection open");
     let opened = IceTcpEvent::Connected { local, remote, connection };
-    run(stream, (connection, remote), id, Some(opened), false, &reports).await;
+    run(stream, (connection, remote), id, Some(opened), &ends).await;
 }
 
-/// One connection: reports it open, then reads messages and writes the
-/// queue until either ends.
-async fn run(
-    stream: TcpStream,
-    key: ConnKey,
-    id: u64,
-    opened: Option<IceTcpEvent>,
-    accepted: bool,
-    reports: &mpsc::Sender<(u64, Report)>,
-) {
+/// One connection (accepted unless `opened` says it was opened for the
+/// agent): reports it open, then reads messages and writes the queue
+/// until either ends.
+async fn run(stream: TcpStream, key: ConnKey, id: u64, opened: Option<IceTcpEvent>, (reports, pool): &Ends) {
+    let accepted = opened.is_none();
     let _ = stream.set_nodelay(true);
     let (tx, rx) = mpsc::channel(SEND_QUEUE);
     if reports.send((id, Report::Open(key, tx, opened))).await.is_err() {
@@ -343,8 +387,8 @@ async fn run(
     }
     let (reader, writer) = tokio::io::split(stream);
     let ended = tokio::select! {
-        r = read_loop(key, id, reader, accepted, reports) => r,
-        r = write_loop(writer, rx) => r,
+        r = read_loop((key, id), reader, accepted, (reports, pool)) => r,
+        r = write_loop(writer, rx, Some(pool)) => r,
     };
     let _ = reports.send((id, Report::Gone(key, id))).await;
     match ended {
@@ -359,11 +403,10 @@ async fn run(
 /// Reads and deframes until the peer closes, an error, a message over the
 /// limit, or (accepted) silence before the first message.
 async fn read_loop(
-    key: ConnKey,
-    id: u64,
+    (key, id): (ConnKey, u64),
     mut reader: impl AsyncRead + Unpin,
     accepted: bool,
-    reports: &mpsc::Sender<(u64, Report)>,
+    (reports, pool): (&mpsc::Sender<(u64, Report)>, &Pool),
 ) -> io::Result<()> {
     let bad = |e: Error| io::Error::new(io::ErrorKind::InvalidData, e);
     let mut deframer = Deframer::rfc4571(MAX_MESSAGE);
@@ -384,7 +427,9 @@ async fn read_loop(
         deframer.commit(n).map_err(bad)?;
         while let Some(m) = deframer.next_message().map_err(bad)? {
             heard = true;
-            if reports.send((id, Report::Event(IceTcpEvent::Message(key, m.to_vec())))).await.is_err() {
+            let mut buf = pool.take();
+            buf.extend_from_slice(m);
+            if reports.send((id, Report::Event(IceTcpEvent::Message(key, buf)))).await.is_err() {
                 // The driver is gone.
                 return Ok(());
             }

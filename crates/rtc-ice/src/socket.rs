@@ -151,8 +151,9 @@ impl Shared {
 pub struct IceSocket {
     shared: Arc<Shared>,
     /// Application datagrams for ICE-TCP connections, framed by the driver
-    /// task (which owns the connections).
+    /// task (which owns the connections), in buffers of its pool.
     tcp_out: mpsc::Sender<(SocketAddr, SocketAddr, Vec<u8>)>,
+    tcp_pool: crate::ice_tcp::Pool,
     events: mpsc::UnboundedReceiver<Event>,
     data: mpsc::Receiver<Datagram>,
     tasks: Vec<JoinHandle<()>>,
@@ -215,9 +216,10 @@ impl IceSocket {
         for l in listeners {
             tcp.adopt(l)?;
         }
+        let tcp_pool = tcp.pool();
         let io = Io { stream_events, tcp, tcp_in };
         let tasks = vec![tokio::spawn(drive(shared.clone(), io, event_tx, data_tx))];
-        Ok(Self { shared, tcp_out, events, data, tasks, local_addrs })
+        Ok(Self { shared, tcp_out, tcp_pool, events, data, tasks, local_addrs })
     }
 
     /// The bound local addresses.
@@ -290,8 +292,15 @@ impl IceSocket {
             return bound.socket.send_to(data, path.remote).await.map(|_| ());
         }
         if self.shared.agent().is_tcp_path(path.local) {
-            let queued = self.tcp_out.try_send((path.local, path.remote, data.to_vec()));
-            return queued.map_err(|_| io::ErrorKind::WouldBlock.into());
+            let mut buf = self.tcp_pool.take();
+            buf.extend_from_slice(data);
+            return match self.tcp_out.try_send((path.local, path.remote, buf)) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    self.tcp_pool.put(e.into_inner().2);
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+            };
         }
         let mut buf = vec![0u8; data.len() + crate::turn::RELAY_OVERHEAD];
         buf[..data.len()].copy_from_slice(data);
@@ -399,6 +408,7 @@ async fn drive(shared: Arc<Shared>, io: Io, events: mpsc::UnboundedSender<Event>
                 Some(e) = tcp.recv() => from_tcp.push(e),
                 Some((local, remote, d)) = tcp_in.recv() => {
                     tcp.send(local, remote, &d);
+                    tcp.recycle(d);
                 }
                 _ = shared.wake.notified() => {}
                 () = mdns.link.recv() => {}
@@ -457,6 +467,7 @@ async fn drive(shared: Arc<Shared>, io: Io, events: mpsc::UnboundedSender<Event>
                             buf.extend_from_slice(&m);
                             received.push(Datagram { component, buf, pool: pool.clone() });
                         }
+                        tcp.recycle(m);
                     }
                 }
             }

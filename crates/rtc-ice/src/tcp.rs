@@ -213,7 +213,7 @@ async fn run(
     let (reader, writer) = tokio::io::split(stream);
     let ended = tokio::select! {
         r = read_loop(key, reader, &events) => r,
-        r = write_loop(writer, out) => r,
+        r = write_loop(writer, out, None) => r,
     };
     match ended {
         Ok(()) => tracing::debug!(%server, "TURN stream closed"),
@@ -272,13 +272,18 @@ async fn read_loop(
 }
 
 /// Writes queued messages until the queue is closed (then shuts the
-/// stream down) or a write fails.
+/// stream down) or a write fails; each written message's buffer goes to
+/// `pool` when there is one.
 pub(crate) async fn write_loop(
     mut writer: impl AsyncWrite + Unpin,
     mut out: mpsc::Receiver<Vec<u8>>,
+    pool: Option<&crate::ice_tcp::Pool>,
 ) -> io::Result<()> {
     while let Some(m) = out.recv().await {
         writer.write_all(&m).await?;
+        if let Some(p) = pool {
+            p.put(m);
+        }
     }
     writer.flush().await?;
     let _ = writer.shutdown().await;

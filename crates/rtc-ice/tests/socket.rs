@@ -6,10 +6,6 @@ use std::time::Duration;
 use rtc_candidate::Component;
 use rtc_ice::{AgentConfig, Event, IceSocket, Role, SocketConfig, State};
 
-async fn pair(bind: &str) -> (IceSocket, IceSocket) {
-    pair_with(bind, false).await
-}
-
 /// With `tcp`, both gather ICE-TCP candidates and signal only those.
 async fn pair_with(bind: &str, tcp: bool) -> (IceSocket, IceSocket) {
     let addr: SocketAddr = bind.parse().unwrap();
@@ -115,9 +111,20 @@ async fn send_before_connected_is_refused() {
 /// allocation-counter sees the driver tasks too.
 #[test]
 fn datagrams_do_not_allocate_once_warm() {
+    datagrams_do_not_allocate_once_warm_over(false);
+}
+
+/// The same over an ICE-TCP connection (framing, the connection's tasks
+/// and their buffers included).
+#[test]
+fn datagrams_over_ice_tcp_do_not_allocate_once_warm() {
+    datagrams_do_not_allocate_once_warm_over(true);
+}
+
+fn datagrams_do_not_allocate_once_warm_over(tcp: bool) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (mut a, mut b) = rt.block_on(async {
-        let (mut a, mut b) = pair("127.0.0.1:0").await;
+        let (mut a, mut b) = pair_with("127.0.0.1:0", tcp).await;
         tokio::time::timeout(Duration::from_secs(10), async {
             tokio::join!(until_connected(&mut a), until_connected(&mut b))
         })
@@ -142,4 +149,6 @@ fn datagrams_do_not_allocate_once_warm() {
     // The agent's own timers may fire meanwhile (consent every 4 to 6 s);
     // nothing may be paid per datagram.
     assert!(info.count_total <= 10, "{info:?}");
+    let over_tcp = a.with_agent(|ag| ag.path(Component::RTP).is_some_and(|p| ag.is_tcp_path(p.local)));
+    assert_eq!(over_tcp, tcp);
 }
