@@ -99,6 +99,14 @@ pub(crate) struct IceArgs {
     /// `"lite": true`.
     #[arg(long)]
     lite: bool,
+    /// Gather ICE-TCP candidates too (RFC 6544: a listener beside each
+    /// bound address, passive and active candidates).
+    #[arg(long)]
+    tcp: bool,
+    /// Signal TCP candidates only (with `--tcp`): a peer that gets this
+    /// description can only connect over ICE-TCP.
+    #[arg(long)]
+    tcp_only: bool,
 }
 
 fn say(v: Value) {
@@ -144,6 +152,7 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
         config.bind = args.bind.clone();
     }
     config.stun_urls = args.stun.clone();
+    config.tcp = args.tcp;
     for f in &args.turn_ca {
         config.turn_ca_pem.push(std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?);
     }
@@ -153,7 +162,7 @@ async fn peer(args: &IceArgs) -> Result<(), String> {
     let mut candidates = Vec::new();
     loop {
         match sock.next_event().await {
-            Some(Event::Candidate(c)) => candidates.push(c.to_string()),
+            Some(Event::Candidate(c)) if !args.tcp_only || c.tcp_type().is_some() => candidates.push(c.to_string()),
             Some(Event::CandidatesDone) => break,
             Some(_) => {}
             None => return Err("agent stopped while gathering".into()),

@@ -242,6 +242,19 @@ fn same_pair(a: &Report, b: &Report) -> Result<(), String> {
     Ok(())
 }
 
+/// Both ends selected a TCP pair (ICE-TCP): one end's local candidate is
+/// active (port 9), the other's passive.
+fn tcp_pair(a: &Report, b: &Report) -> Result<(), String> {
+    let (al, ar) = a.active.as_ref().ok_or("no pair")?;
+    let (bl, br) = b.active.as_ref().ok_or("no pair")?;
+    let mut types: Vec<&str> = [al, bl].iter().filter_map(|l| l.split(" tcptype ").nth(1)).collect();
+    types.sort_unstable();
+    if types != ["active", "passive"] || ![al, ar, bl, br].iter().all(|l| l.contains(" tcp ")) {
+        return Err(format!("not an ICE-TCP pair at both ends: {al} -> {ar} versus {bl} -> {br}"));
+    }
+    Ok(())
+}
+
 fn ok(_: &Report, _: &Report) -> Result<(), String> {
     Ok(())
 }
@@ -311,6 +324,20 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
             run_pair(("rtc-a", a), ("rtc-b", rtc(ctx, "controlled", "127.0.0.1:0", "echo", &[])?))
         },
         same_pair,
+    );
+    // ICE-TCP (RFC 6544) between two rtc-ice agents that signal their TCP
+    // candidates only.
+    case(
+        &mut cases,
+        "rtc-controlling/rtc-controlled/ice-tcp",
+        || {
+            let tcp = ["--tcp", "--tcp-only"];
+            run_pair(
+                ("rtc-a", rtc(ctx, "controlling", "127.0.0.1:0", "ping", &tcp)?),
+                ("rtc-b", rtc(ctx, "controlled", "127.0.0.1:0", "echo", &tcp)?),
+            )
+        },
+        tcp_pair,
     );
     case(
         &mut cases,
