@@ -475,7 +475,11 @@ impl Driver {
 /// What one turn of the lock produced, to act on with the lock released.
 #[derive(Default)]
 struct Turn {
-    transmit: Vec<(SocketAddr, SocketAddr, usize, usize)>,
+    /// Datagrams in `out`: from, to, where, how long, and the TURN stream
+    /// they go on (a relay reached over TCP or TLS) if any.
+    transmit: Vec<(SocketAddr, SocketAddr, usize, usize, Option<rtc_ice::TurnTransport>)>,
+    /// Buffers of stream messages handed in, to give back to their pool.
+    stream_spent: Vec<Vec<u8>>,
     /// Stream events (TURN over TCP or TLS) for the endpoint.
     from_streams: Vec<StreamEvent>,
     /// ICE-TCP reports for the endpoint, and commands for the connections.
@@ -519,6 +523,7 @@ impl Turn {
                 StreamEvent::Closed(_) => st.endpoint.stream_closed(now, stream),
                 StreamEvent::Message(_, mut m) => {
                     let _ = st.endpoint.handle_stream_message(now, stream, &mut m);
+                    self.stream_spent.push(m);
                 }
                 _ => {}
             }
@@ -547,7 +552,7 @@ impl Turn {
         let (mut at, mut more) = (0, false);
         while at + MIN_TRANSMIT_BUFFER <= out.len() {
             let Some((_, t)) = st.endpoint.poll_transmit(now, &mut out[at..]) else { break };
-            self.transmit.push((t.source, t.destination, at, t.len));
+            self.transmit.push((t.source, t.destination, at, t.len, t.turn_stream));
             at += t.len;
             more = at + MIN_TRANSMIT_BUFFER > out.len();
         }
@@ -628,7 +633,15 @@ impl Turn {
         for b in self.tcp_spent.drain(..) {
             tcp.recycle(b);
         }
-        for (source, destination, at, len) in self.transmit.drain(..) {
+        for b in self.stream_spent.drain(..) {
+            streams.recycle(b);
+        }
+        for (source, destination, at, len, turn_stream) in self.transmit.drain(..) {
+            if let Some(transport) = turn_stream {
+                // A full queue drops it, as a full socket buffer would.
+                streams.send_slice((source, destination, transport), &out[at..at + len]);
+                continue;
+            }
             // Over an ICE-TCP connection when its two addresses name one.
             if tcp.send(source, destination, &out[at..at + len]) {
                 continue;

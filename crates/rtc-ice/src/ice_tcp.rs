@@ -36,6 +36,7 @@ use tokio::task::AbortHandle;
 use crate::agent::TcpCommand;
 use crate::error::Error;
 use crate::framing::{Deframer, frame_rfc4571};
+use crate::pool::Pool;
 use crate::tcp::write_loop;
 
 /// A connection as the agent names it: its local address (the listener's
@@ -95,31 +96,6 @@ pub const SEND_QUEUE: usize = 256;
 const REPORT_QUEUE: usize = 256;
 /// Bytes read at once.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// Buffers kept for reuse.
-const POOL: usize = 512;
-
-/// Message buffers shared by the driver and the connections' tasks
-/// (lock-free).
-#[derive(Clone)]
-pub(crate) struct Pool(Arc<crossbeam_queue::ArrayQueue<Vec<u8>>>);
-
-impl Pool {
-    fn new() -> Self {
-        Self(Arc::new(crossbeam_queue::ArrayQueue::new(POOL)))
-    }
-
-    /// An empty buffer, reused when one is there.
-    pub(crate) fn take(&self) -> Vec<u8> {
-        self.0.pop().unwrap_or_default()
-    }
-
-    /// Keeps `v` for reuse (dropped when the pool is full).
-    pub(crate) fn put(&self, mut v: Vec<u8>) {
-        v.clear();
-        let _ = self.0.push(v);
-    }
-}
 
 /// The ICE-TCP listeners and connections of one driver.
 pub struct IceTcp {

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::agent::{Agent, AgentConfig, Credentials, Event, Receive, State, StreamCommand, Transmit};
 use crate::error::Error;
+use crate::pool::Pool;
 use crate::tcp::{StreamEvent, TurnStreams};
 use crate::udp::{RecvBatch, UdpSocketSet, host_addrs, resolve_stun_all};
 
@@ -66,31 +67,14 @@ impl SocketConfig {
 /// What an [`IceSocket`] reports: the agent's events.
 pub type SocketEvent = Event;
 
-/// Buffers of received application datagrams, recycled so that a steady
-/// stream of datagrams allocates nothing.
-#[derive(Default)]
-struct Pool(Mutex<Vec<Vec<u8>>>);
-
-impl Pool {
-    fn take(&self) -> Vec<u8> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default()
-    }
-
-    fn put(&self, mut v: Vec<u8>) {
-        let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < DATA_QUEUE {
-            v.clear();
-            pool.push(v);
-        }
-    }
-}
-
 /// An application datagram received over a selected or valid pair. Its
 /// buffer returns to the socket's pool when dropped.
 pub struct Datagram {
     component: Component,
     buf: Vec<u8>,
-    pool: Arc<Pool>,
+    /// Where the buffer goes back when dropped: a steady stream of
+    /// datagrams allocates nothing.
+    pool: Pool,
 }
 
 impl Datagram {
@@ -153,7 +137,7 @@ pub struct IceSocket {
     /// Application datagrams for ICE-TCP connections, framed by the driver
     /// task (which owns the connections), in buffers of its pool.
     tcp_out: mpsc::Sender<(SocketAddr, SocketAddr, Vec<u8>)>,
-    tcp_pool: crate::ice_tcp::Pool,
+    tcp_pool: Pool,
     events: mpsc::UnboundedReceiver<Event>,
     data: mpsc::Receiver<Datagram>,
     tasks: Vec<JoinHandle<()>>,
@@ -282,7 +266,8 @@ impl IceSocket {
     /// Sends one application datagram over `component`'s selected pair.
     /// Fails when there is none or consent was lost (RFC 7675). Over a
     /// relayed pair the datagram is framed for the TURN server (a copy with
-    /// the ChannelData header or Send indication around it).
+    /// the ChannelData header or Send indication around it, in a buffer
+    /// the socket reuses).
     pub async fn send(&self, component: Component, data: &[u8]) -> io::Result<()> {
         let path = self.shared.agent().path(component);
         let Some(path) = path else {
@@ -302,17 +287,33 @@ impl IceSocket {
                 }
             };
         }
-        let mut buf = vec![0u8; data.len() + crate::turn::RELAY_OVERHEAD];
-        buf[..data.len()].copy_from_slice(data);
+        let streams = &self.shared.streams;
+        let mut buf = streams.buffer();
+        buf.extend_from_slice(data);
+        buf.resize(data.len() + crate::turn::RELAY_OVERHEAD, 0);
         let framed = self.shared.agent().frame_relayed(path.local, path.remote, &mut buf, data.len());
-        let t = framed.map_err(to_io)?.ok_or(io::ErrorKind::NotConnected)?;
+        let t = match framed {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                streams.recycle(buf);
+                return Err(io::ErrorKind::NotConnected.into());
+            }
+            Err(e) => {
+                streams.recycle(buf);
+                return Err(to_io(e));
+            }
+        };
         if t.transport.is_stream() {
             buf.truncate(t.len);
-            let queued = self.shared.streams.send((t.source, t.destination, t.transport), buf);
+            let queued = streams.send((t.source, t.destination, t.transport), buf);
             return if queued { Ok(()) } else { Err(io::ErrorKind::WouldBlock.into()) };
         }
-        let bound = self.shared.udp.get(t.source).ok_or(io::ErrorKind::NotConnected)?;
-        bound.socket.send_to(&buf[..t.len], t.destination).await.map(|_| ())
+        let sent = match self.shared.udp.get(t.source) {
+            Some(bound) => bound.socket.send_to(&buf[..t.len], t.destination).await.map(|_| ()),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        };
+        streams.recycle(buf);
+        sent
     }
 
     /// The next application datagram received over a known pair.
@@ -386,7 +387,7 @@ async fn drive(shared: Arc<Shared>, io: Io, events: mpsc::UnboundedSender<Event>
     let Io { mut stream_events, mut tcp, mut tcp_in } = io;
     let mut from_tcp: Vec<crate::ice_tcp::IceTcpEvent> = Vec::new();
     let mut tcp_commands: Vec<crate::agent::TcpCommand> = Vec::new();
-    let pool = Arc::new(Pool::default());
+    let pool = Pool::default();
     let mut batch = RecvBatch::new();
     let mut out: Vec<Transmit> = Vec::new();
     let mut commands: Vec<StreamCommand> = Vec::new();
@@ -454,6 +455,7 @@ async fn drive(shared: Arc<Shared>, io: Io, events: mpsc::UnboundedSender<Event>
                     buf.extend_from_slice(p);
                     received.push(Datagram { component, buf, pool: pool.clone() });
                 }
+                shared.streams.recycle(m);
             }
             for e in from_tcp.drain(..) {
                 match e {

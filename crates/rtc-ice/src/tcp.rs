@@ -66,6 +66,10 @@ const READ_CHUNK: usize = 16 * 1024;
 /// The open streams to TURN servers of one driver.
 pub struct TurnStreams {
     writers: Mutex<HashMap<StreamKey, mpsc::Sender<Vec<u8>>>>,
+    /// Message buffers, circulating between the streams' tasks and the
+    /// driver: a message read is handed back with
+    /// [`TurnStreams::recycle`], one written goes back by itself.
+    pool: crate::pool::Pool,
     events: mpsc::Sender<StreamEvent>,
     tls: TlsConfig,
 }
@@ -120,7 +124,7 @@ impl TurnStreams {
     pub fn new(extra_roots_pem: &[String]) -> Result<(Self, mpsc::Receiver<StreamEvent>), Error> {
         let (events, rx) = mpsc::channel(EVENT_QUEUE);
         let tls = tls_config(extra_roots_pem)?;
-        Ok((Self { writers: Mutex::new(HashMap::new()), events, tls }, rx))
+        Ok((Self { writers: Mutex::new(HashMap::new()), pool: crate::pool::Pool::new(), events, tls }, rx))
     }
 
     fn writers(&self) -> MutexGuard<'_, HashMap<StreamKey, mpsc::Sender<Vec<u8>>>> {
@@ -159,7 +163,7 @@ impl TurnStreams {
                 writers.insert(key, tx);
                 drop(writers);
                 let tls = (transport == TurnTransport::Tls).then(|| tls.0.clone());
-                tokio::spawn(run(key, host, tls, rx, self.events.clone()));
+                tokio::spawn(run(key, host, tls, rx, (self.events.clone(), self.pool.clone())));
             }
             StreamCommand::Close { local, server, transport } => {
                 // The task writes what is queued, then shuts down.
@@ -173,7 +177,34 @@ impl TurnStreams {
     /// stream is not open or its queue is full.
     pub fn send(&self, key: StreamKey, message: Vec<u8>) -> bool {
         let tx = self.writers().get(&key).cloned();
-        tx.is_some_and(|tx| tx.try_send(message).is_ok())
+        match tx.map(|tx| tx.try_send(message)) {
+            Some(Ok(())) => true,
+            Some(Err(e)) => {
+                self.pool.put(e.into_inner());
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// [`TurnStreams::send`] of a copy of `message`, in a buffer of the
+    /// streams' own (no allocation once warm).
+    pub fn send_slice(&self, key: StreamKey, message: &[u8]) -> bool {
+        let mut buf = self.pool.take();
+        buf.extend_from_slice(message);
+        self.send(key, buf)
+    }
+
+    /// An empty buffer for a message to [`TurnStreams::send`] (it comes
+    /// back once written).
+    pub fn buffer(&self) -> Vec<u8> {
+        self.pool.take()
+    }
+
+    /// Hands back the buffer of a [`StreamEvent::Message`] once done with
+    /// it, or a buffer from [`TurnStreams::buffer`] that was not sent.
+    pub fn recycle(&self, buffer: Vec<u8>) {
+        self.pool.put(buffer);
     }
 
     /// Closes every stream (what is queued is still written).
@@ -189,7 +220,7 @@ async fn run(
     host: String,
     tls: Option<Arc<ClientConfig>>,
     out: mpsc::Receiver<Vec<u8>>,
-    events: mpsc::Sender<StreamEvent>,
+    (events, pool): (mpsc::Sender<StreamEvent>, crate::pool::Pool),
 ) {
     let (local, server, transport) = key;
     let opened = tokio::time::timeout(CONNECT_TIMEOUT, open(local, server, &host, tls)).await;
@@ -212,8 +243,8 @@ async fn run(
     }
     let (reader, writer) = tokio::io::split(stream);
     let ended = tokio::select! {
-        r = read_loop(key, reader, &events) => r,
-        r = write_loop(writer, out, None) => r,
+        r = read_loop(key, reader, (&events, &pool)) => r,
+        r = write_loop(writer, out, Some(&pool)) => r,
     };
     match ended {
         Ok(()) => tracing::debug!(%server, "TURN stream closed"),
@@ -250,7 +281,7 @@ async fn open(
 async fn read_loop(
     key: StreamKey,
     mut reader: impl AsyncRead + Unpin,
-    events: &mpsc::Sender<StreamEvent>,
+    (events, pool): (&mpsc::Sender<StreamEvent>, &crate::pool::Pool),
 ) -> io::Result<()> {
     let bad = |e: Error| io::Error::new(io::ErrorKind::InvalidData, e);
     let mut deframer = Deframer::default();
@@ -262,8 +293,9 @@ async fn read_loop(
         }
         deframer.commit(n).map_err(bad)?;
         while let Some(m) = deframer.next_message().map_err(bad)? {
-            let m = m.to_vec();
-            if events.send(StreamEvent::Message(key, m)).await.is_err() {
+            let mut buf = pool.take();
+            buf.extend_from_slice(m);
+            if events.send(StreamEvent::Message(key, buf)).await.is_err() {
                 // The driver is gone.
                 return Ok(());
             }
@@ -277,7 +309,7 @@ async fn read_loop(
 pub(crate) async fn write_loop(
     mut writer: impl AsyncWrite + Unpin,
     mut out: mpsc::Receiver<Vec<u8>>,
-    pool: Option<&crate::ice_tcp::Pool>,
+    pool: Option<&crate::pool::Pool>,
 ) -> io::Result<()> {
     while let Some(m) = out.recv().await {
         writer.write_all(&m).await?;

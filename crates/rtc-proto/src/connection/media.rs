@@ -372,7 +372,13 @@ impl Connection {
                     send.recycle(o.frame);
                 }
             }
-            return Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len: n });
+            return Some(Transmit {
+                socket: t.id,
+                source: path.local,
+                destination: path.remote,
+                len: n,
+                turn_stream: None,
+            });
         }
     }
 

@@ -59,6 +59,12 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// Its length: the datagram is `buf[..len]`.
     pub len: usize,
+    /// `None`: a UDP datagram (or a message for the ICE-TCP connection
+    /// `source`–`destination` names, when the driver holds one). TCP or
+    /// TLS: a datagram framed for a TURN server reached over that stream,
+    /// to write on the stream opened for `source` (the socket's host
+    /// address) to `destination` (the server); see [`StreamOutput`].
+    pub turn_stream: Option<rtc_ice::TurnTransport>,
 }
 
 /// A frame [`Connection::poll_frame`] handed over.
@@ -1041,7 +1047,9 @@ impl Connection {
     /// Over a relayed pair (a TURN relayed candidate, rtc-ice) the datagram
     /// comes framed for the TURN server (ChannelData or a Send indication,
     /// `rtc_ice::turn::RELAY_OVERHEAD` octets at most, from the socket's
-    /// host address to the server); one that does not fit is dropped.
+    /// host address to the server); one that does not fit is dropped. For
+    /// a server reached over TCP or TLS, `turn_stream` says so: the framed
+    /// datagram goes on that stream.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         loop {
@@ -1051,23 +1059,14 @@ impl Connection {
             match tr.agent.frame_relayed(t.source, t.destination, buf, t.len) {
                 Ok(None) => return Some(t),
                 // A relay reached over TCP or TLS: the framed datagram goes
-                // on the stream (`Connection::poll_stream`).
-                Ok(Some(r)) if r.transport.is_stream() => {
-                    let contents = buf.get(..r.len).map(<[u8]>::to_vec).unwrap_or_default();
-                    let out = rtc_ice::Transmit {
-                        source: r.source,
-                        destination: r.destination,
-                        contents,
-                        transport: r.transport,
-                    };
-                    self.push_stream(StreamOutput::Transmit(t.socket, out));
-                }
+                // on the stream (`turn_stream`), from the caller's buffer.
                 Ok(Some(r)) => {
                     return Some(Transmit {
                         socket: t.socket,
                         source: r.source,
                         destination: r.destination,
                         len: r.len,
+                        turn_stream: r.transport.is_stream().then_some(r.transport),
                     });
                 }
                 Err(e) => tracing::trace!("a datagram over a relayed pair was dropped: {e}"),
@@ -1095,6 +1094,7 @@ impl Connection {
                         source: tr.source,
                         destination: tr.destination,
                         len: tr.contents.len(),
+                        turn_stream: None,
                     });
                 }
             }
@@ -1106,7 +1106,13 @@ impl Connection {
         for t in &mut self.transports {
             let Some(path) = t.dtls_path() else { continue };
             if let Some(n) = t.dtls.as_mut().and_then(|d| d.poll_transmit(buf)) {
-                return Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len: n });
+                return Some(Transmit {
+                    socket: t.id,
+                    source: path.local,
+                    destination: path.remote,
+                    len: n,
+                    turn_stream: None,
+                });
             }
         }
         if self.closed {
@@ -1141,7 +1147,7 @@ impl Connection {
         let room = buf.len().saturating_sub(tx.profile().rtcp_overhead());
         let n = session.poll_transmit(now, &mut buf[..room])?;
         let n = tx.protect_rtcp(buf, n).ok()?;
-        Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len: n })
+        Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len: n, turn_stream: None })
     }
 
     /// The next event.

@@ -367,7 +367,13 @@ impl Connection {
             }
             s.feedback.retransmitted += 1;
             tracing::trace!(seq, track = %t.desc.track_id, "retransmission");
-            return Some(Transmit { socket: tr.id, source: path.local, destination: path.remote, len: n });
+            return Some(Transmit {
+                socket: tr.id,
+                source: path.local,
+                destination: path.remote,
+                len: n,
+                turn_stream: None,
+            });
         }
         None
     }
@@ -432,7 +438,13 @@ impl Connection {
                 tracing::debug!(ssrc = media_ssrc, pli = r.negotiated.pli, "a frame was lost: key frame asked for");
             }
             let Ok(len) = tx.protect_rtcp(buf, len) else { return None };
-            return Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len });
+            return Some(Transmit {
+                socket: t.id,
+                source: path.local,
+                destination: path.remote,
+                len,
+                turn_stream: None,
+            });
         }
         None
     }

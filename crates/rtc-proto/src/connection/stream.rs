@@ -20,9 +20,12 @@ const MAX_STREAM_OUT: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StreamOutput {
-    /// A whole message to write on the stream named by the transmit's
-    /// `source` (the socket's host address), `destination` (the server)
-    /// and `transport`.
+    /// A whole message of the ICE agent's own (Allocate, Refresh,
+    /// CreatePermission, ChannelBind) to write on the stream named by the
+    /// transmit's `source` (the socket's host address), `destination` (the
+    /// server) and `transport`. Datagrams relayed through the server come
+    /// out of [`Connection::poll_transmit`] instead, with
+    /// [`Transmit::turn_stream`](crate::Transmit::turn_stream) set.
     Transmit(SocketId, rtc_ice::Transmit),
     /// Open or close a stream for the socket (`rtc_ice::StreamCommand`; a
     /// close comes after the messages queued before it).
@@ -71,12 +74,6 @@ pub(super) fn push(q: &mut VecDeque<StreamOutput>, o: StreamOutput) -> bool {
 }
 
 impl Connection {
-    pub(super) fn push_stream(&mut self, o: StreamOutput) {
-        if !push(&mut self.stream_out, o) {
-            tracing::trace!("a message for a TURN stream was dropped: the queue is full");
-        }
-    }
-
     /// Whether a socket's agent allocates through a TURN server over TCP
     /// or TLS (so [`Connection::poll_stream`] may have something).
     pub fn uses_turn_streams(&self) -> bool {
@@ -85,10 +82,11 @@ impl Connection {
             .any(|t| t.agent.uses_tcp() || t.agent.relay_allocations().any(|c| c.transport().is_stream()))
     }
 
-    /// The next message or command for a stream to a TURN server. Drain it
-    /// after [`Connection::poll_transmit`], which moves the agents'
-    /// messages for streams (and datagrams framed for a relay reached over
-    /// a stream) here instead of into the caller's buffer.
+    /// The next message or command for a stream to a TURN server, or for an
+    /// ICE-TCP connection. Drain it after [`Connection::poll_transmit`],
+    /// which moves the agents' own messages for streams here instead of
+    /// into the caller's buffer (datagrams framed for a relay reached over a
+    /// stream stay there, with `turn_stream` set).
     #[must_use]
     pub fn poll_stream(&mut self) -> Option<StreamOutput> {
         for t in &mut self.transports {
