@@ -284,7 +284,7 @@ fn feedback_transmit(
     }
     let len = w.len();
     let len = tx.protect_rtcp(buf, len).ok()?;
-    Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len, turn_stream: None })
+    Some(Transmit::on(t.id, path, len))
 }
 
 #[cfg(test)]

@@ -372,13 +372,7 @@ impl Connection {
                     send.recycle(o.frame);
                 }
             }
-            return Some(Transmit {
-                socket: t.id,
-                source: path.local,
-                destination: path.remote,
-                len: n,
-                turn_stream: None,
-            });
+            return Some(Transmit::on(t.id, path, n));
         }
     }
 

@@ -67,6 +67,13 @@ pub struct Transmit {
     pub turn_stream: Option<rtc_ice::TurnTransport>,
 }
 
+impl Transmit {
+    /// A UDP datagram of `len` octets for `socket` over `path`.
+    pub(crate) fn on(socket: SocketId, path: rtc_ice::Path, len: usize) -> Self {
+        Self { socket, source: path.local, destination: path.remote, len, turn_stream: None }
+    }
+}
+
 /// A frame [`Connection::poll_frame`] handed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameInfo {
@@ -1106,13 +1113,7 @@ impl Connection {
         for t in &mut self.transports {
             let Some(path) = t.dtls_path() else { continue };
             if let Some(n) = t.dtls.as_mut().and_then(|d| d.poll_transmit(buf)) {
-                return Some(Transmit {
-                    socket: t.id,
-                    source: path.local,
-                    destination: path.remote,
-                    len: n,
-                    turn_stream: None,
-                });
+                return Some(Transmit::on(t.id, path, n));
             }
         }
         if self.closed {
@@ -1147,7 +1148,7 @@ impl Connection {
         let room = buf.len().saturating_sub(tx.profile().rtcp_overhead());
         let n = session.poll_transmit(now, &mut buf[..room])?;
         let n = tx.protect_rtcp(buf, n).ok()?;
-        Some(Transmit { socket: t.id, source: path.local, destination: path.remote, len: n, turn_stream: None })
+        Some(Transmit::on(t.id, path, n))
     }
 
     /// The next event.

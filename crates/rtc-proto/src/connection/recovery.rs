@@ -367,13 +367,7 @@ impl Connection {
             }
             s.feedback.retransmitted += 1;
             tracing::trace!(seq, track = %t.desc.track_id, "retransmission");
-            return Some(Transmit {
-                socket: tr.id,
-                source: path.local,
-                destination: path.remote,
-                len: n,
-                turn_stream: None,
-            });
+            return Some(Transmit::on(tr.id, path, n));
         }
         None
     }
@@ -438,13 +432,7 @@ impl Connection {
                 tracing::debug!(ssrc = media_ssrc, pli = r.negotiated.pli, "a frame was lost: key frame asked for");
             }
             let Ok(len) = tx.protect_rtcp(buf, len) else { return None };
-            return Some(Transmit {
-                socket: t.id,
-                source: path.local,
-                destination: path.remote,
-                len,
-                turn_stream: None,
-            });
+            return Some(Transmit::on(t.id, path, len));
         }
         None
     }
