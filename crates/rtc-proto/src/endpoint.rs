@@ -568,7 +568,7 @@ impl Endpoint {
     }
 
     /// Takes a datagram that arrived on the driver's mDNS socket
-    /// ([`rtc_ice::udp::MdnsSocket`] with feature `tokio` of rtc-ice) from
+    /// (`rtc_ice::udp::MdnsSocket`, with feature `tokio` of rtc-ice) from
     /// `source`: answers resolve the `.local` names of remote candidates
     /// the connections wait for, and queries for the names concealing the
     /// connections' host addresses are answered (see
