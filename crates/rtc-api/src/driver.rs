@@ -733,22 +733,16 @@ async fn run(driver: Weak<Driver>) {
             tracing::debug!("driver task ended: its connections are gone");
             return;
         };
-        let (timeout, more, done) = {
+        let (timeout, more, done, sockets) = {
             let mut st = d.state();
-            for b in st.add_udp.drain(..) {
-                udp.add(b);
-            }
-            for a in st.drop_udp.drain(..) {
-                udp.remove(a);
-            }
-            for l in st.add_tcp.drain(..) {
-                if let Err(e) = tcp.adopt(l) {
-                    tracing::warn!("an ICE-TCP listener could not be taken on: {e}");
-                }
-            }
-            for a in st.drop_tcp.drain(..) {
-                tcp.unlisten(a);
-            }
+            // Sockets to take on or drop, acted on once the lock is released
+            // (registering and closing them are syscalls).
+            let sockets = (
+                std::mem::take(&mut st.add_udp),
+                std::mem::take(&mut st.drop_udp),
+                std::mem::take(&mut st.add_tcp),
+                std::mem::take(&mut st.drop_tcp),
+            );
             while turn.from_tcp.len() < STREAM_BATCH
                 && let Some(e) = tcp.try_recv()
             {
@@ -760,8 +754,23 @@ async fn run(driver: Weak<Driver>) {
                 turn.from_streams.push(e);
             }
             let more = turn.take(&mut st, &mut batch, &mut mdns, &mut out, &home);
-            (st.endpoint.poll_timeout(), more, st.retired && st.conns.is_empty() && st.sockets.is_empty())
+            (st.endpoint.poll_timeout(), more, st.retired && st.conns.is_empty() && st.sockets.is_empty(), sockets)
         };
+        let (add_udp, drop_udp, add_tcp, drop_tcp) = sockets;
+        for b in add_udp {
+            udp.add(b);
+        }
+        for a in drop_udp {
+            udp.remove(a);
+        }
+        for l in add_tcp {
+            if let Err(e) = tcp.adopt(l) {
+                tracing::warn!("an ICE-TCP listener could not be taken on: {e}");
+            }
+        }
+        for a in drop_tcp {
+            tcp.unlisten(a);
+        }
         turn.act(&udp, &streams, &mut tcp, &mut mdns, &out);
         if done {
             tracing::debug!("driver task ended: every connection closed, every socket gone");
