@@ -173,6 +173,10 @@ fn connects_with_30_percent_loss_reordering_and_nat() {
         let (local, _) = a_act.last().unwrap();
         assert_eq!(local.kind.kind(), CandidateKind::PeerReflexive, "seed {seed}");
         assert!(p.a.agent.local_kind_is_prflx(local));
+        // It is not signaled: a description taken now lists the host
+        // candidate alone (the NAT's address is not ours to give).
+        let signaled: Vec<_> = p.a.agent.local_candidates().map(|c| c.kind.kind()).collect();
+        assert_eq!(signaled, [CandidateKind::Host], "seed {seed}");
         assert_eq!(p.b.agent.path(Component::RTP).unwrap().remote, addr("203.0.113.1:6000"));
         // The controlled side follows the controlling side's nomination.
         let (ca, cb) = (p.a.agent.path(Component::RTP).unwrap(), p.b.agent.path(Component::RTP).unwrap());

@@ -513,11 +513,18 @@ impl Agent {
         &self.reflexive
     }
 
-    /// The local candidates (host, server- and peer-reflexive, relayed);
+    /// The local candidates to signal: host, server-reflexive and relayed;
     /// with [`AgentConfig::relay_only`], the relayed ones only (the host
-    /// bases of the allocations are not signaled).
+    /// bases of the allocations are not signaled). Peer-reflexive ones,
+    /// learned from the peer's answers, are not: the peer already paired
+    /// them, and a description that listed them would tell the peer's
+    /// side (a NAT's or a relay's address as the peer saw it) back to it as
+    /// ours.
     pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> {
-        self.locals.iter().filter(|l| self.usable(l) && l.tcp != Tcp::Conn).map(|l| &l.cand)
+        self.locals
+            .iter()
+            .filter(|l| self.usable(l) && l.tcp != Tcp::Conn && l.kind != LocalKind::PeerReflexive)
+            .map(|l| &l.cand)
     }
 
     /// The path application data may take for `component`: the selected
