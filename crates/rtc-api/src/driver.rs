@@ -619,7 +619,14 @@ impl Turn {
 
     /// With the lock released: send, fire events, deliver frames, end
     /// streams.
-    fn act(&mut self, udp: &UdpSocketSet, streams: &TurnStreams, tcp: &mut IceTcp, mdns: &mut MdnsLink, out: &[u8]) {
+    fn act(
+        &mut self,
+        udp: &UdpSocketSet,
+        streams: &mut TurnStreams,
+        tcp: &mut IceTcp,
+        mdns: &mut MdnsLink,
+        out: &[u8],
+    ) {
         let interfaces = std::mem::take(&mut self.mdns_interfaces);
         if self.mdns.is_empty() && !interfaces.is_empty() {
             // Names to answer for: the socket listens from now on.
@@ -713,7 +720,7 @@ async fn run(driver: Weak<Driver>) {
     let mut udp = UdpSocketSet::new();
     // Streams to TURN servers (TURN over TCP or TLS): opened, written and
     // read by tasks of their own; their events come in below.
-    let (streams, mut stream_events) = match TurnStreams::new(&[]) {
+    let (mut streams, mut stream_events) = match TurnStreams::new(&[]) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("driver task ended: no TLS configuration: {e}");
@@ -771,7 +778,7 @@ async fn run(driver: Weak<Driver>) {
         for a in drop_tcp {
             tcp.unlisten(a);
         }
-        turn.act(&udp, &streams, &mut tcp, &mut mdns, &out);
+        turn.act(&udp, &mut streams, &mut tcp, &mut mdns, &out);
         if done {
             tracing::debug!("driver task ended: every connection closed, every socket gone");
             return;

@@ -107,19 +107,29 @@ struct Shared {
     agent: Mutex<Agent>,
     wake: Notify,
     udp: UdpSocketSet,
-    streams: TurnStreams,
 }
 
-impl Shared {
-    /// Sends what the agent wants sent: a datagram, or a message on a
-    /// stream to a TURN server. Never waits.
-    fn transmit(&self, t: Transmit) {
-        if t.transport.is_stream() {
-            self.streams.send((t.source, t.destination, t.transport), t.contents);
-        } else {
-            // Loss is the agent's business (retransmissions).
-            let _ = self.udp.try_send_to(t.source, t.destination, &t.contents);
-        }
+/// What the application hands the driver task, which owns the streams
+/// and connections.
+enum Out {
+    /// A datagram for an ICE-TCP connection (its two addresses), in a
+    /// buffer of the connections' pool.
+    Tcp(SocketAddr, SocketAddr, Vec<u8>),
+    /// A message for a TURN stream, in a buffer of the streams' pool.
+    Stream(crate::tcp::StreamKey, Vec<u8>),
+    /// The socket closed: the agent's last transmits (deallocations) and
+    /// stream commands, then the task ends.
+    Close(Vec<Transmit>, Vec<StreamCommand>),
+}
+
+/// Sends what the agent wants sent: a datagram, a message on an ICE-TCP
+/// connection, or a message on a stream to a TURN server. Never waits.
+fn transmit(udp: &UdpSocketSet, streams: &mut TurnStreams, tcp: &mut crate::ice_tcp::IceTcp, t: Transmit) {
+    if t.transport.is_stream() {
+        streams.send((t.source, t.destination, t.transport), t.contents);
+    } else if !tcp.send(t.source, t.destination, &t.contents) {
+        // Loss is the agent's business (retransmissions).
+        let _ = udp.try_send_to(t.source, t.destination, &t.contents);
     }
 }
 
@@ -134,10 +144,11 @@ impl Shared {
 /// An ICE socket: an [`Agent`] on real UDP sockets.
 pub struct IceSocket {
     shared: Arc<Shared>,
-    /// Application datagrams for ICE-TCP connections, framed by the driver
-    /// task (which owns the connections), in buffers of its pool.
-    tcp_out: mpsc::Sender<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Application datagrams for ICE-TCP connections and TURN streams, for
+    /// the driver task (which owns them), in buffers of their pools.
+    out: mpsc::Sender<Out>,
     tcp_pool: Pool,
+    stream_pool: Pool,
     events: mpsc::UnboundedReceiver<Event>,
     data: mpsc::Receiver<Datagram>,
     tasks: Vec<JoinHandle<()>>,
@@ -190,20 +201,21 @@ impl IceSocket {
         agent.end_of_local_candidates(now);
         let udp = bound.into_iter().collect();
         let (streams, stream_events) = TurnStreams::new(&config.turn_ca_pem).map_err(to_io)?;
-        let shared = Arc::new(Shared { agent: Mutex::new(agent), wake: Notify::new(), udp, streams });
+        let stream_pool = streams.pool();
+        let shared = Arc::new(Shared { agent: Mutex::new(agent), wake: Notify::new(), udp });
         // Unbounded: the agent's own queue cap bounds how many events one
         // wake-up can produce, and the driver must never wait on the caller.
         let (event_tx, events) = mpsc::unbounded_channel();
         let (data_tx, data) = mpsc::channel(DATA_QUEUE);
-        let (tcp_out, tcp_in) = mpsc::channel(DATA_QUEUE);
+        let (out, out_rx) = mpsc::channel(DATA_QUEUE);
         let mut tcp = crate::ice_tcp::IceTcp::new();
         for l in listeners {
             tcp.adopt(l)?;
         }
         let tcp_pool = tcp.pool();
-        let io = Io { stream_events, tcp, tcp_in };
+        let io = Io { streams, stream_events, tcp, out: out_rx };
         let tasks = vec![tokio::spawn(drive(shared.clone(), io, event_tx, data_tx))];
-        Ok(Self { shared, tcp_out, tcp_pool, events, data, tasks, local_addrs })
+        Ok(Self { shared, out, tcp_pool, stream_pool, events, data, tasks, local_addrs })
     }
 
     /// The bound local addresses.
@@ -279,41 +291,50 @@ impl IceSocket {
         if self.shared.agent().is_tcp_path(path.local) {
             let mut buf = self.tcp_pool.take();
             buf.extend_from_slice(data);
-            return match self.tcp_out.try_send((path.local, path.remote, buf)) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    self.tcp_pool.put(e.into_inner().2);
-                    Err(io::ErrorKind::WouldBlock.into())
-                }
-            };
+            return self.hand_over(Out::Tcp(path.local, path.remote, buf));
         }
-        let streams = &self.shared.streams;
-        let mut buf = streams.buffer();
+        let pool = &self.stream_pool;
+        let mut buf = pool.take();
         buf.extend_from_slice(data);
         buf.resize(data.len() + crate::turn::RELAY_OVERHEAD, 0);
         let framed = self.shared.agent().frame_relayed(path.local, path.remote, &mut buf, data.len());
         let t = match framed {
             Ok(Some(t)) => t,
             Ok(None) => {
-                streams.recycle(buf);
+                pool.put(buf);
                 return Err(io::ErrorKind::NotConnected.into());
             }
             Err(e) => {
-                streams.recycle(buf);
+                pool.put(buf);
                 return Err(to_io(e));
             }
         };
         if t.transport.is_stream() {
             buf.truncate(t.len);
-            let queued = streams.send((t.source, t.destination, t.transport), buf);
-            return if queued { Ok(()) } else { Err(io::ErrorKind::WouldBlock.into()) };
+            return self.hand_over(Out::Stream((t.source, t.destination, t.transport), buf));
         }
         let sent = match self.shared.udp.get(t.source) {
             Some(bound) => bound.socket.send_to(&buf[..t.len], t.destination).await.map(|_| ()),
             None => Err(io::ErrorKind::NotConnected.into()),
         };
-        streams.recycle(buf);
+        pool.put(buf);
         sent
+    }
+
+    /// Queues a datagram for the driver task (never waiting: a full queue
+    /// refuses it, and its buffer goes back to its pool).
+    fn hand_over(&self, o: Out) -> io::Result<()> {
+        match self.out.try_send(o) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                match e.into_inner() {
+                    Out::Tcp(_, _, b) => self.tcp_pool.put(b),
+                    Out::Stream(_, b) => self.stream_pool.put(b),
+                    Out::Close(..) => {}
+                }
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+        }
     }
 
     /// The next application datagram received over a known pair.
@@ -326,24 +347,22 @@ impl IceSocket {
         self.shared.agent().state()
     }
 
-    /// Closes the agent (releasing its TURN allocations: their last
-    /// datagrams are sent here, and streams to TURN servers are closed once
-    /// they are written) and stops the driver.
+    /// Closes the agent (releasing its TURN allocations: the driver sends
+    /// their last datagrams, and closes streams to TURN servers once they
+    /// are written) and stops the driver.
     pub fn close(&mut self) {
         let mut a = self.shared.agent();
         a.close();
         let out: Vec<Transmit> = std::iter::from_fn(|| a.poll_transmit()).collect();
         let commands: Vec<StreamCommand> = std::iter::from_fn(|| a.poll_stream_command()).collect();
         drop(a);
-        for t in out {
-            self.shared.transmit(t);
-        }
-        for c in commands {
-            self.shared.streams.command(c);
-        }
-        self.shared.streams.close_all();
+        // The driver ends once it has acted on them; should it be unable
+        // to take them (its queue full, or already ended), it is stopped.
+        let handed = self.out.try_send(Out::Close(out, commands)).is_ok();
         for t in self.tasks.drain(..) {
-            t.abort();
+            if !handed {
+                t.abort();
+            }
         }
     }
 }
@@ -367,24 +386,25 @@ fn to_io(e: Error) -> io::Error {
 /// Stream events taken in one round at most.
 const STREAM_BATCH: usize = 64;
 
-/// The one task of an [`IceSocket`]: waits for datagrams, a stream event
-/// (TURN over TCP or TLS), a wake-up (the caller changed the agent) or the
-/// agent's timer; then, under one lock, hands the agent the whole batch and
-/// its time, and takes what it wants sent, its stream commands and its
-/// events; then sends, opens and closes streams, and delivers without the
-/// lock. Once warm, nothing here allocates per datagram (a stream's
-/// messages come in buffers of their own).
-/// What the driver task owns besides the shared state: the TURN streams'
-/// events, the ICE-TCP listeners and connections, and the application's
-/// datagrams for those connections.
+/// What the driver task owns besides the shared state: the TURN streams
+/// and their events, the ICE-TCP listeners and connections, and what the
+/// application hands it.
 struct Io {
+    streams: TurnStreams,
     stream_events: mpsc::Receiver<StreamEvent>,
     tcp: crate::ice_tcp::IceTcp,
-    tcp_in: mpsc::Receiver<(SocketAddr, SocketAddr, Vec<u8>)>,
+    out: mpsc::Receiver<Out>,
 }
 
+/// The one task of an [`IceSocket`]: waits for datagrams, a stream event
+/// (TURN over TCP or TLS), an ICE-TCP report, a datagram the application
+/// handed over, a wake-up (the caller changed the agent) or the agent's
+/// timer; then, under one lock, hands the agent the whole batch and its
+/// time, and takes what it wants sent, its commands and its events; then
+/// sends, opens and closes streams and connections, and delivers without
+/// the lock. Once warm, nothing here allocates per datagram.
 async fn drive(shared: Arc<Shared>, io: Io, events: mpsc::UnboundedSender<Event>, data: mpsc::Sender<Datagram>) {
-    let Io { mut stream_events, mut tcp, mut tcp_in } = io;
+    let Io { mut streams, mut stream_events, mut tcp, out: mut from_app } = io;
     let mut from_tcp: Vec<crate::ice_tcp::IceTcpEvent> = Vec::new();
     let mut tcp_commands: Vec<crate::agent::TcpCommand> = Vec::new();
     let pool = Pool::default();
@@ -407,10 +427,26 @@ async fn drive(shared: Arc<Shared>, io: Io, events: mpsc::UnboundedSender<Event>
                 _ = shared.udp.recv_batch(&mut batch) => {}
                 Some(e) = stream_events.recv() => from_streams.push(e),
                 Some(e) = tcp.recv() => from_tcp.push(e),
-                Some((local, remote, d)) = tcp_in.recv() => {
-                    tcp.send(local, remote, &d);
-                    tcp.recycle(d);
-                }
+                Some(o) = from_app.recv() => match o {
+                    Out::Tcp(local, remote, d) => {
+                        tcp.send(local, remote, &d);
+                        tcp.recycle(d);
+                    }
+                    Out::Stream(key, d) => {
+                        streams.send(key, d);
+                    }
+                    Out::Close(last, commands) => {
+                        for t in last {
+                            transmit(&shared.udp, &mut streams, &mut tcp, t);
+                        }
+                        for c in commands {
+                            streams.command(c);
+                        }
+                        streams.close_all();
+                        tcp.close_all();
+                        return;
+                    }
+                },
                 _ = shared.wake.notified() => {}
                 () = mdns.link.recv() => {}
                 _ = async {
@@ -455,7 +491,7 @@ async fn drive(shared: Arc<Shared>, io: Io, events: mpsc::UnboundedSender<Event>
                     buf.extend_from_slice(p);
                     received.push(Datagram { component, buf, pool: pool.clone() });
                 }
-                shared.streams.recycle(m);
+                streams.recycle(m);
             }
             for e in from_tcp.drain(..) {
                 match e {
@@ -512,13 +548,10 @@ async fn drive(shared: Arc<Shared>, io: Io, events: mpsc::UnboundedSender<Event>
         }
         // Transmits first: a close comes after the deallocation it follows.
         for t in out.drain(..) {
-            // On an ICE-TCP connection when its two addresses name one.
-            if !tcp.send(t.source, t.destination, &t.contents) {
-                shared.transmit(t);
-            }
+            transmit(&shared.udp, &mut streams, &mut tcp, t);
         }
         for c in commands.drain(..) {
-            shared.streams.command(c);
+            streams.command(c);
         }
         for d in received.drain(..) {
             // A full queue drops the datagram, as a socket buffer would.

@@ -11,13 +11,13 @@
 //! ([`StreamEvent::Message`]); it writes what the driver queued with
 //! [`TurnStreams::send`] (never waiting: a full queue drops, as a full
 //! socket buffer would). A close ([`StreamCommand::Close`]) writes what was
-//! queued before it, then shuts the stream down. The driver holds no lock
-//! while any of this touches a socket: [`TurnStreams::send`] only queues.
+//! queued before it, then shuts the stream down. [`TurnStreams`] is owned
+//! by the driver task (no lock); [`TurnStreams::send`] only queues.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -65,7 +65,7 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// The open streams to TURN servers of one driver.
 pub struct TurnStreams {
-    writers: Mutex<HashMap<StreamKey, mpsc::Sender<Vec<u8>>>>,
+    writers: HashMap<StreamKey, mpsc::Sender<Vec<u8>>>,
     /// Message buffers, circulating between the streams' tasks and the
     /// driver: a message read is handed back with
     /// [`TurnStreams::recycle`], one written goes back by itself.
@@ -87,7 +87,7 @@ impl std::fmt::Debug for TlsConfig {
 
 impl std::fmt::Debug for TurnStreams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TurnStreams").field("open", &self.writers().len()).finish_non_exhaustive()
+        f.debug_struct("TurnStreams").field("open", &self.writers.len()).finish_non_exhaustive()
     }
 }
 
@@ -124,16 +124,12 @@ impl TurnStreams {
     pub fn new(extra_roots_pem: &[String]) -> Result<(Self, mpsc::Receiver<StreamEvent>), Error> {
         let (events, rx) = mpsc::channel(EVENT_QUEUE);
         let tls = tls_config(extra_roots_pem)?;
-        Ok((Self { writers: Mutex::new(HashMap::new()), pool: crate::pool::Pool::new(), events, tls }, rx))
-    }
-
-    fn writers(&self) -> MutexGuard<'_, HashMap<StreamKey, mpsc::Sender<Vec<u8>>>> {
-        self.writers.lock().unwrap_or_else(|p| p.into_inner())
+        Ok((Self { writers: HashMap::new(), pool: crate::pool::Pool::new(), events, tls }, rx))
     }
 
     /// How many streams are open or opening.
     pub fn len(&self) -> usize {
-        self.writers().len()
+        self.writers.len()
     }
 
     /// Whether no stream is open or opening.
@@ -144,30 +140,28 @@ impl TurnStreams {
     /// Acts on a command from the agent: opens a stream (in a task of its
     /// own, on the current tokio runtime) or closes one once what was
     /// queued on it is written. Opening a stream that is open does nothing.
-    pub fn command(&self, command: StreamCommand) {
+    pub fn command(&mut self, command: StreamCommand) {
         let tls = self.tls.clone();
         self.command_with(command, &tls);
     }
 
     /// [`TurnStreams::command`] with another TLS configuration for a
     /// stream it opens (the roots of the socket it is for).
-    pub fn command_with(&self, command: StreamCommand, tls: &TlsConfig) {
+    pub fn command_with(&mut self, command: StreamCommand, tls: &TlsConfig) {
         match command {
             StreamCommand::Connect { local, server, transport, host } => {
                 let key = (local, server, transport);
-                let mut writers = self.writers();
-                if writers.contains_key(&key) || !transport.is_stream() {
+                if self.writers.contains_key(&key) || !transport.is_stream() {
                     return;
                 }
                 let (tx, rx) = mpsc::channel(SEND_QUEUE);
-                writers.insert(key, tx);
-                drop(writers);
+                self.writers.insert(key, tx);
                 let tls = (transport == TurnTransport::Tls).then(|| tls.0.clone());
                 tokio::spawn(run(key, host, tls, rx, (self.events.clone(), self.pool.clone())));
             }
             StreamCommand::Close { local, server, transport } => {
                 // The task writes what is queued, then shuts down.
-                self.writers().remove(&(local, server, transport));
+                self.writers.remove(&(local, server, transport));
             }
         }
     }
@@ -175,9 +169,8 @@ impl TurnStreams {
     /// Queues one message (a whole STUN or ChannelData message, as the
     /// agent's transmits are) on a stream. False, and dropped, when the
     /// stream is not open or its queue is full.
-    pub fn send(&self, key: StreamKey, message: Vec<u8>) -> bool {
-        let tx = self.writers().get(&key).cloned();
-        match tx.map(|tx| tx.try_send(message)) {
+    pub fn send(&mut self, key: StreamKey, message: Vec<u8>) -> bool {
+        match self.writers.get(&key).map(|tx| tx.try_send(message)) {
             Some(Ok(())) => true,
             Some(Err(e)) => {
                 self.pool.put(e.into_inner());
@@ -189,7 +182,7 @@ impl TurnStreams {
 
     /// [`TurnStreams::send`] of a copy of `message`, in a buffer of the
     /// streams' own (no allocation once warm).
-    pub fn send_slice(&self, key: StreamKey, message: &[u8]) -> bool {
+    pub fn send_slice(&mut self, key: StreamKey, message: &[u8]) -> bool {
         let mut buf = self.pool.take();
         buf.extend_from_slice(message);
         self.send(key, buf)
@@ -208,8 +201,13 @@ impl TurnStreams {
     }
 
     /// Closes every stream (what is queued is still written).
-    pub fn close_all(&self) {
-        self.writers().clear();
+    pub fn close_all(&mut self) {
+        self.writers.clear();
+    }
+
+    /// The pool, for an owner that fills buffers elsewhere.
+    pub(crate) fn pool(&self) -> crate::pool::Pool {
+        self.pool.clone()
     }
 }
 
