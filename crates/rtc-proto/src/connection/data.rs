@@ -92,6 +92,9 @@ pub(crate) struct Data {
     failed: bool,
     /// This side is the DTLS (and so SCTP) client; known once DTLS starts.
     client: Option<bool>,
+    /// The server: the Initiate Tag of the INIT its association came from
+    /// (a retransmission of that INIT carries it too).
+    init_tag: Option<[u8; 4]>,
     remote: Option<DataTransport>,
     channels: Vec<Channel>,
     next_id: u32,
@@ -125,6 +128,7 @@ impl Data {
             established: false,
             failed: false,
             client: None,
+            init_tag: None,
             remote: None,
             channels: Vec::new(),
             next_id: 0,
@@ -156,7 +160,9 @@ impl Data {
         self.channels.iter().position(|c| c.sid == Some(sid) && c.state != DataState::Closed)
     }
 
-    fn transport_config(&self) -> TransportConfig {
+    /// The association's configuration; `rtt`, ICE's measured round trip,
+    /// sets the first retransmission timeout (see [`initial_rto`]).
+    fn transport_config(&self, rtt: Option<std::time::Duration>) -> TransportConfig {
         let remote_max = self.remote.map_or(65536, |r| r.max_message_size);
         // 0 means any size (RFC 8841 section 6); sending is bounded by the
         // connection's send budget anyway.
@@ -171,15 +177,16 @@ impl Data {
             // leaves failure detection to ICE consent).
             .with_max_init_retransmits(None)
             .with_max_data_retransmits(None)
+            .with_rto_initial_ms(initial_rto(rtt))
     }
 
     /// Starts the association (the client connects; the server waits for
     /// the INIT).
-    fn start(&mut self, client: bool) {
+    fn start(&mut self, client: bool, rtt: Option<std::time::Duration>) {
         if self.endpoint.is_some() {
             return;
         }
-        let transport = Arc::new(self.transport_config());
+        let transport = Arc::new(self.transport_config(rtt));
         let mut config = EndpointConfig::new();
         config.max_payload_size(SCTP_MTU - 12 - 16);
         let server = (!client).then(|| {
@@ -211,14 +218,23 @@ impl Data {
         // An INIT (RFC 4960 section 3.3.2: chunk type 1 first) starts an
         // association: the server takes the first; the client's own INIT
         // starts its association, so a peer's INIT to the client (WebRTC
-        // stacks send one whatever their role) or a further INIT to the
+        // stacks send one whatever their role) or another INIT to the
         // server is dropped, rather than handed to the SCTP endpoint (which
         // cannot take one as a client, and would make an association per
-        // INIT as a server).
-        if packet.get(12) == Some(&1) && (self.client != Some(false) || self.assoc.is_some()) {
-            tracing::trace!(client = ?self.client, "SCTP INIT dropped: this side's association is started");
-            self.dropped += 1;
-            return;
+        // INIT as a server). The first INIT sent again (its INIT ACK was
+        // lost; the same Initiate Tag, RFC 4960 section 5.2.2's duplicate)
+        // goes to the association, which answers it again.
+        if packet.get(12) == Some(&1) {
+            let tag: Option<[u8; 4]> = packet.get(16..20).and_then(|t| t.try_into().ok());
+            let again = self.assoc.is_some() && tag.is_some() && tag == self.init_tag;
+            if self.client != Some(false) || (self.assoc.is_some() && !again) {
+                tracing::trace!(client = ?self.client, "SCTP INIT dropped: this side's association is started");
+                self.dropped += 1;
+                return;
+            }
+            if self.assoc.is_none() {
+                self.init_tag = tag;
+            }
         }
         match endpoint.handle(now, PEER, None, None, packet) {
             Some((h, DatagramEvent::NewAssociation(a))) if self.assoc.is_none() => self.assoc = Some((h, a)),
@@ -483,6 +499,7 @@ impl Connection {
     pub(crate) fn drive_data(&mut self, now: Instant) {
         let Some(data) = self.data.as_deref_mut() else { return };
         let Some(t) = self.transports.first_mut() else { return };
+        let rtt = t.ice_round_trip();
         let Some(dtls) = t.dtls.as_deref_mut() else { return };
         if data.endpoint.is_none() {
             let remote = self.remote.as_ref().and_then(|r| r.data);
@@ -497,7 +514,7 @@ impl Connection {
                 remote_port = remote.map(|r| r.port),
                 "SCTP association starting over DTLS"
             );
-            data.start(client);
+            data.start(client, rtt);
         }
         // DTLS application data in.
         let mut scratch = std::mem::take(&mut data.scratch);
@@ -870,7 +887,7 @@ pub fn fuzz_data(input: &[u8]) -> usize {
     conn.enable_data();
     if let Some(d) = conn.data.as_deref_mut() {
         d.remote = Some(DataTransport::default());
-        d.start(true);
+        d.start(true, None);
     }
     let mut server = ServerConfig::new();
     server.transport = Arc::new(TransportConfig::default().with_max_receive_message_size(1 << 20));
@@ -1030,9 +1047,30 @@ impl FuzzPeer {
     }
 }
 
+/// The SCTP association's first retransmission timeout (RTO.Initial),
+/// before it has measured a round trip of its own: four of ICE's round
+/// trips, within 200 ms and 1 s; 1 s without one. RFC 4960's 3 s would make
+/// one lost INIT or COOKIE ECHO hold a data channel for 3 s and two for 9;
+/// DTLS, already up over the same path, has shown what it takes. The
+/// association's own measurements take over after the handshake (with
+/// sctp-proto's 1 s floor).
+fn initial_rto(rtt: Option<std::time::Duration>) -> u64 {
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    rtt.map_or(1000, |r| ms(r.saturating_mul(4)).clamp(200, 1000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_sctp_rto_follows_ice_round_trips() {
+        use std::time::Duration;
+        assert_eq!(initial_rto(None), 1000);
+        assert_eq!(initial_rto(Some(Duration::from_millis(1))), 200);
+        assert_eq!(initial_rto(Some(Duration::from_millis(100))), 400);
+        assert_eq!(initial_rto(Some(Duration::from_secs(2))), 1000);
+    }
 
     /// The fuzz harness reaches an established association: a peer's
     /// DATA_CHANNEL_OPEN on an odd id makes a stream (Incoming, Open), a
@@ -1070,15 +1108,53 @@ mod tests {
         };
         assert_eq!(init().get(12), Some(&1), "chunk type 1");
         let mut client = Data::new(DataTransport::default());
-        client.start(true);
+        client.start(true, None);
         client.receive(now, init());
         client.receive(now, init());
         assert_eq!(client.dropped, 2);
         let mut server = Data::new(DataTransport::default());
-        server.start(false);
+        server.start(false, None);
         server.receive(now, init());
         assert!(server.assoc.is_some() && server.dropped == 0, "the first INIT starts the association");
         server.receive(now, init());
         assert_eq!(server.dropped, 1, "a second one does not");
+    }
+
+    /// RFC 4960 section 5.2.2: the server's INIT ACK lost, the client sends
+    /// its INIT again; the server answers it again (it was dropped as
+    /// "another INIT" before, and the data channel never opened).
+    #[test]
+    fn an_init_sent_again_is_answered_again() {
+        let now = Instant::now();
+        let mut config = EndpointConfig::new();
+        config.max_payload_size(SCTP_MTU - 12 - 16);
+        let mut peer = Endpoint::new(Arc::new(config), None);
+        let (_, mut a) = peer.connect(ClientConfig::new(), PEER).expect("connect");
+        let t = a.poll_transmit(now).expect("the INIT");
+        let Payload::RawEncode(packets) = t.payload else { panic!("a raw packet") };
+        let first = packets[0].clone();
+        let mut server = Data::new(DataTransport::default());
+        server.start(false, None);
+        server.receive(now, first.clone());
+        let ack = server.next_packet(now).expect("an INIT ACK");
+        assert_eq!(ack.get(12), Some(&2), "chunk type 2");
+        // Lost. The client's retransmission of the INIT, as it sends it.
+        let later = a.poll_timeout().expect("the INIT's timer");
+        a.handle_timeout(later);
+        let again = a.poll_transmit(later).expect("the INIT again");
+        let Payload::RawEncode(packets) = again.payload else { panic!("a raw packet") };
+        assert_eq!(packets[0].get(16..20), first.get(16..20), "the same Initiate Tag");
+        server.receive(later, packets[0].clone());
+        assert_eq!(server.dropped, 0);
+        let ack = server.next_packet(later).expect("the INIT ACK again");
+        assert_eq!(ack.get(12), Some(&2));
+        // The client takes it and goes on (COOKIE ECHO).
+        match peer.handle(later, PEER, None, None, ack) {
+            Some((_, DatagramEvent::AssociationEvent(e))) => a.handle_event(e),
+            _ => panic!("the INIT ACK is the client association's"),
+        }
+        let echo = a.poll_transmit(later).expect("a COOKIE ECHO");
+        let Payload::RawEncode(packets) = echo.payload else { panic!("a raw packet") };
+        assert_eq!(packets[0].get(12), Some(&10), "chunk type 10");
     }
 }
