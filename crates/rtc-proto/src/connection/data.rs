@@ -89,6 +89,11 @@ pub(crate) struct Data {
     endpoint: Option<Endpoint>,
     assoc: Option<(AssociationHandle, Association)>,
     established: bool,
+    /// Streams the peer opened and wrote to before the association was
+    /// up on this side (its COOKIE ACK lost, the peer's DATA_CHANNEL_OPEN
+    /// came first): read once it is, since the DATA_CHANNEL_ACK cannot be
+    /// sent before. At most `Limits::data_streams`.
+    waiting: Vec<u16>,
     failed: bool,
     /// This side is the DTLS (and so SCTP) client; known once DTLS starts.
     client: Option<bool>,
@@ -126,6 +131,7 @@ impl Data {
             endpoint: None,
             assoc: None,
             established: false,
+            waiting: Vec::new(),
             failed: false,
             client: None,
             init_tag: None,
@@ -585,6 +591,10 @@ impl Connection {
         }
         if opened {
             self.open_channels();
+            let waiting = self.data.as_deref_mut().map(|d| std::mem::take(&mut d.waiting)).unwrap_or_default();
+            for sid in waiting {
+                self.read_unknown(sid);
+            }
         }
     }
 
@@ -608,7 +618,12 @@ impl Connection {
                         }
                     }
                     Some((i, _, _)) => self.read_opening(i, id),
-                    None => self.read_unknown(id),
+                    None if data.established => self.read_unknown(id),
+                    None => {
+                        if !data.waiting.contains(&id) && data.waiting.len() < self.limits.data_streams {
+                            data.waiting.push(id);
+                        }
+                    }
                 }
             }
             StreamEvent::BufferedAmountLow { id } => {
@@ -798,6 +813,7 @@ impl Connection {
             _ => {}
         }
         data.established = false;
+        data.waiting.clear();
         data.failed = true;
         data.assoc = None;
         data.readable.clear();
@@ -1118,6 +1134,95 @@ mod tests {
         assert!(server.assoc.is_some() && server.dropped == 0, "the first INIT starts the association");
         server.receive(now, init());
         assert_eq!(server.dropped, 1, "a second one does not");
+    }
+
+    /// The peer (the SCTP server) opens a stream while its COOKIE ACK is
+    /// lost: its DATA_CHANNEL_OPEN reaches this side before the association
+    /// is up here, when no DATA_CHANNEL_ACK can be sent. The stream is read
+    /// once the COOKIE ECHO sent again brings the COOKIE ACK; it was
+    /// dropped before, and the peer's data stream never opened.
+    #[test]
+    fn an_open_before_the_cookie_ack_opens_the_stream_once_up() {
+        let start = Instant::now();
+        let config =
+            super::super::ConnectionConfig { seed: Some(7), ..super::super::ConnectionConfig::new(None, None) };
+        let mut conn = Connection::new(config, start, std::time::SystemTime::UNIX_EPOCH).unwrap();
+        conn.enable_data();
+        if let Some(d) = conn.data.as_deref_mut() {
+            d.remote = Some(DataTransport::default());
+            d.start(true, None);
+        }
+        let mut server = ServerConfig::new();
+        server.transport = Arc::new(TransportConfig::default());
+        let mut config = EndpointConfig::new();
+        config.max_payload_size(SCTP_MTU - 12 - 16);
+        let mut peer = FuzzPeer { endpoint: Endpoint::new(Arc::new(config), Some(Arc::new(server))), assoc: None };
+        // Moves packets both ways; the peer's packets go through `keep`.
+        let step =
+            |conn: &mut Connection, peer: &mut FuzzPeer, now: Instant, keep: &mut dyn FnMut(&Bytes) -> bool| {
+                for _ in 0..16 {
+                    while let Some(p) = conn.data.as_deref_mut().and_then(|d| d.next_packet(now)) {
+                        match peer.endpoint.handle(now, PEER, None, None, p) {
+                            Some((h, DatagramEvent::NewAssociation(a))) if peer.assoc.is_none() => {
+                                peer.assoc = Some((h, a))
+                            }
+                            Some((_, DatagramEvent::AssociationEvent(e))) => {
+                                if let Some((_, a)) = peer.assoc.as_mut() {
+                                    a.handle_event(e);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    if let Some((h, a)) = peer.assoc.as_mut() {
+                        while let Some(e) = a.poll_endpoint_event() {
+                            if let Some(ae) = peer.endpoint.handle_event(*h, e) {
+                                a.handle_event(ae);
+                            }
+                        }
+                        a.handle_timeout(now);
+                        while let Some(t) = a.poll_transmit(now) {
+                            if let Payload::RawEncode(packets) = t.payload {
+                                for p in packets.into_iter().filter(|p| keep(p)) {
+                                    if let Some(d) = conn.data.as_deref_mut() {
+                                        d.receive(now, p);
+                                    }
+                                }
+                            }
+                        }
+                        while a.poll().is_some() {}
+                    }
+                    conn.data_events();
+                    conn.handle_timeout(now);
+                }
+            };
+        // INIT, INIT ACK, COOKIE ECHO; the COOKIE ACK (chunk type 11) lost.
+        let mut cookie_acks = 0;
+        step(&mut conn, &mut peer, start, &mut |p: &Bytes| {
+            let ack = p.get(12) == Some(&11);
+            cookie_acks += usize::from(ack);
+            !ack
+        });
+        assert_eq!(cookie_acks, 1, "the peer is up and its COOKIE ACK lost");
+        assert!(!conn.data.as_deref().unwrap().established);
+        // The peer opens a stream (its parity: odd) and its OPEN arrives.
+        peer.write(1, Ppi::Dcep, &dcep::open(&DataStreamDescription::new("early")));
+        step(&mut conn, &mut peer, start, &mut |p: &Bytes| p.get(12) != Some(&11));
+        assert_eq!(conn.data.as_deref().unwrap().dropped, 0, "nothing of it dropped");
+        assert!(!std::iter::from_fn(|| conn.poll_event()).any(|e| matches!(e, Event::Data { .. })));
+        // The COOKIE ECHO again, the COOKIE ACK through: the stream opens.
+        let later = start + std::time::Duration::from_secs(4);
+        step(&mut conn, &mut peer, later, &mut |_| true);
+        assert!(conn.data.as_deref().unwrap().established);
+        let events: Vec<DataEvent> = std::iter::from_fn(|| conn.poll_event())
+            .filter_map(|e| match e {
+                Event::Data { event, .. } => Some(event),
+                _ => None,
+            })
+            .collect();
+        assert!(events.contains(&DataEvent::Incoming) && events.contains(&DataEvent::Open), "{events:?}");
+        let d = conn.data.as_deref().unwrap();
+        assert_eq!(d.channels.iter().find(|c| c.sid == Some(1)).map(|c| c.desc.label.as_str()), Some("early"));
     }
 
     /// RFC 4960 section 5.2.2: the server's INIT ACK lost, the client sends
