@@ -1158,44 +1158,43 @@ mod tests {
         config.max_payload_size(SCTP_MTU - 12 - 16);
         let mut peer = FuzzPeer { endpoint: Endpoint::new(Arc::new(config), Some(Arc::new(server))), assoc: None };
         // Moves packets both ways; the peer's packets go through `keep`.
-        let step =
-            |conn: &mut Connection, peer: &mut FuzzPeer, now: Instant, keep: &mut dyn FnMut(&Bytes) -> bool| {
-                for _ in 0..16 {
-                    while let Some(p) = conn.data.as_deref_mut().and_then(|d| d.next_packet(now)) {
-                        match peer.endpoint.handle(now, PEER, None, None, p) {
-                            Some((h, DatagramEvent::NewAssociation(a))) if peer.assoc.is_none() => {
-                                peer.assoc = Some((h, a))
-                            }
-                            Some((_, DatagramEvent::AssociationEvent(e))) => {
-                                if let Some((_, a)) = peer.assoc.as_mut() {
-                                    a.handle_event(e);
-                                }
-                            }
-                            _ => {}
+        let step = |conn: &mut Connection, peer: &mut FuzzPeer, now: Instant, keep: &mut dyn FnMut(&Bytes) -> bool| {
+            for _ in 0..16 {
+                while let Some(p) = conn.data.as_deref_mut().and_then(|d| d.next_packet(now)) {
+                    match peer.endpoint.handle(now, PEER, None, None, p) {
+                        Some((h, DatagramEvent::NewAssociation(a))) if peer.assoc.is_none() => {
+                            peer.assoc = Some((h, a))
                         }
+                        Some((_, DatagramEvent::AssociationEvent(e))) => {
+                            if let Some((_, a)) = peer.assoc.as_mut() {
+                                a.handle_event(e);
+                            }
+                        }
+                        _ => {}
                     }
-                    if let Some((h, a)) = peer.assoc.as_mut() {
-                        while let Some(e) = a.poll_endpoint_event() {
-                            if let Some(ae) = peer.endpoint.handle_event(*h, e) {
-                                a.handle_event(ae);
-                            }
-                        }
-                        a.handle_timeout(now);
-                        while let Some(t) = a.poll_transmit(now) {
-                            if let Payload::RawEncode(packets) = t.payload {
-                                for p in packets.into_iter().filter(|p| keep(p)) {
-                                    if let Some(d) = conn.data.as_deref_mut() {
-                                        d.receive(now, p);
-                                    }
-                                }
-                            }
-                        }
-                        while a.poll().is_some() {}
-                    }
-                    conn.data_events();
-                    conn.handle_timeout(now);
                 }
-            };
+                if let Some((h, a)) = peer.assoc.as_mut() {
+                    while let Some(e) = a.poll_endpoint_event() {
+                        if let Some(ae) = peer.endpoint.handle_event(*h, e) {
+                            a.handle_event(ae);
+                        }
+                    }
+                    a.handle_timeout(now);
+                    while let Some(t) = a.poll_transmit(now) {
+                        if let Payload::RawEncode(packets) = t.payload {
+                            for p in packets.into_iter().filter(|p| keep(p)) {
+                                if let Some(d) = conn.data.as_deref_mut() {
+                                    d.receive(now, p);
+                                }
+                            }
+                        }
+                    }
+                    while a.poll().is_some() {}
+                }
+                conn.data_events();
+                conn.handle_timeout(now);
+            }
+        };
         // INIT, INIT ACK, COOKIE ECHO; the COOKIE ACK (chunk type 11) lost.
         let mut cookie_acks = 0;
         step(&mut conn, &mut peer, start, &mut |p: &Bytes| {
