@@ -252,6 +252,20 @@ mod tests {
         m
     }
 
+    /// The messages `d` takes from `stream` handed to it `chunk` octets at
+    /// a time; nothing may be left over.
+    fn read_in_chunks(mut d: Deframer, stream: &[u8], chunk: usize) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        for c in stream.chunks(chunk) {
+            d.push(c).unwrap();
+            while let Some(m) = d.next_message().unwrap() {
+                got.push(m.to_vec());
+            }
+        }
+        assert_eq!(d.buffered(), 0, "chunks of {chunk}: octets left over");
+        got
+    }
+
     /// Every way of cutting a stream of mixed messages into chunks yields
     /// the same messages.
     #[test]
@@ -259,16 +273,7 @@ mod tests {
         let msgs = [stun(0), channel(1), channel(0), stun(8), channel(5), channel(8), stun(40)];
         let stream: Vec<u8> = msgs.concat();
         for chunk in 1..=stream.len() {
-            let mut d = Deframer::default();
-            let mut got = Vec::new();
-            for c in stream.chunks(chunk) {
-                d.push(c).unwrap();
-                while let Some(m) = d.next_message().unwrap() {
-                    got.push(m.to_vec());
-                }
-            }
-            assert_eq!(got, msgs, "chunks of {chunk}");
-            assert_eq!(d.buffered(), 0);
+            assert_eq!(read_in_chunks(Deframer::default(), &stream, chunk), msgs, "chunks of {chunk}");
         }
         // Through spare/commit, a byte at a time.
         let mut d = Deframer::default();
@@ -328,16 +333,8 @@ mod tests {
             }
         }
         for chunk in [1, 2, 3, 7, 100, stream.len()] {
-            let mut d = Deframer::rfc4571(MAX_RFC4571_MESSAGE);
-            let mut got = Vec::new();
-            for c in stream.chunks(chunk) {
-                d.push(c).unwrap();
-                while let Some(m) = d.next_message().unwrap() {
-                    got.push(m.to_vec());
-                }
-            }
-            assert_eq!(got, msgs, "chunks of {chunk}");
-            assert_eq!(d.buffered(), 0);
+            let d = Deframer::rfc4571(MAX_RFC4571_MESSAGE);
+            assert_eq!(read_in_chunks(d, &stream, chunk), msgs, "chunks of {chunk}");
         }
         assert!(frame_rfc4571(&vec![0; 65_536], &mut Vec::new()).is_err());
         let mut d = Deframer::rfc4571(1000);
