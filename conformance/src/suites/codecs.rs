@@ -313,56 +313,33 @@ fn check_aiortc_answers(ctx: &Context) -> Result<(), String> {
 
 /// We offer `rtc-options.json`; headless Chromium answers. See [`check_peer_answers`].
 fn check_chromium_answers(ctx: &Context) -> Result<(), String> {
-    check_peer_answers(
-        ctx,
-        "chromium",
-        || chromium(ctx, "offer"),
-        |offer| chromium(ctx, &format!("answer:{}", url_encode(offer))),
-    )
+    check_peer_answers(ctx, "chromium", || chromium(ctx, "offer", None), |offer| chromium(ctx, "answer", Some(offer)))
 }
 
-/// Runs `conformance/peers/chromium_codecs.html#<mode>` in headless Chromium
-/// (`RTC_CHROMIUM`, else `chromium` on the PATH) and returns the SDP it wrote.
-fn chromium(ctx: &Context, mode: &str) -> Result<String, String> {
+/// Serves `conformance/peers/chromium_codecs.html` on 127.0.0.1 (with
+/// `offer` at `/offer`), opens it as `/codecs.html?<mode>` in headless
+/// Chromium (`RTC_CHROMIUM`, else `chromium` on the PATH) and returns the
+/// SDP the page POSTs, waiting up to 30 s of real time for it.
+fn chromium(ctx: &Context, mode: &str, offer: Option<&str>) -> Result<String, String> {
     let exe = std::env::var_os("RTC_CHROMIUM").unwrap_or_else(|| "chromium".into());
-    let page = ctx.root.join("conformance/peers/chromium_codecs.html");
-    let out = Command::new(&exe)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=5000"])
-        .args(["--no-first-run", "--dump-dom"])
-        .arg(format!("file://{}#{mode}", page.display()))
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .map_err(|e| {
-            format!("run {:?}: {e} (scripts/install-peers.sh installs Debian's chromium; or set RTC_CHROMIUM)", exe)
-        })?;
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let start = dom.find("<pre id=\"out\">").ok_or("chromium wrote no result")? + "<pre id=\"out\">".len();
-    let end = dom[start..].find("</pre>").ok_or("chromium result unterminated")? + start;
-    let text = dom[start..end]
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&");
-    if text.starts_with("ERROR") || text == "pending" {
-        return Err(format!("chromium {mode:.6}: {text}"));
-    }
-    // Chromium writes CRLF; the DOM keeps it. Normalize for the SDP parser.
-    Ok(text.replace("\r\n", "\n").replace('\n', "\r\n"))
-}
-
-/// Percent-encodes all but RFC 3986 unreserved characters.
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
+    let page_path = ctx.root.join("conformance/peers/chromium_codecs.html");
+    let page = std::fs::read_to_string(&page_path).map_err(|e| format!("{}: {e}", page_path.display()))?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let text = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+        let url = format!("http://{}/codecs.html?{mode}", listener.local_addr().map_err(|e| e.to_string())?);
+        let (tx, mut posted) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(crate::browser::serve(listener, "/codecs.html", page, offer.unwrap_or_default().to_owned(), tx));
+        crate::browser::with_chromium(&exe, &url, &format!("codecs-{mode}"), async {
+            crate::browser::posted_to(&mut posted, "/result").await
         })
-        .collect()
+        .await
+    });
+    let text = text.map_err(|e| {
+        format!("chromium {mode}: {e} (scripts/install-peers.sh installs Debian's chromium; or set RTC_CHROMIUM)")
+    })?;
+    // Chromium writes CRLF; normalize whatever arrives for the SDP parser.
+    Ok(text.replace("\r\n", "\n").replace('\n', "\r\n"))
 }
 
 /// We offer `rtc-options.json` to a live peer. Its answer must list exactly
