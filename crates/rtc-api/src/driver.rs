@@ -5,16 +5,16 @@
 //! delivers with the lock released. Also the state the handles share.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
 use crossbeam_queue::ArrayQueue;
-use rtc_ice::ice_tcp::{IceTcp, IceTcpEvent};
-use rtc_ice::tcp::{StreamEvent, TlsConfig, TurnStreams};
-use rtc_ice::udp::{Bound, MdnsLink, RecvBatch, UdpSocketSet};
-use rtc_ice::{StreamCommand, TcpCommand};
+use rtc_ice::TcpCommand;
+use rtc_ice::net::{Inputs, Network};
+use rtc_ice::tcp::{StreamKey, TlsConfig};
+use rtc_ice::udp::Bound;
 use rtc_proto::{
     ConnHandle, ConnectionEvent, DataEvent, DataStreamId, Direction, Endpoint, Error, Event, MIN_TRANSMIT_BUFFER,
     SocketConfig, SocketEvent, SocketId, StreamId, StreamOutput, TrackDescription, TrackId, TurnStream,
@@ -198,16 +198,8 @@ impl SocketShared {
             return Err(Error::InvalidOptions(why.into()));
         }
         let id = st.endpoint.add_socket(self.config.clone());
-        for b in std::mem::take(&mut *lock(&self.unbound)) {
-            st.addrs.insert(b.local, id);
-            st.add_udp.push(b);
-        }
-        for l in std::mem::take(&mut *lock(&self.unbound_tcp)) {
-            if let Ok(a) = l.local_addr() {
-                st.tcp_addrs.insert(a, id);
-                st.add_tcp.push(l);
-            }
-        }
+        let (udp, tcp) = (std::mem::take(&mut *lock(&self.unbound)), std::mem::take(&mut *lock(&self.unbound_tcp)));
+        st.joined.push((id, udp, tcp, self.tls.clone()));
         st.sockets.insert(id, self.clone());
         *link = Some((Arc::downgrade(driver), id));
         Ok(id)
@@ -230,18 +222,10 @@ pub(crate) struct ConnLink {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub(crate) endpoint: Endpoint,
-    add_udp: Vec<Bound>,
-    drop_udp: Vec<SocketAddr>,
-    addrs: HashMap<SocketAddr, SocketId>,
-    /// ICE-TCP: listeners to take on and to drop, and the socket of each
-    /// listener's address and of each connection an agent opened (its
-    /// local address; the active candidate's and the remote while it is
-    /// being opened).
-    add_tcp: Vec<std::net::TcpListener>,
-    drop_tcp: Vec<SocketAddr>,
-    tcp_addrs: HashMap<SocketAddr, SocketId>,
-    tcp_conns: HashMap<SocketAddr, SocketId>,
-    tcp_opening: HashMap<(SocketAddr, SocketAddr), SocketId>,
+    /// Sockets whose UDP sockets and ICE-TCP listeners the task takes on,
+    /// and sockets whose ports it frees, once the lock is released.
+    joined: Vec<(SocketId, Vec<Bound>, Vec<std::net::TcpListener>, TlsConfig)>,
+    left: Vec<SocketId>,
     pub(crate) sockets: HashMap<SocketId, Arc<SocketShared>>,
     pub(crate) conns: HashMap<ConnHandle, ConnLink>,
     /// Sent tracks by their handle's address: `write_frame`'s lookup.
@@ -279,59 +263,7 @@ impl State {
         if let Some(s) = self.sockets.remove(&id) {
             tracing::debug!(socket = %s.config.socket_id, "socket closed: its UDP ports are freed");
         }
-        let addrs: Vec<SocketAddr> = self.addrs.iter().filter(|(_, s)| **s == id).map(|(a, _)| *a).collect();
-        for a in addrs {
-            self.addrs.remove(&a);
-            self.drop_udp.push(a);
-        }
-        let tcp: Vec<SocketAddr> = self.tcp_addrs.iter().filter(|(_, s)| **s == id).map(|(a, _)| *a).collect();
-        for a in tcp {
-            self.tcp_addrs.remove(&a);
-            self.drop_tcp.push(a);
-        }
-        let conns: Vec<SocketAddr> = self.tcp_conns.iter().filter(|(_, s)| **s == id).map(|(a, _)| *a).collect();
-        for a in conns {
-            self.tcp_conns.remove(&a);
-            self.drop_tcp.push(a);
-        }
-        self.tcp_opening.retain(|_, s| *s != id);
-    }
-
-    /// Hands an ICE-TCP report to the endpoint, for the socket whose
-    /// listener or connection it is about; a connection nobody waits for
-    /// any more is closed again. Returns a message's buffer, done with.
-    fn ice_tcp_event(&mut self, now: Instant, e: IceTcpEvent, close: &mut Vec<TcpCommand>) -> Option<Vec<u8>> {
-        match e {
-            IceTcpEvent::Connected { local, remote, connection } => {
-                let Some(socket) = self.tcp_opening.remove(&(local, remote)) else {
-                    close.push(TcpCommand::Close { local: connection, remote });
-                    return None;
-                };
-                if self.endpoint.tcp_connected(now, socket, (local, remote), connection) {
-                    self.tcp_conns.insert(connection, socket);
-                } else {
-                    close.push(TcpCommand::Close { local: connection, remote });
-                }
-            }
-            IceTcpEvent::Message((local, remote), mut data) => {
-                if let Some(&socket) = self.tcp_addrs.get(&local).or_else(|| self.tcp_conns.get(&local)) {
-                    let _ = self.endpoint.handle_datagram(now, socket, local, remote, &mut data);
-                }
-                return Some(data);
-            }
-            IceTcpEvent::Closed((local, remote)) => {
-                let socket = self
-                    .tcp_opening
-                    .remove(&(local, remote))
-                    .or_else(|| self.tcp_conns.remove(&local))
-                    .or_else(|| self.tcp_addrs.get(&local).copied());
-                if let Some(socket) = socket {
-                    self.endpoint.tcp_closed(now, socket, local, remote);
-                }
-            }
-            _ => {}
-        }
-        None
+        self.left.push(id);
     }
 
     /// Marks a connection for removal once its last datagrams (DTLS
@@ -472,83 +404,74 @@ impl Driver {
     }
 }
 
+/// The core, as the network hands it what it read.
+struct Core<'a>(Instant, &'a mut Endpoint);
+
+impl Inputs<SocketId> for Core<'_> {
+    fn datagram(&mut self, socket: SocketId, local: SocketAddr, remote: SocketAddr, data: &mut [u8]) {
+        let _ = self.1.handle_datagram(self.0, socket, local, remote, data);
+    }
+
+    fn stream_connected(&mut self, socket: SocketId, key: StreamKey) {
+        self.1.stream_connected(self.0, TurnStream::of(socket, key));
+    }
+
+    fn stream_closed(&mut self, socket: SocketId, key: StreamKey) {
+        self.1.stream_closed(self.0, TurnStream::of(socket, key));
+    }
+
+    fn stream_message(&mut self, socket: SocketId, key: StreamKey, message: &mut [u8]) {
+        let _ = self.1.handle_stream_message(self.0, TurnStream::of(socket, key), message);
+    }
+
+    fn tcp_connected(&mut self, socket: SocketId, opened: (SocketAddr, SocketAddr), connection: SocketAddr) -> bool {
+        self.1.tcp_connected(self.0, socket, opened, connection)
+    }
+
+    fn tcp_closed(&mut self, socket: SocketId, local: SocketAddr, remote: SocketAddr) {
+        self.1.tcp_closed(self.0, socket, local, remote);
+    }
+
+    fn mdns(&mut self, from: SocketAddr, data: &[u8]) {
+        self.1.handle_mdns_datagram(self.0, from, data);
+    }
+}
+
 /// What one turn of the lock produced, to act on with the lock released.
 #[derive(Default)]
 struct Turn {
     /// Datagrams in `out`: from, to, where, how long, and the TURN stream
     /// they go on (a relay reached over TCP or TLS) if any.
     transmit: Vec<(SocketAddr, SocketAddr, usize, usize, Option<rtc_ice::TurnTransport>)>,
-    /// Buffers of stream messages handed in, to give back to their pool.
-    stream_spent: Vec<Vec<u8>>,
-    /// Stream events (TURN over TCP or TLS) for the endpoint.
-    from_streams: Vec<StreamEvent>,
-    /// ICE-TCP reports for the endpoint, and commands for the connections.
-    from_tcp: Vec<IceTcpEvent>,
-    to_tcp: Vec<TcpCommand>,
-    /// Buffers of ICE-TCP messages handed in, to give back to their pool.
-    tcp_spent: Vec<Vec<u8>>,
-    /// Messages for streams, and streams to open (with their socket's
-    /// roots) or close.
-    to_streams: Vec<(StreamOutput, Option<TlsConfig>)>,
+    /// ICE-TCP connections to open or close, then messages for streams to
+    /// TURN servers, and streams to open or close.
+    to_tcp: Vec<(SocketId, TcpCommand)>,
+    to_streams: Vec<StreamOutput>,
     deliveries: Vec<Delivery>,
     frames: Vec<(Arc<TrackInner>, Frame)>,
     messages: Vec<(Arc<DataInner>, DataStreamMessage)>,
     ended: Vec<Ending>,
-    /// mDNS queries, and the host addresses whose interfaces they go out
-    /// on.
+    /// mDNS queries and answers, and whether names of ours are answered.
     mdns: Vec<rtc_ice::mdns::MdnsTransmit>,
-    mdns_interfaces: Vec<IpAddr>,
+    mdns_responding: bool,
 }
 
 impl Turn {
-    /// Under the lock: datagrams in, timers, and everything out.
+    /// Under the lock: what the network read, timers, and everything out.
     fn take(
         &mut self,
         st: &mut State,
-        batch: &mut RecvBatch,
-        mdns: &mut MdnsLink,
+        net: &mut Network<SocketId>,
         out: &mut [u8],
         home: &Arc<ArrayQueue<Vec<u8>>>,
     ) -> bool {
         let now = Instant::now();
-        for e in self.from_streams.drain(..) {
-            let (local, server, transport) = match &e {
-                StreamEvent::Connected(k) | StreamEvent::Closed(k) | StreamEvent::Message(k, _) => *k,
-                _ => continue,
-            };
-            let Some(&socket) = st.addrs.get(&local) else { continue };
-            let stream = TurnStream::of(socket, (local, server, transport));
-            match e {
-                StreamEvent::Connected(_) => st.endpoint.stream_connected(now, stream),
-                StreamEvent::Closed(_) => st.endpoint.stream_closed(now, stream),
-                StreamEvent::Message(_, mut m) => {
-                    let _ = st.endpoint.handle_stream_message(now, stream, &mut m);
-                    self.stream_spent.push(m);
-                }
-                _ => {}
-            }
-        }
-        for e in self.from_tcp.drain(..) {
-            if let Some(spent) = st.ice_tcp_event(now, e, &mut self.to_tcp) {
-                self.tcp_spent.push(spent);
-            }
-        }
-        if let Some((from, data)) = mdns.take() {
-            st.endpoint.handle_mdns_datagram(now, from, data);
-        }
-        for (local, remote, data) in batch.iter_mut() {
-            if let Some(&socket) = st.addrs.get(&local) {
-                let _ = st.endpoint.handle_datagram(now, socket, local, remote, data);
-            }
-        }
-        batch.clear();
+        net.take(&mut Core(now, &mut st.endpoint));
         st.endpoint.handle_timeout(now);
         while let Some(q) = st.endpoint.poll_mdns_transmit(now) {
             self.mdns.push(q);
         }
-        if (!self.mdns.is_empty() || st.endpoint.mdns_responding()) && mdns.socket().is_none() && !mdns.failed() {
-            self.mdns_interfaces = st.addrs.keys().map(SocketAddr::ip).collect();
-        }
+        self.mdns_responding = st.endpoint.mdns_responding();
         let (mut at, mut more) = (0, false);
         while at + MIN_TRANSMIT_BUFFER <= out.len() {
             let Some((_, t)) = st.endpoint.poll_transmit(now, &mut out[at..]) else { break };
@@ -557,27 +480,10 @@ impl Turn {
             more = at + MIN_TRANSMIT_BUFFER > out.len();
         }
         while let Some((_, o)) = st.endpoint.poll_stream() {
-            if let StreamOutput::Tcp(socket, c) = o {
-                match c {
-                    TcpCommand::Connect { local, remote } => {
-                        st.tcp_opening.insert((local, remote), socket);
-                    }
-                    TcpCommand::Close { local, remote } => {
-                        st.tcp_opening.remove(&(local, remote));
-                        st.tcp_conns.remove(&local);
-                    }
-                    _ => {}
-                }
-                self.to_tcp.push(c);
-                continue;
+            match o {
+                StreamOutput::Tcp(socket, c) => self.to_tcp.push((socket, c)),
+                o => self.to_streams.push(o),
             }
-            let tls = match &o {
-                StreamOutput::Command(socket, StreamCommand::Connect { .. }) => {
-                    st.sockets.get(socket).map(|s| s.tls.clone())
-                }
-                _ => None,
-            };
-            self.to_streams.push((o, tls));
         }
         while let Some((h, e)) = st.endpoint.poll_event() {
             if let Some(d) = st.resolve(h, e) {
@@ -619,53 +525,19 @@ impl Turn {
 
     /// With the lock released: send, fire events, deliver frames, end
     /// streams.
-    fn act(
-        &mut self,
-        udp: &UdpSocketSet,
-        streams: &mut TurnStreams,
-        tcp: &mut IceTcp,
-        mdns: &mut MdnsLink,
-        out: &[u8],
-    ) {
-        let interfaces = std::mem::take(&mut self.mdns_interfaces);
-        if self.mdns.is_empty() && !interfaces.is_empty() {
-            // Names to answer for: the socket listens from now on.
-            mdns.open(|| interfaces);
-        } else {
-            mdns.send(&mut self.mdns, || interfaces);
-        }
-        for c in self.to_tcp.drain(..) {
-            tcp.command(c);
-        }
-        for b in self.tcp_spent.drain(..) {
-            tcp.recycle(b);
-        }
-        for b in self.stream_spent.drain(..) {
-            streams.recycle(b);
+    fn act(&mut self, net: &mut Network<SocketId>, out: &[u8]) {
+        net.mdns(&mut self.mdns, self.mdns_responding);
+        for (socket, c) in self.to_tcp.drain(..) {
+            net.tcp_command(socket, c);
         }
         for (source, destination, at, len, turn_stream) in self.transmit.drain(..) {
-            if let Some(transport) = turn_stream {
-                // A full queue drops it, as a full socket buffer would.
-                streams.send_slice((source, destination, transport), &out[at..at + len]);
-                continue;
-            }
-            // Over an ICE-TCP connection when its two addresses name one.
-            if tcp.send(source, destination, &out[at..at + len]) {
-                continue;
-            }
-            // A full socket buffer drops the datagram, as the network would.
-            if let Err(e) = udp.try_send_to(source, destination, &out[at..at + len]) {
-                tracing::trace!(%source, %destination, len, "UDP send failed: {e}");
-            }
+            net.send(source, destination, turn_stream, &out[at..at + len]);
         }
         // In order: a close comes after the messages before it.
-        for (o, tls) in self.to_streams.drain(..) {
-            match (o, tls) {
-                (StreamOutput::Transmit(_, t), _) => {
-                    streams.send((t.source, t.destination, t.transport), t.contents);
-                }
-                (StreamOutput::Command(_, c), Some(tls)) => streams.command_with(c, &tls),
-                (StreamOutput::Command(_, c), None) => streams.command(c),
+        for o in self.to_streams.drain(..) {
+            match o {
+                StreamOutput::Transmit(_, t) => net.stream((t.source, t.destination, t.transport), t.contents),
+                StreamOutput::Command(socket, c) => net.stream_command(socket, c),
                 _ => {}
             }
         }
@@ -713,25 +585,18 @@ impl Turn {
     }
 }
 
-/// Stream events taken in one turn at most.
-const STREAM_BATCH: usize = 64;
-
 async fn run(driver: Weak<Driver>) {
-    let mut udp = UdpSocketSet::new();
-    // Streams to TURN servers (TURN over TCP or TLS): opened, written and
-    // read by tasks of their own; their events come in below.
-    let (mut streams, mut stream_events) = match TurnStreams::new(&[]) {
-        Ok(s) => s,
+    // UDP sockets, streams to TURN servers and ICE-TCP connections (read
+    // and written by tasks of their own), and the mDNS socket.
+    let mut net = match Network::new() {
+        Ok(n) => n,
         Err(e) => {
             tracing::error!("driver task ended: no TLS configuration: {e}");
             return;
         }
     };
-    let mut batch = RecvBatch::new();
     let mut out = vec![0u8; TRANSMIT_BATCH * MIN_TRANSMIT_BUFFER];
     let mut turn = Turn::default();
-    let mut mdns = MdnsLink::new();
-    let mut tcp = IceTcp::new();
     // Frame buffers circulate: the core fills one, a reader drops it, and it
     // comes back here.
     let home = Arc::new(ArrayQueue::<Vec<u8>>::new(FRAME_POOL));
@@ -740,45 +605,22 @@ async fn run(driver: Weak<Driver>) {
             tracing::debug!("driver task ended: its connections are gone");
             return;
         };
-        let (timeout, more, done, sockets) = {
+        let (timeout, more, done, joined, left) = {
             let mut st = d.state();
+            let more = turn.take(&mut st, &mut net, &mut out, &home);
             // Sockets to take on or drop, acted on once the lock is released
             // (registering and closing them are syscalls).
-            let sockets = (
-                std::mem::take(&mut st.add_udp),
-                std::mem::take(&mut st.drop_udp),
-                std::mem::take(&mut st.add_tcp),
-                std::mem::take(&mut st.drop_tcp),
-            );
-            while turn.from_tcp.len() < STREAM_BATCH
-                && let Some(e) = tcp.try_recv()
-            {
-                turn.from_tcp.push(e);
-            }
-            while turn.from_streams.len() < STREAM_BATCH
-                && let Ok(e) = stream_events.try_recv()
-            {
-                turn.from_streams.push(e);
-            }
-            let more = turn.take(&mut st, &mut batch, &mut mdns, &mut out, &home);
-            (st.endpoint.poll_timeout(), more, st.retired && st.conns.is_empty() && st.sockets.is_empty(), sockets)
+            let (joined, left) = (std::mem::take(&mut st.joined), std::mem::take(&mut st.left));
+            (st.endpoint.poll_timeout(), more, st.retired && st.conns.is_empty() && st.sockets.is_empty(), joined, left)
         };
-        let (add_udp, drop_udp, add_tcp, drop_tcp) = sockets;
-        for b in add_udp {
-            udp.add(b);
+        for (socket, udp, tcp, tls) in joined {
+            net.add(socket, udp, tcp, tls);
         }
-        for a in drop_udp {
-            udp.remove(a);
+        // The last datagrams of a socket left (close_notify) go out first.
+        turn.act(&mut net, &out);
+        for socket in left {
+            net.remove(socket);
         }
-        for l in add_tcp {
-            if let Err(e) = tcp.adopt(l) {
-                tracing::warn!("an ICE-TCP listener could not be taken on: {e}");
-            }
-        }
-        for a in drop_tcp {
-            tcp.unlisten(a);
-        }
-        turn.act(&udp, &mut streams, &mut tcp, &mut mdns, &out);
         if done {
             tracing::debug!("driver task ended: every connection closed, every socket gone");
             return;
@@ -788,15 +630,6 @@ async fn run(driver: Weak<Driver>) {
         }
         // The task keeps the driver while it waits: it ends once every
         // connection is closed and every socket gone (`done`).
-        let wake = d.wake.notified();
-        let until = timeout.unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(3600));
-        tokio::select! {
-            _ = udp.recv_batch(&mut batch) => {}
-            Some(e) = stream_events.recv() => turn.from_streams.push(e),
-            Some(e) = tcp.recv() => turn.from_tcp.push(e),
-            () = wake => {}
-            () = mdns.recv() => {}
-            () = tokio::time::sleep_until(until.into()) => {}
-        }
+        net.wait(timeout, d.wake.notified()).await;
     }
 }

@@ -55,6 +55,8 @@ pub mod ice_tcp;
 pub mod iface;
 pub mod mdns;
 #[cfg(feature = "tokio")]
+pub mod net;
+#[cfg(feature = "tokio")]
 mod pool;
 #[cfg(feature = "tokio")]
 mod socket;
