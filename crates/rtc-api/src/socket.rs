@@ -63,21 +63,7 @@ impl RtcSocket {
         options: SocketOptions,
         certificate: Certificate,
     ) -> Result<Self, Error> {
-        if !options.fingerprints.is_empty() {
-            return Err(Error::InvalidOptions(
-                "`fingerprints` are the socket's own certificate's and are filled in; leave them empty".into(),
-            ));
-        }
-        for k in &options.keys {
-            k.check().map_err(|e| Error::InvalidOptions(e.to_string()))?;
-        }
-        if options.ice_lite && (!servers.urls.is_empty() || servers.relay_only) {
-            return Err(Error::InvalidOptions(
-                "an `ice-lite` socket gathers host candidates only (RFC 8445 section 5.2): no STUN or TURN URLs, no \
-                 relay-only"
-                    .into(),
-            ));
-        }
+        SocketConfig::check(&servers, &options)?;
         let mut stun_servers = Vec::new();
         let mut turn_servers = Vec::new();
         for url in &servers.urls {
@@ -113,18 +99,12 @@ impl RtcSocket {
                 listeners.push((*component, rtc_ice::ice_tcp::listener_beside(*addr, &udp)?));
             }
         }
-        let mut config = SocketConfig::new(crate::media::random_id(12), locals, options, certificate);
-        if servers.no_udp && !servers.ice_tcp {
-            return Err(Error::InvalidOptions("`no-udp` without `ice-tcp` leaves no candidate".into()));
-        }
-        config.udp_candidates = !servers.no_udp;
+        let mut config = SocketConfig::new(crate::media::random_id(12), locals, options, certificate).with_servers(
+            &servers,
+            stun_servers,
+            turn_servers,
+        );
         config.tcp_locals = listeners.iter().map(|(c, l)| l.local_addr().map(|a| (*c, a))).collect::<Result<_, _>>()?;
-        config.stun_servers = stun_servers;
-        config.turn_servers = turn_servers;
-        config.relay_only = servers.relay_only;
-        config.mdns_host_names = servers.mdns_host_names;
-        config.dtls_engine = servers.dtls_engine.into();
-        config.options = config.described_options();
         tracing::debug!(
             socket = %config.socket_id,
             locals = ?config.locals,

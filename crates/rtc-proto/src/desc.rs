@@ -258,9 +258,10 @@ impl SocketOptions {
 /// The seeds' `RTCSocketServers`: STUN and TURN server URLs
 /// (`stun:host:port`, `turn:host:port?transport=udp|tcp` and
 /// `turns:host:port` with `username` and `credential`, as WebRTC's
-/// RTCIceServer) and the local addresses to bind.
-/// With no address, the socket binds 127.0.0.1 and ::1 only: list the
-/// interface addresses to reach other machines.
+/// RTCIceServer) and the local addresses to bind. With no address, the
+/// socket binds every usable interface address (loopback only when there
+/// is nothing else): list 127.0.0.1 or ::1 for a call that must stay on
+/// the machine.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SocketServers {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use rtc_candidate::Component;
 use rtc_codecs::{Codec, Feedback, HeaderExtension, Kind, Options, PayloadType};
 
-use crate::desc::{ConnectionDescription, SocketOptions};
+use crate::desc::{ConnectionDescription, SocketOptions, SocketServers};
+use crate::error::Error;
 
 /// The default codec options: Opus (RFC 7587) and VP8 (RFC 7741), VP8 with
 /// loss recovery: generic NACK and PLI (RFC 4585), FIR (RFC 5104) and
@@ -220,6 +221,53 @@ impl SocketConfig {
         }
     }
 
+    /// Checks what a socket is asked to be, before anything is bound or
+    /// resolved: `fingerprints` are filled in from the certificate (so none
+    /// may be given), each SDES key must be well formed, an ICE-lite socket
+    /// (RFC 8445 section 5.2) gathers host candidates only (no STUN or TURN
+    /// URLs, no `relay-only`), and `no-udp` needs `ice-tcp`.
+    pub fn check(servers: &SocketServers, options: &SocketOptions) -> Result<(), Error> {
+        let invalid = |why: &str| Err(Error::InvalidOptions(why.into()));
+        if !options.fingerprints.is_empty() {
+            return invalid("`fingerprints` are the socket's own certificate's and are filled in; leave them empty");
+        }
+        for k in &options.keys {
+            k.check().map_err(|e| Error::InvalidOptions(e.to_string()))?;
+        }
+        if options.ice_lite && (!servers.urls.is_empty() || servers.relay_only) {
+            return invalid(
+                "an `ice-lite` socket gathers host candidates only (RFC 8445 section 5.2): no STUN or TURN URLs, no \
+                 relay-only",
+            );
+        }
+        if servers.no_udp && !servers.ice_tcp {
+            return invalid("`no-udp` without `ice-tcp` leaves no candidate");
+        }
+        Ok(())
+    }
+
+    /// Takes what `servers` asks of the socket (checked by
+    /// [`SocketConfig::check`]) besides the addresses to bind: STUN and
+    /// TURN servers (resolved by the driver), `relay-only`, `no-udp`,
+    /// `mdns-host-names` and the DTLS engine; the options become the
+    /// described ones ([`SocketConfig::described_options`]).
+    #[must_use]
+    pub fn with_servers(
+        mut self,
+        servers: &SocketServers,
+        stun_servers: Vec<SocketAddr>,
+        turn_servers: Vec<rtc_ice::TurnServer>,
+    ) -> Self {
+        self.udp_candidates = !servers.no_udp;
+        self.stun_servers = stun_servers;
+        self.turn_servers = turn_servers;
+        self.relay_only = servers.relay_only;
+        self.mdns_host_names = servers.mdns_host_names;
+        self.dtls_engine = servers.dtls_engine.into();
+        self.options = self.described_options();
+        self
+    }
+
     /// The options as the socket's description shows them: with the
     /// certificate's fingerprint and the `ice-pacing` it proposes
     /// ([`SocketOptions::local_pacing`]; none when `ice-lite`).
@@ -228,5 +276,29 @@ impl SocketConfig {
         o.fingerprints = vec![self.certificate.fingerprint().to_string()];
         o.ice_pacing = self.options.signaled_pacing();
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_is_checked_before_anything_is_bound() {
+        let ok = SocketServers::default();
+        assert!(SocketConfig::check(&ok, &SocketOptions::default()).is_ok());
+        let given = SocketOptions { fingerprints: vec!["sha-256 AB".into()], ..SocketOptions::default() };
+        assert!(matches!(SocketConfig::check(&ok, &given), Err(Error::InvalidOptions(_))));
+        let lite = SocketOptions { ice_lite: true, ..SocketOptions::default() };
+        assert!(SocketConfig::check(&ok, &lite).is_ok());
+        let stun = SocketServers { urls: vec!["stun:127.0.0.1".into()], ..SocketServers::default() };
+        assert!(SocketConfig::check(&stun, &SocketOptions::default()).is_ok());
+        assert!(matches!(SocketConfig::check(&stun, &lite), Err(Error::InvalidOptions(_))));
+        let relay = SocketServers { relay_only: true, ..SocketServers::default() };
+        assert!(matches!(SocketConfig::check(&relay, &lite), Err(Error::InvalidOptions(_))));
+        let no_udp = SocketServers { no_udp: true, ..SocketServers::default() };
+        assert!(matches!(SocketConfig::check(&no_udp, &SocketOptions::default()), Err(Error::InvalidOptions(_))));
+        let tcp_only = SocketServers { no_udp: true, ice_tcp: true, ..SocketServers::default() };
+        assert!(SocketConfig::check(&tcp_only, &SocketOptions::default()).is_ok());
     }
 }
