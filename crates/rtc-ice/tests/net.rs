@@ -97,7 +97,7 @@ async fn inputs_carry_their_owner_and_transmits_take_the_connection_they_name() 
 
     // Removing owner 2 closes its connection: owner 1's end sees it close.
     net.remove(2);
-    until(&mut net, &mut seen, |s| s.closed.iter().any(|c| *c == (1, passive, connection))).await;
+    until(&mut net, &mut seen, |s| s.closed.contains(&(1, passive, connection))).await;
 
     // A connection opened for an owner whose core refuses it is closed
     // again.
@@ -105,5 +105,5 @@ async fn inputs_carry_their_owner_and_transmits_take_the_connection_they_name() 
     net.tcp_command(1, TcpCommand::Connect { local: active, remote: passive });
     until(&mut net, &mut seen, |s| s.connected.len() == 2).await;
     let refused = seen.connected[1].2;
-    until(&mut net, &mut seen, |s| s.closed.iter().any(|c| *c == (1, passive, refused))).await;
+    until(&mut net, &mut seen, |s| s.closed.contains(&(1, passive, refused))).await;
 }
