@@ -1,8 +1,9 @@
 //! One driver's network on tokio (feature `tokio`): the UDP sockets, the
 //! streams to TURN servers (TCP, TLS), the ICE-TCP listeners and
 //! connections and the mDNS socket of every socket group a sans-IO core
-//! (rtc-proto's `Endpoint`, or a loop of the application's own) serves,
-//! each local address tagged with its owner `K` (the core's socket id).
+//! (rtc-proto's `Endpoint`, an [`IceSocket`](crate::IceSocket)'s agent,
+//! or a loop of the application's own) serves, each local address tagged
+//! with its owner `K` (the core's socket id; `()` for one agent).
 //!
 //! Call order, in the driver's one task:
 //! 1. [`Network::wait`] for something to read, a wake-up or the core's
@@ -304,6 +305,12 @@ impl<K: Copy + Eq + Hash> Network<K> {
             }
         }
         self.tcp.command(command);
+    }
+
+    /// The pools of ICE-TCP and TURN stream message buffers, for buffers
+    /// filled elsewhere and handed to [`Network::send`]'s callers.
+    pub(crate) fn pools(&self) -> (crate::pool::Pool, crate::pool::Pool) {
+        (self.tcp.pool(), self.streams.pool())
     }
 
     /// Sends mDNS queries and answers (drained), opening the mDNS socket on

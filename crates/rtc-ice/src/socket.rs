@@ -1,6 +1,6 @@
 //! `IceSocket`: the tokio UDP driver of the agent (feature `tokio`).
 //!
-//! A thin layer on [`crate::udp`]: it binds one UDP socket per local
+//! A thin layer on [`crate::net`]: it binds one UDP socket per local
 //! address, and one driver task receives every ready datagram of all of
 //! them in a batch, locks the [`Agent`] once for the batch, feeds it the
 //! datagrams and the time, drains what it wants sent and its events,
@@ -23,9 +23,11 @@ use tokio::task::JoinHandle;
 
 use crate::agent::{Agent, AgentConfig, Credentials, Event, Receive, State, StreamCommand, Transmit};
 use crate::error::Error;
+use crate::net::{Inputs, Network};
 use crate::pool::Pool;
-use crate::tcp::{StreamEvent, TurnStreams};
-use crate::udp::{RecvBatch, UdpSocketSet, host_addrs, resolve_stun_all};
+use crate::tcp::StreamKey;
+use crate::udp::{UdpSocketSet, host_addrs, resolve_stun_all};
+use crate::udp_mdns::AgentMdns;
 
 /// Where an [`IceSocket`] binds.
 #[derive(Debug, Clone)]
@@ -106,7 +108,9 @@ impl Drop for Datagram {
 struct Shared {
     agent: Mutex<Agent>,
     wake: Notify,
-    udp: UdpSocketSet,
+    /// The UDP sockets by local address, for the application's datagrams
+    /// (the driver's network receives from them).
+    udp: Vec<(SocketAddr, Arc<tokio::net::UdpSocket>)>,
 }
 
 /// What the application hands the driver task, which owns the streams
@@ -123,13 +127,13 @@ enum Out {
 }
 
 /// Sends what the agent wants sent: a datagram, a message on an ICE-TCP
-/// connection, or a message on a stream to a TURN server. Never waits.
-fn transmit(udp: &UdpSocketSet, streams: &mut TurnStreams, tcp: &mut crate::ice_tcp::IceTcp, t: Transmit) {
+/// connection, or a message on a stream to a TURN server. Never waits
+/// (loss is the agent's business: it retransmits).
+fn transmit(net: &mut Network<()>, t: Transmit) {
     if t.transport.is_stream() {
-        streams.send((t.source, t.destination, t.transport), t.contents);
-    } else if !tcp.send(t.source, t.destination, &t.contents) {
-        // Loss is the agent's business (retransmissions).
-        let _ = udp.try_send_to(t.source, t.destination, &t.contents);
+        net.stream((t.source, t.destination, t.transport), t.contents);
+    } else {
+        net.send(t.source, t.destination, None, &t.contents);
     }
 }
 
@@ -199,21 +203,18 @@ impl IceSocket {
             }
         }
         agent.end_of_local_candidates(now);
-        let udp = bound.into_iter().collect();
-        let (streams, stream_events) = TurnStreams::new(&config.turn_ca_pem).map_err(to_io)?;
-        let stream_pool = streams.pool();
+        let udp = bound.iter().map(|b| (b.local, b.socket.clone())).collect();
+        let tls = crate::tcp::tls_config(&config.turn_ca_pem).map_err(to_io)?;
+        let mut net = Network::new().map_err(to_io)?;
+        net.add((), bound, listeners, tls);
+        let (tcp_pool, stream_pool) = net.pools();
         let shared = Arc::new(Shared { agent: Mutex::new(agent), wake: Notify::new(), udp });
         // Unbounded: the agent's own queue cap bounds how many events one
         // wake-up can produce, and the driver must never wait on the caller.
         let (event_tx, events) = mpsc::unbounded_channel();
         let (data_tx, data) = mpsc::channel(DATA_QUEUE);
         let (out, out_rx) = mpsc::channel(DATA_QUEUE);
-        let mut tcp = crate::ice_tcp::IceTcp::new();
-        for l in listeners {
-            tcp.adopt(l)?;
-        }
-        let tcp_pool = tcp.pool();
-        let io = Io { streams, stream_events, tcp, out: out_rx };
+        let io = Io { net, out: out_rx, tcp_pool: tcp_pool.clone() };
         let tasks = vec![tokio::spawn(drive(shared.clone(), io, event_tx, data_tx))];
         Ok(Self { shared, out, tcp_pool, stream_pool, events, data, tasks, local_addrs })
     }
@@ -285,8 +286,8 @@ impl IceSocket {
         let Some(path) = path else {
             return Err(io::Error::new(io::ErrorKind::NotConnected, "no selected pair with consent"));
         };
-        if let Some(bound) = self.shared.udp.get(path.local) {
-            return bound.socket.send_to(data, path.remote).await.map(|_| ());
+        if let Some((_, socket)) = self.shared.udp.iter().find(|(a, _)| *a == path.local) {
+            return socket.send_to(data, path.remote).await.map(|_| ());
         }
         if self.shared.agent().is_tcp_path(path.local) {
             let mut buf = self.tcp_pool.take();
@@ -313,8 +314,8 @@ impl IceSocket {
             buf.truncate(t.len);
             return self.hand_over(Out::Stream((t.source, t.destination, t.transport), buf));
         }
-        let sent = match self.shared.udp.get(t.source) {
-            Some(bound) => bound.socket.send_to(&buf[..t.len], t.destination).await.map(|_| ()),
+        let sent = match self.shared.udp.iter().find(|(a, _)| *a == t.source) {
+            Some((_, socket)) => socket.send_to(&buf[..t.len], t.destination).await.map(|_| ()),
             None => Err(io::ErrorKind::NotConnected.into()),
         };
         pool.put(buf);
@@ -383,147 +384,125 @@ fn to_io(e: Error) -> io::Error {
     io::Error::new(kind, e)
 }
 
-/// Stream events taken in one round at most.
-const STREAM_BATCH: usize = 64;
-
-/// What the driver task owns besides the shared state: the TURN streams
-/// and their events, the ICE-TCP listeners and connections, and what the
-/// application hands it.
+/// What the driver task owns besides the shared state: the network (UDP
+/// sockets, TURN streams, ICE-TCP listeners and connections, the mDNS
+/// socket) and what the application hands it.
 struct Io {
-    streams: TurnStreams,
-    stream_events: mpsc::Receiver<StreamEvent>,
-    tcp: crate::ice_tcp::IceTcp,
+    net: Network<()>,
     out: mpsc::Receiver<Out>,
+    tcp_pool: Pool,
 }
 
-/// The one task of an [`IceSocket`]: waits for datagrams, a stream event
-/// (TURN over TCP or TLS), an ICE-TCP report, a datagram the application
-/// handed over, a wake-up (the caller changed the agent) or the agent's
-/// timer; then, under one lock, hands the agent the whole batch and its
-/// time, and takes what it wants sent, its commands and its events; then
-/// sends, opens and closes streams and connections, and delivers without
-/// the lock. Once warm, nothing here allocates per datagram.
+/// The agent, as the network hands it what it read; application datagrams
+/// go to `received`, in buffers of `pool`.
+struct Feed<'a> {
+    now: Instant,
+    agent: &'a mut Agent,
+    mdns: &'a mut AgentMdns,
+    received: &'a mut Vec<Datagram>,
+    pool: &'a Pool,
+}
+
+impl Feed<'_> {
+    fn deliver(&mut self, component: Component, payload: &[u8]) {
+        let mut buf = self.pool.take();
+        buf.extend_from_slice(payload);
+        self.received.push(Datagram { component, buf, pool: self.pool.clone() });
+    }
+}
+
+impl Inputs<()> for Feed<'_> {
+    fn datagram(&mut self, _: (), local: SocketAddr, remote: SocketAddr, data: &mut [u8]) {
+        match self.agent.handle_receive(self.now, local, remote, data) {
+            Receive::Data { component } => self.deliver(component, data),
+            Receive::RelayedData { component, offset, len } => {
+                if let Some(p) = offset.checked_add(len).and_then(|end| data.get(offset..end)) {
+                    self.deliver(component, p);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn stream_connected(&mut self, _: (), (local, server, transport): StreamKey) {
+        self.agent.stream_connected(self.now, local, server, transport);
+    }
+
+    fn stream_closed(&mut self, _: (), (local, server, transport): StreamKey) {
+        self.agent.stream_closed(self.now, local, server, transport);
+    }
+
+    fn stream_message(&mut self, _: (), (local, server, transport): StreamKey, message: &mut [u8]) {
+        if let Receive::RelayedData { component, offset, len } =
+            self.agent.handle_stream_receive(self.now, local, server, transport, message)
+            && let Some(p) = offset.checked_add(len).and_then(|end| message.get(offset..end))
+        {
+            self.deliver(component, p);
+        }
+    }
+
+    fn tcp_connected(&mut self, _: (), (local, remote): (SocketAddr, SocketAddr), connection: SocketAddr) -> bool {
+        // The agent closes a connection it no longer waits for itself.
+        self.agent.tcp_connected(self.now, local, remote, connection);
+        true
+    }
+
+    fn tcp_closed(&mut self, _: (), local: SocketAddr, remote: SocketAddr) {
+        self.agent.tcp_closed(self.now, local, remote);
+    }
+
+    fn mdns(&mut self, from: SocketAddr, data: &[u8]) {
+        self.mdns.received(self.now, from, data);
+    }
+}
+
+/// The one task of an [`IceSocket`]: waits for the network (a datagram, a
+/// stream event, an ICE-TCP report), a datagram the application handed
+/// over, a wake-up (the caller changed the agent) or the agent's timer;
+/// then, under one lock, hands the agent what was read and its time, and
+/// takes what it wants sent, its commands and its events; then sends,
+/// opens and closes streams and connections, and delivers without the
+/// lock. Once warm, nothing here allocates per datagram.
 async fn drive(shared: Arc<Shared>, io: Io, events: mpsc::UnboundedSender<Event>, data: mpsc::Sender<Datagram>) {
-    let Io { mut streams, mut stream_events, mut tcp, out: mut from_app } = io;
-    let mut from_tcp: Vec<crate::ice_tcp::IceTcpEvent> = Vec::new();
-    let mut tcp_commands: Vec<crate::agent::TcpCommand> = Vec::new();
+    let Io { mut net, out: mut from_app, tcp_pool } = io;
     let pool = Pool::default();
-    let mut batch = RecvBatch::new();
     let mut out: Vec<Transmit> = Vec::new();
     let mut commands: Vec<StreamCommand> = Vec::new();
-    let mut from_streams: Vec<StreamEvent> = Vec::new();
+    let mut tcp_commands: Vec<crate::agent::TcpCommand> = Vec::new();
     let mut evs: Vec<Event> = Vec::new();
     let mut received: Vec<Datagram> = Vec::new();
     let mut timeout: Option<Instant> = None;
-    let mut mdns = crate::udp_mdns::AgentMdns::default();
+    let mut mdns = AgentMdns::default();
     let mut first = true;
     loop {
         if !first {
-            // Whatever ends the wait, the batch holds only what this round
-            // read.
-            batch.clear();
-            let deadline = timeout.map(tokio::time::Instant::from_std);
             tokio::select! {
-                _ = shared.udp.recv_batch(&mut batch) => {}
-                Some(e) = stream_events.recv() => from_streams.push(e),
-                Some(e) = tcp.recv() => from_tcp.push(e),
+                () = net.wait(timeout, shared.wake.notified()) => {}
                 Some(o) = from_app.recv() => match o {
                     Out::Tcp(local, remote, d) => {
-                        tcp.send(local, remote, &d);
-                        tcp.recycle(d);
+                        net.send(local, remote, None, &d);
+                        tcp_pool.put(d);
                     }
-                    Out::Stream(key, d) => {
-                        streams.send(key, d);
-                    }
+                    Out::Stream(key, d) => net.stream(key, d),
                     Out::Close(last, commands) => {
+                        // Then the network drops: streams close once what
+                        // is queued on them is written.
                         for t in last {
-                            transmit(&shared.udp, &mut streams, &mut tcp, t);
+                            transmit(&mut net, t);
                         }
                         for c in commands {
-                            streams.command(c);
+                            net.stream_command((), c);
                         }
-                        streams.close_all();
-                        tcp.close_all();
                         return;
                     }
                 },
-                _ = shared.wake.notified() => {}
-                () = mdns.link.recv() => {}
-                _ = async {
-                    match deadline {
-                        Some(d) => tokio::time::sleep_until(d).await,
-                        None => std::future::pending().await,
-                    }
-                } => {}
             }
         }
         first = false;
-        while from_streams.len() < STREAM_BATCH
-            && let Ok(e) = stream_events.try_recv()
-        {
-            from_streams.push(e);
-        }
-        while from_tcp.len() < STREAM_BATCH
-            && let Some(e) = tcp.try_recv()
-        {
-            from_tcp.push(e);
-        }
         {
             let mut a = shared.agent();
             let now = Instant::now();
-            for e in from_streams.drain(..) {
-                let (key, m) = match e {
-                    StreamEvent::Connected((l, s, t)) => {
-                        a.stream_connected(now, l, s, t);
-                        continue;
-                    }
-                    StreamEvent::Closed((l, s, t)) => {
-                        a.stream_closed(now, l, s, t);
-                        continue;
-                    }
-                    StreamEvent::Message(key, m) => (key, m),
-                };
-                let (l, s, t) = key;
-                if let Receive::RelayedData { component, offset, len } = a.handle_stream_receive(now, l, s, t, &m)
-                    && let Some(p) = offset.checked_add(len).and_then(|end| m.get(offset..end))
-                {
-                    let mut buf = pool.take();
-                    buf.extend_from_slice(p);
-                    received.push(Datagram { component, buf, pool: pool.clone() });
-                }
-                streams.recycle(m);
-            }
-            for e in from_tcp.drain(..) {
-                match e {
-                    crate::ice_tcp::IceTcpEvent::Connected { local, remote, connection } => {
-                        a.tcp_connected(now, local, remote, connection);
-                    }
-                    crate::ice_tcp::IceTcpEvent::Closed((local, remote)) => a.tcp_closed(now, local, remote),
-                    crate::ice_tcp::IceTcpEvent::Message((local, remote), m) => {
-                        if let Receive::Data { component } = a.handle_receive(now, local, remote, &m) {
-                            let mut buf = pool.take();
-                            buf.extend_from_slice(&m);
-                            received.push(Datagram { component, buf, pool: pool.clone() });
-                        }
-                        tcp.recycle(m);
-                    }
-                }
-            }
-            for (local, remote, d) in batch.iter_mut() {
-                let (component, payload) = match a.handle_receive(now, local, remote, d) {
-                    Receive::Data { component } => (component, &d[..]),
-                    Receive::RelayedData { component, offset, len } => {
-                        match offset.checked_add(len).and_then(|end| d.get(offset..end)) {
-                            Some(p) => (component, p),
-                            None => continue,
-                        }
-                    }
-                    _ => continue,
-                };
-                let mut buf = pool.take();
-                buf.extend_from_slice(payload);
-                received.push(Datagram { component, buf, pool: pool.clone() });
-            }
+            net.take(&mut Feed { now, agent: &mut a, mdns: &mut mdns, received: &mut received, pool: &pool });
             if a.poll_timeout().is_some_and(|t| t <= now) {
                 a.handle_timeout(now);
             }
@@ -542,16 +521,17 @@ async fn drive(shared: Arc<Shared>, io: Io, events: mpsc::UnboundedSender<Event>
             }
             timeout = [a.poll_timeout(), mdns_at].into_iter().flatten().min();
         }
-        mdns.send(|| shared.udp.iter().map(|b| b.local.ip()).collect());
+        let responding = mdns.responding();
+        net.mdns(&mut mdns.out, responding);
         for c in tcp_commands.drain(..) {
-            tcp.command(c);
+            net.tcp_command((), c);
         }
         // Transmits first: a close comes after the deallocation it follows.
         for t in out.drain(..) {
-            transmit(&shared.udp, &mut streams, &mut tcp, t);
+            transmit(&mut net, t);
         }
         for c in commands.drain(..) {
-            streams.command(c);
+            net.stream_command((), c);
         }
         for d in received.drain(..) {
             // A full queue drops the datagram, as a socket buffer would.

@@ -315,32 +315,36 @@ impl MdnsLink {
 }
 
 /// An [`IceSocket`](crate::IceSocket)'s mDNS side: a resolver for its
-/// agent's names, a responder for the names concealing its host
-/// addresses, and the link they go over.
+/// agent's names and a responder for the names concealing its host
+/// addresses; what they send goes over the socket's
+/// [`Network`](crate::net::Network).
 #[derive(Debug, Default)]
 pub(crate) struct AgentMdns {
     resolver: crate::mdns::Resolver,
     responder: crate::mdns::Responder,
-    pub(crate) link: MdnsLink,
-    out: Vec<MdnsTransmit>,
+    /// Queries and answers to send.
+    pub(crate) out: Vec<MdnsTransmit>,
 }
 
 impl AgentMdns {
-    /// Under the agent's lock: the datagram received, the names the agent
-    /// asks for, the resolver's timers, and the outcomes back to the agent.
-    /// Returns when the resolver wants time next.
+    /// A datagram received on the mDNS socket: a query for the responder,
+    /// else a response for the resolver.
+    pub(crate) fn received(&mut self, now: std::time::Instant, from: SocketAddr, data: &[u8]) {
+        if crate::mdns::is_query(data) {
+            self.responder.handle_query(now, from, data);
+        } else {
+            self.resolver.handle_response(from, data);
+        }
+    }
+
+    /// Under the agent's lock: the names the agent asks for and conceals
+    /// its addresses behind, the resolver's timers, and the outcomes back
+    /// to the agent. Returns when the resolver wants time next.
     pub(crate) fn exchange(&mut self, now: std::time::Instant, agent: &mut crate::Agent) -> Option<std::time::Instant> {
         use crate::mdns::MdnsEvent;
         while let Some((name, ip)) = agent.poll_mdns_host_name() {
             if let Err(e) = self.responder.register(&name, ip) {
                 tracing::debug!(%name, "mDNS name not answered for: {e}");
-            }
-        }
-        if let Some((from, data)) = self.link.take() {
-            if crate::mdns::is_query(data) {
-                self.responder.handle_query(now, from, data);
-            } else {
-                self.resolver.handle_response(from, data);
             }
         }
         while let Some(name) = agent.poll_mdns_query() {
@@ -367,13 +371,9 @@ impl AgentMdns {
         self.resolver.poll_timeout()
     }
 
-    /// Without the lock: sends the queries and answers (the socket opens
-    /// as soon as there are names to answer for).
-    pub(crate) fn send(&mut self, interfaces: impl FnOnce() -> Vec<IpAddr>) {
-        if self.responder.is_active() && self.link.socket().is_none() && self.out.is_empty() {
-            self.link.open(interfaces);
-            return;
-        }
-        self.link.send(&mut self.out, interfaces);
+    /// Whether names of the agent's are answered for (the socket opens
+    /// then, with nothing to send yet).
+    pub(crate) fn responding(&self) -> bool {
+        self.responder.is_active()
     }
 }
