@@ -254,6 +254,16 @@ fn well_formed(mut datagram: &[u8]) -> bool {
     true
 }
 
+/// Whether `data` starts with a plaintext (epoch 0) handshake record that
+/// holds a ClientHello or a fragment of one (RFC 6347 section 4.2.2:
+/// msg_type 1): all a server that has not started takes. Anything else is
+/// a flight meant for an earlier association (one that failed and was
+/// replaced) or forged, and would derail the handshake the client is
+/// about to start over.
+fn starts_client_hello(data: &[u8]) -> bool {
+    data.len() > 13 && data[0] == 22 && data[3..5] == [0, 0] && data[13] == 1
+}
+
 /// How long a handshake may still complete after a plaintext fatal alert.
 pub const ALERT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -544,7 +554,7 @@ impl Dtls {
             State::Handshaking | State::Connected => true,
             State::Closed | State::Failed => false,
         };
-        if !accepting || !well_formed(data) {
+        if !accepting || !well_formed(data) || (self.state == State::New && !starts_client_hello(data)) {
             tracing::trace!(state = ?self.state, len = data.len(), "DTLS dropped a datagram");
             self.dropped = self.dropped.saturating_add(1);
             return;

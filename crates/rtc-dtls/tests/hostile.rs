@@ -283,3 +283,40 @@ fn a_real_fatal_alert_fails_the_handshake_after_the_grace() {
     p.collect();
     assert_eq!(p.client.failed(), Some("the DTLS peer sent a fatal alert"));
 }
+
+/// A server that has not started takes nothing but a ClientHello: a later
+/// flight of the client's (meant for an association this one replaced)
+/// is dropped and counted, and the ClientHello that follows starts a
+/// handshake that keys.
+#[test]
+fn a_fresh_server_takes_only_a_client_hello() {
+    let mut buf = [0u8; 1500];
+    // A finished handshake's client flights, the first one the ClientHello.
+    let mut old = Pair::new(cert(), peer());
+    old.client.dtls.start(old.now);
+    let mut client_flights = Vec::new();
+    for _ in 0..8 {
+        while let Some(n) = old.client.dtls.poll_transmit(&mut buf) {
+            client_flights.push(buf[..n].to_vec());
+            old.server.dtls.handle_datagram(old.now, &buf[..n]);
+        }
+        while let Some(n) = old.server.dtls.poll_transmit(&mut buf) {
+            old.client.dtls.handle_datagram(old.now, &buf[..n]);
+        }
+    }
+    // (With the cookie exchange the ClientHello goes twice.)
+    let later: Vec<&Vec<u8>> = client_flights.iter().filter(|d| d[13] != 1).collect();
+    assert!(old.both_connected() && !later.is_empty());
+    let mut p = Pair::new(cert(), peer());
+    for d in &later {
+        p.server.dtls.handle_datagram(p.now, d);
+    }
+    assert_eq!(p.server.dtls.state(), State::New, "a later flight does not start a server");
+    assert_eq!(p.server.dtls.dropped(), later.len() as u64);
+    assert!(p.server.dtls.poll_transmit(&mut buf).is_none());
+    p.client.dtls.start(p.now);
+    p.pump();
+    assert!(p.both_connected());
+    p.collect();
+    assert_keys_agree(p.client.keys().expect("client keys"), p.server.keys().expect("server keys"));
+}

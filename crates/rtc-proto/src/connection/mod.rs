@@ -651,6 +651,7 @@ impl Connection {
             primary,
             ice_connected: false,
             dtls: None,
+            dtls_replaced: None,
             tx: None,
             rx: None,
             final_path: None,
@@ -1112,6 +1113,12 @@ impl Connection {
         }
         for t in &mut self.transports {
             let Some(path) = t.dtls_path() else { continue };
+            if let Some(replaced) = t.dtls_replaced.as_mut() {
+                if let Some(n) = replaced.poll_transmit(buf) {
+                    return Some(Transmit::on(t.id, path, n));
+                }
+                t.dtls_replaced = None;
+            }
             if let Some(n) = t.dtls.as_mut().and_then(|d| d.poll_transmit(buf)) {
                 return Some(Transmit::on(t.id, path, n));
             }

@@ -32,6 +32,10 @@ pub(crate) struct Transport {
     /// after a failure or close so that a queued alert still goes out.
     /// Boxed: a connection keyed by SDES holds none.
     pub(crate) dtls: Option<Box<Dtls>>,
+    /// The association a restart replaced, until its fatal alert is out
+    /// (the peer then starts over too, instead of retransmitting into the
+    /// fresh association until it gives up).
+    pub(crate) dtls_replaced: Option<Box<Dtls>>,
     pub(crate) tx: Option<Context>,
     pub(crate) rx: Option<Context>,
     /// The RTP path when the connection closed, for DTLS close_notify.
@@ -222,6 +226,7 @@ impl Connection {
             }
             dtls.start(now);
         }
+        let mut restarted = false;
         while let Some(e) = self.transports[ti].dtls.as_deref_mut().and_then(Dtls::poll_event) {
             let t = &mut self.transports[ti];
             let socket = t.id;
@@ -262,7 +267,8 @@ impl Connection {
                         super::keying::fingerprints(remote),
                         now,
                     );
-                    t.dtls = Some(Box::new(fresh));
+                    t.dtls_replaced = t.dtls.replace(Box::new(fresh));
+                    restarted = true;
                 }
                 rtc_dtls::Event::Failed(why) if t.tx.is_none() => {
                     tracing::info!("media cannot flow on this socket: SRTP is not keyed ({why})");
@@ -282,6 +288,11 @@ impl Connection {
                 }
                 _ => {}
             }
+        }
+        if restarted {
+            // A fresh client sends its ClientHello now, not at the next
+            // wake-up (at most DTLS_RESTARTS deep).
+            self.drive_dtls(now, ti);
         }
     }
 
