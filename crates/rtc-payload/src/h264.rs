@@ -18,9 +18,7 @@
 //! either mode, and hands out each access unit in Annex B form with 4-octet
 //! start codes.
 
-use crate::fragment::Split;
-use crate::sequence::Order;
-use crate::{Assembly, Error, FrameInfo, H264Mode, PacketInfo, Payload};
+use crate::nal::{Kind, Syntax};
 
 /// RFC 6184 section 5.2, table 1: the packet types this payload format adds.
 const STAP_A: u8 = 24;
@@ -28,11 +26,6 @@ const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
 /// The NAL unit type of a coded slice of an IDR picture (H.264 table 7-1).
 const IDR: u8 = 5;
-/// The start code written before each NAL unit of a reassembled access unit.
-const START_CODE: [u8; 4] = [0, 0, 0, 1];
-/// The largest NAL unit an aggregation unit can carry: its size field has
-/// 16 bits (section 5.2).
-const MAX_AGGREGATED: usize = 0xffff;
 
 /// The NAL unit type, the low 5 bits of its header octet (section 5.3).
 fn nal_type(header: u8) -> u8 {
@@ -48,50 +41,6 @@ fn is_sendable(header: u8) -> bool {
     header & 0x80 == 0 && matches!(nal_type(header), 1..=23)
 }
 
-/// One NAL unit of an access unit: `frame[start..end]`; the search for the
-/// next one resumes at `resume`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Unit {
-    start: usize,
-    end: usize,
-    resume: usize,
-}
-
-/// Where the first `00 00 01` in `b` starts.
-fn find_start_code(b: &[u8]) -> Option<usize> {
-    b.windows(3).position(|w| w == [0, 0, 1])
-}
-
-/// The first NAL unit at or after `pos`: it ends before the next start code,
-/// without trailing zero octets (the first octet of a 4-octet start code, or
-/// trailing_zero_8bits: a NAL unit never ends in a zero octet). Octets before
-/// the first start code, such as an access unit without any, are a unit too.
-/// Runs of zeros only (leading_zero_8bits) are skipped.
-fn unit_at(frame: &[u8], mut pos: usize) -> Option<Unit> {
-    while let Some(rest) = frame.get(pos..).filter(|r| !r.is_empty()) {
-        let (len, skip) = match find_start_code(rest) {
-            Some(at) => (at, at + 3),
-            None => (rest.len(), rest.len()),
-        };
-        let resume = pos + skip;
-        if let Some(last) = rest[..len].iter().rposition(|&b| b != 0) {
-            return Some(Unit { start: pos, end: pos + last + 1, resume });
-        }
-        pos = resume;
-    }
-    None
-}
-
-/// The NAL units of an Annex B access unit.
-pub(crate) fn nal_units(frame: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut pos = 0;
-    std::iter::from_fn(move || {
-        let unit = unit_at(frame, pos)?;
-        pos = unit.resume;
-        frame.get(unit.start..unit.end)
-    })
-}
-
 /// The FU indicator and FU header of one fragment of the NAL unit whose
 /// header octet is `nal_header` (section 5.8): F and NRI from the unit, type
 /// 28; then S, E, R = 0 and the unit's type.
@@ -99,395 +48,66 @@ fn fu_a_header(nal_header: u8, start: bool, end: bool) -> [u8; 2] {
     [(nal_header & 0xe0) | FU_A, (u8::from(start) << 7) | (u8::from(end) << 6) | nal_type(nal_header)]
 }
 
-/// Where the packets of a payload go: written, or only counted.
-trait Sink {
-    /// Puts `bytes` at `at`; false when they do not fit.
-    fn put(&mut self, at: usize, bytes: &[u8]) -> bool;
-}
-
-/// Counts packets without writing them.
-struct Count;
-
-impl Sink for Count {
-    fn put(&mut self, _: usize, _: &[u8]) -> bool {
-        true
-    }
-}
-
-impl Sink for [u8] {
-    fn put(&mut self, at: usize, bytes: &[u8]) -> bool {
-        match at.checked_add(bytes.len()).and_then(|end| self.get_mut(at..end)) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-/// A NAL unit going out in FU-A fragments.
+/// H.264's headers for [`crate::nal`].
 #[derive(Debug, Clone, Copy)]
-struct Fragmenting {
-    unit: Unit,
-    /// The split of the unit's body, after its header octet.
-    split: Split,
-    /// The next fragment.
-    index: usize,
-}
+pub(crate) struct H264;
 
-/// The send state of one access unit: a cursor over its NAL units.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Sender {
-    mode: H264Mode,
-    max: usize,
-    /// Where the search for the next unit starts.
-    pos: usize,
-    /// The next unit, once found (so a unit looked at to decide on
-    /// aggregation is not searched for again).
-    peeked: Option<Unit>,
-    fu: Option<Fragmenting>,
-}
+/// The send state of one access unit.
+pub(crate) type Sender = crate::nal::Sender<H264>;
+/// The receive state.
+pub(crate) type Receiver = crate::nal::Receiver<H264>;
 
-impl Sender {
-    /// Checks an access unit and counts its packets.
-    pub(crate) fn begin(frame: &[u8], max: usize, mode: H264Mode) -> Result<(Self, usize), Error> {
-        let mut any = false;
-        for unit in nal_units(frame) {
-            any = true;
-            if !unit.first().is_some_and(|&h| is_sendable(h)) {
-                return Err(Error::InvalidFrame(
-                    "not H.264 NAL units in Annex B form (forbidden bit set, or type 0 or 24 to 31)",
-                ));
-            }
-            if mode == H264Mode::SingleNal && unit.len() > max {
-                return Err(Error::UnitTooLong { len: unit.len(), max });
-            }
-        }
-        if !any {
-            return Err(Error::Empty);
-        }
-        let sender = Self { mode, max, pos: 0, peeked: None, fu: None };
-        let mut counter = sender;
-        let mut count = 0;
-        while counter.packet(frame, &mut Count).is_some() {
-            count += 1;
-        }
-        Ok((sender, count))
-    }
+impl Syntax for H264 {
+    const HEADER: usize = 1;
+    const FU_HEADER: usize = 2;
+    const NOT_ANNEX_B: &'static str = "not H.264 NAL units in Annex B form (forbidden bit set, or type 0 or 24 to 31)";
 
-    /// Writes the next packet into `out`.
-    pub(crate) fn next(&mut self, frame: &[u8], out: &mut [u8]) -> Option<Payload> {
-        // Written on a copy: a payload that does not fit `out` (only when
-        // the caller passed other bytes than to `begin`) changes nothing.
-        let mut state = *self;
-        let payload = state.packet(frame, out)?;
-        *self = state;
-        Some(payload)
-    }
-
-    fn peek(&mut self, frame: &[u8]) -> Option<Unit> {
-        if self.peeked.is_none() {
-            self.peeked = unit_at(frame, self.pos);
-        }
-        self.peeked
-    }
-
-    fn advance(&mut self, unit: Unit) {
-        self.pos = unit.resume;
-        self.peeked = None;
-    }
-
-    /// The next packet: an FU-A fragment, a STAP-A, or a single NAL unit.
-    /// `None` at the end of the access unit (or, only when the frame's bytes
-    /// changed since `begin`, at a unit that cannot be sent).
-    fn packet(&mut self, frame: &[u8], out: &mut (impl Sink + ?Sized)) -> Option<Payload> {
-        if let Some(mut fu) = self.fu {
-            let (offset, len) = fu.split.piece(fu.index);
-            let header = *frame.get(fu.unit.start)?;
-            let body = frame.get(fu.unit.start + 1..fu.unit.end)?;
-            let piece = body.get(offset..offset.checked_add(len)?)?;
-            let last = fu.index + 1 == fu.split.count();
-            if !(out.put(0, &fu_a_header(header, fu.index == 0, last)) && out.put(2, piece)) {
-                return None;
-            }
-            fu.index += 1;
-            self.fu = if last { None } else { Some(fu) };
-            let marker = last && self.peek(frame).is_none();
-            return Some(Payload { len: 2 + len, marker });
-        }
-        let first = self.peek(frame)?;
-        let unit = frame.get(first.start..first.end)?;
-        let header = *unit.first()?;
-        if !is_sendable(header) {
-            return None;
-        }
-        if unit.len() > self.max {
-            if self.mode == H264Mode::SingleNal {
-                return None;
-            }
-            // Section 5.8: the body after the header octet, split evenly over
-            // fragments of at most max - 2 octets. The unit is longer than
-            // max, so there are at least two: S and E never share one.
-            self.advance(first);
-            let split = Split::new(unit.len() - 1, self.max - 2);
-            self.fu = Some(Fragmenting { unit: first, split, index: 0 });
-            return self.packet(frame, out);
-        }
-        self.advance(first);
-        if self.mode == H264Mode::NonInterleaved {
-            match self.aggregate(frame, unit, out) {
-                Aggregate::Yes(len) => return Some(Payload { len, marker: self.peek(frame).is_none() }),
-                Aggregate::Failed => return None,
-                Aggregate::No => {}
-            }
-        }
-        if !out.put(0, unit) {
-            return None;
-        }
-        Some(Payload { len: unit.len(), marker: self.peek(frame).is_none() })
-    }
-
-    /// Puts `first` (already taken) and as many of the units after it as
-    /// fit into a STAP-A (section 5.7.1), when at least one more fits.
-    fn aggregate(&mut self, frame: &[u8], first: &[u8], out: &mut (impl Sink + ?Sized)) -> Aggregate {
-        let max = self.max;
-        let fits = |at: usize, unit: &[u8]| {
-            unit.first().is_some_and(|&h| is_sendable(h)) && unit.len() <= MAX_AGGREGATED && at + 2 + unit.len() <= max
-        };
-        if !fits(1, first) {
-            return Aggregate::No;
-        }
-        let Some(second) = self.peek(frame) else { return Aggregate::No };
-        if !frame.get(second.start..second.end).is_some_and(|unit| fits(3 + first.len(), unit)) {
-            return Aggregate::No;
-        }
-        if !put_aggregation_unit(out, 1, first) {
-            return Aggregate::Failed;
-        }
-        // Section 5.7: F is the OR of the units' F bits (all clear here:
-        // only sendable units are aggregated), NRI the highest of theirs.
-        let (mut f, mut nri) = (first[0] & 0x80, first[0] & 0x60);
-        let mut at = 3 + first.len();
-        while let Some(next) = self.peek(frame) {
-            let Some(unit) = frame.get(next.start..next.end).filter(|unit| fits(at, unit)) else { break };
-            if !put_aggregation_unit(out, at, unit) {
-                return Aggregate::Failed;
-            }
-            at += 2 + unit.len();
-            f |= unit[0] & 0x80;
-            nri = nri.max(unit[0] & 0x60);
-            self.advance(next);
-        }
-        if out.put(0, &[f | nri | STAP_A]) { Aggregate::Yes(at) } else { Aggregate::Failed }
-    }
-}
-
-/// What [`Sender::aggregate`] did.
-enum Aggregate {
-    /// Fewer than two units fit: nothing written.
-    No,
-    /// A STAP-A of this length.
-    Yes(usize),
-    /// `out` was too short.
-    Failed,
-}
-
-/// A single-time aggregation unit (section 5.7.1, figure 6): the unit's size
-/// in 16 bits, then the unit with its header octet.
-fn put_aggregation_unit(out: &mut (impl Sink + ?Sized), at: usize, unit: &[u8]) -> bool {
-    let Ok(size) = u16::try_from(unit.len()) else { return false };
-    out.put(at, &size.to_be_bytes()) && out.put(at + 2, unit)
-}
-
-/// How a received packet's NAL unit type is handled (section 5.4, table 3,
-/// non-interleaved mode).
-enum Received {
-    /// 1 to 23: a single NAL unit packet.
-    Single,
-    /// 24.
-    StapA,
-    /// 28.
-    FuA,
-    /// 0, 30, 31: reserved, "MUST be ignored by a receiver".
-    Reserved,
-    /// 25, 26, 27, 29: STAP-B, MTAP16, MTAP24, FU-B, interleaved mode only.
-    Interleaved,
-}
-
-fn received(nal_type: u8) -> Received {
-    match nal_type {
-        1..=23 => Received::Single,
-        STAP_A => Received::StapA,
-        FU_A => Received::FuA,
-        25..=27 | 29 => Received::Interleaved,
-        _ => Received::Reserved,
-    }
-}
-
-/// Reassembles access units from packets in arrival order.
-#[derive(Debug, Default)]
-pub(crate) struct Receiver {
-    /// The timestamp of the access unit being built.
-    timestamp: Option<u32>,
-    /// Inside a fragmented NAL unit (between the FU-A with S and the one
-    /// with E).
-    in_fu: bool,
-    /// The type of that unit.
-    fu_type: u8,
-    /// The access unit holds a slice of an IDR picture.
-    key: bool,
-    /// The access unit lost a packet or had a malformed one.
-    broken: bool,
-}
-
-impl Receiver {
-    /// Takes one packet. An access unit comes out when the packet with its
-    /// marker bit completes it, or, complete and in sequence, when the next
-    /// packet carries a new timestamp (section 5.1: receivers must not rely
-    /// on the marker). Every access unit that got a packet and does not
-    /// come out whole is counted once in `asm.discarded`.
-    pub(crate) fn push(
-        &mut self,
-        order: Order,
-        packet: PacketInfo,
-        payload: &[u8],
-        asm: &mut Assembly,
-        frame: &mut impl FnMut(FrameInfo, &mut Vec<u8>),
-    ) {
-        // Section 7: duplicated and outdated packets are removed.
-        if !matches!(order, Order::Next | Order::Gap) {
-            return;
-        }
-        let follows = order == Order::Next;
-        if let Some(t) = self.timestamp.filter(|t| *t != packet.timestamp) {
-            if follows && self.complete(asm) {
-                self.deliver(t, asm, frame);
-            } else {
-                self.drop_unit(asm);
-            }
-        }
-        if self.timestamp.is_none() {
-            asm.buf.clear();
-            *self = Self { timestamp: Some(packet.timestamp), ..Self::default() };
-        }
-        // A gap before an access unit's first packet drops it too: its
-        // first units may have been lost with no way to tell.
-        if !follows || (!self.broken && self.take(payload, asm).is_none()) {
-            self.broken = true;
-            asm.buf.clear();
-        }
-        if !packet.marker {
-            return;
-        }
-        if self.complete(asm) {
-            self.deliver(packet.timestamp, asm, frame);
-        } else {
-            self.drop_unit(asm);
+    /// Section 5.4, table 3 (non-interleaved mode): 1 to 23 single NAL unit
+    /// packets, 24 STAP-A, 28 FU-A; 0, 30 and 31 reserved, "MUST be ignored
+    /// by a receiver"; 25, 26, 27 and 29 (STAP-B, MTAP16, MTAP24, FU-B)
+    /// belong to the interleaved mode.
+    fn kind(header: &[u8]) -> Kind {
+        match nal_type(header[0]) {
+            1..=23 => Kind::Single,
+            STAP_A => Kind::Aggregate,
+            FU_A => Kind::Fragment,
+            25..=27 | 29 => Kind::Unsupported,
+            _ => Kind::Ignored,
         }
     }
 
-    /// The access unit being built is whole: nothing lost or malformed, no
-    /// fragment left open, something in it.
-    fn complete(&self, asm: &Assembly) -> bool {
-        !self.broken && !self.in_fu && !asm.buf.is_empty()
+    fn nal_type(header: &[u8]) -> u8 {
+        nal_type(header[0])
     }
 
-    fn deliver(&mut self, timestamp: u32, asm: &mut Assembly, frame: &mut impl FnMut(FrameInfo, &mut Vec<u8>)) {
-        asm.deliver(FrameInfo { timestamp, key_frame: self.key }, frame);
-        *self = Self::default();
+    fn sendable(header: &[u8]) -> bool {
+        is_sendable(header[0])
     }
 
-    fn drop_unit(&mut self, asm: &mut Assembly) {
-        if self.timestamp.is_some() {
-            asm.discard();
-        }
-        asm.buf.clear();
-        *self = Self::default();
+    fn fragment_header(header: &[u8], start: bool, end: bool) -> [u8; 3] {
+        let [a, b] = fu_a_header(header[0], start, end);
+        [a, b, 0]
     }
 
-    /// Appends the NAL units of one payload; `None` when it is malformed:
-    /// the forbidden bit set, a packet type of the interleaved mode, an
-    /// aggregation or fragmentation unit inside an aggregate or fragment
-    /// (sections 5.7 and 5.8: no nesting), an empty or truncated aggregate,
-    /// a fragment out of place, or an access unit growing past the limit.
-    fn take(&mut self, payload: &[u8], asm: &mut Assembly) -> Option<()> {
-        let first = *payload.first()?;
-        if first & 0x80 != 0 {
-            return None; // forbidden_zero_bit (section 5.3)
-        }
-        match received(nal_type(first)) {
-            Received::Single => {
-                if self.in_fu {
-                    return None; // section 5.8: fragments are consecutive
-                }
-                self.nal(payload, &[], asm)?;
-            }
-            Received::StapA => {
-                if self.in_fu {
-                    return None;
-                }
-                let mut rest = &payload[1..];
-                let mut units = 0;
-                while !rest.is_empty() {
-                    let size = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
-                    let unit = rest.get(2..2 + size)?;
-                    let header = *unit.first()?; // a unit has at least its header
-                    if header & 0x80 != 0 {
-                        return None;
-                    }
-                    match received(nal_type(header)) {
-                        Received::Single => self.nal(unit, &[], asm)?,
-                        Received::Reserved => {}
-                        _ => return None,
-                    }
-                    units += 1;
-                    rest = &rest[2 + size..];
-                }
-                if units == 0 {
-                    return None; // section 5.7.1: at least one aggregation unit
-                }
-            }
-            Received::FuA => {
-                let fu = *payload.get(1)?;
-                let (start, end, unit_type) = (fu & 0x80 != 0, fu & 0x40 != 0, nal_type(fu));
-                // Section 5.8: S and E never both set; a start only outside
-                // a fragmented unit, the rest only inside one, of its type.
-                if start == self.in_fu || (start && end) || (!start && unit_type != self.fu_type) {
-                    return None;
-                }
-                let keep = match received(unit_type) {
-                    Received::Single => true,
-                    Received::Reserved => false,
-                    _ => return None, // no nested aggregates or fragments
-                };
-                let body = &payload[2..];
-                if keep {
-                    if start {
-                        self.nal(&[(first & 0xe0) | unit_type], body, asm)?;
-                    } else if !asm.append(&[body]) {
-                        return None;
-                    }
-                }
-                self.in_fu = !end;
-                self.fu_type = unit_type;
-            }
-            Received::Reserved => {
-                if self.in_fu {
-                    return None;
-                }
-            }
-            Received::Interleaved => return None,
-        }
-        Some(())
+    /// Section 5.8: S, E and the type from the FU header; F and NRI of the
+    /// reassembled unit from the FU indicator.
+    fn fragment_parts(payload: &[u8]) -> Option<(bool, bool, [u8; 2])> {
+        let (indicator, fu) = (*payload.first()?, *payload.get(1)?);
+        Some((fu & 0x80 != 0, fu & 0x40 != 0, [(indicator & 0xe0) | nal_type(fu), 0]))
     }
 
-    /// Appends a start code and a NAL unit (`unit` then `more`).
-    fn nal(&mut self, unit: &[u8], more: &[u8], asm: &mut Assembly) -> Option<()> {
-        if unit.first().is_some_and(|&h| nal_type(h) == IDR) {
-            self.key = true;
-        }
-        asm.append(&[&START_CODE, unit, more]).then_some(())
+    /// Section 5.7: F is the OR of the units' F bits (all clear here: only
+    /// sendable units are aggregated), NRI the highest of theirs.
+    fn fold(acc: [u8; 2], header: &[u8]) -> [u8; 2] {
+        [(acc[0] & 0x80) | (header[0] & 0x80) | (acc[0] & 0x60).max(header[0] & 0x60), 0]
+    }
+
+    fn aggregate_header(acc: [u8; 2]) -> [u8; 2] {
+        [(acc[0] & 0xe0) | STAP_A, 0]
+    }
+
+    fn key(header: &[u8]) -> bool {
+        nal_type(header[0]) == IDR
     }
 }
 
@@ -503,26 +123,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn nal_units_split_at_both_start_codes() {
-        let frame = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5, 6];
-        let units: Vec<&[u8]> = nal_units(&frame).collect();
-        assert_eq!(units, vec![&[0x67, 1, 2][..], &[0x68, 3], &[0x65, 4, 5, 6]]);
-        assert_eq!(nal_units(&[0x65, 9, 9]).collect::<Vec<_>>(), vec![&[0x65, 9, 9][..]]);
-        assert_eq!(nal_units(&[0, 0, 1, 0, 0, 1]).count(), 0);
-        // leading_zero_8bits and trailing_zero_8bits are not part of a unit.
-        let padded = [0, 0, 0, 0, 1, 0x67, 1, 0, 0, 0, 0, 1, 0x65, 2, 0, 0];
-        assert_eq!(nal_units(&padded).collect::<Vec<_>>(), vec![&[0x67, 1][..], &[0x65, 2]]);
-        assert_eq!(nal_units(&[]).count(), 0);
-        assert_eq!(nal_units(&[0, 0]).count(), 0);
-        // Bytes before the first start code are a unit; emulation
-        // prevention (00 00 03) is not a start code.
-        let frame = [0x09, 0x10, 0, 0, 1, 0x41, 0, 0, 3, 1, 7];
-        assert_eq!(nal_units(&frame).collect::<Vec<_>>(), vec![&[0x09, 0x10][..], &[0x41, 0, 0, 3, 1, 7]]);
-        // A start code at the very end.
-        assert_eq!(nal_units(&[0, 0, 1, 0x41, 5, 0, 0, 1]).collect::<Vec<_>>(), vec![&[0x41, 5][..]]);
-    }
-
     /// RFC 6184 section 5.8, figure 14: FU indicator (F, NRI of the unit,
     /// type 28) and FU header (S, E, R = 0, the unit's type).
     #[test]
@@ -533,8 +133,9 @@ mod tests {
         assert_eq!(fu_a_header(0x41, true, false), [0x5c, 0x81]);
     }
 
+    use crate::nal::START_CODE;
     use crate::testing::{packetize, push as h, receive};
-    use crate::{Depacketizer, Format, H264Mode, Packetizer};
+    use crate::{Depacketizer, Error, Format, H264Mode, Packetizer};
 
     const MODE0: Format = Format::H264 { mode: H264Mode::SingleNal };
     const MODE1: Format = Format::H264 { mode: H264Mode::NonInterleaved };

@@ -14,6 +14,7 @@
 //! | [`Format::Vp8`] | VP8 | RFC 7741: payload descriptor, frame split evenly over packets |
 //! | [`Format::Vp9`] | VP9 | RFC 9628: payload descriptor (non-flexible mode, scalability structure on key frames), frame split evenly over packets |
 //! | [`Format::H264`] | H.264 | RFC 6184 modes 0 and 1: single NAL unit, STAP-A, FU-A |
+//! | [`Format::H265`] | H.265 (HEVC) | RFC 7798 without decoding order numbers: single NAL unit, AP, FU |
 //!
 //! # Example
 //!
@@ -72,6 +73,8 @@ mod av1;
 mod fragment;
 mod framing;
 mod h264;
+mod h265;
+mod nal;
 mod sequence;
 mod vp8;
 mod vp9;
@@ -100,6 +103,9 @@ pub enum Format {
         /// The packetization mode.
         mode: H264Mode,
     },
+    /// H.265 / HEVC (RFC 7798) on one RTP stream, without decoding order
+    /// numbers (`sprop-max-don-diff` 0).
+    H265,
 }
 
 /// An H.264 packetization mode (RFC 6184 section 5.4). Mode 2, interleaved,
@@ -129,6 +135,9 @@ impl Format {
     /// - `H264`: [`Format::H264`] in the mode of its `packetization-mode`
     ///   parameter (RFC 6184 section 8.1: absent means 0), `None` for a mode
     ///   other than 0 and 1;
+    /// - `H265`: [`Format::H265`] unless `sprop-max-don-diff` is above 0
+    ///   (decoding order numbers in every packet, RFC 7798 section 7.1) or
+    ///   `tx-mode` is not `SRST` (one RTP stream);
     /// - any other video codec: `None`.
     ///
     /// ```
@@ -140,7 +149,8 @@ impl Format {
     /// assert_eq!(Format::for_codec("H264", false, |_| Some("2")), None);
     /// assert_eq!(Format::for_codec("vp9", false, |_| Some("0")), Some(Format::Vp9));
     /// assert_eq!(Format::for_codec("AV1", false, |_| None), Some(Format::Av1));
-    /// assert_eq!(Format::for_codec("H265", false, |_| None), None);
+    /// assert_eq!(Format::for_codec("H265", false, |_| None), Some(Format::H265));
+    /// assert_eq!(Format::for_codec("H265", false, |k| (k == "sprop-max-don-diff").then_some("2")), None);
     /// ```
     pub fn for_codec<'a>(name: &str, audio: bool, fmtp: impl Fn(&str) -> Option<&'a str>) -> Option<Format> {
         let is = |n: &str| name.eq_ignore_ascii_case(n);
@@ -159,6 +169,10 @@ impl Format {
                 Some(_) => return None,
             };
             Some(Format::H264 { mode })
+        } else if is("H265") {
+            let don = fmtp("sprop-max-don-diff").map(str::trim).is_some_and(|v| v != "0");
+            let multi = fmtp("tx-mode").map(str::trim).is_some_and(|m| !m.eq_ignore_ascii_case("SRST"));
+            (!don && !multi).then_some(Format::H265)
         } else {
             audio.then_some(Format::Audio)
         }
@@ -222,6 +236,7 @@ enum Sending {
     Vp9(vp9::Sender),
     Av1(av1::Sender),
     H264(h264::Sender),
+    H265(h265::Sender),
 }
 
 impl Packetizer {
@@ -291,8 +306,14 @@ impl Packetizer {
                 (Sending::Av1(s), n)
             }
             Format::H264 { mode } => {
-                let (s, n) = h264::Sender::begin(frame, self.max, mode)?;
+                // Mode 0 sends single NAL unit packets only (RFC 6184 section 6.2).
+                let more = mode == H264Mode::NonInterleaved;
+                let (s, n) = h264::Sender::begin(frame, self.max, more, more)?;
                 (Sending::H264(s), n)
+            }
+            Format::H265 => {
+                let (s, n) = h265::Sender::begin(frame, self.max, true, true)?;
+                (Sending::H265(s), n)
             }
         };
         self.frame_len = frame.len();
@@ -320,6 +341,7 @@ impl Packetizer {
             Sending::Vp9(s) => s.next(frame, out),
             Sending::Av1(s) => s.next(frame, out),
             Sending::H264(s) => s.next(frame, out),
+            Sending::H265(s) => s.next(frame, out),
         };
         if payload.is_none_or(|p| p.marker) {
             self.sending = Sending::Idle;
@@ -348,7 +370,8 @@ pub struct FrameInfo {
     /// the frame tag is clear (RFC 6386 section 9.1); for VP9 the first
     /// packet has P = 0 and the uncompressed header frame_type KEY_FRAME
     /// (VP9 bitstream specification section 6.2); for H.264 the access
-    /// unit holds a slice of an IDR picture (NAL unit type 5).
+    /// unit holds a slice of an IDR picture (NAL unit type 5); for H.265 a
+    /// slice of an IRAP picture (NAL unit types 16 to 23: BLA, IDR, CRA).
     pub key_frame: bool,
 }
 
@@ -417,6 +440,7 @@ enum Receiving {
     Vp9(vp9::Receiver),
     Av1(av1::Receiver),
     H264(h264::Receiver),
+    H265(h265::Receiver),
 }
 
 impl Depacketizer {
@@ -430,6 +454,7 @@ impl Depacketizer {
             Format::Vp9 => Receiving::Vp9(vp9::Receiver::default()),
             Format::Av1 => Receiving::Av1(av1::Receiver::default()),
             Format::H264 { .. } => Receiving::H264(h264::Receiver::default()),
+            Format::H265 => Receiving::H265(h265::Receiver::default()),
         };
         Self {
             format,
@@ -450,10 +475,11 @@ impl Depacketizer {
     /// a `Vec` holding exactly the frame. The callee may [`std::mem::swap`]
     /// that `Vec` with one of its own (no copy) or copy from it; the
     /// depacketizer clears whatever `Vec` it gets back and builds the next
-    /// frame in it. One packet can complete two frames: with H.264 the
-    /// previous access unit completes when a packet of a new timestamp
-    /// follows it in sequence without it having had a marker (RFC 6184
-    /// section 5.1), and the new packet may complete its own.
+    /// frame in it. One packet can complete two frames: with H.264 and
+    /// H.265 the previous access unit completes when a packet of a new
+    /// timestamp follows it in sequence without it having had a marker (RFC
+    /// 6184 section 5.1, RFC 7798 section 4.1), and the new packet may
+    /// complete its own.
     ///
     /// - Audio: each payload is a frame.
     /// - VP8: RFC 7741 section 4.5.1: one timestamp, consecutive sequence
@@ -471,6 +497,9 @@ impl Depacketizer {
     ///   (`00 00 00 01`). Packets of reserved types (0, 30, 31) are ignored
     ///   as RFC 6184 section 5.4 requires; the interleaved mode's types
     ///   drop the access unit.
+    /// - H.265: single NAL unit packets, APs and FUs, the access unit in
+    ///   Annex B form as for H.264; types 51 to 63 are ignored, a PACI drops
+    ///   the access unit.
     ///
     /// A gap or a malformed packet drops the frame it belongs to (counted
     /// in [`Depacketizer::discarded`]), as does a frame longer than
@@ -483,6 +512,7 @@ impl Depacketizer {
             Receiving::Vp9(r) => r.push(order, packet, payload, &mut self.frame, frame),
             Receiving::Av1(r) => r.push(order, packet, payload, &mut self.frame, frame),
             Receiving::H264(r) => r.push(order, packet, payload, &mut self.frame, frame),
+            Receiving::H265(r) => r.push(order, packet, payload, &mut self.frame, frame),
         }
     }
 
@@ -562,7 +592,13 @@ mod tests {
         }
         assert_eq!(Format::for_codec("VP9", false, none), Some(Format::Vp9));
         assert_eq!(Format::for_codec("AV1", false, none), Some(Format::Av1));
-        for name in ["H265", "rtx", "red"] {
+        assert_eq!(Format::for_codec("H265", false, none), Some(Format::H265));
+        let fmtp = |k: &'static str, v: &'static str| move |n: &str| (n == k).then_some(v);
+        assert_eq!(Format::for_codec("h265", false, fmtp("sprop-max-don-diff", "0")), Some(Format::H265));
+        assert_eq!(Format::for_codec("H265", false, fmtp("sprop-max-don-diff", "1")), None);
+        assert_eq!(Format::for_codec("H265", false, fmtp("tx-mode", "SRST")), Some(Format::H265));
+        assert_eq!(Format::for_codec("H265", false, fmtp("tx-mode", "MRST")), None);
+        for name in ["H266", "rtx", "red"] {
             assert_eq!(Format::for_codec(name, false, none), None, "{name}");
         }
     }

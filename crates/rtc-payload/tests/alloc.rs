@@ -44,6 +44,12 @@ fn no_allocation_per_packet() {
     let mut h264 = vec![0, 0, 0, 1, 0x67, 0x42, 0xe0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 0, 1, 0x65];
     h264.extend((0..4000u32).map(|i| (i % 200) as u8 + 1));
     h264.extend([0, 0, 0, 1, 0x41, 9, 9, 0, 0, 0, 1, 0x41, 8, 8]);
+    // H.265: VPS, SPS and PPS (one AP), an IDR_W_RADL slice in FUs, two
+    // TRAIL_R slices (one more AP).
+    let mut h265 =
+        vec![0, 0, 0, 1, 0x40, 1, 0x0c, 0, 0, 0, 1, 0x42, 1, 1, 0, 0, 0, 1, 0x44, 1, 0xc1, 0, 0, 0, 1, 0x26, 1];
+    h265.extend((0..4000u32).map(|i| (i % 200) as u8 + 1));
+    h265.extend([0, 0, 0, 1, 0x02, 1, 9, 0, 0, 0, 1, 0x02, 1, 8]);
     let opus = [0x78u8; 160];
     // A VP9 interframe (frame_marker 2, frame_type 1).
     let vp9: Vec<u8> = [0x86].into_iter().chain((0..5000u32).map(|i| i as u8)).collect();
@@ -55,6 +61,7 @@ fn no_allocation_per_packet() {
         (Format::Vp9, &vp9[..]),
         (Format::H264 { mode: H264Mode::NonInterleaved }, &h264[..]),
         (Format::H264 { mode: H264Mode::SingleNal }, &h264[..21]),
+        (Format::H265, &h265[..]),
         (Format::Audio, &opus[..]),
     ];
     for (format, frame) in cases {
@@ -72,9 +79,12 @@ fn no_allocation_per_packet() {
     // The packetizer alone allocates nothing, from its very first frame.
     let n = allocations(|| {
         let mut out = [0u8; 1200];
-        for (format, frame) in
-            [(Format::Vp8, &vp8[..]), (Format::Vp9, &vp9), (Format::H264 { mode: H264Mode::NonInterleaved }, &h264)]
-        {
+        for (format, frame) in [
+            (Format::Vp8, &vp8[..]),
+            (Format::Vp9, &vp9),
+            (Format::H264 { mode: H264Mode::NonInterleaved }, &h264),
+            (Format::H265, &h265),
+        ] {
             let mut p = Packetizer::new(format, 1200, 0);
             for _ in 0..100 {
                 p.begin(frame).unwrap();
