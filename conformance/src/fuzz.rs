@@ -50,8 +50,8 @@ pub fn candidate_parse(data: &[u8]) {
 /// depacketizers (which must not panic, and whose frames must be well
 /// formed and within their size limit), and as a frame for each packetizer:
 /// a frame it takes must come back from the depacketizer (VP8, VP9 and
-/// audio byte for byte; H.264 and AV1 normalized, and the same again when
-/// sent twice).
+/// audio byte for byte; H.264, H.265 and AV1 normalized, and the same
+/// again when sent twice).
 pub fn depacketize(data: &[u8]) {
     use rtc_payload::{Depacketizer, Format, H264Mode, PacketInfo, Packetizer};
     const MAX_FRAME: usize = 1 << 16;
@@ -62,6 +62,7 @@ pub fn depacketize(data: &[u8]) {
         Format::Av1,
         Format::H264 { mode: H264Mode::NonInterleaved },
         Format::H264 { mode: H264Mode::SingleNal },
+        Format::H265,
     ];
     for format in formats {
         let mut d = Depacketizer::new(format, MAX_FRAME);
@@ -75,8 +76,8 @@ pub fn depacketize(data: &[u8]) {
             };
             d.push(info, payload, &mut |_, frame| {
                 assert!(frame.len() <= MAX_FRAME, "{format:?}: frame over its limit");
-                if matches!(format, Format::H264 { .. }) {
-                    assert!(frame.starts_with(&[0, 0, 0, 1]), "H.264 frames are Annex B");
+                if matches!(format, Format::H264 { .. } | Format::H265) {
+                    assert!(frame.starts_with(&[0, 0, 0, 1]), "H.264 and H.265 frames are Annex B");
                 }
             });
             rest = next;
@@ -117,8 +118,9 @@ pub fn depacketize(data: &[u8]) {
         let again = send(Format::Av1, &back).map(|(_, b)| b);
         assert_eq!(again.as_ref(), Some(&back), "AV1: normalized once");
     }
-    for mode in [H264Mode::NonInterleaved, H264Mode::SingleNal] {
-        let format = Format::H264 { mode };
+    for format in
+        [Format::H264 { mode: H264Mode::NonInterleaved }, Format::H264 { mode: H264Mode::SingleNal }, Format::H265]
+    {
         if let Some((payloads, back)) = send(format, data) {
             let (again, twice) = send(format, &back).expect("a depacketized access unit packetizes");
             assert_eq!((again, twice), (payloads, back), "{format:?}: normalized once");

@@ -16,6 +16,7 @@ pub mod example_browser;
 pub mod example_call;
 pub mod example_whip;
 pub mod fuzz;
+mod gst_h265;
 pub mod media;
 pub mod nat;
 pub mod renegotiate;

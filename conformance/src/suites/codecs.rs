@@ -220,6 +220,11 @@ fn run(ctx: &Context) -> Vec<CaseResult> {
     out.push(CaseResult::from_result("aiortc answers our offer", check_aiortc_answers(ctx)));
     out.push(CaseResult::from_result("aiortc offers, takes our answer", check_aiortc_offers(ctx)));
     out.push(CaseResult::from_result("chromium answers our offer", check_chromium_answers(ctx)));
+    let h265 = crate::gst_h265::check(ctx).map(|what| println!("codecs: GStreamer and H.265: {what}"));
+    out.push(CaseResult::from_result(
+        "H.265 (RFC 7798): GStreamer's rtph265pay to rtc-payload and back through rtph265depay, decoded",
+        h265,
+    ));
     let vp9 = crate::browser::in_loopback_namespace(ctx, &["browser-vp9"]).map(|what| {
         println!("codecs: Chromium and VP9: {what}");
     });

@@ -29,7 +29,8 @@
 //! Rules, all symmetric in the two sides and idempotent (see
 //! `docs/rtc-codecs.md`): codecs match on kind, name without case, clock
 //! rate, channels (audio defaults to 1) and each codec's format key (H.264
-//! packetization-mode and sub-profile, VP9 `profile-id`, AV1 `profile`);
+//! packetization-mode and sub-profile, H.265 profile-space, profile-id,
+//! tier-flag and tx-mode, VP9 `profile-id`, AV1 `profile`);
 //! parameters merge as receiver limits (smaller maximum, both-sides flags);
 //! feedback and header extensions are intersected; RTX and RED go with the
 //! codecs they refer to. Nothing panics on bad input: dictionaries and SDP

@@ -114,7 +114,8 @@ fn red_param(list: &[u8]) -> String {
 ///
 /// Codecs match on kind, name (without case), clock rate, channels (audio
 /// defaults to 1) and the codec's format key (H.264 packetization-mode and
-/// sub-profile, VP9 `profile-id`, AV1 `profile`). Each agreed codec keeps the
+/// sub-profile, H.265 profile, tier and tx-mode, VP9 `profile-id`, AV1
+/// `profile`). Each agreed codec keeps the
 /// offerer's payload type and position; parameters and feedback are merged
 /// by the rules of [`crate`]'s docs. RED needs the codecs it lists, RTX the
 /// codec its `apt` names; they are dropped with them. Required constraints

@@ -12,6 +12,7 @@ use crate::types::{Codec, Dimension, Feedback, Kind, MediaConstraints, Parameter
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Family {
     H264,
+    H265,
     Vp8,
     Vp9,
     Av1,
@@ -25,6 +26,8 @@ pub(crate) fn family(c: &Codec) -> Family {
     let n = c.name.as_str();
     if n.eq_ignore_ascii_case("H264") {
         Family::H264
+    } else if n.eq_ignore_ascii_case("H265") {
+        Family::H265
     } else if n.eq_ignore_ascii_case("VP8") {
         Family::Vp8
     } else if n.eq_ignore_ascii_case("VP9") {
@@ -61,6 +64,15 @@ pub(crate) enum FormatKey {
         mode: u8,
         profile: H264Profile,
     },
+    /// RFC 7798 section 7.2.2: profile-space (default 0), profile-id
+    /// (default 1, Main), tier-flag (default 0) and tx-mode (default SRST)
+    /// are used symmetrically; level-id is not.
+    H265 {
+        space: u8,
+        profile: u8,
+        tier: u8,
+        single_stream: bool,
+    },
     /// VP9 `profile-id` (default 0) must match.
     Vp9(u8),
     /// AV1 `profile` (default 0) must match.
@@ -85,6 +97,12 @@ pub(crate) fn format_key(c: &Codec) -> Option<FormatKey> {
             let (profile, _) = h264::profile_level(p)?;
             FormatKey::H264 { mode: u8::try_from(mode).ok()?, profile }
         }
+        Family::H265 => FormatKey::H265 {
+            space: u8::try_from(num(p, "profile-space")?.unwrap_or(0)).ok()?,
+            profile: u8::try_from(num(p, "profile-id")?.unwrap_or(1)).ok()?,
+            tier: u8::try_from(num(p, "tier-flag")?.unwrap_or(0)).ok()?,
+            single_stream: p.get("tx-mode").is_none_or(|m| m.trim().eq_ignore_ascii_case("SRST")),
+        },
         Family::Vp9 => FormatKey::Vp9(u8::try_from(num(p, "profile-id")?.unwrap_or(0)).ok()?),
         Family::Av1 => FormatKey::Av1(u8::try_from(num(p, "profile")?.unwrap_or(0)).ok()?),
         _ => FormatKey::Plain,
@@ -147,6 +165,26 @@ fn rules(f: Family) -> (&'static [(&'static str, Rule)], bool) {
                 ("sprop-interleaving-depth", Rule::Skip),
                 ("sprop-max-don-diff", Rule::Skip),
                 ("sprop-init-buf-time", Rule::Skip),
+            ],
+            true,
+        ),
+        // RFC 7798 section 7.2.2: the format key is used symmetrically;
+        // level-id (default 93, level 3.1) may be lower in the answer, so
+        // the agreement keeps the lower; sprop-* describe one sender's
+        // stream. Other parameters are kept when both sides agree.
+        Family::H265 => (
+            &[
+                ("profile-space", Rule::Key(0)),
+                ("profile-id", Rule::Key(1)),
+                ("tier-flag", Rule::Key(0)),
+                ("level-id", Rule::MinDefault(93)),
+                ("sprop-vps", Rule::Skip),
+                ("sprop-sps", Rule::Skip),
+                ("sprop-pps", Rule::Skip),
+                ("sprop-sei", Rule::Skip),
+                ("sprop-max-don-diff", Rule::Skip),
+                ("sprop-depack-buf-nalus", Rule::Skip),
+                ("sprop-depack-buf-bytes", Rule::Skip),
             ],
             true,
         ),

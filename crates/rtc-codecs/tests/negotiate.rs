@@ -196,6 +196,34 @@ fn vp9_profile_id_and_av1_profile_must_match() {
     assert_eq!((av1.get("profile"), av1.get("level-idx"), av1.get("tier")), (Some("0"), Some("5"), Some("0")));
 }
 
+/// RFC 7798 section 7.2.2: profile-space, profile-id, tier-flag and
+/// tx-mode are used symmetrically (defaults 0, 1 Main, 0, SRST); the
+/// answer's level-id may be lower than the offer's, and the agreement keeps
+/// the lower one (absent: 93, level 3.1).
+#[test]
+fn h265_profile_tier_and_tx_mode_must_match_and_the_lower_level_is_kept() {
+    // Chromium's H.265 lines (Main and Main 10, level 6.0).
+    let offer = sdp("m=video 9 UDP/TLS/RTP/SAVPF 49 51\na=rtpmap:49 H265/90000\n\
+        a=fmtp:49 level-id=180;profile-id=1;tier-flag=0;tx-mode=SRST\na=rtpmap:51 H265/90000\n\
+        a=fmtp:51 level-id=180;profile-id=2;tier-flag=0;tx-mode=SRST\n");
+    let main = sdp("m=video 9 RTP/AVPF 96\na=rtpmap:96 H265/90000\na=fmtp:96 level-id=120\n");
+    let r = negotiate(&offer, &main).expect("negotiates");
+    assert_eq!(summary(&r.to_options()), ["49 H265/90000"]);
+    let p = &r.codecs[0].parameters;
+    assert_eq!((p.get("profile-id"), p.get("level-id"), p.get("tier-flag")), (Some("1"), Some("120"), Some("0")));
+    // Without level-id, the default level 3.1.
+    let plain = sdp("m=video 9 RTP/AVPF 96\na=rtpmap:96 H265/90000\n");
+    let r = negotiate(&offer, &plain).expect("negotiates");
+    assert_eq!(r.codecs[0].parameters.get("level-id"), Some("93"));
+    // Main 10 only; the high tier, or several RTP streams, match nothing.
+    let main10 = sdp("m=video 9 RTP/AVPF 96\na=rtpmap:96 H265/90000\na=fmtp:96 profile-id=2\n");
+    assert_eq!(summary(&negotiate(&offer, &main10).expect("negotiates").to_options()), ["51 H265/90000"]);
+    for other in ["tier-flag=1", "tx-mode=MRST", "profile-space=1"] {
+        let answer = sdp(&format!("m=video 9 RTP/AVPF 96\na=rtpmap:96 H265/90000\na=fmtp:96 {other}\n"));
+        assert!(negotiate(&offer, &answer).map_or(true, |r| r.codecs.is_empty()), "{other}");
+    }
+}
+
 #[test]
 fn opus_parameters_merge_as_receiver_preferences() {
     // Chrome's and Firefox's opus lines.

@@ -341,6 +341,33 @@ fn annex_b(units: &[Vec<u8>]) -> Vec<u8> {
     units.iter().flat_map(|u| [0, 0, 0, 1].iter().chain(u)).copied().collect()
 }
 
+/// Writes each access unit (its octets, whether it is a key frame, how many
+/// packets it must make) on `from`'s video track, one every 33 ms; returns
+/// them with their key-frame flags.
+fn send_access_units(
+    net: &mut Net,
+    from: Peer,
+    units: impl Iterator<Item = (Vec<u8>, bool, usize)>,
+) -> Vec<(Vec<u8>, bool)> {
+    let mut sent = Vec::new();
+    for (i, (frame, key, packets)) in units.enumerate() {
+        let now = net.now;
+        let n = net.conn_mut(from.host, from.conn).write_frame(now, from.video, &frame, Duration::from_millis(33));
+        assert_eq!(n.unwrap(), packets, "access unit {i}");
+        sent.push((frame, key));
+        net.run_for(Duration::from_millis(33));
+    }
+    sent
+}
+
+/// The frames of `from`'s video track that `to` received, with their
+/// key-frame flags.
+fn video_received(net: &Net, from: Peer, to: Peer) -> Vec<(Vec<u8>, bool)> {
+    let video = ssrc(net, from, from.video);
+    let frames = net.hosts[to.host].frames.iter().filter(|(_, c, f, _)| *c == to.conn && f.ssrc == video);
+    frames.map(|(_, _, f, d)| (d.clone(), f.key_frame)).collect()
+}
+
 /// RFC 6184: SPS and PPS aggregated in one STAP-A, long slices in FU-A
 /// fragments, short ones alone; every access unit arrives byte for byte
 /// with the right key-frame flag; AVCC input is refused.
@@ -352,37 +379,63 @@ fn h264_access_units_cross_in_rfc_6184_packets() {
     net.signal(a.at(), b.at());
     assert!(both_connected(&mut net, a, b, Duration::from_secs(5)));
     assert!(net.hosts[a.host].conn(a.conn).agreement().unwrap().codecs.iter().any(|c| c.name == "H264"));
-    let mut sent = Vec::new();
-    for i in 0..12u32 {
-        // Every fourth unit a key frame: SPS and PPS (one STAP-A) and a
-        // 5000-octet IDR slice (five FU-A fragments); the others a 40-octet
-        // SEI (alone: it does not fit with the slice) and a 1500-octet
-        // slice (two fragments).
-        let (units, packets) = if i % 4 == 0 {
-            (vec![nal(0x67, 12, i), nal(0x68, 4, i), nal(0x65, 5000, i)], 6)
-        } else {
-            (vec![nal(0x06, 40, i), nal(0x41, 1500, i)], 3)
-        };
-        let frame = annex_b(&units);
-        let now = net.now;
-        let n = net.conn_mut(a.host, a.conn).write_frame(now, a.video, &frame, Duration::from_millis(33)).unwrap();
-        assert_eq!(n, packets, "unit {i}");
-        sent.push((frame, i % 4 == 0));
-        net.run_for(Duration::from_millis(33));
-    }
+    // Every fourth unit a key frame: SPS and PPS (one STAP-A) and a
+    // 5000-octet IDR slice (five FU-A fragments); the others a 40-octet SEI
+    // (alone: it does not fit with the slice) and a 1500-octet slice (two
+    // fragments).
+    let units = (0..12u32).map(|i| match i % 4 {
+        0 => (annex_b(&[nal(0x67, 12, i), nal(0x68, 4, i), nal(0x65, 5000, i)]), true, 6),
+        _ => (annex_b(&[nal(0x06, 40, i), nal(0x41, 1500, i)]), false, 3),
+    });
+    let sent = send_access_units(&mut net, a, units);
     let now = net.now;
     let avcc = [0, 0, 0x0f, 0xa0, 0x65, 1, 2];
     let refused = net.conn_mut(a.host, a.conn).write_frame(now, a.video, &avcc, Duration::from_millis(33));
     assert!(matches!(refused, Err(Error::InvalidFrame(_))), "{refused:?}");
     net.run_for(Duration::from_millis(100));
-    let video = ssrc(&net, a, a.video);
-    let got: Vec<(Vec<u8>, bool)> = net.hosts[b.host]
-        .frames
-        .iter()
-        .filter(|(_, c, f, _)| *c == b.conn && f.ssrc == video)
-        .map(|(_, _, f, d)| (d.clone(), f.key_frame))
-        .collect();
-    assert_eq!(got, sent);
+    assert_eq!(video_received(&net, a, b), sent);
+    assert_eq!(net.hosts[b.host].conn(b.conn).dropped(), 0);
+}
+
+/// RFC 7798: H.265 between two connections: VPS, SPS and PPS aggregated in
+/// one AP, long slices in FUs, short units alone; every access unit arrives
+/// byte for byte, IRAP pictures (IDR_W_RADL) flagged as key frames.
+#[test]
+fn h265_access_units_cross_in_rfc_7798_packets() {
+    let h265_options = || {
+        let mut options = default_options();
+        options.codecs.retain(|c| c.kind == Kind::Audio);
+        let mut h265 = Codec::new(PayloadType::new(49).unwrap(), Kind::Video, "H265", 90_000, None);
+        h265.parameters.insert("level-id", "93");
+        h265.parameters.insert("profile-id", "1");
+        h265.parameters.insert("tier-flag", "0");
+        h265.parameters.insert("tx-mode", "SRST");
+        options.codecs.push(h265);
+        options
+    };
+    // Two-octet headers: type in bits 1 to 6 of the first, TemporalId + 1
+    // in the low bits of the second (the generated body never has a zero).
+    let unit = |nal_type: u8, len: usize, seed: u32| {
+        let mut u = nal(nal_type << 1, len, seed);
+        u[1] = 1;
+        u
+    };
+    let mut net = Net::new(17);
+    let a = peer_with(&mut net, "alice", [10, 0, 0, 1], SocketOptions::default(), Some(h265_options()));
+    let b = peer_with(&mut net, "bob", [10, 0, 0, 2], SocketOptions::default(), Some(h265_options()));
+    net.signal(a.at(), b.at());
+    assert!(both_connected(&mut net, a, b, Duration::from_secs(5)));
+    assert!(net.hosts[a.host].conn(a.conn).agreement().unwrap().codecs.iter().any(|c| c.name == "H265"));
+    // Every fourth access unit a key frame: VPS, SPS and PPS (one AP) and
+    // a 5000-octet IDR_W_RADL slice (five FUs); the others a 40-octet
+    // prefix SEI (alone) and a 1500-octet TRAIL_R slice (two FUs).
+    let units = (0..12u32).map(|i| match i % 4 {
+        0 => (annex_b(&[unit(32, 20, i), unit(33, 40, i), unit(34, 8, i), unit(19, 5000, i)]), true, 6),
+        _ => (annex_b(&[unit(39, 40, i), unit(1, 1500, i)]), false, 3),
+    });
+    let sent = send_access_units(&mut net, a, units);
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(video_received(&net, a, b), sent);
     assert_eq!(net.hosts[b.host].conn(b.conn).dropped(), 0);
 }
 
