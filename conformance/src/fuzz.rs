@@ -150,7 +150,7 @@ pub fn dtls_openssl_receive(data: &[u8]) {
 /// `rtc_proto::fuzz_data`). Nothing may panic; open streams stay within
 /// the limit.
 pub fn data_receive(data: &[u8]) {
-    rtc_proto::fuzz_data(data);
+    rtc_proto::fuzz_data(data, std::time::Instant::now());
 }
 
 /// `connection_receive`: any bytes as what a peer sends to a whole

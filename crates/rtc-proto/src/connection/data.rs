@@ -893,11 +893,12 @@ impl Connection {
 /// closes streams of its own. Nothing may panic, and the connection never
 /// holds more streams than its limit. Returns how many data events and
 /// messages the connection reported (for tests of the harness itself).
+/// Time starts at `start` (the caller's clock: the core reads none) and
+/// moves as `input` says.
 #[doc(hidden)]
-pub fn fuzz_data(input: &[u8]) -> usize {
+pub fn fuzz_data(input: &[u8], start: Instant) -> usize {
     use super::ConnectionConfig;
 
-    let start = Instant::now();
     let config = ConnectionConfig { seed: Some(7), ..ConnectionConfig::new(None, None) };
     let Ok(mut conn) = Connection::new(config, start, std::time::SystemTime::UNIX_EPOCH) else { return 0 };
     conn.enable_data();
@@ -1098,12 +1099,12 @@ mod tests {
         let mut input = vec![0u8, 0, 1, open.len() as u8];
         input.extend_from_slice(&open);
         input.extend_from_slice(&[8, 0, 1, 2, b'h', b'i']); // PPI 51 on id 1
-        assert_eq!(fuzz_data(&input), 3, "Incoming, Open and one message");
+        assert_eq!(fuzz_data(&input, Instant::now()), 3, "Incoming, Open and one message");
         let mut even = vec![0u8, 0, 2, open.len() as u8];
         even.extend_from_slice(&open);
         even.extend_from_slice(&[8, 0, 2, 2, b'h', b'i']);
-        assert_eq!(fuzz_data(&even), 0, "the peer may not use the connection's parity");
-        assert_eq!(fuzz_data(&[8, 0, 3, 2, b'h', b'i']), 0, "data before an OPEN is dropped");
+        assert_eq!(fuzz_data(&even, Instant::now()), 0, "the peer may not use the connection's parity");
+        assert_eq!(fuzz_data(&[8, 0, 3, 2, b'h', b'i'], Instant::now()), 0, "data before an OPEN is dropped");
     }
 
     /// The INIT a peer's own SCTP client sends (browsers send one whatever
