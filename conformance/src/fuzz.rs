@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("srtp_unprotect", srtp_unprotect),
     ("srtcp_unprotect", srtcp_unprotect),
     ("jitter_buffer", jitter_buffer),
+    ("annexb_read", annexb_read),
 ];
 
 /// `candidate_parse`: any bytes as a candidate line. Parsing must not panic; a
@@ -879,5 +880,42 @@ mod tests {
         let mut input = vec![1, 0, rtp.len() as u8];
         input.extend(&rtp);
         assert_eq!(super::connection_receive_frames(&input), 1);
+    }
+}
+
+/// `annexb_read`: any bytes as an H.264 and as an H.265 byte stream file
+/// (rtc-media's `AnnexBReader`): nothing panics, every access unit is in
+/// Annex B form within its budget, and the file read one octet at a time
+/// gives the same access units (or the same kind of error).
+pub fn annexb_read(data: &[u8]) {
+    use rtc_media::{AnnexBReader, MAX_ACCESS_UNIT, NalCodec};
+
+    /// A reader giving one octet per read.
+    struct Trickle<'a>(&'a [u8]);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let (Some(slot), Some((first, rest))) = (buf.first_mut(), self.0.split_first()) else { return Ok(0) };
+            *slot = *first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+    for codec in [NalCodec::H264, NalCodec::H265] {
+        let mut whole = AnnexBReader::new(data, codec);
+        let mut trickle = AnnexBReader::new(Trickle(data), codec);
+        loop {
+            match (whole.next_access_unit(), trickle.next_access_unit()) {
+                (Ok(Some(a)), Ok(Some(b))) => {
+                    assert!(a.data.starts_with(&[0, 0, 0, 1]) && a.data.len() <= MAX_ACCESS_UNIT, "{codec:?}");
+                    assert_eq!(a, b, "{codec:?}: the same access unit however the file is read");
+                }
+                (Ok(None), Ok(None)) => break,
+                (Err(a), Err(b)) => {
+                    assert_eq!(std::mem::discriminant(&a), std::mem::discriminant(&b), "{codec:?}: {a} / {b}");
+                    break;
+                }
+                (a, b) => panic!("{codec:?}: {a:?} read whole, {b:?} read an octet at a time"),
+            }
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! `conformance/peers/gst_h265.py` under the system python3: x265enc's
 //! byte stream sent by rtph265pay over UDP on 127.0.0.1 must come out of
 //! rtc-payload's depacketizer NAL unit for NAL unit, as access units with
-//! the IRAP pictures flagged; the same access units packetized by
+//! the IRAP pictures flagged, the same access units rtc-media's Annex B
+//! reader finds in the byte stream; the same access units packetized by
 //! rtc-payload must go through rtph265depay into FFmpeg's decoder (avdec_h265), which must
 //! decode every one.
 
@@ -136,14 +137,25 @@ fn exchange(
     let want = nal_units(&stream);
     let got: Vec<&[u8]> = units.iter().flat_map(|(_, au, _)| nal_units(au)).collect();
     let keys = units.iter().filter(|(_, _, k)| *k).count();
+    // The byte stream split into access units by rtc-media.
+    let mut reader = rtc_media::AnnexBReader::new(stream.as_slice(), rtc_media::NalCodec::H265);
+    let mut read = Vec::new();
+    while let Some(au) = reader.next_access_unit().map_err(|e| format!("rtc-media's Annex B reader: {e}"))? {
+        read.push((au.data, au.key));
+    }
+    let same_units = read.len() == units.len() && read.iter().zip(&units).all(|(r, u)| r.0 == u.1 && r.1 == u.2);
     let summary = format!(
         "rtph265pay sent x265enc's {} NAL units in {packets} packets ({aps} APs, {fus} FUs); rtc-payload made {} \
-         access units of them ({keys} IRAP), NAL units {}; rtc-payload sent the access units back",
+         access units of them ({keys} IRAP), NAL units {}; rtc-media's Annex B reader found {} access units in \
+         the byte stream, {}; rtc-payload sent the access units back",
         want.len(),
         units.len(),
         if got == want { "identical to the byte stream" } else { "DIFFERENT from the byte stream" },
+        read.len(),
+        if same_units { "the same, key flags included" } else { "NOT the same" },
     );
-    if got != want || units.len() != FRAMES || keys < 2 || aps == 0 || fus == 0 || depacketizer.discarded() != 0 {
+    let whole = got == want && same_units && units.len() == FRAMES && keys >= 2;
+    if !whole || aps == 0 || fus == 0 || depacketizer.discarded() != 0 {
         return Err(format!("{summary} ({} discarded)", depacketizer.discarded()));
     }
     // Back, paced at a frame every 10 ms.

@@ -1,6 +1,7 @@
 //! Media files for rtc: read and write IVF (VP8, VP9) and Ogg Opus (RFC 7845)
 //! over any [`std::io::Read`] or [`std::io::Write`], so a track can be fed
-//! from a file and a received track recorded to one.
+//! from a file and a received track recorded to one; read H.264 and H.265
+//! byte streams (Annex B) one access unit at a time.
 //!
 //! - [`IvfReader`] / [`IvfWriter`]: the 32-octet IVF file header
 //!   ([`IvfHeader`]: fourcc, size, time base, frame count) and per frame a
@@ -9,6 +10,9 @@
 //!   one Opus stream: the identification header ([`OpusHead`]), the comment
 //!   header (OpusTags), then one Opus packet at a time with its granule
 //!   position (48 kHz samples, RFC 7845 section 4).
+//! - [`AnnexBReader`]: H.264 or H.265 ([`NalCodec`]) NAL units after start
+//!   codes, grouped into access units ([`AccessUnit`]) where the standards
+//!   put the boundaries, key pictures flagged.
 //!
 //! # Example
 //!
@@ -55,7 +59,9 @@
 //! - Every length a file claims is checked against a budget before
 //!   anything is allocated for it: an IVF frame at most [`MAX_IVF_FRAME`]
 //!   octets, an Ogg packet (however many pages it spans) at most
-//!   [`MAX_OGG_PACKET`]; an Ogg page is at most 65 307 octets by its format.
+//!   [`MAX_OGG_PACKET`]; an Ogg page is at most 65 307 octets by its format;
+//!   a NAL unit at most [`MAX_NAL_UNIT`], an access unit at most
+//!   [`MAX_ACCESS_UNIT`].
 //! - Readers read as they go (one frame or page at a time), so files of any
 //!   length can be played; writers write as they go and need [`std::io::Seek`]
 //!   only to patch the IVF frame count ([`IvfWriter::finish_seekable`]).
@@ -63,9 +69,11 @@
 
 #![forbid(unsafe_code)]
 
+mod annexb;
 mod ivf;
 mod opus;
 
+pub use annexb::{AccessUnit, AnnexBReader, MAX_ACCESS_UNIT, MAX_NAL_UNIT, NalCodec};
 pub use ivf::{IvfFrame, IvfHeader, IvfReader, IvfWriter, MAX_IVF_FRAME, vp8_key_frame_size, vp9_key_frame_size};
 pub use opus::{MAX_OGG_PACKET, OggOpusReader, OggOpusWriter, OpusHead, OpusPacket, opus_packet_samples};
 
