@@ -868,21 +868,6 @@ pub fn jitter_buffer(data: &[u8]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    /// `connection_receive` gets past ICE: an RTP record (kind 1, protected
-    /// with the peer's key) of the announced audio SSRC comes out as a
-    /// frame.
-    #[test]
-    fn connection_receive_reaches_the_depacketizers() {
-        let mut rtp = vec![0x80, 111, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1];
-        rtp.extend([0xf8, 0xff, 0xfe]);
-        let mut input = vec![1, 0, rtp.len() as u8];
-        input.extend(&rtp);
-        assert_eq!(super::connection_receive_frames(&input), 1);
-    }
-}
-
 /// `annexb_read`: any bytes as an H.264 and as an H.265 byte stream file
 /// (rtc-media's `AnnexBReader`): nothing panics, every access unit is in
 /// Annex B form within its budget, and the file read one octet at a time
@@ -917,5 +902,20 @@ pub fn annexb_read(data: &[u8]) {
                 (a, b) => panic!("{codec:?}: {a:?} read whole, {b:?} read an octet at a time"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `connection_receive` gets past ICE: an RTP record (kind 1, protected
+    /// with the peer's key) of the announced audio SSRC comes out as a
+    /// frame.
+    #[test]
+    fn connection_receive_reaches_the_depacketizers() {
+        let mut rtp = vec![0x80, 111, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1];
+        rtp.extend([0xf8, 0xff, 0xfe]);
+        let mut input = vec![1, 0, rtp.len() as u8];
+        input.extend(&rtp);
+        assert_eq!(super::connection_receive_frames(&input), 1);
     }
 }
