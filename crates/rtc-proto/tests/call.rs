@@ -914,25 +914,34 @@ fn loss_reordering_and_nat() {
     assert!(net.lost > 0);
 }
 
+/// Every event of a call over a link losing `loss` of the datagrams (SDES
+/// keys, or DTLS-SRTP with `dtls`), connected within `within`, with its
+/// simulated instant.
+fn call_events(seed: u64, loss: f64, dtls: bool, within: Duration) -> Vec<(Duration, String)> {
+    let mut net = Net::new(seed);
+    net.link.loss = loss;
+    net.link.jitter = Duration::from_millis(10);
+    let a = peer(&mut net, "alice", [10, 0, 0, 1]);
+    let b = peer(&mut net, "bob", [10, 0, 0, 2]);
+    if dtls {
+        net.signal_dtls(a.at(), b.at());
+    } else {
+        net.signal(a.at(), b.at());
+    }
+    assert!(both_connected(&mut net, a, b, within));
+    talk(&mut net, &[a, b], 50);
+    let start = net.start;
+    net.hosts
+        .iter()
+        .flat_map(|h| h.events.iter().map(move |(t, _, e)| (*t - start, format!("{}: {e:?}", h.name))))
+        .collect()
+}
+
 /// The same seeds give the same call: every event at the same simulated
 /// instant.
 #[test]
 fn simulated_calls_are_deterministic() {
-    fn run() -> Vec<(Duration, String)> {
-        let mut net = Net::new(14);
-        net.link.loss = 0.05;
-        net.link.jitter = Duration::from_millis(10);
-        let a = peer(&mut net, "alice", [10, 0, 0, 1]);
-        let b = peer(&mut net, "bob", [10, 0, 0, 2]);
-        net.signal(a.at(), b.at());
-        assert!(both_connected(&mut net, a, b, Duration::from_secs(10)));
-        talk(&mut net, &[a, b], 50);
-        let start = net.start;
-        net.hosts
-            .iter()
-            .flat_map(|h| h.events.iter().map(move |(t, _, e)| (*t - start, format!("{}: {e:?}", h.name))))
-            .collect()
-    }
+    let run = || call_events(14, 0.05, false, Duration::from_secs(10));
     let (first, second) = (run(), run());
     assert!(first.len() > 20);
     assert_eq!(first, second);
@@ -945,21 +954,7 @@ fn simulated_calls_are_deterministic() {
 /// the OS's randomness, so the octets differ from run to run.
 #[test]
 fn simulated_dtls_calls_are_deterministic() {
-    fn run() -> Vec<(Duration, String)> {
-        let mut net = Net::new(16);
-        net.link.loss = 0.2;
-        net.link.jitter = Duration::from_millis(10);
-        let a = peer(&mut net, "alice", [10, 0, 0, 1]);
-        let b = peer(&mut net, "bob", [10, 0, 0, 2]);
-        net.signal_dtls(a.at(), b.at());
-        assert!(both_connected(&mut net, a, b, Duration::from_secs(30)));
-        talk(&mut net, &[a, b], 50);
-        let start = net.start;
-        net.hosts
-            .iter()
-            .flat_map(|h| h.events.iter().map(move |(t, _, e)| (*t - start, format!("{}: {e:?}", h.name))))
-            .collect()
-    }
+    let run = || call_events(16, 0.2, true, Duration::from_secs(30));
     let (first, second) = (run(), run());
     assert!(first.len() > 20);
     assert_eq!(first, second);
